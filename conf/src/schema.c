@@ -115,7 +115,7 @@ static const struct conf_option schema[] = {
          CONF_OPT_PROFILE, "largest reply payload of an ordered query"),
     SIZE("DERECHO", "max_smc_payload_size", "10240", 1, 1 * MIB,
          CONF_OPT_PROFILE, "messages up to this size go through SMC"),
-    SIZE("DERECHO", "block_size", "1048576", 1, 4 * GIB, CONF_OPT_PROFILE,
+    SIZE("DERECHO", "block_size", "1M", 1, 4 * GIB, CONF_OPT_PROFILE,
          "RDMC block size for larger messages"),
     {.section = "DERECHO",
      .key = "window_size",
@@ -171,7 +171,7 @@ static const struct conf_option schema[] = {
          "discard existing logs when a log is opened (loses data)"),
     UINT("PERS", "max_log_entry", "1048576", 1, UINT64_C(1) << 40,
          "most entries a log keeps"),
-    SIZE("PERS", "max_data_size", "549755813888", 1, UINT64_MAX, 0,
+    SIZE("PERS", "max_data_size", "512G", 1, UINT64_MAX, 0,
          "most bytes of data a log keeps"),
     /* ---- LOGGER ---- */
     ENUM("LOGGER", "default_log_level", "info", log_levels, 0,
