@@ -32,7 +32,8 @@ int64_t th_now_ms(void)
 
 static void pause_us(long us)
 {
-    struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
+    struct timespec ts = {.tv_sec = us / 1000000,
+                          .tv_nsec = (us % 1000000) * 1000};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
 }
