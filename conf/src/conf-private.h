@@ -58,11 +58,15 @@ int conf__split_list(const char *text, char ***items, size_t *count);
 bool conf__utf8_valid(const char *s, size_t len);
 bool conf__key_valid(const char *key);
 bool conf__section_name_valid(const char *section);
-/* Whether a value must be written in double quotes in the INI dialect, and
- * whether it can be written at all (no control characters, no '"' when it
- * has to be quoted). */
-bool conf__value_needs_quotes(const char *value);
-bool conf__value_writable(const char *value, char *msg, size_t msglen);
+/* Whether a value must be written in double quotes in the INI dialect:
+ * after "key = " (blanks before the value), or when compact, right after
+ * "key=" (where a leading '#' or ';' is no comment). */
+bool conf__value_needs_quotes(const char *value, bool compact);
+/* Whether a command-line value can be written back in a file (valid UTF-8,
+ * no control characters, no '"' when it has to be quoted, "key=value" and
+ * "[section]" within CONF_MAX_LINE); msg says why not. */
+bool conf__value_writable(const char *section, const char *key,
+                          const char *value, char *msg, size_t msglen);
 
 /* Parses text into staged (which the caller owns); on error fills err. */
 int conf__parse_ini(struct conf *c, const char *name, const char *text,

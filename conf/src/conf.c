@@ -490,7 +490,7 @@ static int stage_override(struct conf *c, struct conf__entries *staged,
         conf__set_error(err, NULL, 0, NULL, NULL, arg,
                         "malformed override (expected --SECTION/key=value)");
         rc = -EINVAL;
-    } else if (!conf__value_writable(value, msg, sizeof(msg))) {
+    } else if (!conf__value_writable(section, key, value, msg, sizeof(msg))) {
         conf__set_error(err, NULL, 0, section, key, arg, "%s", msg);
         rc = -EINVAL;
     } else {
@@ -792,24 +792,40 @@ int conf_get_list(const struct conf *c, const char *section, const char *key,
 /* ---- dump -------------------------------------------------------------------
  */
 
+/* Writes "key = value  ; source: ..." on one line.  Every line stays within
+ * CONF_MAX_LINE so that the dump always loads back: a key line that would
+ * be too long is written compactly ("key=value", never longer than the
+ * line it was read from, and command-line values are checked to fit), and
+ * its source comment then goes on the next line, cut to fit. */
 static void dump_key(FILE *f, const char *key, const char *value,
                      const struct conf__entry *e)
 {
-    if (conf__value_needs_quotes(value))
-        fprintf(f, "%s = \"%s\"", key, value);
-    else
-        fprintf(f, "%s = %s", key, value);
+    char source[CONF_MAX_LINE + 1];
     if (!e) {
-        fputs("  ; source: default\n", f);
+        snprintf(source, sizeof(source), "; source: default");
     } else if (e->source == CONF_SOURCE_COMMAND_LINE) {
-        fputs("  ; source: command line\n", f);
+        snprintf(source, sizeof(source), "; source: command line");
     } else {
+        snprintf(source, sizeof(source), "; source: %s:%d", e->file, e->line);
         /* A file name may hold anything: keep the comment on one line. */
-        fputs("  ; source: ", f);
-        for (const char *p = e->file; *p; p++)
-            fputc((unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p, f);
-        fprintf(f, ":%d\n", e->line);
+        for (char *p = source; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = '?';
     }
+    size_t klen = strlen(key), vlen = strlen(value);
+    bool quotes = conf__value_needs_quotes(value, false);
+    size_t len = klen + 3 + vlen + (quotes ? 2 : 0);
+    const char *eq = " = ";
+    if (len > CONF_MAX_LINE) {
+        quotes = conf__value_needs_quotes(value, true);
+        len = klen + 1 + vlen + (quotes ? 2 : 0);
+        eq = "=";
+    }
+    fprintf(f, quotes ? "%s%s\"%s\"" : "%s%s%s", key, eq, value);
+    if (len + 2 + strlen(source) <= CONF_MAX_LINE)
+        fprintf(f, "  %s\n", source);
+    else
+        fprintf(f, "\n%s\n", source);
 }
 
 /* True when entry i is the first of its (section[, key]) in load order. */

@@ -87,11 +87,13 @@ bool conf__section_name_valid(const char *section)
     return name_valid(section, true);
 }
 
-bool conf__value_needs_quotes(const char *v)
+bool conf__value_needs_quotes(const char *v, bool compact)
 {
     size_t len = strlen(v);
-    if (len == 0 || is_blank(v[0]) || is_blank(v[len - 1]) || v[0] == '"' ||
-        is_comment(v[0]))
+    if (len == 0)
+        return !compact; /* "key = " reads as empty too, but "" says so */
+    if (is_blank(v[0]) || is_blank(v[len - 1]) || v[0] == '"' ||
+        (!compact && is_comment(v[0])))
         return true;
     for (size_t i = 1; i < len; i++)
         if (is_comment(v[i]) && is_blank(v[i - 1]))
@@ -110,7 +112,8 @@ static bool has_control(const char *v, size_t len)
     return false;
 }
 
-bool conf__value_writable(const char *v, char *msg, size_t msglen)
+bool conf__value_writable(const char *section, const char *key, const char *v,
+                          char *msg, size_t msglen)
 {
     size_t len = strlen(v);
     if (!conf__utf8_valid(v, len)) {
@@ -121,10 +124,18 @@ bool conf__value_writable(const char *v, char *msg, size_t msglen)
         snprintf(msg, msglen, "control character in value");
         return false;
     }
-    if (conf__value_needs_quotes(v) && strchr(v, '"')) {
+    bool quotes = conf__value_needs_quotes(v, true);
+    if (quotes && strchr(v, '"')) {
         snprintf(msg, msglen,
                  "value needs double quotes but contains '\"': it could not "
                  "be written in a config file");
+        return false;
+    }
+    if (strlen(key) + 1 + len + (quotes ? 2 : 0) > CONF_MAX_LINE ||
+        strlen(section) + 2 > CONF_MAX_LINE) {
+        snprintf(msg, msglen,
+                 "too long: a config file line holds at most %d bytes",
+                 CONF_MAX_LINE);
         return false;
     }
     return true;

@@ -3,6 +3,7 @@
  * dumps to the same text (sources aside). */
 #include <conf/conf.h>
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +31,8 @@ static struct conf *make(void)
     return c;
 }
 
-/* Drops every "  ; source: ..." comment, in place. */
+/* Drops the "  ; source: ..." comments and "; source: ..." lines, in
+ * place. */
 static void strip_sources(char *text)
 {
     char *out = text;
@@ -40,10 +42,13 @@ static void strip_sources(char *text)
         char *src = strstr(line, "  ; source: ");
         if (src && src < line + n)
             n = (size_t)(src - line);
-        memmove(out, line, n);
-        out += n;
-        if (nl)
-            *out++ = '\n';
+        bool whole = strncmp(line, "; source: ", 10) == 0; /* own line */
+        if (!whole) {
+            memmove(out, line, n);
+            out += n;
+            if (nl)
+                *out++ = '\n';
+        }
         line = nl ? nl + 1 : line + strlen(line);
     }
     *out = '\0';

@@ -3,6 +3,7 @@
 #include "test-conf.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,8 @@ static char *dump(struct conf *c)
     return text;
 }
 
-/* Removes the "  ; source: ..." comment of every line, in place. */
+/* Removes the "  ; source: ..." comments and "; source: ..." lines, in
+ * place. */
 static void strip_sources(char *text)
 {
     char *out = text;
@@ -27,10 +29,13 @@ static void strip_sources(char *text)
         char *src = strstr(line, "  ; source: ");
         if (src && src < line + n)
             n = (size_t)(src - line);
-        memmove(out, line, n);
-        out += n;
-        if (nl)
-            *out++ = '\n';
+        bool whole = strncmp(line, "; source: ", 10) == 0; /* own line */
+        if (!whole) {
+            memmove(out, line, n);
+            out += n;
+            if (nl)
+                *out++ = '\n';
+        }
         line = nl ? nl + 1 : line + strlen(line);
     }
     *out = '\0';
@@ -158,6 +163,59 @@ START_TEST(dump_of_defaults_is_strictly_valid)
 }
 END_TEST
 
+/* Values as long as a line allows still dump to lines that load back. */
+START_TEST(dump_keeps_lines_within_limit)
+{
+    size_t max = CONF_MAX_LINE;
+    char *text = malloc(3 * max);
+    ck_assert_ptr_nonnull(text);
+    /* json_layout="<value with ' ; '>" and file_path=#xxx, both max long */
+    size_t n = (size_t)sprintf(text, "[LAYOUT]\njson_layout=\"");
+    size_t vlen = max - strlen("json_layout=\"\"");
+    memset(text + n, 'j', vlen);
+    memcpy(text + n + 10, " ; ", 3);
+    n += vlen;
+    n += (size_t)sprintf(text + n, "\"\n[PERS]\nfile_path=#");
+    memset(text + n, 'p', max - strlen("file_path=#"));
+    n += max - strlen("file_path=#");
+    text[n++] = '\n';
+    struct conf *c = new_conf(NULL, true);
+    struct conf_error err;
+    ck_assert_msg(conf_load_buffer(c, "long.cfg", text, n, &err) == 0, "%d: %s",
+                  err.line, err.msg);
+    char *out = dump(c);
+    for (char *line = out; *line;) {
+        char *nl = strchr(line, '\n');
+        ck_assert_ptr_nonnull(nl);
+        ck_assert_uint_le((size_t)(nl - line), max);
+        line = nl + 1;
+    }
+    struct conf *d = new_conf(NULL, true);
+    ck_assert_msg(conf_load_buffer(d, "dump", out, strlen(out), &err) == 0,
+                  "%d: %s", err.line, err.msg);
+    assert_same(c, d, "LAYOUT", "json_layout");
+    assert_same(c, d, "PERS", "file_path");
+    free(out);
+    conf_destroy(d);
+
+    /* The command line cannot set what a file line could not hold. */
+    memcpy(text, "--PERS/file_path=", 17);
+    memset(text + 17, 'x', max);
+    text[17 + max] = '\0';
+    struct args a;
+    args_init(&a, (const char *const[]){"app", text, NULL});
+    ck_assert_int_eq(conf_parse_args(c, &a.argc, a.argv, &err), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "too long"));
+    args_fini(&a);
+    text[17 + max - strlen("file_path=")] = '\0';
+    args_init(&a, (const char *const[]){"app", text, NULL});
+    ck_assert_int_eq(conf_parse_args(c, &a.argc, a.argv, &err), 0);
+    args_fini(&a);
+    free(text);
+    conf_destroy(c);
+}
+END_TEST
+
 static char *read_source_file(const char *rel)
 {
     const char *root = getenv("CONF_SOURCE_ROOT");
@@ -216,6 +274,7 @@ Suite *dump_suite(void)
     tcase_add_test(tc, dump_round_trip_identical);
     tcase_add_test(tc, dump_names_sources);
     tcase_add_test(tc, dump_of_defaults_is_strictly_valid);
+    tcase_add_test(tc, dump_keeps_lines_within_limit);
     tcase_add_test(tc, sample_config_matches_schema);
     suite_add_tcase(s, tc);
     return s;
