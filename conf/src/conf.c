@@ -792,11 +792,13 @@ int conf_get_list(const struct conf *c, const char *section, const char *key,
 /* ---- dump -------------------------------------------------------------------
  */
 
-/* Writes "key = value  ; source: ..." on one line.  Every line stays within
- * CONF_MAX_LINE so that the dump always loads back: a key line that would
- * be too long is written compactly ("key=value", never longer than the
- * line it was read from, and command-line values are checked to fit), and
- * its source comment then goes on the next line, cut to fit. */
+/* Writes "key = value  ; source: ..." on one line.  The dump must always
+ * load back, so two cases are written compactly as "key=value": a value
+ * that would need quotes after "key = " but holds a '"' (e.g. `;"x` read
+ * from "k=;"x"), and a line that would pass CONF_MAX_LINE.  The compact form
+ * never needs more than the line the value was read from (command-line
+ * values are checked to fit).  A source comment that does not fit goes on
+ * the next line, cut to fit. */
 static void dump_key(FILE *f, const char *key, const char *value,
                      const struct conf__entry *e)
 {
@@ -816,7 +818,7 @@ static void dump_key(FILE *f, const char *key, const char *value,
     bool quotes = conf__value_needs_quotes(value, false);
     size_t len = klen + 3 + vlen + (quotes ? 2 : 0);
     const char *eq = " = ";
-    if (len > CONF_MAX_LINE) {
+    if (len > CONF_MAX_LINE || (quotes && strchr(value, '"'))) {
         quotes = conf__value_needs_quotes(value, true);
         len = klen + 1 + vlen + (quotes ? 2 : 0);
         eq = "=";

@@ -51,7 +51,8 @@ static struct conf *build_rich_conf(void)
         "json_layout_file = \" padded ; # x \"\n"
         "[SUBGROUP/LARGE]\nwindow_size = 4\nextra = \"\"\n"
         "[SUBGROUP/DEFAULT]\nblock_size = 1M\n"
-        "[PERS]\nfile_path=#hash\nramdisk_path = a\"b\n";
+        "[PERS]\nfile_path=#hash\nramdisk_path = a\"b\n"
+        "[LOGGER]\nodd=; \"q\n";
     struct conf_error err;
     ck_assert_msg(conf_load_buffer(c, "rich.cfg", text, strlen(text), &err) ==
                       0,
@@ -97,6 +98,7 @@ START_TEST(dump_round_trip_identical)
     }
     assert_same(c, d, "DERECHO", "ratio");
     assert_same(c, d, "LOGGER", "x");
+    assert_same(c, d, "LOGGER", "odd");
     assert_same(c, d, "SUBGROUP/LARGE", "extra");
     const char *v;
     ck_assert_int_eq(conf_get_string(d, "LAYOUT", "json_layout", &v), 0);
@@ -137,6 +139,7 @@ START_TEST(dump_names_sources)
         "extra = \"\"  ; source: rich.cfg:12\n"
         "timeout_ms = 9  ; source: command line\n",
         "\n[SUBGROUP/DEFAULT]\nblock_size = 1M  ; source: rich.cfg:14\n",
+        "\nodd=; \"q  ; source: rich.cfg:19\n",
     };
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
         ck_assert_msg(strstr(text, lines[i]), "missing \"%s\" in:\n%s",
