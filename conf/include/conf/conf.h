@@ -128,7 +128,8 @@ struct conf_options {
     const char *file; /* conf_open only: explicit file (NULL: the
                          CONF_FILE_ENV / CONF_DEFAULT_FILE rule); only
                          read during the call */
-    bool no_env;      /* conf_open only: ignore CONF_FILE_ENV */
+    bool no_env;      /* conf_open, conf_load_default: ignore
+                         CONF_FILE_ENV */
 };
 
 /* Fills opts with the defaults (stderr logging at LOG_WARNING, not strict,
@@ -260,7 +261,9 @@ CONF_EXPORT int conf_get_source(const struct conf *c, const char *section,
  * obsolete ones left out), the unknown keys that were set, then each
  * SUBGROUP profile with the keys set in it.  Each key line ends with a
  * comment "; source: default", "; source: FILE:LINE" or
- * "; source: command line".  *out is NUL-terminated, allocated: free() it.
+ * "; source: command line" (on the next line when the key line would
+ * otherwise pass CONF_MAX_LINE).  *out is NUL-terminated, allocated:
+ * free() it; *len (len may be NULL) is its length.
  * Returns 0 or -ENOMEM. */
 CONF_EXPORT int conf_dump(const struct conf *c, char **out, size_t *len);
 
