@@ -263,8 +263,8 @@ int conf__stage(struct conf *c, struct conf__entries *staged,
             if (same_value(opt, old->value, where->value))
                 return 0;
             if (cmd)
-                snprintf(msg, sizeof(msg), "conflicts with %s given as %s",
-                         old->arg ? old->arg : old_name, old_name);
+                snprintf(msg, sizeof(msg), "conflicts with %s",
+                         old->arg ? old->arg : old_name);
             else
                 snprintf(msg, sizeof(msg),
                          "conflicts with %s = %s at line %d (%s is the old "
@@ -600,8 +600,9 @@ find_exact(const struct conf *c, const char *section, const char *key)
     return best;
 }
 
-/* Effective text of (section, key) with the profile fallback; *entry is
- * NULL for a default, *opt the schema entry (may be NULL). */
+/* Effective text of (section, key) with the profile fallback; *entry
+ * (entry may be NULL) is NULL for a default, *opt the schema entry (may be
+ * NULL). */
 static int resolve(const struct conf *c, const char *section, const char *key,
                    const struct conf__entry **entry,
                    const struct conf_option **opt, const char **text)
@@ -621,7 +622,8 @@ static int resolve(const struct conf *c, const char *section, const char *key,
         if (!e && o)
             e = find_exact(c, "DERECHO", key);
     }
-    *entry = e;
+    if (entry)
+        *entry = e;
     *opt = o;
     if (e)
         *text = e->value;
@@ -635,9 +637,8 @@ static int resolve(const struct conf *c, const char *section, const char *key,
 int conf_get_string(const struct conf *c, const char *section, const char *key,
                     const char **out)
 {
-    const struct conf__entry *e;
     const struct conf_option *o;
-    return resolve(c, section, key, &e, &o, out);
+    return resolve(c, section, key, NULL, &o, out);
 }
 
 int conf_get_source(const struct conf *c, const char *section, const char *key,
@@ -661,11 +662,10 @@ int conf_get_source(const struct conf *c, const char *section, const char *key,
 int conf_get_i64_range(const struct conf *c, const char *section,
                        const char *key, int64_t min, int64_t max, int64_t *out)
 {
-    const struct conf__entry *e;
     const struct conf_option *o;
     const char *text;
     int64_t v;
-    int rc = resolve(c, section, key, &e, &o, &text);
+    int rc = resolve(c, section, key, NULL, &o, &text);
     if (rc == 0)
         rc = conf__parse_i64(text, &v);
     if (rc != 0)
@@ -691,11 +691,10 @@ int conf_get_u64_range(const struct conf *c, const char *section,
                        const char *key, uint64_t min, uint64_t max,
                        uint64_t *out)
 {
-    const struct conf__entry *e;
     const struct conf_option *o;
     const char *text;
     uint64_t v;
-    int rc = resolve(c, section, key, &e, &o, &text);
+    int rc = resolve(c, section, key, NULL, &o, &text);
     if (rc != 0)
         return rc;
     bool size = o && o->type == CONF_TYPE_SIZE;
@@ -724,11 +723,10 @@ int conf_get_u64(const struct conf *c, const char *section, const char *key,
 int conf_get_size(const struct conf *c, const char *section, const char *key,
                   uint64_t *out)
 {
-    const struct conf__entry *e;
     const struct conf_option *o;
     const char *text;
     uint64_t v;
-    int rc = resolve(c, section, key, &e, &o, &text);
+    int rc = resolve(c, section, key, NULL, &o, &text);
     if (rc == 0)
         rc = conf__parse_size(text, &v);
     if (rc != 0)
@@ -743,30 +741,27 @@ int conf_get_size(const struct conf *c, const char *section, const char *key,
 int conf_get_double(const struct conf *c, const char *section, const char *key,
                     double *out)
 {
-    const struct conf__entry *e;
     const struct conf_option *o;
     const char *text;
-    int rc = resolve(c, section, key, &e, &o, &text);
+    int rc = resolve(c, section, key, NULL, &o, &text);
     return rc != 0 ? rc : conf__parse_double(text, out);
 }
 
 int conf_get_bool(const struct conf *c, const char *section, const char *key,
                   bool *out)
 {
-    const struct conf__entry *e;
     const struct conf_option *o;
     const char *text;
-    int rc = resolve(c, section, key, &e, &o, &text);
+    int rc = resolve(c, section, key, NULL, &o, &text);
     return rc != 0 ? rc : conf__parse_bool(text, out);
 }
 
 int conf_get_enum(const struct conf *c, const char *section, const char *key,
                   int *index, const char **name)
 {
-    const struct conf__entry *e;
     const struct conf_option *o;
     const char *text;
-    int rc = resolve(c, section, key, &e, &o, &text);
+    int rc = resolve(c, section, key, NULL, &o, &text);
     if (rc != 0)
         return rc;
     int i = conf__parse_enum(o, text);
@@ -782,10 +777,9 @@ int conf_get_enum(const struct conf *c, const char *section, const char *key,
 int conf_get_list(const struct conf *c, const char *section, const char *key,
                   char ***items, size_t *count)
 {
-    const struct conf__entry *e;
     const struct conf_option *o;
     const char *text;
-    int rc = resolve(c, section, key, &e, &o, &text);
+    int rc = resolve(c, section, key, NULL, &o, &text);
     return rc != 0 ? rc : conf__split_list(text, items, count);
 }
 

@@ -3,6 +3,8 @@
  * dumps to the same text (sources aside). */
 #include <conf/conf.h>
 
+#include "strip-sources.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,29 +31,6 @@ static struct conf *make(void)
     if (conf_create(&c, &opts) != 0)
         abort();
     return c;
-}
-
-/* Drops the "  ; source: ..." comments and "; source: ..." lines, in
- * place. */
-static void strip_sources(char *text)
-{
-    char *out = text;
-    for (char *line = text; *line;) {
-        char *nl = strchr(line, '\n');
-        size_t n = nl ? (size_t)(nl - line) : strlen(line);
-        char *src = strstr(line, "  ; source: ");
-        if (src && src < line + n)
-            n = (size_t)(src - line);
-        bool whole = strncmp(line, "; source: ", 10) == 0; /* own line */
-        if (!whole) {
-            memmove(out, line, n);
-            out += n;
-            if (nl)
-                *out++ = '\n';
-        }
-        line = nl ? nl + 1 : line + strlen(line);
-    }
-    *out = '\0';
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

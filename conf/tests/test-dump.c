@@ -1,5 +1,6 @@
 /* The dump (valid INI, sources, round trip) and the shipped sample
  * configuration against the schema. */
+#include "strip-sources.h"
 #include "test-conf.h"
 
 #include <errno.h>
@@ -16,29 +17,6 @@ static char *dump(struct conf *c)
     ck_assert_ptr_nonnull(text);
     ck_assert_uint_eq(strlen(text), len);
     return text;
-}
-
-/* Removes the "  ; source: ..." comments and "; source: ..." lines, in
- * place. */
-static void strip_sources(char *text)
-{
-    char *out = text;
-    for (char *line = text; *line;) {
-        char *nl = strchr(line, '\n');
-        size_t n = nl ? (size_t)(nl - line) : strlen(line);
-        char *src = strstr(line, "  ; source: ");
-        if (src && src < line + n)
-            n = (size_t)(src - line);
-        bool whole = strncmp(line, "; source: ", 10) == 0; /* own line */
-        if (!whole) {
-            memmove(out, line, n);
-            out += n;
-            if (nl)
-                *out++ = '\n';
-        }
-        line = nl ? nl + 1 : line + strlen(line);
-    }
-    *out = '\0';
 }
 
 static struct conf *build_rich_conf(void)
