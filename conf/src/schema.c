@@ -108,7 +108,8 @@ static const struct conf_option schema[] = {
          "P2P messages in flight per peer"),
     UINT("DERECHO", "p2p_loop_busy_wait_before_sleep_ms", "1", 0, 60000,
          "how long the P2P thread spins before it sleeps"),
-    /* ---- DERECHO: legacy per-group settings, defaults of the profiles ---- */
+    /* ---- DERECHO: legacy per-group settings; those flagged PROFILE are the
+     * defaults of the [SUBGROUP/NAME] profiles ---- */
     SIZE("DERECHO", "max_payload_size", "10240", 1, 64 * GIB, CONF_OPT_PROFILE,
          "largest message payload in bytes"),
     SIZE("DERECHO", "max_reply_payload_size", "10240", 1, 64 * GIB,
@@ -131,7 +132,6 @@ static const struct conf_option schema[] = {
      .default_value = "1",
      .min_u = 0,
      .max_u = 3600000,
-     .flags = CONF_OPT_PROFILE,
      .description = "RDMC sender's wait before a batch is sent"},
     ENUM("DERECHO", "rdmc_send_algorithm", "binomial_send", send_algorithms,
          CONF_OPT_PROFILE, "RDMC block schedule"),

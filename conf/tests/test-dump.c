@@ -36,10 +36,10 @@ static struct conf *build_rich_conf(void)
                       0,
                   "%d: %s", err.line, err.msg);
     struct args a;
-    args_init(&a, (const char *const[]){"app", "--RDMA/provider=verbs",
-                                        "--SUBGROUP/LARGE/timeout_ms=9",
-                                        "--PERS/reset=yes",
-                                        "--LOGGER/x=; not a comment", NULL});
+    args_init(&a, (const char *const[]){
+                      "app", "--RDMA/provider=verbs",
+                      "--SUBGROUP/LARGE/max_smc_payload_size=9",
+                      "--PERS/reset=yes", "--LOGGER/x=; not a comment", NULL});
     ck_assert_int_eq(conf_parse_args(c, &a.argc, a.argv, &err), 0);
     args_fini(&a);
     return c;
@@ -115,7 +115,7 @@ START_TEST(dump_names_sources)
         "\njson_layout_file = \" padded ; # x \"  ; source: rich.cfg:9\n",
         "\n[SUBGROUP/LARGE]\nwindow_size = 4  ; source: rich.cfg:11\n"
         "extra = \"\"  ; source: rich.cfg:12\n"
-        "timeout_ms = 9  ; source: command line\n",
+        "max_smc_payload_size = 9  ; source: command line\n",
         "\n[SUBGROUP/DEFAULT]\nblock_size = 1M  ; source: rich.cfg:14\n",
         "\nodd=; \"q  ; source: rich.cfg:19\n",
     };

@@ -398,9 +398,10 @@ END_TEST
 START_TEST(profile_fallback_order)
 {
     /* window_size: set in LARGE; block_size: only in DEFAULT;
-     * max_payload_size: only legacy DERECHO; timeout_ms: nowhere. */
+     * max_payload_size: only legacy DERECHO; rdmc_send_algorithm: nowhere;
+     * timeout_ms is no profile key. */
     struct conf *c = load_ok("[DERECHO]\nwindow_size = 3\nblock_size = 4K\n"
-                             "max_payload_size = 5K\n"
+                             "max_payload_size = 5K\ntimeout_ms = 5\n"
                              "[SUBGROUP/DEFAULT]\nwindow_size = 7\n"
                              "block_size = 8K\nmine = d\n"
                              "[SUBGROUP/LARGE]\nwindow_size = 9\n");
@@ -412,8 +413,14 @@ START_TEST(profile_fallback_order)
     ck_assert_int_eq(conf_get_size(c, "SUBGROUP/LARGE", "max_payload_size", &v),
                      0);
     ck_assert_uint_eq(v, 5120);
-    ck_assert_int_eq(conf_get_u64(c, "SUBGROUP/LARGE", "timeout_ms", &v), 0);
-    ck_assert_uint_eq(v, 1);
+    const char *name;
+    ck_assert_int_eq(
+        conf_get_enum(c, "SUBGROUP/LARGE", "rdmc_send_algorithm", NULL, &name),
+        0);
+    ck_assert_str_eq(name, "binomial_send");
+    /* not a profile key: no fallback to [DERECHO] */
+    ck_assert_int_eq(conf_get_u64(c, "SUBGROUP/LARGE", "timeout_ms", &v),
+                     -ENOENT);
     ck_assert_int_eq(conf_get_u64(c, "SUBGROUP/OTHER", "window_size", &v), 0);
     ck_assert_uint_eq(v, 7);
     ck_assert_int_eq(conf_get_u64(c, "SUBGROUP/DEFAULT", "window_size", &v), 0);
@@ -437,10 +444,10 @@ START_TEST(profile_fallback_order)
         conf_get_source(c, "SUBGROUP/LARGE", "block_size", &src, NULL, &line),
         0);
     ck_assert_int_eq(src, CONF_SOURCE_FILE);
-    ck_assert_int_eq(line, 7);
-    ck_assert_int_eq(
-        conf_get_source(c, "SUBGROUP/LARGE", "timeout_ms", &src, NULL, &line),
-        0);
+    ck_assert_int_eq(line, 8);
+    ck_assert_int_eq(conf_get_source(c, "SUBGROUP/LARGE",
+                                     "max_smc_payload_size", &src, NULL, &line),
+                     0);
     ck_assert_int_eq(src, CONF_SOURCE_DEFAULT);
     conf_destroy(c);
 }
