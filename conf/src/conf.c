@@ -1,0 +1,891 @@
+/* The configuration object: layers of values, loading, command-line
+ * overrides, typed getters and the dump. */
+#include "conf-private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#define MAX_FILE_SIZE (16u * 1024u * 1024u)
+
+/* ---- errors and logging -------------------------------------------------- */
+
+const char *conf_strerror(int err)
+{
+    switch (err) {
+    case 0:
+        return "success";
+    case -ENOENT:
+        return "no such file or option";
+    case -EACCES:
+        return "permission denied";
+    case -EISDIR:
+        return "is a directory";
+    case -EFBIG:
+        return "configuration file too large";
+    case -EBADMSG:
+        return "syntax error in configuration";
+    case -EINVAL:
+        return "invalid configuration value or argument";
+    case -ERANGE:
+        return "value out of range";
+    case -EEXIST:
+        return "duplicate key";
+    case -ENOMEM:
+        return "out of memory";
+    case -EIO:
+        return "input/output error";
+    default:
+        return "unknown error";
+    }
+}
+
+static void copy_str(char *dst, size_t len, const char *src)
+{
+    snprintf(dst, len, "%s", src ? src : "");
+}
+
+void conf__set_error(struct conf_error *err, const char *file, int line,
+                     const char *section, const char *key, const char *arg,
+                     const char *fmt, ...)
+{
+    if (!err)
+        return;
+    memset(err, 0, sizeof(*err));
+    copy_str(err->file, sizeof(err->file), file);
+    err->line = line;
+    copy_str(err->section, sizeof(err->section), section);
+    copy_str(err->key, sizeof(err->key), key);
+    copy_str(err->arg, sizeof(err->arg), arg);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+}
+
+int conf_error_format(const struct conf_error *e, char *buf, size_t len)
+{
+    if (e->arg[0])
+        return snprintf(buf, len, "command line: %s: %s", e->arg, e->msg);
+    char where[1100] = "";
+    size_t n = 0;
+    if (e->file[0])
+        n += (size_t)snprintf(where + n, sizeof(where) - n, "%s", e->file);
+    if (e->file[0] && e->line > 0)
+        n += (size_t)snprintf(where + n, sizeof(where) - n, ":%d", e->line);
+    if (e->section[0] || e->key[0])
+        snprintf(where + n, sizeof(where) - n, "%s%s%s%s", n ? ": " : "",
+                 e->section, e->section[0] && e->key[0] ? "/" : "", e->key);
+    if (!where[0])
+        return snprintf(buf, len, "%s", e->msg);
+    return snprintf(buf, len, "%s: %s", where, e->msg);
+}
+
+static void log_stderr(void *ctx, int level, const char *module,
+                       const char *msg)
+{
+    (void)ctx;
+    fprintf(stderr, "%s: %s: %s\n", module,
+            level <= LOG_ERR       ? "error"
+            : level <= LOG_WARNING ? "warning"
+                                   : "info",
+            msg);
+}
+
+void conf__log(const struct conf *c, int level, const char *fmt, ...)
+{
+    if (level > c->opts.log_level)
+        return;
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    conf_log_fn log = c->opts.log ? c->opts.log : log_stderr;
+    log(c->opts.log_ctx, level, "conf", msg);
+}
+
+/* ---- entries ------------------------------------------------------------- */
+
+static void entry_free(struct conf__entry *e)
+{
+    free(e->section);
+    free(e->key);
+    free(e->value);
+    free(e->file);
+    free(e->alias);
+    free(e->arg);
+}
+
+void conf__entries_free(struct conf__entries *es)
+{
+    for (size_t i = 0; i < es->n; i++)
+        entry_free(&es->v[i]);
+    free(es->v);
+    es->v = NULL;
+    es->n = es->cap = 0;
+}
+
+static char *dup_or_null(const char *s, bool *oom)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *oom = true;
+    return d;
+}
+
+static int entries_push(struct conf__entries *es, const struct conf__entry *src,
+                        const char *key, const char *alias)
+{
+    if (es->n == es->cap) {
+        size_t cap = es->cap ? es->cap * 2 : 16;
+        struct conf__entry *v = realloc(es->v, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        es->v = v;
+        es->cap = cap;
+    }
+    bool oom = false;
+    struct conf__entry e = {
+        .section = dup_or_null(src->section, &oom),
+        .key = dup_or_null(key, &oom),
+        .value = dup_or_null(src->value, &oom),
+        .source = src->source,
+        .file = dup_or_null(src->file, &oom),
+        .line = src->line,
+        .alias = dup_or_null(alias, &oom),
+        .arg = dup_or_null(src->arg, &oom),
+    };
+    if (oom) {
+        entry_free(&e);
+        return -ENOMEM;
+    }
+    es->v[es->n++] = e;
+    return 0;
+}
+
+/* "FILE:LINE: SECTION/key" or "command line: ARG", as in conf_error. */
+static void describe(const struct conf__entry *e, const char *key, char *buf,
+                     size_t len)
+{
+    if (e->source == CONF_SOURCE_COMMAND_LINE)
+        snprintf(buf, len, "command line: %s", e->arg ? e->arg : "");
+    else
+        snprintf(buf, len, "%s:%d: %s/%s", e->file, e->line, e->section, key);
+}
+
+static void set_entry_error(struct conf_error *err, const struct conf__entry *e,
+                            const char *key, const char *msg)
+{
+    bool cmd = e->source == CONF_SOURCE_COMMAND_LINE;
+    conf__set_error(err, cmd ? NULL : e->file, cmd ? 0 : e->line, e->section,
+                    key, cmd ? e->arg : NULL, "%s", msg);
+}
+
+/* A warning, or in strict mode an error. */
+static int warn_or_fail(struct conf *c, const struct conf__entry *e,
+                        const char *msg, struct conf_error *err)
+{
+    if (c->opts.strict) {
+        set_entry_error(err, e, e->key, msg);
+        return -EINVAL;
+    }
+    char where[1200];
+    describe(e, e->key, where, sizeof(where));
+    conf__log(c, LOG_WARNING, "%s: %s", where, msg);
+    return 0;
+}
+
+/* Whether two texts are the same setting of opt (so "023580" = "23580"). */
+static bool same_value(const struct conf_option *opt, const char *a,
+                       const char *b)
+{
+    uint64_t x, y;
+    if (opt && opt->type == CONF_TYPE_UINT && conf__parse_u64(a, &x) == 0 &&
+        conf__parse_u64(b, &y) == 0)
+        return x == y;
+    return strcmp(a, b) == 0;
+}
+
+int conf__stage(struct conf *c, struct conf__entries *staged,
+                const struct conf__entry *where, struct conf_error *err)
+{
+    char msg[512];
+    const char *key = where->key;
+    const char *alias = NULL;
+    if (!conf__section_known(where->section)) {
+        set_entry_error(err, where, key,
+                        "unknown section (expected DERECHO, RDMA, PERS, "
+                        "LOGGER, LAYOUT or SUBGROUP/NAME)");
+        return -EINVAL;
+    }
+    const struct conf_option *opt = conf_schema_find(where->section, key);
+    int rc = 0;
+    if (!opt) {
+        rc = warn_or_fail(c, where, "unknown key (kept, but nothing uses it)",
+                          err);
+    } else if (opt->flags & CONF_OPT_OBSOLETE) {
+        return warn_or_fail(c, where, "obsolete, ignored", err);
+    } else if (opt->flags & CONF_OPT_DEPRECATED) {
+        snprintf(msg, sizeof(msg), "deprecated, use %s", opt->alias_of);
+        rc = warn_or_fail(c, where, msg, err);
+        alias = key;
+        key = opt->alias_of;
+    }
+    if (rc != 0)
+        return rc;
+    if (opt) {
+        rc = conf__validate(opt, where->value, msg, sizeof(msg));
+        if (rc != 0) {
+            set_entry_error(err, where, where->key, msg);
+            return rc;
+        }
+    }
+
+    for (size_t i = 0; i < staged->n; i++) {
+        struct conf__entry *old = &staged->v[i];
+        if (strcmp(old->section, where->section) != 0 ||
+            strcmp(old->key, key) != 0)
+            continue;
+        const char *old_name = old->alias ? old->alias : old->key;
+        const char *new_name = alias ? alias : key;
+        bool cmd = where->source == CONF_SOURCE_COMMAND_LINE;
+        if (strcmp(old_name, new_name) != 0) {
+            /* contact_ip and its old name leader_ip both given. */
+            if (same_value(opt, old->value, where->value))
+                return 0;
+            if (cmd)
+                snprintf(msg, sizeof(msg), "conflicts with %s",
+                         old->arg ? old->arg : old_name);
+            else
+                snprintf(msg, sizeof(msg),
+                         "conflicts with %s = %s at line %d (%s is the old "
+                         "name of %s)",
+                         old_name, old->value, old->line,
+                         alias ? alias : old_name, key);
+            set_entry_error(err, where, new_name, msg);
+            if (err && !cmd)
+                err->other_line = old->line;
+            return -EINVAL;
+        }
+        if (cmd) {
+            /* The same override twice: the later one wins, as usual on a
+             * command line. */
+            char *value = strdup(where->value);
+            char *arg = strdup(where->arg ? where->arg : "");
+            if (!value || !arg) {
+                free(value);
+                free(arg);
+                return -ENOMEM;
+            }
+            free(old->value);
+            free(old->arg);
+            old->value = value;
+            old->arg = arg;
+            return 0;
+        }
+        snprintf(msg, sizeof(msg), "duplicate key (first set at line %d)",
+                 old->line);
+        set_entry_error(err, where, new_name, msg);
+        if (err)
+            err->other_line = old->line;
+        return -EEXIST;
+    }
+    return entries_push(staged, where, key, alias);
+}
+
+/* Moves every staged entry into c as the newest load. */
+static int commit(struct conf *c, struct conf__entries *staged)
+{
+    size_t need = c->entries.n + staged->n;
+    if (need > c->entries.cap) {
+        struct conf__entry *v = realloc(c->entries.v, need * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        c->entries.v = v;
+        c->entries.cap = need;
+    }
+    uint64_t seq = ++c->next_seq;
+    for (size_t i = 0; i < staged->n; i++) {
+        staged->v[i].seq = seq;
+        c->entries.v[c->entries.n++] = staged->v[i];
+    }
+    free(staged->v);
+    staged->v = NULL;
+    staged->n = staged->cap = 0;
+    return 0;
+}
+
+/* ---- lifecycle and loading ------------------------------------------------
+ */
+
+void conf_options_init(struct conf_options *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->size = sizeof(*opts);
+    opts->log_level = LOG_WARNING;
+}
+
+int conf_create(struct conf **out, const struct conf_options *opts)
+{
+    *out = NULL;
+    struct conf_options o;
+    conf_options_init(&o);
+    if (opts) {
+        if (opts->size < offsetof(struct conf_options, file))
+            return -EINVAL;
+        memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
+        o.size = sizeof(o);
+    }
+    o.file = NULL; /* only read by conf_open */
+    struct conf *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    c->opts = o;
+    *out = c;
+    return 0;
+}
+
+void conf_destroy(struct conf *c)
+{
+    if (!c)
+        return;
+    conf__entries_free(&c->entries);
+    free(c);
+}
+
+int conf_load_buffer(struct conf *c, const char *name, const char *text,
+                     size_t len, struct conf_error *err)
+{
+    struct conf__entries staged = {0};
+    int rc = conf__parse_ini(c, name, text, len, &staged, err);
+    if (rc == 0)
+        rc = commit(c, &staged);
+    conf__entries_free(&staged);
+    return rc;
+}
+
+static int read_file(const char *path, char **out, size_t *len,
+                     struct conf_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        conf__set_error(err, path, 0, NULL, NULL, NULL, "cannot open: %s",
+                        strerror(e));
+        return -e;
+    }
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0)
+        rc = -errno;
+    else if (S_ISDIR(st.st_mode))
+        rc = -EISDIR;
+    if (rc != 0) {
+        conf__set_error(err, path, 0, NULL, NULL, NULL, "cannot read: %s",
+                        strerror(-rc));
+        close(fd);
+        return rc;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n == cap) {
+            if (cap >= MAX_FILE_SIZE) {
+                rc = -EFBIG;
+                break;
+            }
+            char *b = realloc(buf, cap * 2);
+            if (!b) {
+                rc = -ENOMEM;
+                break;
+            }
+            buf = b;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = -errno;
+            break;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    if (!buf)
+        rc = -ENOMEM;
+    if (rc != 0) {
+        free(buf);
+        conf__set_error(err, path, 0, NULL, NULL, NULL, "cannot read: %s",
+                        rc == -EFBIG ? "larger than 16 MiB" : strerror(-rc));
+        return rc;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+int conf_load_file(struct conf *c, const char *path, struct conf_error *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int rc = read_file(path, &text, &len, err);
+    if (rc != 0)
+        return rc;
+    rc = conf_load_buffer(c, path, text, len, err);
+    free(text);
+    return rc;
+}
+
+int conf_load_default(struct conf *c, struct conf_error *err)
+{
+    const char *env = c->opts.no_env ? NULL : getenv(CONF_FILE_ENV);
+    if (env && env[0])
+        return conf_load_file(c, env, err);
+    if (access(CONF_DEFAULT_FILE, F_OK) != 0 && errno == ENOENT)
+        return 0;
+    return conf_load_file(c, CONF_DEFAULT_FILE, err);
+}
+
+/* ---- command line ---------------------------------------------------------
+ */
+
+/* An override is "--" then a name holding a '/' before any '='. */
+static bool is_override(const char *arg)
+{
+    if (strncmp(arg, "--", 2) != 0)
+        return false;
+    const char *eq = strchr(arg, '=');
+    const char *slash = strchr(arg + 2, '/');
+    return slash && (!eq || slash < eq);
+}
+
+static int stage_override(struct conf *c, struct conf__entries *staged,
+                          const char *arg, const char *value,
+                          struct conf_error *err)
+{
+    const char *name = arg + 2;
+    const char *eq = strchr(name, '=');
+    size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
+    char *buf = strndup(name, name_len);
+    if (!buf)
+        return -ENOMEM;
+    char *slash = strrchr(buf, '/');
+    *slash = '\0';
+    const char *section = buf, *key = slash + 1;
+    char msg[512];
+    int rc = 0;
+    if (!conf__section_name_valid(section) || !conf__key_valid(key)) {
+        conf__set_error(err, NULL, 0, NULL, NULL, arg,
+                        "malformed override (expected --SECTION/key=value)");
+        rc = -EINVAL;
+    } else if (!conf__value_writable(section, key, value, msg, sizeof(msg))) {
+        conf__set_error(err, NULL, 0, section, key, arg, "%s", msg);
+        rc = -EINVAL;
+    } else {
+        struct conf__entry where = {
+            .section = (char *)section,
+            .key = (char *)key,
+            .value = (char *)value,
+            .source = CONF_SOURCE_COMMAND_LINE,
+            .arg = (char *)arg,
+        };
+        rc = conf__stage(c, staged, &where, err);
+    }
+    free(buf);
+    return rc;
+}
+
+int conf_parse_args(struct conf *c, int *argc, char **argv,
+                    struct conf_error *err)
+{
+    int n = *argc;
+    if (n <= 0)
+        return 0;
+    char **keep = calloc((size_t)n + 1, sizeof(*keep));
+    if (!keep)
+        return -ENOMEM;
+    struct conf__entries staged = {0};
+    int kept = 0, rc = 0;
+    keep[kept++] = argv[0];
+    for (int i = 1; i < n && rc == 0; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--") == 0) {
+            while (++i < n)
+                keep[kept++] = argv[i];
+            break;
+        }
+        if (!is_override(arg)) {
+            keep[kept++] = argv[i];
+            continue;
+        }
+        const char *eq = strchr(arg, '=');
+        if (eq) {
+            rc = stage_override(c, &staged, arg, eq + 1, err);
+        } else if (i + 1 < n && strcmp(argv[i + 1], "--") != 0) {
+            rc = stage_override(c, &staged, arg, argv[i + 1], err);
+            i++;
+        } else {
+            conf__set_error(err, NULL, 0, NULL, NULL, arg,
+                            "missing value (expected --SECTION/key=value or "
+                            "--SECTION/key value)");
+            rc = -EINVAL;
+        }
+    }
+    if (rc == 0)
+        rc = commit(c, &staged);
+    if (rc == 0) {
+        for (int i = 0; i < kept; i++)
+            argv[i] = keep[i];
+        argv[kept] = NULL;
+        *argc = kept;
+    }
+    conf__entries_free(&staged);
+    free(keep);
+    return rc;
+}
+
+int conf_open(struct conf **out, const struct conf_options *opts, int *argc,
+              char **argv, struct conf_error *err)
+{
+    struct conf *c;
+    *out = NULL;
+    int rc = conf_create(&c, opts);
+    if (rc != 0) {
+        conf__set_error(err, NULL, 0, NULL, NULL, NULL, "%s",
+                        conf_strerror(rc));
+        return rc;
+    }
+    if (opts && opts->file)
+        rc = conf_load_file(c, opts->file, err);
+    else
+        rc = conf_load_default(c, err);
+    if (rc == 0 && argc && argv)
+        rc = conf_parse_args(c, argc, argv, err);
+    if (rc != 0) {
+        conf_destroy(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+/* ---- lookup and getters -------------------------------------------------- */
+
+/* The winning entry for exactly (section, key): the command line beats
+ * files, a later load beats an earlier one. */
+static const struct conf__entry *
+find_exact(const struct conf *c, const char *section, const char *key)
+{
+    const struct conf__entry *best = NULL;
+    for (size_t i = 0; i < c->entries.n; i++) {
+        const struct conf__entry *e = &c->entries.v[i];
+        if (strcmp(e->key, key) != 0 || strcmp(e->section, section) != 0)
+            continue;
+        if (!best || e->source > best->source ||
+            (e->source == best->source && e->seq > best->seq))
+            best = e;
+    }
+    return best;
+}
+
+/* Effective text of (section, key) with the profile fallback; *entry
+ * (entry may be NULL) is NULL for a default, *opt the schema entry (may be
+ * NULL). */
+static int resolve(const struct conf *c, const char *section, const char *key,
+                   const struct conf__entry **entry,
+                   const struct conf_option **opt, const char **text)
+{
+    if (!section || !key)
+        return -EINVAL;
+    const struct conf_option *o = conf_schema_find(section, key);
+    if (o && (o->flags & CONF_OPT_OBSOLETE))
+        return -ENOENT;
+    if (o && (o->flags & CONF_OPT_DEPRECATED)) {
+        key = o->alias_of;
+        o = conf_schema_find(section, key);
+    }
+    const struct conf__entry *e = find_exact(c, section, key);
+    if (!e && conf__is_profile(section)) {
+        e = find_exact(c, "SUBGROUP/DEFAULT", key);
+        if (!e && o)
+            e = find_exact(c, "DERECHO", key);
+    }
+    if (entry)
+        *entry = e;
+    *opt = o;
+    if (e)
+        *text = e->value;
+    else if (o && o->default_value)
+        *text = o->default_value;
+    else
+        return -ENOENT;
+    return 0;
+}
+
+int conf_get_string(const struct conf *c, const char *section, const char *key,
+                    const char **out)
+{
+    const struct conf_option *o;
+    return resolve(c, section, key, NULL, &o, out);
+}
+
+int conf_get_source(const struct conf *c, const char *section, const char *key,
+                    enum conf_source *source, const char **file, int *line)
+{
+    const struct conf__entry *e;
+    const struct conf_option *o;
+    const char *text;
+    int rc = resolve(c, section, key, &e, &o, &text);
+    if (rc != 0)
+        return rc;
+    if (source)
+        *source = e ? e->source : CONF_SOURCE_DEFAULT;
+    if (file)
+        *file = e ? e->file : NULL;
+    if (line)
+        *line = e ? e->line : 0;
+    return 0;
+}
+
+int conf_get_i64_range(const struct conf *c, const char *section,
+                       const char *key, int64_t min, int64_t max, int64_t *out)
+{
+    const struct conf_option *o;
+    const char *text;
+    int64_t v;
+    int rc = resolve(c, section, key, NULL, &o, &text);
+    if (rc == 0)
+        rc = conf__parse_i64(text, &v);
+    if (rc != 0)
+        return rc;
+    if (o && o->type == CONF_TYPE_INT && (v < o->min_i || v > o->max_i))
+        return -ERANGE;
+    if (o && (o->type == CONF_TYPE_UINT || o->type == CONF_TYPE_SIZE) &&
+        (v < 0 || (uint64_t)v < o->min_u || (uint64_t)v > o->max_u))
+        return -ERANGE;
+    if (v < min || v > max)
+        return -ERANGE;
+    *out = v;
+    return 0;
+}
+
+int conf_get_i64(const struct conf *c, const char *section, const char *key,
+                 int64_t *out)
+{
+    return conf_get_i64_range(c, section, key, INT64_MIN, INT64_MAX, out);
+}
+
+int conf_get_u64_range(const struct conf *c, const char *section,
+                       const char *key, uint64_t min, uint64_t max,
+                       uint64_t *out)
+{
+    const struct conf_option *o;
+    const char *text;
+    uint64_t v;
+    int rc = resolve(c, section, key, NULL, &o, &text);
+    if (rc != 0)
+        return rc;
+    bool size = o && o->type == CONF_TYPE_SIZE;
+    rc = size ? conf__parse_size(text, &v) : conf__parse_u64(text, &v);
+    if (rc != 0)
+        return rc;
+    if (o && (o->type == CONF_TYPE_UINT || size) &&
+        (v < o->min_u || v > o->max_u))
+        return -ERANGE;
+    if (o && o->type == CONF_TYPE_INT &&
+        (v > (uint64_t)INT64_MAX || (int64_t)v < o->min_i ||
+         (int64_t)v > o->max_i))
+        return -ERANGE;
+    if (v < min || v > max)
+        return -ERANGE;
+    *out = v;
+    return 0;
+}
+
+int conf_get_u64(const struct conf *c, const char *section, const char *key,
+                 uint64_t *out)
+{
+    return conf_get_u64_range(c, section, key, 0, UINT64_MAX, out);
+}
+
+int conf_get_size(const struct conf *c, const char *section, const char *key,
+                  uint64_t *out)
+{
+    const struct conf_option *o;
+    const char *text;
+    uint64_t v;
+    int rc = resolve(c, section, key, NULL, &o, &text);
+    if (rc == 0)
+        rc = conf__parse_size(text, &v);
+    if (rc != 0)
+        return rc;
+    if (o && (o->type == CONF_TYPE_UINT || o->type == CONF_TYPE_SIZE) &&
+        (v < o->min_u || v > o->max_u))
+        return -ERANGE;
+    *out = v;
+    return 0;
+}
+
+int conf_get_double(const struct conf *c, const char *section, const char *key,
+                    double *out)
+{
+    const struct conf_option *o;
+    const char *text;
+    int rc = resolve(c, section, key, NULL, &o, &text);
+    return rc != 0 ? rc : conf__parse_double(text, out);
+}
+
+int conf_get_bool(const struct conf *c, const char *section, const char *key,
+                  bool *out)
+{
+    const struct conf_option *o;
+    const char *text;
+    int rc = resolve(c, section, key, NULL, &o, &text);
+    return rc != 0 ? rc : conf__parse_bool(text, out);
+}
+
+int conf_get_enum(const struct conf *c, const char *section, const char *key,
+                  int *index, const char **name)
+{
+    const struct conf_option *o;
+    const char *text;
+    int rc = resolve(c, section, key, NULL, &o, &text);
+    if (rc != 0)
+        return rc;
+    int i = conf__parse_enum(o, text);
+    if (i < 0)
+        return i;
+    if (index)
+        *index = i;
+    if (name)
+        *name = o->enum_values[i];
+    return 0;
+}
+
+int conf_get_list(const struct conf *c, const char *section, const char *key,
+                  char ***items, size_t *count)
+{
+    const struct conf_option *o;
+    const char *text;
+    int rc = resolve(c, section, key, NULL, &o, &text);
+    return rc != 0 ? rc : conf__split_list(text, items, count);
+}
+
+/* ---- dump -------------------------------------------------------------------
+ */
+
+/* Writes "key = value  ; source: ..." on one line.  The dump must always
+ * load back, so two cases are written compactly as "key=value": a value
+ * that would need quotes after "key = " but holds a '"' (e.g. `;"x` read
+ * from "k=;"x"), and a line that would pass CONF_MAX_LINE.  The compact form
+ * never needs more than the line the value was read from (command-line
+ * values are checked to fit).  A source comment that does not fit goes on
+ * the next line, cut to fit. */
+static void dump_key(FILE *f, const char *key, const char *value,
+                     const struct conf__entry *e)
+{
+    char source[CONF_MAX_LINE + 1];
+    if (!e) {
+        snprintf(source, sizeof(source), "; source: default");
+    } else if (e->source == CONF_SOURCE_COMMAND_LINE) {
+        snprintf(source, sizeof(source), "; source: command line");
+    } else {
+        snprintf(source, sizeof(source), "; source: %s:%d", e->file, e->line);
+        /* A file name may hold anything: keep the comment on one line. */
+        for (char *p = source; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = '?';
+    }
+    size_t klen = strlen(key), vlen = strlen(value);
+    bool quotes = conf__value_needs_quotes(value, false);
+    size_t len = klen + 3 + vlen + (quotes ? 2 : 0);
+    const char *eq = " = ";
+    if (len > CONF_MAX_LINE || (quotes && strchr(value, '"'))) {
+        quotes = conf__value_needs_quotes(value, true);
+        len = klen + 1 + vlen + (quotes ? 2 : 0);
+        eq = "=";
+    }
+    fprintf(f, quotes ? "%s%s\"%s\"" : "%s%s%s", key, eq, value);
+    if (len + 2 + strlen(source) <= CONF_MAX_LINE)
+        fprintf(f, "  %s\n", source);
+    else
+        fprintf(f, "\n%s\n", source);
+}
+
+/* True when entry i is the first of its (section[, key]) in load order. */
+static bool first_of(const struct conf *c, size_t i, bool by_key)
+{
+    const struct conf__entry *e = &c->entries.v[i];
+    for (size_t j = 0; j < i; j++) {
+        const struct conf__entry *o = &c->entries.v[j];
+        if (strcmp(o->section, e->section) == 0 &&
+            (!by_key || strcmp(o->key, e->key) == 0))
+            return false;
+    }
+    return true;
+}
+
+/* Keys of section that are not in the schema, or all keys of a profile. */
+static void dump_set_keys(FILE *f, const struct conf *c, const char *section,
+                          bool all)
+{
+    for (size_t i = 0; i < c->entries.n; i++) {
+        const struct conf__entry *e = &c->entries.v[i];
+        if (strcmp(e->section, section) != 0 || !first_of(c, i, true))
+            continue;
+        if (!all && conf_schema_find(section, e->key))
+            continue;
+        const struct conf__entry *w = find_exact(c, section, e->key);
+        dump_key(f, e->key, w->value, w);
+    }
+}
+
+int conf_dump(const struct conf *c, char **out, size_t *len)
+{
+    static const char *const sections[] = {"DERECHO", "RDMA", "PERS", "LOGGER",
+                                           "LAYOUT"};
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    if (!f)
+        return -ENOMEM;
+    fputs("; Effective Derecho configuration (written by libconf).\n", f);
+    for (size_t s = 0; s < sizeof(sections) / sizeof(sections[0]); s++) {
+        fprintf(f, "\n[%s]\n", sections[s]);
+        for (size_t i = 0; i < conf_schema_count(); i++) {
+            const struct conf_option *o = conf_schema_get(i);
+            if (strcmp(o->section, sections[s]) != 0 || !o->default_value)
+                continue;
+            const struct conf__entry *e = find_exact(c, o->section, o->key);
+            dump_key(f, o->key, e ? e->value : o->default_value, e);
+        }
+        dump_set_keys(f, c, sections[s], false);
+    }
+    for (size_t i = 0; i < c->entries.n; i++) {
+        const char *section = c->entries.v[i].section;
+        if (!conf__is_profile(section) || !first_of(c, i, false))
+            continue;
+        fprintf(f, "\n[%s]\n", section);
+        dump_set_keys(f, c, section, true);
+    }
+    if (fclose(f) != 0 || !buf) {
+        free(buf);
+        return -ENOMEM;
+    }
+    *out = buf;
+    if (len)
+        *len = size;
+    return 0;
+}
