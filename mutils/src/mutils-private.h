@@ -92,6 +92,9 @@ void mutils__prims_to_wire(uint8_t *dst, const void *src, size_t count,
 void mutils__prims_from_wire(void *dst, const uint8_t *src, size_t count,
                              size_t size);
 
+/* Size of the C representation of t (0 for argument packs). */
+size_t mutils__c_size(const struct mutils_type *t);
+
 /* Records err at offset in r (first error wins) and returns it. */
 int mutils__reader_fail(struct mutils_reader *r, size_t offset, int err);
 
