@@ -233,7 +233,7 @@ int mutils_put_bytes(struct mutils_writer *w, const void *src, size_t len,
 int mutils_put_string_n(struct mutils_writer *w, const char *s, size_t len,
                         size_t max)
 {
-    if (len && (!s || memchr(s, 0, len)))
+    if (len && (!s || mutils__has_nul(s, len)))
         return w->err ? w->err : -EINVAL;
     return mutils_put_bytes(w, s, len, max);
 }
@@ -260,46 +260,7 @@ int mutils_put_present(struct mutils_writer *w, bool present)
 
 size_t mutils_kind_size(enum mutils_kind kind)
 {
-    switch (kind) {
-    case MUTILS_KIND_U8:
-    case MUTILS_KIND_I8:
-    case MUTILS_KIND_BOOL:
-        return 1;
-    case MUTILS_KIND_U16:
-    case MUTILS_KIND_I16:
-        return 2;
-    case MUTILS_KIND_U32:
-    case MUTILS_KIND_I32:
-    case MUTILS_KIND_F32:
-        return 4;
-    case MUTILS_KIND_U64:
-    case MUTILS_KIND_I64:
-    case MUTILS_KIND_F64:
-        return 8;
-    default:
-        return 0;
-    }
-}
-
-void mutils__prims_to_wire(uint8_t *dst, const void *src, size_t count,
-                           size_t size)
-{
-#if MUTILS__HOST_LE
-    if (count)
-        memcpy(dst, src, count * size);
-#else
-    const uint8_t *s = src;
-    for (size_t i = 0; i < count; i++, s += size, dst += size)
-        for (size_t b = 0; b < size; b++)
-            dst[b] = s[size - 1 - b];
-#endif
-}
-
-void mutils__prims_from_wire(void *dst, const uint8_t *src, size_t count,
-                             size_t size)
-{
-    /* The byte swap is its own inverse. */
-    mutils__prims_to_wire(dst, src, count, size);
+    return mutils__width(kind);
 }
 
 static bool bools_valid(const uint8_t *p, size_t count)
@@ -535,7 +496,8 @@ static int peek_len(struct mutils_reader *r, size_t max, size_t elem_size,
         return mutils__reader_fail(r, start, -EBADMSG);
     size_t n = mutils__ld32(r->buf + r->pos);
     size_t left = r->len - r->pos - 4;
-    if (n > max || n > left / elem_size)
+    size_t need;
+    if (n > max || __builtin_mul_overflow(n, elem_size, &need) || need > left)
         return mutils__reader_fail(r, start, -EBADMSG);
     *len = n;
     return 0;
@@ -578,7 +540,7 @@ int mutils_get_string_view(struct mutils_reader *r, const char **s, size_t *len,
     if (rc)
         return rc;
     const char *p = (const char *)r->buf + r->pos + 4;
-    if (memchr(p, 0, n))
+    if (mutils__has_nul(p, n))
         return mutils__reader_fail(r, r->pos, -EBADMSG);
     *s = p;
     *len = n;
@@ -594,7 +556,7 @@ int mutils_get_string(struct mutils_reader *r, char *dst, size_t cap,
     if (rc)
         return rc;
     const char *p = (const char *)r->buf + r->pos + 4;
-    if (memchr(p, 0, n))
+    if (mutils__has_nul(p, n))
         return mutils__reader_fail(r, r->pos, -EBADMSG);
     if (n >= cap)
         return -ERANGE;

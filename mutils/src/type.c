@@ -47,7 +47,7 @@ size_t mutils__c_size(const struct mutils_type *t)
     case MUTILS_KIND_ARGS:
         return 0;
     default:
-        return mutils_kind_size(t->kind);
+        return mutils__width(t->kind);
     }
 }
 
@@ -76,7 +76,7 @@ static size_t c_align(const struct mutils_type *t)
     case MUTILS_KIND_STRUCT:
         return t->c_align ? t->c_align : alignof(max_align_t);
     default: {
-        size_t s = mutils_kind_size(t->kind);
+        size_t s = mutils__width(t->kind);
         return s ? s : 1;
     }
     }
@@ -115,8 +115,15 @@ static size_t min_wire(const struct mutils_type *t, int depth)
         return sum;
     }
     default:
-        return mutils_kind_size(t->kind);
+        return mutils__width(t->kind);
     }
+}
+
+/* count * unit <= room, without a division (this is on every hot path). */
+static inline bool fits(size_t count, size_t unit, size_t room)
+{
+    size_t need;
+    return !__builtin_mul_overflow(count, unit, &need) && need <= room;
 }
 
 static inline bool is_prim(const struct mutils_type *t)
@@ -165,6 +172,32 @@ static inline int add_size(size_t *acc, size_t n)
 static int size_value(const struct mutils_type *t, const void *v, int depth,
                       size_t *acc);
 
+/* The common leaves of a struct (text, bytes, fixed arrays of primitives)
+ * without a call; anything else through size_value(). */
+static inline __attribute__((always_inline)) int
+size_field(const struct mutils_type *ft, const void *fv, int depth, size_t *acc)
+{
+    switch (ft->kind) {
+    case MUTILS_KIND_STRING: {
+        const struct mutils_str *s = fv;
+        if (MUTILS__UNLIKELY(s->len > ft->max || s->len > MUTILS_MAX_LEN))
+            return -ERANGE;
+        if (s->len && (!s->ptr || mutils__has_nul(s->ptr, s->len)))
+            return -EINVAL;
+        return add_size(acc, 4 + s->len);
+    }
+    case MUTILS_KIND_FIXED: {
+        size_t w = mutils__width(ft->elem->kind);
+        if (w && ft->elem->kind != MUTILS_KIND_BOOL)
+            return add_size(acc, w * ft->max);
+        break;
+    }
+    default:
+        break;
+    }
+    return size_value(ft, fv, depth, acc);
+}
+
 static bool bools_valid(const void *p, size_t count)
 {
     const uint8_t *b = p;
@@ -177,7 +210,7 @@ static bool bools_valid(const void *p, size_t count)
 static int size_seq(const struct mutils_type *e, const void *items,
                     size_t count, int depth, size_t *acc)
 {
-    size_t w = mutils_kind_size(e->kind);
+    size_t w = mutils__width(e->kind);
     if (w) {
         if (e->kind == MUTILS_KIND_BOOL && !bools_valid(items, count))
             return -EINVAL;
@@ -220,7 +253,7 @@ static int size_value(const struct mutils_type *t, const void *v, int depth,
         const struct mutils_str *s = v;
         if (s->len > t->max || s->len > MUTILS_MAX_LEN)
             return -ERANGE;
-        if (s->len && (!s->ptr || memchr(s->ptr, 0, s->len)))
+        if (s->len && (!s->ptr || mutils__has_nul(s->ptr, s->len)))
             return -EINVAL;
         return add_size(acc, 4 + s->len);
     }
@@ -282,20 +315,33 @@ static int size_value(const struct mutils_type *t, const void *v, int depth,
         return rc;
     }
     case MUTILS_KIND_STRUCT:
-    case MUTILS_KIND_ARGS:
+    case MUTILS_KIND_ARGS: {
+        /* Primitive fields are summed here, without a call each: this loop
+         * is the hot path of small messages. */
+        size_t prims = 0;
         for (size_t i = 0; i < t->num_fields; i++) {
-            int rc = size_value(t->fields[i].type, field_ptr(t, v, i),
-                                depth + 1, acc);
+            const struct mutils_type *ft = t->fields[i].type;
+            const void *fv = field_ptr(t, v, i);
+            size_t w = mutils__width(ft->kind);
+            if (MUTILS__LIKELY(w)) {
+                if (ft->kind == MUTILS_KIND_BOOL && *(const uint8_t *)fv > 1)
+                    return -EINVAL;
+                prims += w;
+                continue;
+            }
+            int rc = size_field(ft, fv, depth + 1, acc);
             if (rc)
                 return rc;
         }
-        return 0;
+        return add_size(acc, prims);
+    }
     default:
         return -EINVAL;
     }
 }
 
-int mutils_size(const struct mutils_type *t, const void *value, size_t *size)
+static inline int size_top(const struct mutils_type *t, const void *value,
+                           size_t *size)
 {
     size_t acc = 0;
     int rc = size_value(t, value, 0, &acc);
@@ -305,109 +351,186 @@ int mutils_size(const struct mutils_type *t, const void *value, size_t *size)
     return 0;
 }
 
+int mutils_size(const struct mutils_type *t, const void *value, size_t *size)
+{
+    return size_top(t, value, size);
+}
+
 /* ---- write ----------------------------------------------------------- */
 
-/* Stores value v of t at p and returns the end.  Only called after
- * size_value() accepted the same value, so nothing is checked here. */
+/* One checked pass: every limit is checked and every store is bounded by
+ * end as the bytes are written, so a small message costs one walk, not a
+ * size walk and a store walk.  On failure the function returns NULL with
+ * *err set; the caller then leaves its length where it was. */
+struct wctx {
+    uint8_t *end;
+    int err;
+};
+
 static uint8_t *write_value(const struct mutils_type *t, const void *v,
-                            uint8_t *p);
+                            uint8_t *p, struct wctx *w, int depth);
+
+static inline uint8_t *wfail(struct wctx *w, int err)
+{
+    w->err = err;
+    return NULL;
+}
 
 static uint8_t *write_seq(const struct mutils_type *e, const void *items,
-                          size_t count, uint8_t *p)
+                          size_t count, uint8_t *p, struct wctx *w, int depth)
 {
-    size_t w = mutils_kind_size(e->kind);
-    if (w) {
-        mutils__prims_to_wire(p, items, count, w);
-        return p + count * w;
+    size_t ew = mutils__width(e->kind);
+    if (ew) {
+        if (e->kind == MUTILS_KIND_BOOL && !bools_valid(items, count))
+            return wfail(w, -EINVAL);
+        if (!fits(count, ew, (size_t)(w->end - p)))
+            return wfail(w, -ENOSPC);
+        mutils__prims_to_wire(p, items, count, ew);
+        return p + count * ew;
     }
     size_t cs = mutils__c_size(e);
-    for (size_t i = 0; i < count; i++)
-        p = write_value(e, (const char *)items + i * cs, p);
+    for (size_t i = 0; i < count && p; i++)
+        p = write_value(e, (const char *)items + i * cs, p, w, depth);
     return p;
 }
 
+/* A length-prefixed run of len bytes from src. */
+static inline uint8_t *write_counted(const void *src, size_t len, size_t max,
+                                     uint8_t *p, struct wctx *w)
+{
+    if (MUTILS__UNLIKELY(len > max || len > MUTILS_MAX_LEN))
+        return wfail(w, -ERANGE);
+    if (MUTILS__UNLIKELY(len && !src))
+        return wfail(w, -EINVAL);
+    if (MUTILS__UNLIKELY((size_t)(w->end - p) < 4 ||
+                         len > (size_t)(w->end - p) - 4))
+        return wfail(w, -ENOSPC);
+    mutils__st32(p, (uint32_t)len);
+    if (len)
+        memcpy(p + 4, src, len);
+    return p + 4 + len;
+}
+
 static uint8_t *write_value(const struct mutils_type *t, const void *v,
-                            uint8_t *p)
+                            uint8_t *p, struct wctx *w, int depth)
 {
     switch (t->kind) {
-    case MUTILS_KIND_U8:
-    case MUTILS_KIND_I8:
-    case MUTILS_KIND_BOOL:
-        *p = *(const uint8_t *)v;
-        return p + 1;
-    case MUTILS_KIND_U16:
-    case MUTILS_KIND_I16: {
-        uint16_t x;
-        memcpy(&x, v, 2);
-        mutils__st16(p, x);
-        return p + 2;
-    }
-    case MUTILS_KIND_U32:
-    case MUTILS_KIND_I32:
-    case MUTILS_KIND_F32: {
-        uint32_t x;
-        memcpy(&x, v, 4);
-        mutils__st32(p, x);
-        return p + 4;
-    }
-    case MUTILS_KIND_U64:
-    case MUTILS_KIND_I64:
-    case MUTILS_KIND_F64: {
-        uint64_t x;
-        memcpy(&x, v, 8);
-        mutils__st64(p, x);
-        return p + 8;
-    }
     case MUTILS_KIND_STRING: {
         const struct mutils_str *s = v;
-        mutils__st32(p, (uint32_t)s->len);
-        if (s->len)
-            memcpy(p + 4, s->ptr, s->len);
-        return p + 4 + s->len;
+        if (s->len && s->ptr && mutils__has_nul(s->ptr, s->len))
+            return wfail(w, -EINVAL);
+        return write_counted(s->ptr, s->len, t->max, p, w);
     }
     case MUTILS_KIND_BYTES: {
         const struct mutils_bytes *b = v;
-        mutils__st32(p, (uint32_t)b->len);
-        if (b->len)
-            memcpy(p + 4, b->ptr, b->len);
-        return p + 4 + b->len;
+        return write_counted(b->ptr, b->len, t->max, p, w);
     }
     case MUTILS_KIND_STRBUF: {
         size_t len = strnlen(v, t->max);
-        mutils__st32(p, (uint32_t)len);
-        memcpy(p + 4, v, len);
-        return p + 4 + len;
+        if (len >= t->max)
+            return wfail(w, -EINVAL);
+        return write_counted(v, len, t->max - 1, p, w);
     }
+    default:
+        break;
+    }
+    size_t pw = mutils__width(t->kind);
+    if (pw) {
+        if (t->kind == MUTILS_KIND_BOOL && *(const uint8_t *)v > 1)
+            return wfail(w, -EINVAL);
+        if ((size_t)(w->end - p) < pw)
+            return wfail(w, -ENOSPC);
+        mutils__store_prim(p, v, pw);
+        return p + pw;
+    }
+    if (depth >= MUTILS_MAX_DEPTH)
+        return wfail(w, -ELOOP);
+    switch (t->kind) {
     case MUTILS_KIND_ARRAY: {
         const struct mutils_array *a = v;
+        if (a->count > t->max || a->count > MUTILS_MAX_LEN)
+            return wfail(w, -ERANGE);
+        if (a->count && !a->items)
+            return wfail(w, -EINVAL);
+        if ((size_t)(w->end - p) < 4)
+            return wfail(w, -ENOSPC);
         mutils__st32(p, (uint32_t)a->count);
-        return write_seq(t->elem, a->items, a->count, p + 4);
+        return write_seq(t->elem, a->items, a->count, p + 4, w, depth + 1);
     }
     case MUTILS_KIND_FIXED:
-        return write_seq(t->elem, v, t->max, p);
+        return write_seq(t->elem, v, t->max, p, w, depth + 1);
     case MUTILS_KIND_OPTIONAL: {
         const void *e = *(const void *const *)v;
+        if (p == w->end)
+            return wfail(w, -ENOSPC);
         *p++ = e ? 1 : 0;
-        return e ? write_value(t->elem, e, p) : p;
+        return e ? write_value(t->elem, e, p, w, depth + 1) : p;
     }
     case MUTILS_KIND_MAP: {
         const struct mutils_map *m = v;
-        size_t ks = mutils__c_size(t->elem), vs = mutils__c_size(t->value);
+        if (m->count > t->max || m->count > MUTILS_MAX_LEN)
+            return wfail(w, -ERANGE);
+        if (m->count && (!m->keys || !m->values))
+            return wfail(w, -EINVAL);
+        if ((size_t)(w->end - p) < 4)
+            return wfail(w, -ENOSPC);
         mutils__st32(p, (uint32_t)m->count);
         p += 4;
-        for (size_t i = 0; i < m->count; i++) {
-            p = write_value(t->elem, (const char *)m->keys + i * ks, p);
-            p = write_value(t->value, (const char *)m->values + i * vs, p);
+        size_t ks = mutils__c_size(t->elem), vs = mutils__c_size(t->value);
+        for (size_t i = 0; i < m->count && p; i++) {
+            p = write_value(t->elem, (const char *)m->keys + i * ks, p, w,
+                            depth + 1);
+            if (p)
+                p = write_value(t->value, (const char *)m->values + i * vs, p,
+                                w, depth + 1);
         }
         return p;
     }
     case MUTILS_KIND_STRUCT:
     case MUTILS_KIND_ARGS:
-        for (size_t i = 0; i < t->num_fields; i++)
-            p = write_value(t->fields[i].type, field_ptr(t, v, i), p);
+        for (size_t i = 0; i < t->num_fields; i++) {
+            const struct mutils_type *ft = t->fields[i].type;
+            const void *fv = field_ptr(t, v, i);
+            enum mutils_kind kind = ft->kind;
+            size_t fw = mutils__width(kind);
+            if (MUTILS__LIKELY(fw)) {
+                /* Primitive fields inline: the small-message hot path. */
+                if (MUTILS__UNLIKELY((size_t)(w->end - p) < fw))
+                    return wfail(w, -ENOSPC);
+                if (MUTILS__UNLIKELY(kind == MUTILS_KIND_BOOL &&
+                                     *(const uint8_t *)fv > 1))
+                    return wfail(w, -EINVAL);
+                mutils__store_prim(p, fv, fw);
+                p += fw;
+                continue;
+            }
+            if (kind == MUTILS_KIND_STRING) {
+                const struct mutils_str *s = fv;
+                if (s->len && s->ptr && mutils__has_nul(s->ptr, s->len))
+                    return wfail(w, -EINVAL);
+                p = write_counted(s->ptr, s->len, ft->max, p, w);
+                if (MUTILS__UNLIKELY(!p))
+                    return NULL;
+                continue;
+            }
+            if (kind == MUTILS_KIND_FIXED) {
+                const struct mutils_type *e = ft->elem;
+                size_t ew = mutils__width(e->kind);
+                if (ew && e->kind != MUTILS_KIND_BOOL) {
+                    if (!fits(ft->max, ew, (size_t)(w->end - p)))
+                        return wfail(w, -ENOSPC);
+                    mutils__prims_to_wire(p, fv, ft->max, ew);
+                    p += ft->max * ew;
+                    continue;
+                }
+            }
+            p = write_value(ft, fv, p, w, depth + 1);
+            if (MUTILS__UNLIKELY(!p))
+                return NULL;
+        }
         return p;
     default:
-        return p;
+        return wfail(w, -EINVAL);
     }
 }
 
@@ -416,29 +539,67 @@ int mutils_write(struct mutils_writer *w, const struct mutils_type *t,
 {
     if (w->err)
         return w->err;
+    struct wctx c = {w->buf + w->len, 0};
+    c.end = w->buf ? w->buf + w->cap : NULL;
+    uint8_t *end =
+        w->buf ? write_value(t, value, w->buf + w->len, &c, 0) : NULL;
+    if (!w->buf)
+        c.err = -ENOSPC;
+    if (MUTILS__LIKELY(end)) {
+        w->len = (size_t)(end - w->buf);
+        return 0;
+    }
+    if (c.err != -ENOSPC)
+        return c.err;
+    /* Did not fit: get the exact size (or the real error), then grow (or
+     * fail with a sticky -ENOSPC) and write again, which now fits. */
     size_t n;
-    int rc = mutils_size(t, value, &n);
+    int rc = size_top(t, value, &n);
     if (rc)
         return rc;
     void *p;
     rc = mutils_writer_reserve(w, n, &p);
     if (rc)
         return rc;
-    write_value(t, value, p);
+    w->len -= n;
+    c.end = w->buf + w->cap;
+    c.err = 0;
+    end = write_value(t, value, w->buf + w->len, &c, 0);
+    if (!end)
+        return c.err;
+    w->len = (size_t)(end - w->buf);
     return 0;
 }
 
 int mutils_encode(const struct mutils_type *t, const void *value, void *buf,
                   size_t cap, size_t *len)
 {
-    size_t n;
-    int rc = mutils_size(t, value, &n);
-    if (rc)
-        return rc;
-    if (n > cap || (n && !buf))
+    if (!buf) {
+        if (!cap) {
+            size_t n;
+            int rc = size_top(t, value, &n);
+            if (rc)
+                return rc;
+            if (!n) {
+                *len = 0;
+                return 0;
+            }
+        }
         return -ENOSPC;
-    write_value(t, value, buf);
-    *len = n;
+    }
+    struct wctx c = {(uint8_t *)buf + cap, 0};
+    uint8_t *end = write_value(t, value, buf, &c, 0);
+    if (MUTILS__UNLIKELY(!end)) {
+        if (c.err == -ENOSPC) {
+            /* Report a length or content error before a space one. */
+            size_t n;
+            int rc = size_top(t, value, &n);
+            if (rc)
+                return rc;
+        }
+        return c.err;
+    }
+    *len = (size_t)(end - (uint8_t *)buf);
     return 0;
 }
 
@@ -594,7 +755,7 @@ static int take_count(struct rctx *c, size_t max, size_t unit, size_t *out)
         return bad(c, c->pos);
     size_t n = mutils__ld32(c->buf + c->pos);
     size_t left = c->len - c->pos - 4;
-    if (n > max || (unit && n > left / unit))
+    if (n > max || !fits(n, unit, left))
         return bad(c, c->pos);
     c->pos += 4;
     *out = n;
@@ -604,13 +765,45 @@ static int take_count(struct rctx *c, size_t max, size_t unit, size_t *out)
 static int read_value(struct rctx *c, const struct mutils_type *t, void *out,
                       int depth);
 
+/* Common struct leaves without a call: a text string read as a view and a
+ * fixed array of primitives; anything else through read_value(). */
+static inline __attribute__((always_inline)) int
+read_field(struct rctx *c, const struct mutils_type *ft, void *fv, int depth)
+{
+    if (ft->kind == MUTILS_KIND_STRING && c->view) {
+        size_t start = c->pos, n;
+        int rc = take_count(c, ft->max, 1, &n);
+        if (MUTILS__UNLIKELY(rc))
+            return rc;
+        const char *src = (const char *)c->buf + c->pos;
+        if (MUTILS__UNLIKELY(mutils__has_nul(src, n)))
+            return bad(c, start);
+        ((struct mutils_str *)fv)->ptr = src;
+        ((struct mutils_str *)fv)->len = n;
+        c->pos += n;
+        return 0;
+    }
+    if (ft->kind == MUTILS_KIND_FIXED) {
+        const struct mutils_type *e = ft->elem;
+        size_t w = mutils__width(e->kind);
+        if (w && e->kind != MUTILS_KIND_BOOL) {
+            if (MUTILS__UNLIKELY(!fits(ft->max, w, c->len - c->pos)))
+                return bad(c, c->pos);
+            mutils__prims_from_wire(fv, c->buf + c->pos, ft->max, w);
+            c->pos += ft->max * w;
+            return 0;
+        }
+    }
+    return read_value(c, ft, fv, depth);
+}
+
 /* Reads count elements of e into items; on failure frees those read. */
 static int read_seq(struct rctx *c, const struct mutils_type *e, void *items,
                     size_t count, int depth)
 {
-    size_t w = mutils_kind_size(e->kind);
+    size_t w = mutils__width(e->kind);
     if (w) {
-        if (count > (c->len - c->pos) / w)
+        if (!fits(count, w, c->len - c->pos))
             return bad(c, c->pos);
         const uint8_t *src = c->buf + c->pos;
         if (e->kind == MUTILS_KIND_BOOL)
@@ -637,7 +830,7 @@ static int read_array(struct rctx *c, const struct mutils_type *t,
 {
     const struct mutils_type *e = t->elem;
     size_t start = c->pos, n;
-    size_t w = mutils_kind_size(e->kind);
+    size_t w = mutils__width(e->kind);
     int rc = take_count(c, t->max, w ? w : min_wire(e, depth), &n);
     if (rc)
         return rc;
@@ -784,7 +977,7 @@ static int read_value(struct rctx *c, const struct mutils_type *t, void *out,
         const uint8_t *src = c->buf + c->pos;
         const void *ptr;
         if (t->kind == MUTILS_KIND_STRING) {
-            if (memchr(src, 0, n))
+            if (mutils__has_nul(src, n))
                 return bad(c, start);
             if (c->view) {
                 ptr = src;
@@ -824,7 +1017,7 @@ static int read_value(struct rctx *c, const struct mutils_type *t, void *out,
         if (rc)
             return rc;
         const uint8_t *src = c->buf + c->pos;
-        if (memchr(src, 0, n))
+        if (mutils__has_nul(src, n))
             return bad(c, start);
         memcpy(out, src, n);
         ((char *)out)[n] = 0;
@@ -866,8 +1059,25 @@ static int read_value(struct rctx *c, const struct mutils_type *t, void *out,
     case MUTILS_KIND_STRUCT:
     case MUTILS_KIND_ARGS:
         for (size_t i = 0; i < t->num_fields; i++) {
-            int rc = read_value(c, t->fields[i].type, field_ptr_mut(t, out, i),
-                                depth + 1);
+            const struct mutils_type *ft = t->fields[i].type;
+            void *fv = field_ptr_mut(t, out, i);
+            enum mutils_kind kind = ft->kind;
+            size_t w = mutils__width(kind);
+            int rc;
+            if (MUTILS__LIKELY(w)) {
+                /* Primitive fields inline: the small-message hot path. */
+                size_t pos = c->pos;
+                const uint8_t *src = c->buf + pos;
+                if (MUTILS__LIKELY(c->len - pos >= w &&
+                                   (kind != MUTILS_KIND_BOOL || *src <= 1))) {
+                    mutils__load_prim(fv, src, w);
+                    c->pos = pos + w;
+                    continue;
+                }
+                rc = bad(c, pos);
+            } else {
+                rc = read_field(c, ft, fv, depth + 1);
+            }
             if (MUTILS__UNLIKELY(rc)) {
                 while (i--)
                     free_value(t->fields[i].type, field_ptr_mut(t, out, i),
@@ -926,7 +1136,7 @@ static bool equal_seq(const struct mutils_type *e, const void *a, const void *b,
 {
     if (!count)
         return true;
-    size_t w = mutils_kind_size(e->kind);
+    size_t w = mutils__width(e->kind);
     if (w && e->kind != MUTILS_KIND_BOOL)
         return memcmp(a, b, count * w) == 0;
     size_t cs = mutils__c_size(e);
@@ -984,7 +1194,7 @@ static bool equal_value(const struct mutils_type *t, const void *a,
                 return false;
         return true;
     default: {
-        size_t w = mutils_kind_size(t->kind);
+        size_t w = mutils__width(t->kind);
         return w && memcmp(a, b, w) == 0;
     }
     }

@@ -310,12 +310,21 @@ START_TEST(write_errors_leave_nothing)
     uint8_t *buf = malloc(size);
     memset(buf, 0x5a, size);
     struct mutils_writer w;
-    /* one byte short: -ENOSPC, nothing written */
-    mutils_writer_init(&w, buf, size - 1);
+    /* every capacity short of the size: -ENOSPC, length unchanged, never a
+     * byte past the capacity */
+    for (size_t cap = 0; cap < size; cap++) {
+        mutils_writer_init(&w, buf, cap);
+        ck_assert_int_eq(mutils_write(&w, &sample_view_type, &f.view), -ENOSPC);
+        ck_assert_uint_eq(mutils_writer_len(&w), 0);
+        ck_assert_int_eq(mutils_writer_error(&w), -ENOSPC);
+        ck_assert_uint_eq(buf[size - 1], 0x5a);
+    }
+    /* a writer that already holds data keeps it */
+    mutils_writer_init(&w, buf, size);
+    ck_assert_int_eq(mutils_put_u8(&w, 0xab), 0);
     ck_assert_int_eq(mutils_write(&w, &sample_view_type, &f.view), -ENOSPC);
-    ck_assert_uint_eq(mutils_writer_len(&w), 0);
-    for (size_t i = 0; i < size; i++)
-        ck_assert_uint_eq(buf[i], 0x5a);
+    ck_assert_uint_eq(mutils_writer_len(&w), 1);
+    ck_assert_uint_eq(buf[0], 0xab);
     size_t len = 99;
     ck_assert_int_eq(
         mutils_encode(&sample_view_type, &f.view, buf, size - 1, &len),

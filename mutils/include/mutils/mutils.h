@@ -529,17 +529,20 @@ MUTILS_EXPORT size_t mutils_type_c_size(const struct mutils_type *t);
 MUTILS_EXPORT int mutils_size(const struct mutils_type *t, const void *value,
                               size_t *size);
 
-/* Appends the encoding of value (a pointer to t's C representation) to w.
- * Either the whole value is written or nothing is (the writer's length and
- * contents are unchanged): errors of mutils_size(), and the writer's
- * -ENOSPC/-ENOMEM.  A length error is returned without making the writer's
- * error sticky; a space error is sticky as for the puts. */
+/* Appends the encoding of value (a pointer to t's C representation) to w,
+ * in one checked pass.  Either the whole value is appended or the writer's
+ * length stays where it was; on failure the bytes between that length and
+ * the capacity may have been overwritten (nothing outside the buffer ever
+ * is).  Errors: those of mutils_size() (not sticky: the writer is still
+ * whole), and -ENOSPC/-ENOMEM (sticky, as for the puts).  A growable writer
+ * grows to the exact size needed. */
 MUTILS_EXPORT int mutils_write(struct mutils_writer *w,
                                const struct mutils_type *t, const void *value);
 
 /* Encodes value into caller memory [buf, buf + cap) (for instance in place
  * in a multicast slot) and stores the length in *len.  -ENOSPC when it
- * does not fit (nothing written), or the errors of mutils_size(). */
+ * does not fit (*len untouched; bytes of buf may have been overwritten), or
+ * the errors of mutils_size(), which take precedence over -ENOSPC. */
 MUTILS_EXPORT int mutils_encode(const struct mutils_type *t, const void *value,
                                 void *buf, size_t cap, size_t *len);
 
