@@ -68,7 +68,7 @@ static int check(const struct mutils_type *t, const struct mutils_type **path,
     case MUTILS_KIND_ARGS:
         if (depth != 0)
             return -EINVAL;
-        /* fall through */
+        __attribute__((fallthrough)); /* a pack is checked like a struct */
     case MUTILS_KIND_STRUCT:
         if (t->num_fields && !t->fields)
             return -EINVAL;
