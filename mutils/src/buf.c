@@ -103,6 +103,12 @@ static uint8_t *writer_room(struct mutils_writer *w, size_t n)
 
 int mutils_writer_reserve(struct mutils_writer *w, size_t n, void **out)
 {
+    if (w->err)
+        return w->err;
+    if (!n) {
+        *out = w->buf ? w->buf + w->len : NULL;
+        return 0;
+    }
     uint8_t *p = writer_room(w, n);
     if (!p)
         return w->err;
@@ -192,6 +198,8 @@ int mutils_put_f64(struct mutils_writer *w, double v)
 
 int mutils_put_raw(struct mutils_writer *w, const void *src, size_t n)
 {
+    if (!n)
+        return w->err;
     uint8_t *p = writer_room(w, n);
     if (!p)
         return w->err;
@@ -299,7 +307,10 @@ int mutils_put_array(struct mutils_writer *w, enum mutils_kind kind,
 
 void mutils_reader_init(struct mutils_reader *r, const void *buf, size_t len)
 {
-    r->buf = buf;
+    /* An empty reader still gets a real pointer, so that offset arithmetic
+     * on it is always defined. */
+    static const uint8_t nothing[1];
+    r->buf = buf ? buf : nothing;
     r->len = buf ? len : 0;
     r->pos = 0;
     r->err = 0;

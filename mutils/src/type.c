@@ -539,12 +539,13 @@ int mutils_write(struct mutils_writer *w, const struct mutils_type *t,
 {
     if (w->err)
         return w->err;
-    struct wctx c = {w->buf + w->len, 0};
-    c.end = w->buf ? w->buf + w->cap : NULL;
-    uint8_t *end =
-        w->buf ? write_value(t, value, w->buf + w->len, &c, 0) : NULL;
-    if (!w->buf)
-        c.err = -ENOSPC;
+    struct wctx c = {NULL, -ENOSPC};
+    uint8_t *end = NULL;
+    if (w->buf) {
+        c.end = w->buf + w->cap;
+        c.err = 0;
+        end = write_value(t, value, w->buf + w->len, &c, 0);
+    }
     if (MUTILS__LIKELY(end)) {
         w->len = (size_t)(end - w->buf);
         return 0;
@@ -555,7 +556,7 @@ int mutils_write(struct mutils_writer *w, const struct mutils_type *t,
      * fail with a sticky -ENOSPC) and write again, which now fits. */
     size_t n;
     int rc = size_top(t, value, &n);
-    if (rc)
+    if (rc || !n)
         return rc;
     void *p;
     rc = mutils_writer_reserve(w, n, &p);
@@ -719,7 +720,7 @@ void mutils_free_view(const struct mutils_type *t, void *value,
 {
     if (!value)
         return;
-    struct fctx f = {alloc, buf, (const uint8_t *)buf + len};
+    struct fctx f = {alloc, buf, buf ? (const uint8_t *)buf + len : NULL};
     free_value(t, value, &f);
     zero_value(t, value);
 }

@@ -520,6 +520,102 @@ START_TEST(nesting_limit)
 }
 END_TEST
 
+START_TEST(growable_write_grows_exactly)
+{
+    static struct sample_fixture f;
+    sample_build(&f);
+    size_t size;
+    ck_assert_int_eq(mutils_size(&sample_view_type, &f.view, &size), 0);
+    uint8_t *ref = malloc(size);
+    size_t len;
+    ck_assert_int_eq(mutils_encode(&sample_view_type, &f.view, ref, size, &len),
+                     0);
+    /* from a small buffer that already holds a byte: the first pass runs
+     * out of room, the writer grows and the second pass fits */
+    struct mutils_writer w;
+    ck_assert_int_eq(mutils_writer_init_growable(&w, 8), 0);
+    ck_assert_int_eq(mutils_put_u8(&w, 0x42), 0);
+    ck_assert_int_eq(mutils_write(&w, &sample_view_type, &f.view), 0);
+    ck_assert_uint_eq(mutils_writer_len(&w), 1 + size);
+    ck_assert_mem_eq((const uint8_t *)mutils_writer_data(&w) + 1, ref, size);
+    ck_assert_uint_eq(*(const uint8_t *)mutils_writer_data(&w), 0x42);
+    /* a length error on a growable writer is still a length error */
+    f.view.shards.count = 5;
+    ck_assert_int_eq(mutils_write(&w, &sample_view_type, &f.view), -ERANGE);
+    ck_assert_uint_eq(mutils_writer_len(&w), 1 + size);
+    ck_assert_int_eq(mutils_writer_error(&w), 0);
+    /* and on a fixed writer too small for it, length beats space */
+    uint8_t tiny[4];
+    ck_assert_int_eq(
+        mutils_encode(&sample_view_type, &f.view, tiny, sizeof tiny, &len),
+        -ERANGE);
+    f.view.shards.count = 2;
+    ck_assert_int_eq(mutils_encode(&sample_view_type, &f.view, NULL, 0, &len),
+                     -ENOSPC);
+    mutils_writer_fini(&w);
+    free(ref);
+
+    /* zero-byte values and reservations on an empty writer */
+    struct mutils_writer z;
+    void *slot = (void *)1;
+    mutils_writer_init(&z, NULL, 0);
+    ck_assert_int_eq(mutils_writer_reserve(&z, 0, &slot), 0);
+    ck_assert_ptr_null(slot);
+    const struct mutils_type *none = MUTILS_TYPE_FIXED(&mutils_type_u32, 0);
+    uint32_t nothing[1] = {0};
+    ck_assert_int_eq(mutils_write(&z, none, nothing), 0);
+    ck_assert_uint_eq(mutils_writer_len(&z), 0);
+    ck_assert_int_eq(mutils_encode(none, nothing, NULL, 0, &len), 0);
+    ck_assert_uint_eq(len, 0);
+}
+END_TEST
+
+START_TEST(map_errors_report_offsets)
+{
+    const struct mutils_type *t =
+        MUTILS_TYPE_MAP(MUTILS_TYPE_STRING(8), &mutils_type_u16, 3);
+    struct mutils_str keys[2] = {{"a", 1}, {"bc", 2}};
+    uint16_t values[2] = {1, 2};
+    struct mutils_map in = {keys, values, 2}, out;
+    uint8_t buf[64];
+    size_t len, off;
+    ck_assert_int_eq(mutils_encode(t, &in, buf, sizeof buf, &len), 0);
+    /* 4 count + (4 + 1 + 2) + (4 + 2 + 2) */
+    ck_assert_uint_eq(len, 19);
+    struct counting cnt = {0, 0, -1};
+    struct mutils_alloc a = {counting_alloc, counting_free, &cnt};
+    struct mutils_reader r;
+    mutils_reader_init(&r, buf, len);
+    ck_assert_int_eq(mutils_read(&r, t, &out, &a), 0);
+    ck_assert(mutils_equal(t, &in, &out));
+    mutils_free(t, &out, &a);
+    ck_assert_int_eq(cnt.outstanding, 0);
+    /* the second value cut short: error at its offset, all freed */
+    mutils_reader_init(&r, buf, len - 1);
+    ck_assert_int_eq(mutils_read(&r, t, &out, &a), -EBADMSG);
+    ck_assert_int_eq(mutils_reader_error(&r, &off), -EBADMSG);
+    ck_assert_uint_eq(off, 17);
+    ck_assert_int_eq(cnt.outstanding, 0);
+    ck_assert_ptr_null(out.keys);
+    /* a key longer than its max */
+    buf[11] = 9;
+    mutils_reader_init(&r, buf, len);
+    ck_assert_int_eq(mutils_read(&r, t, &out, &a), -EBADMSG);
+    mutils_reader_error(&r, &off);
+    ck_assert_uint_eq(off, 11);
+    ck_assert_int_eq(cnt.outstanding, 0);
+    /* more pairs than the max */
+    buf[0] = 4;
+    mutils_reader_init(&r, buf, len);
+    ck_assert_int_eq(mutils_read(&r, t, &out, &a), -EBADMSG);
+    mutils_reader_error(&r, &off);
+    ck_assert_uint_eq(off, 0);
+    /* writing more pairs than the max */
+    in.count = 4;
+    ck_assert_int_eq(mutils_encode(t, &in, buf, sizeof buf, &len), -ERANGE);
+}
+END_TEST
+
 struct bad_struct {
     uint32_t a;
 };
@@ -576,6 +672,8 @@ Suite *mutils_type_suite(void)
     tcase_add_test(tc, arena_read_and_reset);
     tcase_add_test(tc, args_pack_round_trip);
     tcase_add_test(tc, write_errors_leave_nothing);
+    tcase_add_test(tc, growable_write_grows_exactly);
+    tcase_add_test(tc, map_errors_report_offsets);
     tcase_add_test(tc, read_errors_report_offsets);
     tcase_add_test(tc, every_truncation_of_nested_is_rejected);
     tcase_add_test(tc, allocation_failure_frees_everything);
