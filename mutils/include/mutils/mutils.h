@@ -24,7 +24,7 @@
  *     layout fingerprint (XXH3).
  *
  * Errors: functions return 0 or a negative errno (see mutils_strerror()):
- *  -ENOSPC     a fixed-size writer has no room; nothing was written
+ *  -ENOSPC     a fixed-size writer has no room; its length is unchanged
  *  -ENOMEM     a growable writer or an allocator could not get memory
  *  -ERANGE     a value's length or count exceeds its declared maximum
  *              (writing), or a caller buffer is too small
