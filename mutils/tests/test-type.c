@@ -616,6 +616,100 @@ START_TEST(map_errors_report_offsets)
 }
 END_TEST
 
+struct all_prims {
+    uint8_t u8;
+    uint16_t u16;
+    uint32_t u32;
+    uint64_t u64;
+    int8_t i8;
+    int16_t i16;
+    int32_t i32;
+    int64_t i64;
+    bool b;
+    float f32;
+    double f64;
+    bool flags[3];
+    struct mutils_array bits; /* bool, at most 4 */
+    char label[4];            /* STRBUF: at most 3 bytes */
+};
+
+static const struct mutils_type all_prims_type = MUTILS_STRUCT_INIT(
+    struct all_prims, MUTILS_FIELD(struct all_prims, u8, &mutils_type_u8),
+    MUTILS_FIELD(struct all_prims, u16, &mutils_type_u16),
+    MUTILS_FIELD(struct all_prims, u32, &mutils_type_u32),
+    MUTILS_FIELD(struct all_prims, u64, &mutils_type_u64),
+    MUTILS_FIELD(struct all_prims, i8, &mutils_type_i8),
+    MUTILS_FIELD(struct all_prims, i16, &mutils_type_i16),
+    MUTILS_FIELD(struct all_prims, i32, &mutils_type_i32),
+    MUTILS_FIELD(struct all_prims, i64, &mutils_type_i64),
+    MUTILS_FIELD(struct all_prims, b, &mutils_type_bool),
+    MUTILS_FIELD(struct all_prims, f32, &mutils_type_f32),
+    MUTILS_FIELD(struct all_prims, f64, &mutils_type_f64),
+    MUTILS_FIELD(struct all_prims, flags,
+                 MUTILS_TYPE_FIXED(&mutils_type_bool, 3)),
+    MUTILS_FIELD(struct all_prims, bits,
+                 MUTILS_TYPE_ARRAY(&mutils_type_bool, 4)),
+    MUTILS_FIELD(struct all_prims, label, MUTILS_TYPE_STRBUF(4)));
+
+START_TEST(descriptor_primitives_at_limits)
+{
+    bool bits[4] = {true, false, false, true};
+    struct all_prims lo = {0,         0,         0,         0,     INT8_MIN,
+                           INT16_MIN, INT32_MIN, INT64_MIN, false, -0.0f,
+                           -1e308,    {0},       {bits, 0}, ""};
+    struct all_prims hi = {
+        UINT8_MAX, UINT16_MAX,          UINT32_MAX, UINT64_MAX, INT8_MAX,
+        INT16_MAX, INT32_MAX,           INT64_MAX,  true,       3.4e38f,
+        1e308,     {true, false, true}, {bits, 4},  "abc"};
+    const struct all_prims *cases[] = {&lo, &hi};
+    for (int i = 0; i < 2; i++) {
+        uint8_t buf[128];
+        size_t len, size;
+        ck_assert_int_eq(mutils_size(&all_prims_type, cases[i], &size), 0);
+        ck_assert_int_eq(
+            mutils_encode(&all_prims_type, cases[i], buf, sizeof buf, &len), 0);
+        ck_assert_uint_eq(len, size);
+        /* 15 + 15 + 1+4+8 + 3 + (4 + count) + (4 + strlen) */
+        ck_assert_uint_eq(len,
+                          54 + cases[i]->bits.count + strlen(cases[i]->label));
+        struct all_prims out;
+        struct mutils_reader r;
+        mutils_reader_init(&r, buf, len);
+        ck_assert_int_eq(mutils_read_view(&r, &all_prims_type, &out, NULL), 0);
+        ck_assert(mutils_equal(&all_prims_type, cases[i], &out));
+        ck_assert_str_eq(out.label, cases[i]->label);
+        /* a view of bools points into the buffer (bytes 0/1 are bools) */
+        if (out.bits.count)
+            ck_assert_ptr_eq(out.bits.items, buf + 50);
+        mutils_free_view(&all_prims_type, &out, NULL, buf, len);
+        /* an invalid byte in the fixed bool array, then in the array */
+        size_t off;
+        for (size_t at = 43; at < 46; at++) {
+            uint8_t saved = buf[at];
+            buf[at] = 2;
+            mutils_reader_init(&r, buf, len);
+            ck_assert_int_eq(mutils_read(&r, &all_prims_type, &out, NULL),
+                             -EBADMSG);
+            mutils_reader_error(&r, &off);
+            ck_assert_uint_eq(off, at);
+            buf[at] = saved;
+        }
+        if (cases[i]->bits.count) {
+            buf[50 + 3] = 9;
+            mutils_reader_init(&r, buf, len);
+            ck_assert_int_eq(mutils_read(&r, &all_prims_type, &out, NULL),
+                             -EBADMSG);
+            mutils_reader_error(&r, &off);
+            ck_assert_uint_eq(off, 53);
+        }
+    }
+    /* a STRBUF with no room for the NUL cannot be written */
+    memcpy(hi.label, "abcd", 4);
+    size_t size;
+    ck_assert_int_eq(mutils_size(&all_prims_type, &hi, &size), -EINVAL);
+}
+END_TEST
+
 struct bad_struct {
     uint32_t a;
 };
@@ -666,6 +760,7 @@ Suite *mutils_type_suite(void)
     TCase *tc = tcase_create("type");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, descriptors_are_valid);
+    tcase_add_test(tc, descriptor_primitives_at_limits);
     tcase_add_test(tc, nested_round_trip_copy);
     tcase_add_test(tc, zero_copy_view_points_into_buffer);
     tcase_add_test(tc, view_of_primitive_array_aligned_or_copied);
