@@ -19,10 +19,13 @@ struct conf__entry {
     uint64_t seq;            /* load order: a later load wins in a layer */
 };
 
-/* A growable array of entries. */
+/* A growable array of entries, with a hash index on (section, key) so that
+ * staging a file of n keys costs O(n), not O(n^2), whatever its size. */
 struct conf__entries {
     struct conf__entry *v;
     size_t n, cap;
+    size_t *slots; /* open addressing: entry index + 1, 0 = empty */
+    size_t nslots; /* a power of two, at least 2 * n, or 0 */
 };
 
 struct conf {

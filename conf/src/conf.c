@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #define MAX_FILE_SIZE (16u * 1024u * 1024u)
 
@@ -128,8 +129,63 @@ void conf__entries_free(struct conf__entries *es)
     for (size_t i = 0; i < es->n; i++)
         entry_free(&es->v[i]);
     free(es->v);
+    free(es->slots);
     es->v = NULL;
-    es->n = es->cap = 0;
+    es->slots = NULL;
+    es->n = es->cap = es->nslots = 0;
+}
+
+static size_t entry_slot(const struct conf__entries *es, const char *section,
+                         const char *key)
+{
+    uint64_t h = XXH3_64bits_withSeed(key, strlen(key),
+                                      XXH3_64bits(section, strlen(section)));
+    return (size_t)h & (es->nslots - 1);
+}
+
+/* The staged entry for (section, key), or NULL. */
+static struct conf__entry *entries_find(const struct conf__entries *es,
+                                        const char *section, const char *key)
+{
+    if (es->nslots == 0)
+        return NULL;
+    for (size_t i = entry_slot(es, section, key);;
+         i = (i + 1) & (es->nslots - 1)) {
+        size_t idx = es->slots[i];
+        if (idx == 0)
+            return NULL;
+        struct conf__entry *e = &es->v[idx - 1];
+        if (strcmp(e->section, section) == 0 && strcmp(e->key, key) == 0)
+            return e;
+    }
+}
+
+static void index_insert(struct conf__entries *es, size_t idx)
+{
+    const struct conf__entry *e = &es->v[idx];
+    size_t i = entry_slot(es, e->section, e->key);
+    while (es->slots[i] != 0)
+        i = (i + 1) & (es->nslots - 1);
+    es->slots[i] = idx + 1;
+}
+
+/* Keeps the index at most half full, so probes stay short. */
+static int index_reserve(struct conf__entries *es, size_t n)
+{
+    if (2 * n <= es->nslots)
+        return 0;
+    size_t nslots = es->nslots ? es->nslots : 64;
+    while (2 * n > nslots)
+        nslots *= 2;
+    size_t *slots = calloc(nslots, sizeof(*slots));
+    if (!slots)
+        return -ENOMEM;
+    free(es->slots);
+    es->slots = slots;
+    es->nslots = nslots;
+    for (size_t i = 0; i < es->n; i++)
+        index_insert(es, i);
+    return 0;
 }
 
 static char *dup_or_null(const char *s, bool *oom)
@@ -145,6 +201,8 @@ static char *dup_or_null(const char *s, bool *oom)
 static int entries_push(struct conf__entries *es, const struct conf__entry *src,
                         const char *key, const char *alias)
 {
+    if (index_reserve(es, es->n + 1) != 0)
+        return -ENOMEM;
     if (es->n == es->cap) {
         size_t cap = es->cap ? es->cap * 2 : 16;
         struct conf__entry *v = realloc(es->v, cap * sizeof(*v));
@@ -168,7 +226,9 @@ static int entries_push(struct conf__entries *es, const struct conf__entry *src,
         entry_free(&e);
         return -ENOMEM;
     }
-    es->v[es->n++] = e;
+    es->v[es->n] = e;
+    index_insert(es, es->n);
+    es->n++;
     return 0;
 }
 
@@ -250,11 +310,8 @@ int conf__stage(struct conf *c, struct conf__entries *staged,
         }
     }
 
-    for (size_t i = 0; i < staged->n; i++) {
-        struct conf__entry *old = &staged->v[i];
-        if (strcmp(old->section, where->section) != 0 ||
-            strcmp(old->key, key) != 0)
-            continue;
+    struct conf__entry *old = entries_find(staged, where->section, key);
+    if (old) {
         const char *old_name = old->alias ? old->alias : old->key;
         const char *new_name = alias ? alias : key;
         bool cmd = where->source == CONF_SOURCE_COMMAND_LINE;
@@ -319,8 +376,10 @@ static int commit(struct conf *c, struct conf__entries *staged)
         c->entries.v[c->entries.n++] = staged->v[i];
     }
     free(staged->v);
+    free(staged->slots);
     staged->v = NULL;
-    staged->n = staged->cap = 0;
+    staged->slots = NULL;
+    staged->n = staged->cap = staged->nslots = 0;
     return 0;
 }
 

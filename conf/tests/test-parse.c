@@ -192,6 +192,39 @@ START_TEST(error_duplicate_names_both_lines)
 }
 END_TEST
 
+/* Duplicate detection must not be quadratic: a 100,000-section file (a
+ * hostile or generated one) loads in well under the case's time-out, and a
+ * duplicate at its very end still names both lines. */
+START_TEST(many_keys_load_in_linear_time)
+{
+    enum { PROFILES = 100000 };
+    size_t cap = (size_t)PROFILES * 48 + 64;
+    char *text = malloc(cap);
+    ck_assert_ptr_nonnull(text);
+    size_t n = 0;
+    for (int i = 0; i < PROFILES; i++)
+        n += (size_t)snprintf(text + n, cap - n,
+                              "[SUBGROUP/P%d]\nwindow_size = %d\n", i,
+                              1 + i % 64);
+    int rc;
+    struct conf_error err;
+    struct conf *c = load_text(text, true, NULL, &rc, &err);
+    ck_assert_int_eq(rc, 0);
+    uint64_t w = 0;
+    ck_assert_int_eq(conf_get_u64(c, "SUBGROUP/P77777", "window_size", &w), 0);
+    ck_assert_uint_eq(w, 1 + 77777 % 64);
+    conf_destroy(c);
+
+    snprintf(text + n, cap - n, "[SUBGROUP/P0]\nwindow_size = 9\n");
+    c = load_text(text, true, NULL, &rc, &err);
+    ck_assert_int_eq(rc, -EEXIST);
+    ck_assert_int_eq(err.line, 2 * PROFILES + 2);
+    ck_assert_int_eq(err.other_line, 2);
+    conf_destroy(c);
+    free(text);
+}
+END_TEST
+
 START_TEST(error_long_line)
 {
     /* Exactly CONF_MAX_LINE bytes is fine, one more is an error. */
@@ -461,6 +494,10 @@ Suite *parse_suite(void)
     tcase_add_test(tc, rpc_port_is_obsolete);
     tcase_add_test(tc, files_missing_unreadable_and_directories);
     tcase_add_test(tc, strerror_and_error_format);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("scale");
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, many_keys_load_in_linear_time);
     suite_add_tcase(s, tc);
     return s;
 }
