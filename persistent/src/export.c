@@ -169,8 +169,8 @@ int persistent_log_import(struct persistent_log *log, const uint8_t *bytes,
     int64_t prev = PERSISTENT_INVALID_VERSION;
     if (n > 0) {
         uint64_t s = pers__slot(log, n - 1);
-        prev = log->ver[s];
-        if (p.first_version <= prev || p.first_ts < log->ts[s])
+        prev = log->ent[s].ver;
+        if (p.first_version <= prev || p.first_ts < log->ent[s].ts)
             return -EINVAL;
     }
     size_t pos = EXP_HEADER;

@@ -311,11 +311,23 @@ static int map_window(struct persistent_log *log, uint64_t base_off)
     return 0;
 }
 
-static void *map_array(uint64_t n, size_t elem)
+#define HUGE_PAGE (2u << 20)
+
+/* The index ring: anonymous, reserved lazily, aligned to a huge page so
+ * that transparent huge pages can back all of it (lookups jump around the
+ * index; huge pages spare most TLB misses). */
+static struct pers__ent *map_index(uint64_t cap, void **raw, size_t *raw_len)
 {
-    void *p = mmap(NULL, n * elem, PROT_READ | PROT_WRITE,
+    size_t len = cap * sizeof(struct pers__ent) + HUGE_PAGE;
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    if (p == MAP_FAILED)
+        return NULL;
+    *raw = p;
+    *raw_len = len;
+    uintptr_t a = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    madvise((void *)a, cap * sizeof(struct pers__ent), MADV_HUGEPAGE);
+    return (struct pers__ent *)a;
 }
 
 /* Scans the records from the trim point, fills the index, and decides what
@@ -350,10 +362,10 @@ static int recover(struct persistent_log *log, const struct meta *m,
             return -EINVAL;
         }
         uint64_t slot = log->count & log->mask;
-        log->ver[slot] = r.version;
-        log->ts[slot] = r.ts;
-        log->off[slot] = pos;
-        log->len[slot] = r.len;
+        log->ent[slot].ver = r.version;
+        log->ent[slot].ts = r.ts;
+        log->ent[slot].off = pos;
+        log->ent[slot].len = r.len;
         log->count++;
         last_v = r.version;
         last_ts = r.ts;
@@ -459,14 +471,8 @@ static void free_log(struct persistent_log *log)
 {
     if (log->map)
         munmap(log->map, log->map_size);
-    if (log->ver)
-        munmap(log->ver, log->cap * sizeof(int64_t));
-    if (log->ts)
-        munmap(log->ts, log->cap * sizeof(int64_t));
-    if (log->off)
-        munmap(log->off, log->cap * sizeof(uint64_t));
-    if (log->len)
-        munmap(log->len, log->cap * sizeof(uint32_t));
+    if (log->ent_raw)
+        munmap(log->ent_raw, log->ent_raw_len);
     if (log->fd >= 0)
         close(log->fd);
     if (log->dir_fd >= 0)
@@ -580,12 +586,8 @@ int persistent_log_open(const struct persistent_options *user_opts,
         cap <<= 1;
     log->cap = cap;
     log->mask = cap - 1;
-    log->ver = map_array(cap, sizeof(int64_t));
-    log->ts = map_array(cap, sizeof(int64_t));
-    log->off = map_array(cap, sizeof(uint64_t));
-    log->len = map_array(cap, sizeof(uint32_t));
-    if (!log->name || !log->data_path || !log->meta_path || !log->ver ||
-        !log->ts || !log->off || !log->len) {
+    log->ent = map_index(cap, &log->ent_raw, &log->ent_raw_len);
+    if (!log->name || !log->data_path || !log->meta_path || !log->ent) {
         free_log(log);
         return -ENOMEM;
     }
@@ -665,7 +667,7 @@ int persistent_log_append(struct persistent_log *log, int64_t version,
     uint64_t n = atomic_load_explicit(&log->count, memory_order_relaxed);
     if (n > 0) {
         uint64_t last = pers__slot(log, n - 1);
-        if (version <= log->ver[last] || timestamp_ns < log->ts[last])
+        if (version <= log->ent[last].ver || timestamp_ns < log->ent[last].ts)
             return -EINVAL;
     }
     if (size > PERS__MAX_ENTRY)
@@ -718,10 +720,10 @@ int persistent_log_append(struct persistent_log *log, int64_t version,
         }
     }
     uint64_t slot = pers__slot(log, n);
-    log->ver[slot] = version;
-    log->ts[slot] = timestamp_ns;
-    log->off[slot] = end;
-    log->len[slot] = (uint32_t)size;
+    log->ent[slot].ver = version;
+    log->ent[slot].ts = timestamp_ns;
+    log->ent[slot].off = end;
+    log->ent[slot].len = (uint32_t)size;
     atomic_store_explicit(&log->end_off, end + rec, memory_order_release);
     atomic_store_explicit(&log->count, n + 1, memory_order_release);
     return 0;
@@ -744,9 +746,9 @@ int persistent_log_persist(struct persistent_log *log, int64_t up_to_version)
     if (n == 0)
         goto out;
     uint64_t slot = pers__slot(log, n - 1);
-    int64_t v = log->ver[slot];
+    int64_t v = log->ent[slot].ver;
     uint64_t end =
-        log->off[slot] + PERS__REC_HEADER + pers__pad8(log->len[slot]);
+        log->ent[slot].off + PERS__REC_HEADER + pers__pad8(log->ent[slot].len);
     if (v <= atomic_load(&log->persisted))
         goto out;
     if (fdatasync(log->fd) != 0) {
@@ -787,7 +789,7 @@ static int trim_entries(struct persistent_log *log, uint64_t k)
     pthread_rwlock_wrlock(&log->lock);
     uint64_t n = atomic_load(&log->count);
     uint64_t new_start =
-        k < n ? log->off[pers__slot(log, k)] : atomic_load(&log->end_off);
+        k < n ? log->ent[pers__slot(log, k)].off : atomic_load(&log->end_off);
     int64_t new_index = log->head_index + (int64_t)k;
     uint64_t durable = atomic_load(&log->synced_end);
     int e = write_meta(log, new_start, new_index, durable);
@@ -874,7 +876,8 @@ int persistent_log_truncate(struct persistent_log *log, int64_t version)
     uint64_t new_end = log->start_off;
     if (keep > 0) {
         uint64_t s = pers__slot(log, keep - 1);
-        new_end = log->off[s] + PERS__REC_HEADER + pers__pad8(log->len[s]);
+        new_end =
+            log->ent[s].off + PERS__REC_HEADER + pers__pad8(log->ent[s].len);
     }
     /* NAME.meta must not claim the cut part durable: new records will be
      * written there and a torn one must read as a torn tail. */
@@ -893,7 +896,7 @@ int persistent_log_truncate(struct persistent_log *log, int64_t version)
     atomic_store(&log->end_off, new_end);
     if (atomic_load(&log->synced_end) > new_end)
         atomic_store(&log->synced_end, new_end);
-    int64_t last = keep > 0 ? log->ver[pers__slot(log, keep - 1)]
+    int64_t last = keep > 0 ? log->ent[pers__slot(log, keep - 1)].ver
                             : PERSISTENT_INVALID_VERSION;
     if (atomic_load(&log->persisted) > last)
         atomic_store(&log->persisted, last);

@@ -64,6 +64,19 @@ static inline uint64_t pers__get64(const uint8_t *p)
 
 /* ---- the log object ------------------------------------------------------ */
 
+/* One index entry: 32 bytes, two to a cache line. */
+struct pers__ent {
+    int64_t ver;
+    int64_t ts;
+    uint64_t off; /* file offset of the record header */
+    uint32_t len; /* payload size */
+    uint32_t pad;
+};
+_Static_assert(sizeof(struct pers__ent) == 4 * sizeof(int64_t),
+               "find_le strides the index by 4 words");
+
+/* ---- (the log) ------------------------------------------------------ */
+
 struct persistent_log {
     struct persistent_options opts;
     char *dir;
@@ -85,10 +98,9 @@ struct persistent_log {
      * lock (trim, truncate); count also grows in append, published with
      * release after the slot is written. */
     uint64_t cap, mask;
-    int64_t *ver;
-    int64_t *ts;
-    uint64_t *off; /* file offset of the record header */
-    uint32_t *len; /* payload size */
+    struct pers__ent *ent;
+    void *ent_raw; /* the mapping that holds ent */
+    size_t ent_raw_len;
     uint64_t head;
     _Atomic uint64_t count;
     int64_t head_index; /* absolute index of the entry at head */
@@ -133,7 +145,8 @@ void pers__fill(const struct persistent_log *log, uint64_t p,
 static inline const uint8_t *pers__payload(const struct persistent_log *log,
                                            uint64_t slot)
 {
-    return log->map + (log->off[slot] - log->map_base_off) + PERS__REC_HEADER;
+    return log->map + (log->ent[slot].off - log->map_base_off) +
+           PERS__REC_HEADER;
 }
 
 #endif

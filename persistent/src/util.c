@@ -89,6 +89,10 @@ static const char *level_name(int level)
 
 static void vlog(const struct persistent_options *opts, int level,
                  const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void vlog(const struct persistent_options *opts, int level,
+                 const char *fmt, va_list ap)
 {
     if (level > opts->log_level)
         return;

@@ -344,6 +344,75 @@ START_TEST(bad_arguments)
 }
 END_TEST
 
+/* The searches against a linear scan, on keys that are anything but evenly
+ * spread: view changes (jumps of 2^32), bursts of equal timestamps, long
+ * quiet gaps; after trims so that the ring wraps. */
+START_TEST(search_matches_linear_scan)
+{
+    char dir[256];
+    tc_tmpdir(dir, sizeof(dir));
+    struct persistent_options opts;
+    tc_options(&opts, dir);
+    opts.max_log_entry = 4096;
+    struct persistent_log *log = NULL;
+    ck_assert_int_eq(persistent_log_open(&opts, "search", &log, NULL), 0);
+    enum { N = 12000 };
+    static int64_t ver[N], ts[N];
+    unsigned x = 4242;
+    int32_t view = 0, seq = 0;
+    int64_t t = -1000;
+    for (int i = 0; i < N; i++) {
+        x = x * 1103515245 + 12345;
+        unsigned r = (x >> 16) % 100;
+        if (r < 3) {
+            view++;
+            seq = 0;
+        }
+        seq += 1 + (int32_t)((x >> 8) % (r < 50 ? 2 : 40));
+        ver[i] = persistent_version_make(view, seq);
+        t += r < 40 ? 0 : (r < 97 ? (int64_t)(x % 7) : 1000000000);
+        ts[i] = t;
+        ck_assert_int_eq(persistent_log_append(log, ver[i], ts[i], NULL, 0), 0);
+        if (persistent_log_count(log) == 4096)
+            ck_assert_int_eq(persistent_log_trim_index(
+                                 log, persistent_log_first_index(log) + 1500),
+                             0);
+    }
+    int first = (int)persistent_log_first_index(log);
+    for (int q = 0; q < 5000; q++) {
+        x = x * 1103515245 + 12345;
+        int i = first + (int)((x >> 4) % (unsigned)(N - first));
+        int64_t kv = ver[i] + (int64_t)((x >> 20) % 3) - 1;
+        int64_t kt = ts[i] + (int64_t)((x >> 22) % 3) - 1;
+        int want_v = -1, want_t = -1;
+        for (int j = first; j < N; j++) {
+            if (ver[j] <= kv)
+                want_v = j;
+            if (ts[j] <= kt)
+                want_t = j;
+        }
+        struct persistent_entry e;
+        int rv = persistent_log_get_at_version(log, kv, &e);
+        if (want_v < 0) {
+            ck_assert_int_eq(rv, -ENOENT);
+        } else {
+            ck_assert_int_eq(rv, 0);
+            ck_assert_int_eq(e.index, want_v);
+        }
+        int rt = persistent_log_get_at_time(log, kt, &e);
+        if (want_t < 0) {
+            ck_assert_int_eq(rt, -ENOENT);
+        } else {
+            ck_assert_int_eq(rt, 0);
+            ck_assert_int_eq(e.index, want_t);
+        }
+        ck_assert_int_eq(persistent_log_get(log, ver[i], &e), 0);
+        ck_assert_int_eq(e.index, i);
+    }
+    persistent_log_close(log);
+}
+END_TEST
+
 Suite *tc_lookup_suite(void)
 {
     Suite *s = suite_create("lookup");
@@ -356,6 +425,7 @@ Suite *tc_lookup_suite(void)
     tcase_add_test(tc, time_lookup_equal_timestamps);
     tcase_add_test(tc, version_and_index_lookups);
     tcase_add_test(tc, range_iteration);
+    tcase_add_test(tc, search_matches_linear_scan);
     tcase_add_test(tc, lookups_after_trim_and_truncate);
     tcase_add_test(tc, limits_give_enospc_and_stay_usable);
     tcase_add_test(tc, bad_arguments);
