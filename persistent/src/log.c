@@ -518,6 +518,13 @@ static int open_files(struct persistent_log *log, struct persistent_error *err)
     }
     log->fd = open(log->data_path, O_RDWR | O_CLOEXEC);
     if (log->fd < 0 && errno == ENOENT) {
+        /* NAME.meta is written before NAME.log appears (by rename), so a
+         * lone NAME.meta is a creation that did not finish. */
+        if (access(log->meta_path, F_OK) == 0)
+            pers__log(log, LOG_WARNING,
+                      "%s: metadata without a log file (an interrupted "
+                      "creation?): starting an empty log",
+                      log->meta_path);
         int e = create_files(log);
         if (e) {
             set_error(err, log->data_path, 0, "cannot create the log: %s",
