@@ -68,6 +68,13 @@ int persistent_log_export(const struct persistent_log *log,
                     : a;
     if (b < a)
         b = a;
+    if (b > a) {
+        int e = pers__visible(l, (uint64_t)b);
+        if (e) {
+            pthread_rwlock_unlock(&l->lock);
+            return e;
+        }
+    }
     struct sizer s = {0, 0};
     for (int64_t p = a + 1; p <= b; p++) {
         struct persistent_entry ent;

@@ -18,6 +18,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <syslog.h>
@@ -409,6 +410,8 @@ static int recover(struct persistent_log *log, const struct meta *m,
         return e;
     }
     atomic_store(&log->end_off, pos);
+    atomic_store(&log->flushed_end, pos);
+    log->reserved_end = pos;
     atomic_store(&log->synced_end, pos);
     atomic_store(&log->persisted, last_v);
     return 0;
@@ -479,6 +482,8 @@ static void free_log(struct persistent_log *log)
         close(log->dir_fd);
     pthread_rwlock_destroy(&log->lock);
     pthread_mutex_destroy(&log->persist_lock);
+    pthread_mutex_destroy(&log->stage_lock);
+    free(log->stage);
     free(log->dir);
     free(log->name);
     free(log->data_path);
@@ -582,6 +587,7 @@ int persistent_log_open(const struct persistent_options *user_opts,
     log->dir_fd = -1;
     pthread_rwlock_init(&log->lock, NULL);
     pthread_mutex_init(&log->persist_lock, NULL);
+    pthread_mutex_init(&log->stage_lock, NULL);
     log->opts = opts;
     log->dir = strdup(opts.directory);
     log->name = strdup(name);
@@ -594,7 +600,9 @@ int persistent_log_open(const struct persistent_options *user_opts,
     log->cap = cap;
     log->mask = cap - 1;
     log->ent = map_index(cap, &log->ent_raw, &log->ent_raw_len);
-    if (!log->name || !log->data_path || !log->meta_path || !log->ent) {
+    log->stage = malloc(PERS__STAGE_SIZE);
+    if (!log->name || !log->data_path || !log->meta_path || !log->ent ||
+        !log->stage) {
         free_log(log);
         return -ENOMEM;
     }
@@ -655,6 +663,10 @@ void persistent_log_close(struct persistent_log *log)
 {
     if (!log)
         return;
+    /* Unpersisted entries reach the page cache as they would have without
+     * the stage; the blocks reserved beyond the end are given back. */
+    if (pers__flush(log) == 0)
+        (void)ftruncate(log->fd, (off_t)atomic_load(&log->end_off));
     uint64_t synced = atomic_load(&log->synced_end);
     if (synced != log->meta_durable)
         write_meta(log, log->start_off, log->head_index, synced);
@@ -663,6 +675,113 @@ void persistent_log_close(struct persistent_log *log)
 
 /* ---- append / persist ------------------------------------------------------
  */
+
+/* Makes sure the file can take bytes up to `need`: blocks are reserved
+ * with fallocate(KEEP_SIZE) a chunk ahead, so that a full disk shows up
+ * here, in append, rather than when staged bytes are written out (and the
+ * file size limit, RLIMIT_FSIZE, is checked the same way).  Writer thread. */
+static int reserve(struct persistent_log *log, uint64_t need)
+{
+    if (need <= log->reserved_end)
+        return 0;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        need > rl.rlim_cur)
+        return -EFBIG;
+    if (log->no_fallocate) {
+        log->reserved_end = need;
+        return 0;
+    }
+    uint64_t from = log->reserved_end;
+    uint64_t chunk = page_up(need) + PERS__RESERVE_CHUNK;
+    if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        chunk > rl.rlim_cur)
+        chunk = rl.rlim_cur;
+    if (fallocate(log->fd, FALLOC_FL_KEEP_SIZE, (off_t)from,
+                  (off_t)(chunk - from)) == 0) {
+        log->reserved_end = chunk;
+        return 0;
+    }
+    int e = -errno;
+    if (e == -EOPNOTSUPP) {
+        /* Then a full disk shows up when staged bytes are written. */
+        log->no_fallocate = true;
+        log->reserved_end = need;
+        return 0;
+    }
+    if (e != -ENOSPC)
+        return e;
+    /* Nearly full: reserve just what this entry needs. */
+    if (fallocate(log->fd, FALLOC_FL_KEEP_SIZE, (off_t)from,
+                  (off_t)(page_up(need) - from)) != 0)
+        return -errno;
+    log->reserved_end = page_up(need);
+    return 0;
+}
+
+/* Writes the staged bytes at flushed_end.  Caller holds stage_lock.  On
+ * error the stage is kept (a partial write is rewritten next time; on a
+ * reopen it would read as a torn tail). */
+int pers__flush_locked(struct persistent_log *log)
+{
+    if (log->stage_len == 0)
+        return 0;
+    uint64_t pos =
+        atomic_load_explicit(&log->flushed_end, memory_order_relaxed);
+    int e = write_all(log->fd, log->stage, log->stage_len, (off_t)pos);
+    if (e) {
+        pers__log(log, LOG_ERR, "%s: cannot write %zu bytes at %llu: %s",
+                  log->data_path, log->stage_len, (unsigned long long)pos,
+                  strerror(-e));
+        return e;
+    }
+    atomic_store_explicit(&log->flushed_end, pos + log->stage_len,
+                          memory_order_release);
+    log->stage_len = 0;
+    return 0;
+}
+
+int pers__flush(struct persistent_log *log)
+{
+    pthread_mutex_lock(&log->stage_lock);
+    int e = pers__flush_locked(log);
+    pthread_mutex_unlock(&log->stage_lock);
+    return e;
+}
+
+/* Writes one record straight to the file (records larger than the stage).
+ * Caller holds stage_lock with an empty stage. */
+static int write_direct(struct persistent_log *log, const uint8_t *h,
+                        const void *data, size_t size, uint64_t end)
+{
+    struct iovec iov[3] = {
+        {(void *)(uintptr_t)h, PERS__REC_HEADER},
+        {(void *)(uintptr_t)data, size},
+        {(void *)(uintptr_t)zero_pad, pers__pad8(size) - size},
+    };
+    int niov = 3, first = 0;
+    uint64_t pos = end, left = PERS__REC_HEADER + pers__pad8(size);
+    while (left > 0) {
+        ssize_t w = pwritev(log->fd, iov + first, niov - first, (off_t)pos);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? -errno : -EIO;
+        pos += (uint64_t)w;
+        left -= (uint64_t)w;
+        size_t done = (size_t)w;
+        while (first < niov && done >= iov[first].iov_len) {
+            done -= iov[first].iov_len;
+            first++;
+        }
+        if (first < niov) {
+            iov[first].iov_base = (uint8_t *)iov[first].iov_base + done;
+            iov[first].iov_len -= done;
+        }
+    }
+    atomic_store_explicit(&log->flushed_end, pos, memory_order_release);
+    return 0;
+}
 
 int persistent_log_append(struct persistent_log *log, int64_t version,
                           int64_t timestamp_ns, const void *data, size_t size)
@@ -684,6 +803,9 @@ int persistent_log_append(struct persistent_log *log, int64_t version,
     if (n >= log->cap || end + rec - log->start_off > log->opts.max_data_size ||
         end + rec - log->map_base_off > log->map_size)
         return -ENOSPC;
+    int e = reserve(log, end + rec);
+    if (e)
+        return e;
 
     uint8_t h[PERS__REC_HEADER];
     pers__put32(h + PERS__R_MAGIC, PERS__REC_MAGIC);
@@ -694,46 +816,38 @@ int persistent_log_append(struct persistent_log *log, int64_t version,
     pers__put64(h + PERS__R_DATAHASH, XXH3_64bits(size ? data : h, size));
     pers__put64(h + PERS__R_HDRHASH, XXH3_64bits(h, PERS__R_HDRHASH));
 
-    struct iovec iov[3] = {
-        {h, sizeof(h)},
-        {(void *)(uintptr_t)data, size},
-        {(void *)(uintptr_t)zero_pad, pers__pad8(size) - size},
-    };
-    int niov = 3, first = 0;
-    uint64_t pos = end, left = rec;
-    while (left > 0) {
-        ssize_t w = pwritev(log->fd, iov + first, niov - first, (off_t)pos);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            int e = w < 0 ? -errno : -EIO;
-            /* Leave the file as it was: a partial record would be a torn
-             * tail on reopen anyway, but the next append must start here. */
-            if (pos != end && ftruncate(log->fd, (off_t)end) != 0)
-                pers__log(log, LOG_ERR, "%s: cannot undo a partial append",
-                          log->data_path);
-            return e;
-        }
-        pos += (uint64_t)w;
-        left -= (uint64_t)w;
-        size_t done = (size_t)w;
-        while (first < niov && done >= iov[first].iov_len) {
-            done -= iov[first].iov_len;
-            first++;
-        }
-        if (first < niov) {
-            iov[first].iov_base = (uint8_t *)iov[first].iov_base + done;
-            iov[first].iov_len -= done;
-        }
+    /* Records are gathered in the stage and written out in large writes
+     * (when it fills, at persist, or when a reader needs them): the page
+     * cache takes a few big writes far better than one per entry. */
+    pthread_mutex_lock(&log->stage_lock);
+    if (log->stage_len + rec > PERS__STAGE_SIZE)
+        e = pers__flush_locked(log);
+    if (!e && rec > PERS__STAGE_SIZE) {
+        e = write_direct(log, h, data, size, end);
+        if (e && ftruncate(log->fd, (off_t)end) != 0)
+            pers__log(log, LOG_ERR, "%s: cannot undo a partial append",
+                      log->data_path);
+        if (e)
+            log->reserved_end = end; /* the cut dropped the reservation */
+    } else if (!e) {
+        uint8_t *p = log->stage + log->stage_len;
+        memcpy(p, h, PERS__REC_HEADER);
+        if (size)
+            memcpy(p + PERS__REC_HEADER, data, size);
+        memset(p + PERS__REC_HEADER + size, 0, pers__pad8(size) - size);
+        log->stage_len += rec;
     }
-    uint64_t slot = pers__slot(log, n);
-    log->ent[slot].ver = version;
-    log->ent[slot].ts = timestamp_ns;
-    log->ent[slot].off = end;
-    log->ent[slot].len = (uint32_t)size;
-    atomic_store_explicit(&log->end_off, end + rec, memory_order_release);
-    atomic_store_explicit(&log->count, n + 1, memory_order_release);
-    return 0;
+    if (!e) {
+        uint64_t slot = pers__slot(log, n);
+        log->ent[slot].ver = version;
+        log->ent[slot].ts = timestamp_ns;
+        log->ent[slot].off = end;
+        log->ent[slot].len = (uint32_t)size;
+        atomic_store_explicit(&log->end_off, end + rec, memory_order_release);
+        atomic_store_explicit(&log->count, n + 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&log->stage_lock);
+    return e;
 }
 
 int persistent_log_persist(struct persistent_log *log, int64_t up_to_version)
@@ -757,6 +871,9 @@ int persistent_log_persist(struct persistent_log *log, int64_t up_to_version)
     uint64_t end =
         log->ent[slot].off + PERS__REC_HEADER + pers__pad8(log->ent[slot].len);
     if (v <= atomic_load(&log->persisted))
+        goto out;
+    e = pers__flush(log);
+    if (e)
         goto out;
     if (fdatasync(log->fd) != 0) {
         e = -errno;
@@ -794,12 +911,16 @@ static int trim_entries(struct persistent_log *log, uint64_t k)
 {
     pthread_mutex_lock(&log->persist_lock);
     pthread_rwlock_wrlock(&log->lock);
+    /* Staged records go to the file first: offsets below are file ones. */
+    int e = pers__flush(log);
+    if (e)
+        goto out;
     uint64_t n = atomic_load(&log->count);
     uint64_t new_start =
         k < n ? log->ent[pers__slot(log, k)].off : atomic_load(&log->end_off);
     int64_t new_index = log->head_index + (int64_t)k;
     uint64_t durable = atomic_load(&log->synced_end);
-    int e = write_meta(log, new_start, new_index, durable);
+    e = write_meta(log, new_start, new_index, durable);
     if (e)
         goto out;
     log->head = (log->head + k) & log->mask;
@@ -874,11 +995,14 @@ int persistent_log_truncate(struct persistent_log *log, int64_t version)
         return -EINVAL;
     pthread_mutex_lock(&log->persist_lock);
     pthread_rwlock_wrlock(&log->lock);
-    int e = 0;
     uint64_t n = atomic_load(&log->count);
     int64_t p = pers__find_le_version(log, n, version);
     uint64_t keep = (uint64_t)(p + 1);
+    int e = 0;
     if (keep >= n)
+        goto out;
+    e = pers__flush(log);
+    if (e)
         goto out;
     uint64_t new_end = log->start_off;
     if (keep > 0) {
@@ -901,6 +1025,8 @@ int persistent_log_truncate(struct persistent_log *log, int64_t version)
     }
     atomic_store(&log->count, keep);
     atomic_store(&log->end_off, new_end);
+    atomic_store(&log->flushed_end, new_end);
+    log->reserved_end = new_end; /* ftruncate dropped the reservation */
     if (atomic_load(&log->synced_end) > new_end)
         atomic_store(&log->synced_end, new_end);
     int64_t last = keep > 0 ? log->ent[pers__slot(log, keep - 1)].ver

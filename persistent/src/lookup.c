@@ -112,8 +112,9 @@ int persistent_log_get(const struct persistent_log *log, int64_t version,
     int64_t p = find_le(log, false, n, version);
     int e = -ENOENT;
     if (p >= 0 && log->ent[pers__slot(log, (uint64_t)p)].ver == version) {
-        pers__fill(log, (uint64_t)p, out);
-        e = 0;
+        e = pers__visible(log, (uint64_t)p);
+        if (!e)
+            pers__fill(log, (uint64_t)p, out);
     }
     unlock(log);
     return e;
@@ -127,10 +128,11 @@ int persistent_log_get_at_version(const struct persistent_log *log,
     rdlock(log);
     uint64_t n = count_of(log);
     int64_t p = find_le(log, false, n, version);
-    if (p >= 0)
+    int e = p >= 0 ? pers__visible(log, (uint64_t)p) : -ENOENT;
+    if (!e)
         pers__fill(log, (uint64_t)p, out);
     unlock(log);
-    return p >= 0 ? 0 : -ENOENT;
+    return e;
 }
 
 int persistent_log_get_at_time(const struct persistent_log *log, int64_t t,
@@ -141,10 +143,11 @@ int persistent_log_get_at_time(const struct persistent_log *log, int64_t t,
     rdlock(log);
     uint64_t n = count_of(log);
     int64_t p = find_le(log, true, n, t);
-    if (p >= 0)
+    int e = p >= 0 ? pers__visible(log, (uint64_t)p) : -ENOENT;
+    if (!e)
         pers__fill(log, (uint64_t)p, out);
     unlock(log);
-    return p >= 0 ? 0 : -ENOENT;
+    return e;
 }
 
 /* Logical position of index (negative from the end), or -1. */
@@ -174,10 +177,11 @@ int persistent_log_get_index(const struct persistent_log *log, int64_t index,
     rdlock(log);
     uint64_t n = count_of(log);
     int64_t p = position_of(log, n, index);
-    if (p >= 0)
+    int e = p >= 0 ? pers__visible(log, (uint64_t)p) : -ENOENT;
+    if (!e)
         pers__fill(log, (uint64_t)p, out);
     unlock(log);
-    return p >= 0 ? 0 : -ENOENT;
+    return e;
 }
 
 int persistent_log_copy(const struct persistent_log *log, int64_t index,
@@ -188,8 +192,8 @@ int persistent_log_copy(const struct persistent_log *log, int64_t index,
     rdlock(log);
     uint64_t n = count_of(log);
     int64_t p = position_of(log, n, index);
-    int e = -ENOENT;
-    if (p >= 0) {
+    int e = p >= 0 ? pers__visible(log, (uint64_t)p) : -ENOENT;
+    if (!e) {
         struct persistent_entry view;
         pers__fill(log, (uint64_t)p, &view);
         *out = view;
@@ -269,6 +273,11 @@ static int iterate(const struct persistent_log *log, uint64_t from,
                    uint64_t to_excl, persistent_entry_fn fn, void *ctx)
 {
     int r = 0;
+    if (from < to_excl) {
+        r = pers__visible(log, to_excl - 1);
+        if (r)
+            return r;
+    }
     for (uint64_t p = from; p < to_excl && r == 0; p++) {
         struct persistent_entry e;
         pers__fill(log, p, &e);

@@ -21,6 +21,8 @@
 #define PERS__REC_HEADER 48u
 #define PERS__ALIGN 8u
 #define PERS__MAX_ENTRY 0xffffffffull
+#define PERS__STAGE_SIZE (1u << 20)      /* appends gathered per write */
+#define PERS__RESERVE_CHUNK (4ull << 20) /* blocks reserved ahead */
 
 /* Record header fields (offsets inside the 48 bytes). */
 #define PERS__R_MAGIC 0
@@ -105,7 +107,18 @@ struct persistent_log {
     _Atomic uint64_t count;
     int64_t head_index; /* absolute index of the entry at head */
 
-    uint64_t start_off;       /* file offset of the first live record */
+    uint64_t start_off; /* file offset of the first live record */
+
+    /* Write-behind: records in [flushed_end, end_off) are in stage, not yet
+     * in the file; pers__flush writes them.  stage and stage_len are under
+     * stage_lock; flushed_end is published with release so that readers
+     * know whether a record needs a flush before they map it. */
+    pthread_mutex_t stage_lock;
+    uint8_t *stage;
+    size_t stage_len;
+    _Atomic uint64_t flushed_end;
+    uint64_t reserved_end; /* blocks reserved up to here (writer) */
+    bool no_fallocate;
     _Atomic uint64_t end_off; /* file offset after the last record */
 
     /* Durability. */
@@ -133,6 +146,24 @@ void pers__log_opts(const struct persistent_options *opts, int level,
 static inline uint64_t pers__slot(const struct persistent_log *log, uint64_t p)
 {
     return (log->head + p) & log->mask;
+}
+
+/* Writes the staged records to the file (pers__flush takes stage_lock,
+ * pers__flush_locked expects it held).  0 or a negative errno. */
+int pers__flush(struct persistent_log *log);
+int pers__flush_locked(struct persistent_log *log);
+
+/* Makes sure the record at logical position p is in the file (so a view
+ * of it can be mapped): flushes the stage when it is not.  Any thread,
+ * with the read lock held. */
+static inline int pers__visible(const struct persistent_log *log, uint64_t p)
+{
+    struct persistent_log *l = (struct persistent_log *)log;
+    const struct pers__ent *e = &log->ent[pers__slot(log, p)];
+    uint64_t rec_end = e->off + PERS__REC_HEADER + pers__pad8(e->len);
+    if (rec_end <= atomic_load_explicit(&l->flushed_end, memory_order_acquire))
+        return 0;
+    return pers__flush(l);
 }
 
 /* Logical position of the last entry with version <= v, or -1. */
