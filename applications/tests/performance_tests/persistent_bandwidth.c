@@ -352,7 +352,7 @@ int main(int argc, char **argv)
                 (only_every && only_every != everies[p]))
                 continue;
             /* About the same wall time per configuration. */
-            long entries = everies[p] == 1 ? (sizes[s] == 1024 ? 2000 : 600)
+            long entries = everies[p] == 1 ? (sizes[s] == 1024 ? 4000 : 2000)
                                            : (sizes[s] == 1024 ? 60000 : 4000);
             if (quick)
                 entries /= 10;

@@ -14,6 +14,12 @@
  * reported with -EBADMSG, the file and the offset (docs/persistent.md says
  * which case is which).
  *
+ * Writes: appends are gathered in a 1 MiB stage in memory and written to
+ * the file in large writes: when the stage fills, at persist, at trim,
+ * truncate and close, or when a reader asks for a record still staged
+ * (that lookup then writes the stage out first).  Disk blocks are reserved
+ * ahead (fallocate), so a full disk fails the append, not a later write.
+ *
  * Threading: one thread (the "writer") calls append, trim, truncate,
  * import and close; one other thread may call persist concurrently with the
  * writer (persist may also be called by the writer itself); any thread may
@@ -130,7 +136,8 @@ PERSISTENT_EXPORT int persistent_log_open(const struct persistent_options *opts,
                                           struct persistent_log **out,
                                           struct persistent_error *err);
 
-/* Closes the log: unmaps it, records the durable point in NAME.meta (so a
+/* Closes the log: writes staged entries to the file (without syncing),
+ * gives back reserved blocks, records the durable point in NAME.meta (so a
  * later open can tell corruption from a torn tail) and frees it.  Does not
  * persist: entries appended since the last persist may or may not survive
  * a crash.  Every view becomes invalid.  NULL is a no-op.  Writer thread,
@@ -141,14 +148,17 @@ PERSISTENT_EXPORT void persistent_log_close(struct persistent_log *log);
  * not PERSISTENT_INVALID_VERSION), timestamp_ns not smaller than the last
  * timestamp: -EINVAL otherwise.  data (size bytes, may be NULL when size
  * is 0) is copied.  -ENOSPC when max_log_entry or max_data_size would be
- * exceeded, or the file system's -ENOSPC / -EFBIG / -EIO: the log is then
+ * exceeded or the disk is full (blocks are reserved here), -EFBIG beyond
+ * the process's file size limit (RLIMIT_FSIZE), or the file system's error
+ * when the stage had to be written out (-EIO, ...): the log is then
  * unchanged and stays usable.  Not durable until persist.  Writer thread. */
 PERSISTENT_EXPORT int persistent_log_append(struct persistent_log *log,
                                             int64_t version,
                                             int64_t timestamp_ns,
                                             const void *data, size_t size);
 
-/* Makes every entry appended so far durable (one fdatasync of NAME.log;
+/* Makes every entry appended so far durable (the stage is written, then one
+ * fdatasync of NAME.log;
  * the file's checksummed entries are the metadata a reopen needs, so no
  * other file is synced).  up_to_version says what the caller needs: when
  * it is already persisted the call returns at once.  On success the latest
@@ -195,7 +205,11 @@ struct persistent_entry {
     size_t size;
 };
 
-/* The entry with exactly this version.  0, or -ENOENT.  Any thread. */
+/* All lookups that return an entry may have to write the stage out first
+ * (see Writes above): they then fail with that write's error (-EIO, or
+ * -ENOSPC on a file system without fallocate) in the rare case it fails.
+ *
+ * The entry with exactly this version.  0, or -ENOENT.  Any thread. */
 PERSISTENT_EXPORT int persistent_log_get(const struct persistent_log *log,
                                          int64_t version,
                                          struct persistent_entry *out);
