@@ -179,6 +179,49 @@ START_TEST(truncate_is_durable)
 }
 END_TEST
 
+/* Views stay valid while later appends fill and write out the stage, and
+ * entries larger than the stage go straight to the file; close gives the
+ * reserved blocks back. */
+START_TEST(views_and_large_entries)
+{
+    char dir[256], data[320];
+    tc_tmpdir(dir, sizeof(dir));
+    path_of(data, sizeof(data), dir, "v", ".log");
+    struct persistent_log *log = tc_open(dir, "v");
+    ck_assert_int_eq(persistent_log_append(log, 1, 1, "first", 5), 0);
+    struct persistent_entry first;
+    ck_assert_int_eq(persistent_log_get(log, 1, &first), 0);
+    static uint8_t chunk[3 << 20];
+    for (size_t i = 0; i < sizeof(chunk); i++)
+        chunk[i] = (uint8_t)(i * 7 + 3);
+    for (int64_t v = 2; v <= 40; v++)
+        ck_assert_int_eq(persistent_log_append(log, v, v, chunk, 100000), 0);
+    ck_assert_int_eq(persistent_log_append(log, 41, 41, chunk, sizeof(chunk)),
+                     0);
+    ck_assert_int_eq(persistent_log_append(log, 42, 42, "last", 4), 0);
+    ck_assert_mem_eq(first.data, "first", 5);
+    struct persistent_entry e;
+    ck_assert_int_eq(persistent_log_get(log, 41, &e), 0);
+    ck_assert_uint_eq(e.size, sizeof(chunk));
+    ck_assert_mem_eq(e.data, chunk, sizeof(chunk));
+    ck_assert_int_eq(persistent_log_get_index(log, -1, &e), 0);
+    ck_assert_mem_eq(e.data, "last", 4);
+    ck_assert_mem_eq(first.data, "first", 5);
+    persistent_log_close(log);
+    struct stat st;
+    ck_assert_int_eq(stat(data, &st), 0);
+    ck_assert_int_le((long long)st.st_blocks * 512,
+                     (long long)st.st_size + 65536);
+    log = tc_open(dir, "v");
+    ck_assert_uint_eq(persistent_log_count(log), 42);
+    ck_assert_int_eq(persistent_log_get(log, 41, &e), 0);
+    ck_assert_mem_eq(e.data, chunk, sizeof(chunk));
+    ck_assert_int_eq(persistent_log_get(log, 20, &e), 0);
+    ck_assert_mem_eq(e.data, chunk, 100000);
+    persistent_log_close(log);
+}
+END_TEST
+
 static void copy_file(const char *from, const char *to)
 {
     FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
@@ -332,6 +375,7 @@ Suite *tc_durability_suite(void)
     tcase_add_test(tc, persist_and_callback);
     tcase_add_test(tc, trim_reclaims_space);
     tcase_add_test(tc, truncate_is_durable);
+    tcase_add_test(tc, views_and_large_entries);
     tcase_add_test(tc, torn_tail_is_recovered);
     tcase_add_test(tc, damage_is_detected);
     suite_add_tcase(s, tc);
