@@ -37,21 +37,31 @@ static int64_t find_le(const struct persistent_log *log, bool by_time,
         if (g >= hi)
             g = hi - 1;
         if (KEY(g) <= k) {
-            /* A good guess ends here: the next entry is in the same or
-             * the adjacent cache line. */
-            if (KEY(g + 1) > k)
-                return (int64_t)g;
-            lo = g + 1;
-            uint64_t near = g + 8 < hi ? g + 8 : hi;
+            /* A good guess ends within a few entries (runs of equal
+             * timestamps included): one or two cache lines. */
+            uint64_t j = g + 1;
+            while (j < hi && j <= g + 4 && KEY(j) <= k)
+                j++;
+            if (j < hi && KEY(j) > k)
+                return (int64_t)(j - 1);
+            lo = j - 1;
+            if (j >= hi)
+                break;
+            uint64_t near = j + 8 < hi ? j + 8 : hi;
             if (KEY(near) > k)
                 hi = near;
             else
                 lo = near;
         } else {
-            if (KEY(g - 1) <= k)
-                return (int64_t)(g - 1);
-            hi = g - 1;
-            uint64_t near = g - 8 > lo ? g - 8 : lo;
+            uint64_t j = g - 1;
+            while (j > lo && j + 4 >= g && KEY(j) > k)
+                j--;
+            if (KEY(j) <= k)
+                return (int64_t)j;
+            hi = j;
+            if (j <= lo + 1)
+                break;
+            uint64_t near = j > lo + 8 ? j - 8 : lo;
             if (KEY(near) <= k)
                 lo = near;
             else
