@@ -413,6 +413,53 @@ START_TEST(search_matches_linear_scan)
 }
 END_TEST
 
+/* Dense keys, then a jump of 10^12: interpolation guesses land near the
+ * start, where backward probes must not run below the first entry. */
+START_TEST(search_near_the_ends)
+{
+    char dir[256];
+    tc_tmpdir(dir, sizeof(dir));
+    struct persistent_log *log = tc_open(dir, "ends");
+    for (int64_t i = 0; i < 30; i++)
+        ck_assert_int_eq(persistent_log_append(log, 2 * i, 2 * i, NULL, 0), 0);
+    for (int64_t i = 0; i < 1000; i++)
+        ck_assert_int_eq(persistent_log_append(log, 1000000000000 + i,
+                                               1000000000000 + i, NULL, 0),
+                         0);
+    struct persistent_entry e;
+    for (int64_t k = 0; k < 70; k++) {
+        int64_t want = k < 58 ? k / 2 : 29;
+        ck_assert_int_eq(persistent_log_get_at_version(log, k, &e), 0);
+        ck_assert_int_eq(e.index, want);
+        ck_assert_int_eq(persistent_log_get_at_time(log, k, &e), 0);
+        ck_assert_int_eq(e.index, want);
+        ck_assert_int_eq(persistent_log_get(log, k, &e),
+                         k % 2 == 0 && k < 60 ? 0 : -ENOENT);
+    }
+    for (int64_t i = 0; i < 1000; i += 7) {
+        ck_assert_int_eq(
+            persistent_log_get_at_version(log, 1000000000000 + i, &e), 0);
+        ck_assert_int_eq(e.index, 30 + i);
+    }
+    persistent_log_close(log);
+
+    /* One early timestamp, then a long run of equal ones: the guess for a
+     * time just after the first lands inside the run. */
+    log = tc_open(dir, "run");
+    ck_assert_int_eq(persistent_log_append(log, 0, 0, NULL, 0), 0);
+    for (int64_t v = 1; v < 1029; v++)
+        ck_assert_int_eq(persistent_log_append(log, v, 999, NULL, 0), 0);
+    ck_assert_int_eq(persistent_log_append(log, 1029, 1000, NULL, 0), 0);
+    for (int64_t t = 0; t < 999; t += 3) {
+        ck_assert_int_eq(persistent_log_get_at_time(log, t, &e), 0);
+        ck_assert_int_eq(e.version, 0);
+    }
+    ck_assert_int_eq(persistent_log_get_at_time(log, 999, &e), 0);
+    ck_assert_int_eq(e.version, 1028);
+    persistent_log_close(log);
+}
+END_TEST
+
 Suite *tc_lookup_suite(void)
 {
     Suite *s = suite_create("lookup");
@@ -426,6 +473,7 @@ Suite *tc_lookup_suite(void)
     tcase_add_test(tc, version_and_index_lookups);
     tcase_add_test(tc, range_iteration);
     tcase_add_test(tc, search_matches_linear_scan);
+    tcase_add_test(tc, search_near_the_ends);
     tcase_add_test(tc, lookups_after_trim_and_truncate);
     tcase_add_test(tc, limits_give_enospc_and_stay_usable);
     tcase_add_test(tc, bad_arguments);
