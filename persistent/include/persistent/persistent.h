@@ -1,0 +1,382 @@
+/* libpersistent: crash-safe versioned logs.
+ *
+ * A log holds the versions of one persistent field: entries of
+ * (version, timestamp_ns, bytes), appended with strictly increasing versions
+ * and non-decreasing timestamps.  Every entry also has an index: 0 for the
+ * first entry ever appended, growing by one per entry; trimming the head
+ * does not renumber the entries that remain.  Readers look entries up by
+ * exact version, by "the entry in force at version v", by index (negative
+ * counts from the end) or by time, and iterate over ranges.
+ *
+ * Durability: persistent_log_persist() returns once every entry appended so
+ * far is on stable storage (fdatasync).  Entries carry XXH3 checksums; on
+ * open a torn tail (an interrupted append) is dropped and a damaged file is
+ * reported with -EBADMSG, the file and the offset (docs/persistent.md says
+ * which case is which).
+ *
+ * Writes: appends are gathered in a 1 MiB stage in memory and written to
+ * the file in large writes: when the stage fills, at persist, at trim,
+ * truncate and close, or when a reader asks for a record still staged
+ * (that lookup then writes the stage out first).  Disk blocks are reserved
+ * ahead (fallocate), so a full disk fails the append, not a later write.
+ *
+ * Threading: one thread (the "writer") calls append, trim, truncate,
+ * import and close; one other thread may call persist concurrently with the
+ * writer (persist may also be called by the writer itself); any thread may
+ * call the lookup, iteration, copy and export functions concurrently with
+ * all of these.  The persisted callback runs on the thread that called
+ * persist (or truncate, which can lower it without a callback).
+ *
+ * Views: lookups return a view into the log's mapping of the file
+ * (struct persistent_entry.data).  A view stays valid until the next trim,
+ * truncate or close of that log, whichever thread does it; copy the bytes
+ * (persistent_log_copy) to keep them longer.
+ *
+ * Errors: functions return 0 or a negative errno; persistent_strerror()
+ * names it.
+ */
+#ifndef PERSISTENT_PERSISTENT_H
+#define PERSISTENT_PERSISTENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PERSISTENT_EXPORT __attribute__((visibility("default")))
+
+/* The "no version" value (an empty log's last version, for instance). */
+#define PERSISTENT_INVALID_VERSION ((int64_t)-1)
+
+/* ---- versions ----------------------------------------------------------- */
+
+/* Encodes (view id, sequence number in that view) into one version: the
+ * view id in the high 32 bits, the sequence number in the low 32 bits.
+ * Versions of non-negative view ids and sequence numbers order as the pairs
+ * do.  Pure function, any thread. */
+PERSISTENT_EXPORT int64_t persistent_version_make(int32_t view_id, int32_t seq);
+/* The view id of a version made by persistent_version_make(). */
+PERSISTENT_EXPORT int32_t persistent_version_view(int64_t version);
+/* The sequence number of a version made by persistent_version_make(). */
+PERSISTENT_EXPORT int32_t persistent_version_seq(int64_t version);
+
+/* ---- options ------------------------------------------------------------ */
+
+/* Log callback (same shape in every library of the project): level is a
+ * syslog level (LOG_ERR .. LOG_DEBUG), module is "persistent", msg is valid
+ * until the callback returns.  Must not block or call back into the log. */
+typedef void (*persistent_log_fn)(void *ctx, int level, const char *module,
+                                  const char *msg);
+
+/* Called when the log's latest persisted version advances, on the thread
+ * that called persist, with the new value.  Must not block and must not call
+ * persist, trim, truncate or close on the same log. */
+typedef void (*persistent_persisted_fn)(void *ctx, int64_t version);
+
+struct persistent_options {
+    size_t size; /* sizeof(struct persistent_options), set by _init */
+    /* Folder of the log files (created, one level, when missing).  For
+     * Persistent fields: PERS/file_path; for Volatile fields a tmpfs
+     * (PERS/ramdisk_path): same backend, another place.  Default ".persist".
+     * Copied at open. */
+    const char *directory;
+    /* Discard any existing log of this name on open.  Default false. */
+    bool reset;
+    /* Most live entries (after trims) the log holds; appends beyond fail
+     * with -ENOSPC.  Default 1048576.  Rounded up to a power of two. */
+    uint64_t max_log_entry;
+    /* Most live bytes of entries (headers included: 48 bytes an entry plus
+     * padding to 8) the log holds; appends beyond fail with -ENOSPC.  Also
+     * the size of the address-space window the log maps.
+     * Default 64 GiB. */
+    uint64_t max_data_size;
+    /* Log messages: default stderr at LOG_WARNING and above. */
+    persistent_log_fn log;
+    void *log_ctx;
+    int log_level; /* messages above this syslog level are dropped */
+    /* Optional: called when the persisted version advances. */
+    persistent_persisted_fn on_persisted;
+    void *persisted_ctx;
+};
+
+/* Fills *opts with the defaults above (and opts->size). */
+PERSISTENT_EXPORT void persistent_options_init(struct persistent_options *opts);
+
+/* Where and why an open failed, for -EBADMSG (damaged file) and I/O errors:
+ * the file's path and the byte offset of the damage. */
+struct persistent_error {
+    char file[512];
+    uint64_t offset;
+    char msg[256];
+};
+
+/* The name of a (negative) error code, e.g. "-EBADMSG: bad message". */
+PERSISTENT_EXPORT const char *persistent_strerror(int err);
+
+/* ---- logs -----------------------------------------------------------------
+ */
+
+struct persistent_log;
+
+/* Opens (creating it when absent) the log called name (letters, digits,
+ * '.', '_', '-'; at most 200 bytes; not starting with '.') in
+ * opts->directory.  The log uses two files there: NAME.log (entries) and
+ * NAME.meta (trim point, written atomically).  On open a torn tail is
+ * dropped (logged at LOG_WARNING) and the file is made durable again.
+ * opts may be NULL (defaults); it is copied.  err may be NULL.
+ * Returns 0 and *out, or -EINVAL (bad name or options), -EBADMSG (damaged
+ * file: err says which file and offset), -ENOMEM, or an errno of the file
+ * system (-EACCES, -ENOSPC, -EIO, ...).  Two opens of the same log at
+ * once are refused with -EBUSY (a lock on NAME.log). */
+PERSISTENT_EXPORT int persistent_log_open(const struct persistent_options *opts,
+                                          const char *name,
+                                          struct persistent_log **out,
+                                          struct persistent_error *err);
+
+/* Closes the log: writes staged entries to the file (without syncing),
+ * gives back reserved blocks, records the durable point in NAME.meta (so a
+ * later open can tell corruption from a torn tail) and frees it.  Does not
+ * persist: entries appended since the last persist may or may not survive
+ * a crash.  Every view becomes invalid.  NULL is a no-op.  Writer thread,
+ * with no persist running. */
+PERSISTENT_EXPORT void persistent_log_close(struct persistent_log *log);
+
+/* Appends an entry.  version must be greater than the last version (and
+ * not PERSISTENT_INVALID_VERSION), timestamp_ns not smaller than the last
+ * timestamp: -EINVAL otherwise.  data (size bytes, may be NULL when size
+ * is 0) is copied.  -ENOSPC when max_log_entry or max_data_size would be
+ * exceeded or the disk is full (blocks are reserved here), -EFBIG beyond
+ * the process's file size limit (RLIMIT_FSIZE), or the file system's error
+ * when the stage had to be written out (-EIO, ...): the log is then
+ * unchanged and stays usable.  Not durable until persist.  Writer thread. */
+PERSISTENT_EXPORT int persistent_log_append(struct persistent_log *log,
+                                            int64_t version,
+                                            int64_t timestamp_ns,
+                                            const void *data, size_t size);
+
+/* Makes every entry appended so far durable (the stage is written, then one
+ * fdatasync of NAME.log;
+ * the file's checksummed entries are the metadata a reopen needs, so no
+ * other file is synced).  up_to_version says what the caller needs: when
+ * it is already persisted the call returns at once.  On success the latest
+ * persisted version is the last version appended before the call, and the
+ * persisted callback runs if it advanced.  Returns 0 or -EIO (or another
+ * errno of fdatasync).  Any one thread at a time (see Threading). */
+PERSISTENT_EXPORT int persistent_log_persist(struct persistent_log *log,
+                                             int64_t up_to_version);
+
+/* The latest version known durable, PERSISTENT_INVALID_VERSION when none.
+ * After open: the last entry found (open makes them durable).  Any thread. */
+PERSISTENT_EXPORT int64_t
+persistent_log_latest_persisted(const struct persistent_log *log);
+
+/* Drops every entry with a version lower than version (trim_index: with
+ * an index lower than index) and gives their disk space back to the file
+ * system (hole punching; where the file system cannot, the space stays
+ * allocated and a LOG_NOTICE says so).  Trimming beyond the last entry
+ * empties the log; indexes keep counting.  The new head is recorded
+ * atomically in NAME.meta before space is released.  Invalidates views.
+ * Returns 0, or an errno of the file system.  Writer thread. */
+PERSISTENT_EXPORT int persistent_log_trim(struct persistent_log *log,
+                                          int64_t version);
+PERSISTENT_EXPORT int persistent_log_trim_index(struct persistent_log *log,
+                                                int64_t index);
+
+/* Drops every entry with a version greater than version (the ragged-edge
+ * cleanup of a view change, or a restart's trim to the agreed log); the
+ * cut is durable on return.  The latest persisted version drops with it.
+ * Invalidates views.  Returns 0 or an errno of the file system.  Writer
+ * thread (waits for a persist in progress). */
+PERSISTENT_EXPORT int persistent_log_truncate(struct persistent_log *log,
+                                              int64_t version);
+
+/* ---- lookups ---------------------------------------------------------- */
+
+/* One entry.  data points into the log's mapping (a view: see the top of
+ * this header) or, from persistent_log_copy, into the caller's buffer. */
+struct persistent_entry {
+    int64_t version;
+    int64_t timestamp_ns;
+    int64_t index;
+    const void *data;
+    size_t size;
+};
+
+/* All lookups that return an entry may have to write the stage out first
+ * (see Writes above): they then fail with that write's error (-EIO, or
+ * -ENOSPC on a file system without fallocate) in the rare case it fails.
+ *
+ * The entry with exactly this version.  0, or -ENOENT.  Any thread. */
+PERSISTENT_EXPORT int persistent_log_get(const struct persistent_log *log,
+                                         int64_t version,
+                                         struct persistent_entry *out);
+
+/* The entry in force at version: the one with the greatest version <=
+ * version.  0, or -ENOENT (none, or that entry was trimmed).  Any thread. */
+PERSISTENT_EXPORT int
+persistent_log_get_at_version(const struct persistent_log *log, int64_t version,
+                              struct persistent_entry *out);
+
+/* The entry at index (absolute, see the top), or counted from the end when
+ * negative (-1 is the last entry).  0, or -ENOENT (trimmed, beyond the end
+ * or empty log).  Any thread. */
+PERSISTENT_EXPORT int persistent_log_get_index(const struct persistent_log *log,
+                                               int64_t index,
+                                               struct persistent_entry *out);
+
+/* The temporal query: the latest entry with timestamp_ns <= t; among
+ * entries with equal timestamps, the highest version.  0, or -ENOENT.
+ * Any thread. */
+PERSISTENT_EXPORT int
+persistent_log_get_at_time(const struct persistent_log *log, int64_t t,
+                           struct persistent_entry *out);
+
+/* Copies the data of the entry at index (as persistent_log_get_index, so
+ * negative counts from the end) into buf (cap bytes) and fills *out with
+ * out->data = buf.  The copy is taken under the log's read lock, so it is
+ * consistent even while the writer trims.  -ENOBUFS when cap is too small
+ * (out->size then says how much is needed), -ENOENT.  Any thread. */
+PERSISTENT_EXPORT int persistent_log_copy(const struct persistent_log *log,
+                                          int64_t index, void *buf, size_t cap,
+                                          struct persistent_entry *out);
+
+/* Counts and bounds.  Empty log: count 0, first/last version
+ * PERSISTENT_INVALID_VERSION, first index = the next index to be used and
+ * last index = first index - 1.  Any thread. */
+PERSISTENT_EXPORT uint64_t
+persistent_log_count(const struct persistent_log *log);
+PERSISTENT_EXPORT int64_t
+persistent_log_first_version(const struct persistent_log *log);
+PERSISTENT_EXPORT int64_t
+persistent_log_last_version(const struct persistent_log *log);
+PERSISTENT_EXPORT int64_t
+persistent_log_first_index(const struct persistent_log *log);
+PERSISTENT_EXPORT int64_t
+persistent_log_last_index(const struct persistent_log *log);
+/* Live bytes of entries in the file (what max_data_size bounds). */
+PERSISTENT_EXPORT uint64_t
+persistent_log_data_size(const struct persistent_log *log);
+
+/* Called for each entry of an iteration; return 0 to go on, anything else
+ * stops the iteration and becomes its return value.  The entry is a view.
+ * Runs under the log's read lock: it must not trim, truncate, import or
+ * close this log (lookups are fine). */
+typedef int (*persistent_entry_fn)(void *ctx,
+                                   const struct persistent_entry *entry);
+
+/* Calls fn for each entry with first_index <= index <= last_index
+ * (negative values count from the end, as in get_index), in order.
+ * Indexes outside the log are clipped.  Returns 0 or fn's non-zero value.
+ * Any thread. */
+PERSISTENT_EXPORT int
+persistent_log_foreach_index(const struct persistent_log *log,
+                             int64_t first_index, int64_t last_index,
+                             persistent_entry_fn fn, void *ctx);
+
+/* Calls fn for each entry with from_version <= version <= to_version, in
+ * order.  Returns 0 or fn's non-zero value.  Any thread. */
+PERSISTENT_EXPORT int
+persistent_log_foreach_version(const struct persistent_log *log,
+                               int64_t from_version, int64_t to_version,
+                               persistent_entry_fn fn, void *ctx);
+
+/* ---- export / import ------------------------------------------------------
+ */
+
+/* Serialises the entries with from_version <= version <= to_version into a
+ * new buffer (*bytes, *len; release it with free()).  An empty range gives a
+ * valid export of no entries.  The format (docs/persistent.md) is
+ * little-endian, checksummed (XXH3) and independent of the file format.
+ * Returns 0, -ENOMEM or -EINVAL.  Any thread. */
+PERSISTENT_EXPORT int persistent_log_export(const struct persistent_log *log,
+                                            int64_t from_version,
+                                            int64_t to_version, uint8_t **bytes,
+                                            size_t *len);
+
+/* Appends the entries of an export (len bytes at bytes) to log.  The whole
+ * buffer is checked first (bounded parser): -EBADMSG for anything malformed
+ * (bad magic, lengths, checksum, versions out of order), -EINVAL when its
+ * first version is not above the log's last version or its first timestamp
+ * below the log's last timestamp.  Append errors (-ENOSPC, ...) undo the
+ * entries already imported, so the log is as before on any error.
+ * *imported (may be NULL) receives the number of entries added.  Writer
+ * thread. */
+PERSISTENT_EXPORT int persistent_log_import(struct persistent_log *log,
+                                            const uint8_t *bytes, size_t len,
+                                            uint64_t *imported);
+
+/* ---- registry ------------------------------------------------------------ */
+
+/* How a field of a replicated object takes part in versions. */
+struct persistent_field_ops {
+    /* True when the field changed since the last version was made. */
+    bool (*changed)(void *ctx);
+    /* Writes the field's current state into buf (cap bytes) and its size
+     * into *size.  Returns 0, or -ENOBUFS when cap is too small (with
+     * *size set to the size needed: the registry grows its buffer and calls
+     * again), or another negative errno to fail make_version. */
+    int (*serialize)(void *ctx, void *buf, size_t cap, size_t *size);
+};
+
+/* Groups the logs of one replicated object. */
+struct persistent_registry;
+
+/* Creates an empty registry.  Returns 0 and *out, or -ENOMEM. */
+PERSISTENT_EXPORT int
+persistent_registry_create(struct persistent_registry **out);
+
+/* Destroys the registry; the logs stay open (the caller owns them).  NULL is
+ * a no-op. */
+PERSISTENT_EXPORT void
+persistent_registry_destroy(struct persistent_registry *reg);
+
+/* Adds a field: its log (borrowed: it must outlive the registry) and its
+ * ops (copied) with ctx.  Fields are added before the first version is
+ * made.  Returns 0, -EINVAL (NULL argument, log already added, or versions
+ * already made) or -ENOMEM.  Writer thread. */
+PERSISTENT_EXPORT int
+persistent_registry_add(struct persistent_registry *reg,
+                        struct persistent_log *log,
+                        const struct persistent_field_ops *ops, void *ctx);
+
+/* Makes version v at time ts: appends the serialised state of every field
+ * whose changed() says so.  v must be above the last version made (the
+ * highest last version of the fields when none was made yet): -EINVAL.
+ * When one field fails, the fields already appended are truncated back and
+ * the error is returned.  Writer thread. */
+PERSISTENT_EXPORT int
+persistent_registry_make_version(struct persistent_registry *reg, int64_t v,
+                                 int64_t ts);
+
+/* Persists every field through v (v beyond the last version made counts as
+ * the last version made).  A field with no entry in (its last persisted
+ * version, v] counts as persisted through v.  Returns 0 or the first error
+ * of a field's persist (the others are still attempted).  One thread at a
+ * time. */
+PERSISTENT_EXPORT int
+persistent_registry_persist(struct persistent_registry *reg, int64_t v);
+
+/* Truncates every field after v (persistent_log_truncate).  Returns 0 or
+ * the first error (the others are still attempted).  Writer thread. */
+PERSISTENT_EXPORT int
+persistent_registry_truncate(struct persistent_registry *reg, int64_t v);
+
+/* The object's persistence frontier: the minimum over its fields of the
+ * version each is known durable through (PERSISTENT_INVALID_VERSION when a
+ * field has nothing durable yet or there are no fields).  Any thread. */
+PERSISTENT_EXPORT int64_t
+persistent_registry_frontier(const struct persistent_registry *reg);
+
+/* The last version made (or found in the fields' logs), or
+ * PERSISTENT_INVALID_VERSION.  Any thread. */
+PERSISTENT_EXPORT int64_t
+persistent_registry_latest_version(const struct persistent_registry *reg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

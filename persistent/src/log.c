@@ -1,0 +1,1040 @@
+/* Log files: open and recovery, append, persist, trim, truncate, close.
+ *
+ * The format and the recovery rules are in docs/persistent.md; in short:
+ * NAME.log is a 64-byte header then 8-aligned records, each with its own
+ * XXH3 checksums and the offset up to which the file was known durable when
+ * it was written ("synced_end").  NAME.meta (replaced atomically by rename)
+ * holds the trim point and a durable offset written at trim, truncate and
+ * close.  persist is one fdatasync of NAME.log: the records themselves are
+ * what a reopen needs.
+ */
+#include "persistent-private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+static const uint8_t zero_pad[PERS__ALIGN];
+
+static uint64_t page_size(void)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    return ps > 0 ? (uint64_t)ps : 4096u;
+}
+
+static uint64_t page_down(uint64_t v)
+{
+    return v & ~(page_size() - 1);
+}
+
+static uint64_t page_up(uint64_t v)
+{
+    return (v + page_size() - 1) & ~(page_size() - 1);
+}
+
+static void set_error(struct persistent_error *err, const char *file,
+                      uint64_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void set_error(struct persistent_error *err, const char *file,
+                      uint64_t offset, const char *fmt, ...)
+{
+    if (!err)
+        return;
+    snprintf(err->file, sizeof(err->file), "%s", file ? file : "");
+    err->offset = offset;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+}
+
+static bool valid_name(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > 200 || name[0] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static char *join(const char *dir, const char *name, const char *suffix)
+{
+    size_t n = strlen(dir) + strlen(name) + strlen(suffix) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s%s", dir, name, suffix);
+    return p;
+}
+
+static int write_all(int fd, const void *buf, size_t len, off_t off)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t w = pwrite(fd, p, len, off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += w;
+        len -= (size_t)w;
+        off += w;
+    }
+    return 0;
+}
+
+static int read_all(int fd, void *buf, size_t len, off_t off)
+{
+    uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t r = pread(fd, p, len, off);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (r == 0)
+            return -EBADMSG; /* short file */
+        p += r;
+        len -= (size_t)r;
+        off += r;
+    }
+    return 0;
+}
+
+/* ---- metadata ----------------------------------------------------------- */
+
+struct meta {
+    uint64_t seq; /* the slot with the higher valid seq is current */
+    uint64_t nonce;
+    uint64_t start_off;
+    int64_t start_index;
+    uint64_t durable;
+};
+
+static void encode_meta(uint8_t b[PERS__META_SIZE], const struct meta *m)
+{
+    memset(b, 0, PERS__META_SIZE);
+    pers__put64(b + 0, PERS__META_MAGIC);
+    pers__put32(b + 8, PERS__FORMAT);
+    pers__put32(b + 12, PERS__META_SIZE);
+    pers__put64(b + 16, m->nonce);
+    pers__put64(b + 24, m->start_off);
+    pers__put64(b + 32, (uint64_t)m->start_index);
+    pers__put64(b + 40, m->durable);
+    pers__put64(b + 48, m->seq);
+    pers__put64(b + 56, XXH3_64bits(b, 56));
+}
+
+static int decode_meta(const uint8_t b[PERS__META_SIZE], struct meta *m)
+{
+    if (pers__get64(b) != PERS__META_MAGIC ||
+        pers__get32(b + 8) != PERS__FORMAT ||
+        pers__get32(b + 12) != PERS__META_SIZE ||
+        pers__get64(b + 56) != XXH3_64bits(b, 56))
+        return -EBADMSG;
+    m->nonce = pers__get64(b + 16);
+    m->start_off = pers__get64(b + 24);
+    m->start_index = (int64_t)pers__get64(b + 32);
+    m->durable = pers__get64(b + 40);
+    m->seq = pers__get64(b + 48);
+    if (m->start_off < PERS__FILE_HEADER || m->start_off % PERS__ALIGN ||
+        m->start_index < 0)
+        return -EBADMSG;
+    return 0;
+}
+
+/* Creates path with the bytes atomically: a temporary file, fsync, rename,
+ * fsync of the directory.  After a crash the file is absent or complete. */
+static int create_file(int dir_fd, const char *path, const void *bytes,
+                       size_t len)
+{
+    size_t n = strlen(path) + 5;
+    char *tmp = malloc(n);
+    if (!tmp)
+        return -ENOMEM;
+    snprintf(tmp, n, "%s.tmp", path);
+    int err = 0;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        err = -errno;
+        goto out;
+    }
+    err = write_all(fd, bytes, len, 0);
+    if (!err && fsync(fd) != 0)
+        err = -errno;
+    close(fd);
+    if (!err && rename(tmp, path) != 0)
+        err = -errno;
+    if (!err && fsync(dir_fd) != 0)
+        err = -errno;
+    if (err)
+        unlink(tmp);
+out:
+    free(tmp);
+    return err;
+}
+
+/* NAME.meta holds two slots, PERS__META_SLOT bytes apart (separate pages,
+ * so a torn write of one never touches the other).  An update overwrites
+ * the older slot with a higher seq and syncs: after a crash the newer slot
+ * is either complete (checksum) or the older one still is.  No space is
+ * allocated, so trimming works on a full disk. */
+static int write_meta(struct persistent_log *log, uint64_t start_off,
+                      int64_t start_index, uint64_t durable)
+{
+    struct meta m = {log->meta_seq + 1, log->nonce, start_off, start_index,
+                     durable};
+    uint8_t b[PERS__META_SIZE];
+    encode_meta(b, &m);
+    int fd = open(log->meta_path, O_WRONLY | O_CLOEXEC);
+    int err = fd < 0 ? -errno : 0;
+    if (!err)
+        err = write_all(fd, b, sizeof(b), (off_t)(m.seq % 2) * PERS__META_SLOT);
+    if (!err && fdatasync(fd) != 0)
+        err = -errno;
+    if (fd >= 0)
+        close(fd);
+    if (err) {
+        pers__log(log, LOG_ERR, "%s: cannot write: %s", log->meta_path,
+                  strerror(-err));
+        return err;
+    }
+    log->meta_seq = m.seq;
+    log->meta_durable = durable;
+    return 0;
+}
+
+static void encode_file_header(uint8_t b[PERS__FILE_HEADER], uint64_t nonce)
+{
+    memset(b, 0, PERS__FILE_HEADER);
+    pers__put64(b + 0, PERS__FILE_MAGIC);
+    pers__put32(b + 8, PERS__FORMAT);
+    pers__put32(b + 12, PERS__FILE_HEADER);
+    pers__put64(b + 16, nonce);
+    pers__put64(b + 56, XXH3_64bits(b, 56));
+}
+
+/* Creates NAME.meta then NAME.log (through NAME.log.tmp and rename), so
+ * NAME.log exists only complete and always with its NAME.meta. */
+static int create_files(struct persistent_log *log)
+{
+    uint64_t nonce = 0;
+    if (getrandom(&nonce, sizeof(nonce), GRND_NONBLOCK) != sizeof(nonce)) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        nonce = (uint64_t)t.tv_nsec ^ ((uint64_t)t.tv_sec << 30) ^
+                (uint64_t)getpid();
+    }
+    log->nonce = nonce;
+    uint8_t *mb = calloc(1, 2 * PERS__META_SLOT);
+    if (!mb)
+        return -ENOMEM;
+    struct meta m = {1, nonce, PERS__FILE_HEADER, 0, PERS__FILE_HEADER};
+    encode_meta(mb + PERS__META_SLOT, &m);
+    int err = create_file(log->dir_fd, log->meta_path, mb, 2 * PERS__META_SLOT);
+    free(mb);
+    if (err)
+        return err;
+    uint8_t hdr[PERS__FILE_HEADER];
+    encode_file_header(hdr, nonce);
+    return create_file(log->dir_fd, log->data_path, hdr, sizeof(hdr));
+}
+
+/* ---- recovery ------------------------------------------------------------ */
+
+struct rec {
+    uint32_t len;
+    int64_t version;
+    int64_t ts;
+    uint64_t synced;
+    uint64_t size; /* whole record, padded */
+};
+
+/* Checks the record at file offset pos of a file of file_size bytes
+ * mapped at base (file offset base_off).  Bounded: never reads past
+ * file_size. */
+static bool check_record(const uint8_t *base, uint64_t base_off, uint64_t pos,
+                         uint64_t file_size, struct rec *r)
+{
+    if (pos + PERS__REC_HEADER > file_size || pos < base_off)
+        return false;
+    const uint8_t *h = base + (pos - base_off);
+    if (pers__get32(h + PERS__R_MAGIC) != PERS__REC_MAGIC)
+        return false;
+    if (pers__get64(h + PERS__R_HDRHASH) != XXH3_64bits(h, PERS__R_HDRHASH))
+        return false;
+    r->len = pers__get32(h + PERS__R_LEN);
+    r->version = (int64_t)pers__get64(h + PERS__R_VERSION);
+    r->ts = (int64_t)pers__get64(h + PERS__R_TS);
+    r->synced = pers__get64(h + PERS__R_SYNCED);
+    r->size = PERS__REC_HEADER + pers__pad8(r->len);
+    if (r->size > file_size - pos)
+        return false;
+    /* The padding is zero, so every byte of the record is checked. */
+    for (uint64_t i = PERS__REC_HEADER + r->len; i < r->size; i++) {
+        if (h[i] != 0)
+            return false;
+    }
+    if (pers__get64(h + PERS__R_DATAHASH) !=
+        XXH3_64bits(h + PERS__REC_HEADER, r->len))
+        return false;
+    return true;
+}
+
+static int map_window(struct persistent_log *log, uint64_t base_off)
+{
+    int flags = MAP_SHARED | (log->map ? MAP_FIXED : 0);
+    void *p = mmap(log->map, log->map_size, PROT_READ, flags, log->fd,
+                   (off_t)base_off);
+    if (p == MAP_FAILED)
+        return -errno;
+    log->map = p;
+    log->map_base_off = base_off;
+    return 0;
+}
+
+#define HUGE_PAGE (2u << 20)
+
+/* The index ring: anonymous, reserved lazily, aligned to a huge page so
+ * that transparent huge pages can back all of it (lookups jump around the
+ * index; huge pages spare most TLB misses). */
+static struct pers__ent *map_index(uint64_t cap, void **raw, size_t *raw_len)
+{
+    size_t len = cap * sizeof(struct pers__ent) + HUGE_PAGE;
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    *raw = p;
+    *raw_len = len;
+    uintptr_t a = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    madvise((void *)a, cap * sizeof(struct pers__ent), MADV_HUGEPAGE);
+    return (struct pers__ent *)a;
+}
+
+/* Scans the records from the trim point, fills the index, and decides what
+ * a bad record means: inside what is known durable (NAME.meta's durable
+ * offset, or a later valid record's synced_end) it is damage (-EBADMSG);
+ * beyond, it is a torn tail, cut off. */
+static int recover(struct persistent_log *log, const struct meta *m,
+                   uint64_t file_size, struct persistent_error *err)
+{
+    uint64_t pos = m->start_off;
+    int64_t last_v = -1, last_ts = INT64_MIN;
+    struct rec r;
+    if (pos > file_size) {
+        set_error(err, log->data_path, file_size,
+                  "file ends at %llu before its first entry at %llu",
+                  (unsigned long long)file_size, (unsigned long long)pos);
+        return -EBADMSG;
+    }
+    while (pos < file_size) {
+        if (!check_record(log->map, log->map_base_off, pos, file_size, &r))
+            break;
+        if (r.version <= last_v || r.ts < last_ts || r.version < 0) {
+            set_error(err, log->data_path, pos,
+                      "entry out of order (version %lld after %lld)",
+                      (long long)r.version, (long long)last_v);
+            return -EBADMSG;
+        }
+        if (log->count >= log->cap ||
+            pos + r.size - m->start_off > log->opts.max_data_size) {
+            set_error(err, log->data_path, pos,
+                      "log holds more than max_log_entry/max_data_size");
+            return -EINVAL;
+        }
+        uint64_t slot = log->count & log->mask;
+        log->ent[slot].ver = r.version;
+        log->ent[slot].ts = r.ts;
+        log->ent[slot].off = pos;
+        log->ent[slot].len = r.len;
+        log->count++;
+        last_v = r.version;
+        last_ts = r.ts;
+        pos += r.size;
+    }
+    if (pos < file_size) {
+        uint64_t durable = m->durable;
+        for (uint64_t p = pos + PERS__ALIGN; p + PERS__REC_HEADER <= file_size;
+             p += PERS__ALIGN) {
+            if (check_record(log->map, log->map_base_off, p, file_size, &r) &&
+                r.synced > durable)
+                durable = r.synced;
+        }
+        if (pos < durable || log->meta_fallback) {
+            set_error(err, log->data_path, pos,
+                      "damaged entry at offset %llu inside the durable part "
+                      "(durable up to %llu)",
+                      (unsigned long long)pos, (unsigned long long)durable);
+            return -EBADMSG;
+        }
+        pers__log(log, LOG_WARNING,
+                  "%s: dropping a torn tail of %llu bytes at offset %llu",
+                  log->data_path, (unsigned long long)(file_size - pos),
+                  (unsigned long long)pos);
+        if (ftruncate(log->fd, (off_t)pos) != 0) {
+            int e = -errno;
+            set_error(err, log->data_path, pos, "cannot cut the torn tail");
+            return e;
+        }
+    } else if (pos < m->durable) {
+        set_error(err, log->data_path, pos,
+                  "file ends at %llu, but %llu bytes were durable",
+                  (unsigned long long)pos, (unsigned long long)m->durable);
+        return -EBADMSG;
+    }
+    /* Entries a killed process left in the page cache become durable now,
+     * so what open reports as persisted is. */
+    if (fsync(log->fd) != 0) {
+        int e = -errno;
+        set_error(err, log->data_path, 0, "fsync failed");
+        return e;
+    }
+    atomic_store(&log->end_off, pos);
+    atomic_store(&log->flushed_end, pos);
+    log->reserved_end = pos;
+    atomic_store(&log->synced_end, pos);
+    atomic_store(&log->persisted, last_v);
+    return 0;
+}
+
+/* Reads NAME.meta: the valid slot (checksum, nonce of NAME.log) with the
+ * higher seq.  A damaged slot beside a valid one is a torn metadata write
+ * (or damage): the other slot is used and recovery gets stricter. */
+static int read_meta(struct persistent_log *log, struct meta *m,
+                     struct persistent_error *err)
+{
+    int fd = open(log->meta_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = -errno;
+        set_error(err, log->meta_path, 0, "cannot open the metadata: %s",
+                  strerror(-e));
+        return e == -ENOENT ? -EBADMSG : e;
+    }
+    struct stat st;
+    int e = fstat(fd, &st) != 0 ? -errno : 0;
+    uint8_t slot[2][PERS__META_SIZE];
+    if (!e && st.st_size != 2 * PERS__META_SLOT)
+        e = -EBADMSG;
+    for (int i = 0; i < 2 && !e; i++)
+        e = read_all(fd, slot[i], PERS__META_SIZE, (off_t)i * PERS__META_SLOT);
+    close(fd);
+    if (e) {
+        set_error(err, log->meta_path, 0, "cannot read the metadata: %s",
+                  strerror(-e));
+        return e;
+    }
+    struct meta cand[2];
+    bool ok[2], zero[2];
+    for (int i = 0; i < 2; i++) {
+        ok[i] = decode_meta(slot[i], &cand[i]) == 0 &&
+                cand[i].nonce == log->nonce && cand[i].seq % 2 == (uint64_t)i;
+        zero[i] = true;
+        for (size_t k = 0; k < PERS__META_SIZE; k++)
+            zero[i] = zero[i] && slot[i][k] == 0;
+    }
+    if (!ok[0] && !ok[1]) {
+        set_error(err, log->meta_path, 0, "no valid metadata slot");
+        return -EBADMSG;
+    }
+    int cur = ok[0] && (!ok[1] || cand[0].seq > cand[1].seq) ? 0 : 1;
+    *m = cand[cur];
+    log->meta_seq = m->seq;
+    log->meta_durable = m->durable;
+    log->meta_fallback = !ok[1 - cur] && !zero[1 - cur];
+    if (log->meta_fallback)
+        pers__log(log, LOG_WARNING,
+                  "%s: metadata slot %d is damaged, using slot %d",
+                  log->meta_path, 1 - cur, cur);
+    return 0;
+}
+
+/* ---- open / close -------------------------------------------------------- */
+
+static void free_log(struct persistent_log *log)
+{
+    if (log->map)
+        munmap(log->map, log->map_size);
+    if (log->ent_raw)
+        munmap(log->ent_raw, log->ent_raw_len);
+    if (log->fd >= 0)
+        close(log->fd);
+    if (log->dir_fd >= 0)
+        close(log->dir_fd);
+    pthread_rwlock_destroy(&log->lock);
+    pthread_mutex_destroy(&log->persist_lock);
+    pthread_mutex_destroy(&log->stage_lock);
+    free(log->stage);
+    free(log->dir);
+    free(log->name);
+    free(log->data_path);
+    free(log->meta_path);
+    free(log);
+}
+
+static int open_files(struct persistent_log *log, struct persistent_error *err)
+{
+    const char *dir = log->dir;
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        int e = -errno;
+        set_error(err, dir, 0, "cannot create the directory: %s", strerror(-e));
+        return e;
+    }
+    log->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (log->dir_fd < 0) {
+        int e = -errno;
+        set_error(err, dir, 0, "cannot open the directory: %s", strerror(-e));
+        return e;
+    }
+    if (log->opts.reset) {
+        char *tmp = join(dir, log->name, ".log.tmp");
+        char *mtmp = join(dir, log->name, ".meta.tmp");
+        if (!tmp || !mtmp) {
+            free(tmp);
+            free(mtmp);
+            return -ENOMEM;
+        }
+        unlink(log->data_path);
+        unlink(log->meta_path);
+        unlink(tmp);
+        unlink(mtmp);
+        free(tmp);
+        free(mtmp);
+        fsync(log->dir_fd);
+    }
+    log->fd = open(log->data_path, O_RDWR | O_CLOEXEC);
+    if (log->fd < 0 && errno == ENOENT) {
+        /* NAME.meta is written before NAME.log appears (by rename), so a
+         * lone NAME.meta is a creation that did not finish. */
+        if (access(log->meta_path, F_OK) == 0)
+            pers__log(log, LOG_WARNING,
+                      "%s: metadata without a log file (an interrupted "
+                      "creation?): starting an empty log",
+                      log->meta_path);
+        int e = create_files(log);
+        if (e) {
+            set_error(err, log->data_path, 0, "cannot create the log: %s",
+                      strerror(-e));
+            return e;
+        }
+        log->fd = open(log->data_path, O_RDWR | O_CLOEXEC);
+    }
+    if (log->fd < 0) {
+        int e = -errno;
+        set_error(err, log->data_path, 0, "cannot open: %s", strerror(-e));
+        return e;
+    }
+    if (flock(log->fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno == EWOULDBLOCK ? -EBUSY : -errno;
+        set_error(err, log->data_path, 0, "log is open elsewhere");
+        return e;
+    }
+    return 0;
+}
+
+int persistent_log_open(const struct persistent_options *user_opts,
+                        const char *name, struct persistent_log **out,
+                        struct persistent_error *err)
+{
+    if (err)
+        memset(err, 0, sizeof(*err));
+    if (!out || !valid_name(name)) {
+        set_error(err, name, 0, "invalid log name");
+        return -EINVAL;
+    }
+    *out = NULL;
+    struct persistent_options opts;
+    persistent_options_init(&opts);
+    if (user_opts) {
+        size_t n =
+            user_opts->size < sizeof(opts) ? user_opts->size : sizeof(opts);
+        if (n < offsetof(struct persistent_options, log)) {
+            set_error(err, name, 0, "options size too small");
+            return -EINVAL;
+        }
+        memcpy(&opts, user_opts, n);
+        opts.size = sizeof(opts);
+    }
+    if (!opts.directory || !opts.directory[0] || opts.max_log_entry == 0 ||
+        opts.max_log_entry > (1ull << 32) || opts.max_data_size < 4096 ||
+        opts.max_data_size > (1ull << 46)) {
+        set_error(err, opts.directory, 0, "invalid options");
+        return -EINVAL;
+    }
+    struct persistent_log *log = calloc(1, sizeof(*log));
+    if (!log)
+        return -ENOMEM;
+    log->fd = -1;
+    log->dir_fd = -1;
+    pthread_rwlock_init(&log->lock, NULL);
+    pthread_mutex_init(&log->persist_lock, NULL);
+    pthread_mutex_init(&log->stage_lock, NULL);
+    log->opts = opts;
+    log->dir = strdup(opts.directory);
+    log->name = strdup(name);
+    log->opts.directory = log->dir;
+    log->data_path = log->dir ? join(log->dir, name, ".log") : NULL;
+    log->meta_path = log->dir ? join(log->dir, name, ".meta") : NULL;
+    uint64_t cap = 1;
+    while (cap < opts.max_log_entry)
+        cap <<= 1;
+    log->cap = cap;
+    log->mask = cap - 1;
+    log->ent = map_index(cap, &log->ent_raw, &log->ent_raw_len);
+    log->stage = malloc(PERS__STAGE_SIZE);
+    if (!log->name || !log->data_path || !log->meta_path || !log->ent ||
+        !log->stage) {
+        free_log(log);
+        return -ENOMEM;
+    }
+    atomic_store(&log->persisted, PERSISTENT_INVALID_VERSION);
+
+    int e = open_files(log, err);
+    if (e)
+        goto fail;
+
+    uint8_t hdr[PERS__FILE_HEADER];
+    e = read_all(log->fd, hdr, sizeof(hdr), 0);
+    if (e == -EBADMSG ||
+        (!e && (pers__get64(hdr) != PERS__FILE_MAGIC ||
+                pers__get32(hdr + 8) != PERS__FORMAT ||
+                pers__get32(hdr + 12) != PERS__FILE_HEADER ||
+                pers__get64(hdr + 56) != XXH3_64bits(hdr, 56)))) {
+        set_error(err, log->data_path, 0, "bad file header");
+        e = -EBADMSG;
+        goto fail;
+    } else if (e) {
+        set_error(err, log->data_path, 0, "cannot read: %s", strerror(-e));
+        goto fail;
+    }
+    log->nonce = pers__get64(hdr + 16);
+
+    struct meta m = {0, 0, 0, 0, 0};
+    e = read_meta(log, &m, err);
+    if (e)
+        goto fail;
+    log->meta_durable = m.durable;
+
+    struct stat st;
+    if (fstat(log->fd, &st) != 0) {
+        e = -errno;
+        goto fail;
+    }
+    log->map_size = page_up(opts.max_data_size) + 2 * page_size();
+    e = map_window(log, page_down(m.start_off));
+    if (e) {
+        set_error(err, log->data_path, 0, "cannot map: %s", strerror(-e));
+        goto fail;
+    }
+    log->head = 0;
+    log->head_index = m.start_index;
+    log->start_off = m.start_off;
+    log->punched_upto = page_down(m.start_off);
+    e = recover(log, &m, (uint64_t)st.st_size, err);
+    if (e)
+        goto fail;
+    *out = log;
+    return 0;
+fail:
+    free_log(log);
+    return e;
+}
+
+void persistent_log_close(struct persistent_log *log)
+{
+    if (!log)
+        return;
+    /* Unpersisted entries reach the page cache as they would have without
+     * the stage; the blocks reserved beyond the end are given back. */
+    if (pers__flush(log) == 0)
+        (void)ftruncate(log->fd, (off_t)atomic_load(&log->end_off));
+    uint64_t synced = atomic_load(&log->synced_end);
+    if (synced != log->meta_durable)
+        write_meta(log, log->start_off, log->head_index, synced);
+    free_log(log);
+}
+
+/* ---- append / persist ------------------------------------------------------
+ */
+
+/* Makes sure the file can take bytes up to `need`: blocks are reserved
+ * with fallocate(KEEP_SIZE) a chunk ahead, so that a full disk shows up
+ * here, in append, rather than when staged bytes are written out (and the
+ * file size limit, RLIMIT_FSIZE, is checked the same way).  Writer thread. */
+static int reserve(struct persistent_log *log, uint64_t need)
+{
+    if (need <= log->reserved_end)
+        return 0;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        need > rl.rlim_cur)
+        return -EFBIG;
+    if (log->no_fallocate) {
+        log->reserved_end = need;
+        return 0;
+    }
+    uint64_t from = log->reserved_end;
+    uint64_t chunk = page_up(need) + PERS__RESERVE_CHUNK;
+    if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        chunk > rl.rlim_cur)
+        chunk = rl.rlim_cur;
+    if (fallocate(log->fd, FALLOC_FL_KEEP_SIZE, (off_t)from,
+                  (off_t)(chunk - from)) == 0) {
+        log->reserved_end = chunk;
+        return 0;
+    }
+    int e = -errno;
+    if (e == -EOPNOTSUPP) {
+        /* Then a full disk shows up when staged bytes are written. */
+        log->no_fallocate = true;
+        log->reserved_end = need;
+        return 0;
+    }
+    if (e != -ENOSPC)
+        return e;
+    /* Nearly full: reserve just what this entry needs. */
+    if (fallocate(log->fd, FALLOC_FL_KEEP_SIZE, (off_t)from,
+                  (off_t)(page_up(need) - from)) != 0)
+        return -errno;
+    log->reserved_end = page_up(need);
+    return 0;
+}
+
+/* Writes the staged bytes at flushed_end.  Caller holds stage_lock.  On
+ * error the stage is kept (a partial write is rewritten next time; on a
+ * reopen it would read as a torn tail). */
+int pers__flush_locked(struct persistent_log *log)
+{
+    if (log->stage_len == 0)
+        return 0;
+    uint64_t pos =
+        atomic_load_explicit(&log->flushed_end, memory_order_relaxed);
+    int e = write_all(log->fd, log->stage, log->stage_len, (off_t)pos);
+    if (e) {
+        pers__log(log, LOG_ERR, "%s: cannot write %zu bytes at %llu: %s",
+                  log->data_path, log->stage_len, (unsigned long long)pos,
+                  strerror(-e));
+        return e;
+    }
+    atomic_store_explicit(&log->flushed_end, pos + log->stage_len,
+                          memory_order_release);
+    log->stage_len = 0;
+    return 0;
+}
+
+int pers__flush(struct persistent_log *log)
+{
+    pthread_mutex_lock(&log->stage_lock);
+    int e = pers__flush_locked(log);
+    pthread_mutex_unlock(&log->stage_lock);
+    return e;
+}
+
+/* Writes one record straight to the file (records larger than the stage).
+ * Caller holds stage_lock with an empty stage. */
+static int write_direct(struct persistent_log *log, const uint8_t *h,
+                        const void *data, size_t size, uint64_t end)
+{
+    struct iovec iov[3] = {
+        {(void *)(uintptr_t)h, PERS__REC_HEADER},
+        {(void *)(uintptr_t)data, size},
+        {(void *)(uintptr_t)zero_pad, pers__pad8(size) - size},
+    };
+    int niov = 3, first = 0;
+    uint64_t pos = end, left = PERS__REC_HEADER + pers__pad8(size);
+    while (left > 0) {
+        ssize_t w = pwritev(log->fd, iov + first, niov - first, (off_t)pos);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? -errno : -EIO;
+        pos += (uint64_t)w;
+        left -= (uint64_t)w;
+        size_t done = (size_t)w;
+        while (first < niov && done >= iov[first].iov_len) {
+            done -= iov[first].iov_len;
+            first++;
+        }
+        if (first < niov) {
+            iov[first].iov_base = (uint8_t *)iov[first].iov_base + done;
+            iov[first].iov_len -= done;
+        }
+    }
+    atomic_store_explicit(&log->flushed_end, pos, memory_order_release);
+    return 0;
+}
+
+int persistent_log_append(struct persistent_log *log, int64_t version,
+                          int64_t timestamp_ns, const void *data, size_t size)
+{
+    if (!log || version < 0 || (size > 0 && !data))
+        return -EINVAL;
+    if (log->broken)
+        return -EIO;
+    uint64_t n = atomic_load_explicit(&log->count, memory_order_relaxed);
+    if (n > 0) {
+        uint64_t last = pers__slot(log, n - 1);
+        if (version <= log->ent[last].ver || timestamp_ns < log->ent[last].ts)
+            return -EINVAL;
+    }
+    if (size > PERS__MAX_ENTRY)
+        return -ENOSPC;
+    uint64_t rec = PERS__REC_HEADER + pers__pad8(size);
+    uint64_t end = atomic_load_explicit(&log->end_off, memory_order_relaxed);
+    if (n >= log->cap || end + rec - log->start_off > log->opts.max_data_size ||
+        end + rec - log->map_base_off > log->map_size)
+        return -ENOSPC;
+    int e = reserve(log, end + rec);
+    if (e)
+        return e;
+
+    uint8_t h[PERS__REC_HEADER];
+    pers__put32(h + PERS__R_MAGIC, PERS__REC_MAGIC);
+    pers__put32(h + PERS__R_LEN, (uint32_t)size);
+    pers__put64(h + PERS__R_VERSION, (uint64_t)version);
+    pers__put64(h + PERS__R_TS, (uint64_t)timestamp_ns);
+    pers__put64(h + PERS__R_SYNCED, atomic_load(&log->synced_end));
+    pers__put64(h + PERS__R_DATAHASH, XXH3_64bits(size ? data : h, size));
+    pers__put64(h + PERS__R_HDRHASH, XXH3_64bits(h, PERS__R_HDRHASH));
+
+    /* Records are gathered in the stage and written out in large writes
+     * (when it fills, at persist, or when a reader needs them): the page
+     * cache takes a few big writes far better than one per entry. */
+    pthread_mutex_lock(&log->stage_lock);
+    if (log->stage_len + rec > PERS__STAGE_SIZE)
+        e = pers__flush_locked(log);
+    if (!e && rec > PERS__STAGE_SIZE) {
+        e = write_direct(log, h, data, size, end);
+        if (e && ftruncate(log->fd, (off_t)end) != 0)
+            pers__log(log, LOG_ERR, "%s: cannot undo a partial append",
+                      log->data_path);
+        if (e)
+            log->reserved_end = end; /* the cut dropped the reservation */
+    } else if (!e) {
+        uint8_t *p = log->stage + log->stage_len;
+        memcpy(p, h, PERS__REC_HEADER);
+        if (size)
+            memcpy(p + PERS__REC_HEADER, data, size);
+        memset(p + PERS__REC_HEADER + size, 0, pers__pad8(size) - size);
+        log->stage_len += rec;
+    }
+    if (!e) {
+        uint64_t slot = pers__slot(log, n);
+        log->ent[slot].ver = version;
+        log->ent[slot].ts = timestamp_ns;
+        log->ent[slot].off = end;
+        log->ent[slot].len = (uint32_t)size;
+        atomic_store_explicit(&log->end_off, end + rec, memory_order_release);
+        atomic_store_explicit(&log->count, n + 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&log->stage_lock);
+    return e;
+}
+
+int persistent_log_persist(struct persistent_log *log, int64_t up_to_version)
+{
+    if (!log)
+        return -EINVAL;
+    int64_t done = atomic_load_explicit(&log->persisted, memory_order_acquire);
+    if (up_to_version >= 0 && up_to_version <= done && done >= 0)
+        return 0;
+    pthread_mutex_lock(&log->persist_lock);
+    int e = 0;
+    uint64_t n = atomic_load_explicit(&log->count, memory_order_acquire);
+    if (log->broken) {
+        e = -EIO;
+        goto out;
+    }
+    if (n == 0)
+        goto out;
+    uint64_t slot = pers__slot(log, n - 1);
+    int64_t v = log->ent[slot].ver;
+    uint64_t end =
+        log->ent[slot].off + PERS__REC_HEADER + pers__pad8(log->ent[slot].len);
+    if (v <= atomic_load(&log->persisted))
+        goto out;
+    e = pers__flush(log);
+    if (e)
+        goto out;
+    if (fdatasync(log->fd) != 0) {
+        e = -errno;
+        /* After a failed fdatasync the kernel may have dropped the dirty
+         * pages: later syncs could "succeed" without the data, so the log
+         * refuses to claim durability from now on. */
+        log->broken = true;
+        pers__log(log, LOG_ERR, "%s: fdatasync failed: %s", log->data_path,
+                  strerror(-e));
+        goto out;
+    }
+    if (end > atomic_load(&log->synced_end))
+        atomic_store(&log->synced_end, end);
+    atomic_store_explicit(&log->persisted, v, memory_order_release);
+    if (log->opts.on_persisted)
+        log->opts.on_persisted(log->opts.persisted_ctx, v);
+out:
+    pthread_mutex_unlock(&log->persist_lock);
+    return e;
+}
+
+int64_t persistent_log_latest_persisted(const struct persistent_log *log)
+{
+    if (!log)
+        return PERSISTENT_INVALID_VERSION;
+    return atomic_load_explicit(&((struct persistent_log *)log)->persisted,
+                                memory_order_acquire);
+}
+
+/* ---- trim / truncate
+ * --------------------------------------------------------- */
+
+/* Drops the first k entries (caller checked 0 < k <= count). */
+static int trim_entries(struct persistent_log *log, uint64_t k)
+{
+    pthread_mutex_lock(&log->persist_lock);
+    pthread_rwlock_wrlock(&log->lock);
+    /* Staged records go to the file first: offsets below are file ones. */
+    int e = pers__flush(log);
+    if (e)
+        goto out;
+    uint64_t n = atomic_load(&log->count);
+    uint64_t new_start =
+        k < n ? log->ent[pers__slot(log, k)].off : atomic_load(&log->end_off);
+    int64_t new_index = log->head_index + (int64_t)k;
+    uint64_t durable = atomic_load(&log->synced_end);
+    e = write_meta(log, new_start, new_index, durable);
+    if (e)
+        goto out;
+    log->head = (log->head + k) & log->mask;
+    atomic_store(&log->count, n - k);
+    log->head_index = new_index;
+    log->start_off = new_start;
+
+    /* Give the space back: whole pages only, the page holding the new first
+     * record stays (punching would zero part of it). */
+    uint64_t lo =
+        page_up(log->punched_upto > PERS__FILE_HEADER ? log->punched_upto
+                                                      : PERS__FILE_HEADER);
+    uint64_t hi = page_down(new_start);
+    if (hi > lo) {
+        if (fallocate(log->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                      (off_t)lo, (off_t)(hi - lo)) == 0) {
+            log->punched_upto = hi;
+        } else if (!log->punch_warned) {
+            log->punch_warned = true;
+            pers__log(log, LOG_NOTICE,
+                      "%s: the file system cannot punch holes (%s): trimmed "
+                      "space is not given back",
+                      log->data_path, strerror(errno));
+        }
+    }
+    /* Slide the window so the live part fits it again. */
+    if (page_down(new_start) != log->map_base_off) {
+        int me = map_window(log, page_down(new_start));
+        if (me) {
+            log->broken = true;
+            pers__log(log, LOG_ERR, "%s: cannot remap: %s", log->data_path,
+                      strerror(-me));
+            e = me;
+        }
+    }
+out:
+    pthread_rwlock_unlock(&log->lock);
+    pthread_mutex_unlock(&log->persist_lock);
+    return e;
+}
+
+int persistent_log_trim(struct persistent_log *log, int64_t version)
+{
+    if (!log)
+        return -EINVAL;
+    uint64_t n = atomic_load(&log->count);
+    if (n == 0)
+        return 0;
+    /* Entries with a version lower than version: the position of the last
+     * one <= version - 1, plus one. */
+    int64_t p =
+        version == INT64_MIN ? -1 : pers__find_le_version(log, n, version - 1);
+    if (p < 0)
+        return 0;
+    return trim_entries(log, (uint64_t)p + 1);
+}
+
+int persistent_log_trim_index(struct persistent_log *log, int64_t index)
+{
+    if (!log)
+        return -EINVAL;
+    uint64_t n = atomic_load(&log->count);
+    if (index <= log->head_index || n == 0)
+        return 0;
+    uint64_t k = (uint64_t)(index - log->head_index);
+    return trim_entries(log, k < n ? k : n);
+}
+
+int persistent_log_truncate(struct persistent_log *log, int64_t version)
+{
+    if (!log)
+        return -EINVAL;
+    pthread_mutex_lock(&log->persist_lock);
+    pthread_rwlock_wrlock(&log->lock);
+    uint64_t n = atomic_load(&log->count);
+    int64_t p = pers__find_le_version(log, n, version);
+    uint64_t keep = (uint64_t)(p + 1);
+    int e = 0;
+    if (keep >= n)
+        goto out;
+    e = pers__flush(log);
+    if (e)
+        goto out;
+    uint64_t new_end = log->start_off;
+    if (keep > 0) {
+        uint64_t s = pers__slot(log, keep - 1);
+        new_end =
+            log->ent[s].off + PERS__REC_HEADER + pers__pad8(log->ent[s].len);
+    }
+    /* NAME.meta must not claim the cut part durable: new records will be
+     * written there and a torn one must read as a torn tail. */
+    if (log->meta_durable > new_end) {
+        e = write_meta(log, log->start_off, log->head_index, new_end);
+        if (e)
+            goto out;
+    }
+    if (ftruncate(log->fd, (off_t)new_end) != 0 || fsync(log->fd) != 0) {
+        e = -errno;
+        pers__log(log, LOG_ERR, "%s: cannot truncate: %s", log->data_path,
+                  strerror(-e));
+        goto out;
+    }
+    atomic_store(&log->count, keep);
+    atomic_store(&log->end_off, new_end);
+    atomic_store(&log->flushed_end, new_end);
+    log->reserved_end = new_end; /* ftruncate dropped the reservation */
+    if (atomic_load(&log->synced_end) > new_end)
+        atomic_store(&log->synced_end, new_end);
+    int64_t last = keep > 0 ? log->ent[pers__slot(log, keep - 1)].ver
+                            : PERSISTENT_INVALID_VERSION;
+    if (atomic_load(&log->persisted) > last)
+        atomic_store(&log->persisted, last);
+out:
+    pthread_rwlock_unlock(&log->lock);
+    pthread_mutex_unlock(&log->persist_lock);
+    return e;
+}

@@ -1,0 +1,340 @@
+/* Lookups: binary searches over the in-memory index rings. */
+#include "persistent-private.h"
+
+#include <errno.h>
+
+/* Versions and timestamps are both non-decreasing along the ring, so one
+ * search serves both: the logical position of the last entry with key <= k,
+ * or -1.
+ *
+ * A plain binary search over a million entries is ~20 dependent cache
+ * misses.  Keys of a log are usually close to evenly spread (timestamps
+ * from a clock, versions numbered within a view), so a couple of
+ * interpolation steps land next to the answer; each step checks its guess
+ * and a neighbour 8 entries (one cache line) away, so a bad guess still
+ * halves little worse than bisection would, and after at most three steps
+ * bisection finishes whatever range is left. */
+static int64_t find_le(const struct persistent_log *log, bool by_time,
+                       uint64_t n, int64_t k)
+{
+    const uint64_t head = log->head, mask = log->mask;
+    /* The key is the entry's first or second word: one cache line holds
+     * the key and everything pers__fill needs. */
+    const int64_t *keys = by_time ? &log->ent[0].ts : &log->ent[0].ver;
+#define KEY(p) keys[((head + (p)) & mask) * 4]
+    if (n == 0 || KEY(0) > k)
+        return -1;
+    if (KEY(n - 1) <= k)
+        return (int64_t)(n - 1);
+    /* Invariant: KEY(lo) <= k < KEY(hi). */
+    uint64_t lo = 0, hi = n - 1;
+    for (int step = 0; step < 3 && hi - lo > 16; step++) {
+        double span = (double)KEY(hi) - (double)KEY(lo);
+        double frac = ((double)k - (double)KEY(lo)) / span;
+        uint64_t g = lo + (uint64_t)(frac * (double)(hi - lo));
+        if (g <= lo)
+            g = lo + 1;
+        if (g >= hi)
+            g = hi - 1;
+        if (KEY(g) <= k) {
+            /* A good guess ends within a few entries (runs of equal
+             * timestamps included): one or two cache lines. */
+            uint64_t j = g + 1;
+            while (j < hi && j <= g + 4 && KEY(j) <= k)
+                j++;
+            if (j < hi && KEY(j) > k)
+                return (int64_t)(j - 1);
+            lo = j - 1;
+            if (j >= hi)
+                break;
+            uint64_t near = j + 8 < hi ? j + 8 : hi;
+            if (KEY(near) > k)
+                hi = near;
+            else
+                lo = near;
+        } else {
+            uint64_t j = g - 1;
+            while (j > lo && j + 4 >= g && KEY(j) > k)
+                j--;
+            if (KEY(j) <= k)
+                return (int64_t)j;
+            hi = j;
+            if (j <= lo + 1)
+                break;
+            uint64_t near = j > lo + 8 ? j - 8 : lo;
+            if (KEY(near) <= k)
+                lo = near;
+            else
+                hi = near;
+        }
+    }
+    /* Branch-free bisection of (lo, hi]: keeps the loop predictable. */
+    uint64_t len = hi - lo;
+    while (len > 1) {
+        uint64_t half = len / 2;
+        lo = KEY(lo + half) <= k ? lo + half : lo;
+        len -= half;
+    }
+#undef KEY
+    return (int64_t)lo;
+}
+
+int64_t pers__find_le_version(const struct persistent_log *log, uint64_t n,
+                              int64_t v)
+{
+    return find_le(log, false, n, v);
+}
+
+void pers__fill(const struct persistent_log *log, uint64_t p,
+                struct persistent_entry *out)
+{
+    uint64_t s = pers__slot(log, p);
+    out->version = log->ent[s].ver;
+    out->timestamp_ns = log->ent[s].ts;
+    out->index = log->head_index + (int64_t)p;
+    out->data = pers__payload(log, s);
+    out->size = log->ent[s].len;
+}
+
+static uint64_t count_of(const struct persistent_log *log)
+{
+    return atomic_load_explicit(&((struct persistent_log *)log)->count,
+                                memory_order_acquire);
+}
+
+static void rdlock(const struct persistent_log *log)
+{
+    pthread_rwlock_rdlock(&((struct persistent_log *)log)->lock);
+}
+
+static void unlock(const struct persistent_log *log)
+{
+    pthread_rwlock_unlock(&((struct persistent_log *)log)->lock);
+}
+
+int persistent_log_get(const struct persistent_log *log, int64_t version,
+                       struct persistent_entry *out)
+{
+    if (!log || !out)
+        return -EINVAL;
+    rdlock(log);
+    uint64_t n = count_of(log);
+    int64_t p = find_le(log, false, n, version);
+    int e = -ENOENT;
+    if (p >= 0 && log->ent[pers__slot(log, (uint64_t)p)].ver == version) {
+        e = pers__visible(log, (uint64_t)p);
+        if (!e)
+            pers__fill(log, (uint64_t)p, out);
+    }
+    unlock(log);
+    return e;
+}
+
+int persistent_log_get_at_version(const struct persistent_log *log,
+                                  int64_t version, struct persistent_entry *out)
+{
+    if (!log || !out)
+        return -EINVAL;
+    rdlock(log);
+    uint64_t n = count_of(log);
+    int64_t p = find_le(log, false, n, version);
+    int e = p >= 0 ? pers__visible(log, (uint64_t)p) : -ENOENT;
+    if (!e)
+        pers__fill(log, (uint64_t)p, out);
+    unlock(log);
+    return e;
+}
+
+int persistent_log_get_at_time(const struct persistent_log *log, int64_t t,
+                               struct persistent_entry *out)
+{
+    if (!log || !out)
+        return -EINVAL;
+    rdlock(log);
+    uint64_t n = count_of(log);
+    int64_t p = find_le(log, true, n, t);
+    int e = p >= 0 ? pers__visible(log, (uint64_t)p) : -ENOENT;
+    if (!e)
+        pers__fill(log, (uint64_t)p, out);
+    unlock(log);
+    return e;
+}
+
+/* Logical position of index (negative from the end), or -1. */
+static int64_t position_of(const struct persistent_log *log, uint64_t n,
+                           int64_t index)
+{
+    int64_t p;
+    if (index < 0) {
+        if ((uint64_t)(-(index + 1)) >= n)
+            return -1;
+        p = (int64_t)n + index;
+    } else {
+        if (index < log->head_index)
+            return -1;
+        p = index - log->head_index;
+        if ((uint64_t)p >= n)
+            return -1;
+    }
+    return p;
+}
+
+int persistent_log_get_index(const struct persistent_log *log, int64_t index,
+                             struct persistent_entry *out)
+{
+    if (!log || !out)
+        return -EINVAL;
+    rdlock(log);
+    uint64_t n = count_of(log);
+    int64_t p = position_of(log, n, index);
+    int e = p >= 0 ? pers__visible(log, (uint64_t)p) : -ENOENT;
+    if (!e)
+        pers__fill(log, (uint64_t)p, out);
+    unlock(log);
+    return e;
+}
+
+int persistent_log_copy(const struct persistent_log *log, int64_t index,
+                        void *buf, size_t cap, struct persistent_entry *out)
+{
+    if (!log || !out || (cap > 0 && !buf))
+        return -EINVAL;
+    rdlock(log);
+    uint64_t n = count_of(log);
+    int64_t p = position_of(log, n, index);
+    int e = p >= 0 ? pers__visible(log, (uint64_t)p) : -ENOENT;
+    if (!e) {
+        struct persistent_entry view;
+        pers__fill(log, (uint64_t)p, &view);
+        *out = view;
+        if (view.size > cap) {
+            e = -ENOBUFS;
+        } else {
+            if (view.size)
+                memcpy(buf, view.data, view.size);
+            out->data = buf;
+            e = 0;
+        }
+    }
+    unlock(log);
+    return e;
+}
+
+uint64_t persistent_log_count(const struct persistent_log *log)
+{
+    return log ? count_of(log) : 0;
+}
+
+static int64_t version_at(const struct persistent_log *log, bool last)
+{
+    if (!log)
+        return PERSISTENT_INVALID_VERSION;
+    rdlock(log);
+    uint64_t n = count_of(log);
+    int64_t v = PERSISTENT_INVALID_VERSION;
+    if (n > 0)
+        v = log->ent[pers__slot(log, last ? n - 1 : 0)].ver;
+    unlock(log);
+    return v;
+}
+
+int64_t persistent_log_first_version(const struct persistent_log *log)
+{
+    return version_at(log, false);
+}
+
+int64_t persistent_log_last_version(const struct persistent_log *log)
+{
+    return version_at(log, true);
+}
+
+int64_t persistent_log_first_index(const struct persistent_log *log)
+{
+    if (!log)
+        return 0;
+    rdlock(log);
+    int64_t i = log->head_index;
+    unlock(log);
+    return i;
+}
+
+int64_t persistent_log_last_index(const struct persistent_log *log)
+{
+    if (!log)
+        return -1;
+    rdlock(log);
+    int64_t i = log->head_index + (int64_t)count_of(log) - 1;
+    unlock(log);
+    return i;
+}
+
+uint64_t persistent_log_data_size(const struct persistent_log *log)
+{
+    if (!log)
+        return 0;
+    rdlock(log);
+    uint64_t s =
+        atomic_load(&((struct persistent_log *)log)->end_off) - log->start_off;
+    unlock(log);
+    return s;
+}
+
+static int iterate(const struct persistent_log *log, uint64_t from,
+                   uint64_t to_excl, persistent_entry_fn fn, void *ctx)
+{
+    int r = 0;
+    if (from < to_excl) {
+        r = pers__visible(log, to_excl - 1);
+        if (r)
+            return r;
+    }
+    for (uint64_t p = from; p < to_excl && r == 0; p++) {
+        struct persistent_entry e;
+        pers__fill(log, p, &e);
+        r = fn(ctx, &e);
+    }
+    return r;
+}
+
+int persistent_log_foreach_index(const struct persistent_log *log,
+                                 int64_t first_index, int64_t last_index,
+                                 persistent_entry_fn fn, void *ctx)
+{
+    if (!log || !fn)
+        return -EINVAL;
+    rdlock(log);
+    uint64_t n = count_of(log);
+    int64_t end = log->head_index + (int64_t)n; /* one past the last */
+    int64_t a = first_index < 0 ? end + first_index : first_index;
+    int64_t b = last_index < 0 ? end + last_index : last_index;
+    if (a < log->head_index)
+        a = log->head_index;
+    if (b >= end)
+        b = end - 1;
+    int r = 0;
+    if (a <= b)
+        r = iterate(log, (uint64_t)(a - log->head_index),
+                    (uint64_t)(b - log->head_index) + 1, fn, ctx);
+    unlock(log);
+    return r;
+}
+
+int persistent_log_foreach_version(const struct persistent_log *log,
+                                   int64_t from_version, int64_t to_version,
+                                   persistent_entry_fn fn, void *ctx)
+{
+    if (!log || !fn)
+        return -EINVAL;
+    rdlock(log);
+    uint64_t n = count_of(log);
+    int r = 0;
+    if (from_version <= to_version) {
+        int64_t a = from_version == INT64_MIN
+                        ? -1
+                        : find_le(log, false, n, from_version - 1);
+        int64_t b = find_le(log, false, n, to_version);
+        r = iterate(log, (uint64_t)(a + 1), (uint64_t)(b + 1), fn, ctx);
+    }
+    unlock(log);
+    return r;
+}

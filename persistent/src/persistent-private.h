@@ -1,0 +1,183 @@
+/* Internal declarations shared inside libpersistent. */
+#ifndef PERSISTENT_PRIVATE_H
+#define PERSISTENT_PRIVATE_H
+
+#include "persistent/persistent.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/types.h>
+
+/* ---- on-disk format (docs/persistent.md) ------------------------------- */
+
+#define PERS__FILE_MAGIC 0x474f4c5052454444ull /* "DDERPLOG" LE */
+#define PERS__META_MAGIC 0x4154454d52455044ull /* "DPERMETA" LE */
+#define PERS__FORMAT 1u
+#define PERS__FILE_HEADER 64u       /* data file header, entries start here */
+#define PERS__META_SIZE 64u         /* one metadata slot */
+#define PERS__META_SLOT 4096u       /* distance between the two slots */
+#define PERS__REC_MAGIC 0x43455250u /* "PREC" LE */
+#define PERS__REC_HEADER 48u
+#define PERS__ALIGN 8u
+#define PERS__MAX_ENTRY 0xffffffffull
+#define PERS__STAGE_SIZE (1u << 20)      /* appends gathered per write */
+#define PERS__RESERVE_CHUNK (4ull << 20) /* blocks reserved ahead */
+
+/* Record header fields (offsets inside the 48 bytes). */
+#define PERS__R_MAGIC 0
+#define PERS__R_LEN 4
+#define PERS__R_VERSION 8
+#define PERS__R_TS 16
+#define PERS__R_SYNCED 24
+#define PERS__R_DATAHASH 32
+#define PERS__R_HDRHASH 40
+
+static inline uint64_t pers__pad8(uint64_t n)
+{
+    return (n + 7u) & ~(uint64_t)7u;
+}
+
+/* Bounded little-endian helpers: callers check the range first. */
+static inline void pers__put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void pers__put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint32_t pers__get32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+static inline uint64_t pers__get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* ---- the log object ------------------------------------------------------ */
+
+/* One index entry: 32 bytes, two to a cache line. */
+struct pers__ent {
+    int64_t ver;
+    int64_t ts;
+    uint64_t off; /* file offset of the record header */
+    uint32_t len; /* payload size */
+    uint32_t pad;
+};
+_Static_assert(sizeof(struct pers__ent) == 4 * sizeof(int64_t),
+               "find_le strides the index by 4 words");
+
+/* ---- (the log) ------------------------------------------------------ */
+
+struct persistent_log {
+    struct persistent_options opts;
+    char *dir;
+    char *name;
+    char *data_path;
+    char *meta_path;
+    int fd;     /* NAME.log, O_RDWR */
+    int dir_fd; /* the directory, for fsync after renames */
+    uint64_t nonce;
+
+    /* The mapping window: [map_base_off, map_base_off + map_size) of the
+     * file at map.  Moves only in trim (under the write lock). */
+    uint8_t *map;
+    size_t map_size;
+    uint64_t map_base_off;
+
+    /* The index: rings of capacity cap (a power of two), slot of logical
+     * position p = (head + p) & mask.  head/count change under the write
+     * lock (trim, truncate); count also grows in append, published with
+     * release after the slot is written. */
+    uint64_t cap, mask;
+    struct pers__ent *ent;
+    void *ent_raw; /* the mapping that holds ent */
+    size_t ent_raw_len;
+    uint64_t head;
+    _Atomic uint64_t count;
+    int64_t head_index; /* absolute index of the entry at head */
+
+    uint64_t start_off; /* file offset of the first live record */
+
+    /* Write-behind: records in [flushed_end, end_off) are in stage, not yet
+     * in the file; pers__flush writes them.  stage and stage_len are under
+     * stage_lock; flushed_end is published with release so that readers
+     * know whether a record needs a flush before they map it. */
+    pthread_mutex_t stage_lock;
+    uint8_t *stage;
+    size_t stage_len;
+    _Atomic uint64_t flushed_end;
+    uint64_t reserved_end; /* blocks reserved up to here (writer) */
+    bool no_fallocate;
+    _Atomic uint64_t end_off; /* file offset after the last record */
+
+    /* Durability. */
+    _Atomic int64_t persisted;   /* latest persisted version */
+    _Atomic uint64_t synced_end; /* file offset known durable */
+    uint64_t meta_durable;       /* what NAME.meta says is durable */
+    uint64_t meta_seq;           /* seq of the current metadata slot */
+    bool meta_fallback;          /* the newer slot was damaged: trust less */
+    uint64_t punched_upto;       /* holes punched below this offset */
+    bool punch_warned;
+    _Atomic bool
+        broken; /* a failed fdatasync or remap: no more durability claims */
+
+    pthread_rwlock_t lock;        /* readers vs trim/truncate/close */
+    pthread_mutex_t persist_lock; /* persist vs trim/truncate */
+};
+
+/* Logging through the options' callback. */
+void pers__log(const struct persistent_log *log, int level, const char *fmt,
+               ...) __attribute__((format(printf, 3, 4)));
+void pers__log_opts(const struct persistent_options *opts, int level,
+                    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Slot of logical position p (0 = head). */
+static inline uint64_t pers__slot(const struct persistent_log *log, uint64_t p)
+{
+    return (log->head + p) & log->mask;
+}
+
+/* Writes the staged records to the file (pers__flush takes stage_lock,
+ * pers__flush_locked expects it held).  0 or a negative errno. */
+int pers__flush(struct persistent_log *log);
+int pers__flush_locked(struct persistent_log *log);
+
+/* Makes sure the record at logical position p is in the file (so a view
+ * of it can be mapped): flushes the stage when it is not.  Any thread,
+ * with the read lock held. */
+static inline int pers__visible(const struct persistent_log *log, uint64_t p)
+{
+    struct persistent_log *l = (struct persistent_log *)log;
+    const struct pers__ent *e = &log->ent[pers__slot(log, p)];
+    uint64_t rec_end = e->off + PERS__REC_HEADER + pers__pad8(e->len);
+    if (rec_end <= atomic_load_explicit(&l->flushed_end, memory_order_acquire))
+        return 0;
+    return pers__flush(l);
+}
+
+/* Logical position of the last entry with version <= v, or -1. */
+int64_t pers__find_le_version(const struct persistent_log *log, uint64_t n,
+                              int64_t v);
+/* Fills *out for logical position p (caller holds the read lock). */
+void pers__fill(const struct persistent_log *log, uint64_t p,
+                struct persistent_entry *out);
+/* Record payload address (caller holds the read lock). */
+static inline const uint8_t *pers__payload(const struct persistent_log *log,
+                                           uint64_t slot)
+{
+    return log->map + (log->ent[slot].off - log->map_base_off) +
+           PERS__REC_HEADER;
+}
+
+#endif
