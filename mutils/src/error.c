@@ -1,0 +1,28 @@
+/* mutils_strerror: a short text for each error this library returns. */
+#include "mutils-private.h"
+
+#include <errno.h>
+
+const char *mutils_strerror(int err)
+{
+    switch (err < 0 ? -err : err) {
+    case 0:
+        return "success";
+    case ENOSPC:
+        return "no room left in the output buffer";
+    case ENOMEM:
+        return "out of memory";
+    case ERANGE:
+        return "length or count exceeds its maximum, or buffer too small";
+    case EOVERFLOW:
+        return "size arithmetic would overflow";
+    case EBADMSG:
+        return "malformed or truncated input";
+    case ELOOP:
+        return "nesting deeper than MUTILS_MAX_DEPTH";
+    case EINVAL:
+        return "invalid argument or descriptor";
+    default:
+        return "unknown error";
+    }
+}

@@ -1,0 +1,10 @@
+/* Check runner for libmutils. */
+#include "harness.h"
+#include "test-mutils.h"
+
+int main(int argc, char **argv)
+{
+    Suite *(*const suites[])(void) = {mutils_buf_suite, NULL};
+    static const struct th_child children[] = {{NULL, NULL}};
+    return th_main(argc, argv, suites, children);
+}
