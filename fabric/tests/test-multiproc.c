@@ -57,8 +57,9 @@ static int setup(char **argv, struct peer_setup *s)
     s->pool = tf_pool(me, my_port, argv[5]);
     if (!s->pool)
         return 10;
-    s->region = aligned_alloc(64, sizeof(*s->region));
-    memset(s->region, 0, sizeof(*s->region));
+    s->region = calloc(1, sizeof(*s->region));
+    if (!s->region)
+        return 10;
     if (fab_mr_register(s->pool, s->region, sizeof(*s->region),
                         FAB_ACCESS_LOCAL | FAB_ACCESS_REMOTE_WRITE,
                         &s->mr) != 0)
