@@ -309,7 +309,7 @@ static bool both_reported(void *arg)
     return atomic_load(&f[0].n) >= 1 && atomic_load(&f[1].n) >= 1;
 }
 
-static void run_kill(const char *provider)
+static void run_kill(const char *provider, bool idle)
 {
     uint16_t port;
     ck_assert_int_eq(th_free_tcp_ports(&port, 1), 0);
@@ -350,13 +350,14 @@ static void run_kill(const char *provider)
     struct fab_mr_desc d = {0, 0, 64};
     int64_t t0 = th_now_ms();
     while (!both_reported(f) && th_now_ms() - t0 < 5000) {
-        fab_write(c[0], mr, 0, 8, &d, 0, 0, NULL);
+        if (!idle)
+            fab_write(c[0], mr, 0, 8, &d, 0, 0, NULL);
         fab_pool_progress_wait(me, 50, 10);
     }
     ck_assert(both_reported(f));
     int64_t t_detect = th_now_ms() - t0;
-    fprintf(stderr, "%s: kill -9 detected in %lld ms\n", provider,
-            (long long)t_detect);
+    fprintf(stderr, "%s: kill -9 detected in %lld ms (%s)\n", provider,
+            (long long)t_detect, idle ? "idle" : "writing");
     int st = fab_conn_status(c[0]);
     ck_assert(st == -ECONNRESET || st == -EHOSTDOWN);
     t0 = th_now_ms();
@@ -378,13 +379,19 @@ static void run_kill(const char *provider)
 
 START_TEST(kill9_peer_reported_once_tcp)
 {
-    run_kill("tcp");
+    run_kill("tcp", false);
+}
+END_TEST
+
+START_TEST(kill9_idle_peer_reported_once_tcp)
+{
+    run_kill("tcp", true);
 }
 END_TEST
 
 START_TEST(kill9_peer_reported_once_sockets)
 {
-    run_kill("sockets");
+    run_kill("sockets", false);
 }
 END_TEST
 
@@ -395,6 +402,7 @@ Suite *fab_multiproc_suite(void)
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, guard_ordering_tcp);
     tcase_add_test(tc, kill9_peer_reported_once_tcp);
+    tcase_add_test(tc, kill9_idle_peer_reported_once_tcp);
     suite_add_tcase(s, tc);
     TCase *sock = tcase_create("sockets");
     tcase_set_timeout(sock, 180);
