@@ -54,13 +54,25 @@ int fab__post_rx_data(struct fab_conn *conn, struct fab_op *op)
 /* Waits until every earlier operation on conn completed, driving progress
  * when no other thread does: the fallback ordering for providers without
  * FI_ORDER_WAW and FI_FENCE. */
+static int drain_cq(struct fab_pool *pool, struct fab_conn *conn);
+
+static bool progressing_here(struct fab_pool *pool)
+{
+    return atomic_load(&pool->progress_owned) &&
+           pthread_equal(atomic_load(&pool->progress_owner), pthread_self());
+}
+
 static int drain_outstanding(struct fab_conn *conn)
 {
     while (atomic_load(&conn->outstanding) > 0) {
         int st = atomic_load(&conn->status);
         if (st)
             return st;
-        if (fab_pool_progress(conn->pool) == 0)
+        /* From inside a completion callback we already own progress: read
+         * this connection's queue directly (nested callbacks may run). */
+        int n = progressing_here(conn->pool) ? drain_cq(conn->pool, conn)
+                                             : fab_pool_progress(conn->pool);
+        if (n == 0)
             sched_yield();
     }
     return 0;
@@ -305,8 +317,7 @@ int fab_pool_progress(struct fab_pool *pool)
 {
     if (!pool)
         return -EINVAL;
-    if (atomic_load(&pool->progress_owned) &&
-        pthread_equal(atomic_load(&pool->progress_owner), pthread_self()))
+    if (progressing_here(pool))
         return 0; /* from inside a callback */
     if (pthread_mutex_trylock(&pool->progress_lock) != 0)
         return 0;

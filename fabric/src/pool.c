@@ -493,6 +493,26 @@ static int open_fabric(struct fab_pool *pool, struct fab_error *err)
     }
     pool->ordered_writes = (info->tx_attr->msg_order & FI_ORDER_WAW) != 0;
     pool->fence = (info->caps & FI_FENCE) != 0;
+    switch (pool->opts.write_ordering) {
+    case FAB_ORDERING_AUTO:
+        break;
+    case FAB_ORDERING_FENCE:
+        if (!pool->fence) {
+            fab__set_error(err, -ENOTSUP, "provider %s has no FI_FENCE",
+                           info->fabric_attr->prov_name);
+            return -ENOTSUP;
+        }
+        pool->ordered_writes = false;
+        break;
+    case FAB_ORDERING_WAIT:
+        pool->ordered_writes = false;
+        pool->fence = false;
+        break;
+    default:
+        fab__set_error(err, -EINVAL, "bad write_ordering %d",
+                       pool->opts.write_ordering);
+        return -EINVAL;
+    }
     /* tcp says FI_PROGRESS_AUTO yet needs calls (issue 5, measured). */
     pool->manual_progress =
         info->domain_attr->data_progress == FI_PROGRESS_MANUAL ||

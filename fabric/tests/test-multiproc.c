@@ -48,13 +48,13 @@ struct peer_setup {
     struct guard_region *region;
 };
 
-/* args: my_id my_port peer_id peer_port provider */
+/* args: my_id my_port peer_id peer_port provider iterations ordering */
 static int setup(char **argv, struct peer_setup *s)
 {
     uint32_t me = (uint32_t)atoi(argv[1]), peer = (uint32_t)atoi(argv[3]);
     uint16_t my_port = (uint16_t)atoi(argv[2]);
     uint16_t peer_port = (uint16_t)atoi(argv[4]);
-    s->pool = tf_pool(me, my_port, argv[5]);
+    s->pool = tf_pool_ordering(me, my_port, argv[5], atoi(argv[7]));
     if (!s->pool)
         return 10;
     s->region = calloc(1, sizeof(*s->region));
@@ -146,10 +146,9 @@ static int post_ack(struct peer_setup *s, uint64_t i)
     return fab_writedata(s->conn, s->mr, src, 8, &s->remote, dst, 2, 0, NULL);
 }
 
-/* args: ... iterations */
 int child_guard_writer(int argc, char **argv)
 {
-    if (argc < 7)
+    if (argc < 8)
         return 2;
     uint64_t n = strtoull(argv[6], NULL, 10);
     struct peer_setup s;
@@ -187,7 +186,7 @@ int child_guard_writer(int argc, char **argv)
 
 int child_guard_reader(int argc, char **argv)
 {
-    if (argc < 7)
+    if (argc < 8)
         return 2;
     uint64_t n = strtoull(argv[6], NULL, 10);
     struct peer_setup s;
@@ -235,7 +234,7 @@ int child_guard_reader(int argc, char **argv)
 }
 
 static void run_guard(const char *provider, const char *iterations,
-                      int timeout_ms)
+                      const char *ordering, int timeout_ms)
 {
     uint16_t ports[2];
     ck_assert_int_eq(th_free_tcp_ports(ports, 2), 0);
@@ -244,8 +243,10 @@ static void run_guard(const char *provider, const char *iterations,
     snprintf(p2, sizeof(p2), "%u", ports[1]);
     struct th_procs procs;
     th_procs_init(&procs);
-    const char *wargs[] = {"1", p1, "2", p2, provider, iterations, NULL};
-    const char *rargs[] = {"2", p2, "1", p1, provider, iterations, NULL};
+    const char *wargs[] = {"1",      p1,         "2",      p2,
+                           provider, iterations, ordering, NULL};
+    const char *rargs[] = {"2",      p2,         "1",      p1,
+                           provider, iterations, ordering, NULL};
     ck_assert_int_ge(th_spawn_child(&procs, "guard_writer", wargs), 0);
     ck_assert_int_ge(th_spawn_child(&procs, "guard_reader", rargs), 0);
     ck_assert_int_eq(th_wait_all(&procs, timeout_ms), 0);
@@ -256,19 +257,45 @@ static void run_guard(const char *provider, const char *iterations,
 
 START_TEST(guard_ordering_tcp)
 {
-    run_guard("tcp", "5000", 120000);
+    run_guard("tcp", "5000", "0", 120000);
+}
+END_TEST
+
+/* The fallback mechanisms, forced: completion wait (tcp), FI_FENCE
+ * (sockets has it). */
+START_TEST(guard_ordering_tcp_completion_wait)
+{
+    run_guard("tcp", "2000", "2", 120000);
+}
+END_TEST
+
+START_TEST(guard_ordering_sockets_fence)
+{
+    run_guard("sockets", "500", "1", 120000);
 }
 END_TEST
 
 START_TEST(guard_ordering_sockets_smoke)
 {
-    run_guard("sockets", "500", 120000);
+    run_guard("sockets", "500", "0", 120000);
 }
 END_TEST
 
 START_TEST(guard_ordering_tcp_long)
 {
-    run_guard("tcp", "100000", 600000);
+    run_guard("tcp", "100000", "0", 600000);
+}
+END_TEST
+
+START_TEST(guard_ordering_tcp_completion_wait_long)
+{
+    run_guard("tcp", "100000", "2", 600000);
+}
+END_TEST
+
+START_TEST(guard_ordering_sockets_long)
+{
+    run_guard("sockets", "20000", "0", 600000);
 }
 END_TEST
 
@@ -401,12 +428,14 @@ Suite *fab_multiproc_suite(void)
     TCase *tc = tcase_create("multiproc");
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, guard_ordering_tcp);
+    tcase_add_test(tc, guard_ordering_tcp_completion_wait);
     tcase_add_test(tc, kill9_peer_reported_once_tcp);
     tcase_add_test(tc, kill9_idle_peer_reported_once_tcp);
     suite_add_tcase(s, tc);
     TCase *sock = tcase_create("sockets");
     tcase_set_timeout(sock, 180);
     tcase_add_test(sock, guard_ordering_sockets_smoke);
+    tcase_add_test(sock, guard_ordering_sockets_fence);
     tcase_add_test(sock, kill9_peer_reported_once_sockets);
     suite_add_tcase(s, sock);
     return s;
@@ -418,6 +447,8 @@ Suite *fab_stress_suite(void)
     TCase *tc = tcase_create("stress");
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, guard_ordering_tcp_long);
+    tcase_add_test(tc, guard_ordering_tcp_completion_wait_long);
+    tcase_add_test(tc, guard_ordering_sockets_long);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -74,6 +74,17 @@ struct fab_error {
 typedef void (*fab_log_fn)(void *ctx, int level, const char *module,
                            const char *msg);
 
+/* How FAB_WRITE_FENCE orders a write after earlier ones (docs/fab.md,
+ * "Write ordering").  AUTO: free when the provider promises FI_ORDER_WAW,
+ * else FI_FENCE when supported, else a completion wait.  FENCE and WAIT
+ * force those mechanisms (FENCE needs FI_FENCE: -ENOTSUP at create), for
+ * providers whose promise is in doubt and for tests. */
+enum fab_write_ordering {
+    FAB_ORDERING_AUTO = 0,
+    FAB_ORDERING_FENCE = 1,
+    FAB_ORDERING_WAIT = 2,
+};
+
 /* Options of a pool.  Initialise with fab_options_init(), then override. */
 struct fab_options {
     size_t size;             /* sizeof(struct fab_options) */
@@ -90,6 +101,7 @@ struct fab_options {
                                 (default 1024) */
     size_t max_outstanding;  /* posted but uncompleted operations per
                                 connection (default 512); beyond: -EAGAIN */
+    int write_ordering;      /* enum fab_write_ordering (default AUTO) */
     fab_log_fn log;          /* NULL: stderr */
     void *log_ctx;
     int log_level; /* syslog level, default LOG_WARNING */
