@@ -23,6 +23,9 @@ struct fab_pool *tf_pool(uint32_t node_id, uint16_t port, const char *provider);
 /* Same, with options.write_ordering set. */
 struct fab_pool *tf_pool_ordering(uint32_t node_id, uint16_t port,
                                   const char *provider, int ordering);
+/* Same, listening on addr. */
+struct fab_pool *tf_pool_at(uint32_t node_id, const char *addr, uint16_t port,
+                            const char *provider, int ordering);
 
 /* Drives a pool's progress on a thread until stopped. */
 struct tf_progress {

@@ -24,9 +24,16 @@ struct fab_pool *tf_pool(uint32_t node_id, uint16_t port, const char *provider)
 struct fab_pool *tf_pool_ordering(uint32_t node_id, uint16_t port,
                                   const char *provider, int ordering)
 {
+    return tf_pool_at(node_id, "127.0.0.1", port, provider, ordering);
+}
+
+struct fab_pool *tf_pool_at(uint32_t node_id, const char *addr, uint16_t port,
+                            const char *provider, int ordering)
+{
     struct fab_options o;
     fab_options_init(&o);
     o.node_id = node_id;
+    o.listen_addr = addr;
     o.port = port;
     o.provider = provider ? provider : "tcp";
     o.fingerprint = 0x5eed;
