@@ -86,7 +86,7 @@ static int post_write(struct fab_conn *conn, const struct fab_mr *src,
     int rc = check_conn(conn);
     if (rc)
         return rc;
-    if (!src || !dst || (flags & ~FAB_WRITE_FENCE))
+    if (!src || !dst || (flags & ~(FAB_WRITE_FENCE | FAB_WRITE_DELIVERED)))
         return -EINVAL;
     if (src_off > src->len || len > src->len - src_off)
         return -ERANGE;
@@ -101,6 +101,8 @@ static int post_write(struct fab_conn *conn, const struct fab_mr *src,
     if (rc)
         return rc;
     uint64_t fi_flags = FI_COMPLETION;
+    if (flags & FAB_WRITE_DELIVERED)
+        fi_flags |= FI_DELIVERY_COMPLETE;
     if (with_data)
         fi_flags |= FI_REMOTE_CQ_DATA;
     if ((flags & FAB_WRITE_FENCE) && !pool->ordered_writes) {
@@ -160,12 +162,12 @@ int fab_writedata(struct fab_conn *conn, const struct fab_mr *src,
 }
 
 static int post_msg(struct fab_conn *conn, const struct fab_mr *mr, size_t off,
-                    size_t len, struct fab_op *op, bool is_send)
+                    size_t len, struct fab_op *op, bool is_send, unsigned flags)
 {
     int rc = check_conn(conn);
     if (rc)
         return rc;
-    if (!mr)
+    if (!mr || (flags & ~FAB_WRITE_DELIVERED))
         return -EINVAL;
     if (off > mr->len || len > mr->len - off)
         return -ERANGE;
@@ -174,6 +176,9 @@ static int post_msg(struct fab_conn *conn, const struct fab_mr *mr, size_t off,
         return -ENOTSUP;
     if (atomic_load(&conn->outstanding) >= pool->opts.max_outstanding)
         return -EAGAIN;
+    uint64_t send_flags = FI_COMPLETION;
+    if (flags & FAB_WRITE_DELIVERED)
+        send_flags |= FI_DELIVERY_COMPLETE;
     struct fab_op *ctx = prepare_op(conn, op);
     struct iovec iov = {.iov_base = (char *)mr->buf + off, .iov_len = len};
     void *desc = mr->desc;
@@ -187,7 +192,7 @@ static int post_msg(struct fab_conn *conn, const struct fab_mr *mr, size_t off,
     ssize_t ret;
     int tries = 0;
     for (;;) {
-        ret = is_send ? fi_sendmsg(conn->ep, &msg, FI_COMPLETION)
+        ret = is_send ? fi_sendmsg(conn->ep, &msg, send_flags)
                       : fi_recvmsg(conn->ep, &msg, FI_COMPLETION);
         if (ret != -FI_EAGAIN || ++tries > 100)
             break;
@@ -203,13 +208,19 @@ static int post_msg(struct fab_conn *conn, const struct fab_mr *mr, size_t off,
 int fab_send(struct fab_conn *conn, const struct fab_mr *src, size_t off,
              size_t len, struct fab_op *op)
 {
-    return post_msg(conn, src, off, len, op, true);
+    return post_msg(conn, src, off, len, op, true, 0);
+}
+
+int fab_send_flags(struct fab_conn *conn, const struct fab_mr *src, size_t off,
+                   size_t len, unsigned flags, struct fab_op *op)
+{
+    return post_msg(conn, src, off, len, op, true, flags);
 }
 
 int fab_recv(struct fab_conn *conn, const struct fab_mr *dst, size_t off,
              size_t len, struct fab_op *op)
 {
-    return post_msg(conn, dst, off, len, op, false);
+    return post_msg(conn, dst, off, len, op, false, 0);
 }
 
 /* ---- progress --------------------------------------------------------- */

@@ -731,6 +731,7 @@ void fab_pool_get_info(const struct fab_pool *pool, struct fab_pool_info *info)
     info->mode = pool->info->mode;
     info->msg_order = pool->info->tx_attr->msg_order;
     info->cq_data_size = pool->info->domain_attr->cq_data_size;
+    info->max_msg_size = pool->info->ep_attr->max_msg_size;
     info->ordered_writes = pool->ordered_writes;
     info->fence = pool->fence;
     info->manual_progress = pool->manual_progress;

@@ -129,6 +129,7 @@ START_TEST(pool_tcp_opens_and_reports)
     ck_assert_str_eq(info.provider, "tcp");
     ck_assert(info.manual_progress);
     ck_assert_uint_ge(info.cq_data_size, 4);
+    ck_assert_uint_ge(info.max_msg_size, 1u << 20);
     ck_assert_int_ge(fab_pool_wait_fd(p), 0);
     ck_assert_int_eq(fab_pool_trywait(p), 0);
     fab_pool_destroy(p);
