@@ -78,6 +78,7 @@ static struct fab_conn *conn_new(struct fab_pool *pool, uint32_t node_id)
     c->node_id = node_id;
     c->cq_fd = -1;
     c->anon_op.internal[0] = c;
+    c->silent_op.internal[0] = c;
     c->next = pool->conns;
     pool->conns = c;
     return c;

@@ -385,7 +385,9 @@ FAB_EXPORT int fab_send_flags(struct fab_conn *conn, const struct fab_mr *src,
 FAB_EXPORT int fab_recv(struct fab_conn *conn, const struct fab_mr *dst,
                         size_t off, size_t len, struct fab_op *op);
 
-/* Operations posted on conn and not completed yet. */
+/* Operations posted on conn and not completed yet.  Writes posted without
+ * an op on a provider that orders writes and is progressed by hand (tcp)
+ * ask for no local completion and are not counted. */
 FAB_EXPORT size_t fab_conn_outstanding(const struct fab_conn *conn);
 
 #ifdef __cplusplus
