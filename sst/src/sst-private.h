@@ -38,7 +38,23 @@ struct sst_table;
 struct sst__peer_op {
     struct fab_op op; /* first: done() casts back */
     struct sst__peer *peer;
+    size_t chunk; /* staging chunk the write reads from */
     struct sst__peer_op *next_free;
+};
+
+/* Staging ring: a put copies the range of my row here and the writes read
+ * from the copy, so a put pushes the row as it was when sst_put was
+ * called, whenever the provider gets to read the source (the sockets
+ * provider reads it later from its own thread; tcp when its socket
+ * buffer was full).  Without it a counter put could carry a newer value
+ * than the payload put that follows it.  Chunks: an 8-byte header (total
+ * length, references) and the bytes; freed in ring order. */
+struct sst__staging {
+    pthread_mutex_t lock;
+    uint8_t *buf;
+    size_t cap;
+    uint64_t head, tail; /* monotonic byte positions */
+    struct fab_mr *mr;
 };
 
 struct sst__peer {
@@ -102,6 +118,7 @@ struct sst_table {
     uint8_t *region;
     size_t region_len;
     struct fab_mr *mr;
+    struct sst__staging staging;
 
     uint64_t key;  /* publish key */
     uint32_t tag;  /* remote data tag */
@@ -169,6 +186,11 @@ static inline uint8_t *sst__closed_seen(const struct sst_table *t, uint32_t r)
  * (peer suspected, closed, failed), else -EAGAIN/-EINVAL/... */
 int sst__push(struct sst_table *t, struct sst__peer *p, size_t row_off,
               size_t len, bool wake);
+/* Same to several ranks (NULL: every member but me), one copy. */
+int sst__push_ranks(struct sst_table *t, const uint32_t *ranks, size_t n,
+                    size_t row_off, size_t len, bool wake);
+int sst__staging_init(struct sst_table *t);
+void sst__staging_fini(struct sst_table *t);
 int sst__push_header(struct sst_table *t, bool wake);
 void sst__op_done(struct fab_op *op, int status);
 

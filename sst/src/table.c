@@ -97,6 +97,8 @@ static void table_free(struct sst_table *t)
         return;
     fab_user_destroy(t->user);
     fab_mr_destroy(t->mr);
+    if (t->staging.buf)
+        sst__staging_fini(t);
     if (t->peers) {
         for (uint32_t r = 0; r < t->n; r++) {
             pthread_mutex_destroy(&t->peers[r].post_lock);
@@ -373,6 +375,13 @@ int sst_create(struct fab_pool *pool, const struct sst_member *members,
         goto fail;
     }
 
+    rc = sst__staging_init(t);
+    if (rc) {
+        sst__set_error(err, rc, "registering the staging ring: %s",
+                       sst_strerror(rc));
+        goto fail;
+    }
+
     t->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     t->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (t->evfd < 0 || t->epfd < 0) {
@@ -470,9 +479,9 @@ static bool peer_done(struct sst_table *t, struct sst__peer *p)
 
 static bool writes_done(struct sst__peer *p)
 {
-    if (!p->conn || fab_conn_status(p->conn))
-        return true;
-    return atomic_load(&p->completed) >= atomic_load(&p->posted);
+    /* Also on a failed connection: its flushed completions still call
+     * our contexts, which must outlive them. */
+    return !p->conn || atomic_load(&p->completed) >= atomic_load(&p->posted);
 }
 
 void sst_destroy(struct sst_table *t)
@@ -488,28 +497,51 @@ void sst_destroy(struct sst_table *t)
     /* Closing handshake: a member may free its region once every live
      * member either closed too or acknowledged our closing flag; until
      * then we keep ours registered and drive progress so their last
-     * writes land. */
+     * writes land.  Our own writes must complete too: their contexts and
+     * staging chunks are ours. */
     atomic_store_explicit(sst__hdr_u64(t, t->my_rank, SST__HDR_CLOSING), 1,
                           memory_order_release);
     sst__push_header(t, true);
-    int64_t deadline = sst__now_us() + (int64_t)t->opts.close_timeout_ms * 1000;
+    int64_t start = sst__now_us();
+    int64_t deadline = start + (int64_t)t->opts.close_timeout_ms * 1000;
+    int64_t hard_deadline =
+        deadline + (int64_t)t->opts.suspect_timeout_ms * 1000;
+    bool closed = false, written = false;
     for (;;) {
-        bool done = true;
-        for (uint32_t r = 0; r < t->n && done; r++)
-            if (r != t->my_rank)
-                done = peer_done(t, &t->peers[r]) && writes_done(&t->peers[r]);
-        if (done)
-            break;
-        if (sst__now_us() > deadline) {
-            sst__log(
-                t, LOG_WARNING, "table %llu: members did not close in %d ms",
-                (unsigned long long)t->opts.table_id, t->opts.close_timeout_ms);
-            break;
+        closed = written = true;
+        for (uint32_t r = 0; r < t->n; r++) {
+            if (r == t->my_rank)
+                continue;
+            closed = closed && peer_done(t, &t->peers[r]);
+            written = written && writes_done(&t->peers[r]);
         }
+        int64_t now = sst__now_us();
+        if ((closed || now > deadline) && (written || now > hard_deadline))
+            break;
         if (fab_pool_progress_wait(t->pool, 50, 1) == 0) {
             struct timespec ts = {0, 20000};
             nanosleep(&ts, NULL);
         }
+    }
+    if (!closed)
+        sst__log(
+            t, LOG_WARNING, "table %llu: members did not close within %d ms",
+            (unsigned long long)t->opts.table_id, t->opts.close_timeout_ms);
+    if (!written) {
+        /* Writes the provider never completed may still call their
+         * contexts: keep the table's memory (not its threads or fds). */
+        sst__log(t, LOG_ERR,
+                 "table %llu: writes still in flight after %d ms; its "
+                 "memory is left allocated",
+                 (unsigned long long)t->opts.table_id,
+                 (int)((sst__now_us() - start) / 1000));
+        fab_user_destroy(t->user);
+        t->user = NULL;
+        close(t->epfd);
+        close(t->evfd);
+        t->epfd = t->evfd = -1;
+        sst__preds_free(t);
+        return;
     }
     table_free(t);
 }
