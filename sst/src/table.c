@@ -123,6 +123,55 @@ static void table_free(struct sst_table *t)
     free(t);
 }
 
+/* Drives progress until every write we posted completed (their contexts
+ * and staging chunks are ours) or the deadline passes; then frees the
+ * table, or, when writes are still in flight, keeps the memory they may
+ * still touch (not the threads or fds). */
+static bool writes_done(struct sst__peer *p)
+{
+    /* Also on a failed connection: its flushed completions still call
+     * our contexts, which must outlive them. */
+    return !p->conn || atomic_load(&p->completed) >= atomic_load(&p->posted);
+}
+
+static bool all_writes_done(struct sst_table *t)
+{
+    for (uint32_t r = 0; r < t->n; r++)
+        if (r != t->my_rank && t->peers && !writes_done(&t->peers[r]))
+            return false;
+    return true;
+}
+
+static void progress_step(struct sst_table *t)
+{
+    if (fab_pool_progress_wait(t->pool, 50, 1) == 0) {
+        struct timespec ts = {0, 20000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void release_table(struct sst_table *t, int64_t deadline)
+{
+    while (!all_writes_done(t) && sst__now_us() < deadline)
+        progress_step(t);
+    if (all_writes_done(t)) {
+        table_free(t);
+        return;
+    }
+    sst__log(t, LOG_ERR,
+             "table %llu: writes still in flight; its memory is left "
+             "allocated",
+             (unsigned long long)t->opts.table_id);
+    fab_user_destroy(t->user);
+    t->user = NULL;
+    if (t->epfd >= 0)
+        close(t->epfd);
+    if (t->evfd >= 0)
+        close(t->evfd);
+    t->epfd = t->evfd = -1;
+    sst__preds_free(t);
+}
+
 static int copy_schema(struct sst_table *t, const struct sst_field *fields,
                        size_t n_fields)
 {
@@ -460,7 +509,7 @@ fail:
         pthread_join(t->thread, NULL);
         t->thread_started = false;
     }
-    table_free(t);
+    release_table(t, sst__now_us() + 2000000);
     return rc;
 }
 
@@ -475,13 +524,6 @@ static bool peer_done(struct sst_table *t, struct sst__peer *p)
     return atomic_load_explicit(sst__hdr_u64(t, p->rank, SST__HDR_CLOSING),
                                 memory_order_acquire) != 0 ||
            sst__closed_seen(t, p->rank)[t->my_rank] != 0;
-}
-
-static bool writes_done(struct sst__peer *p)
-{
-    /* Also on a failed connection: its flushed completions still call
-     * our contexts, which must outlive them. */
-    return !p->conn || atomic_load(&p->completed) >= atomic_load(&p->posted);
 }
 
 void sst_destroy(struct sst_table *t)
@@ -502,48 +544,23 @@ void sst_destroy(struct sst_table *t)
     atomic_store_explicit(sst__hdr_u64(t, t->my_rank, SST__HDR_CLOSING), 1,
                           memory_order_release);
     sst__push_header(t, true);
-    int64_t start = sst__now_us();
-    int64_t deadline = start + (int64_t)t->opts.close_timeout_ms * 1000;
-    int64_t hard_deadline =
-        deadline + (int64_t)t->opts.suspect_timeout_ms * 1000;
-    bool closed = false, written = false;
+    int64_t deadline = sst__now_us() + (int64_t)t->opts.close_timeout_ms * 1000;
+    bool closed = false;
     for (;;) {
-        closed = written = true;
-        for (uint32_t r = 0; r < t->n; r++) {
-            if (r == t->my_rank)
-                continue;
-            closed = closed && peer_done(t, &t->peers[r]);
-            written = written && writes_done(&t->peers[r]);
-        }
-        int64_t now = sst__now_us();
-        if ((closed || now > deadline) && (written || now > hard_deadline))
+        closed = true;
+        for (uint32_t r = 0; r < t->n && closed; r++)
+            if (r != t->my_rank)
+                closed = peer_done(t, &t->peers[r]);
+        if ((closed && all_writes_done(t)) || sst__now_us() > deadline)
             break;
-        if (fab_pool_progress_wait(t->pool, 50, 1) == 0) {
-            struct timespec ts = {0, 20000};
-            nanosleep(&ts, NULL);
-        }
+        progress_step(t);
     }
     if (!closed)
         sst__log(
             t, LOG_WARNING, "table %llu: members did not close within %d ms",
             (unsigned long long)t->opts.table_id, t->opts.close_timeout_ms);
-    if (!written) {
-        /* Writes the provider never completed may still call their
-         * contexts: keep the table's memory (not its threads or fds). */
-        sst__log(t, LOG_ERR,
-                 "table %llu: writes still in flight after %d ms; its "
-                 "memory is left allocated",
-                 (unsigned long long)t->opts.table_id,
-                 (int)((sst__now_us() - start) / 1000));
-        fab_user_destroy(t->user);
-        t->user = NULL;
-        close(t->epfd);
-        close(t->evfd);
-        t->epfd = t->evfd = -1;
-        sst__preds_free(t);
-        return;
-    }
-    table_free(t);
+    release_table(t,
+                  sst__now_us() + (int64_t)t->opts.suspect_timeout_ms * 1000);
 }
 
 /* ---- accessors --------------------------------------------------------- */

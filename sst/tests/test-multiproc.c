@@ -58,8 +58,8 @@ static int child_table(const struct child_args *a,
                        struct sst_options *o, struct fab_pool **pool,
                        struct sst_table **table)
 {
-    *pool = ts_pool(a->rank + 1, a->hosts[a->rank], a->ports[a->rank],
-                    a->provider);
+    *pool =
+        ts_pool(a->rank + 1, a->hosts[a->rank], a->ports[a->rank], a->provider);
     if (!*pool)
         return 20;
     struct sst_member m[MAXN];
@@ -109,9 +109,8 @@ static void assert_all_ok(struct th_procs *procs, int timeout_ms)
 {
     int rc = th_wait_all(procs, timeout_ms);
     for (int i = 0; i < procs->count; i++)
-        ck_assert_msg(th_exited_ok(procs, i),
-                      "child %d: status 0x%x (wait %d)", i, procs->status[i],
-                      rc);
+        ck_assert_msg(th_exited_ok(procs, i), "child %d: status 0x%x (wait %d)",
+                      i, procs->status[i], rc);
 }
 
 /* ---- row visibility ---------------------------------------------------- */
@@ -260,11 +259,11 @@ int child_guard(int argc, char **argv)
         struct reader *rd = calloc(1, sizeof(*rd));
         sst_predicate_add(t, counter_moved, check_payloads, rd, SST_RECURRENT,
                           NULL);
-        while (atomic_load(&rd->checked) < total && th_now_ms() < end)
+        while (atomic_load(&rd->checked) < total && th_now_ms() < end &&
+               sst_num_live(t) == 2)
             sleep_us(1000);
         uint64_t torn = atomic_load(&rd->torn);
-        fprintf(stderr, "guard reader: %" PRIu64 " checked, %" PRIu64
-                        " torn\n",
+        fprintf(stderr, "guard reader: %" PRIu64 " checked, %" PRIu64 " torn\n",
                 atomic_load(&rd->checked), torn);
         if (sst_sync(t, 30000) != 0)
             return 24;
@@ -282,6 +281,11 @@ int child_guard(int argc, char **argv)
                ts_load(sst_field(t, 1, F_ACK, 0)) < i - SLOTS + 1) {
             if (th_now_ms() > end)
                 return 4;
+            if (sst_num_live(t) != 2) {
+                fprintf(stderr,
+                        "guard writer: reader suspected at %" PRIu64 "\n", i);
+                return 7;
+            }
             if (++spins < 200)
                 sched_yield();
             else
@@ -297,7 +301,8 @@ int child_guard(int argc, char **argv)
         if (sst_put(t, sst_field_offset(t, F_COUNTER), 8) != 0)
             return 6;
     }
-    while (ts_load(sst_field(t, 1, F_ACK, 0)) < total && th_now_ms() < end)
+    while (ts_load(sst_field(t, 1, F_ACK, 0)) < total && th_now_ms() < end &&
+           sst_num_live(t) == 2)
         sleep_us(200);
     if (sst_sync(t, 30000) != 0)
         return 24;
@@ -453,6 +458,23 @@ static bool all_ready(const char *dir, uint32_t n)
     return true;
 }
 
+/* Waits until every child wrote its ready file; false when one exited
+ * first or time ran out. */
+static bool wait_ready(struct th_procs *procs, const char *dir, uint32_t n,
+                       int timeout_ms)
+{
+    int64_t end = th_now_ms() + timeout_ms;
+    while (!all_ready(dir, n)) {
+        for (int i = 0; i < procs->count; i++)
+            if (th_wait_one(procs, i, 0) == 0)
+                return false;
+        if (th_now_ms() > end)
+            return false;
+        usleep(2000);
+    }
+    return true;
+}
+
 static void run_fail(int sig, int suspect_ms)
 {
     const uint32_t n = 4;
@@ -464,10 +486,10 @@ static void run_fail(int sig, int suspect_ms)
     th_procs_init(&procs);
     spawn(&procs, "fail", n, "tcp", dir, suspect_ms, sig == SIGSTOP ? 1 : 0,
           ports);
-    int64_t end = th_now_ms() + 60000;
-    while (!all_ready(dir, n) && th_now_ms() < end)
-        usleep(2000);
-    ck_assert_msg(all_ready(dir, n), "children not ready");
+    bool ready = wait_ready(&procs, dir, n, 60000);
+    if (!ready)
+        th_procs_kill_all(&procs);
+    ck_assert_msg(ready, "children not ready");
     int64_t hit = th_now_ns();
     ck_assert_int_eq(th_signal(&procs, (int)n - 1, sig), 0);
     char buf[32];
@@ -504,8 +526,8 @@ int child_churn(int argc, char **argv)
     if (parse_args(argc, argv, &a))
         return 2;
     long iterations = a.e1;
-    struct fab_pool *pool = ts_pool(a.rank + 1, a.hosts[a.rank],
-                                    a.ports[a.rank], a.provider);
+    struct fab_pool *pool =
+        ts_pool(a.rank + 1, a.hosts[a.rank], a.ports[a.rank], a.provider);
     if (!pool)
         return 20;
     struct sst_member m[MAXN];
@@ -550,8 +572,8 @@ int child_churn(int argc, char **argv)
             int rc = sst_create(pool, m, a.n, a.rank, f, 1, &o, &t[k], &err);
             create_us_total += (th_now_ns() - t0) / 1000;
             if (rc) {
-                fprintf(stderr, "rank %u it %ld table %d: %s\n", a.rank, it,
-                        k, err.msg);
+                fprintf(stderr, "rank %u it %ld table %d: %s\n", a.rank, it, k,
+                        err.msg);
                 return 42;
             }
         }
@@ -728,8 +750,8 @@ int child_part(int argc, char **argv)
         sleep_us(1000);
     int64_t delay_ms =
         (atomic_load(&sus.when_ns[other]) - strtoll(buf, NULL, 10)) / 1000000;
-    fprintf(stderr, "rank %u: suspected the other side after %" PRId64
-                    " ms (%s)\n",
+    fprintf(stderr,
+            "rank %u: suspected the other side after %" PRId64 " ms (%s)\n",
             a.rank, delay_ms, sst_strerror(atomic_load(&sus.reason[other])));
     if (delay_ms > 2 * suspect_ms)
         return 52;
@@ -749,18 +771,21 @@ START_TEST(test_partition)
         fprintf(stderr, "test_partition skipped: %s\n", netns_skip);
         return;
     }
-    uint16_t ports[2] = {7701, 7702}; /* fresh namespaces: all ports free */
+    /* The fixture runs once per test case: a repeated run restores the
+     * wire the previous one cut. */
+    ck_assert_int_eq(sh("ip -n " NS_A " link set sstvA up"), 0);
+    /* Own namespaces: these ports are free (a new pair per repetition:
+     * the cut connections of the last one may linger). */
+    uint16_t ports[2] = {(uint16_t)(7701 + 2 * _i), (uint16_t)(7702 + 2 * _i)};
     char dir[256];
     ck_assert_int_eq(th_tmpdir(dir, sizeof(dir)), 0);
     struct th_procs procs;
     th_procs_init(&procs);
     spawn(&procs, "part", 2, "tcp", dir, 1000, 0, ports);
-    int64_t end = th_now_ms() + 60000;
-    while (!all_ready(dir, 2) && th_now_ms() < end)
-        usleep(2000);
-    if (!all_ready(dir, 2))
+    bool ready = wait_ready(&procs, dir, 2, 60000);
+    if (!ready)
         th_procs_kill_all(&procs);
-    ck_assert_msg(all_ready(dir, 2), "children not ready");
+    ck_assert_msg(ready, "children not ready");
     int64_t hit = th_now_ns();
     /* Cut the wire: packets vanish, no reset reaches either side. */
     ck_assert_int_eq(sh("ip -n " NS_A " link set sstvA down"), 0);
