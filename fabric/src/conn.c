@@ -102,7 +102,8 @@ int fab__conn_open_ep(struct fab_pool *pool, struct fab_conn *conn,
         goto fail;
     rc = fi_ep_bind(conn->ep, &pool->eq->fid, 0);
     if (!rc)
-        rc = fi_ep_bind(conn->ep, &conn->cq->fid, FI_TRANSMIT | FI_RECV);
+        rc = fi_ep_bind(conn->ep, &conn->cq->fid,
+                        FI_TRANSMIT | FI_RECV | FI_SELECTIVE_COMPLETION);
     if (!rc)
         rc = fi_enable(conn->ep);
     if (rc)
@@ -524,6 +525,7 @@ int fab_borrow(struct fab_user *user, uint32_t node_id, const char *host,
     c->node_id = node_id;
     c->cq_fd = -1;
     c->anon_op.internal[0] = c;
+    c->silent_op.internal[0] = c;
     c->state = FAB__CONN_DIALING;
     c->refs = 1; /* ours while dialing: the pool thread leaves it alone */
     c->deadline_ms = deadline;
