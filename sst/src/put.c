@@ -163,7 +163,7 @@ static void note_failure(struct sst_table *t, struct sst__peer *p, int rc)
 
 /* Posts one write of chunk to p; 0 when posted or skipped. */
 static int post_one(struct sst_table *t, struct sst__peer *p, size_t chunk,
-                    size_t row_off, size_t len, uint64_t data)
+                    size_t row_off, size_t len, uint64_t data, unsigned flags)
 {
     size_t dst_off = (size_t)t->my_rank * t->row_stride + row_off;
     int64_t deadline = 0;
@@ -184,7 +184,7 @@ static int post_one(struct sst_table *t, struct sst__peer *p, size_t chunk,
             /* Every push is fenced: pushes to one member land in posting
              * order (free with FI_ORDER_WAW). */
             rc = fab_writedata(p->conn, t->staging.mr, chunk, len, &p->remote,
-                               dst_off, data, FAB_WRITE_FENCE, &po->op);
+                               dst_off, data, FAB_WRITE_FENCE | flags, &po->op);
             if (rc == 0) {
                 atomic_fetch_add(&p->posted, 1);
                 atomic_fetch_add_explicit(&t->st_puts, 1, memory_order_relaxed);
@@ -211,8 +211,8 @@ static int post_one(struct sst_table *t, struct sst__peer *p, size_t chunk,
     }
 }
 
-int sst__push_ranks(struct sst_table *t, const uint32_t *ranks, size_t n,
-                    size_t row_off, size_t len, bool wake)
+static int push_ranks(struct sst_table *t, const uint32_t *ranks, size_t n,
+                      size_t row_off, size_t len, bool wake, unsigned flags)
 {
     uint64_t data = 0;
     if (t->use_data)
@@ -239,12 +239,19 @@ int sst__push_ranks(struct sst_table *t, const uint32_t *ranks, size_t n,
         uint32_t r = ranks ? ranks[i] : (uint32_t)i;
         if (r == t->my_rank)
             continue;
-        int rc = post_one(t, &t->peers[r], (size_t)chunk, row_off, len, data);
+        int rc =
+            post_one(t, &t->peers[r], (size_t)chunk, row_off, len, data, flags);
         if (rc && !first)
             first = rc;
     }
     chunk_unref(&t->staging, (size_t)chunk);
     return first;
+}
+
+int sst__push_ranks(struct sst_table *t, const uint32_t *ranks, size_t n,
+                    size_t row_off, size_t len, bool wake)
+{
+    return push_ranks(t, ranks, n, row_off, len, wake, 0);
 }
 
 int sst__push(struct sst_table *t, struct sst__peer *p, size_t row_off,
@@ -313,12 +320,19 @@ int sst_put_wait(struct sst_table *t, const uint32_t *ranks, size_t n_ranks,
     for (uint32_t r = 0; r < t->n; r++)
         targets[r] = 0;
     if (!ranks) {
-        rc = sst_put(t, offset, len);
+        /* Delivery completion: the peer's provider acknowledges once the
+         * bytes are in its memory. */
+        rc = push_ranks(t, NULL, 0, t->hdr_size + offset, len, true,
+                        FAB_WRITE_DELIVERED);
         for (uint32_t r = 0; r < t->n; r++)
             if (r != t->my_rank)
                 targets[r] = atomic_load(&t->peers[r].posted);
     } else {
-        rc = sst_put_to(t, ranks, n_ranks, offset, len);
+        for (size_t i = 0; i < n_ranks; i++)
+            if (ranks[i] >= t->n)
+                return -EINVAL;
+        rc = push_ranks(t, ranks, n_ranks, t->hdr_size + offset, len, true,
+                        FAB_WRITE_DELIVERED);
         for (size_t i = 0; i < n_ranks; i++)
             if (ranks[i] != t->my_rank)
                 targets[ranks[i]] = atomic_load(&t->peers[ranks[i]].posted);

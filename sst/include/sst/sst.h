@@ -222,11 +222,11 @@ SST_EXPORT int sst_put_to(struct sst_table *table, const uint32_t *ranks,
                           size_t n_ranks, size_t offset, size_t len);
 
 /* Same as sst_put_to (ranks NULL: every live member), then waits until
- * every write completed at the provider (for tcp: handed to the peer's
- * socket and acknowledged by the provider; with RDMA: placed remotely),
- * driving progress.  A member that fails meanwhile is skipped.  Errors as
- * sst_put_to, -ETIMEDOUT after timeout_ms (< 0: no limit), -EDEADLK from
- * the polling thread. */
+ * every write was delivered: the bytes are in the members' memory (libfab's
+ * FAB_WRITE_DELIVERED, acknowledged by their providers), driving progress.
+ * A member that fails meanwhile is skipped.  Errors as sst_put_to,
+ * -ETIMEDOUT after timeout_ms (< 0: no limit), -EDEADLK from the polling
+ * thread. */
 SST_EXPORT int sst_put_wait(struct sst_table *table, const uint32_t *ranks,
                             size_t n_ranks, size_t offset, size_t len,
                             int timeout_ms);
