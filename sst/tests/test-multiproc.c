@@ -6,6 +6,7 @@
 #include "test-sst.h"
 
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sched.h>
@@ -27,8 +28,27 @@ struct child_args {
     char hosts[MAXN][32];
 };
 
+/* A child that crashes says where (the parent only sees a status). */
+static void on_crash(int sig)
+{
+    void *frames[64];
+    int n = backtrace(frames, 64);
+    char msg[64];
+    int len = snprintf(msg, sizeof(msg), "[%d] crashed: signal %d\n",
+                       (int)getpid(), sig);
+    ssize_t w = write(2, msg, (size_t)len);
+    (void)w;
+    backtrace_symbols_fd(frames, n, 2);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 static int parse_args(int argc, char **argv, struct child_args *a)
 {
+    signal(SIGSEGV, on_crash);
+    signal(SIGBUS, on_crash);
+    signal(SIGABRT, on_crash);
+    signal(SIGFPE, on_crash);
     if (argc < 7)
         return -EINVAL;
     a->rank = (uint32_t)atoi(argv[1]);
@@ -465,9 +485,13 @@ static bool wait_ready(struct th_procs *procs, const char *dir, uint32_t n,
 {
     int64_t end = th_now_ms() + timeout_ms;
     while (!all_ready(dir, n)) {
-        for (int i = 0; i < procs->count; i++)
-            if (th_wait_one(procs, i, 0) == 0)
+        for (int i = 0; i < procs->count; i++) {
+            if (th_wait_one(procs, i, 0) == 0) {
+                fprintf(stderr, "child %d exited early: status 0x%x\n", i,
+                        procs->status[i]);
                 return false;
+            }
+        }
         if (th_now_ms() > end)
             return false;
         usleep(2000);
