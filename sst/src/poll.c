@@ -306,7 +306,9 @@ void *sst__poll_main(void *arg)
             last_change = now;
             sst__wake_waiters(t);
         }
-        if (handled > 0 || now - last_change < t->spin_us) {
+        if (handled > 0)
+            continue; /* more may be queued: progress again at once */
+        if (now - last_change < t->spin_us) {
             /* Spin budget: stay responsive right after a change, but let
              * the other threads and processes on this core run. */
             sched_yield();
