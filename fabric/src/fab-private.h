@@ -237,5 +237,6 @@ void fab__handle_eq(struct fab_pool *pool);
 
 /* ops.c */
 int fab__post_rx_data(struct fab_conn *conn, struct fab_op *op);
+void fab__progress_idle(struct fab_pool *pool);
 
 #endif

@@ -341,6 +341,28 @@ static int drain_cq(struct fab_pool *pool, struct fab_conn *conn)
     }
 }
 
+void fab__progress_idle(struct fab_pool *pool)
+{
+    /* Connections nobody borrows have nobody to progress them; without
+     * this a pooled connection to a peer that died or restarted would
+     * never see its FI_SHUTDOWN (tcp) and would block the peer's new
+     * bootstrap (BUSY) forever.  They have no users, so no callbacks. */
+    if (pthread_mutex_trylock(&pool->progress_lock) != 0)
+        return;
+    atomic_store(&pool->progress_owner, pthread_self());
+    atomic_store(&pool->progress_owned, true);
+    for (size_t i = 0; i < pool->n_progress; i++) {
+        struct fab_conn *c = pool->progress_conns[i];
+        pthread_mutex_lock(&pool->lock);
+        bool idle = c->refs == 0 && c->state == FAB__CONN_LIVE;
+        pthread_mutex_unlock(&pool->lock);
+        if (idle)
+            drain_cq(pool, c);
+    }
+    atomic_store(&pool->progress_owned, false);
+    pthread_mutex_unlock(&pool->progress_lock);
+}
+
 int fab_pool_progress(struct fab_pool *pool)
 {
     if (!pool)

@@ -438,6 +438,7 @@ static void *pool_thread(void *arg)
         fab__handle_eq(pool);
         if (atomic_load(&pool->failure_pending))
             fab__report_failures(pool);
+        fab__progress_idle(pool);
         reap(pool);
     }
     return NULL;

@@ -609,6 +609,39 @@ START_TEST(fail_peer_reported_once_to_each_user)
 }
 END_TEST
 
+/* A peer restarts under the same node id while we keep an idle pooled
+ * connection to its old incarnation: the pool notices the old one is gone
+ * (nobody else progresses it) and the new incarnation gets in. */
+START_TEST(restarted_peer_reconnects_over_idle_pooled_connection)
+{
+    struct fab_pool *a = tf_pool(1, 0, NULL), *b = tf_pool(2, 0, NULL);
+    struct fab_user *ua;
+    ck_assert_int_eq(fab_user_create(a, NULL, NULL, &ua), 0);
+    struct fab_conn *c;
+    ck_assert_int_eq(
+        fab_borrow(ua, 2, "127.0.0.1", fab_pool_port(b), 5000, &c, NULL), 0);
+    fab_release(ua, c); /* pooled, idle */
+    fab_pool_destroy(b);
+    struct fab_pool *b2 = tf_pool(2, 0, NULL);
+    struct fab_user *ub;
+    ck_assert_int_eq(fab_user_create(b2, NULL, NULL, &ub), 0);
+    struct fab_error err;
+    ck_assert_msg(
+        fab_borrow(ub, 1, "127.0.0.1", fab_pool_port(a), 5000, &c, &err) == 0,
+        "%s", err.msg);
+    ck_assert_int_eq(fab_borrow(ua, 2, NULL, 0, 5000, &c, &err), 0);
+    ck_assert_int_eq(fab_conn_status(c), 0);
+    struct fab_pool_stats st;
+    fab_pool_get_stats(a, &st);
+    ck_assert_uint_eq(st.connections, 2);
+    ck_assert_uint_eq(st.live, 1);
+    fab_user_destroy(ua);
+    fab_user_destroy(ub);
+    fab_pool_destroy(a);
+    fab_pool_destroy(b2);
+}
+END_TEST
+
 /* ---- no leaks of fds or threads --------------------------------------- */
 
 static void one_lifecycle(void)
@@ -709,6 +742,7 @@ Suite *fab_pool_suite(void)
     tcase_add_test(tc, simultaneous_connects_make_one_connection);
     tcase_add_test(tc, users_come_and_go_without_rebootstrap);
     tcase_add_test(tc, fail_peer_reported_once_to_each_user);
+    tcase_add_test(tc, restarted_peer_reconnects_over_idle_pooled_connection);
     tcase_add_test(tc, no_fd_or_thread_leak_after_destroy);
     tcase_add_test(tc, progress_wait_sleeps_and_wakes);
     suite_add_tcase(s, tc);

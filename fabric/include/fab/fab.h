@@ -33,7 +33,10 @@
  *  - fab_pool_progress*: any thread; concurrent callers are serialised (a
  *    caller that finds another thread progressing returns 0 at once).
  *  - struct fab_op.done and on_remote_data run on the thread that called
- *    fab_pool_progress*; on_failure runs on the pool's thread.  Callbacks
+ *    fab_pool_progress*; on_failure runs on the pool's thread.  (The pool
+ *    thread also drains connections that nobody borrows, so a dead peer is
+ *    noticed; a completion racing with the first borrow of such a
+ *    connection may therefore run on the pool's thread.)  Callbacks
  *    must not block and must not call fab_pool_progress*, fab_borrow,
  *    fab_user_destroy or fab_pool_destroy; they may post operations and call
  *    fab_release.
