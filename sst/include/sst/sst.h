@@ -1,0 +1,287 @@
+/* libsst: the Shared State Table.
+ *
+ * A table has one row per member (members in rank order).  Every member
+ * keeps a full copy of the table in one registered memory region; it writes
+ * only its own row (plain memory writes) and pushes byte ranges of that row
+ * to the other members with one-sided writes (sst_put), which land in their
+ * copies.  Readers read local memory.  A polling thread owned by the table
+ * ("sst-poll") evaluates registered predicates and fires their triggers,
+ * sends heartbeats and detects failed members.
+ *
+ * Row layout: the caller describes the row with named fields (element size
+ * and count); sst_schema_layout() gives every field an aligned offset in the
+ * row's user area.  Before the user area each row has a header that libsst
+ * owns: a heartbeat counter, a barrier counter, a closing flag and the
+ * `suspected` field (one byte per member).  Members compare a hash of the
+ * schema (names, sizes, counts, offsets) at set-up: a mismatch fails
+ * sst_create with -EPROTO.
+ *
+ * Ordering: puts from one thread to one member become visible at that
+ * member in the order they were posted (FAB_WRITE_FENCE in libfab: free when
+ * the provider orders writes, as tcp and sockets do).  The guard pattern
+ * "put the payload, then put the counter that announces it" is therefore
+ * safe; a reader that sees the new counter sees the payload.  Do not rely on
+ * the order of bytes *within* one put.
+ *
+ * CPU: the polling thread spins for a bounded budget (spin_us) after the
+ * last change (a trigger fired, a push from a peer or sst_notify), then
+ * sleeps on the pool's completion-queue wait fd, the table's eventfd and a
+ * timer for the next heartbeat.  Pushes carry remote completion data
+ * (fab_writedata) so a sleeping member wakes when a peer pushes.  An idle
+ * table costs heartbeats only (default every 20 ms).
+ *
+ * Failure detection: a member is suspected when its heartbeat has not
+ * changed for suspect_timeout_ms or its connection broke.  The suspicion is
+ * written into my row's suspected field, pushed, and never retracted; the
+ * member's connection is failed for every user of the pool first
+ * (fab_pool_fail_peer), then its row is frozen (no longer read as new:
+ * no heartbeat checks, no pushes to it, it no longer counts in sst_sync).
+ * on_suspect reports it.
+ *
+ * Threading:
+ *  - sst_create/sst_destroy: any thread, but not the table's own polling
+ *    thread (not from a trigger) and never concurrently with other calls on
+ *    the same table.
+ *  - sst_put*, sst_sync, sst_notify, sst_predicate_add/remove, readers of
+ *    rows and accessors: any thread, also from a trigger (sst_sync and
+ *    sst_put_wait not from a trigger: -EDEADLK).
+ *  - Predicates, triggers and on_suspect run on the table's polling thread,
+ *    one at a time, predicates in registration order.  They must not block.
+ *  - Several tables may share one fab pool (typically one table per view,
+ *    plus RDMC groups): every table's thread drives the pool's progress
+ *    when it runs; pushes are tagged per table so only the table concerned
+ *    is woken.
+ *  - Writes of one's own row by several threads are the caller's business
+ *    (libsst never writes the user area).
+ *
+ * Errors: 0 or a negative errno; libfabric's codes pass through;
+ * sst_strerror() names them.  No globals: everything lives in the table.
+ */
+#ifndef DERECHO_SST_H
+#define DERECHO_SST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <fab/fab.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SST_EXPORT __attribute__((visibility("default")))
+
+/* Most members in one table. */
+#define SST_MAX_MEMBERS 256
+/* Most fields in one row schema. */
+#define SST_MAX_FIELDS 256
+
+struct sst_table;
+struct sst_pred;
+
+/* Optional detail of a failed call. */
+struct sst_error {
+    int code;
+    char msg[256];
+};
+
+typedef void (*sst_log_fn)(void *ctx, int level, const char *module,
+                           const char *msg);
+
+/* A member: its node id and where its pool's bootstrap listener is (used
+ * only when the pool has no live connection to it yet).  host is copied. */
+struct sst_member {
+    uint32_t node_id;
+    const char *host; /* IPv4 address or name */
+    uint16_t port;
+};
+
+/* A field of the row: elem_size bytes per element (1..4096), count elements
+ * (>= 1).  Its alignment is elem_size rounded up to a power of two, at most
+ * 8 (a field of 8-byte counters is 8-aligned).  name (<= 63 chars, unique)
+ * is part of the schema hash. */
+struct sst_field {
+    const char *name;
+    size_t elem_size;
+    size_t count;
+};
+
+/* Called on the polling thread when a member is suspected (once per
+ * member).  reason: -ETIMEDOUT (heartbeat stalled), -ECONNRESET or the
+ * reason the pool reported for its connection.  Must not block. */
+typedef void (*sst_suspect_fn)(void *ctx, struct sst_table *table,
+                               uint32_t rank, uint32_t node_id, int reason);
+
+/* Options of a table.  Initialise with sst_options_init(), then override. */
+struct sst_options {
+    size_t size;            /* sizeof(struct sst_options) */
+    uint64_t table_id;      /* names this table among the tables over the same
+                               members in the pool (libderecho: the view id).
+                               Two tables alive at once, or created one after
+                               the other, need different ids.  Default 0. */
+    int heartbeat_ms;       /* heartbeat period, default 20 */
+    int suspect_timeout_ms; /* heartbeat stall that suspects, default 1000 */
+    int setup_timeout_ms;   /* connect + exchange + first sync in
+                               sst_create, default 10000 */
+    int close_timeout_ms;   /* sst_destroy waits this long for live members
+                               to close their side, default 1000 */
+    int spin_us;            /* spin budget after the last change; -1 (default):
+                               100 us with manual-progress providers (tcp), 0
+                               with auto-progress ones (sockets), whose own
+                               threads need the CPU */
+    sst_suspect_fn on_suspect; /* may be NULL */
+    void *suspect_ctx;
+    const char *thread_name; /* polling thread's name (<= 15 chars),
+                                default "sst-poll"; copied */
+    sst_log_fn log;          /* NULL: stderr */
+    void *log_ctx;
+    int log_level; /* syslog level, default LOG_WARNING */
+};
+
+/* Fills defaults (see the fields). */
+SST_EXPORT void sst_options_init(struct sst_options *opts);
+
+/* Describes an error code (ours, errno or libfabric's).  Never NULL. */
+SST_EXPORT const char *sst_strerror(int err);
+
+/* Computes the offsets of n fields in the user area of a row (offsets[i],
+ * may be NULL) and the user area size (*user_size, may be NULL; a multiple
+ * of 8).  Pure.  -EINVAL for a bad field (size 0 or > 4096, count 0, NULL,
+ * empty, long or duplicate name), -ERANGE when the row would exceed 1 MiB. */
+SST_EXPORT int sst_schema_layout(const struct sst_field *fields, size_t n,
+                                 size_t *offsets, size_t *user_size);
+
+/* The schema hash members compare (XXH64 of names, sizes, counts, offsets).
+ * 0 on a bad schema. */
+SST_EXPORT uint64_t sst_schema_hash(const struct sst_field *fields, size_t n);
+
+/* Creates a table over n members (rank order; members[my_rank] is me and
+ * must be the pool's node id) with the row schema fields[0..n_fields).
+ * Registers the rows in one region of pool, borrows a connection to every
+ * other member (connecting when the pool has none), exchanges region
+ * descriptors and schema hashes, starts the polling thread and returns
+ * after a first barrier (sst_sync) among all members.  Rows start zeroed.
+ * members, fields and opts are copied; pool must outlive the table.
+ * Errors: -EINVAL bad arguments, -EPROTO a member's schema (or member
+ * list) differs (err names who), -ETIMEDOUT a member did not answer within
+ * setup_timeout_ms, -ENOMEM, libfab's connection errors. */
+SST_EXPORT int sst_create(struct fab_pool *pool,
+                          const struct sst_member *members, size_t n,
+                          uint32_t my_rank, const struct sst_field *fields,
+                          size_t n_fields, const struct sst_options *opts,
+                          struct sst_table **out, struct sst_error *err);
+
+/* Stops the polling thread, tells the live members this side is closing
+ * and waits (up to close_timeout_ms) for theirs, so nobody writes into a
+ * region that is gone; then releases connections (they stay pooled) and
+ * frees everything.  Pointers into the rows become invalid.  NULL: no-op. */
+SST_EXPORT void sst_destroy(struct sst_table *table);
+
+/* ---- rows ------------------------------------------------------------- */
+
+SST_EXPORT uint32_t sst_num_members(const struct sst_table *table);
+SST_EXPORT uint32_t sst_my_rank(const struct sst_table *table);
+/* Node id of a rank (UINT32_MAX when out of range). */
+SST_EXPORT uint32_t sst_node_id(const struct sst_table *table, uint32_t rank);
+/* Rank of a node id, or -ENOENT. */
+SST_EXPORT int sst_rank_of(const struct sst_table *table, uint32_t node_id);
+
+/* The user area of row rank (NULL when out of range).  Valid until
+ * sst_destroy.  Write only your own row.  Peers' rows change under you
+ * when pushes land: read counters with atomic (acquire) loads. */
+SST_EXPORT void *sst_row(struct sst_table *table, uint32_t rank);
+/* Size of the user area (sst_schema_layout's user_size). */
+SST_EXPORT size_t sst_row_size(const struct sst_table *table);
+/* Offset of field index i in the user area (SIZE_MAX when out of range). */
+SST_EXPORT size_t sst_field_offset(const struct sst_table *table, size_t i);
+/* Index of the field named name, or -ENOENT. */
+SST_EXPORT int sst_field_index(const struct sst_table *table, const char *name);
+/* Element elem of field i in row rank, or NULL when out of range. */
+SST_EXPORT void *sst_field(struct sst_table *table, uint32_t rank, size_t i,
+                           size_t elem);
+
+/* Heartbeat counter of row rank as seen here (0 when out of range). */
+SST_EXPORT uint64_t sst_heartbeat(const struct sst_table *table, uint32_t rank);
+/* Does row by_rank's suspected field mark of_rank?  (by_rank = my rank:
+ * my own suspicions.) */
+SST_EXPORT bool sst_suspects(const struct sst_table *table, uint32_t by_rank,
+                             uint32_t of_rank);
+/* Members not suspected by me (me included). */
+SST_EXPORT uint32_t sst_num_live(const struct sst_table *table);
+
+/* ---- pushing ---------------------------------------------------------- */
+
+/* Pushes bytes [offset, offset+len) of my row's user area to every live
+ * member (sst_put) or to the ranks given (sst_put_to; my own rank and
+ * suspected members are skipped).  Returns once the writes are posted;
+ * they land in posting order (see "Ordering").  Errors: -EINVAL, -ERANGE
+ * outside the user area, -EAGAIN the provider stayed full for a second. */
+SST_EXPORT int sst_put(struct sst_table *table, size_t offset, size_t len);
+SST_EXPORT int sst_put_to(struct sst_table *table, const uint32_t *ranks,
+                          size_t n_ranks, size_t offset, size_t len);
+
+/* Same as sst_put_to (ranks NULL: every live member), then waits until
+ * every write was delivered: the bytes are in the members' memory (libfab's
+ * FAB_WRITE_DELIVERED, acknowledged by their providers), driving progress.
+ * A member that fails meanwhile is skipped.  Errors as sst_put_to,
+ * -ETIMEDOUT after timeout_ms (< 0: no limit), -EDEADLK from the polling
+ * thread. */
+SST_EXPORT int sst_put_wait(struct sst_table *table, const uint32_t *ranks,
+                            size_t n_ranks, size_t offset, size_t len,
+                            int timeout_ms);
+
+/* Barrier among live members: returns when every member not suspected by
+ * me has entered the same (or a later) sst_sync.  -ETIMEDOUT after
+ * timeout_ms (< 0: no limit), -EDEADLK from the polling thread. */
+SST_EXPORT int sst_sync(struct sst_table *table, int timeout_ms);
+
+/* Wakes the polling thread (e.g. after writing a local field another
+ * thread's predicate watches).  Any thread; async-signal-safe. */
+SST_EXPORT void sst_notify(struct sst_table *table);
+
+/* ---- predicates ------------------------------------------------------- */
+
+enum sst_pred_kind {
+    SST_ONE_TIME = 0, /* removed after its trigger fired once */
+    SST_RECURRENT = 1 /* fires every time the predicate holds */
+};
+
+/* Evaluated on the polling thread; true fires the trigger. */
+typedef bool (*sst_pred_fn)(struct sst_table *table, void *ctx);
+typedef void (*sst_trigger_fn)(struct sst_table *table, void *ctx);
+
+/* Registers (pred, trigger) with ctx; evaluated after the ones already
+ * registered.  *handle (may be NULL) identifies it for removal; for
+ * SST_ONE_TIME it is invalid once the trigger has run.  Any thread, also
+ * from a trigger (the new predicate is first evaluated in the next pass).
+ * Errors: -EINVAL, -ENOMEM. */
+SST_EXPORT int sst_predicate_add(struct sst_table *table, sst_pred_fn pred,
+                                 sst_trigger_fn trigger, void *ctx,
+                                 enum sst_pred_kind kind,
+                                 struct sst_pred **handle);
+
+/* Removes a predicate.  From another thread: when it returns, the predicate
+ * and its trigger are not running and will not run again.  From the
+ * polling thread (any trigger, its own included): it is not evaluated
+ * again.  Removing twice is an error the library cannot always detect:
+ * don't.  -EINVAL for NULL. */
+SST_EXPORT int sst_predicate_remove(struct sst_table *table,
+                                    struct sst_pred *handle);
+
+/* ---- statistics ------------------------------------------------------- */
+
+struct sst_stats {
+    uint64_t puts;       /* writes posted (one per member per put) */
+    uint64_t wakeups;    /* times the polling thread woke from sleep */
+    uint64_t triggers;   /* triggers fired */
+    uint64_t heartbeats; /* heartbeats sent */
+    uint64_t suspicions; /* members suspected */
+};
+SST_EXPORT void sst_get_stats(struct sst_table *table, struct sst_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,878 @@
+/* Real processes on loopback (and between network namespaces): row
+ * visibility, guard ordering, failures, pool churn.
+ *
+ * Child arguments: rank n provider dir e1 e2 port[0] .. port[n-1]
+ * (e1, e2: numbers whose meaning depends on the child). */
+#include "test-sst.h"
+
+#include <errno.h>
+#include <execinfo.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAXN 8
+
+struct child_args {
+    uint32_t rank, n;
+    const char *provider;
+    const char *dir;
+    long e1, e2;
+    uint16_t ports[MAXN];
+    char hosts[MAXN][32];
+};
+
+/* A child that crashes says where (the parent only sees a status). */
+static void on_crash(int sig)
+{
+    void *frames[64];
+    int n = backtrace(frames, 64);
+    char msg[64];
+    int len = snprintf(msg, sizeof(msg), "[%d] crashed: signal %d\n",
+                       (int)getpid(), sig);
+    ssize_t w = write(2, msg, (size_t)len);
+    (void)w;
+    backtrace_symbols_fd(frames, n, 2);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static int parse_args(int argc, char **argv, struct child_args *a)
+{
+    signal(SIGSEGV, on_crash);
+    signal(SIGBUS, on_crash);
+    signal(SIGABRT, on_crash);
+    signal(SIGFPE, on_crash);
+    if (argc < 7)
+        return -EINVAL;
+    a->rank = (uint32_t)atoi(argv[1]);
+    a->n = (uint32_t)atoi(argv[2]);
+    a->provider = argv[3];
+    a->dir = argv[4];
+    a->e1 = atol(argv[5]);
+    a->e2 = atol(argv[6]);
+    if (a->n == 0 || a->n > MAXN || argc < 7 + (int)a->n)
+        return -EINVAL;
+    for (uint32_t i = 0; i < a->n; i++) {
+        a->ports[i] = (uint16_t)atoi(argv[7 + i]);
+        snprintf(a->hosts[i], sizeof(a->hosts[i]), "127.0.0.1");
+    }
+    return 0;
+}
+
+static void sleep_us(long us)
+{
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+}
+
+/* Pool + table for a child.  Returns 0 or an exit code. */
+static int child_table(const struct child_args *a,
+                       const struct sst_field *fields, size_t nf,
+                       struct sst_options *o, struct fab_pool **pool,
+                       struct sst_table **table)
+{
+    *pool =
+        ts_pool(a->rank + 1, a->hosts[a->rank], a->ports[a->rank], a->provider);
+    if (!*pool)
+        return 20;
+    struct sst_member m[MAXN];
+    for (uint32_t i = 0; i < a->n; i++) {
+        m[i].node_id = i + 1;
+        m[i].host = a->hosts[i];
+        m[i].port = a->ports[i];
+    }
+    struct sst_error err;
+    int rc = sst_create(*pool, m, a->n, a->rank, fields, nf, o, table, &err);
+    if (rc) {
+        fprintf(stderr, "rank %u: sst_create: %s\n", a->rank, err.msg);
+        return 21;
+    }
+    return 0;
+}
+
+/* Parent side: spawns n children NAME with the common arguments. */
+static void spawn(struct th_procs *procs, const char *name, uint32_t n,
+                  const char *provider, const char *dir, long e1, long e2,
+                  const uint16_t *ports)
+{
+    char s_n[16], s_e1[32], s_e2[32], s_rank[MAXN][16], s_port[MAXN][16];
+    snprintf(s_n, sizeof(s_n), "%u", n);
+    snprintf(s_e1, sizeof(s_e1), "%ld", e1);
+    snprintf(s_e2, sizeof(s_e2), "%ld", e2);
+    for (uint32_t i = 0; i < n; i++)
+        snprintf(s_port[i], sizeof(s_port[i]), "%u", (unsigned)ports[i]);
+    for (uint32_t r = 0; r < n; r++) {
+        snprintf(s_rank[r], sizeof(s_rank[r]), "%u", r);
+        const char *args[7 + MAXN + 1];
+        int k = 0;
+        args[k++] = s_rank[r];
+        args[k++] = s_n;
+        args[k++] = provider;
+        args[k++] = dir;
+        args[k++] = s_e1;
+        args[k++] = s_e2;
+        for (uint32_t i = 0; i < n; i++)
+            args[k++] = s_port[i];
+        args[k] = NULL;
+        ck_assert_int_ge(th_spawn_child(procs, name, args), 0);
+    }
+}
+
+static void assert_all_ok(struct th_procs *procs, int timeout_ms)
+{
+    int rc = th_wait_all(procs, timeout_ms);
+    for (int i = 0; i < procs->count; i++)
+        ck_assert_msg(th_exited_ok(procs, i), "child %d: status 0x%x (wait %d)",
+                      i, procs->status[i], rc);
+}
+
+/* ---- row visibility ---------------------------------------------------- */
+
+#define PATTERN 32
+
+static uint64_t pattern(uint32_t rank, int k)
+{
+    return (uint64_t)rank * 1000003u + (uint64_t)k * 7919u + 1;
+}
+
+int child_rows(int argc, char **argv)
+{
+    struct child_args a;
+    if (parse_args(argc, argv, &a))
+        return 2;
+    struct sst_field f[] = {{"pattern", 8, PATTERN}, {"tag", 1, 3}};
+    struct sst_options o;
+    ts_options(&o, 1, 5000);
+    struct fab_pool *pool;
+    struct sst_table *t;
+    int rc = child_table(&a, f, 2, &o, &pool, &t);
+    if (rc)
+        return rc;
+    for (int k = 0; k < PATTERN; k++)
+        ts_store(sst_field(t, a.rank, 0, (size_t)k), pattern(a.rank, k));
+    if (sst_put(t, 0, sst_row_size(t)) != 0)
+        return 22;
+    int64_t end = th_now_ms() + 20000;
+    bool all = false;
+    while (!all && th_now_ms() < end) {
+        all = true;
+        for (uint32_t r = 0; r < a.n && all; r++)
+            for (int k = 0; k < PATTERN && all; k++)
+                all = ts_load(sst_field(t, r, 0, (size_t)k)) == pattern(r, k);
+        if (!all)
+            sleep_us(200);
+    }
+    if (!all) {
+        fprintf(stderr, "rank %u: rows not all visible\n", a.rank);
+        return 23;
+    }
+    if (sst_sync(t, 20000) != 0)
+        return 24;
+    sst_destroy(t);
+    fab_pool_destroy(pool);
+    return 0;
+}
+
+static void run_rows(const char *provider, uint32_t n)
+{
+    uint16_t ports[MAXN];
+    ck_assert_int_eq(th_free_tcp_ports(ports, (int)n), 0);
+    char dir[256];
+    ck_assert_int_eq(th_tmpdir(dir, sizeof(dir)), 0);
+    struct th_procs procs;
+    th_procs_init(&procs);
+    spawn(&procs, "rows", n, provider, dir, 0, 0, ports);
+    assert_all_ok(&procs, 60000);
+}
+
+START_TEST(test_rows_tcp)
+{
+    run_rows("tcp", 4);
+}
+END_TEST
+
+START_TEST(test_rows_sockets)
+{
+    run_rows("sockets", 4);
+}
+END_TEST
+
+/* ---- guard ordering ----------------------------------------------------
+ * The writer (rank 0) puts iteration i's payload (64 B .. 4 KiB) into slot
+ * i % SLOTS, then the counter i, as two puts.  The reader (rank 1), on every
+ * counter change seen by its predicate, checks each payload up to the
+ * counter and acknowledges; the writer never runs more than SLOTS - 1
+ * ahead, so a slot is never rewritten before it was checked.  A payload
+ * that does not match its counter is a torn read. */
+
+#define SLOTS 8
+#define SLOT_SIZE 4096
+
+static size_t payload_len(uint64_t i)
+{
+    return 64 + (size_t)((i * 61) % (SLOT_SIZE - 64 + 1));
+}
+
+static uint8_t payload_byte(uint64_t i, size_t k)
+{
+    return (uint8_t)(i * 13 + k * 7 + (k >> 8));
+}
+
+enum { F_COUNTER, F_ACK, F_SLOTS };
+static const struct sst_field guard_fields[] = {
+    {"counter", 8, 1}, {"ack", 8, 1}, {"slots", SLOT_SIZE, SLOTS}};
+
+struct reader {
+    uint64_t last;
+    _Atomic uint64_t checked;
+    _Atomic uint64_t torn;
+};
+
+static bool counter_moved(struct sst_table *t, void *ctx)
+{
+    struct reader *rd = ctx;
+    return ts_load(sst_field(t, 0, F_COUNTER, 0)) > rd->last;
+}
+
+static void check_payloads(struct sst_table *t, void *ctx)
+{
+    struct reader *rd = ctx;
+    uint64_t c = ts_load(sst_field(t, 0, F_COUNTER, 0));
+    for (uint64_t i = rd->last + 1; i <= c; i++) {
+        const uint8_t *p = sst_field(t, 0, F_SLOTS, i % SLOTS);
+        size_t len = payload_len(i);
+        for (size_t k = 0; k < len; k++) {
+            if (p[k] != payload_byte(i, k)) {
+                atomic_fetch_add(&rd->torn, 1);
+                break;
+            }
+        }
+    }
+    rd->last = c;
+    ts_store(sst_field(t, 1, F_ACK, 0), c);
+    sst_put(t, sst_field_offset(t, F_ACK), 8);
+    atomic_store(&rd->checked, c);
+}
+
+int child_guard(int argc, char **argv)
+{
+    struct child_args a;
+    if (parse_args(argc, argv, &a) || a.n != 2)
+        return 2;
+    uint64_t total = (uint64_t)a.e1;
+    struct sst_options o;
+    ts_options(&o, 2, 10000);
+    struct fab_pool *pool;
+    struct sst_table *t;
+    int rc = child_table(&a, guard_fields, 3, &o, &pool, &t);
+    if (rc)
+        return rc;
+    int64_t end = th_now_ms() + 600000;
+    if (a.rank == 1) {
+        struct reader *rd = calloc(1, sizeof(*rd));
+        sst_predicate_add(t, counter_moved, check_payloads, rd, SST_RECURRENT,
+                          NULL);
+        while (atomic_load(&rd->checked) < total && th_now_ms() < end &&
+               sst_num_live(t) == 2)
+            sleep_us(1000);
+        uint64_t torn = atomic_load(&rd->torn);
+        fprintf(stderr, "guard reader: %" PRIu64 " checked, %" PRIu64 " torn\n",
+                atomic_load(&rd->checked), torn);
+        if (sst_sync(t, 30000) != 0)
+            return 24;
+        sst_destroy(t);
+        fab_pool_destroy(pool);
+        bool ok = atomic_load(&rd->checked) == total && torn == 0;
+        free(rd);
+        return ok ? 0 : 3;
+    }
+    size_t slots_off = sst_field_offset(t, F_SLOTS);
+    for (uint64_t i = 1; i <= total; i++) {
+        /* Flow control: slot i % SLOTS was checked. */
+        int spins = 0;
+        while (i >= SLOTS &&
+               ts_load(sst_field(t, 1, F_ACK, 0)) < i - SLOTS + 1) {
+            if (th_now_ms() > end)
+                return 4;
+            if (sst_num_live(t) != 2) {
+                fprintf(stderr,
+                        "guard writer: reader suspected at %" PRIu64 "\n", i);
+                return 7;
+            }
+            if (++spins < 200)
+                sched_yield();
+            else
+                sleep_us(50);
+        }
+        uint8_t *p = sst_field(t, 0, F_SLOTS, i % SLOTS);
+        size_t len = payload_len(i);
+        for (size_t k = 0; k < len; k++)
+            p[k] = payload_byte(i, k);
+        if (sst_put(t, slots_off + (i % SLOTS) * SLOT_SIZE, len) != 0)
+            return 5;
+        ts_store(sst_field(t, 0, F_COUNTER, 0), i);
+        if (sst_put(t, sst_field_offset(t, F_COUNTER), 8) != 0)
+            return 6;
+    }
+    while (ts_load(sst_field(t, 1, F_ACK, 0)) < total && th_now_ms() < end &&
+           sst_num_live(t) == 2)
+        sleep_us(200);
+    if (sst_sync(t, 30000) != 0)
+        return 24;
+    sst_destroy(t);
+    fab_pool_destroy(pool);
+    return 0;
+}
+
+static void run_guard(const char *provider, long total)
+{
+    uint16_t ports[2];
+    ck_assert_int_eq(th_free_tcp_ports(ports, 2), 0);
+    char dir[256];
+    ck_assert_int_eq(th_tmpdir(dir, sizeof(dir)), 0);
+    struct th_procs procs;
+    th_procs_init(&procs);
+    spawn(&procs, "guard", 2, provider, dir, total, 0, ports);
+    assert_all_ok(&procs, 1200000);
+}
+
+START_TEST(test_guard_tcp)
+{
+    run_guard("tcp", 5000);
+}
+END_TEST
+
+START_TEST(test_guard_sockets)
+{
+    run_guard("sockets", 2000);
+}
+END_TEST
+
+START_TEST(test_guard_tcp_long)
+{
+    run_guard("tcp", 100000);
+}
+END_TEST
+
+START_TEST(test_guard_sockets_long)
+{
+    run_guard("sockets", 100000);
+}
+END_TEST
+
+/* ---- failures -----------------------------------------------------------
+ * 4 members; rank 3 is the victim.  Survivors record when and why they
+ * suspect it, compare with the time the parent hit it, and then keep
+ * working among themselves: counters advance and a barrier completes. */
+
+struct suspicion {
+    _Atomic int64_t when_ns[MAXN];
+    _Atomic int reason[MAXN];
+};
+
+static void on_suspect(void *ctx, struct sst_table *t, uint32_t rank,
+                       uint32_t node_id, int reason)
+{
+    (void)t;
+    (void)node_id;
+    struct suspicion *s = ctx;
+    if (rank < MAXN) {
+        atomic_store(&s->reason[rank], reason);
+        atomic_store(&s->when_ns[rank], th_now_ns());
+    }
+}
+
+int child_fail(int argc, char **argv)
+{
+    struct child_args a;
+    if (parse_args(argc, argv, &a))
+        return 2;
+    uint32_t victim = a.n - 1;
+    int suspect_ms = (int)a.e1;
+    static struct suspicion sus;
+    struct sst_options o;
+    ts_options(&o, 3, suspect_ms);
+    o.on_suspect = on_suspect;
+    o.suspect_ctx = &sus;
+    struct fab_pool *pool;
+    struct sst_table *t;
+    struct sst_field f[] = {{"round", 8, 1}};
+    int rc = child_table(&a, f, 1, &o, &pool, &t);
+    if (rc)
+        return rc;
+    char name[32];
+    snprintf(name, sizeof(name), "ready-%u", a.rank);
+    ts_write_file(a.dir, name, "1");
+    if (a.rank == victim) {
+        for (;;)
+            sleep_us(100000); /* killed or stopped by the parent */
+    }
+    int64_t end = th_now_ms() + 60000;
+    while (!atomic_load(&sus.when_ns[victim]) && th_now_ms() < end)
+        sleep_us(1000);
+    if (!atomic_load(&sus.when_ns[victim])) {
+        fprintf(stderr, "rank %u: victim never suspected\n", a.rank);
+        return 30;
+    }
+    char buf[64];
+    while (ts_read_file(a.dir, "hit", buf, sizeof(buf)) <= 0 &&
+           th_now_ms() < end)
+        sleep_us(1000);
+    int64_t hit_ns = strtoll(buf, NULL, 10);
+    int64_t delay_ms = (atomic_load(&sus.when_ns[victim]) - hit_ns) / 1000000;
+    fprintf(stderr, "rank %u: suspected rank %u after %" PRId64 " ms (%s)\n",
+            a.rank, victim, delay_ms,
+            sst_strerror(atomic_load(&sus.reason[victim])));
+    if (delay_ms > 2 * suspect_ms)
+        return 31;
+    if (a.e2 == 1 && atomic_load(&sus.reason[victim]) != -ETIMEDOUT)
+        return 32; /* SIGSTOP: only the heartbeat can tell */
+    for (uint32_t r = 0; r < victim; r++)
+        if (atomic_load(&sus.when_ns[r]) || sst_suspects(t, a.rank, r))
+            return 33;
+    if (!sst_suspects(t, a.rank, victim) || sst_num_live(t) != victim)
+        return 34;
+    /* Keep working among the survivors. */
+    for (uint64_t round = 1; round <= 20; round++) {
+        ts_store(sst_field(t, a.rank, 0, 0), round);
+        if (sst_put(t, 0, 8) != 0)
+            return 35;
+        for (uint32_t r = 0; r < victim; r++) {
+            while (ts_load(sst_field(t, r, 0, 0)) < round) {
+                if (th_now_ms() > end)
+                    return 36;
+                sleep_us(200);
+            }
+        }
+    }
+    if (sst_sync(t, 20000) != 0)
+        return 37;
+    /* The survivors see each other's suspicion in their rows. */
+    for (uint32_t r = 0; r < victim; r++) {
+        while (!sst_suspects(t, r, victim)) {
+            if (th_now_ms() > end)
+                return 38;
+            sleep_us(500);
+        }
+    }
+    sst_destroy(t);
+    fab_pool_destroy(pool);
+    return 0;
+}
+
+static bool all_ready(const char *dir, uint32_t n)
+{
+    for (uint32_t r = 0; r < n; r++) {
+        char name[32];
+        snprintf(name, sizeof(name), "ready-%u", r);
+        if (!ts_file_exists(dir, name))
+            return false;
+    }
+    return true;
+}
+
+/* Waits until every child wrote its ready file; false when one exited
+ * first or time ran out. */
+static bool wait_ready(struct th_procs *procs, const char *dir, uint32_t n,
+                       int timeout_ms)
+{
+    int64_t end = th_now_ms() + timeout_ms;
+    while (!all_ready(dir, n)) {
+        for (int i = 0; i < procs->count; i++) {
+            if (th_wait_one(procs, i, 0) == 0) {
+                fprintf(stderr, "child %d exited early: status 0x%x\n", i,
+                        procs->status[i]);
+                return false;
+            }
+        }
+        if (th_now_ms() > end)
+            return false;
+        usleep(2000);
+    }
+    return true;
+}
+
+static void run_fail(int sig, int suspect_ms)
+{
+    const uint32_t n = 4;
+    uint16_t ports[4];
+    ck_assert_int_eq(th_free_tcp_ports(ports, (int)n), 0);
+    char dir[256];
+    ck_assert_int_eq(th_tmpdir(dir, sizeof(dir)), 0);
+    struct th_procs procs;
+    th_procs_init(&procs);
+    spawn(&procs, "fail", n, "tcp", dir, suspect_ms, sig == SIGSTOP ? 1 : 0,
+          ports);
+    bool ready = wait_ready(&procs, dir, n, 60000);
+    if (!ready)
+        th_procs_kill_all(&procs);
+    ck_assert_msg(ready, "children not ready");
+    int64_t hit = th_now_ns();
+    ck_assert_int_eq(th_signal(&procs, (int)n - 1, sig), 0);
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%lld", (long long)hit);
+    ts_write_file(dir, "hit", buf);
+    for (int i = 0; i < (int)n - 1; i++) {
+        th_wait_one(&procs, i, 120000);
+        ck_assert_msg(th_exited_ok(&procs, i), "survivor %d: status 0x%x", i,
+                      procs.status[i]);
+    }
+    th_procs_kill_all(&procs);
+}
+
+START_TEST(test_fail_kill)
+{
+    run_fail(SIGKILL, 1000);
+}
+END_TEST
+
+START_TEST(test_fail_stop)
+{
+    run_fail(SIGSTOP, 1000);
+}
+END_TEST
+
+/* ---- pool churn --------------------------------------------------------
+ * 3 processes; per iteration 3 tables and 3 other users of the pool
+ * borrowing the same peers at once, then all destroyed.  The pool never
+ * bootstraps a live peer again; no thread or fd survives a destroy. */
+
+int child_churn(int argc, char **argv)
+{
+    struct child_args a;
+    if (parse_args(argc, argv, &a))
+        return 2;
+    long iterations = a.e1;
+    struct fab_pool *pool =
+        ts_pool(a.rank + 1, a.hosts[a.rank], a.ports[a.rank], a.provider);
+    if (!pool)
+        return 20;
+    struct sst_member m[MAXN];
+    for (uint32_t i = 0; i < a.n; i++) {
+        m[i].node_id = i + 1;
+        m[i].host = a.hosts[i];
+        m[i].port = a.ports[i];
+    }
+    struct sst_field f[] = {{"value", 8, 1}};
+    int fds = 0, threads = 0;
+    int64_t create_us_total = 0;
+    for (long it = 0; it < iterations; it++) {
+        struct sst_table *t[3];
+        struct fab_user *u[3];
+        struct fab_conn *c[3][MAXN];
+        for (int k = 0; k < 3; k++) {
+            if (fab_user_create(pool, NULL, NULL, &u[k]) != 0)
+                return 40;
+            for (uint32_t r = 0; r < a.n; r++) {
+                if (r == a.rank)
+                    continue;
+                struct fab_error fe;
+                int rc;
+                int64_t end = th_now_ms() + 20000;
+                do {
+                    rc = fab_borrow(u[k], r + 1, m[r].host, m[r].port, 5000,
+                                    &c[k][r], &fe);
+                    if (rc == -ECONNREFUSED)
+                        sleep_us(5000);
+                } while (rc == -ECONNREFUSED && th_now_ms() < end);
+                if (rc) {
+                    fprintf(stderr, "rank %u borrow: %s\n", a.rank, fe.msg);
+                    return 41;
+                }
+            }
+        }
+        for (int k = 0; k < 3; k++) {
+            struct sst_options o;
+            ts_options(&o, (uint64_t)it * 3 + (uint64_t)k, 10000);
+            struct sst_error err;
+            int64_t t0 = th_now_ns();
+            int rc = sst_create(pool, m, a.n, a.rank, f, 1, &o, &t[k], &err);
+            create_us_total += (th_now_ns() - t0) / 1000;
+            if (rc) {
+                fprintf(stderr, "rank %u it %ld table %d: %s\n", a.rank, it, k,
+                        err.msg);
+                return 42;
+            }
+        }
+        for (int k = 0; k < 3; k++) {
+            ts_store(sst_field(t[k], a.rank, 0, 0), (uint64_t)it * 10 + 1);
+            if (sst_put(t[k], 0, 8) != 0)
+                return 43;
+        }
+        for (int k = 0; k < 3; k++) {
+            for (uint32_t r = 0; r < a.n; r++) {
+                int64_t end = th_now_ms() + 20000;
+                while (ts_load(sst_field(t[k], r, 0, 0)) !=
+                       (uint64_t)it * 10 + 1) {
+                    if (th_now_ms() > end)
+                        return 44;
+                    sleep_us(100);
+                }
+            }
+        }
+        for (int k = 0; k < 3; k++) {
+            sst_destroy(t[k]);
+            for (uint32_t r = 0; r < a.n; r++)
+                if (r != a.rank)
+                    fab_release(u[k], c[k][r]);
+            fab_user_destroy(u[k]);
+        }
+        if (it == 0) {
+            fds = ts_count_fds();
+            threads = ts_count_threads();
+        }
+    }
+    /* The pool thread may be serving a peer's set-up fetch for a moment
+     * (an accepted socket): wait for the count to settle. */
+    int fds_end = ts_count_fds(), threads_end = ts_count_threads();
+    for (int64_t end = th_now_ms() + 3000;
+         (fds_end > fds || threads_end > threads) && th_now_ms() < end;) {
+        sleep_us(10000);
+        fds_end = ts_count_fds();
+        threads_end = ts_count_threads();
+    }
+    struct fab_pool_stats st;
+    fab_pool_get_stats(pool, &st);
+    fprintf(stderr,
+            "rank %u: %ld iterations, mean create %.2f ms, bootstraps "
+            "%" PRIu64 "+%" PRIu64 ", failures %" PRIu64
+            ", fds %d->%d, threads %d->%d\n",
+            a.rank, iterations,
+            (double)create_us_total / 1000.0 / (double)(iterations * 3),
+            st.bootstraps_out, st.bootstraps_in, st.failures, fds, fds_end,
+            threads, threads_end);
+    /* A last table as a barrier: nobody closes its pool (breaking the
+     * others' connections) before everyone has read its counters. */
+    struct sst_options o;
+    ts_options(&o, 999999, 10000);
+    struct sst_table *last = NULL;
+    if (sst_create(pool, m, a.n, a.rank, f, 1, &o, &last, NULL) != 0)
+        return 47;
+    sst_destroy(last);
+    fab_pool_destroy(pool);
+    if (st.bootstraps_out + st.bootstraps_in != a.n - 1 || st.failures ||
+        st.live != a.n - 1)
+        return 45;
+    /* No growth (the warm-up count may itself have caught a transient
+     * fetch socket). */
+    if (fds_end > fds || threads_end > threads)
+        return 46;
+    return 0;
+}
+
+static void run_churn(long iterations)
+{
+    uint16_t ports[3];
+    ck_assert_int_eq(th_free_tcp_ports(ports, 3), 0);
+    char dir[256];
+    ck_assert_int_eq(th_tmpdir(dir, sizeof(dir)), 0);
+    struct th_procs procs;
+    th_procs_init(&procs);
+    spawn(&procs, "churn", 3, "tcp", dir, iterations, 0, ports);
+    assert_all_ok(&procs, 600000);
+}
+
+START_TEST(test_churn)
+{
+    run_churn(20);
+}
+END_TEST
+
+START_TEST(test_churn_long)
+{
+    run_churn(100);
+}
+END_TEST
+
+/* ---- partition between network namespaces ---------------------------- */
+
+#define NS_A "sstpartA"
+#define NS_B "sstpartB"
+
+static bool netns_ready;
+static char netns_skip[128];
+
+static int sh(const char *cmd)
+{
+    char full[512];
+    snprintf(full, sizeof(full), "%s >/dev/null 2>&1", cmd);
+    return system(full);
+}
+
+static void netns_teardown(void)
+{
+    sh("ip netns del " NS_A);
+    sh("ip netns del " NS_B);
+    netns_ready = false;
+}
+
+static void netns_setup(void)
+{
+    netns_ready = false;
+    if (geteuid() != 0) {
+        snprintf(netns_skip, sizeof(netns_skip),
+                 "not root: cannot create network namespaces");
+        return;
+    }
+    netns_teardown();
+    const char *cmds[] = {
+        "ip netns add " NS_A,
+        "ip netns add " NS_B,
+        "ip link add sstvA type veth peer name sstvB",
+        "ip link set sstvA netns " NS_A,
+        "ip link set sstvB netns " NS_B,
+        "ip -n " NS_A " addr add 10.77.0.1/24 dev sstvA",
+        "ip -n " NS_B " addr add 10.77.0.2/24 dev sstvB",
+        "ip -n " NS_A " link set sstvA up",
+        "ip -n " NS_B " link set sstvB up",
+        "ip -n " NS_A " link set lo up",
+        "ip -n " NS_B " link set lo up",
+    };
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        if (sh(cmds[i]) != 0) {
+            snprintf(netns_skip, sizeof(netns_skip), "'%s' failed", cmds[i]);
+            netns_teardown();
+            return;
+        }
+    }
+    netns_ready = true;
+}
+
+int child_part(int argc, char **argv)
+{
+    struct child_args a;
+    if (parse_args(argc, argv, &a) || a.n != 2)
+        return 2;
+    int fd = open(a.rank == 0 ? "/run/netns/" NS_A : "/run/netns/" NS_B,
+                  O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) != 0)
+        return 50;
+    close(fd);
+    snprintf(a.hosts[0], sizeof(a.hosts[0]), "10.77.0.1");
+    snprintf(a.hosts[1], sizeof(a.hosts[1]), "10.77.0.2");
+    static struct suspicion sus;
+    int suspect_ms = (int)a.e1;
+    struct sst_options o;
+    ts_options(&o, 4, suspect_ms);
+    o.on_suspect = on_suspect;
+    o.suspect_ctx = &sus;
+    struct fab_pool *pool;
+    struct sst_table *t;
+    struct sst_field f[] = {{"value", 8, 1}};
+    int rc = child_table(&a, f, 1, &o, &pool, &t);
+    if (rc)
+        return rc;
+    char name[32];
+    snprintf(name, sizeof(name), "ready-%u", a.rank);
+    ts_write_file(a.dir, name, "1");
+    uint32_t other = 1 - a.rank;
+    int64_t end = th_now_ms() + 60000;
+    while (!atomic_load(&sus.when_ns[other]) && th_now_ms() < end)
+        sleep_us(1000);
+    if (!atomic_load(&sus.when_ns[other]))
+        return 51;
+    char buf[64];
+    while (ts_read_file(a.dir, "hit", buf, sizeof(buf)) <= 0 &&
+           th_now_ms() < end)
+        sleep_us(1000);
+    int64_t delay_ms =
+        (atomic_load(&sus.when_ns[other]) - strtoll(buf, NULL, 10)) / 1000000;
+    fprintf(stderr,
+            "rank %u: suspected the other side after %" PRId64 " ms (%s)\n",
+            a.rank, delay_ms, sst_strerror(atomic_load(&sus.reason[other])));
+    if (delay_ms > 2 * suspect_ms)
+        return 52;
+    /* Alone on its side, it goes on: puts skip the suspected member and a
+     * barrier among the live (itself) completes. */
+    ts_store(sst_field(t, a.rank, 0, 0), 42);
+    if (sst_put(t, 0, 8) != 0 || sst_sync(t, 5000) != 0)
+        return 53;
+    sst_destroy(t);
+    fab_pool_destroy(pool);
+    return 0;
+}
+
+START_TEST(test_partition)
+{
+    if (!netns_ready) {
+        fprintf(stderr, "test_partition skipped: %s\n", netns_skip);
+        return;
+    }
+    /* The fixture runs once per test case: a repeated run restores the
+     * wire the previous one cut. */
+    ck_assert_int_eq(sh("ip -n " NS_A " link set sstvA up"), 0);
+    /* Own namespaces: these ports are free (a new pair per repetition:
+     * the cut connections of the last one may linger). */
+    uint16_t ports[2] = {(uint16_t)(7701 + 2 * _i), (uint16_t)(7702 + 2 * _i)};
+    char dir[256];
+    ck_assert_int_eq(th_tmpdir(dir, sizeof(dir)), 0);
+    struct th_procs procs;
+    th_procs_init(&procs);
+    spawn(&procs, "part", 2, "tcp", dir, 1000, 0, ports);
+    bool ready = wait_ready(&procs, dir, 2, 60000);
+    if (!ready)
+        th_procs_kill_all(&procs);
+    ck_assert_msg(ready, "children not ready");
+    int64_t hit = th_now_ns();
+    /* Cut the wire: packets vanish, no reset reaches either side. */
+    ck_assert_int_eq(sh("ip -n " NS_A " link set sstvA down"), 0);
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%lld", (long long)hit);
+    ts_write_file(dir, "hit", buf);
+    assert_all_ok(&procs, 60000);
+}
+END_TEST
+
+/* ---- suites ------------------------------------------------------------ */
+
+Suite *sst_multiproc_suite(void)
+{
+    Suite *s = suite_create("sst-multiproc");
+    TCase *tc = tcase_create("loopback");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_rows_tcp);
+    tcase_add_test(tc, test_rows_sockets);
+    tcase_add_test(tc, test_guard_tcp);
+    tcase_add_test(tc, test_guard_sockets);
+    tcase_add_test(tc, test_fail_kill);
+    tcase_add_test(tc, test_fail_stop);
+    tcase_add_test(tc, test_churn);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("netns");
+    tcase_set_timeout(tc, 300);
+    tcase_add_unchecked_fixture(tc, netns_setup, netns_teardown);
+    tcase_add_test(tc, test_partition);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+Suite *sst_stress_suite(void)
+{
+    Suite *s = suite_create("sst-stress");
+    TCase *tc = tcase_create("long");
+    tcase_set_timeout(tc, 1800);
+    tcase_add_test(tc, test_guard_tcp_long);
+    tcase_add_test(tc, test_guard_sockets_long);
+    tcase_add_test(tc, test_churn_long);
+    suite_add_tcase(s, tc);
+    /* The failure and ordering tests, 20 times in a row. */
+    tc = tcase_create("repeat");
+    tcase_set_timeout(tc, 600);
+    tcase_add_loop_test(tc, test_guard_tcp, 0, 20);
+    tcase_add_loop_test(tc, test_fail_kill, 0, 20);
+    tcase_add_loop_test(tc, test_fail_stop, 0, 20);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("repeat-netns");
+    tcase_set_timeout(tc, 600);
+    tcase_add_unchecked_fixture(tc, netns_setup, netns_teardown);
+    tcase_add_loop_test(tc, test_partition, 0, 20);
+    suite_add_tcase(s, tc);
+    return s;
+}
