@@ -394,6 +394,15 @@ static int dial(struct fab_pool *pool, struct fab_conn *c, const char *host,
             *wait_incoming = true;
             return 0;
         }
+        /* Our entry may have been taken over by the peer's own attempt
+         * (it has the lower id): then that one becomes the connection. */
+        pthread_mutex_lock(&pool->lock);
+        bool taken_over = c->state != FAB__CONN_DIALING;
+        pthread_mutex_unlock(&pool->lock);
+        if (taken_over) {
+            *wait_incoming = true;
+            return 0;
+        }
         if (f.status == FAB__ST_BUSY) {
             /* The peer still holds an old connection to us; it goes away
              * when its failure is noticed and released. */
@@ -422,6 +431,11 @@ static int dial(struct fab_pool *pool, struct fab_conn *c, const char *host,
                 memcpy(f.addr, &sin, sizeof(sin));
         }
         pthread_mutex_lock(&pool->lock);
+        if (c->state != FAB__CONN_DIALING) {
+            pthread_mutex_unlock(&pool->lock);
+            *wait_incoming = true;
+            return 0;
+        }
         pool->stats.bootstraps_out++;
         c->state = FAB__CONN_CONNECTING;
         pthread_mutex_unlock(&pool->lock);

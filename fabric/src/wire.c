@@ -1,64 +1,21 @@
-/* Bootstrap frame codec.  The only file that knows the byte layout
- * (docs/fab.md, "Bootstrap"), so that moving it onto libmutils' bounded
- * writer/reader is a change of this file alone.
+/* Bootstrap frame codec, on libmutils' bounded writer and reader.  The
+ * only file that knows the byte layout (docs/fab.md, "Bootstrap").
  *
- * Frame: u32 length (LE) of the body, then the body, all little-endian:
+ * Frame: u32 length of the body, then the body, in libmutils' wire format
+ * (little-endian, no padding):
  *   u32 magic, u16 version, u8 type, u8 endian, u8 word_size, u8 status,
  *   u8 field, u32 src_node, u32 dst_node, u16 port, u64 fingerprint,
- *   u64 token,
- *   u16 addr_len, addr_len bytes, u32 blob_len, blob_len bytes.
+ *   u64 token, bytes addr (u32 length <= 128, then the bytes),
+ *   bytes blob (u32 length <= FAB_BLOB_MAX, then the bytes).
  * A body whose magic or version is not ours is decoded only that far, so
  * that the check can name the field instead of failing as malformed. */
 #include "fab-private.h"
 
+#include <mutils/mutils.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-
-struct wbuf {
-    uint8_t *p;
-    size_t len, cap;
-    bool overflow;
-};
-
-static void put(struct wbuf *w, uint64_t v, size_t n)
-{
-    if (w->cap - w->len < n) {
-        w->overflow = true;
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        w->p[w->len++] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_bytes(struct wbuf *w, const void *b, size_t n)
-{
-    if (w->cap - w->len < n) {
-        w->overflow = true;
-        return;
-    }
-    if (n)
-        memcpy(w->p + w->len, b, n);
-    w->len += n;
-}
-
-struct rbuf {
-    const uint8_t *p;
-    size_t len, pos;
-    bool bad;
-};
-
-static uint64_t get(struct rbuf *r, size_t n)
-{
-    if (r->len - r->pos < n) {
-        r->bad = true;
-        return 0;
-    }
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v |= (uint64_t)r->p[r->pos++] << (8 * i);
-    return v;
-}
 
 static bool little_endian(void)
 {
@@ -80,64 +37,63 @@ int fab__frame_encode(const struct fab__frame *f, uint8_t *buf, size_t cap)
 {
     if (f->addr_len > FAB__ADDR_MAX || f->blob_len > FAB_BLOB_MAX)
         return -EINVAL;
-    struct wbuf w = {.p = buf, .cap = cap};
-    put(&w, 0, 4); /* length, patched below */
-    put(&w, f->magic, 4);
-    put(&w, f->version, 2);
-    put(&w, f->type, 1);
-    put(&w, f->endian, 1);
-    put(&w, f->word_size, 1);
-    put(&w, f->status, 1);
-    put(&w, f->field, 1);
-    put(&w, f->src_node, 4);
-    put(&w, f->dst_node, 4);
-    put(&w, f->port, 2);
-    put(&w, f->fingerprint, 8);
-    put(&w, f->token, 8);
-    put(&w, f->addr_len, 2);
-    put_bytes(&w, f->addr, f->addr_len);
-    put(&w, f->blob_len, 4);
-    put_bytes(&w, f->blob, f->blob_len);
-    if (w.overflow)
-        return -ENOSPC;
-    uint32_t body = (uint32_t)(w.len - 4);
-    for (int i = 0; i < 4; i++)
-        buf[i] = (uint8_t)(body >> (8 * i));
-    return (int)w.len;
+    struct mutils_writer w;
+    mutils_writer_init(&w, buf, cap);
+    mutils_put_u32(&w, 0); /* length, patched below */
+    mutils_put_u32(&w, f->magic);
+    mutils_put_u16(&w, f->version);
+    mutils_put_u8(&w, f->type);
+    mutils_put_u8(&w, f->endian);
+    mutils_put_u8(&w, f->word_size);
+    mutils_put_u8(&w, f->status);
+    mutils_put_u8(&w, f->field);
+    mutils_put_u32(&w, f->src_node);
+    mutils_put_u32(&w, f->dst_node);
+    mutils_put_u16(&w, f->port);
+    mutils_put_u64(&w, f->fingerprint);
+    mutils_put_u64(&w, f->token);
+    mutils_put_bytes(&w, f->addr, f->addr_len, FAB__ADDR_MAX);
+    mutils_put_bytes(&w, f->blob, f->blob_len, FAB_BLOB_MAX);
+    int rc = mutils_writer_error(&w);
+    if (rc)
+        return rc == -ENOSPC ? -ENOSPC : -EINVAL;
+    size_t len = mutils_writer_len(&w);
+    struct mutils_writer hdr;
+    mutils_writer_init(&hdr, buf, 4);
+    mutils_put_u32(&hdr, (uint32_t)(len - 4));
+    return (int)len;
 }
 
 int fab__frame_decode(const uint8_t *buf, size_t len, struct fab__frame *f)
 {
     memset(f, 0, sizeof(*f));
-    struct rbuf r = {.p = buf, .len = len};
-    f->magic = (uint32_t)get(&r, 4);
-    f->version = (uint16_t)get(&r, 2);
-    if (r.bad)
+    struct mutils_reader r;
+    mutils_reader_init(&r, buf, len);
+    mutils_get_u32(&r, &f->magic);
+    mutils_get_u16(&r, &f->version);
+    if (mutils_reader_error(&r, NULL))
         return -EBADMSG;
     if (f->magic != FAB__MAGIC || f->version != FAB_PROTOCOL_VERSION)
         return 0; /* foreign layout: let the check name the field */
-    f->type = (uint8_t)get(&r, 1);
-    f->endian = (uint8_t)get(&r, 1);
-    f->word_size = (uint8_t)get(&r, 1);
-    f->status = (uint8_t)get(&r, 1);
-    f->field = (uint8_t)get(&r, 1);
-    f->src_node = (uint32_t)get(&r, 4);
-    f->dst_node = (uint32_t)get(&r, 4);
-    f->port = (uint16_t)get(&r, 2);
-    f->fingerprint = get(&r, 8);
-    f->token = get(&r, 8);
-    f->addr_len = (uint16_t)get(&r, 2);
-    if (r.bad || f->addr_len > FAB__ADDR_MAX || r.len - r.pos < f->addr_len)
-        return -EBADMSG;
-    memcpy(f->addr, r.p + r.pos, f->addr_len);
-    r.pos += f->addr_len;
-    f->blob_len = (uint32_t)get(&r, 4);
-    if (r.bad || f->blob_len > FAB_BLOB_MAX || r.len - r.pos < f->blob_len)
-        return -EBADMSG;
-    f->blob = f->blob_len ? r.p + r.pos : NULL;
-    r.pos += f->blob_len;
-    if (r.pos != r.len)
-        return -EBADMSG; /* trailing bytes */
+    mutils_get_u8(&r, &f->type);
+    mutils_get_u8(&r, &f->endian);
+    mutils_get_u8(&r, &f->word_size);
+    mutils_get_u8(&r, &f->status);
+    mutils_get_u8(&r, &f->field);
+    mutils_get_u32(&r, &f->src_node);
+    mutils_get_u32(&r, &f->dst_node);
+    mutils_get_u16(&r, &f->port);
+    mutils_get_u64(&r, &f->fingerprint);
+    mutils_get_u64(&r, &f->token);
+    size_t addr_len = 0, blob_len = 0;
+    mutils_get_bytes(&r, f->addr, sizeof(f->addr), &addr_len, FAB__ADDR_MAX);
+    const void *blob = NULL;
+    mutils_get_bytes_view(&r, &blob, &blob_len, FAB_BLOB_MAX);
+    if (mutils_reader_finish(&r))
+        return -EBADMSG; /* short, oversized lengths, or trailing bytes */
+    f->addr_len = (uint16_t)addr_len;
+    f->blob_len = (uint32_t)blob_len;
+    f->blob = blob_len ? blob : NULL;
     if (f->type < FAB__MSG_HELLO || f->type > FAB__MSG_FETCH_REPLY)
         return -EBADMSG;
     return 0;
