@@ -837,10 +837,18 @@ int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
         if (r == rank)
             continue;
         struct fab_error ferr;
-        int left = (int)(deadline - now_ms());
-        rc = fab_borrow(g->user, members[r].node_id, members[r].host,
-                        members[r].port, left > 0 ? left : 1, &g->conns[r],
-                        &ferr);
+        /* members start at their own pace: a refused bootstrap means the
+         * peer is not listening yet, so try again until the deadline */
+        for (;;) {
+            int left = (int)(deadline - now_ms());
+            rc = fab_borrow(g->user, members[r].node_id, members[r].host,
+                            members[r].port, left > 0 ? left : 1,
+                            &g->conns[r], &ferr);
+            if (rc != -ECONNREFUSED || now_ms() >= deadline)
+                break;
+            struct timespec ts = {0, 20 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
         if (rc) {
             rdmc__log(g, LOG_ERR, "connecting to node %u: %s",
                       members[r].node_id, ferr.msg);
