@@ -315,6 +315,7 @@ static void deliver(struct rdmc_group *g)
             free_slot(g, m);
             if (m->pending_header)
                 start_recv(g, slot);
+            g->repump = true; /* the freed slot may start a message */
         }
     }
 }
@@ -544,6 +545,34 @@ static void check_timeouts(struct rdmc_group *g)
     if (g->status || g->opts.timeout_ms < 0)
         return;
     int64_t now = now_ms();
+    if (g->opts.log_level >= LOG_DEBUG && now - g->last_dump_ms > 3000) {
+        g->last_dump_ms = now;
+        for (uint32_t i = 0; i < g->window; i++) {
+            struct rdmc__msg *m = &g->slots[i];
+            if (!m->active)
+                continue;
+            unsigned cs = 0, rg = 0, pr = 0;
+            for (uint32_t r = 0; r < g->n; r++) {
+                cs += m->ctrl_sent[r];
+                rg += m->ready_got[r];
+                pr += m->pending_ready[r];
+            }
+            rdmc__log(g, LOG_DEBUG,
+                      "g%u rank %u ctrl_sent %u ready_got %u pend_ready %u "
+                      "open %d status %d",
+                      g->opts.group_id, g->rank, cs, rg, pr, g->open,
+                      g->status);
+            rdmc__log(g, LOG_DEBUG,
+                      "slot %u: active %d idx %llu delivered %d out %u have "
+                      "%u/%u sends %u/%u/%u acks %u pend_hdr %d done_sent %d "
+                      "next_deliver %llu inflight %u",
+                      i, m->active, (unsigned long long)m->index, m->delivered,
+                      m->outstanding, m->nhave, m->blocks, m->next_send,
+                      m->sends_done, m->nsends, m->acks, m->pending_header,
+                      m->done_sent, (unsigned long long)g->next_deliver,
+                      g->data_inflight);
+        }
+    }
     for (uint32_t i = 0; i < g->window; i++) {
         struct rdmc__msg *m = &g->slots[i];
         if (m->active && !m->delivered &&
@@ -842,8 +871,8 @@ int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
         for (;;) {
             int left = (int)(deadline - now_ms());
             rc = fab_borrow(g->user, members[r].node_id, members[r].host,
-                            members[r].port, left > 0 ? left : 1,
-                            &g->conns[r], &ferr);
+                            members[r].port, left > 0 ? left : 1, &g->conns[r],
+                            &ferr);
             if (rc != -ECONNREFUSED || now_ms() >= deadline)
                 break;
             struct timespec ts = {0, 20 * 1000 * 1000};

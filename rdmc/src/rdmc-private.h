@@ -93,6 +93,7 @@ struct rdmc_group {
     bool stopping;
     bool retry;
     int pump_depth;
+    int64_t last_dump_ms;
     bool repump;
     bool published;
     pthread_mutex_t lock; /* recursive: callbacks may call rdmc_send */

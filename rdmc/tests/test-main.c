@@ -25,6 +25,7 @@ struct fab_pool *tr_pool(uint32_t node_id, uint16_t port, const char *provider)
     o.provider = provider ? provider : "tcp";
     o.connect_timeout_ms = 10000;
     o.log = tr_quiet_log;
+    o.log_level = getenv("RDMC_TEST_VERBOSE") ? LOG_DEBUG : LOG_WARNING;
     struct fab_pool *pool = NULL;
     struct fab_error err;
     if (fab_pool_create(&o, &pool, &err))

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #define MAX_N 16
@@ -213,6 +214,7 @@ static int make_group(struct fab_pool *pool, struct member_args *a,
     o.timeout_ms = 8000;
     o.create_timeout_ms = 20000;
     o.log = tr_quiet_log;
+    o.log_level = getenv("RDMC_TEST_VERBOSE") ? LOG_DEBUG : LOG_WARNING;
     st->a = a;
     st->group_id = group_id;
     st->sender_rank = ranks[0];

@@ -175,8 +175,8 @@ static struct rdmc_group *make_group(const struct config *c, int rank,
     }
     struct rdmc_member members[MAX_NODES];
     for (int i = 0; i < c->nodes; i++)
-        members[i] = (struct rdmc_member){(uint32_t)i + 1, "127.0.0.1",
-                                          c->fab_ports[i]};
+        members[i] =
+            (struct rdmc_member){(uint32_t)i + 1, "127.0.0.1", c->fab_ports[i]};
     struct rdmc_options o;
     rdmc_options_init(&o);
     o.group_id = c->group_id;
@@ -187,8 +187,8 @@ static struct rdmc_group *make_group(const struct config *c, int rank,
     o.log = quiet;
     struct rdmc_callbacks cbs = {on_incoming, on_complete, on_failure};
     struct rdmc_group *g = NULL;
-    int rc = rdmc_group_create(pool, members, (size_t)c->nodes, &o, &cbs, st,
-                               &g);
+    int rc =
+        rdmc_group_create(pool, members, (size_t)c->nodes, &o, &cbs, st, &g);
     if (rc) {
         fprintf(stderr, "group: %s\n", rdmc_strerror(rc));
         fab_pool_destroy(pool);
@@ -235,8 +235,7 @@ static double idle_cpu_pct(void)
 
 /* Receiver: multicast, idle, baseline, then report "<idle_pct>" on out_fd
  * and wait for the parent's go to leave. */
-static int run_receiver(const struct config *c, int rank, int out_fd,
-                        int in_fd)
+static int run_receiver(const struct config *c, int rank, int out_fd, int in_fd)
 {
     int lfd = tcp_listen(c->tcp_ports[rank]);
     if (lfd < 0)
@@ -305,7 +304,8 @@ static void *push_main(void *arg)
 
 static int run_config(struct config *c)
 {
-    if (free_ports(c->fab_ports, c->nodes) || free_ports(c->tcp_ports, c->nodes))
+    if (free_ports(c->fab_ports, c->nodes) ||
+        free_ports(c->tcp_ports, c->nodes))
         return -1;
     c->group_id = (uint32_t)(getpid() % 100000) * 8 + 1;
     int to_parent[MAX_NODES][2], to_child[MAX_NODES][2];
@@ -382,18 +382,17 @@ static int run_config(struct config *c)
     printf("RESULT bench=rdmc_bandwidth nodes=%d algorithm=%s size=%zu "
            "gbytes_per_s=%.3f tcp_fanout_gbytes_per_s=%.3f "
            "idle_cpu_pct=%.2f\n",
-           c->nodes, rdmc_algorithm_name(c->alg), c->size,
-           bytes / rdmc_s / 1e9, bytes / tcp_s / 1e9, idle);
+           c->nodes, rdmc_algorithm_name(c->alg), c->size, bytes / rdmc_s / 1e9,
+           bytes / tcp_s / 1e9, idle);
     fflush(stdout);
     return 0;
 }
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: rdmc_bandwidth [-n nodes] [-a algorithm|all] "
-            "[-s size|all] [-c count] [-b block_size] [-p provider] "
-            "[-w window]\n");
+    fprintf(stderr, "usage: rdmc_bandwidth [-n nodes] [-a algorithm|all] "
+                    "[-s size|all] [-c count] [-b block_size] [-p provider] "
+                    "[-w window]\n");
 }
 
 int main(int argc, char **argv)
@@ -417,8 +416,8 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int opt;
-    while ((opt = getopt_long(argc, argv, "n:a:s:c:b:p:w:h", longopts,
-                              NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "n:a:s:c:b:p:w:h", longopts, NULL)) !=
+           -1) {
         switch (opt) {
         case 'n':
             c.nodes = atoi(optarg);
