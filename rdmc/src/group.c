@@ -952,6 +952,19 @@ void rdmc_group_destroy(struct rdmc_group *g)
             break;
         fab_pool_progress_wait(g->pool, 0, 5);
     }
+    /* A failed group may still be the target of writes that surviving
+     * peers posted before they noticed the failure.  Deregistering a region
+     * under such a write makes the peer's provider fail the whole
+     * connection (which other groups share), so give them a moment to stop
+     * before the regions go away. */
+    pthread_mutex_lock(&g->lock);
+    bool failed = g->status != 0;
+    pthread_mutex_unlock(&g->lock);
+    if (failed) {
+        deadline = now_ms() + RDMC__FAILED_GRACE_MS;
+        while (now_ms() < deadline)
+            fab_pool_progress_wait(g->pool, 0, 5);
+    }
     release_all(g);
 }
 

@@ -9,6 +9,8 @@
 
 #define RDMC__DATA_INFLIGHT 32 /* block writes in flight per group */
 #define RDMC__NKINDS 3         /* HEADER, READY, DONE control slots */
+#define RDMC__FAILED_GRACE_MS                                                  \
+    500 /* destroy of a failed group: let peers stop */
 
 struct rdmc_group;
 

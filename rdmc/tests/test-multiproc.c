@@ -291,9 +291,10 @@ static int run_kill(struct fab_pool *pool, struct member_args *a)
     if (a->rank == 0) {
         /* sends start failing once the victim is gone: that is expected */
         int rc = send_all(g, &st);
-        if (rc && rc != -ECONNRESET && rc != -EHOSTDOWN && rc != -ETIMEDOUT &&
-            rc != -ENOTCONN)
+        if (rc && rdmc_group_status(g) == 0) {
+            fprintf(stderr, "rank 0: send failed: %s\n", rdmc_strerror(rc));
             return 3;
+        }
     }
     /* the victim dies in its incoming callback; survivors must notice */
     int64_t t0 = th_now_ms();
@@ -342,7 +343,12 @@ static int run_kill(struct fab_pool *pool, struct member_args *a)
         return 8;
     struct group_state *sts[] = {&st2, NULL};
     if (!th_wait_until(all_delivered, sts, 30000)) {
-        fprintf(stderr, "rank %u: rebuilt group stuck\n", a->rank);
+        fprintf(stderr,
+                "rank %u: rebuilt group stuck (%llu delivered, %d "
+                "failures, %s)\n",
+                a->rank, (unsigned long long)atomic_load(&st2.delivered),
+                atomic_load(&st2.failures),
+                rdmc_strerror(atomic_load(&st2.failed_reason)));
         return 9;
     }
     bool ok = barrier(a, "done", surv, ns, 30000);
