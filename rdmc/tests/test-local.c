@@ -10,7 +10,20 @@
 struct counter {
     atomic_int completed;
     atomic_int failures;
+    atomic_int reason;
+    atomic_uint node;
 };
+
+static void count_failure(void *ctx, struct rdmc_group *g, uint32_t node,
+                          int reason)
+{
+    struct counter *c = ctx;
+    (void)g;
+    if (atomic_fetch_add(&c->failures, 1) == 0) {
+        atomic_store(&c->reason, reason);
+        atomic_store(&c->node, node);
+    }
+}
 
 static void count_complete(void *ctx, struct rdmc_group *g, uint64_t index,
                            void *data, size_t size)
@@ -96,7 +109,8 @@ struct creator {
 static void *create_thread(void *arg)
 {
     struct creator *cr = arg;
-    struct rdmc_callbacks cbs = {.complete = count_complete};
+    struct rdmc_callbacks cbs = {.complete = count_complete,
+                                 .failure = count_failure};
     cr->rc = rdmc_group_create(cr->pool, cr->members, 2, &cr->opts, &cbs,
                                &cr->c, &cr->g);
     return NULL;
@@ -171,6 +185,65 @@ START_TEST(test_pair_in_process)
 }
 END_TEST
 
+static bool got_failure(void *arg)
+{
+    return atomic_load(&((struct counter *)arg)->failures) > 0;
+}
+
+/* A peer (here: a plain libfab user on the sender's pool) writes a malformed
+ * HEADER into the receiver's control region with a valid data word: the
+ * receiver fails the group with -EBADMSG naming that peer, nothing
+ * crashes, and the group can still be destroyed. */
+START_TEST(test_malformed_control_from_peer)
+{
+    struct creator cr[2];
+    memset(cr, 0, sizeof(cr));
+    create_pair(cr, 4096, 4096);
+    ck_assert_int_eq(cr[0].rc, 0);
+    ck_assert_int_eq(cr[1].rc, 0);
+    struct fab_user *rogue = NULL;
+    ck_assert_int_eq(fab_user_create(cr[0].pool, NULL, NULL, &rogue), 0);
+    struct fab_conn *conn = NULL;
+    ck_assert_int_eq(fab_borrow(rogue, 2, "127.0.0.1",
+                                fab_pool_port(cr[1].pool), 5000, &conn, NULL),
+                     0);
+    /* the published group parameters end with the control region's
+     * descriptor (docs/rdmc.md, "Protocol") */
+    uint8_t blob[FAB_BLOB_MAX];
+    size_t len = 0;
+    ck_assert_int_eq(fab_pool_fetch(cr[0].pool, 2, RDMC_BLOB_KEY(42), blob,
+                                    sizeof(blob), &len, 5000, NULL),
+                     0);
+    ck_assert_uint_ge(len, FAB_MR_DESC_SIZE);
+    struct fab_mr_desc ctrl;
+    ck_assert_int_eq(fab_mr_desc_decode(blob + len - FAB_MR_DESC_SIZE,
+                                        FAB_MR_DESC_SIZE, &ctrl),
+                     0);
+    static uint8_t garbage[RDMC_CTRL_SIZE];
+    memset(garbage, 0xa5, sizeof(garbage)); /* bad version, kind, ... */
+    struct fab_mr *mr = NULL;
+    ck_assert_int_eq(fab_mr_register(cr[0].pool, garbage, sizeof(garbage),
+                                     FAB_ACCESS_LOCAL, &mr),
+                     0);
+    /* HEADER slot of message 0 from rank 0 is the region's first record */
+    ck_assert_int_eq(fab_writedata(conn, mr, 0, sizeof(garbage), &ctrl, 0,
+                                   rdmc_cq_encode(42, RDMC_KIND_HEADER, 0, 0),
+                                   0, NULL),
+                     0);
+    struct fab_pool *pool0 = cr[0].pool;
+    for (int i = 0; i < 400 && !got_failure(&cr[1].c); i++)
+        fab_pool_progress_wait(pool0, 0, 5);
+    ck_assert(th_wait_until(got_failure, &cr[1].c, 10000));
+    ck_assert_int_eq(atomic_load(&cr[1].c.reason), -EBADMSG);
+    ck_assert_uint_eq(atomic_load(&cr[1].c.node), 1);
+    ck_assert_int_eq(rdmc_group_status(cr[1].g), -EBADMSG);
+    fab_release(rogue, conn);
+    fab_user_destroy(rogue);
+    fab_mr_destroy(mr);
+    destroy_pair(cr);
+}
+END_TEST
+
 Suite *rdmc_local_suite(void)
 {
     Suite *s = suite_create("rdmc-local");
@@ -179,6 +252,7 @@ Suite *rdmc_local_suite(void)
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_mismatched_block_size);
     tcase_add_test(tc, test_pair_in_process);
+    tcase_add_test(tc, test_malformed_control_from_peer);
     suite_add_tcase(s, tc);
     return s;
 }
