@@ -102,7 +102,8 @@ int fab__conn_open_ep(struct fab_pool *pool, struct fab_conn *conn,
         goto fail;
     rc = fi_ep_bind(conn->ep, &pool->eq->fid, 0);
     if (!rc)
-        rc = fi_ep_bind(conn->ep, &conn->cq->fid, FI_TRANSMIT | FI_RECV);
+        rc = fi_ep_bind(conn->ep, &conn->cq->fid,
+                        FI_TRANSMIT | FI_RECV | FI_SELECTIVE_COMPLETION);
     if (!rc)
         rc = fi_enable(conn->ep);
     if (rc)
@@ -326,10 +327,12 @@ static int cond_wait_until(struct fab_pool *pool, int64_t deadline_ms)
 /* Bootstrap exchange + fi_connect for an entry in DIALING state.  Returns 0
  * once the connect request is posted (or the peer dials us instead:
  * *wait_incoming), else an error. */
-static int dial(struct fab_pool *pool, struct fab_conn *c, const char *host,
-                uint16_t port, int64_t deadline, bool *wait_incoming,
-                struct fab_error *err)
+static int dial(struct fab_pool *pool, struct fab_conn *c, uint64_t token,
+                const char *host, uint16_t port, int64_t deadline,
+                bool *wait_incoming, struct fab_error *err)
 {
+    /* token is ours: c->token may be rewritten under pool->lock when the
+     * peer's own attempt takes the entry over. */
     for (;;) {
         int fd = -1;
         int rc = fab__sock_connect(host, port, deadline, &fd);
@@ -344,7 +347,7 @@ static int dial(struct fab_pool *pool, struct fab_conn *c, const char *host,
         f.dst_node = c->node_id;
         f.port = pool->port;
         f.fingerprint = pool->opts.fingerprint;
-        f.token = c->token;
+        f.token = token;
         f.addr_len = (uint16_t)pool->pep_addr_len;
         memcpy(f.addr, pool->pep_addr, pool->pep_addr_len);
         rc = fab__send_frame(fd, &f, deadline);
@@ -445,7 +448,7 @@ static int dial(struct fab_pool *pool, struct fab_conn *c, const char *host,
             for (int i = 0; i < 4; i++)
                 param[i] = (uint8_t)(pool->opts.node_id >> (8 * i));
             for (int i = 0; i < 8; i++)
-                param[4 + i] = (uint8_t)(c->token >> (8 * i));
+                param[4 + i] = (uint8_t)(token >> (8 * i));
             rc = fi_connect(c->ep, f.addr, param, sizeof(param));
         }
         if (rc) {
@@ -524,6 +527,7 @@ int fab_borrow(struct fab_user *user, uint32_t node_id, const char *host,
     c->node_id = node_id;
     c->cq_fd = -1;
     c->anon_op.internal[0] = c;
+    c->silent_op.internal[0] = c;
     c->state = FAB__CONN_DIALING;
     c->refs = 1; /* ours while dialing: the pool thread leaves it alone */
     c->deadline_ms = deadline;
@@ -531,12 +535,13 @@ int fab_borrow(struct fab_user *user, uint32_t node_id, const char *host,
     c->port = port;
     if (getrandom(&c->token, sizeof(c->token), 0) != sizeof(c->token))
         c->token = (uint64_t)fab__now_ms() ^ ((uint64_t)node_id << 32);
+    uint64_t token = c->token;
     c->next = pool->conns;
     pool->conns = c;
     pthread_mutex_unlock(&pool->lock);
 
     bool wait_incoming = false;
-    rc = dial(pool, c, host, port, deadline, &wait_incoming, err);
+    rc = dial(pool, c, token, host, port, deadline, &wait_incoming, err);
 
     pthread_mutex_lock(&pool->lock);
     if (rc == 0 && wait_incoming) {

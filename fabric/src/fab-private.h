@@ -114,7 +114,10 @@ struct fab_conn {
     struct fid_cq *cq;
     int cq_fd;
     _Atomic size_t outstanding;
-    struct fab_op anon_op; /* context of operations posted without op */
+    struct fab_op anon_op; /* context of counted operations without op */
+    /* Context of writes posted without op and without a local completion
+     * (FI_SELECTIVE_COMPLETION): only their errors come back. */
+    struct fab_op silent_op;
     struct fab_op rx_data_ops[FAB__RX_DATA_CREDITS];
     struct fab_conn *next; /* pool->conns list */
 };
@@ -234,5 +237,6 @@ void fab__handle_eq(struct fab_pool *pool);
 
 /* ops.c */
 int fab__post_rx_data(struct fab_conn *conn, struct fab_op *op);
+void fab__progress_idle(struct fab_pool *pool);
 
 #endif

@@ -78,6 +78,7 @@ static struct fab_conn *conn_new(struct fab_pool *pool, uint32_t node_id)
     c->node_id = node_id;
     c->cq_fd = -1;
     c->anon_op.internal[0] = c;
+    c->silent_op.internal[0] = c;
     c->next = pool->conns;
     pool->conns = c;
     return c;
@@ -437,6 +438,7 @@ static void *pool_thread(void *arg)
         fab__handle_eq(pool);
         if (atomic_load(&pool->failure_pending))
             fab__report_failures(pool);
+        fab__progress_idle(pool);
         reap(pool);
     }
     return NULL;
@@ -493,6 +495,26 @@ static int open_fabric(struct fab_pool *pool, struct fab_error *err)
     }
     pool->ordered_writes = (info->tx_attr->msg_order & FI_ORDER_WAW) != 0;
     pool->fence = (info->caps & FI_FENCE) != 0;
+    switch (pool->opts.write_ordering) {
+    case FAB_ORDERING_AUTO:
+        break;
+    case FAB_ORDERING_FENCE:
+        if (!pool->fence) {
+            fab__set_error(err, -ENOTSUP, "provider %s has no FI_FENCE",
+                           info->fabric_attr->prov_name);
+            return -ENOTSUP;
+        }
+        pool->ordered_writes = false;
+        break;
+    case FAB_ORDERING_WAIT:
+        pool->ordered_writes = false;
+        pool->fence = false;
+        break;
+    default:
+        fab__set_error(err, -EINVAL, "bad write_ordering %d",
+                       pool->opts.write_ordering);
+        return -EINVAL;
+    }
     /* tcp says FI_PROGRESS_AUTO yet needs calls (issue 5, measured). */
     pool->manual_progress =
         info->domain_attr->data_progress == FI_PROGRESS_MANUAL ||
@@ -711,6 +733,7 @@ void fab_pool_get_info(const struct fab_pool *pool, struct fab_pool_info *info)
     info->mode = pool->info->mode;
     info->msg_order = pool->info->tx_attr->msg_order;
     info->cq_data_size = pool->info->domain_attr->cq_data_size;
+    info->max_msg_size = pool->info->ep_attr->max_msg_size;
     info->ordered_writes = pool->ordered_writes;
     info->fence = pool->fence;
     info->manual_progress = pool->manual_progress;

@@ -20,6 +20,12 @@ int child_victim(int argc, char **argv);
 
 /* A pool for node_id on 127.0.0.1 (port 0: any), logging errors only. */
 struct fab_pool *tf_pool(uint32_t node_id, uint16_t port, const char *provider);
+/* Same, with options.write_ordering set. */
+struct fab_pool *tf_pool_ordering(uint32_t node_id, uint16_t port,
+                                  const char *provider, int ordering);
+/* Same, listening on addr. */
+struct fab_pool *tf_pool_at(uint32_t node_id, const char *addr, uint16_t port,
+                            const char *provider, int ordering);
 
 /* Drives a pool's progress on a thread until stopped. */
 struct tf_progress {

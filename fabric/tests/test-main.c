@@ -18,13 +18,27 @@ static void quiet_log(void *ctx, int level, const char *module, const char *msg)
 
 struct fab_pool *tf_pool(uint32_t node_id, uint16_t port, const char *provider)
 {
+    return tf_pool_ordering(node_id, port, provider, FAB_ORDERING_AUTO);
+}
+
+struct fab_pool *tf_pool_ordering(uint32_t node_id, uint16_t port,
+                                  const char *provider, int ordering)
+{
+    return tf_pool_at(node_id, "127.0.0.1", port, provider, ordering);
+}
+
+struct fab_pool *tf_pool_at(uint32_t node_id, const char *addr, uint16_t port,
+                            const char *provider, int ordering)
+{
     struct fab_options o;
     fab_options_init(&o);
     o.node_id = node_id;
+    o.listen_addr = addr;
     o.port = port;
     o.provider = provider ? provider : "tcp";
     o.fingerprint = 0x5eed;
     o.connect_timeout_ms = 5000;
+    o.write_ordering = ordering;
     o.log = quiet_log;
     o.log_level = getenv("FAB_TEST_VERBOSE") ? LOG_DEBUG : LOG_WARNING;
     struct fab_pool *pool = NULL;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,13 +49,16 @@ struct peer_setup {
     struct guard_region *region;
 };
 
-/* args: my_id my_port peer_id peer_port provider */
+/* args: my_id my_port peer_id peer_port provider iterations ordering
+ *       [my_addr peer_addr] (default 127.0.0.1) */
 static int setup(char **argv, struct peer_setup *s)
 {
     uint32_t me = (uint32_t)atoi(argv[1]), peer = (uint32_t)atoi(argv[3]);
     uint16_t my_port = (uint16_t)atoi(argv[2]);
     uint16_t peer_port = (uint16_t)atoi(argv[4]);
-    s->pool = tf_pool(me, my_port, argv[5]);
+    const char *my_addr = argv[8] ? argv[8] : "127.0.0.1";
+    const char *peer_addr = argv[8] && argv[9] ? argv[9] : "127.0.0.1";
+    s->pool = tf_pool_at(me, my_addr, my_port, argv[5], atoi(argv[7]));
     if (!s->pool)
         return 10;
     s->region = calloc(1, sizeof(*s->region));
@@ -77,7 +81,7 @@ static int setup(char **argv, struct peer_setup *s)
     int64_t end = th_now_ms() + 10000;
     int rc;
     do {
-        rc = fab_borrow(s->user, peer, "127.0.0.1", peer_port, 2000, &s->conn,
+        rc = fab_borrow(s->user, peer, peer_addr, peer_port, 2000, &s->conn,
                         &err);
         if (rc == -ECONNREFUSED)
             usleep(10000);
@@ -146,10 +150,9 @@ static int post_ack(struct peer_setup *s, uint64_t i)
     return fab_writedata(s->conn, s->mr, src, 8, &s->remote, dst, 2, 0, NULL);
 }
 
-/* args: ... iterations */
 int child_guard_writer(int argc, char **argv)
 {
-    if (argc < 7)
+    if (argc < 8)
         return 2;
     uint64_t n = strtoull(argv[6], NULL, 10);
     struct peer_setup s;
@@ -187,7 +190,7 @@ int child_guard_writer(int argc, char **argv)
 
 int child_guard_reader(int argc, char **argv)
 {
-    if (argc < 7)
+    if (argc < 8)
         return 2;
     uint64_t n = strtoull(argv[6], NULL, 10);
     struct peer_setup s;
@@ -235,7 +238,7 @@ int child_guard_reader(int argc, char **argv)
 }
 
 static void run_guard(const char *provider, const char *iterations,
-                      int timeout_ms)
+                      const char *ordering, int timeout_ms)
 {
     uint16_t ports[2];
     ck_assert_int_eq(th_free_tcp_ports(ports, 2), 0);
@@ -244,8 +247,10 @@ static void run_guard(const char *provider, const char *iterations,
     snprintf(p2, sizeof(p2), "%u", ports[1]);
     struct th_procs procs;
     th_procs_init(&procs);
-    const char *wargs[] = {"1", p1, "2", p2, provider, iterations, NULL};
-    const char *rargs[] = {"2", p2, "1", p1, provider, iterations, NULL};
+    const char *wargs[] = {"1",      p1,         "2",      p2,
+                           provider, iterations, ordering, NULL};
+    const char *rargs[] = {"2",      p2,         "1",      p1,
+                           provider, iterations, ordering, NULL};
     ck_assert_int_ge(th_spawn_child(&procs, "guard_writer", wargs), 0);
     ck_assert_int_ge(th_spawn_child(&procs, "guard_reader", rargs), 0);
     ck_assert_int_eq(th_wait_all(&procs, timeout_ms), 0);
@@ -256,19 +261,127 @@ static void run_guard(const char *provider, const char *iterations,
 
 START_TEST(guard_ordering_tcp)
 {
-    run_guard("tcp", "5000", 120000);
+    run_guard("tcp", "5000", "0", 120000);
+}
+END_TEST
+
+/* The fallback mechanisms, forced: completion wait (tcp), FI_FENCE
+ * (sockets has it). */
+START_TEST(guard_ordering_tcp_completion_wait)
+{
+    run_guard("tcp", "2000", "2", 120000);
+}
+END_TEST
+
+START_TEST(guard_ordering_sockets_fence)
+{
+    run_guard("sockets", "500", "1", 120000);
 }
 END_TEST
 
 START_TEST(guard_ordering_sockets_smoke)
 {
-    run_guard("sockets", "500", 120000);
+    run_guard("sockets", "500", "0", 120000);
 }
 END_TEST
 
 START_TEST(guard_ordering_tcp_long)
 {
-    run_guard("tcp", "100000", 600000);
+    run_guard("tcp", "100000", "0", 600000);
+}
+END_TEST
+
+START_TEST(guard_ordering_tcp_completion_wait_long)
+{
+    run_guard("tcp", "100000", "2", 600000);
+}
+END_TEST
+
+START_TEST(guard_ordering_sockets_long)
+{
+    run_guard("sockets", "20000", "0", 600000);
+}
+END_TEST
+
+/* ---- between two network namespaces ------------------------------------
+ * Two namespaces joined by a veth pair; writer and reader each run in one
+ * (ip netns exec).  Needs root and iproute2: skipped, saying so, without.
+ * Everything is cleaned up before any assertion can end the test. */
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+    char cmd[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    return system(cmd);
+}
+
+static void run_guard_netns(const char *provider, const char *iterations)
+{
+    if (geteuid() != 0 || sh("ip netns list >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "SKIP netns guard (%s): needs root and iproute2\n",
+                provider);
+        return;
+    }
+    int id = (int)getpid();
+    int net = id % 250 + 1;
+    char a[32], b[32], addr_a[32], addr_b[32];
+    snprintf(a, sizeof(a), "fabA%d", id);
+    snprintf(b, sizeof(b), "fabB%d", id);
+    snprintf(addr_a, sizeof(addr_a), "10.213.%d.1", net);
+    snprintf(addr_b, sizeof(addr_b), "10.213.%d.2", net);
+    int setup_rc =
+        sh("ip netns add %s && ip netns add %s && "
+           "ip link add va%d type veth peer name vb%d && "
+           "ip link set va%d netns %s && ip link set vb%d netns %s && "
+           "ip -n %s addr add %s/24 dev va%d && "
+           "ip -n %s addr add %s/24 dev vb%d && "
+           "ip -n %s link set va%d up && ip -n %s link set vb%d up && "
+           "ip -n %s link set lo up && ip -n %s link set lo up",
+           a, b, id, id, id, a, id, b, a, addr_a, id, b, addr_b, id, a, id, b,
+           id, a, b);
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    exe[n > 0 ? n : 0] = 0;
+    struct th_procs procs;
+    th_procs_init(&procs);
+    int wait_rc = -1;
+    bool ok[2] = {false, false};
+    if (setup_rc == 0 && n > 0) {
+        const char *wargv[] = {
+            "ip",           "netns", "exec", a,      exe,    "--child",
+            "guard_writer", "1",     "7001", "2",    "7002", provider,
+            iterations,     "0",     addr_a, addr_b, NULL};
+        const char *rargv[] = {
+            "ip",           "netns", "exec", b,      exe,    "--child",
+            "guard_reader", "2",     "7002", "1",    "7001", provider,
+            iterations,     "0",     addr_b, addr_a, NULL};
+        if (th_spawn_exec(&procs, "/usr/sbin/ip", wargv) >= 0 &&
+            th_spawn_exec(&procs, "/usr/sbin/ip", rargv) >= 0) {
+            wait_rc = th_wait_all(&procs, 120000);
+            ok[0] = th_exited_ok(&procs, 0);
+            ok[1] = th_exited_ok(&procs, 1);
+        }
+        th_procs_kill_all(&procs);
+    }
+    sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null", a, b);
+    ck_assert_int_eq(setup_rc, 0);
+    ck_assert_int_eq(wait_rc, 0);
+    ck_assert(ok[0] && ok[1]);
+}
+
+START_TEST(guard_ordering_tcp_between_namespaces)
+{
+    run_guard_netns("tcp", "2000");
+}
+END_TEST
+
+START_TEST(guard_ordering_sockets_between_namespaces)
+{
+    run_guard_netns("sockets", "300");
 }
 END_TEST
 
@@ -401,12 +514,16 @@ Suite *fab_multiproc_suite(void)
     TCase *tc = tcase_create("multiproc");
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, guard_ordering_tcp);
+    tcase_add_test(tc, guard_ordering_tcp_completion_wait);
     tcase_add_test(tc, kill9_peer_reported_once_tcp);
     tcase_add_test(tc, kill9_idle_peer_reported_once_tcp);
+    tcase_add_test(tc, guard_ordering_tcp_between_namespaces);
     suite_add_tcase(s, tc);
     TCase *sock = tcase_create("sockets");
     tcase_set_timeout(sock, 180);
     tcase_add_test(sock, guard_ordering_sockets_smoke);
+    tcase_add_test(sock, guard_ordering_sockets_fence);
+    tcase_add_test(sock, guard_ordering_sockets_between_namespaces);
     tcase_add_test(sock, kill9_peer_reported_once_sockets);
     suite_add_tcase(s, sock);
     return s;
@@ -418,6 +535,8 @@ Suite *fab_stress_suite(void)
     TCase *tc = tcase_create("stress");
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, guard_ordering_tcp_long);
+    tcase_add_test(tc, guard_ordering_tcp_completion_wait_long);
+    tcase_add_test(tc, guard_ordering_sockets_long);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -211,6 +211,67 @@ START_TEST(closed_port_is_refused_quickly)
 }
 END_TEST
 
+/* Large one-sided writes (RDMC blocks): 8 MiB in 1 MiB writes, all in
+ * flight, each completion counted; FAB_WRITE_DELIVERED completions mean
+ * the bytes are in the peer's memory, so it is checked right away. */
+static void count_done(struct fab_op *op, int status)
+{
+    atomic_int *n = op->ctx;
+    atomic_fetch_add(n, status == 0 ? 1 : 1000);
+}
+
+static bool count_reaches(atomic_int *n, int want, struct fab_pool *a)
+{
+    int64_t end = th_now_ms() + 20000;
+    while (atomic_load(n) < want && th_now_ms() < end)
+        fab_pool_progress_wait(a, 50, 10);
+    return atomic_load(n) == want;
+}
+
+START_TEST(large_writes_land_whole)
+{
+    enum { SIZE = 8 << 20, CHUNK = 1 << 20 };
+    struct fab_pool *a = tf_pool(1, 0, NULL), *b = tf_pool(2, 0, NULL);
+    struct fab_user *ua;
+    ck_assert_int_eq(fab_user_create(a, NULL, NULL, &ua), 0);
+    struct fab_conn *c;
+    ck_assert_int_eq(
+        fab_borrow(ua, 2, "127.0.0.1", fab_pool_port(b), 5000, &c, NULL), 0);
+    uint8_t *src = malloc(SIZE), *dst = calloc(1, SIZE);
+    ck_assert_ptr_nonnull(src);
+    ck_assert_ptr_nonnull(dst);
+    for (size_t i = 0; i < SIZE; i++)
+        src[i] = (uint8_t)(i * 2654435761u >> 13);
+    struct fab_mr *ms, *md;
+    ck_assert_int_eq(fab_mr_register(a, src, SIZE, FAB_ACCESS_LOCAL, &ms), 0);
+    ck_assert_int_eq(
+        fab_mr_register(b, dst, SIZE, FAB_ACCESS_REMOTE_WRITE, &md), 0);
+    struct fab_mr_desc d;
+    fab_mr_get_desc(md, &d);
+    struct tf_progress pb;
+    tf_progress_start(&pb, b);
+    atomic_int done = 0;
+    struct fab_op ops[SIZE / CHUNK];
+    for (int i = 0; i < SIZE / CHUNK; i++) {
+        ops[i] = (struct fab_op){.done = count_done, .ctx = &done};
+        ck_assert_int_eq(fab_write(c, ms, (size_t)i * CHUNK, CHUNK, &d,
+                                   (uint64_t)i * CHUNK, FAB_WRITE_DELIVERED,
+                                   &ops[i]),
+                         0);
+    }
+    ck_assert(count_reaches(&done, SIZE / CHUNK, a));
+    tf_progress_stop(&pb);
+    ck_assert_int_eq(memcmp(src, dst, SIZE), 0);
+    fab_mr_destroy(ms);
+    fab_mr_destroy(md);
+    free(src);
+    free(dst);
+    fab_user_destroy(ua);
+    fab_pool_destroy(a);
+    fab_pool_destroy(b);
+}
+END_TEST
+
 /* ---- hostile bootstrap: frames made by hand from docs/fab.md --------- */
 
 static size_t put_le(uint8_t *p, uint64_t v, int n)
@@ -548,6 +609,39 @@ START_TEST(fail_peer_reported_once_to_each_user)
 }
 END_TEST
 
+/* A peer restarts under the same node id while we keep an idle pooled
+ * connection to its old incarnation: the pool notices the old one is gone
+ * (nobody else progresses it) and the new incarnation gets in. */
+START_TEST(restarted_peer_reconnects_over_idle_pooled_connection)
+{
+    struct fab_pool *a = tf_pool(1, 0, NULL), *b = tf_pool(2, 0, NULL);
+    struct fab_user *ua;
+    ck_assert_int_eq(fab_user_create(a, NULL, NULL, &ua), 0);
+    struct fab_conn *c;
+    ck_assert_int_eq(
+        fab_borrow(ua, 2, "127.0.0.1", fab_pool_port(b), 5000, &c, NULL), 0);
+    fab_release(ua, c); /* pooled, idle */
+    fab_pool_destroy(b);
+    struct fab_pool *b2 = tf_pool(2, 0, NULL);
+    struct fab_user *ub;
+    ck_assert_int_eq(fab_user_create(b2, NULL, NULL, &ub), 0);
+    struct fab_error err;
+    ck_assert_msg(
+        fab_borrow(ub, 1, "127.0.0.1", fab_pool_port(a), 5000, &c, &err) == 0,
+        "%s", err.msg);
+    ck_assert_int_eq(fab_borrow(ua, 2, NULL, 0, 5000, &c, &err), 0);
+    ck_assert_int_eq(fab_conn_status(c), 0);
+    struct fab_pool_stats st;
+    fab_pool_get_stats(a, &st);
+    ck_assert_uint_eq(st.connections, 2);
+    ck_assert_uint_eq(st.live, 1);
+    fab_user_destroy(ua);
+    fab_user_destroy(ub);
+    fab_pool_destroy(a);
+    fab_pool_destroy(b2);
+}
+END_TEST
+
 /* ---- no leaks of fds or threads --------------------------------------- */
 
 static void one_lifecycle(void)
@@ -569,14 +663,26 @@ static void one_lifecycle(void)
     fab_pool_destroy(b);
 }
 
+struct leak_baseline {
+    int fds, threads;
+};
+
+/* libfabric's own helper threads may still be exiting: wait for it. */
+static bool back_to_baseline(void *arg)
+{
+    const struct leak_baseline *b = arg;
+    return tf_count_fds() <= b->fds && tf_count_threads() <= b->threads;
+}
+
 START_TEST(no_fd_or_thread_leak_after_destroy)
 {
     one_lifecycle(); /* warm-up: libfabric's process-wide state */
-    int fds = tf_count_fds(), threads = tf_count_threads();
+    struct leak_baseline base = {tf_count_fds(), tf_count_threads()};
     for (int i = 0; i < 5; i++)
         one_lifecycle();
-    ck_assert_int_eq(tf_count_fds(), fds);
-    ck_assert_int_eq(tf_count_threads(), threads);
+    ck_assert_msg(th_wait_until(back_to_baseline, &base, 3000),
+                  "fds %d -> %d, threads %d -> %d", base.fds, tf_count_fds(),
+                  base.threads, tf_count_threads());
 }
 END_TEST
 
@@ -628,6 +734,7 @@ Suite *fab_pool_suite(void)
     TCase *tc = tcase_create("pool");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, borrow_write_writedata_send_recv);
+    tcase_add_test(tc, large_writes_land_whole);
     tcase_add_test(tc, fingerprint_mismatch_is_eproto_naming_field);
     tcase_add_test(tc, closed_port_is_refused_quickly);
     tcase_add_test(tc, hostile_bootstrap_frames);
@@ -635,6 +742,7 @@ Suite *fab_pool_suite(void)
     tcase_add_test(tc, simultaneous_connects_make_one_connection);
     tcase_add_test(tc, users_come_and_go_without_rebootstrap);
     tcase_add_test(tc, fail_peer_reported_once_to_each_user);
+    tcase_add_test(tc, restarted_peer_reconnects_over_idle_pooled_connection);
     tcase_add_test(tc, no_fd_or_thread_leak_after_destroy);
     tcase_add_test(tc, progress_wait_sleeps_and_wakes);
     suite_add_tcase(s, tc);

@@ -129,6 +129,7 @@ START_TEST(pool_tcp_opens_and_reports)
     ck_assert_str_eq(info.provider, "tcp");
     ck_assert(info.manual_progress);
     ck_assert_uint_ge(info.cq_data_size, 4);
+    ck_assert_uint_ge(info.max_msg_size, 1u << 20);
     ck_assert_int_ge(fab_pool_wait_fd(p), 0);
     ck_assert_int_eq(fab_pool_trywait(p), 0);
     fab_pool_destroy(p);
@@ -177,6 +178,39 @@ START_TEST(pool_rejects_bad_options)
     o.log_level = -1;
     ck_assert_int_eq(fab_pool_create(&o, &p, &err), -EADDRINUSE);
     fab_pool_destroy(a);
+}
+END_TEST
+
+START_TEST(write_ordering_override)
+{
+    struct fab_pool *p = tf_pool_ordering(1, 0, "tcp", FAB_ORDERING_WAIT);
+    ck_assert_ptr_nonnull(p);
+    struct fab_pool_info info;
+    fab_pool_get_info(p, &info);
+    ck_assert(!info.ordered_writes);
+    ck_assert(!info.fence);
+    ck_assert(info.msg_order != 0); /* what the provider said, unchanged */
+    fab_pool_destroy(p);
+    p = tf_pool_ordering(1, 0, "tcp", FAB_ORDERING_AUTO);
+    fab_pool_get_info(p, &info);
+    ck_assert(info.ordered_writes); /* tcp promises FI_ORDER_WAW */
+    fab_pool_destroy(p);
+    struct fab_options o;
+    fab_options_init(&o);
+    o.log_level = -1;
+    o.write_ordering = 7;
+    struct fab_error err;
+    ck_assert_int_eq(fab_pool_create(&o, &p, &err), -EINVAL);
+    o.write_ordering = FAB_ORDERING_FENCE;
+    int rc = fab_pool_create(&o, &p, &err);
+    if (rc == 0) { /* a tcp with FI_FENCE */
+        fab_pool_get_info(p, &info);
+        ck_assert(info.fence && !info.ordered_writes);
+        fab_pool_destroy(p);
+    } else {
+        ck_assert_int_eq(rc, -ENOTSUP);
+        ck_assert_ptr_nonnull(strstr(err.msg, "FI_FENCE"));
+    }
 }
 END_TEST
 
@@ -240,6 +274,7 @@ Suite *fab_unit_suite(void)
     tcase_add_test(tc, pool_tcp_opens_and_reports);
     tcase_add_test(tc, pool_verbs_fails_cleanly_without_device);
     tcase_add_test(tc, pool_rejects_bad_options);
+    tcase_add_test(tc, write_ordering_override);
     tcase_add_test(tc, mr_register_prov_key_and_bounds);
     tcase_add_test(tc, publish_replace_unpublish);
     suite_add_tcase(s, tc);

@@ -103,6 +103,12 @@ static uint8_t *writer_room(struct mutils_writer *w, size_t n)
 
 int mutils_writer_reserve(struct mutils_writer *w, size_t n, void **out)
 {
+    if (w->err)
+        return w->err;
+    if (!n) {
+        *out = w->buf ? w->buf + w->len : NULL;
+        return 0;
+    }
     uint8_t *p = writer_room(w, n);
     if (!p)
         return w->err;
@@ -192,6 +198,8 @@ int mutils_put_f64(struct mutils_writer *w, double v)
 
 int mutils_put_raw(struct mutils_writer *w, const void *src, size_t n)
 {
+    if (!n)
+        return w->err;
     uint8_t *p = writer_room(w, n);
     if (!p)
         return w->err;
@@ -233,7 +241,7 @@ int mutils_put_bytes(struct mutils_writer *w, const void *src, size_t len,
 int mutils_put_string_n(struct mutils_writer *w, const char *s, size_t len,
                         size_t max)
 {
-    if (len && (!s || memchr(s, 0, len)))
+    if (len && (!s || mutils__has_nul(s, len)))
         return w->err ? w->err : -EINVAL;
     return mutils_put_bytes(w, s, len, max);
 }
@@ -260,46 +268,7 @@ int mutils_put_present(struct mutils_writer *w, bool present)
 
 size_t mutils_kind_size(enum mutils_kind kind)
 {
-    switch (kind) {
-    case MUTILS_KIND_U8:
-    case MUTILS_KIND_I8:
-    case MUTILS_KIND_BOOL:
-        return 1;
-    case MUTILS_KIND_U16:
-    case MUTILS_KIND_I16:
-        return 2;
-    case MUTILS_KIND_U32:
-    case MUTILS_KIND_I32:
-    case MUTILS_KIND_F32:
-        return 4;
-    case MUTILS_KIND_U64:
-    case MUTILS_KIND_I64:
-    case MUTILS_KIND_F64:
-        return 8;
-    default:
-        return 0;
-    }
-}
-
-void mutils__prims_to_wire(uint8_t *dst, const void *src, size_t count,
-                           size_t size)
-{
-#if MUTILS__HOST_LE
-    if (count)
-        memcpy(dst, src, count * size);
-#else
-    const uint8_t *s = src;
-    for (size_t i = 0; i < count; i++, s += size, dst += size)
-        for (size_t b = 0; b < size; b++)
-            dst[b] = s[size - 1 - b];
-#endif
-}
-
-void mutils__prims_from_wire(void *dst, const uint8_t *src, size_t count,
-                             size_t size)
-{
-    /* The byte swap is its own inverse. */
-    mutils__prims_to_wire(dst, src, count, size);
+    return mutils__width(kind);
 }
 
 static bool bools_valid(const uint8_t *p, size_t count)
@@ -338,7 +307,10 @@ int mutils_put_array(struct mutils_writer *w, enum mutils_kind kind,
 
 void mutils_reader_init(struct mutils_reader *r, const void *buf, size_t len)
 {
-    r->buf = buf;
+    /* An empty reader still gets a real pointer, so that offset arithmetic
+     * on it is always defined. */
+    static const uint8_t nothing[1];
+    r->buf = buf ? buf : nothing;
     r->len = buf ? len : 0;
     r->pos = 0;
     r->err = 0;
@@ -535,7 +507,8 @@ static int peek_len(struct mutils_reader *r, size_t max, size_t elem_size,
         return mutils__reader_fail(r, start, -EBADMSG);
     size_t n = mutils__ld32(r->buf + r->pos);
     size_t left = r->len - r->pos - 4;
-    if (n > max || n > left / elem_size)
+    size_t need;
+    if (n > max || __builtin_mul_overflow(n, elem_size, &need) || need > left)
         return mutils__reader_fail(r, start, -EBADMSG);
     *len = n;
     return 0;
@@ -578,7 +551,7 @@ int mutils_get_string_view(struct mutils_reader *r, const char **s, size_t *len,
     if (rc)
         return rc;
     const char *p = (const char *)r->buf + r->pos + 4;
-    if (memchr(p, 0, n))
+    if (mutils__has_nul(p, n))
         return mutils__reader_fail(r, r->pos, -EBADMSG);
     *s = p;
     *len = n;
@@ -594,7 +567,7 @@ int mutils_get_string(struct mutils_reader *r, char *dst, size_t cap,
     if (rc)
         return rc;
     const char *p = (const char *)r->buf + r->pos + 4;
-    if (memchr(p, 0, n))
+    if (mutils__has_nul(p, n))
         return mutils__reader_fail(r, r->pos, -EBADMSG);
     if (n >= cap)
         return -ERANGE;

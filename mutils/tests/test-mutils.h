@@ -5,5 +5,8 @@
 #include <check.h>
 
 Suite *mutils_buf_suite(void);
+Suite *mutils_type_suite(void);
+Suite *mutils_fingerprint_suite(void);
+Suite *mutils_prop_suite(void);
 
 #endif

@@ -33,7 +33,10 @@
  *  - fab_pool_progress*: any thread; concurrent callers are serialised (a
  *    caller that finds another thread progressing returns 0 at once).
  *  - struct fab_op.done and on_remote_data run on the thread that called
- *    fab_pool_progress*; on_failure runs on the pool's thread.  Callbacks
+ *    fab_pool_progress*; on_failure runs on the pool's thread.  (The pool
+ *    thread also drains connections that nobody borrows, so a dead peer is
+ *    noticed; a completion racing with the first borrow of such a
+ *    connection may therefore run on the pool's thread.)  Callbacks
  *    must not block and must not call fab_pool_progress*, fab_borrow,
  *    fab_user_destroy or fab_pool_destroy; they may post operations and call
  *    fab_release.
@@ -74,6 +77,17 @@ struct fab_error {
 typedef void (*fab_log_fn)(void *ctx, int level, const char *module,
                            const char *msg);
 
+/* How FAB_WRITE_FENCE orders a write after earlier ones (docs/fab.md,
+ * "Write ordering").  AUTO: free when the provider promises FI_ORDER_WAW,
+ * else FI_FENCE when supported, else a completion wait.  FENCE and WAIT
+ * force those mechanisms (FENCE needs FI_FENCE: -ENOTSUP at create), for
+ * providers whose promise is in doubt and for tests. */
+enum fab_write_ordering {
+    FAB_ORDERING_AUTO = 0,
+    FAB_ORDERING_FENCE = 1,
+    FAB_ORDERING_WAIT = 2,
+};
+
 /* Options of a pool.  Initialise with fab_options_init(), then override. */
 struct fab_options {
     size_t size;             /* sizeof(struct fab_options) */
@@ -90,6 +104,7 @@ struct fab_options {
                                 (default 1024) */
     size_t max_outstanding;  /* posted but uncompleted operations per
                                 connection (default 512); beyond: -EAGAIN */
+    int write_ordering;      /* enum fab_write_ordering (default AUTO) */
     fab_log_fn log;          /* NULL: stderr */
     void *log_ctx;
     int log_level; /* syslog level, default LOG_WARNING */
@@ -128,6 +143,7 @@ struct fab_pool_info {
     uint64_t mode;        /* FI_* mode bits in force (FI_RX_CQ_DATA) */
     uint64_t msg_order;   /* tx msg_order (FI_ORDER_*) */
     size_t cq_data_size;  /* bytes of remote CQ data (fab_writedata) */
+    size_t max_msg_size;  /* largest single write or send */
     bool ordered_writes;  /* two writes to one peer land in order
                              (FI_ORDER_WAW); else FAB_WRITE_FENCE works
                              by fence or by completion wait */
@@ -334,6 +350,12 @@ struct fab_op {
  * orders writes (FI_ORDER_WAW); otherwise FI_FENCE, or waiting (driving
  * progress) until earlier writes on the connection completed. */
 #define FAB_WRITE_FENCE 0x1u
+/* fab_write/fab_writedata/fab_send flag: complete only once the bytes are
+ * in the peer's memory (FI_DELIVERY_COMPLETE: the peer's provider
+ * acknowledges, which needs the peer to progress).  Without it a
+ * completion means the source buffer may be reused (transmit complete):
+ * the bytes may still be on their way. */
+#define FAB_WRITE_DELIVERED 0x2u
 
 /* One-sided write of src[src_off, src_off+len) into the peer's region
  * dst at dst_off.  op may be NULL (no notification).  Returns 0 once
@@ -356,13 +378,19 @@ FAB_EXPORT int fab_writedata(struct fab_conn *conn, const struct fab_mr *src,
 /* Two-sided messages.  Receives on a connection match sends in posting
  * order, whoever posted them: users sharing a pool must agree on who posts
  * receives (or use separate pools).  fab_recv: -ENOTSUP under
- * FI_RX_CQ_DATA.  Other errors as fab_write. */
+ * FI_RX_CQ_DATA.  Other errors as fab_write.  fab_send_flags takes
+ * FAB_WRITE_DELIVERED; fab_send is fab_send_flags with 0. */
 FAB_EXPORT int fab_send(struct fab_conn *conn, const struct fab_mr *src,
                         size_t off, size_t len, struct fab_op *op);
+FAB_EXPORT int fab_send_flags(struct fab_conn *conn, const struct fab_mr *src,
+                              size_t off, size_t len, unsigned flags,
+                              struct fab_op *op);
 FAB_EXPORT int fab_recv(struct fab_conn *conn, const struct fab_mr *dst,
                         size_t off, size_t len, struct fab_op *op);
 
-/* Operations posted on conn and not completed yet. */
+/* Operations posted on conn and not completed yet.  Writes posted without
+ * an op on a provider that orders writes and is progressed by hand (tcp)
+ * ask for no local completion and are not counted. */
 FAB_EXPORT size_t fab_conn_outstanding(const struct fab_conn *conn);
 
 #ifdef __cplusplus

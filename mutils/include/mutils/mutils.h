@@ -24,7 +24,7 @@
  *     layout fingerprint (XXH3).
  *
  * Errors: functions return 0 or a negative errno (see mutils_strerror()):
- *  -ENOSPC     a fixed-size writer has no room; nothing was written
+ *  -ENOSPC     a fixed-size writer has no room; its length is unchanged
  *  -ENOMEM     a growable writer or an allocator could not get memory
  *  -ERANGE     a value's length or count exceeds its declared maximum
  *              (writing), or a caller buffer is too small
@@ -294,6 +294,341 @@ MUTILS_EXPORT int mutils_get_present(struct mutils_reader *r, bool *present);
 MUTILS_EXPORT int mutils_get_array(struct mutils_reader *r,
                                    enum mutils_kind kind, void *elems,
                                    size_t cap, size_t *count, size_t max);
+
+/* ======================================================================== */
+/* Allocators and arenas                                                    */
+/* ======================================================================== */
+
+/* Where a descriptor read puts what it allocates (strings, byte strings,
+ * arrays, optional values, maps).  alloc returns size bytes aligned to
+ * align (a power of two, at most alignof(max_align_t)) or NULL; free
+ * releases them (size is what was asked for) and may be NULL when memory is
+ * released all at once (an arena).  A NULL struct mutils_alloc pointer
+ * means malloc/free. */
+struct mutils_alloc {
+    void *(*alloc)(void *ctx, size_t size, size_t align);
+    void (*free)(void *ctx, void *ptr, size_t size);
+    void *ctx;
+};
+
+/* A bump allocator: hands out memory from a caller block first, then from
+ * blocks it mallocs; everything is released at once by reset or fini.
+ * Fields are private. */
+struct mutils_arena {
+    struct mutils_alloc allocator;
+    uint8_t *block; /* current block */
+    size_t block_cap;
+    size_t used;
+    uint8_t *first; /* caller's block, may be NULL */
+    size_t first_cap;
+    void *chunks;      /* malloc'd blocks, newest first */
+    size_t chunk_size; /* size of the next malloc'd block */
+};
+
+/* Starts an arena over caller memory [buf, buf + cap) (buf may be NULL);
+ * when it is used up the arena mallocs blocks of growing size.  The caller
+ * owns buf. */
+MUTILS_EXPORT void mutils_arena_init(struct mutils_arena *a, void *buf,
+                                     size_t cap);
+
+/* Releases everything handed out (malloc'd blocks are freed; the caller's
+ * block is reused).  Pointers from the arena become invalid. */
+MUTILS_EXPORT void mutils_arena_reset(struct mutils_arena *a);
+
+/* Releases the malloc'd blocks; the arena may be re-initialised. */
+MUTILS_EXPORT void mutils_arena_fini(struct mutils_arena *a);
+
+/* Returns size bytes aligned to align (power of two; 0 means
+ * alignof(max_align_t)) or NULL when out of memory.  Valid until reset. */
+MUTILS_EXPORT void *mutils_arena_alloc(struct mutils_arena *a, size_t size,
+                                       size_t align);
+
+/* The arena as a struct mutils_alloc for the descriptor readers; valid as
+ * long as the arena. */
+MUTILS_EXPORT const struct mutils_alloc *
+mutils_arena_allocator(struct mutils_arena *a);
+
+/* ======================================================================== */
+/* Type descriptors                                                         */
+/* ======================================================================== */
+
+/* C representations of the variable-size kinds.
+ *
+ * After a copying read (mutils_read) every pointer is owned by the value
+ * and released by mutils_free(); a string is NUL-terminated (ptr[len] ==
+ * 0); an empty byte string or array has ptr NULL.
+ * After a view read (mutils_read_view) strings, byte strings and arrays of
+ * primitives point into the reader's buffer when they can (valid while the
+ * buffer is; strings are then NOT NUL-terminated); see mutils_read_view(). */
+struct mutils_str {
+    const char *ptr;
+    size_t len; /* bytes, without any NUL */
+};
+
+struct mutils_bytes {
+    const void *ptr;
+    size_t len;
+};
+
+/* count elements of the element descriptor's C type, back to back. */
+struct mutils_array {
+    void *items;
+    size_t count;
+};
+
+/* count keys and count values (two parallel C arrays).  The engine keeps
+ * their order and does not check that keys are distinct. */
+struct mutils_map {
+    void *keys;
+    void *values;
+    size_t count;
+};
+
+struct mutils_type;
+
+/* One field of a struct (or one argument of a pack: offset unused). */
+struct mutils_field {
+    const char *name; /* part of the fingerprint; may be NULL */
+    size_t offset;    /* offsetof(struct, member) */
+    const struct mutils_type *type;
+};
+
+/* A descriptor.  Build them with the MUTILS_*_INIT / MUTILS_TYPE_* macros
+ * below rather than by hand.  The C representation of each kind:
+ *   U8..F64    uint8_t .. double          BOOL      bool
+ *   STRING     struct mutils_str           BYTES     struct mutils_bytes
+ *   STRBUF     char[max], NUL-terminated; on the wire a text string of at
+ *              most max - 1 bytes
+ *   ARRAY      struct mutils_array of at most max elements of elem
+ *   FIXED      elem[max] inline; no count on the wire
+ *   OPTIONAL   pointer to elem, NULL when absent
+ *   MAP        struct mutils_map of at most max pairs (elem -> value)
+ *   STRUCT     the C struct of c_size bytes described by fields
+ *   ARGS       an argument pack (top level only): the value is an array of
+ *              num_fields pointers, one per argument, in order
+ * Descriptors are plain read-only data; they must outlive their use. */
+struct mutils_type {
+    enum mutils_kind kind;
+    const char *name; /* STRUCT/ARGS name (fingerprinted); may be NULL */
+    size_t c_size;    /* STRUCT: sizeof the struct; ignored for others */
+    size_t c_align;   /* STRUCT: alignof the struct; ignored for others */
+    size_t max;       /* see above; at most MUTILS_MAX_LEN */
+    const struct mutils_type *elem;  /* ARRAY/FIXED/OPTIONAL elem, MAP key */
+    const struct mutils_type *value; /* MAP value */
+    const struct mutils_field *fields;
+    size_t num_fields;
+};
+
+/* Descriptors of the primitives (read-only; shareable by all threads). */
+MUTILS_EXPORT extern const struct mutils_type mutils_type_u8;
+MUTILS_EXPORT extern const struct mutils_type mutils_type_u16;
+MUTILS_EXPORT extern const struct mutils_type mutils_type_u32;
+MUTILS_EXPORT extern const struct mutils_type mutils_type_u64;
+MUTILS_EXPORT extern const struct mutils_type mutils_type_i8;
+MUTILS_EXPORT extern const struct mutils_type mutils_type_i16;
+MUTILS_EXPORT extern const struct mutils_type mutils_type_i32;
+MUTILS_EXPORT extern const struct mutils_type mutils_type_i64;
+MUTILS_EXPORT extern const struct mutils_type mutils_type_bool;
+MUTILS_EXPORT extern const struct mutils_type mutils_type_f32;
+MUTILS_EXPORT extern const struct mutils_type mutils_type_f64;
+
+/* Initialisers (for `static const struct mutils_type x = ...;`) and the
+ * matching pointer forms (compound literals with static storage when used
+ * at file scope) for the composite kinds. */
+#define MUTILS_STRING_INIT(max_)                                               \
+    {                                                                          \
+        .kind = MUTILS_KIND_STRING, .max = (max_)                              \
+    }
+#define MUTILS_BYTES_INIT(max_)                                                \
+    {                                                                          \
+        .kind = MUTILS_KIND_BYTES, .max = (max_)                               \
+    }
+#define MUTILS_STRBUF_INIT(cap_)                                               \
+    {                                                                          \
+        .kind = MUTILS_KIND_STRBUF, .max = (cap_)                              \
+    }
+#define MUTILS_ARRAY_INIT(elem_, max_)                                         \
+    {                                                                          \
+        .kind = MUTILS_KIND_ARRAY, .max = (max_), .elem = (elem_)              \
+    }
+#define MUTILS_FIXED_INIT(elem_, count_)                                       \
+    {                                                                          \
+        .kind = MUTILS_KIND_FIXED, .max = (count_), .elem = (elem_)            \
+    }
+#define MUTILS_OPTIONAL_INIT(elem_)                                            \
+    {                                                                          \
+        .kind = MUTILS_KIND_OPTIONAL, .elem = (elem_)                          \
+    }
+#define MUTILS_MAP_INIT(key_, value_, max_)                                    \
+    {                                                                          \
+        .kind = MUTILS_KIND_MAP, .max = (max_), .elem = (key_),                \
+        .value = (value_)                                                      \
+    }
+/* A field of struct stype: MUTILS_FIELD(struct point, x, &mutils_type_i32) */
+#define MUTILS_FIELD(stype, member, type_)                                     \
+    {                                                                          \
+        .name = #member, .offset = offsetof(stype, member), .type = (type_)    \
+    }
+/* A struct: MUTILS_STRUCT_INIT(struct point, MUTILS_FIELD(...), ...) */
+#define MUTILS_STRUCT_INIT(stype, ...)                                         \
+    {                                                                          \
+        .kind = MUTILS_KIND_STRUCT, .name = #stype, .c_size = sizeof(stype),   \
+        .c_align = _Alignof(stype),                                            \
+        .fields = (const struct mutils_field[]){__VA_ARGS__},                  \
+        .num_fields = sizeof((const struct mutils_field[]){__VA_ARGS__}) /     \
+                      sizeof(struct mutils_field)                              \
+    }
+/* One argument of a pack. */
+#define MUTILS_ARG(name_, type_)                                               \
+    {                                                                          \
+        .name = (name_), .type = (type_)                                       \
+    }
+/* An argument pack: MUTILS_ARGS_INIT("f", MUTILS_ARG("id", ...), ...) */
+#define MUTILS_ARGS_INIT(name_, ...)                                           \
+    {                                                                          \
+        .kind = MUTILS_KIND_ARGS, .name = (name_),                             \
+        .fields = (const struct mutils_field[]){__VA_ARGS__},                  \
+        .num_fields = sizeof((const struct mutils_field[]){__VA_ARGS__}) /     \
+                      sizeof(struct mutils_field)                              \
+    }
+
+#define MUTILS_TYPE_STRING(max_)                                               \
+    (&(const struct mutils_type)MUTILS_STRING_INIT(max_))
+#define MUTILS_TYPE_BYTES(max_)                                                \
+    (&(const struct mutils_type)MUTILS_BYTES_INIT(max_))
+#define MUTILS_TYPE_STRBUF(cap_)                                               \
+    (&(const struct mutils_type)MUTILS_STRBUF_INIT(cap_))
+#define MUTILS_TYPE_ARRAY(elem_, max_)                                         \
+    (&(const struct mutils_type)MUTILS_ARRAY_INIT(elem_, max_))
+#define MUTILS_TYPE_FIXED(elem_, count_)                                       \
+    (&(const struct mutils_type)MUTILS_FIXED_INIT(elem_, count_))
+#define MUTILS_TYPE_OPTIONAL(elem_)                                            \
+    (&(const struct mutils_type)MUTILS_OPTIONAL_INIT(elem_))
+#define MUTILS_TYPE_MAP(key_, value_, max_)                                    \
+    (&(const struct mutils_type)MUTILS_MAP_INIT(key_, value_, max_))
+#define MUTILS_TYPE_STRUCT(stype, ...)                                         \
+    (&(const struct mutils_type)MUTILS_STRUCT_INIT(stype, __VA_ARGS__))
+#define MUTILS_TYPE_ARGS(name_, ...)                                           \
+    (&(const struct mutils_type)MUTILS_ARGS_INIT(name_, __VA_ARGS__))
+
+/* Checks a descriptor tree: known kinds, non-NULL sub-descriptors, fields
+ * inside their struct, maxima within MUTILS_MAX_LEN (STRBUF at least 1),
+ * ARGS only at the top, depth within MUTILS_MAX_DEPTH.  The engine trusts
+ * its descriptors (they are code, not input): call this in a test.
+ * Returns 0, -EINVAL or -ELOOP. */
+MUTILS_EXPORT int mutils_type_check(const struct mutils_type *t);
+
+/* Size in bytes of the C representation of t (sizeof of a field of that
+ * descriptor); 0 for ARGS. */
+MUTILS_EXPORT size_t mutils_type_c_size(const struct mutils_type *t);
+
+/* Exact number of bytes mutils_write() would write for value, without
+ * writing.  Errors: -ERANGE (a length or count above its max), -EINVAL (a
+ * NUL inside a string, a bool that is not 0/1, an unterminated STRBUF),
+ * -EOVERFLOW, -ELOOP.  Thread-safe for concurrent reads of value. */
+MUTILS_EXPORT int mutils_size(const struct mutils_type *t, const void *value,
+                              size_t *size);
+
+/* Appends the encoding of value (a pointer to t's C representation) to w,
+ * in one checked pass.  Either the whole value is appended or the writer's
+ * length stays where it was; on failure the bytes between that length and
+ * the capacity may have been overwritten (nothing outside the buffer ever
+ * is).  Errors: those of mutils_size() (not sticky: the writer is still
+ * whole), and -ENOSPC/-ENOMEM (sticky, as for the puts).  A growable writer
+ * grows to the exact size needed. */
+MUTILS_EXPORT int mutils_write(struct mutils_writer *w,
+                               const struct mutils_type *t, const void *value);
+
+/* Encodes value into caller memory [buf, buf + cap) (for instance in place
+ * in a multicast slot) and stores the length in *len.  -ENOSPC when it
+ * does not fit (*len untouched; bytes of buf may have been overwritten), or
+ * the errors of mutils_size(), which take precedence over -ENOSPC. */
+MUTILS_EXPORT int mutils_encode(const struct mutils_type *t, const void *value,
+                                void *buf, size_t cap, size_t *len);
+
+/* Reads one value of type t into *out (t's C representation), allocating
+ * strings, byte strings, arrays, optional values and maps with alloc (NULL:
+ * malloc).  The result is independent of the reader's buffer and is
+ * released with mutils_free() (or by resetting the arena).
+ * On error (-EBADMSG with the offset in the reader, -ENOMEM, -EINVAL for an
+ * unknown kind) nothing is consumed, everything allocated is freed and
+ * *out is zeroed: no partial value is left behind. */
+MUTILS_EXPORT int mutils_read(struct mutils_reader *r,
+                              const struct mutils_type *t, void *out,
+                              const struct mutils_alloc *alloc);
+
+/* Like mutils_read(), but zero-copy where it can: strings, byte strings and
+ * arrays of primitives whose wire bytes are already the host
+ * representation (little-endian host and, for arrays, elements aligned in
+ * the buffer) point into the reader's buffer; they stay valid as long as
+ * the buffer does and must not be written through.  Strings are then not
+ * NUL-terminated: use len.  What still needs memory (structs in arrays,
+ * optional values, maps, misaligned arrays) comes from alloc; an arena is
+ * the natural choice.  Release with mutils_free_view() or the arena. */
+MUTILS_EXPORT int mutils_read_view(struct mutils_reader *r,
+                                   const struct mutils_type *t, void *out,
+                                   const struct mutils_alloc *alloc);
+
+/* Frees what mutils_read() allocated in *value with the same alloc, and
+ * zeroes *value.  Also frees a value built by the caller with the same
+ * allocator.  value may be NULL. */
+MUTILS_EXPORT void mutils_free(const struct mutils_type *t, void *value,
+                               const struct mutils_alloc *alloc);
+
+/* Frees what mutils_read_view() allocated in *value: everything except the
+ * pointers into the source buffer [buf, buf + len) it was read from. */
+MUTILS_EXPORT void mutils_free_view(const struct mutils_type *t, void *value,
+                                    const struct mutils_alloc *alloc,
+                                    const void *buf, size_t len);
+
+/* True when a and b hold the same value: primitives compare by their bits
+ * (so NaN equals the same NaN), bools by truth, strings/bytes/arrays by
+ * length and contents, optionals by presence and value, maps pairwise in
+ * order.  Padding in structs is ignored. */
+MUTILS_EXPORT bool mutils_equal(const struct mutils_type *t, const void *a,
+                                const void *b);
+
+/* A stable 64-bit XXH3 fingerprint of the description t: the wire version,
+ * and for each node its kind, maximum, struct/argument/field names and
+ * sub-descriptors in order (not C offsets or sizes, which differ between
+ * hosts).  Equal descriptions give equal fingerprints on every host; any
+ * change to types, order, limits or names changes it.  Processes compare
+ * fingerprints to refuse incompatible builds.  Returns 0, -ELOOP, -EINVAL
+ * (unknown kind) or -ENOMEM. */
+MUTILS_EXPORT int mutils_fingerprint(const struct mutils_type *t,
+                                     uint64_t *fingerprint);
+
+/* ======================================================================== */
+/* Argument packs                                                           */
+/* ======================================================================== */
+
+/* An RPC call f(int64_t id, struct mutils_str name, struct mutils_bytes b)
+ * is described once:
+ *   static const struct mutils_type f_args = MUTILS_ARGS_INIT("f",
+ *       MUTILS_ARG("id", &mutils_type_i64),
+ *       MUTILS_ARG("name", MUTILS_TYPE_STRING(64)),
+ *       MUTILS_ARG("blob", MUTILS_TYPE_BYTES(1 << 20)));
+ * and encoded from pointers to the arguments:
+ *   const void *args[] = {&id, &name, &blob};
+ *   mutils_args_write(w, &f_args, args);
+ * The decoder reads into its own variables the same way.  These are the
+ * engine functions with value = the array of pointers; same errors. */
+MUTILS_EXPORT int mutils_args_size(const struct mutils_type *pack,
+                                   const void *const args[], size_t *size);
+MUTILS_EXPORT int mutils_args_write(struct mutils_writer *w,
+                                    const struct mutils_type *pack,
+                                    const void *const args[]);
+MUTILS_EXPORT int mutils_args_read(struct mutils_reader *r,
+                                   const struct mutils_type *pack,
+                                   void *const args[],
+                                   const struct mutils_alloc *alloc);
+MUTILS_EXPORT int mutils_args_read_view(struct mutils_reader *r,
+                                        const struct mutils_type *pack,
+                                        void *const args[],
+                                        const struct mutils_alloc *alloc);
+MUTILS_EXPORT void mutils_args_free(const struct mutils_type *pack,
+                                    void *const args[],
+                                    const struct mutils_alloc *alloc);
 
 #ifdef __cplusplus
 }
