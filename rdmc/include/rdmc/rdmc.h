@@ -220,7 +220,8 @@ RDMC_EXPORT const char *rdmc_strerror(int err);
  * Errors: -EINVAL (no members, duplicates, my node not a member, bad
  * options, max_msg_size / block_size over RDMC_MAX_BLOCKS), -ENOTSUP (the
  * provider carries fewer than 8 bytes of CQ data), -EPROTO (a member's
- * parameters differ: the log says which), -ETIMEDOUT, libfab's codes. */
+ * parameters differ: the log says which; the member that sees it withdraws,
+ * so the others may get -ETIMEDOUT), -ETIMEDOUT, libfab's codes. */
 #define RDMC_BLOB_KEY(group_id) ((0x52444d43ull << 32) | (uint64_t)(group_id))
 RDMC_EXPORT int rdmc_group_create(struct fab_pool *pool,
                                   const struct rdmc_member *members,
