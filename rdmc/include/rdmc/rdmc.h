@@ -1,0 +1,259 @@
+/* librdmc: reliable multicast of large messages relayed in blocks.
+ *
+ * A group is an ordered list of member node ids; rank 0 is the only sender.
+ * A message is cut into block_size blocks and every member relays blocks to
+ * others along a schedule (binomial pipeline, chain, sequential, tree), so
+ * the sender's link is not the bottleneck.  Messages sent back to back are
+ * pipelined (up to `window` in flight) and delivered in send order at every
+ * receiver.
+ *
+ * Transport: libfab (<fab/fab.h>).  A group borrows one connection per peer
+ * from a caller-owned struct fab_pool; many groups live over one pool at
+ * once (a live peer is never bootstrapped again).  Blocks and control
+ * messages are one-sided fab_writedata operations whose remote CQ data
+ * names the group (RDMC_CQ_* below), so every group filters its own traffic
+ * on a connection shared with other users (other groups, an SST).  A block
+ * is written only after its receiver signalled that its destination buffer
+ * is registered (a READY control message carrying the region's descriptor):
+ * that is the flow control.
+ *
+ * Schedules are pure functions (rdmc_schedule_*), usable without a network.
+ *
+ * Threading:
+ *  - rdmc_group_create/destroy: any thread, not from a callback.
+ *  - rdmc_send, rdmc_group_*: any thread, also from callbacks of the group.
+ *  - Each group owns one thread ("rdmc-<group_id>") that drives the pool's
+ *    progress (spinning for spin_us, then sleeping on the pool's wait fd)
+ *    and checks timeouts.  Since libfab runs completion callbacks on
+ *    whichever thread progresses, a group's `incoming` and `complete`
+ *    callbacks may run on any progressing thread of the pool (this group's,
+ *    another group's, or a thread in rdmc_send) and `failure` on the pool's
+ *    thread; never two callbacks of one group at once.  Callbacks must not
+ *    block and must not call rdmc_group_destroy.
+ *
+ * Errors: 0 or a negative errno; libfab's and libfabric's codes pass
+ * through; rdmc_strerror() names them.
+ */
+#ifndef DERECHO_RDMC_H
+#define DERECHO_RDMC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <fab/fab.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RDMC_EXPORT __attribute__((visibility("default")))
+
+/* ---- schedules (pure) ------------------------------------------------- */
+
+enum rdmc_algorithm {
+    RDMC_BINOMIAL_SEND = 0,   /* binomial pipeline (default) */
+    RDMC_CHAIN_SEND = 1,      /* rank i relays to rank i+1 */
+    RDMC_SEQUENTIAL_SEND = 2, /* the sender sends everything to everyone */
+    RDMC_TREE_SEND = 3,       /* binomial tree, whole message per edge */
+};
+
+/* "binomial_send", "chain_send", "sequential_send", "tree_send" (the names
+ * of the configuration's rdmc_send_algorithm).  NULL for unknown values. */
+RDMC_EXPORT const char *rdmc_algorithm_name(enum rdmc_algorithm alg);
+/* Parses one of the names above.  -EINVAL when unknown or NULL. */
+RDMC_EXPORT int rdmc_algorithm_from_name(const char *name,
+                                         enum rdmc_algorithm *out);
+
+#define RDMC_NO_PEER UINT32_MAX
+
+/* One block moving in one step: to (send) or from (receive) rank `peer`;
+ * peer == RDMC_NO_PEER when there is none in that step. */
+struct rdmc_transfer {
+    uint32_t peer;
+    uint32_t block;
+};
+
+/* Number of steps the schedule takes for a group of n members and `blocks`
+ * blocks (>= 1), 0 when n < 2 or an argument is out of range
+ * (n > RDMC_MAX_MEMBERS, blocks > RDMC_MAX_BLOCKS).
+ *  - binomial_send: blocks + log2(n) - 1 when n is a power of two; other n
+ *    run the pipeline over the largest power of two 2^l < n with every
+ *    hypercube step followed by a step in which the first n - 2^l vertices
+ *    pass their newest block on to a twin: 2 * (blocks + l - 1) steps.
+ *  - chain_send: blocks + n - 2.
+ *  - sequential_send: (n - 1) * blocks.
+ *  - tree_send: ceil(log2 n) * blocks. */
+RDMC_EXPORT uint32_t rdmc_schedule_steps(enum rdmc_algorithm alg, uint32_t n,
+                                         uint32_t blocks);
+
+/* What rank `rank` of n does in step `step` (0-based, < rdmc_schedule_steps)
+ * of a message of `blocks` blocks: the block it sends and to whom, the block
+ * it receives and from whom.  Every member sends at most one and receives
+ * at most one block per step; every receiver gets each block exactly once;
+ * a member sends only blocks it received in an earlier step (rank 0 has
+ * them all).  -EINVAL on a bad algorithm or arguments out of range. */
+RDMC_EXPORT int rdmc_schedule_step(enum rdmc_algorithm alg, uint32_t n,
+                                   uint32_t rank, uint32_t blocks,
+                                   uint32_t step, struct rdmc_transfer *send,
+                                   struct rdmc_transfer *recv);
+
+#define RDMC_MAX_MEMBERS 1024u
+#define RDMC_MAX_BLOCKS (1u << 20)
+
+/* ---- wire format -------------------------------------------------------- */
+
+/* Remote CQ data of every write of a group (64 bits):
+ *   63..56 RDMC_CQ_MAGIC, 55..36 group id, 35..32 kind (enum rdmc_ctrl_kind
+ *   or RDMC_KIND_BLOCK), 31..20 message index mod 4096, 19..0 block number.
+ * Control messages are small records written into the receiver's control
+ * region (slot per kind, message index mod window and sender rank). */
+#define RDMC_CQ_MAGIC 0xC7u
+#define RDMC_MAX_GROUP_ID ((1u << 20) - 1)
+
+enum rdmc_ctrl_kind {
+    RDMC_KIND_HEADER = 1, /* sender -> receiver: a message of `size` */
+    RDMC_KIND_READY = 2,  /* receiver -> its sources: write here (`dest`) */
+    RDMC_KIND_DONE = 3,   /* receiver -> sender: fully received */
+    RDMC_KIND_BLOCK = 4,  /* CQ data only: a block landed */
+};
+
+#define RDMC_CTRL_VERSION 1
+#define RDMC_CTRL_SIZE 48 /* bytes of one encoded control record */
+
+/* A decoded control record. */
+struct rdmc_ctrl {
+    enum rdmc_ctrl_kind kind;
+    uint32_t group_id;
+    uint64_t index;          /* message index */
+    uint64_t size;           /* HEADER: message size */
+    struct fab_mr_desc dest; /* READY: receiver's destination region */
+};
+
+/* Encodes c into out (RDMC_CTRL_SIZE bytes, little endian). -EINVAL for a
+ * kind that has no record or a group id over RDMC_MAX_GROUP_ID. */
+RDMC_EXPORT int rdmc_ctrl_encode(const struct rdmc_ctrl *c,
+                                 uint8_t out[RDMC_CTRL_SIZE]);
+/* Decodes len bytes.  -EBADMSG when len != RDMC_CTRL_SIZE, the version or
+ * kind is unknown, reserved bytes are not zero, a HEADER's size is 0, or a
+ * READY's region is empty or overflows.  Reads nothing past in + len. */
+RDMC_EXPORT int rdmc_ctrl_decode(const uint8_t *in, size_t len,
+                                 struct rdmc_ctrl *c);
+
+/* CQ data word helpers (pure). */
+RDMC_EXPORT uint64_t rdmc_cq_encode(uint32_t group_id, unsigned kind,
+                                    uint64_t index, uint32_t block);
+/* Splits a data word.  Returns false when it is not librdmc's (magic). */
+RDMC_EXPORT bool rdmc_cq_decode(uint64_t data, uint32_t *group_id,
+                                unsigned *kind, uint32_t *index_mod,
+                                uint32_t *block);
+
+/* ---- groups ------------------------------------------------------------- */
+
+struct rdmc_group;
+
+typedef void (*rdmc_log_fn)(void *ctx, int level, const char *module,
+                            const char *msg);
+
+/* A member: node id and where its pool's bootstrap listener is (used only
+ * when the pool has no live connection to it yet). */
+struct rdmc_member {
+    uint32_t node_id;
+    const char *host; /* IPv4 dotted quad or name; copied */
+    uint16_t port;
+};
+
+struct rdmc_callbacks {
+    /* A message of `size` bytes is arriving (receivers only).  Return a
+     * buffer of at least size bytes that librdmc may write into until the
+     * message's `complete` callback returns (librdmc registers it), or NULL
+     * to let librdmc allocate one.  May be NULL (always librdmc's). */
+    void *(*incoming)(void *ctx, struct rdmc_group *group, uint64_t index,
+                      size_t size);
+    /* Message `index` is complete here: at a receiver every byte landed in
+     * data (the buffer from `incoming`, or librdmc's, valid until the
+     * callback returns) and this member forwarded everything it had to; at
+     * the sender every receiver has it and data is the buffer given to
+     * rdmc_send.  Called in send order.  May be NULL. */
+    void (*complete)(void *ctx, struct rdmc_group *group, uint64_t index,
+                     void *data, size_t size);
+    /* Member node_id failed (connection broke: reason from libfab, e.g.
+     * -ECONNRESET) or a message made no progress within timeout_ms
+     * (node_id RDMC_NO_PEER, reason -ETIMEDOUT) or a peer sent malformed
+     * traffic (reason -EBADMSG).  After the first failure the group is
+     * failed: no further messages complete; destroy it and build a new one
+     * with the survivors.  May be called more than once (once per failed
+     * node).  May be NULL. */
+    void (*failure)(void *ctx, struct rdmc_group *group, uint32_t node_id,
+                    int reason);
+};
+
+struct rdmc_options {
+    size_t size;                   /* sizeof(struct rdmc_options) */
+    uint32_t group_id;             /* same at every member; unique among the
+                                      pool's live groups; <= 2^20 - 1 */
+    enum rdmc_algorithm algorithm; /* default RDMC_BINOMIAL_SEND */
+    size_t block_size;             /* default 1 MiB; every member agrees */
+    size_t max_msg_size;           /* default 64 MiB; every member agrees */
+    unsigned window;               /* messages in flight, 1..64 (default 4) */
+    int create_timeout_ms; /* rendezvous with every member (default 10000) */
+    int timeout_ms;        /* no progress on a message for this long fails
+                              the group (default 10000; < 0: never) */
+    int spin_us;           /* progress spin before sleeping (default 50) */
+    rdmc_log_fn log;       /* NULL: stderr */
+    void *log_ctx;
+    int log_level; /* syslog level, default LOG_WARNING */
+};
+
+/* Fills defaults. */
+RDMC_EXPORT void rdmc_options_init(struct rdmc_options *opts);
+
+RDMC_EXPORT const char *rdmc_strerror(int err);
+
+/* Creates this process's side of a group: members[0] is the sender, my
+ * node is fab_pool_node_id(pool) and must be among the members.  Borrows a
+ * connection to every other member, publishes this member's parameters
+ * (key RDMC_BLOB_KEY(group_id)) and waits until every member published
+ * matching ones (algorithm, block size, maximum size, window, member list):
+ * all members must call it within create_timeout_ms.  cbs is copied; ctx is
+ * passed back.  *out is the caller's (rdmc_group_destroy).
+ * Errors: -EINVAL (no members, duplicates, my node not a member, bad
+ * options, max_msg_size / block_size over RDMC_MAX_BLOCKS), -ENOTSUP (the
+ * provider carries fewer than 8 bytes of CQ data), -EPROTO (a member's
+ * parameters differ: the log says which; the member that sees it withdraws,
+ * so the others may get -ETIMEDOUT), -ETIMEDOUT, libfab's codes. */
+#define RDMC_BLOB_KEY(group_id) ((0x52444d43ull << 32) | (uint64_t)(group_id))
+RDMC_EXPORT int rdmc_group_create(struct fab_pool *pool,
+                                  const struct rdmc_member *members,
+                                  size_t num_members,
+                                  const struct rdmc_options *opts,
+                                  const struct rdmc_callbacks *cbs, void *ctx,
+                                  struct rdmc_group **out);
+
+/* Stops the group's thread, waits (bounded) for its operations in flight,
+ * releases its connections and frees it.  Messages not complete are
+ * dropped without callbacks.  NULL is a no-op. */
+RDMC_EXPORT void rdmc_group_destroy(struct rdmc_group *group);
+
+/* Sender only: multicasts size bytes of buf (1..max_msg_size).  buf stays
+ * the caller's and must stay valid and unchanged until the sender's
+ * `complete` callback for this message.  Queues when `window` messages are
+ * in flight.  *index (may be NULL) gets the message index (0, 1, ...).
+ * Errors: -EPERM (not rank 0), -EINVAL (NULL, size 0), -EMSGSIZE (over
+ * max_msg_size), the failure reason once the group failed, -ENOMEM. */
+RDMC_EXPORT int rdmc_send(struct rdmc_group *group, const void *buf,
+                          size_t size, uint64_t *index);
+
+RDMC_EXPORT uint32_t rdmc_group_rank(const struct rdmc_group *group);
+RDMC_EXPORT uint32_t rdmc_group_size(const struct rdmc_group *group);
+RDMC_EXPORT uint32_t rdmc_group_id(const struct rdmc_group *group);
+/* 0 while healthy, else the first failure reason. */
+RDMC_EXPORT int rdmc_group_status(struct rdmc_group *group);
+/* Messages sent (sender) or started (receiver) and not yet complete. */
+RDMC_EXPORT size_t rdmc_group_pending(struct rdmc_group *group);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,1044 @@
+/* Groups: set-up, the message state machine and the progress thread.
+ *
+ * Protocol of message m (slot m % window), all one-sided writes with remote
+ * CQ data (rdmc_cq_encode):
+ *  1. the sender writes HEADER(m, size) into every receiver's control
+ *     region;
+ *  2. a receiver obtains a destination buffer (incoming callback or its
+ *     own), registers it and writes READY(m, region) to every rank that
+ *     sends it blocks in the schedule (its sources);
+ *  3. every member walks its own sends in schedule order; a send leaves
+ *     once the member holds the block (the BLOCK notification of its own
+ *     receive) and the target's READY arrived: block b goes to offset
+ *     b * block_size of the target's region;
+ *  4. a receiver holding every block whose own sends completed writes
+ *     DONE(m) to the sender and delivers m (in index order); the sender
+ *     delivers m once every receiver's DONE arrived.
+ * Slot reuse is safe without more acknowledgements: the sender starts
+ * m + window only after DONE(m) from everyone, and a member sends DONE(m)
+ * only after it consumed every control record of m addressed to it (a
+ * member's sources send READY only to it, and it needs READY from each of
+ * its targets before its sends complete).
+ */
+#include "rdmc-private.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <xxhash.h>
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pump(struct rdmc_group *g);
+static void start_recv(struct rdmc_group *g, uint32_t slot);
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static int rank_of(const struct rdmc_group *g, uint32_t node_id)
+{
+    for (uint32_t r = 0; r < g->n; r++)
+        if (g->node_ids[r] == node_id)
+            return (int)r;
+    return -1;
+}
+
+static size_t ctrl_offset(const struct rdmc_group *g, unsigned kind,
+                          uint32_t slot, uint32_t rank)
+{
+    return (((size_t)(kind - 1) * g->window + slot) * g->n + rank) *
+           RDMC_CTRL_SIZE;
+}
+
+static void fail_group(struct rdmc_group *g, uint32_t node_id, int reason)
+{
+    int r = node_id == RDMC_NO_PEER ? -1 : rank_of(g, node_id);
+    if (r >= 0) {
+        if (g->failed_reported[r])
+            return;
+        g->failed_reported[r] = 1;
+    }
+    if (g->status == 0)
+        g->status = reason;
+    rdmc__log(g, LOG_NOTICE, "member %u failed: %s", node_id,
+              rdmc_strerror(reason));
+    if (!g->stopping && g->cbs.failure)
+        g->cbs.failure(g->ctx, g, node_id, reason);
+}
+
+static struct rdmc__op *get_op(struct rdmc_group *g)
+{
+    struct rdmc__op *op = g->free_ops;
+    if (op)
+        g->free_ops = op->next_free;
+    return op;
+}
+
+static void put_op(struct rdmc_group *g, struct rdmc__op *op)
+{
+    op->next_free = g->free_ops;
+    g->free_ops = op;
+}
+
+static void free_slot(struct rdmc_group *g, struct rdmc__msg *m)
+{
+    fab_mr_destroy(m->mr);
+    m->mr = NULL;
+    if (m->own_buf)
+        free(m->buf);
+    m->buf = NULL;
+    free(m->sends);
+    m->sends = NULL;
+    free(m->have);
+    m->have = NULL;
+    size_t n = g->n;
+    memset(m->is_source, 0, n);
+    memset(m->is_target, 0, n);
+    memset(m->ctrl_sent, 0, n);
+    memset(m->ready_got, 0, n);
+    memset(m->acked, 0, n);
+    m->active = false;
+    m->delivered = false;
+    m->done_sent = false;
+    m->nsends = m->next_send = m->sends_done = 0;
+    m->nhave = m->acks = 0;
+    m->outstanding = 0;
+}
+
+/* ---- posting ---------------------------------------------------------- */
+
+static void op_done(struct fab_op *fop, int status);
+
+/* Posts one control record to rank `to`.  Returns 0, -EAGAIN (retry later)
+ * or a failure (the group is failed). */
+static int post_ctrl(struct rdmc_group *g, struct rdmc__msg *m, uint32_t slot,
+                     unsigned kind, uint32_t to)
+{
+    struct rdmc_ctrl c = {.kind = (enum rdmc_ctrl_kind)kind,
+                          .group_id = g->opts.group_id,
+                          .index = m->index};
+    if (kind == RDMC_KIND_HEADER)
+        c.size = m->size;
+    else if (kind == RDMC_KIND_READY)
+        fab_mr_get_desc(m->mr, &c.dest);
+    size_t off = ctrl_offset(g, kind, slot, to);
+    rdmc_ctrl_encode(&c, g->ctrl_out + off);
+    struct rdmc__op *op = get_op(g);
+    if (!op) {
+        g->retry = true;
+        return -EAGAIN;
+    }
+    op->slot = slot;
+    op->data = false;
+    op->fop.done = op_done;
+    op->fop.ctx = op;
+    int rc = fab_writedata(
+        g->conns[to], g->ctrl_out_mr, off, RDMC_CTRL_SIZE, &g->peer_ctrl[to],
+        ctrl_offset(g, kind, slot, g->rank),
+        rdmc_cq_encode(g->opts.group_id, kind, m->index, 0), 0, &op->fop);
+    if (rc) {
+        put_op(g, op);
+        if (rc == -EAGAIN) {
+            g->retry = true;
+            return rc;
+        }
+        fail_group(g, g->node_ids[to], rc);
+        return rc;
+    }
+    m->outstanding++;
+    g->ops_outstanding++;
+    return 0;
+}
+
+static int post_block(struct rdmc_group *g, struct rdmc__msg *m, uint32_t slot,
+                      const struct rdmc__send *s)
+{
+    struct rdmc__op *op = get_op(g);
+    if (!op) {
+        g->retry = true;
+        return -EAGAIN;
+    }
+    size_t bs = g->opts.block_size;
+    size_t off = (size_t)s->block * bs;
+    size_t len = m->size - off < bs ? m->size - off : bs;
+    op->slot = slot;
+    op->data = true;
+    op->fop.done = op_done;
+    op->fop.ctx = op;
+    int rc = fab_writedata(
+        g->conns[s->target], m->mr, off, len, &m->dest[s->target], off,
+        rdmc_cq_encode(g->opts.group_id, RDMC_KIND_BLOCK, m->index, s->block),
+        0, &op->fop);
+    if (rc) {
+        put_op(g, op);
+        if (rc == -EAGAIN) {
+            g->retry = true;
+            return rc;
+        }
+        fail_group(g, g->node_ids[s->target], rc);
+        return rc;
+    }
+    m->outstanding++;
+    g->ops_outstanding++;
+    g->data_inflight++;
+    return 0;
+}
+
+static bool msg_finished(const struct rdmc_group *g, const struct rdmc__msg *m)
+{
+    if (m->sends_done < m->nsends)
+        return false;
+    if (g->rank == 0)
+        return m->acks == g->n - 1;
+    return m->nhave == m->blocks;
+}
+
+/* Posts whatever message m can post now. */
+static void pump_msg(struct rdmc_group *g, uint32_t slot)
+{
+    struct rdmc__msg *m = &g->slots[slot];
+    if (g->rank == 0) {
+        for (uint32_t r = 1; r < g->n; r++) {
+            if (m->ctrl_sent[r])
+                continue;
+            if (post_ctrl(g, m, slot, RDMC_KIND_HEADER, r))
+                return;
+            m->ctrl_sent[r] = 1;
+        }
+    } else {
+        for (uint32_t r = 0; r < g->n; r++) {
+            if (!m->is_source[r] || m->ctrl_sent[r])
+                continue;
+            if (post_ctrl(g, m, slot, RDMC_KIND_READY, r))
+                return;
+            m->ctrl_sent[r] = 1;
+        }
+    }
+    while (m->next_send < m->nsends && g->data_inflight < RDMC__DATA_INFLIGHT) {
+        const struct rdmc__send *s = &m->sends[m->next_send];
+        if (g->rank != 0 && !m->have[s->block])
+            break;
+        if (!m->ready_got[s->target])
+            break;
+        if (post_block(g, m, slot, s))
+            return;
+        m->next_send++;
+    }
+    if (g->rank != 0 && !m->done_sent && msg_finished(g, m)) {
+        if (post_ctrl(g, m, slot, RDMC_KIND_DONE, 0))
+            return;
+        m->done_sent = true;
+    }
+}
+
+/* Starts the sender's next queued message if its slot is free. */
+static void start_sends(struct rdmc_group *g)
+{
+    while (g->queue_head) {
+        struct rdmc__queued *q = g->queue_head;
+        uint32_t slot = (uint32_t)(q->index % g->window);
+        struct rdmc__msg *m = &g->slots[slot];
+        if (m->active)
+            return;
+        uint32_t blocks =
+            (uint32_t)((q->size + g->opts.block_size - 1) / g->opts.block_size);
+        uint32_t steps = rdmc_schedule_steps(g->opts.algorithm, g->n, blocks);
+        m->sends = steps ? calloc(steps, sizeof(*m->sends)) : NULL;
+        int rc = fab_mr_register(g->pool, (void *)(uintptr_t)q->buf, q->size,
+                                 FAB_ACCESS_LOCAL, &m->mr);
+        if ((steps && !m->sends) || rc) {
+            free(m->sends);
+            m->sends = NULL;
+            fail_group(g, RDMC_NO_PEER, rc ? rc : -ENOMEM);
+            return;
+        }
+        for (uint32_t s = 0; s < steps; s++) {
+            struct rdmc_transfer snd, rcv;
+            rdmc_schedule_step(g->opts.algorithm, g->n, 0, blocks, s, &snd,
+                               &rcv);
+            if (snd.peer != RDMC_NO_PEER) {
+                m->sends[m->nsends++] =
+                    (struct rdmc__send){snd.peer, snd.block};
+                m->is_target[snd.peer] = 1;
+            }
+        }
+        m->active = true;
+        m->index = q->index;
+        m->size = q->size;
+        m->blocks = blocks;
+        m->buf = (uint8_t *)(uintptr_t)q->buf;
+        m->own_buf = false;
+        m->last_activity_ms = now_ms();
+        /* READY records that landed before we started this message */
+        for (uint32_t r = 1; r < g->n; r++) {
+            if (!m->pending_ready[r])
+                continue;
+            m->pending_ready[r] = 0;
+            struct rdmc_ctrl c;
+            size_t off = ctrl_offset(g, RDMC_KIND_READY, slot, r);
+            if (rdmc_ctrl_decode(g->ctrl_in + off, RDMC_CTRL_SIZE, &c) ||
+                c.index != m->index || c.dest.len < m->size) {
+                fail_group(g, g->node_ids[r], -EBADMSG);
+                return;
+            }
+            m->dest[r] = c.dest;
+            m->ready_got[r] = 1;
+        }
+        g->queue_head = q->next;
+        if (!g->queue_head)
+            g->queue_tail = NULL;
+        free(q);
+    }
+}
+
+static void deliver(struct rdmc_group *g)
+{
+    for (;;) {
+        uint32_t slot = (uint32_t)(g->next_deliver % g->window);
+        struct rdmc__msg *m = &g->slots[slot];
+        if (!m->active || m->index != g->next_deliver || m->delivered)
+            return;
+        if (!msg_finished(g, m) || (g->rank != 0 && !m->done_sent))
+            return;
+        m->delivered = true;
+        g->next_deliver++;
+        if (!g->stopping && g->cbs.complete)
+            g->cbs.complete(g->ctx, g, m->index, m->buf, m->size);
+        if (m->outstanding == 0) {
+            free_slot(g, m);
+            if (m->pending_header)
+                start_recv(g, slot);
+            g->repump = true; /* the freed slot may start a message */
+        }
+    }
+}
+
+static void pump(struct rdmc_group *g)
+{
+    if (g->pump_depth > 0) {
+        g->repump = true;
+        return;
+    }
+    g->pump_depth++;
+    do {
+        g->repump = false;
+        if (g->status || g->stopping || !g->open)
+            break;
+        if (g->rank == 0)
+            start_sends(g);
+        /* oldest first: it gets the block budget first */
+        for (uint32_t i = 0; i < g->window && !g->status; i++) {
+            uint32_t slot = (uint32_t)((g->next_deliver + i) % g->window);
+            if (g->slots[slot].active && !g->slots[slot].delivered)
+                pump_msg(g, slot);
+        }
+        if (!g->status)
+            deliver(g);
+    } while (g->repump);
+    g->pump_depth--;
+}
+
+/* ---- events ----------------------------------------------------------- */
+
+static void op_done(struct fab_op *fop, int status)
+{
+    struct rdmc__op *op = fop->ctx;
+    struct rdmc_group *g = op->g;
+    pthread_mutex_lock(&g->lock);
+    struct rdmc__msg *m = &g->slots[op->slot];
+    g->ops_outstanding--;
+    m->outstanding--;
+    if (op->data) {
+        g->data_inflight--;
+        m->sends_done++;
+    }
+    uint32_t node = fop->node_id;
+    put_op(g, op);
+    m->last_activity_ms = now_ms();
+    if (status) {
+        fail_group(g, node, status);
+    } else if (m->delivered && m->outstanding == 0) {
+        uint32_t slot = (uint32_t)(m - g->slots);
+        free_slot(g, m);
+        if (m->pending_header)
+            start_recv(g, slot);
+    }
+    pump(g);
+    pthread_mutex_unlock(&g->lock);
+}
+
+/* A HEADER landed in slot (from rank 0) and the slot is free: start
+ * receiving. */
+static void start_recv(struct rdmc_group *g, uint32_t slot)
+{
+    struct rdmc__msg *m = &g->slots[slot];
+    m->pending_header = false;
+    if (g->status || g->stopping)
+        return;
+    struct rdmc_ctrl c;
+    size_t off = ctrl_offset(g, RDMC_KIND_HEADER, slot, 0);
+    if (rdmc_ctrl_decode(g->ctrl_in + off, RDMC_CTRL_SIZE, &c) ||
+        c.kind != RDMC_KIND_HEADER || c.group_id != g->opts.group_id ||
+        c.index % g->window != slot || c.index < g->next_deliver ||
+        c.index >= g->next_deliver + g->window ||
+        c.size > g->opts.max_msg_size) {
+        rdmc__log(g, LOG_ERR, "malformed HEADER from node %u", g->node_ids[0]);
+        fail_group(g, g->node_ids[0], -EBADMSG);
+        return;
+    }
+    uint32_t blocks =
+        (uint32_t)((c.size + g->opts.block_size - 1) / g->opts.block_size);
+    uint32_t steps = rdmc_schedule_steps(g->opts.algorithm, g->n, blocks);
+    m->sends = calloc(steps ? steps : 1, sizeof(*m->sends));
+    m->have = calloc(blocks, 1);
+    if (!m->sends || !m->have) {
+        fail_group(g, RDMC_NO_PEER, -ENOMEM);
+        return;
+    }
+    m->index = c.index;
+    m->size = (size_t)c.size;
+    m->blocks = blocks;
+    void *buf = NULL;
+    if (g->cbs.incoming)
+        buf = g->cbs.incoming(g->ctx, g, c.index, m->size);
+    m->own_buf = buf == NULL;
+    if (!buf)
+        buf = malloc(m->size);
+    m->buf = buf;
+    int rc = buf ? fab_mr_register(g->pool, buf, m->size,
+                                   FAB_ACCESS_LOCAL | FAB_ACCESS_REMOTE_WRITE,
+                                   &m->mr)
+                 : -ENOMEM;
+    if (rc) {
+        fail_group(g, RDMC_NO_PEER, rc);
+        return;
+    }
+    for (uint32_t s = 0; s < steps; s++) {
+        struct rdmc_transfer snd, rcv;
+        rdmc_schedule_step(g->opts.algorithm, g->n, g->rank, blocks, s, &snd,
+                           &rcv);
+        if (snd.peer != RDMC_NO_PEER) {
+            m->sends[m->nsends++] = (struct rdmc__send){snd.peer, snd.block};
+            m->is_target[snd.peer] = 1;
+        }
+        if (rcv.peer != RDMC_NO_PEER)
+            m->is_source[rcv.peer] = 1;
+    }
+    m->active = true;
+    m->last_activity_ms = now_ms();
+    for (uint32_t r = 1; r < g->n; r++) {
+        if (!m->pending_ready[r])
+            continue;
+        m->pending_ready[r] = 0;
+        size_t roff = ctrl_offset(g, RDMC_KIND_READY, slot, r);
+        if (rdmc_ctrl_decode(g->ctrl_in + roff, RDMC_CTRL_SIZE, &c) ||
+            c.index != m->index || c.dest.len < m->size || !m->is_target[r]) {
+            fail_group(g, g->node_ids[r], -EBADMSG);
+            return;
+        }
+        m->dest[r] = c.dest;
+        m->ready_got[r] = 1;
+    }
+}
+
+static void on_remote_data(void *ctx, uint32_t node_id, uint64_t data)
+{
+    struct rdmc_group *g = ctx;
+    uint32_t gid, seq, block;
+    unsigned kind;
+    if (!rdmc_cq_decode(data, &gid, &kind, &seq, &block) ||
+        gid != g->opts.group_id)
+        return; /* another user's traffic */
+    pthread_mutex_lock(&g->lock);
+    int r = rank_of(g, node_id);
+    if (g->status || g->stopping || r < 0 || (uint32_t)r == g->rank)
+        goto out;
+    uint32_t slot = seq % g->window;
+    struct rdmc__msg *m = &g->slots[slot];
+    bool current = m->active && !m->delivered && (m->index & 0xfffu) == seq;
+    switch (kind) {
+    case RDMC_KIND_HEADER:
+        if (r != 0 || g->rank == 0 || (m->active && m->index % 4096 == seq)) {
+            fail_group(g, node_id, -EBADMSG);
+            break;
+        }
+        if (m->active)
+            m->pending_header = true;
+        else
+            start_recv(g, slot);
+        break;
+    case RDMC_KIND_READY: {
+        if (r == 0) {
+            fail_group(g, node_id, -EBADMSG);
+            break;
+        }
+        if (!current) {
+            m->pending_ready[r] = 1; /* checked when the message starts */
+            break;
+        }
+        struct rdmc_ctrl c;
+        size_t off = ctrl_offset(g, RDMC_KIND_READY, slot, (uint32_t)r);
+        if (rdmc_ctrl_decode(g->ctrl_in + off, RDMC_CTRL_SIZE, &c) ||
+            c.kind != RDMC_KIND_READY || c.index != m->index ||
+            c.dest.len < m->size || !m->is_target[r] || m->ready_got[r]) {
+            fail_group(g, node_id, -EBADMSG);
+            break;
+        }
+        m->dest[r] = c.dest;
+        m->ready_got[r] = 1;
+        m->last_activity_ms = now_ms();
+        break;
+    }
+    case RDMC_KIND_DONE: {
+        struct rdmc_ctrl c;
+        size_t off = ctrl_offset(g, RDMC_KIND_DONE, slot, (uint32_t)r);
+        if (g->rank != 0 || !current || m->acked[r] ||
+            rdmc_ctrl_decode(g->ctrl_in + off, RDMC_CTRL_SIZE, &c) ||
+            c.kind != RDMC_KIND_DONE || c.index != m->index) {
+            fail_group(g, node_id, -EBADMSG);
+            break;
+        }
+        m->acked[r] = 1;
+        m->acks++;
+        m->last_activity_ms = now_ms();
+        break;
+    }
+    case RDMC_KIND_BLOCK:
+        if (g->rank == 0 || !current || block >= m->blocks || m->have[block] ||
+            !m->is_source[r]) {
+            fail_group(g, node_id, -EBADMSG);
+            break;
+        }
+        m->have[block] = 1;
+        m->nhave++;
+        m->last_activity_ms = now_ms();
+        break;
+    default:
+        fail_group(g, node_id, -EBADMSG);
+        break;
+    }
+    pump(g);
+out:
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void on_failure(void *ctx, uint32_t node_id, int reason)
+{
+    struct rdmc_group *g = ctx;
+    pthread_mutex_lock(&g->lock);
+    if (rank_of(g, node_id) >= 0)
+        fail_group(g, node_id, reason ? reason : -ECONNRESET);
+    pthread_mutex_unlock(&g->lock);
+}
+
+/* ---- the group's thread ------------------------------------------------ */
+
+static void check_timeouts(struct rdmc_group *g)
+{
+    if (g->status || g->opts.timeout_ms < 0)
+        return;
+    int64_t now = now_ms();
+    if (g->opts.log_level >= LOG_DEBUG && now - g->last_dump_ms > 3000) {
+        g->last_dump_ms = now;
+        for (uint32_t i = 0; i < g->window; i++) {
+            struct rdmc__msg *m = &g->slots[i];
+            if (!m->active)
+                continue;
+            unsigned cs = 0, rg = 0, pr = 0;
+            for (uint32_t r = 0; r < g->n; r++) {
+                cs += m->ctrl_sent[r];
+                rg += m->ready_got[r];
+                pr += m->pending_ready[r];
+            }
+            rdmc__log(g, LOG_DEBUG,
+                      "g%u rank %u ctrl_sent %u ready_got %u pend_ready %u "
+                      "open %d status %d",
+                      g->opts.group_id, g->rank, cs, rg, pr, g->open,
+                      g->status);
+            rdmc__log(g, LOG_DEBUG,
+                      "slot %u: active %d idx %llu delivered %d out %u have "
+                      "%u/%u sends %u/%u/%u acks %u pend_hdr %d done_sent %d "
+                      "next_deliver %llu inflight %u",
+                      i, m->active, (unsigned long long)m->index, m->delivered,
+                      m->outstanding, m->nhave, m->blocks, m->next_send,
+                      m->sends_done, m->nsends, m->acks, m->pending_header,
+                      m->done_sent, (unsigned long long)g->next_deliver,
+                      g->data_inflight);
+        }
+    }
+    for (uint32_t i = 0; i < g->window; i++) {
+        struct rdmc__msg *m = &g->slots[i];
+        if (m->active && !m->delivered &&
+            now - m->last_activity_ms > g->opts.timeout_ms) {
+            rdmc__log(g, LOG_WARNING, "message %llu stalled for %d ms",
+                      (unsigned long long)m->index, g->opts.timeout_ms);
+            fail_group(g, RDMC_NO_PEER, -ETIMEDOUT);
+            return;
+        }
+    }
+}
+
+static void *group_main(void *arg)
+{
+    struct rdmc_group *g = arg;
+    char name[16];
+    snprintf(name, sizeof(name), "rdmc-%u", g->opts.group_id);
+    pthread_setname_np(pthread_self(), name);
+    while (!atomic_load_explicit(&g->stop, memory_order_acquire)) {
+        pthread_mutex_lock(&g->lock);
+        int wait_ms = g->retry ? 2 : 50;
+        pthread_mutex_unlock(&g->lock);
+        fab_pool_progress_wait(g->pool, g->opts.spin_us, wait_ms);
+        pthread_mutex_lock(&g->lock);
+        if (g->retry) {
+            g->retry = false;
+            pump(g);
+        }
+        check_timeouts(g);
+        pthread_mutex_unlock(&g->lock);
+    }
+    return NULL;
+}
+
+/* ---- set-up ------------------------------------------------------------ */
+
+/* Parameters every member must agree on, published under
+ * RDMC_BLOB_KEY(group_id). */
+#define BLOB_VERSION 1
+#define BLOB_SIZE (4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + FAB_MR_DESC_SIZE)
+
+static void put_le(uint8_t *p, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int bytes)
+{
+    uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint64_t members_hash(const struct rdmc_group *g)
+{
+    uint8_t buf[4 * RDMC_MAX_MEMBERS];
+    for (uint32_t r = 0; r < g->n; r++)
+        put_le(buf + 4 * r, g->node_ids[r], 4);
+    return XXH3_64bits(buf, 4 * (size_t)g->n);
+}
+
+static void encode_blob(const struct rdmc_group *g, uint8_t *b)
+{
+    struct fab_mr_desc d;
+    fab_mr_get_desc(g->ctrl_in_mr, &d);
+    put_le(b, BLOB_VERSION, 4);
+    put_le(b + 4, g->opts.group_id, 4);
+    put_le(b + 8, (uint64_t)g->opts.algorithm, 4);
+    put_le(b + 12, g->window, 4);
+    put_le(b + 16, g->opts.block_size, 8);
+    put_le(b + 24, g->opts.max_msg_size, 8);
+    put_le(b + 32, g->n, 4);
+    put_le(b + 36, members_hash(g), 8);
+    fab_mr_desc_encode(&d, b + 44);
+}
+
+/* Compares a peer's blob with ours; returns 0 or -EPROTO (logged). */
+static int check_blob(struct rdmc_group *g, uint32_t r, const uint8_t *b,
+                      size_t len, const uint8_t *mine)
+{
+    static const struct {
+        const char *name;
+        int off, bytes;
+    } fields[] = {{"version", 0, 4},       {"group id", 4, 4},
+                  {"algorithm", 8, 4},     {"window", 12, 4},
+                  {"block size", 16, 8},   {"max message size", 24, 8},
+                  {"member count", 32, 4}, {"member list", 36, 8}};
+    if (len != BLOB_SIZE) {
+        rdmc__log(g, LOG_ERR, "node %u: malformed group parameters",
+                  g->node_ids[r]);
+        return -EPROTO;
+    }
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        uint64_t a = get_le(mine + fields[i].off, fields[i].bytes);
+        uint64_t p = get_le(b + fields[i].off, fields[i].bytes);
+        if (a != p) {
+            rdmc__log(g, LOG_ERR,
+                      "node %u: %s differs (mine %llu, theirs %llu)",
+                      g->node_ids[r], fields[i].name, (unsigned long long)a,
+                      (unsigned long long)p);
+            return -EPROTO;
+        }
+    }
+    if (fab_mr_desc_decode(b + 44, FAB_MR_DESC_SIZE, &g->peer_ctrl[r]) ||
+        g->peer_ctrl[r].len < g->ctrl_len) {
+        rdmc__log(g, LOG_ERR, "node %u: bad control region", g->node_ids[r]);
+        return -EPROTO;
+    }
+    return 0;
+}
+
+static int validate(struct fab_pool *pool, const struct rdmc_member *members,
+                    size_t num, const struct rdmc_options *o, uint32_t *rank)
+{
+    if (!pool || !members || num == 0 || num > RDMC_MAX_MEMBERS)
+        return -EINVAL;
+    if (o->group_id > RDMC_MAX_GROUP_ID || o->block_size == 0 ||
+        o->max_msg_size == 0 || !rdmc_algorithm_name(o->algorithm) ||
+        o->window == 0 || o->window > 64 || (o->window & (o->window - 1)))
+        return -EINVAL;
+    if ((o->max_msg_size - 1) / o->block_size + 1 > RDMC_MAX_BLOCKS)
+        return -EINVAL;
+    uint32_t me = fab_pool_node_id(pool);
+    int found = -1;
+    for (size_t i = 0; i < num; i++) {
+        if (members[i].node_id == me)
+            found = (int)i;
+        else if (!members[i].host)
+            return -EINVAL;
+        for (size_t j = 0; j < i; j++)
+            if (members[j].node_id == members[i].node_id)
+                return -EINVAL;
+    }
+    if (found < 0)
+        return -EINVAL;
+    *rank = (uint32_t)found;
+    return 0;
+}
+
+static void release_all(struct rdmc_group *g)
+{
+    if (g->published)
+        fab_pool_unpublish(g->pool, RDMC_BLOB_KEY(g->opts.group_id));
+    fab_user_destroy(g->user); /* after it, no callback of ours runs */
+    g->user = NULL;
+    bool leak = g->ops_outstanding > 0;
+    if (leak)
+        rdmc__log(g, LOG_WARNING,
+                  "%u operations never completed; keeping their memory",
+                  g->ops_outstanding);
+    for (uint32_t i = 0; g->slots && i < g->window; i++) {
+        struct rdmc__msg *m = &g->slots[i];
+        if (!leak)
+            fab_mr_destroy(m->mr);
+        if (m->own_buf && !leak)
+            free(m->buf);
+        free(m->sends);
+        free(m->have);
+        free(m->is_source);
+        free(m->is_target);
+        free(m->ctrl_sent);
+        free(m->ready_got);
+        free(m->pending_ready);
+        free(m->acked);
+        free(m->dest);
+    }
+    free(g->slots);
+    if (!leak) {
+        fab_mr_destroy(g->ctrl_in_mr);
+        fab_mr_destroy(g->ctrl_out_mr);
+        free(g->ctrl_in);
+        free(g->ctrl_out);
+        free(g->ops);
+    }
+    while (g->queue_head) {
+        struct rdmc__queued *q = g->queue_head;
+        g->queue_head = q->next;
+        free(q);
+    }
+    free(g->conns);
+    free(g->peer_ctrl);
+    free(g->node_ids);
+    free(g->failed_reported);
+    pthread_mutex_destroy(&g->lock);
+    free(g);
+}
+
+static void stop_thread(struct rdmc_group *g)
+{
+    if (!g->thread_started)
+        return;
+    atomic_store_explicit(&g->stop, true, memory_order_release);
+    fab_pool_wake(g->pool);
+    pthread_join(g->thread, NULL);
+    g->thread_started = false;
+}
+
+int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
+                      size_t num_members, const struct rdmc_options *opts,
+                      const struct rdmc_callbacks *cbs, void *ctx,
+                      struct rdmc_group **out)
+{
+    struct rdmc_options o;
+    rdmc_options_init(&o);
+    if (!opts || !out)
+        return -EINVAL;
+    memcpy(&o, opts,
+           opts->size && opts->size < sizeof(o) ? opts->size : sizeof(o));
+    o.size = sizeof(o);
+    uint32_t rank;
+    int rc = validate(pool, members, num_members, &o, &rank);
+    if (rc)
+        return rc;
+    struct fab_pool_info info;
+    fab_pool_get_info(pool, &info);
+    if (info.cq_data_size < 8)
+        return -ENOTSUP;
+
+    struct rdmc_group *g = calloc(1, sizeof(*g));
+    if (!g)
+        return -ENOMEM;
+    g->pool = pool;
+    g->opts = o;
+    if (cbs)
+        g->cbs = *cbs;
+    g->ctx = ctx;
+    g->n = (uint32_t)num_members;
+    g->rank = rank;
+    g->window = o.window;
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&g->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+    atomic_init(&g->stop, false);
+
+    size_t n = g->n;
+    g->node_ids = calloc(n, sizeof(*g->node_ids));
+    g->conns = calloc(n, sizeof(*g->conns));
+    g->peer_ctrl = calloc(n, sizeof(*g->peer_ctrl));
+    g->failed_reported = calloc(n, 1);
+    g->slots = calloc(g->window, sizeof(*g->slots));
+    g->ctrl_len = (size_t)RDMC__NKINDS * g->window * n * RDMC_CTRL_SIZE;
+    g->ctrl_in = calloc(1, g->ctrl_len);
+    g->ctrl_out = calloc(1, g->ctrl_len);
+    g->nops = RDMC__DATA_INFLIGHT + (size_t)RDMC__NKINDS * g->window * n;
+    g->ops = calloc(g->nops, sizeof(*g->ops));
+    rc = -ENOMEM;
+    if (!g->node_ids || !g->conns || !g->peer_ctrl || !g->failed_reported ||
+        !g->slots || !g->ctrl_in || !g->ctrl_out || !g->ops)
+        goto fail;
+    for (uint32_t i = 0; i < g->window; i++) {
+        struct rdmc__msg *m = &g->slots[i];
+        m->is_source = calloc(n, 1);
+        m->is_target = calloc(n, 1);
+        m->ctrl_sent = calloc(n, 1);
+        m->ready_got = calloc(n, 1);
+        m->pending_ready = calloc(n, 1);
+        m->acked = calloc(n, 1);
+        m->dest = calloc(n, sizeof(*m->dest));
+        if (!m->is_source || !m->is_target || !m->ctrl_sent || !m->ready_got ||
+            !m->pending_ready || !m->acked || !m->dest)
+            goto fail;
+    }
+    for (size_t i = 0; i < g->nops; i++) {
+        g->ops[i].g = g;
+        put_op(g, &g->ops[i]);
+    }
+    for (size_t i = 0; i < n; i++)
+        g->node_ids[i] = members[i].node_id;
+
+    rc = fab_mr_register(pool, g->ctrl_in, g->ctrl_len,
+                         FAB_ACCESS_LOCAL | FAB_ACCESS_REMOTE_WRITE,
+                         &g->ctrl_in_mr);
+    if (rc)
+        goto fail;
+    rc = fab_mr_register(pool, g->ctrl_out, g->ctrl_len, FAB_ACCESS_LOCAL,
+                         &g->ctrl_out_mr);
+    if (rc)
+        goto fail;
+    struct fab_user_callbacks ucbs = {.on_failure = on_failure,
+                                      .on_remote_data = on_remote_data};
+    rc = fab_user_create(pool, &ucbs, g, &g->user);
+    if (rc)
+        goto fail;
+    int64_t deadline =
+        now_ms() + (o.create_timeout_ms > 0 ? o.create_timeout_ms : 10000);
+    for (uint32_t r = 0; r < g->n; r++) {
+        if (r == rank)
+            continue;
+        struct fab_error ferr;
+        /* members start at their own pace: a refused bootstrap means the
+         * peer is not listening yet, so try again until the deadline */
+        for (;;) {
+            int left = (int)(deadline - now_ms());
+            rc = fab_borrow(g->user, members[r].node_id, members[r].host,
+                            members[r].port, left > 0 ? left : 1, &g->conns[r],
+                            &ferr);
+            if (rc != -ECONNREFUSED || now_ms() >= deadline)
+                break;
+            struct timespec ts = {0, 20 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        if (rc) {
+            rdmc__log(g, LOG_ERR, "connecting to node %u: %s",
+                      members[r].node_id, ferr.msg);
+            goto fail;
+        }
+    }
+    if (pthread_create(&g->thread, NULL, group_main, g)) {
+        rc = -EAGAIN;
+        goto fail;
+    }
+    g->thread_started = true;
+
+    uint8_t mine[BLOB_SIZE];
+    encode_blob(g, mine);
+    rc = fab_pool_publish(pool, RDMC_BLOB_KEY(o.group_id), mine, sizeof(mine));
+    if (rc)
+        goto fail;
+    g->published = true;
+    for (uint32_t r = 0; r < g->n; r++) {
+        if (r == rank)
+            continue;
+        uint8_t theirs[FAB_BLOB_MAX];
+        size_t len = 0;
+        struct fab_error ferr;
+        int left = (int)(deadline - now_ms());
+        rc = fab_pool_fetch(pool, members[r].node_id, RDMC_BLOB_KEY(o.group_id),
+                            theirs, sizeof(theirs), &len, left > 0 ? left : 1,
+                            &ferr);
+        if (rc) {
+            rdmc__log(g, LOG_ERR, "group parameters of node %u: %s",
+                      members[r].node_id, ferr.msg);
+            goto fail;
+        }
+        pthread_mutex_lock(&g->lock);
+        rc = check_blob(g, r, theirs, len, mine);
+        pthread_mutex_unlock(&g->lock);
+        if (rc)
+            goto fail;
+    }
+    pthread_mutex_lock(&g->lock);
+    g->open = true;
+    pump(g); /* anything that arrived while we waited */
+    pthread_mutex_unlock(&g->lock);
+    *out = g;
+    return 0;
+
+fail:
+    pthread_mutex_lock(&g->lock);
+    g->stopping = true;
+    pthread_mutex_unlock(&g->lock);
+    stop_thread(g);
+    release_all(g);
+    return rc;
+}
+
+void rdmc_group_destroy(struct rdmc_group *g)
+{
+    if (!g)
+        return;
+    pthread_mutex_lock(&g->lock);
+    g->stopping = true;
+    pthread_mutex_unlock(&g->lock);
+    stop_thread(g);
+    /* Operations in flight still point at our memory: let them complete
+     * (those on broken connections complete with errors), bounded. */
+    int64_t deadline = now_ms() + 3000;
+    for (;;) {
+        pthread_mutex_lock(&g->lock);
+        uint32_t left = g->ops_outstanding;
+        pthread_mutex_unlock(&g->lock);
+        if (left == 0 || now_ms() > deadline)
+            break;
+        fab_pool_progress_wait(g->pool, 0, 5);
+    }
+    /* A failed group may still be the target of writes that surviving
+     * peers posted before they noticed the failure.  Deregistering a region
+     * under such a write makes the peer's provider fail the whole
+     * connection (which other groups share), so give them a moment to stop
+     * before the regions go away. */
+    pthread_mutex_lock(&g->lock);
+    bool failed = g->status != 0;
+    pthread_mutex_unlock(&g->lock);
+    if (failed) {
+        deadline = now_ms() + RDMC__FAILED_GRACE_MS;
+        while (now_ms() < deadline)
+            fab_pool_progress_wait(g->pool, 0, 5);
+    }
+    release_all(g);
+}
+
+int rdmc_send(struct rdmc_group *g, const void *buf, size_t size,
+              uint64_t *index)
+{
+    if (!g || !buf || size == 0)
+        return -EINVAL;
+    if (g->rank != 0)
+        return -EPERM;
+    if (size > g->opts.max_msg_size)
+        return -EMSGSIZE;
+    struct rdmc__queued *q = calloc(1, sizeof(*q));
+    if (!q)
+        return -ENOMEM;
+    pthread_mutex_lock(&g->lock);
+    if (g->status || g->stopping) {
+        int st = g->status ? g->status : -ECANCELED;
+        pthread_mutex_unlock(&g->lock);
+        free(q);
+        return st;
+    }
+    q->buf = buf;
+    q->size = size;
+    q->index = g->next_index++;
+    if (g->queue_tail)
+        g->queue_tail->next = q;
+    else
+        g->queue_head = q;
+    g->queue_tail = q;
+    if (index)
+        *index = q->index;
+    pump(g);
+    pthread_mutex_unlock(&g->lock);
+    return 0;
+}
+
+uint32_t rdmc_group_rank(const struct rdmc_group *g)
+{
+    return g ? g->rank : RDMC_NO_PEER;
+}
+
+uint32_t rdmc_group_size(const struct rdmc_group *g)
+{
+    return g ? g->n : 0;
+}
+
+uint32_t rdmc_group_id(const struct rdmc_group *g)
+{
+    return g ? g->opts.group_id : 0;
+}
+
+int rdmc_group_status(struct rdmc_group *g)
+{
+    if (!g)
+        return -EINVAL;
+    pthread_mutex_lock(&g->lock);
+    int st = g->status;
+    pthread_mutex_unlock(&g->lock);
+    return st;
+}
+
+size_t rdmc_group_pending(struct rdmc_group *g)
+{
+    if (!g)
+        return 0;
+    pthread_mutex_lock(&g->lock);
+    size_t n = 0;
+    if (g->rank == 0)
+        n = (size_t)(g->next_index - g->next_deliver);
+    else
+        for (uint32_t i = 0; i < g->window; i++)
+            if (g->slots[i].active && !g->slots[i].delivered)
+                n++;
+    pthread_mutex_unlock(&g->lock);
+    return n;
+}

@@ -1,0 +1,110 @@
+/* Internal declarations of librdmc. */
+#ifndef DERECHO_RDMC_PRIVATE_H
+#define DERECHO_RDMC_PRIVATE_H
+
+#include "rdmc/rdmc.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define RDMC__DATA_INFLIGHT 32 /* block writes in flight per group */
+#define RDMC__NKINDS 3         /* HEADER, READY, DONE control slots */
+#define RDMC__FAILED_GRACE_MS                                                  \
+    500 /* destroy of a failed group: let peers stop */
+
+struct rdmc_group;
+
+/* One posted write: a fab_op plus where it belongs. */
+struct rdmc__op {
+    struct fab_op fop; /* first: the fab_op pointer is the op pointer */
+    struct rdmc_group *g;
+    uint32_t slot;
+    bool data;
+    struct rdmc__op *next_free;
+};
+
+struct rdmc__send {
+    uint32_t target;
+    uint32_t block;
+};
+
+/* One message in flight, in slot index % window. */
+struct rdmc__msg {
+    bool active;
+    bool delivered;
+    bool done_sent; /* receiver: DONE posted to the sender */
+    uint64_t index;
+    size_t size;
+    uint32_t blocks;
+    uint8_t *buf;
+    bool own_buf;
+    struct fab_mr *mr;
+    struct rdmc__send *sends; /* my sends in step order */
+    uint32_t nsends, next_send, sends_done;
+    uint8_t *have; /* receiver: per block */
+    uint32_t nhave;
+    uint32_t acks;        /* sender: DONE records received */
+    uint32_t outstanding; /* posted writes of this message */
+    int64_t last_activity_ms;
+    /* per rank */
+    uint8_t *is_source;       /* sends blocks to me: gets my READY */
+    uint8_t *is_target;       /* I send blocks to it: need its READY */
+    uint8_t *ctrl_sent;       /* HEADER (sender) or READY (receiver) posted */
+    uint8_t *ready_got;       /* READY from that rank applied */
+    uint8_t *pending_ready;   /* READY landed before the message started */
+    uint8_t *acked;           /* sender: DONE from that rank */
+    struct fab_mr_desc *dest; /* READY's region per rank */
+    bool pending_header;      /* HEADER landed while the slot was busy */
+};
+
+/* A message queued by rdmc_send. */
+struct rdmc__queued {
+    const void *buf;
+    size_t size;
+    uint64_t index;
+    struct rdmc__queued *next;
+};
+
+struct rdmc_group {
+    struct fab_pool *pool;
+    struct rdmc_options opts;
+    struct rdmc_callbacks cbs;
+    void *ctx;
+    uint32_t n, rank, window;
+    uint32_t *node_ids;
+    struct fab_user *user;
+    struct fab_conn **conns;       /* per rank; NULL for me */
+    struct fab_mr_desc *peer_ctrl; /* per rank: its control region */
+    size_t bytes_per_kind;
+    uint8_t *ctrl_in, *ctrl_out;
+    size_t ctrl_len;
+    struct fab_mr *ctrl_in_mr, *ctrl_out_mr;
+    struct rdmc__op *ops;
+    size_t nops;
+    struct rdmc__op *free_ops;
+    uint32_t data_inflight;
+    uint32_t ops_outstanding;
+    struct rdmc__msg *slots;
+    uint64_t next_deliver;
+    uint64_t next_index; /* sender: next index rdmc_send hands out */
+    uint64_t next_start; /* sender: next queued index to start */
+    struct rdmc__queued *queue_head, *queue_tail;
+    uint8_t *failed_reported; /* per rank */
+    int status;
+    bool open; /* create finished: may post */
+    bool stopping;
+    bool retry;
+    int pump_depth;
+    int64_t last_dump_ms;
+    bool repump;
+    bool published;
+    pthread_mutex_t lock; /* recursive: callbacks may call rdmc_send */
+    pthread_t thread;
+    bool thread_started;
+    atomic_bool stop;
+};
+
+void rdmc__log(struct rdmc_group *g, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,125 @@
+/* Control records and CQ data words: the only file that knows the bytes. */
+#include "rdmc-private.h"
+
+#include <errno.h>
+#include <string.h>
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Layout: 0 version, 1 kind, 2..3 zero, 4..7 group id, 8..15 index,
+ * 16..23 size (HEADER) or dest.key (READY), 24..31 dest.base,
+ * 32..39 dest.len, 40..47 zero. */
+int rdmc_ctrl_encode(const struct rdmc_ctrl *c, uint8_t out[RDMC_CTRL_SIZE])
+{
+    if (!c || !out || c->group_id > RDMC_MAX_GROUP_ID)
+        return -EINVAL;
+    if (c->kind != RDMC_KIND_HEADER && c->kind != RDMC_KIND_READY &&
+        c->kind != RDMC_KIND_DONE)
+        return -EINVAL;
+    memset(out, 0, RDMC_CTRL_SIZE);
+    out[0] = RDMC_CTRL_VERSION;
+    out[1] = (uint8_t)c->kind;
+    put_u32(out + 4, c->group_id);
+    put_u64(out + 8, c->index);
+    if (c->kind == RDMC_KIND_HEADER) {
+        put_u64(out + 16, c->size);
+    } else if (c->kind == RDMC_KIND_READY) {
+        put_u64(out + 16, c->dest.key);
+        put_u64(out + 24, c->dest.base);
+        put_u64(out + 32, c->dest.len);
+    }
+    return 0;
+}
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+int rdmc_ctrl_decode(const uint8_t *in, size_t len, struct rdmc_ctrl *c)
+{
+    if (!in || !c || len != RDMC_CTRL_SIZE)
+        return -EBADMSG;
+    if (in[0] != RDMC_CTRL_VERSION || in[2] || in[3] || !all_zero(in + 40, 8))
+        return -EBADMSG;
+    memset(c, 0, sizeof(*c));
+    c->kind = (enum rdmc_ctrl_kind)in[1];
+    c->group_id = get_u32(in + 4);
+    c->index = get_u64(in + 8);
+    if (c->group_id > RDMC_MAX_GROUP_ID)
+        return -EBADMSG;
+    switch (c->kind) {
+    case RDMC_KIND_HEADER:
+        c->size = get_u64(in + 16);
+        if (c->size == 0 || !all_zero(in + 24, 16))
+            return -EBADMSG;
+        return 0;
+    case RDMC_KIND_READY:
+        c->dest.key = get_u64(in + 16);
+        c->dest.base = get_u64(in + 24);
+        c->dest.len = get_u64(in + 32);
+        if (c->dest.len == 0 || c->dest.base + c->dest.len < c->dest.base)
+            return -EBADMSG;
+        return 0;
+    case RDMC_KIND_DONE:
+        if (!all_zero(in + 16, 24))
+            return -EBADMSG;
+        return 0;
+    default:
+        return -EBADMSG;
+    }
+}
+
+uint64_t rdmc_cq_encode(uint32_t group_id, unsigned kind, uint64_t index,
+                        uint32_t block)
+{
+    return ((uint64_t)RDMC_CQ_MAGIC << 56) |
+           ((uint64_t)(group_id & RDMC_MAX_GROUP_ID) << 36) |
+           ((uint64_t)(kind & 0xfu) << 32) | ((index & 0xfffu) << 20) |
+           (block & 0xfffffu);
+}
+
+bool rdmc_cq_decode(uint64_t data, uint32_t *group_id, unsigned *kind,
+                    uint32_t *index_mod, uint32_t *block)
+{
+    if ((data >> 56) != RDMC_CQ_MAGIC)
+        return false;
+    if (group_id)
+        *group_id = (uint32_t)(data >> 36) & RDMC_MAX_GROUP_ID;
+    if (kind)
+        *kind = (unsigned)(data >> 32) & 0xfu;
+    if (index_mod)
+        *index_mod = (uint32_t)(data >> 20) & 0xfffu;
+    if (block)
+        *block = (uint32_t)data & 0xfffffu;
+    return true;
+}
