@@ -251,29 +251,83 @@ void th_procs_kill_all(struct th_procs *procs)
 
 /* ---- network ----------------------------------------------------------- */
 
+/* Ports handed out by the kernel for port 0 come from the ephemeral range,
+ * and so do the local ports of every outgoing connection (bootstrap
+ * sockets, libfabric's tcp endpoints): a port picked that way may be taken
+ * by some connect() before the test binds it.  So we pick below the
+ * ephemeral range, where only explicit binds (other tests) compete. */
+static void ephemeral_range(int *lo, int *hi)
+{
+    *lo = 32768;
+    *hi = 60999;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%d %d", lo, hi) != 2) {
+            *lo = 32768;
+            *hi = 60999;
+        }
+        fclose(f);
+    }
+}
+
+/* Binds a listening-style socket to 127.0.0.1:port (0: any).  Returns the
+ * fd (port written back) or a negative errno. */
+static int bind_loopback(uint16_t *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons(*port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sa);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
 int th_free_tcp_ports(uint16_t *ports, int n)
 {
     int fds[TH_MAX_PROCS * 4];
     if (n <= 0 || n > (int)(sizeof(fds) / sizeof(fds[0])))
         return -EINVAL;
+    int lo, hi;
+    ephemeral_range(&lo, &hi);
+    (void)hi;
+    /* Below the ephemeral range, above the well-known and registered ports
+     * most daemons use; fall back to port 0 if that window is too small. */
+    const int first = 20000;
+    int window = lo - first;
+    uint64_t x = (uint64_t)th_now_ns() ^ ((uint64_t)getpid() << 32);
     int err = 0, made = 0;
     for (; made < n; made++) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            err = -errno;
-            break;
+        int fd = -EADDRINUSE;
+        for (int attempt = 0; window >= 1000 && attempt < 64 && fd < 0;
+             attempt++) {
+            x ^= x << 13; /* xorshift: a different walk in every process */
+            x ^= x >> 7;
+            x ^= x << 17;
+            uint16_t port = (uint16_t)(first + (int)(x % (uint64_t)window));
+            fd = bind_loopback(&port);
+            if (fd >= 0)
+                ports[made] = port;
         }
-        struct sockaddr_in sa = {.sin_family = AF_INET,
-                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        socklen_t sl = sizeof(sa);
-        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-            getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
-            err = -errno;
-            close(fd);
+        if (fd < 0) {
+            uint16_t port = 0;
+            fd = bind_loopback(&port);
+            if (fd >= 0)
+                ports[made] = port;
+        }
+        if (fd < 0) {
+            err = fd;
             break;
         }
         fds[made] = fd;
-        ports[made] = ntohs(sa.sin_port);
     }
     for (int i = 0; i < made; i++)
         close(fds[i]);

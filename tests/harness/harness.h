@@ -108,7 +108,10 @@ void th_procs_kill_all(struct th_procs *procs);
 
 /* Finds n distinct TCP ports that are free on 127.0.0.1 at the time of the
  * call (all n are held bound together while they are picked, so they are
- * distinct).  Returns 0 or a negative errno. */
+ * distinct).  They are taken at random from 20000 up to the start of the
+ * kernel's ephemeral range, so no outgoing connection can grab one before
+ * the test binds it (port 0 is the fall-back when that window is small).
+ * Returns 0 or a negative errno. */
 int th_free_tcp_ports(uint16_t *ports, int n);
 
 #endif

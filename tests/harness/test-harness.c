@@ -210,8 +210,17 @@ START_TEST(free_ports_are_distinct_and_bindable)
 {
     uint16_t ports[16];
     ck_assert_int_eq(th_free_tcp_ports(ports, 16), 0);
+    int lo = 32768, hi = 60999;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        ck_assert_int_eq(fscanf(f, "%d %d", &lo, &hi), 2);
+        fclose(f);
+    }
     for (int i = 0; i < 16; i++) {
         ck_assert_int_gt(ports[i], 0);
+        /* Never in the ephemeral range, where connect() takes its ports. */
+        if (lo - 20000 >= 1000)
+            ck_assert_int_lt(ports[i], lo);
         for (int j = 0; j < i; j++)
             ck_assert_int_ne(ports[i], ports[j]);
     }
