@@ -36,7 +36,4 @@ struct tf_progress {
 void tf_progress_start(struct tf_progress *p, struct fab_pool *pool);
 void tf_progress_stop(struct tf_progress *p);
 
-int tf_count_fds(void);
-int tf_count_threads(void);
-
 #endif

@@ -3,7 +3,6 @@
  * that multi-process tests spawn. */
 #include "test-fab.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <syslog.h>
@@ -69,28 +68,6 @@ void tf_progress_stop(struct tf_progress *p)
     atomic_store(&p->stop, true);
     fab_pool_wake(p->pool);
     pthread_join(p->thread, NULL);
-}
-
-static int count_dir(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d)
-        return -1;
-    int n = 0;
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
-
-int tf_count_fds(void)
-{
-    return count_dir("/proc/self/fd");
-}
-
-int tf_count_threads(void)
-{
-    return count_dir("/proc/self/task");
 }
 
 static const struct th_child children[] = {

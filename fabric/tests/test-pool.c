@@ -671,18 +671,18 @@ struct leak_baseline {
 static bool back_to_baseline(void *arg)
 {
     const struct leak_baseline *b = arg;
-    return tf_count_fds() <= b->fds && tf_count_threads() <= b->threads;
+    return th_count_fds() <= b->fds && th_count_threads() <= b->threads;
 }
 
 START_TEST(no_fd_or_thread_leak_after_destroy)
 {
     one_lifecycle(); /* warm-up: libfabric's process-wide state */
-    struct leak_baseline base = {tf_count_fds(), tf_count_threads()};
+    struct leak_baseline base = {th_count_fds(), th_count_threads()};
     for (int i = 0; i < 5; i++)
         one_lifecycle();
     ck_assert_msg(th_wait_until(back_to_baseline, &base, 3000),
-                  "fds %d -> %d, threads %d -> %d", base.fds, tf_count_fds(),
-                  base.threads, tf_count_threads());
+                  "fds %d -> %d, threads %d -> %d", base.fds, th_count_fds(),
+                  base.threads, th_count_threads());
 }
 END_TEST
 

@@ -2,7 +2,6 @@
  * (select with CK_RUN_SUITE), and the children multi-process tests spawn. */
 #include "test-sst.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -46,28 +45,6 @@ void ts_options(struct sst_options *o, uint64_t table_id, int suspect_ms)
     o->setup_timeout_ms = 20000;
     o->log = ts_log;
     o->log_level = getenv("SST_TEST_VERBOSE") ? LOG_DEBUG : LOG_WARNING;
-}
-
-static int count_dir(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d)
-        return -1;
-    int n = 0;
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
-
-int ts_count_fds(void)
-{
-    return count_dir("/proc/self/fd");
-}
-
-int ts_count_threads(void)
-{
-    return count_dir("/proc/self/task");
 }
 
 int ts_write_file(const char *dir, const char *name, const char *text)

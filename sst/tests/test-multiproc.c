@@ -625,18 +625,18 @@ int child_churn(int argc, char **argv)
             fab_user_destroy(u[k]);
         }
         if (it == 0) {
-            fds = ts_count_fds();
-            threads = ts_count_threads();
+            fds = th_count_fds();
+            threads = th_count_threads();
         }
     }
     /* The pool thread may be serving a peer's set-up fetch for a moment
      * (an accepted socket): wait for the count to settle. */
-    int fds_end = ts_count_fds(), threads_end = ts_count_threads();
+    int fds_end = th_count_fds(), threads_end = th_count_threads();
     for (int64_t end = th_now_ms() + 3000;
          (fds_end > fds || threads_end > threads) && th_now_ms() < end;) {
         sleep_us(10000);
-        fds_end = ts_count_fds();
-        threads_end = ts_count_threads();
+        fds_end = th_count_fds();
+        threads_end = th_count_threads();
     }
     struct fab_pool_stats st;
     fab_pool_get_stats(pool, &st);

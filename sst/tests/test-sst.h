@@ -26,9 +26,6 @@ struct fab_pool *ts_pool(uint32_t node_id, const char *addr, uint16_t port,
 void ts_options(struct sst_options *o, uint64_t table_id, int suspect_ms);
 void ts_log(void *ctx, int level, const char *module, const char *msg);
 
-int ts_count_fds(void);
-int ts_count_threads(void);
-
 /* Writes/reads a small text file (rendezvous between processes). */
 int ts_write_file(const char *dir, const char *name, const char *text);
 bool ts_file_exists(const char *dir, const char *name);

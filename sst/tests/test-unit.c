@@ -484,18 +484,18 @@ START_TEST(test_recreate_no_leaks)
         for (int i = 0; i < NP; i++)
             sst_destroy(p[i].table);
         if (it == 0) {
-            fds = ts_count_fds();
-            threads = ts_count_threads();
+            fds = th_count_fds();
+            threads = th_count_threads();
         }
     }
     /* A pool thread may still be closing a set-up fetch's socket. */
     int64_t end = th_now_ms() + 3000;
-    while ((ts_count_fds() > fds || ts_count_threads() > threads) &&
+    while ((th_count_fds() > fds || th_count_threads() > threads) &&
            th_now_ms() < end)
         usleep(10000);
     /* No growth (the warm-up count may have caught a transient socket). */
-    ck_assert_int_le(ts_count_fds(), fds);
-    ck_assert_int_le(ts_count_threads(), threads);
+    ck_assert_int_le(th_count_fds(), fds);
+    ck_assert_int_le(th_count_threads(), threads);
     for (int i = 0; i < NP; i++) {
         struct fab_pool_stats st;
         fab_pool_get_stats(pools[i], &st);

@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <netinet/in.h>
@@ -247,6 +248,30 @@ void th_procs_kill_all(struct th_procs *procs)
             procs->status[i] = -1;
         procs->reaped[i] = true;
     }
+}
+
+/* ---- leaks ------------------------------------------------------------- */
+
+static int count_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+int th_count_fds(void)
+{
+    return count_entries("/proc/self/fd");
+}
+
+int th_count_threads(void)
+{
+    return count_entries("/proc/self/task");
 }
 
 /* ---- network ----------------------------------------------------------- */

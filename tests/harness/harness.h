@@ -104,6 +104,14 @@ bool th_exited_ok(const struct th_procs *procs, int i);
 /* Kills (SIGKILL) and reaps every child still running. */
 void th_procs_kill_all(struct th_procs *procs);
 
+/* ---- leaks ------------------------------------------------------------- */
+
+/* Open file descriptors / threads of the calling process right now (from
+ * /proc/self), for leak checks as a difference around create/destroy.
+ * -1 when /proc is not readable. */
+int th_count_fds(void);
+int th_count_threads(void);
+
 /* ---- network ----------------------------------------------------------- */
 
 /* Finds n distinct TCP ports that are free on 127.0.0.1 at the time of the
