@@ -911,6 +911,7 @@ static int trim_entries(struct persistent_log *log, uint64_t k)
 {
     pthread_mutex_lock(&log->persist_lock);
     pthread_rwlock_wrlock(&log->lock);
+    pers__change_begin(log);
     /* Staged records go to the file first: offsets below are file ones. */
     int e = pers__flush(log);
     if (e)
@@ -957,6 +958,7 @@ static int trim_entries(struct persistent_log *log, uint64_t k)
         }
     }
 out:
+    pers__change_end(log);
     pthread_rwlock_unlock(&log->lock);
     pthread_mutex_unlock(&log->persist_lock);
     return e;
@@ -995,6 +997,7 @@ int persistent_log_truncate(struct persistent_log *log, int64_t version)
         return -EINVAL;
     pthread_mutex_lock(&log->persist_lock);
     pthread_rwlock_wrlock(&log->lock);
+    pers__change_begin(log);
     uint64_t n = atomic_load(&log->count);
     int64_t p = pers__find_le_version(log, n, version);
     uint64_t keep = (uint64_t)(p + 1);
@@ -1034,6 +1037,7 @@ int persistent_log_truncate(struct persistent_log *log, int64_t version)
     if (atomic_load(&log->persisted) > last)
         atomic_store(&log->persisted, last);
 out:
+    pers__change_end(log);
     pthread_rwlock_unlock(&log->lock);
     pthread_mutex_unlock(&log->persist_lock);
     return e;

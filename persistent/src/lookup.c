@@ -30,13 +30,27 @@ static int64_t find_le(const struct persistent_log *log, bool by_time,
     uint64_t lo = 0, hi = n - 1;
     for (int step = 0; step < 3 && hi - lo > 16; step++) {
         double span = (double)KEY(hi) - (double)KEY(lo);
+        /* span > 0 and 0 <= frac < 1 by the invariant; the checks keep a
+         * lookup without lock (try_unlocked) defined while trim or
+         * truncate runs, whose answer is thrown away then. */
+        if (!(span > 0))
+            break;
         double frac = ((double)k - (double)KEY(lo)) / span;
+        if (!(frac >= 0))
+            frac = 0;
+        if (frac > 1)
+            frac = 1;
         uint64_t g = lo + (uint64_t)(frac * (double)(hi - lo));
         if (g <= lo)
             g = lo + 1;
         if (g >= hi)
             g = hi - 1;
-        if (KEY(g) <= k) {
+        int64_t kg = KEY(g);
+        /* Versions are strictly increasing: an exact hit is the answer,
+         * and its successor (often the next cache line) need not load. */
+        if (kg == k && !by_time)
+            return (int64_t)g;
+        if (kg <= k) {
             /* A good guess ends within a few entries (runs of equal
              * timestamps included): one or two cache lines. */
             uint64_t j = g + 1;
@@ -112,11 +126,70 @@ static void unlock(const struct persistent_log *log)
     pthread_rwlock_unlock(&((struct persistent_log *)log)->lock);
 }
 
+/* The point lookups by version and time first run without lock, under
+ * the sequence lock: a lock's atomic read-modify-write on a shared line
+ * costs little by itself, but it is a full barrier, so one lookup's
+ * cache misses could not overlap the next one's.  When trim or truncate
+ * ran meanwhile (seq odd or changed), or the record still needs a flush,
+ * the lookup returns false and the caller runs it again under the read
+ * lock.  Nothing read here is dereferenced as a pointer or used as an
+ * index unmasked before seq is checked, so a torn read is harmless. */
+enum lookup_kind { BY_VERSION_EXACT, BY_VERSION_LE, BY_TIME_LE };
+
+static bool try_unlocked(const struct persistent_log *log,
+                         enum lookup_kind kind, int64_t key,
+                         struct persistent_entry *out, int *res)
+{
+    struct persistent_log *l = (struct persistent_log *)log;
+    uint64_t s = atomic_load_explicit(&l->seq, memory_order_acquire);
+    if (s & 1)
+        return false;
+    uint64_t n = count_of(log);
+    int64_t p = find_le(log, kind == BY_TIME_LE, n, key);
+    int e = 0;
+    struct persistent_entry v = {0};
+    uint64_t off = 0;
+    const uint8_t *map = NULL;
+    uint64_t base = 0;
+    if (p < 0) {
+        e = -ENOENT;
+    } else {
+        uint64_t slot = pers__slot(log, (uint64_t)p);
+        v.version = log->ent[slot].ver;
+        v.timestamp_ns = log->ent[slot].ts;
+        v.index = log->head_index + p;
+        v.size = log->ent[slot].len;
+        off = log->ent[slot].off;
+        if (kind == BY_VERSION_EXACT && v.version != key) {
+            e = -ENOENT;
+        } else {
+            uint64_t rec_end = off + PERS__REC_HEADER + pers__pad8(v.size);
+            if (rec_end >
+                atomic_load_explicit(&l->flushed_end, memory_order_acquire))
+                return false; /* pers__flush first: under the lock */
+            map = log->map;
+            base = log->map_base_off;
+        }
+    }
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&l->seq, memory_order_relaxed) != s)
+        return false;
+    if (!e) {
+        v.data = map + (off - base) + PERS__REC_HEADER;
+        *out = v;
+    }
+    *res = e;
+    return true;
+}
+
 int persistent_log_get(const struct persistent_log *log, int64_t version,
                        struct persistent_entry *out)
 {
     if (!log || !out)
         return -EINVAL;
+    int r;
+    if (try_unlocked(log, BY_VERSION_EXACT, version, out, &r))
+        return r;
     rdlock(log);
     uint64_t n = count_of(log);
     int64_t p = find_le(log, false, n, version);
@@ -135,6 +208,9 @@ int persistent_log_get_at_version(const struct persistent_log *log,
 {
     if (!log || !out)
         return -EINVAL;
+    int r;
+    if (try_unlocked(log, BY_VERSION_LE, version, out, &r))
+        return r;
     rdlock(log);
     uint64_t n = count_of(log);
     int64_t p = find_le(log, false, n, version);
@@ -150,6 +226,9 @@ int persistent_log_get_at_time(const struct persistent_log *log, int64_t t,
 {
     if (!log || !out)
         return -EINVAL;
+    int r;
+    if (try_unlocked(log, BY_TIME_LE, t, out, &r))
+        return r;
     rdlock(log);
     uint64_t n = count_of(log);
     int64_t p = find_le(log, true, n, t);

@@ -132,9 +132,27 @@ struct persistent_log {
     _Atomic bool
         broken; /* a failed fdatasync or remap: no more durability claims */
 
-    pthread_rwlock_t lock;        /* readers vs trim/truncate/close */
+    pthread_rwlock_t lock; /* readers vs trim/truncate/close */
+    /* Sequence lock beside lock for the point lookups (lookup.c): odd while
+     * trim or truncate change the index or the window, so a lookup that
+     * ran without lock and saw no change of seq read a consistent log. */
+    _Atomic uint64_t seq;
     pthread_mutex_t persist_lock; /* persist vs trim/truncate */
 };
+
+/* Brackets a change by trim or truncate (write lock held): readers
+ * without lock see seq odd or changed and retry with the read lock. */
+static inline void pers__change_begin(struct persistent_log *log)
+{
+    uint64_t s = atomic_load_explicit(&log->seq, memory_order_relaxed);
+    atomic_store_explicit(&log->seq, s + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+}
+static inline void pers__change_end(struct persistent_log *log)
+{
+    uint64_t s = atomic_load_explicit(&log->seq, memory_order_relaxed);
+    atomic_store_explicit(&log->seq, s + 1, memory_order_release);
+}
 
 /* Logging through the options' callback. */
 void pers__log(const struct persistent_log *log, int level, const char *fmt,

@@ -109,12 +109,98 @@ START_TEST(writer_persister_and_readers)
 }
 END_TEST
 
+/* Point lookups race trims and truncates (they run without lock and retry
+ * under the read lock when one ran meanwhile): every answer must be one a
+ * consistent log gives.  Versions v have timestamp 10v and index v - 1,
+ * also after a truncate, as the writer appends the same versions again. */
+struct race {
+    struct persistent_log *log;
+    atomic_bool done;
+    atomic_int errors;
+    atomic_llong last;
+    atomic_llong hits;
+};
+
+static bool race_entry_ok(const struct persistent_entry *e)
+{
+    return e->version >= 1 && e->timestamp_ns == e->version * 10 &&
+           e->index == e->version - 1 &&
+           e->size == tc_payload_size(SEED, e->version, MAXP) && e->data;
+}
+
+static void *race_reader(void *arg)
+{
+    struct race *r = arg;
+    unsigned x = 7;
+    while (!atomic_load(&r->done)) {
+        int64_t last = atomic_load(&r->last);
+        if (last < 1)
+            continue;
+        x = x * 1103515245 + 12345;
+        int64_t v = 1 + (int64_t)(x % (unsigned)last);
+        struct persistent_entry e;
+        int rc = persistent_log_get(r->log, v, &e);
+        if (rc == 0 && (e.version != v || !race_entry_ok(&e)))
+            atomic_fetch_add(&r->errors, 1);
+        if (rc != 0 && rc != -ENOENT)
+            atomic_fetch_add(&r->errors, 1);
+        rc = persistent_log_get_at_time(r->log, v * 10 + 5, &e);
+        if (rc == 0 && (e.version > v || !race_entry_ok(&e)))
+            atomic_fetch_add(&r->errors, 1);
+        if (rc != 0 && rc != -ENOENT)
+            atomic_fetch_add(&r->errors, 1);
+        rc = persistent_log_get_at_version(r->log, v, &e);
+        if (rc == 0 && (e.version > v || !race_entry_ok(&e)))
+            atomic_fetch_add(&r->errors, 1);
+        if (rc == 0)
+            atomic_fetch_add(&r->hits, 1);
+    }
+    return NULL;
+}
+
+START_TEST(lookups_race_trim_and_truncate)
+{
+    char dir[256];
+    tc_tmpdir(dir, sizeof(dir));
+    struct race r;
+    memset(&r, 0, sizeof(r));
+    r.log = tc_open(dir, "race");
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, race_reader, &r), 0);
+    uint8_t *buf = malloc(MAXP);
+    int64_t v = 1;
+    for (int round = 0; round < 400; round++) {
+        for (int i = 0; i < 10; i++, v++) {
+            size_t size = tc_payload_size(SEED, v, MAXP);
+            tc_payload(SEED, v, buf, size);
+            ck_assert_int_eq(persistent_log_append(r.log, v, v * 10, buf, size),
+                             0);
+            atomic_store(&r.last, v);
+        }
+        if (round % 3 == 0) {
+            ck_assert_int_eq(persistent_log_truncate(r.log, v - 4), 0);
+            v -= 3;
+        }
+        ck_assert_int_eq(persistent_log_trim(r.log, v - 40), 0);
+    }
+    free(buf);
+    atomic_store(&r.done, true);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_eq(atomic_load(&r.errors), 0);
+    ck_assert_int_gt(atomic_load(&r.hits), 0);
+    persistent_log_close(r.log);
+}
+END_TEST
+
 Suite *tc_threads_suite(void)
 {
     Suite *s = suite_create("threads");
     TCase *tc = tcase_create("threads");
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, writer_persister_and_readers);
+    tcase_add_test(tc, lookups_race_trim_and_truncate);
     suite_add_tcase(s, tc);
     return s;
 }
