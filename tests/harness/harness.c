@@ -280,19 +280,18 @@ int th_count_threads(void)
  * and so do the local ports of every outgoing connection (bootstrap
  * sockets, libfabric's tcp endpoints): a port picked that way may be taken
  * by some connect() before the test binds it.  So we pick below the
- * ephemeral range, where only explicit binds (other tests) compete. */
-static void ephemeral_range(int *lo, int *hi)
+ * ephemeral range, where only explicit binds (other tests) compete.
+ * Returns the range's first port (32768 when unreadable). */
+static int ephemeral_start(void)
 {
-    *lo = 32768;
-    *hi = 60999;
+    int lo = 32768, hi;
     FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
     if (f) {
-        if (fscanf(f, "%d %d", lo, hi) != 2) {
-            *lo = 32768;
-            *hi = 60999;
-        }
+        if (fscanf(f, "%d %d", &lo, &hi) != 2)
+            lo = 32768;
         fclose(f);
     }
+    return lo;
 }
 
 /* Binds a listening-style socket to 127.0.0.1:port (0: any).  Returns the
@@ -321,13 +320,10 @@ int th_free_tcp_ports(uint16_t *ports, int n)
     int fds[TH_MAX_PROCS * 4];
     if (n <= 0 || n > (int)(sizeof(fds) / sizeof(fds[0])))
         return -EINVAL;
-    int lo, hi;
-    ephemeral_range(&lo, &hi);
-    (void)hi;
     /* Below the ephemeral range, above the well-known and registered ports
      * most daemons use; fall back to port 0 if that window is too small. */
     const int first = 20000;
-    int window = lo - first;
+    int window = ephemeral_start() - first;
     uint64_t x = (uint64_t)th_now_ns() ^ ((uint64_t)getpid() << 32);
     int err = 0, made = 0;
     for (; made < n; made++) {
