@@ -96,7 +96,7 @@ int persistent_log_export(const struct persistent_log *log,
     pthread_rwlock_unlock(&l->lock);
     memset(buf, 0, EXP_HEADER);
     pers__put64(buf, EXP_MAGIC);
-    pers__put32(buf + 8, PERS__FORMAT);
+    pers__put32(buf + 8, PERS__EXPORT_FORMAT);
     pers__put64(buf + 16, s.count);
     pers__put64(buf + total - EXP_TRAILER,
                 XXH3_64bits(buf, total - EXP_TRAILER));
@@ -117,7 +117,7 @@ static int parse(const uint8_t *bytes, size_t len, struct parsed *out)
     if (!bytes || len < EXP_HEADER + EXP_TRAILER)
         return -EBADMSG;
     if (pers__get64(bytes) != EXP_MAGIC ||
-        pers__get32(bytes + 8) != PERS__FORMAT ||
+        pers__get32(bytes + 8) != PERS__EXPORT_FORMAT ||
         pers__get32(bytes + 12) != 0 || pers__get64(bytes + 24) != 0)
         return -EBADMSG;
     if (pers__get64(bytes + len - EXP_TRAILER) !=

@@ -163,7 +163,7 @@ static bool try_unlocked(const struct persistent_log *log,
         if (kind == BY_VERSION_EXACT && v.version != key) {
             e = -ENOENT;
         } else {
-            uint64_t rec_end = off + PERS__REC_HEADER + pers__pad8(v.size);
+            uint64_t rec_end = off + pers__rec_size(off, v.size);
             if (rec_end >
                 atomic_load_explicit(&l->flushed_end, memory_order_acquire))
                 return false; /* pers__flush first: under the lock */

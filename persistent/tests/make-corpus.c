@@ -75,11 +75,23 @@ int main(int argc, char **argv)
     opts.max_data_size = 1 << 24;
     struct persistent_log *log = NULL;
     char out[512];
-    const char *names[] = {"empty", "small", "trimmed", "unpersisted"};
-    for (int k = 0; k < 4; k++) {
+    const char *names[] = {"empty", "small", "trimmed", "unpersisted",
+                           "padded"};
+    for (int k = 0; k < 5; k++) {
         if (persistent_log_open(&opts, names[k], &log, NULL) != 0)
             return 1;
-        int n = k == 0 ? 0 : 12;
+        if (k == 4) {
+            /* Records padded to a page end (format 2): 3900 bytes from
+             * offset 64, then 2000 after it. */
+            static uint8_t big[3900];
+            for (size_t i = 0; i < sizeof(big); i++)
+                big[i] = (uint8_t)(i * 31);
+            persistent_log_append(log, 1, 1, big, sizeof(big));
+            persistent_log_append(log, 2, 2, big, 2000);
+            persistent_log_append(log, 3, 2, "tail", 4);
+            persistent_log_persist(log, 3);
+        }
+        int n = k == 0 || k == 4 ? 0 : 12;
         for (int v = 1; v <= n; v++) {
             char buf[64];
             int len =

@@ -188,8 +188,9 @@ static void bandwidth(const char *dir, size_t size, int every, long entries,
     double t_base = 0, t_log = 0;
     struct baseline base;
     baseline_open(&base, dir);
-    struct persistent_log *log = log_open(dir, "bandwidth", (uint64_t)entries,
-                                          (uint64_t)entries * (size + 64));
+    struct persistent_log *log =
+        log_open(dir, "bandwidth", (uint64_t)entries,
+                 (uint64_t)entries * (size + 64 + 4096));
     /* Both files grow side by side in small alternating chunks (whole
      * persist periods), so both see the same disk and the same neighbours:
      * on a shared machine the noise then hits both alike. */
