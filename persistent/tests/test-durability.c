@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #define SEED 7
 #define MAXP 3000
@@ -416,6 +417,40 @@ START_TEST(damage_is_detected)
 }
 END_TEST
 
+/* A data file of another on-disk format version (format 1 had no page
+ * padding) is refused with a message naming both versions, and left as
+ * it was. */
+START_TEST(other_format_is_refused)
+{
+    char dir[256], data[320];
+    tc_tmpdir(dir, sizeof(dir));
+    path_of(data, sizeof(data), dir, "f1", ".log");
+    struct persistent_log *log = tc_open(dir, "f1");
+    tc_fill(log, SEED, 1, 10, 100);
+    ck_assert_int_eq(persistent_log_persist(log, 10), 0);
+    persistent_log_close(log);
+    int fd = open(data, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    uint8_t h[64];
+    ck_assert_int_eq(pread(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
+    ck_assert_uint_eq(h[8], 2); /* the current format, little-endian */
+    h[8] = 1;
+    uint64_t sum = XXH3_64bits(h, 56);
+    for (int i = 0; i < 8; i++)
+        h[56 + i] = (uint8_t)(sum >> (8 * i));
+    ck_assert_int_eq(pwrite(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
+    close(fd);
+    uint64_t size = tc_file_size(data);
+    struct persistent_error err;
+    ck_assert_int_eq(try_open(dir, "f1", &err), -EBADMSG);
+    ck_assert_str_eq(err.file, data);
+    ck_assert_uint_eq(err.offset, 8);
+    ck_assert_msg(strstr(err.msg, "format 1") && strstr(err.msg, "format 2"),
+                  "%s", err.msg);
+    ck_assert_uint_eq(tc_file_size(data), size);
+}
+END_TEST
+
 Suite *tc_durability_suite(void)
 {
     Suite *s = suite_create("durability");
@@ -429,6 +464,7 @@ Suite *tc_durability_suite(void)
     tcase_add_test(tc, large_records_end_on_pages);
     tcase_add_test(tc, torn_tail_is_recovered);
     tcase_add_test(tc, damage_is_detected);
+    tcase_add_test(tc, other_format_is_refused);
     suite_add_tcase(s, tc);
     return s;
 }
