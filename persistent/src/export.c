@@ -58,7 +58,9 @@ int persistent_log_export(const struct persistent_log *log,
     /* Size and copy under one read lock, so no trim comes between; entries
      * appended meanwhile lie beyond the range computed here. */
     struct persistent_log *l = (struct persistent_log *)log;
-    pthread_rwlock_rdlock(&l->lock);
+    int le = pers__rdlock(l);
+    if (le)
+        return le;
     uint64_t n = atomic_load_explicit(&l->count, memory_order_acquire);
     int64_t a = from_version == INT64_MIN
                     ? -1
@@ -164,7 +166,9 @@ int persistent_log_import(struct persistent_log *log, const uint8_t *bytes,
 {
     if (imported)
         *imported = 0;
-    if (!log)
+    /* NULL with a length is a bad argument; (NULL, 0) is an empty buffer,
+     * malformed like any other too short for a header. */
+    if (!log || (!bytes && len > 0))
         return -EINVAL;
     struct parsed p;
     int e = parse(bytes, len, &p);

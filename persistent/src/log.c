@@ -156,8 +156,11 @@ static int decode_meta(const uint8_t b[PERS__META_SIZE], struct meta *m)
     m->start_index = (int64_t)pers__get64(b + 32);
     m->durable = pers__get64(b + 40);
     m->seq = pers__get64(b + 48);
+    /* Indexes count on from start_index by at most 2^32 live entries and
+     * grow by one per append: a start index near INT64_MAX cannot come from
+     * a real log, and counting on from it would overflow. */
     if (m->start_off < PERS__FILE_HEADER || m->start_off % PERS__ALIGN ||
-        m->start_index < 0)
+        m->start_index < 0 || m->start_index > PERS__MAX_START_INDEX)
         return -EBADMSG;
     return 0;
 }
@@ -269,35 +272,56 @@ struct rec {
     uint64_t size; /* whole record, padded */
 };
 
-/* Checks the record at file offset pos of a file of file_size bytes
- * mapped at base (file offset base_off).  Bounded: never reads past
- * file_size. */
-static bool check_record(const uint8_t *base, uint64_t base_off, uint64_t pos,
-                         uint64_t file_size, struct rec *r)
+/* The end of what recovery may read: the file's end or the mapping
+ * window's, whichever comes first. */
+static uint64_t readable_end(const struct persistent_log *log,
+                             uint64_t file_size)
 {
-    if (pos + PERS__REC_HEADER > file_size || pos < base_off)
-        return false;
-    const uint8_t *h = base + (pos - base_off);
+    uint64_t window_end = log->map_base_off + log->map_size;
+    return file_size < window_end ? file_size : window_end;
+}
+
+enum rec_check {
+    REC_BAD,    /* not a record: damage or a torn tail */
+    REC_OK,     /* a complete record, every byte checked */
+    REC_BEYOND, /* a valid header, but the record ends beyond the window */
+};
+
+/* Checks the record at file offset pos of a file of file_size bytes,
+ * through the log's mapping window.  Bounded: never reads past the file's
+ * end nor past the window (a log reopened with a smaller max_data_size, or
+ * a hostile file, may reach far beyond it). */
+static enum rec_check check_record(const struct persistent_log *log,
+                                   uint64_t pos, uint64_t file_size,
+                                   struct rec *r)
+{
+    uint64_t end = readable_end(log, file_size);
+    if (pos < log->map_base_off || pos > end || end - pos < PERS__REC_HEADER)
+        return REC_BAD;
+    const uint8_t *h = log->map + (pos - log->map_base_off);
     if (pers__get32(h + PERS__R_MAGIC) != PERS__REC_MAGIC)
-        return false;
+        return REC_BAD;
     if (pers__get64(h + PERS__R_HDRHASH) != XXH3_64bits(h, PERS__R_HDRHASH))
-        return false;
+        return REC_BAD;
     r->len = pers__get32(h + PERS__R_LEN);
     r->version = (int64_t)pers__get64(h + PERS__R_VERSION);
     r->ts = (int64_t)pers__get64(h + PERS__R_TS);
     r->synced = pers__get64(h + PERS__R_SYNCED);
     r->size = pers__rec_size(pos, r->len);
     if (r->size > file_size - pos)
-        return false;
-    /* The padding is zero, so every byte of the record is checked. */
+        return REC_BAD;
+    if (r->size > end - pos)
+        return REC_BEYOND;
+    /* The padding (to 8 bytes, then to the page end) is zero, so every
+     * byte of the record is checked. */
     for (uint64_t i = PERS__REC_HEADER + r->len; i < r->size; i++) {
         if (h[i] != 0)
-            return false;
+            return REC_BAD;
     }
     if (pers__get64(h + PERS__R_DATAHASH) !=
         XXH3_64bits(h + PERS__REC_HEADER, r->len))
-        return false;
-    return true;
+        return REC_BAD;
+    return REC_OK;
 }
 
 static int map_window(struct persistent_log *log, uint64_t base_off)
@@ -338,17 +362,12 @@ static struct pers__ent *map_index(uint64_t cap, void **raw, size_t *raw_len)
 static int recover(struct persistent_log *log, const struct meta *m,
                    uint64_t file_size, struct persistent_error *err)
 {
-    uint64_t pos = m->start_off;
+    uint64_t pos = m->start_off; /* <= file_size: checked before mapping */
     int64_t last_v = -1, last_ts = INT64_MIN;
     struct rec r;
-    if (pos > file_size) {
-        set_error(err, log->data_path, file_size,
-                  "file ends at %llu before its first entry at %llu",
-                  (unsigned long long)file_size, (unsigned long long)pos);
-        return -EBADMSG;
-    }
     while (pos < file_size) {
-        if (!check_record(log->map, log->map_base_off, pos, file_size, &r))
+        enum rec_check c = check_record(log, pos, file_size, &r);
+        if (c == REC_BAD)
             break;
         if (r.version <= last_v || r.ts < last_ts || r.version < 0) {
             set_error(err, log->data_path, pos,
@@ -356,7 +375,7 @@ static int recover(struct persistent_log *log, const struct meta *m,
                       (long long)r.version, (long long)last_v);
             return -EBADMSG;
         }
-        if (log->count >= log->cap ||
+        if (c == REC_BEYOND || log->count >= log->cap ||
             pos + r.size - m->start_off > log->opts.max_data_size) {
             set_error(err, log->data_path, pos,
                       "log holds more than max_log_entry/max_data_size");
@@ -373,10 +392,21 @@ static int recover(struct persistent_log *log, const struct meta *m,
         pos += r.size;
     }
     if (pos < file_size) {
+        /* Whether the bad record is damage or a torn tail depends on every
+         * record after it: when the file reaches beyond the window (the log
+         * was written with a larger max_data_size), that cannot be told. */
+        if (readable_end(log, file_size) < file_size) {
+            set_error(err, log->data_path, pos,
+                      "the file reaches beyond max_data_size (%llu bytes "
+                      "after offset %llu): reopen with larger limits",
+                      (unsigned long long)(file_size - m->start_off),
+                      (unsigned long long)m->start_off);
+            return -EINVAL;
+        }
         uint64_t durable = m->durable;
         for (uint64_t p = pos + PERS__ALIGN; p + PERS__REC_HEADER <= file_size;
              p += PERS__ALIGN) {
-            if (check_record(log->map, log->map_base_off, p, file_size, &r) &&
+            if (check_record(log, p, file_size, &r) == REC_OK &&
                 r.synced > durable)
                 durable = r.synced;
         }
@@ -506,11 +536,23 @@ static int open_files(struct persistent_log *log, struct persistent_error *err)
         return e;
     }
     if (log->opts.reset) {
+        /* The lock first: a reset must not delete the files of a log that
+         * is open (here or in another process), which would go on writing
+         * to an unlinked file. */
+        int old = open(log->data_path, O_RDWR | O_CLOEXEC);
+        if (old >= 0 && flock(old, LOCK_EX | LOCK_NB) != 0) {
+            int e = errno == EWOULDBLOCK ? -EBUSY : -errno;
+            close(old);
+            set_error(err, log->data_path, 0, "log is open elsewhere");
+            return e;
+        }
         char *tmp = join(dir, log->name, ".log.tmp");
         char *mtmp = join(dir, log->name, ".meta.tmp");
         if (!tmp || !mtmp) {
             free(tmp);
             free(mtmp);
+            if (old >= 0)
+                close(old);
             return -ENOMEM;
         }
         unlink(log->data_path);
@@ -520,6 +562,8 @@ static int open_files(struct persistent_log *log, struct persistent_error *err)
         free(tmp);
         free(mtmp);
         fsync(log->dir_fd);
+        if (old >= 0)
+            close(old); /* held until the old files are gone */
     }
     log->fd = open(log->data_path, O_RDWR | O_CLOEXEC);
     if (log->fd < 0 && errno == ENOENT) {
@@ -557,18 +601,26 @@ int persistent_log_open(const struct persistent_options *user_opts,
 {
     if (err)
         memset(err, 0, sizeof(*err));
+    if (out)
+        *out = NULL;
     if (!out || !valid_name(name)) {
         set_error(err, name, 0, "invalid log name");
         return -EINVAL;
     }
-    *out = NULL;
     struct persistent_options opts;
     persistent_options_init(&opts);
     if (user_opts) {
-        size_t n =
-            user_opts->size < sizeof(opts) ? user_opts->size : sizeof(opts);
-        if (n < offsetof(struct persistent_options, log)) {
-            set_error(err, name, 0, "options size too small");
+        /* The size of the caller's struct: an older, shorter one (at least
+         * through max_data_size) is fine, the fields it lacks keep their
+         * defaults.  A size that is larger than this library's struct, or
+         * that cuts a field in two, is not one any version had. */
+        size_t n = user_opts->size;
+        if (n < offsetof(struct persistent_options, log) || n > sizeof(opts) ||
+            n % _Alignof(struct persistent_options) != 0) {
+            set_error(err, name, 0,
+                      "options size %zu is not one of a "
+                      "struct persistent_options (this library's: %zu)",
+                      n, sizeof(opts));
             return -EINVAL;
         }
         memcpy(&opts, user_opts, n);
@@ -586,8 +638,15 @@ int persistent_log_open(const struct persistent_options *user_opts,
     log->fd = -1;
     log->dir_fd = -1;
     pthread_rwlock_init(&log->lock, NULL);
-    pthread_mutex_init(&log->persist_lock, NULL);
-    pthread_mutex_init(&log->stage_lock, NULL);
+    /* Error-checking mutexes: a callback that calls back into the log on
+     * the thread holding one (forbidden, but easy to do by mistake) gets
+     * EDEADLK instead of a hang; pers__lock turns it into -EINVAL. */
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+    pthread_mutex_init(&log->persist_lock, &attr);
+    pthread_mutex_init(&log->stage_lock, &attr);
+    pthread_mutexattr_destroy(&attr);
     log->opts = opts;
     log->dir = strdup(opts.directory);
     log->name = strdup(name);
@@ -644,6 +703,14 @@ int persistent_log_open(const struct persistent_options *user_opts,
         e = -errno;
         goto fail;
     }
+    if (m.start_off > (uint64_t)st.st_size) {
+        set_error(err, log->data_path, (uint64_t)st.st_size,
+                  "file ends at %llu before its first entry at %llu",
+                  (unsigned long long)st.st_size,
+                  (unsigned long long)m.start_off);
+        e = -EBADMSG;
+        goto fail;
+    }
     log->map_size = page_up(opts.max_data_size) + 2 * page_size();
     e = map_window(log, page_down(m.start_off));
     if (e) {
@@ -668,6 +735,21 @@ void persistent_log_close(struct persistent_log *log)
 {
     if (!log)
         return;
+    /* Closing from a callback (the persisted callback, an iteration's) is
+     * forbidden; freeing the log under the caller that runs the callback
+     * would be a use after free, so such a close is refused (and logged)
+     * and the log stays open.  A persist running on another thread is
+     * waited for. */
+    if (pers__lock(&log->persist_lock) != 0)
+        return; /* this thread is persisting: the persisted callback */
+    if (pthread_rwlock_trywrlock(&log->lock) != 0) {
+        pers__log(log, LOG_ERR,
+                  "%s: close while a lookup or iteration is running (from "
+                  "its callback?): the log stays open",
+                  log->data_path);
+        pthread_mutex_unlock(&log->persist_lock);
+        return;
+    }
     /* Unpersisted entries reach the page cache as they would have without
      * the stage; the blocks reserved beyond the end are given back. */
     if (pers__flush(log) == 0)
@@ -675,6 +757,8 @@ void persistent_log_close(struct persistent_log *log)
     uint64_t synced = atomic_load(&log->synced_end);
     if (synced != log->meta_durable)
         write_meta(log, log->start_off, log->head_index, synced);
+    pthread_rwlock_unlock(&log->lock);
+    pthread_mutex_unlock(&log->persist_lock);
     free_log(log);
 }
 
@@ -748,8 +832,10 @@ int pers__flush_locked(struct persistent_log *log)
 
 int pers__flush(struct persistent_log *log)
 {
-    pthread_mutex_lock(&log->stage_lock);
-    int e = pers__flush_locked(log);
+    int e = pers__lock(&log->stage_lock);
+    if (e)
+        return e;
+    e = pers__flush_locked(log);
     pthread_mutex_unlock(&log->stage_lock);
     return e;
 }
@@ -839,7 +925,9 @@ int persistent_log_append(struct persistent_log *log, int64_t version,
     /* Records are gathered in the stage and written out in large writes
      * (when it fills, at persist, or when a reader needs them): the page
      * cache takes a few big writes far better than one per entry. */
-    pthread_mutex_lock(&log->stage_lock);
+    e = pers__lock(&log->stage_lock);
+    if (e)
+        return e;
     if (log->stage_len + rec > PERS__STAGE_SIZE) {
         uint64_t from =
             atomic_load_explicit(&log->flushed_end, memory_order_relaxed);
@@ -884,8 +972,9 @@ int persistent_log_persist(struct persistent_log *log, int64_t up_to_version)
     int64_t done = atomic_load_explicit(&log->persisted, memory_order_acquire);
     if (up_to_version >= 0 && up_to_version <= done && done >= 0)
         return 0;
-    pthread_mutex_lock(&log->persist_lock);
-    int e = 0;
+    int e = pers__lock(&log->persist_lock);
+    if (e)
+        return e; /* from the persisted callback */
     uint64_t n = atomic_load_explicit(&log->count, memory_order_acquire);
     if (log->broken) {
         e = -EIO;
@@ -936,11 +1025,13 @@ int64_t persistent_log_latest_persisted(const struct persistent_log *log)
 /* Drops the first k entries (caller checked 0 < k <= count). */
 static int trim_entries(struct persistent_log *log, uint64_t k)
 {
-    pthread_mutex_lock(&log->persist_lock);
+    int e = pers__lock(&log->persist_lock);
+    if (e)
+        return e; /* from the persisted callback */
     pthread_rwlock_wrlock(&log->lock);
     pers__change_begin(log);
     /* Staged records go to the file first: offsets below are file ones. */
-    int e = pers__flush(log);
+    e = pers__flush(log);
     if (e)
         goto out;
     uint64_t n = atomic_load(&log->count);
@@ -1022,13 +1113,14 @@ int persistent_log_truncate(struct persistent_log *log, int64_t version)
 {
     if (!log)
         return -EINVAL;
-    pthread_mutex_lock(&log->persist_lock);
+    int e = pers__lock(&log->persist_lock);
+    if (e)
+        return e; /* from the persisted callback */
     pthread_rwlock_wrlock(&log->lock);
     pers__change_begin(log);
     uint64_t n = atomic_load(&log->count);
     int64_t p = pers__find_le_version(log, n, version);
     uint64_t keep = (uint64_t)(p + 1);
-    int e = 0;
     if (keep >= n)
         goto out;
     e = pers__flush(log);

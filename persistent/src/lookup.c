@@ -116,11 +116,6 @@ static uint64_t count_of(const struct persistent_log *log)
                                 memory_order_acquire);
 }
 
-static void rdlock(const struct persistent_log *log)
-{
-    pthread_rwlock_rdlock(&((struct persistent_log *)log)->lock);
-}
-
 static void unlock(const struct persistent_log *log)
 {
     pthread_rwlock_unlock(&((struct persistent_log *)log)->lock);
@@ -190,7 +185,9 @@ int persistent_log_get(const struct persistent_log *log, int64_t version,
     int r;
     if (try_unlocked(log, BY_VERSION_EXACT, version, out, &r))
         return r;
-    rdlock(log);
+    int le = pers__rdlock(log);
+    if (le)
+        return le;
     uint64_t n = count_of(log);
     int64_t p = find_le(log, false, n, version);
     int e = -ENOENT;
@@ -211,7 +208,9 @@ int persistent_log_get_at_version(const struct persistent_log *log,
     int r;
     if (try_unlocked(log, BY_VERSION_LE, version, out, &r))
         return r;
-    rdlock(log);
+    int le = pers__rdlock(log);
+    if (le)
+        return le;
     uint64_t n = count_of(log);
     int64_t p = find_le(log, false, n, version);
     int e = p >= 0 ? pers__visible(log, (uint64_t)p) : -ENOENT;
@@ -229,7 +228,9 @@ int persistent_log_get_at_time(const struct persistent_log *log, int64_t t,
     int r;
     if (try_unlocked(log, BY_TIME_LE, t, out, &r))
         return r;
-    rdlock(log);
+    int le = pers__rdlock(log);
+    if (le)
+        return le;
     uint64_t n = count_of(log);
     int64_t p = find_le(log, true, n, t);
     int e = p >= 0 ? pers__visible(log, (uint64_t)p) : -ENOENT;
@@ -263,7 +264,9 @@ int persistent_log_get_index(const struct persistent_log *log, int64_t index,
 {
     if (!log || !out)
         return -EINVAL;
-    rdlock(log);
+    int le = pers__rdlock(log);
+    if (le)
+        return le;
     uint64_t n = count_of(log);
     int64_t p = position_of(log, n, index);
     int e = p >= 0 ? pers__visible(log, (uint64_t)p) : -ENOENT;
@@ -278,7 +281,9 @@ int persistent_log_copy(const struct persistent_log *log, int64_t index,
 {
     if (!log || !out || (cap > 0 && !buf))
         return -EINVAL;
-    rdlock(log);
+    int le = pers__rdlock(log);
+    if (le)
+        return le;
     uint64_t n = count_of(log);
     int64_t p = position_of(log, n, index);
     int e = p >= 0 ? pers__visible(log, (uint64_t)p) : -ENOENT;
@@ -287,6 +292,7 @@ int persistent_log_copy(const struct persistent_log *log, int64_t index,
         pers__fill(log, (uint64_t)p, &view);
         *out = view;
         if (view.size > cap) {
+            out->data = NULL; /* no view escapes the read lock */
             e = -ENOBUFS;
         } else {
             if (view.size)
@@ -308,7 +314,8 @@ static int64_t version_at(const struct persistent_log *log, bool last)
 {
     if (!log)
         return PERSISTENT_INVALID_VERSION;
-    rdlock(log);
+    if (pers__rdlock(log))
+        return PERSISTENT_INVALID_VERSION;
     uint64_t n = count_of(log);
     int64_t v = PERSISTENT_INVALID_VERSION;
     if (n > 0)
@@ -331,7 +338,8 @@ int64_t persistent_log_first_index(const struct persistent_log *log)
 {
     if (!log)
         return 0;
-    rdlock(log);
+    if (pers__rdlock(log))
+        return 0;
     int64_t i = log->head_index;
     unlock(log);
     return i;
@@ -341,7 +349,8 @@ int64_t persistent_log_last_index(const struct persistent_log *log)
 {
     if (!log)
         return -1;
-    rdlock(log);
+    if (pers__rdlock(log))
+        return -1;
     int64_t i = log->head_index + (int64_t)count_of(log) - 1;
     unlock(log);
     return i;
@@ -351,7 +360,8 @@ uint64_t persistent_log_data_size(const struct persistent_log *log)
 {
     if (!log)
         return 0;
-    rdlock(log);
+    if (pers__rdlock(log))
+        return 0;
     uint64_t s =
         atomic_load(&((struct persistent_log *)log)->end_off) - log->start_off;
     unlock(log);
@@ -381,7 +391,9 @@ int persistent_log_foreach_index(const struct persistent_log *log,
 {
     if (!log || !fn)
         return -EINVAL;
-    rdlock(log);
+    int le = pers__rdlock(log);
+    if (le)
+        return le;
     uint64_t n = count_of(log);
     int64_t end = log->head_index + (int64_t)n; /* one past the last */
     int64_t a = first_index < 0 ? end + first_index : first_index;
@@ -404,7 +416,9 @@ int persistent_log_foreach_version(const struct persistent_log *log,
 {
     if (!log || !fn)
         return -EINVAL;
-    rdlock(log);
+    int le = pers__rdlock(log);
+    if (le)
+        return le;
     uint64_t n = count_of(log);
     int r = 0;
     if (from_version <= to_version) {

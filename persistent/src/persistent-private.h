@@ -4,6 +4,7 @@
 
 #include "persistent/persistent.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #define PERS__ALIGN 8u
 #define PERS__PAGE 4096u
 #define PERS__MAX_ENTRY 0xffffffffull
+#define PERS__MAX_START_INDEX ((int64_t)1 << 62) /* sane NAME.meta bound */
 #define PERS__STAGE_SIZE (1u << 20)      /* appends gathered per write */
 #define PERS__RESERVE_CHUNK (4ull << 20) /* blocks reserved ahead */
 
@@ -168,6 +170,23 @@ static inline void pers__change_end(struct persistent_log *log)
 {
     uint64_t s = atomic_load_explicit(&log->seq, memory_order_relaxed);
     atomic_store_explicit(&log->seq, s + 1, memory_order_release);
+}
+
+/* Locks one of the log's mutexes (error-checking ones): -EINVAL when the
+ * calling thread holds it already, i.e. a callback (persisted, log) called
+ * back into the log, which the header forbids.  Nothing is logged then:
+ * the log callback itself may be the one calling back. */
+static inline int pers__lock(pthread_mutex_t *m)
+{
+    return pthread_mutex_lock(m) == 0 ? 0 : -EINVAL;
+}
+
+/* The read lock, -EINVAL when the calling thread holds the write lock (a
+ * log callback called from trim or truncate that looks the log up). */
+static inline int pers__rdlock(const struct persistent_log *log)
+{
+    struct persistent_log *l = (struct persistent_log *)log;
+    return pthread_rwlock_rdlock(&l->lock) == 0 ? 0 : -EINVAL;
 }
 
 /* Logging through the options' callback. */

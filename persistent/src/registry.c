@@ -71,16 +71,29 @@ int persistent_registry_add(struct persistent_registry *reg,
     return 0;
 }
 
+/* Calls the field's serialize into the registry's buffer, growing it as
+ * asked.  The callback is not trusted: a size beyond the buffer with
+ * success, a positive return or a request for more than the log could
+ * ever hold are refused before anything reads the buffer. */
 static int serialize(struct persistent_registry *reg, struct field *f,
                      size_t *size)
 {
+    uint64_t most = f->log->opts.max_data_size < PERS__MAX_ENTRY
+                        ? f->log->opts.max_data_size
+                        : PERS__MAX_ENTRY;
     for (int attempt = 0; attempt < 4; attempt++) {
         *size = 0;
         int e = f->ops.serialize(f->ctx, reg->buf, reg->buf_cap, size);
+        if (e == 0 && *size > reg->buf_cap)
+            return -EINVAL; /* claims more bytes than it could write */
+        if (e > 0)
+            return -EINVAL; /* not a negative errno */
         if (e != -ENOBUFS)
             return e;
         if (*size <= reg->buf_cap)
             return -EINVAL; /* asked for more but needs no more */
+        if (*size > most)
+            return -ENOSPC; /* the append would fail the same way */
         uint8_t *nb = realloc(reg->buf, *size);
         if (!nb)
             return -ENOMEM;

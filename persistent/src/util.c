@@ -63,6 +63,18 @@ const char *persistent_strerror(int err)
         return "-EACCES: permission denied";
     case -ERANGE:
         return "-ERANGE: out of range";
+    case -ENOTDIR:
+        return "-ENOTDIR: not a directory";
+    case -EISDIR:
+        return "-EISDIR: is a directory";
+    case -ENAMETOOLONG:
+        return "-ENAMETOOLONG: path too long";
+    case -EROFS:
+        return "-EROFS: read-only file system";
+    case -EPERM:
+        return "-EPERM: operation not permitted";
+    case -EOVERFLOW:
+        return "-EOVERFLOW: value too large";
     default:
         return "unknown error";
     }
