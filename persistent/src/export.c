@@ -168,7 +168,7 @@ int persistent_log_import(struct persistent_log *log, const uint8_t *bytes,
         *imported = 0;
     /* NULL with a length is a bad argument; (NULL, 0) is an empty buffer,
      * malformed like any other too short for a header. */
-    if (!log || (!bytes && len > 0))
+    if (!log || (!bytes && len > 0) || pers__in_iteration(log))
         return -EINVAL;
     struct parsed p;
     int e = parse(bytes, len, &p);

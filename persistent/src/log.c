@@ -1025,6 +1025,8 @@ int64_t persistent_log_latest_persisted(const struct persistent_log *log)
 /* Drops the first k entries (caller checked 0 < k <= count). */
 static int trim_entries(struct persistent_log *log, uint64_t k)
 {
+    if (pers__in_iteration(log))
+        return -EINVAL; /* from a foreach callback */
     int e = pers__lock(&log->persist_lock);
     if (e)
         return e; /* from the persisted callback */
@@ -1111,8 +1113,8 @@ int persistent_log_trim_index(struct persistent_log *log, int64_t index)
 
 int persistent_log_truncate(struct persistent_log *log, int64_t version)
 {
-    if (!log)
-        return -EINVAL;
+    if (!log || pers__in_iteration(log))
+        return -EINVAL; /* pers__in_iteration: from a foreach callback */
     int e = pers__lock(&log->persist_lock);
     if (e)
         return e; /* from the persisted callback */

@@ -377,11 +377,19 @@ static int iterate(const struct persistent_log *log, uint64_t from,
         if (r)
             return r;
     }
+    /* Mark this thread as iterating, so that a trim or truncate from fn
+     * (forbidden) fails instead of waiting for this read lock forever. */
+    struct persistent_log *l = (struct persistent_log *)log;
+    pid_t none = 0;
+    bool marked = from < to_excl &&
+                  atomic_compare_exchange_strong(&l->iter_tid, &none, gettid());
     for (uint64_t p = from; p < to_excl && r == 0; p++) {
         struct persistent_entry e;
         pers__fill(log, p, &e);
         r = fn(ctx, &e);
     }
+    if (marked)
+        atomic_store(&l->iter_tid, 0);
     return r;
 }
 

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 /* ---- on-disk format (docs/persistent.md) ------------------------------- */
 
@@ -156,7 +157,19 @@ struct persistent_log {
      * ran without lock and saw no change of seq read a consistent log. */
     _Atomic uint64_t seq;
     pthread_mutex_t persist_lock; /* persist vs trim/truncate */
+    /* The thread running a foreach callback (0: none; with several
+     * iterating threads, the first): a trim, truncate or import it makes
+     * would wait for its own read lock, so it is refused instead. */
+    _Atomic pid_t iter_tid;
 };
+
+/* True when the calling thread is inside a foreach callback of log. */
+static inline bool pers__in_iteration(const struct persistent_log *log)
+{
+    pid_t t = atomic_load_explicit(&((struct persistent_log *)log)->iter_tid,
+                                   memory_order_relaxed);
+    return t != 0 && t == gettid();
+}
 
 /* Brackets a change by trim or truncate (write lock held): readers
  * without lock see seq odd or changed and retry with the read lock. */

@@ -672,25 +672,71 @@ START_TEST(persisted_callback_reentry_is_refused)
 }
 END_TEST
 
-static int close_inside(void *ctx, const struct persistent_entry *e)
+struct inside {
+    struct persistent_log *log;
+    const uint8_t *export;
+    size_t export_len;
+    int calls;
+    int trim, trim_index, truncate, import;
+};
+
+static int change_inside(void *ctx, const struct persistent_entry *e)
 {
+    struct inside *in = ctx;
     (void)e;
-    persistent_log_close(ctx); /* refused: the iteration holds the log */
+    if (in->calls++ > 0)
+        return 0;
+    /* All forbidden here: each would wait for this iteration's lock. */
+    in->trim = persistent_log_trim(in->log, 3);
+    in->trim_index = persistent_log_trim_index(in->log, 3);
+    in->truncate = persistent_log_truncate(in->log, 2);
+    in->import =
+        persistent_log_import(in->log, in->export, in->export_len, NULL);
+    persistent_log_close(in->log); /* refused: the log stays open */
     return 0;
 }
 
-START_TEST(close_inside_iteration_is_refused)
+START_TEST(changes_inside_iteration_are_refused)
 {
     char dir[256];
     tc_tmpdir(dir, sizeof(dir));
-    struct persistent_log *log = tc_open(dir, "it");
-    tc_fill(log, SEED, 1, 5, 300);
-    ck_assert_int_eq(
-        persistent_log_foreach_index(log, 0, -1, close_inside, log), 0);
-    ck_assert_int_eq(
-        persistent_log_foreach_version(log, 0, 100, close_inside, log), 0);
-    check_entries(log, 1, 5, 300);
-    persistent_log_close(log);
+    struct persistent_log *src = tc_open(dir, "src");
+    tc_fill(src, SEED, 1, 8, 300);
+    struct inside in;
+    memset(&in, 0, sizeof(in));
+    uint8_t *bytes = NULL;
+    ck_assert_int_eq(persistent_log_export(src, 6, 8, &bytes, &in.export_len),
+                     0);
+    in.export = bytes;
+    persistent_log_close(src);
+    in.log = tc_open(dir, "it");
+    tc_fill(in.log, SEED, 1, 5, 300);
+    for (int round = 0; round < 2; round++) {
+        in.calls = 0;
+        in.trim = in.trim_index = in.truncate = in.import = 0;
+        if (round == 0)
+            ck_assert_int_eq(
+                persistent_log_foreach_index(in.log, 0, -1, change_inside, &in),
+                0);
+        else
+            ck_assert_int_eq(persistent_log_foreach_version(in.log, 0, 100,
+                                                            change_inside, &in),
+                             0);
+        ck_assert_int_eq(in.calls, 5);
+        ck_assert_int_eq(in.trim, -EINVAL);
+        ck_assert_int_eq(in.trim_index, -EINVAL);
+        ck_assert_int_eq(in.truncate, -EINVAL);
+        ck_assert_int_eq(in.import, -EINVAL);
+        check_entries(in.log, 1, 5, 300);
+    }
+    /* Outside the iteration all of them work. */
+    ck_assert_int_eq(persistent_log_import(in.log, bytes, in.export_len, NULL),
+                     0);
+    ck_assert_int_eq(persistent_log_trim(in.log, 3), 0);
+    ck_assert_int_eq(persistent_log_truncate(in.log, 7), 0);
+    check_entries(in.log, 3, 7, 300);
+    free(bytes);
+    persistent_log_close(in.log);
 }
 END_TEST
 
@@ -942,7 +988,7 @@ Suite *tc_misuse_suite(void)
     tcase_add_test(tc, extreme_versions_and_indexes);
     tcase_add_test(tc, import_garbage);
     tcase_add_test(tc, persisted_callback_reentry_is_refused);
-    tcase_add_test(tc, close_inside_iteration_is_refused);
+    tcase_add_test(tc, changes_inside_iteration_are_refused);
     tcase_add_test(tc, registry_misuse);
     tcase_add_test(tc, torn_inside_page_padding);
     tcase_add_test(tc, damage_in_page_padding);

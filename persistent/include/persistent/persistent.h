@@ -73,11 +73,17 @@ typedef void (*persistent_log_fn)(void *ctx, int level, const char *module,
 
 /* Called when the log's latest persisted version advances, on the thread
  * that called persist, with the new value.  Must not block and must not call
- * persist, trim, truncate or close on the same log. */
+ * persist, trim, truncate or close on the same log: such calls from it are
+ * refused (persist, trim, truncate return -EINVAL; close does nothing and
+ * the log stays open).  Lookups and append are fine. */
 typedef void (*persistent_persisted_fn)(void *ctx, int64_t version);
 
 struct persistent_options {
-    size_t size; /* sizeof(struct persistent_options), set by _init */
+    /* sizeof(struct persistent_options), set by _init.  A smaller size (an
+     * older, shorter struct, at least through max_data_size) is accepted,
+     * the fields it lacks keep their defaults; a size larger than this
+     * library's struct, or one cutting a field in two, is -EINVAL. */
+    size_t size;
     /* Folder of the log files (created, one level, when missing).  For
      * Persistent fields: PERS/file_path; for Volatile fields a tmpfs
      * (PERS/ramdisk_path): same backend, another place.  Default ".persist".
@@ -86,11 +92,13 @@ struct persistent_options {
     /* Discard any existing log of this name on open.  Default false. */
     bool reset;
     /* Most live entries (after trims) the log holds; appends beyond fail
-     * with -ENOSPC.  Default 1048576.  Rounded up to a power of two. */
+     * with -ENOSPC.  1 .. 2^32, default 1048576.  Rounded up to a power of
+     * two. */
     uint64_t max_log_entry;
     /* Most live bytes of entries (headers included: 48 bytes an entry plus
-     * padding to 8) the log holds; appends beyond fail with -ENOSPC.  Also
-     * the size of the address-space window the log maps.
+     * padding to 8, plus at most 1/16 more when the record is padded to a
+     * page end) the log holds; appends beyond fail with -ENOSPC.  Also the
+     * size of the address-space window the log maps.  4096 .. 2^46.
      * Default 64 GiB. */
     uint64_t max_data_size;
     /* Log messages: default stderr at LOG_WARNING and above. */
@@ -127,10 +135,15 @@ struct persistent_log;
  * NAME.meta (trim point, written atomically).  On open a torn tail is
  * dropped (logged at LOG_WARNING) and the file is made durable again.
  * opts may be NULL (defaults); it is copied.  err may be NULL.
- * Returns 0 and *out, or -EINVAL (bad name or options), -EBADMSG (damaged
- * file: err says which file and offset), -ENOMEM, or an errno of the file
- * system (-EACCES, -ENOSPC, -EIO, ...).  Two opens of the same log at
- * once are refused with -EBUSY (a lock on NAME.log). */
+ * Returns 0 and *out, or (with *out = NULL when out is not NULL):
+ * -EINVAL (out or name NULL, bad name or options, or a log holding more
+ * than max_log_entry / max_data_size allow: reopen with larger limits),
+ * -EBADMSG (damaged file: err says which file and offset), -ENOMEM, or an
+ * errno of the file system (-ENOTDIR when the directory is a file,
+ * -ENOENT when its parent is missing, -EACCES, -ENOSPC, -EIO, ...).  Two
+ * opens of the same log at once (in one process or two) are refused with
+ * -EBUSY (a lock on NAME.log), also with reset, which then deletes
+ * nothing. */
 PERSISTENT_EXPORT int persistent_log_open(const struct persistent_options *opts,
                                           const char *name,
                                           struct persistent_log **out,
@@ -140,18 +153,21 @@ PERSISTENT_EXPORT int persistent_log_open(const struct persistent_options *opts,
  * gives back reserved blocks, records the durable point in NAME.meta (so a
  * later open can tell corruption from a torn tail) and frees it.  Does not
  * persist: entries appended since the last persist may or may not survive
- * a crash.  Every view becomes invalid.  NULL is a no-op.  Writer thread,
- * with no persist running. */
+ * a crash.  Every view becomes invalid.  NULL is a no-op.  Writer thread;
+ * waits for a persist running on another thread.  Called from the
+ * persisted callback or from a foreach callback (forbidden) it does
+ * nothing: the log stays open and must be closed later. */
 PERSISTENT_EXPORT void persistent_log_close(struct persistent_log *log);
 
-/* Appends an entry.  version must be greater than the last version (and
- * not PERSISTENT_INVALID_VERSION), timestamp_ns not smaller than the last
- * timestamp: -EINVAL otherwise.  data (size bytes, may be NULL when size
- * is 0) is copied.  -ENOSPC when max_log_entry or max_data_size would be
- * exceeded or the disk is full (blocks are reserved here), -EFBIG beyond
- * the process's file size limit (RLIMIT_FSIZE), or the file system's error
- * when the stage had to be written out (-EIO, ...): the log is then
- * unchanged and stays usable.  Not durable until persist.  Writer thread. */
+/* Appends an entry.  version must be >= 0 and greater than the last
+ * version, timestamp_ns not smaller than the last timestamp: -EINVAL
+ * otherwise (also for a NULL log, or NULL data with size > 0).  data (size
+ * bytes, may be NULL when size is 0) is copied.  -ENOSPC when max_log_entry or
+ * max_data_size would be exceeded or the disk is full (blocks are reserved
+ * here), -EFBIG beyond the process's file size limit (RLIMIT_FSIZE), or the
+ * file system's error when the stage had to be written out (-EIO, ...): the log
+ * is then unchanged and stays usable.  Not durable until persist.  Writer
+ * thread. */
 PERSISTENT_EXPORT int persistent_log_append(struct persistent_log *log,
                                             int64_t version,
                                             int64_t timestamp_ns,
@@ -161,10 +177,13 @@ PERSISTENT_EXPORT int persistent_log_append(struct persistent_log *log,
  * fdatasync of NAME.log;
  * the file's checksummed entries are the metadata a reopen needs, so no
  * other file is synced).  up_to_version says what the caller needs: when
- * it is already persisted the call returns at once.  On success the latest
- * persisted version is the last version appended before the call, and the
- * persisted callback runs if it advanced.  Returns 0 or -EIO (or another
- * errno of fdatasync).  Any one thread at a time (see Threading). */
+ * it is already persisted the call returns at once; any other value
+ * (negative, or beyond the last version) persists everything appended.  On
+ * success the latest persisted version is the last version appended
+ * before the call, and the persisted callback runs if it advanced.  Returns
+ * 0, -EIO (or another errno of fdatasync), or -EINVAL (NULL log, or called
+ * from the persisted callback).  Any one thread at a time (see
+ * Threading). */
 PERSISTENT_EXPORT int persistent_log_persist(struct persistent_log *log,
                                              int64_t up_to_version);
 
@@ -179,7 +198,11 @@ persistent_log_latest_persisted(const struct persistent_log *log);
  * allocated and a LOG_NOTICE says so).  Trimming beyond the last entry
  * empties the log; indexes keep counting.  The new head is recorded
  * atomically in NAME.meta before space is released.  Invalidates views.
- * Returns 0, or an errno of the file system.  Writer thread. */
+ * Any version or index is accepted: one at or below the first entry's
+ * (negative indexes included: trim_index does not count from the end)
+ * trims nothing.  Returns 0, an errno of the file system, or -EINVAL (NULL
+ * log, or called from the persisted callback or a foreach callback).
+ * Writer thread. */
 PERSISTENT_EXPORT int persistent_log_trim(struct persistent_log *log,
                                           int64_t version);
 PERSISTENT_EXPORT int persistent_log_trim_index(struct persistent_log *log,
@@ -187,9 +210,11 @@ PERSISTENT_EXPORT int persistent_log_trim_index(struct persistent_log *log,
 
 /* Drops every entry with a version greater than version (the ragged-edge
  * cleanup of a view change, or a restart's trim to the agreed log); the
- * cut is durable on return.  The latest persisted version drops with it.
- * Invalidates views.  Returns 0 or an errno of the file system.  Writer
- * thread (waits for a persist in progress). */
+ * cut is durable on return.  A version below the first entry's (any
+ * negative one) empties the log.  The latest persisted version drops with
+ * it.  Invalidates views.  Returns 0, an errno of the file system, or
+ * -EINVAL (NULL log, or called from the persisted callback or a foreach
+ * callback).  Writer thread (waits for a persist in progress). */
 PERSISTENT_EXPORT int persistent_log_truncate(struct persistent_log *log,
                                               int64_t version);
 
@@ -208,6 +233,8 @@ struct persistent_entry {
 /* All lookups that return an entry may have to write the stage out first
  * (see Writes above): they then fail with that write's error (-EIO, or
  * -ENOSPC on a file system without fallocate) in the rare case it fails.
+ * Every lookup returns -EINVAL for a NULL log or out, and accepts any
+ * version, time or index (none matching: -ENOENT).
  *
  * The entry with exactly this version.  0, or -ENOENT.  Any thread. */
 PERSISTENT_EXPORT int persistent_log_get(const struct persistent_log *log,
@@ -238,7 +265,8 @@ persistent_log_get_at_time(const struct persistent_log *log, int64_t t,
  * negative counts from the end) into buf (cap bytes) and fills *out with
  * out->data = buf.  The copy is taken under the log's read lock, so it is
  * consistent even while the writer trims.  -ENOBUFS when cap is too small
- * (out->size then says how much is needed), -ENOENT.  Any thread. */
+ * (out->size then says how much is needed, out->data is NULL), -ENOENT,
+ * -EINVAL (log or out NULL, or buf NULL with cap > 0).  Any thread. */
 PERSISTENT_EXPORT int persistent_log_copy(const struct persistent_log *log,
                                           int64_t index, void *buf, size_t cap,
                                           struct persistent_entry *out);
@@ -263,21 +291,23 @@ persistent_log_data_size(const struct persistent_log *log);
 /* Called for each entry of an iteration; return 0 to go on, anything else
  * stops the iteration and becomes its return value.  The entry is a view.
  * Runs under the log's read lock: it must not trim, truncate, import or
- * close this log (lookups are fine). */
+ * close this log (lookups are fine); such calls from it are refused
+ * (-EINVAL; close does nothing) rather than waiting for that lock. */
 typedef int (*persistent_entry_fn)(void *ctx,
                                    const struct persistent_entry *entry);
 
 /* Calls fn for each entry with first_index <= index <= last_index
  * (negative values count from the end, as in get_index), in order.
- * Indexes outside the log are clipped.  Returns 0 or fn's non-zero value.
- * Any thread. */
+ * Indexes outside the log are clipped.  Returns 0 or fn's non-zero value,
+ * -EINVAL for a NULL log or fn.  Any thread. */
 PERSISTENT_EXPORT int
 persistent_log_foreach_index(const struct persistent_log *log,
                              int64_t first_index, int64_t last_index,
                              persistent_entry_fn fn, void *ctx);
 
 /* Calls fn for each entry with from_version <= version <= to_version, in
- * order.  Returns 0 or fn's non-zero value.  Any thread. */
+ * order (from_version > to_version: none).  Returns 0 or fn's non-zero
+ * value, -EINVAL for a NULL log or fn.  Any thread. */
 PERSISTENT_EXPORT int
 persistent_log_foreach_version(const struct persistent_log *log,
                                int64_t from_version, int64_t to_version,
@@ -287,10 +317,12 @@ persistent_log_foreach_version(const struct persistent_log *log,
  */
 
 /* Serialises the entries with from_version <= version <= to_version into a
- * new buffer (*bytes, *len; release it with free()).  An empty range gives a
- * valid export of no entries.  The format (docs/persistent.md) is
- * little-endian, checksummed (XXH3) and independent of the file format.
- * Returns 0, -ENOMEM or -EINVAL.  Any thread. */
+ * new buffer (*bytes, *len; release it with free()).  An empty range
+ * (from_version > to_version included) gives a valid export of no
+ * entries.  The format (docs/persistent.md) is little-endian, checksummed
+ * (XXH3) and independent of the file format.  Returns 0, -ENOMEM or
+ * -EINVAL (log, bytes or len NULL: *bytes and *len untouched).  Any
+ * thread. */
 PERSISTENT_EXPORT int persistent_log_export(const struct persistent_log *log,
                                             int64_t from_version,
                                             int64_t to_version, uint8_t **bytes,
@@ -300,9 +332,11 @@ PERSISTENT_EXPORT int persistent_log_export(const struct persistent_log *log,
  * buffer is checked first (bounded parser): -EBADMSG for anything malformed
  * (bad magic, lengths, checksum, versions out of order), -EINVAL when its
  * first version is not above the log's last version or its first timestamp
- * below the log's last timestamp.  Append errors (-ENOSPC, ...) undo the
- * entries already imported, so the log is as before on any error.
- * *imported (may be NULL) receives the number of entries added.  Writer
+ * below the log's last timestamp, or for a NULL log, bytes NULL with len >
+ * 0 (NULL with len 0 is an empty, hence malformed, buffer), or a call from
+ * a foreach callback.  Append errors (-ENOSPC, ...) undo the entries
+ * already imported, so the log is as before on any error.  *imported (may
+ * be NULL) receives the number of entries added (0 on any error).  Writer
  * thread. */
 PERSISTENT_EXPORT int persistent_log_import(struct persistent_log *log,
                                             const uint8_t *bytes, size_t len,
@@ -314,10 +348,14 @@ PERSISTENT_EXPORT int persistent_log_import(struct persistent_log *log,
 struct persistent_field_ops {
     /* True when the field changed since the last version was made. */
     bool (*changed)(void *ctx);
-    /* Writes the field's current state into buf (cap bytes) and its size
-     * into *size.  Returns 0, or -ENOBUFS when cap is too small (with
-     * *size set to the size needed: the registry grows its buffer and calls
-     * again), or another negative errno to fail make_version. */
+    /* Writes the field's current state into buf (cap bytes; buf may be
+     * NULL when cap is 0) and its size into *size.  Returns 0, or -ENOBUFS
+     * when cap is too small (with *size set to the size needed: the
+     * registry grows its buffer and calls again, up to 4 times), or another
+     * negative errno to fail make_version.  Not trusted: 0 with *size > cap,
+     * -ENOBUFS without asking for more, or a positive return fail
+     * make_version with -EINVAL; asking for more than the log can hold
+     * (max_data_size, 4 GiB) fails it with -ENOSPC. */
     int (*serialize)(void *ctx, void *buf, size_t cap, size_t *size);
 };
 
@@ -335,16 +373,17 @@ persistent_registry_destroy(struct persistent_registry *reg);
 
 /* Adds a field: its log (borrowed: it must outlive the registry) and its
  * ops (copied) with ctx.  Fields are added before the first version is
- * made.  Returns 0, -EINVAL (NULL argument, log already added, or versions
- * already made) or -ENOMEM.  Writer thread. */
+ * made.  Returns 0, -EINVAL (NULL argument or callback, log already added,
+ * or versions already made) or -ENOMEM.  Writer thread. */
 PERSISTENT_EXPORT int
 persistent_registry_add(struct persistent_registry *reg,
                         struct persistent_log *log,
                         const struct persistent_field_ops *ops, void *ctx);
 
 /* Makes version v at time ts: appends the serialised state of every field
- * whose changed() says so.  v must be above the last version made (the
- * highest last version of the fields when none was made yet): -EINVAL.
+ * whose changed() says so.  v must be >= 0 and above the last version made
+ * (the highest last version of the fields when none was made yet):
+ * -EINVAL.
  * When one field fails, the fields already appended are truncated back and
  * the error is returned.  Writer thread. */
 PERSISTENT_EXPORT int
