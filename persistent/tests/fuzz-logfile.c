@@ -87,11 +87,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct persistent_options opts;
     persistent_options_init(&opts);
     opts.directory = dir_;
-    opts.max_data_size = 1 << 24;
-    opts.max_log_entry = 1 << 12;
     opts.log = quiet;
     struct persistent_log *log = NULL;
     struct persistent_error err;
+    /* First with the smallest limits, so that most files reach beyond the
+     * mapping window: refused cleanly (nothing read outside it) or fine. */
+    opts.max_data_size = 4096;
+    opts.max_log_entry = 2;
+    if (persistent_log_open(&opts, "fz", &log, &err) == 0) {
+        if (persistent_log_data_size(log) > 4096 ||
+            persistent_log_count(log) > 2)
+            abort();
+        persistent_log_close(log);
+    }
+    opts.max_data_size = 1 << 24;
+    opts.max_log_entry = 1 << 12;
     if (persistent_log_open(&opts, "fz", &log, &err) != 0)
         return 0;
     uint64_t sum = 0;

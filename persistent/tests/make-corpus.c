@@ -75,9 +75,9 @@ int main(int argc, char **argv)
     opts.max_data_size = 1 << 24;
     struct persistent_log *log = NULL;
     char out[512];
-    const char *names[] = {"empty", "small", "trimmed", "unpersisted",
-                           "padded"};
-    for (int k = 0; k < 5; k++) {
+    const char *names[] = {"empty",       "small",  "trimmed",
+                           "unpersisted", "padded", "large"};
+    for (int k = 0; k < 6; k++) {
         if (persistent_log_open(&opts, names[k], &log, NULL) != 0)
             return 1;
         if (k == 4) {
@@ -91,7 +91,18 @@ int main(int argc, char **argv)
             persistent_log_append(log, 3, 2, "tail", 4);
             persistent_log_persist(log, 3);
         }
-        int n = k == 0 || k == 4 ? 0 : 12;
+        if (k == 5) {
+            /* A record larger than the window of the smallest limits
+             * (max_data_size 4096: 12 KiB), then two small ones. */
+            static uint8_t big[20000];
+            for (size_t i = 0; i < sizeof(big); i++)
+                big[i] = (uint8_t)(i * 17);
+            persistent_log_append(log, 1, 1, big, sizeof(big));
+            persistent_log_append(log, 2, 2, "after", 5);
+            persistent_log_append(log, 3, 3, "last", 4);
+            persistent_log_persist(log, 3);
+        }
+        int n = k == 0 || k >= 4 ? 0 : 12;
         for (int v = 1; v <= n; v++) {
             char buf[64];
             int len =
