@@ -731,25 +731,35 @@ fail:
     return e;
 }
 
+static void refuse_close(struct persistent_log *log, const char *why)
+{
+    /* The flag keeps a log callback that closes the log in turn from
+     * recursing. */
+    if (!atomic_exchange(&log->refusing_close, true)) {
+        pers__log(log, LOG_ERR, "%s: close %s (forbidden): the log stays open",
+                  log->data_path, why);
+        atomic_store(&log->refusing_close, false);
+    }
+}
+
 void persistent_log_close(struct persistent_log *log)
 {
     if (!log)
         return;
-    /* Closing from a callback (the persisted callback, an iteration's) is
+    /* Closing from a callback (the persisted callback, a foreach one) is
      * forbidden; freeing the log under the caller that runs the callback
      * would be a use after free, so such a close is refused (and logged)
-     * and the log stays open.  A persist running on another thread is
-     * waited for. */
-    if (pers__lock(&log->persist_lock) != 0)
-        return; /* this thread is persisting: the persisted callback */
-    if (pthread_rwlock_trywrlock(&log->lock) != 0) {
-        pers__log(log, LOG_ERR,
-                  "%s: close while a lookup or iteration is running (from "
-                  "its callback?): the log stays open",
-                  log->data_path);
-        pthread_mutex_unlock(&log->persist_lock);
+     * and the log stays open.  A persist or a lookup running on another
+     * thread is waited for. */
+    if (pers__in_iteration(log)) {
+        refuse_close(log, "from a foreach callback");
         return;
     }
+    if (pers__lock(&log->persist_lock) != 0) {
+        refuse_close(log, "from the persisted callback");
+        return;
+    }
+    pthread_rwlock_wrlock(&log->lock);
     /* Unpersisted entries reach the page cache as they would have without
      * the stage; the blocks reserved beyond the end are given back. */
     if (pers__flush(log) == 0)

@@ -161,6 +161,7 @@ struct persistent_log {
      * iterating threads, the first): a trim, truncate or import it makes
      * would wait for its own read lock, so it is refused instead. */
     _Atomic pid_t iter_tid;
+    _Atomic bool refusing_close; /* logging a refused close */
 };
 
 /* True when the calling thread is inside a foreach callback of log. */

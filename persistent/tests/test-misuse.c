@@ -658,6 +658,8 @@ START_TEST(persisted_callback_reentry_is_refused)
     ck_assert_int_eq(r.trim_index, -EINVAL);
     ck_assert_int_eq(r.truncate, -EINVAL);
     ck_assert_int_eq(r.import, -EBADMSG);
+    ck_assert_ptr_nonnull(
+        strstr(tc_last_log(), "close from the persisted callback"));
     /* The log is unchanged and usable. */
     check_entries(r.log, 1, 10, 300);
     ck_assert_int_eq(persistent_log_latest_persisted(r.log), 10);
@@ -727,6 +729,8 @@ START_TEST(changes_inside_iteration_are_refused)
         ck_assert_int_eq(in.trim_index, -EINVAL);
         ck_assert_int_eq(in.truncate, -EINVAL);
         ck_assert_int_eq(in.import, -EINVAL);
+        ck_assert_ptr_nonnull(
+            strstr(tc_last_log(), "close from a foreach callback"));
         check_entries(in.log, 1, 5, 300);
     }
     /* Outside the iteration all of them work. */
