@@ -176,7 +176,10 @@ static int create_file(int dir_fd, const char *path, const void *bytes,
         return -ENOMEM;
     snprintf(tmp, n, "%s.tmp", path);
     int err = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* Whatever a crash (or anyone) left under the temporary name goes: a
+     * FIFO there would block the open, a symlink redirect the write. */
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
         err = -errno;
         goto out;
@@ -453,7 +456,9 @@ static int recover(struct persistent_log *log, const struct meta *m,
 static int read_meta(struct persistent_log *log, struct meta *m,
                      struct persistent_error *err)
 {
-    int fd = open(log->meta_path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO in its place must not block the open (it is
+     * refused below, as anything but a regular file is). */
+    int fd = open(log->meta_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         int e = -errno;
         set_error(err, log->meta_path, 0, "cannot open the metadata: %s",
@@ -463,7 +468,7 @@ static int read_meta(struct persistent_log *log, struct meta *m,
     struct stat st;
     int e = fstat(fd, &st) != 0 ? -errno : 0;
     uint8_t slot[2][PERS__META_SIZE];
-    if (!e && st.st_size != 2 * PERS__META_SLOT)
+    if (!e && (!S_ISREG(st.st_mode) || st.st_size != 2 * PERS__META_SLOT))
         e = -EBADMSG;
     for (int i = 0; i < 2 && !e; i++)
         e = read_all(fd, slot[i], PERS__META_SIZE, (off_t)i * PERS__META_SLOT);
@@ -586,6 +591,11 @@ static int open_files(struct persistent_log *log, struct persistent_error *err)
         int e = -errno;
         set_error(err, log->data_path, 0, "cannot open: %s", strerror(-e));
         return e;
+    }
+    struct stat st;
+    if (fstat(log->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        set_error(err, log->data_path, 0, "not a regular file");
+        return -EBADMSG;
     }
     if (flock(log->fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno == EWOULDBLOCK ? -EBUSY : -errno;

@@ -154,6 +154,28 @@ START_TEST(open_rejects_bad_names_and_options)
     ck_assert_int_eq(try_open_opts(&opts, "short", &err), -EBADMSG);
     ck_assert_str_eq(err.file, path);
     ck_assert_uint_eq(tc_file_size(path), 0);
+
+    /* FIFOs where the files or their temporaries go: refused or replaced,
+     * never waited on. */
+    struct persistent_log *ok = tc_open(dir, "fifo");
+    persistent_log_close(ok);
+    path_of(path, sizeof(path), dir, "fifo", ".meta");
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(mkfifo(path, 0644), 0);
+    ck_assert_int_eq(try_open_opts(&opts, "fifo", &err), -EBADMSG);
+    ck_assert_str_eq(err.file, path);
+    path_of(path, sizeof(path), dir, "fifo2", ".log");
+    ck_assert_int_eq(mkfifo(path, 0644), 0);
+    ck_assert_int_eq(try_open_opts(&opts, "fifo2", &err), -EBADMSG);
+    ck_assert_str_eq(err.file, path);
+    path_of(path, sizeof(path), dir, "fifo3", ".meta.tmp");
+    ck_assert_int_eq(mkfifo(path, 0644), 0);
+    path_of(path, sizeof(path), dir, "fifo3", ".log.tmp");
+    ck_assert_int_eq(mkfifo(path, 0644), 0);
+    ck_assert_int_eq(try_open_opts(&opts, "fifo3", NULL), 0);
+    ok = tc_open(dir, "fifo3");
+    ck_assert_int_eq(persistent_log_append(ok, 1, 1, "x", 1), 0);
+    persistent_log_close(ok);
 }
 END_TEST
 
