@@ -122,6 +122,22 @@ START_TEST(open_rejects_bad_names_and_options)
     ck_assert_int_eq(try_open_opts(&o, "x", NULL), -EINVAL);
     o.max_data_size = UINT64_MAX;
     ck_assert_int_eq(try_open_opts(&o, "x", NULL), -EINVAL);
+    o.max_data_size = (1ull << 46) + 1;
+    ck_assert_int_eq(try_open_opts(&o, "x", NULL), -EINVAL);
+    o.max_log_entry = (1ull << 32) + 1;
+    o.max_data_size = 1ull << 30;
+    ck_assert_int_eq(try_open_opts(&o, "x", NULL), -EINVAL);
+    /* The largest limits: address space only; where the machine has not
+     * that much, -ENOMEM. */
+    o.max_log_entry = 1ull << 32;
+    o.max_data_size = 1ull << 46;
+    struct persistent_log *huge = NULL;
+    int he = persistent_log_open(&o, "huge", &huge, NULL);
+    ck_assert_msg(he == 0 || he == -ENOMEM, "%s", persistent_strerror(he));
+    if (he == 0) {
+        ck_assert_int_eq(persistent_log_append(huge, 1, 1, "x", 1), 0);
+        persistent_log_close(huge);
+    }
 
     /* Directories: empty, NULL, a file, missing parents. */
     o = opts;
