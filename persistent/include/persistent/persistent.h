@@ -74,8 +74,9 @@ typedef void (*persistent_log_fn)(void *ctx, int level, const char *module,
 /* Called when the log's latest persisted version advances, on the thread
  * that called persist, with the new value.  Must not block and must not call
  * persist, trim, truncate or close on the same log: such calls from it are
- * refused (persist, trim, truncate return -EINVAL; close does nothing and
- * the log stays open).  Lookups and append are fine. */
+ * refused (persist, trim, truncate return -EINVAL unless they have nothing
+ * to do; close does nothing, logs an error and the log stays open).
+ * Lookups and append are fine. */
 typedef void (*persistent_persisted_fn)(void *ctx, int64_t version);
 
 struct persistent_options {
@@ -292,7 +293,8 @@ persistent_log_data_size(const struct persistent_log *log);
  * stops the iteration and becomes its return value.  The entry is a view.
  * Runs under the log's read lock: it must not trim, truncate, import or
  * close this log (lookups are fine); such calls from it are refused
- * (-EINVAL; close does nothing) rather than waiting for that lock. */
+ * (-EINVAL unless they have nothing to do; close does nothing and logs an
+ * error) rather than waiting for that lock. */
 typedef int (*persistent_entry_fn)(void *ctx,
                                    const struct persistent_entry *entry);
 
