@@ -590,9 +590,34 @@ int fab_pool_create(const struct fab_options *opts, struct fab_pool **out,
         err->code = 0;
         err->msg[0] = 0;
     }
-    if (!opts || !out || opts->size == 0) {
+    if (out)
+        *out = NULL;
+    if (!opts || !out) {
         fab__set_error(err, -EINVAL, "missing options or output");
         return -EINVAL;
+    }
+    /* There is no older layout: a smaller size is a caller's mistake (a
+     * partial copy could even split a pointer).  A larger one comes from a
+     * newer header: its extra fields are ignored. */
+    if (opts->size < sizeof(struct fab_options)) {
+        fab__set_error(err, -EINVAL,
+                       "options size %zu, expected %zu (fab_options_init)",
+                       opts->size, sizeof(struct fab_options));
+        return -EINVAL;
+    }
+    const char *strs[] = {opts->provider, opts->domain, opts->listen_addr};
+    const size_t caps[] = {sizeof(((struct fab_pool *)0)->provider),
+                           sizeof(((struct fab_pool *)0)->domain_name),
+                           sizeof(((struct fab_pool *)0)->listen_addr)};
+    for (size_t i = 0; i < 3; i++) {
+        if (strs[i] && strnlen(strs[i], caps[i]) >= caps[i]) {
+            fab__set_error(err, -EINVAL, "%s name longer than %zu bytes",
+                           i == 0   ? "provider"
+                           : i == 1 ? "domain"
+                                    : "address",
+                           caps[i] - 1);
+            return -EINVAL;
+        }
     }
     struct fab_pool *pool = calloc(1, sizeof(*pool));
     if (!pool)
@@ -691,6 +716,16 @@ void fab_pool_destroy(struct fab_pool *pool)
 {
     if (!pool)
         return;
+    /* From a callback (the pool thread, or a thread inside progress) the
+     * join below would wait for itself and the pool would be freed under
+     * the running callback: refuse (the header forbids it). */
+    if ((pool->thread_started && pthread_equal(pthread_self(), pool->thread)) ||
+        (atomic_load(&pool->progress_owned) &&
+         pthread_equal(atomic_load(&pool->progress_owner), pthread_self()))) {
+        fab__log(pool, LOG_ERR,
+                 "fab_pool_destroy called from a callback: refused");
+        return;
+    }
     atomic_store(&pool->stopping, true);
     fab__pool_kick(pool);
     if (pool->thread_started)
@@ -716,17 +751,21 @@ void fab_pool_destroy(struct fab_pool *pool)
 
 uint16_t fab_pool_port(const struct fab_pool *pool)
 {
-    return pool->port;
+    return pool ? pool->port : 0;
 }
 
 uint32_t fab_pool_node_id(const struct fab_pool *pool)
 {
-    return pool->opts.node_id;
+    return pool ? pool->opts.node_id : UINT32_MAX;
 }
 
 void fab_pool_get_info(const struct fab_pool *pool, struct fab_pool_info *info)
 {
+    if (!info)
+        return;
     memset(info, 0, sizeof(*info));
+    if (!pool)
+        return;
     copy_str(info->provider, sizeof(info->provider), pool->provider);
     copy_str(info->domain, sizeof(info->domain), pool->domain_name);
     info->mr_mode = pool->info->domain_attr->mr_mode;
@@ -741,6 +780,12 @@ void fab_pool_get_info(const struct fab_pool *pool, struct fab_pool_info *info)
 
 void fab_pool_get_stats(struct fab_pool *pool, struct fab_pool_stats *stats)
 {
+    if (!stats)
+        return;
+    if (!pool) {
+        memset(stats, 0, sizeof(*stats));
+        return;
+    }
     pthread_mutex_lock(&pool->lock);
     *stats = pool->stats;
     pthread_mutex_unlock(&pool->lock);
