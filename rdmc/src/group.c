@@ -69,8 +69,11 @@ static void fail_group(struct rdmc_group *g, uint32_t node_id, int reason)
         g->status = reason;
     rdmc__log(g, LOG_NOTICE, "member %u failed: %s", node_id,
               rdmc_strerror(reason));
-    if (!g->stopping && g->cbs.failure)
+    if (!g->stopping && g->cbs.failure) {
+        g->cb_depth++;
         g->cbs.failure(g->ctx, g, node_id, reason);
+        g->cb_depth--;
+    }
 }
 
 static struct rdmc__op *get_op(struct rdmc_group *g)
@@ -309,8 +312,11 @@ static void deliver(struct rdmc_group *g)
             return;
         m->delivered = true;
         g->next_deliver++;
-        if (!g->stopping && g->cbs.complete)
+        if (!g->stopping && g->cbs.complete) {
+            g->cb_depth++;
             g->cbs.complete(g->ctx, g, m->index, m->buf, m->size);
+            g->cb_depth--;
+        }
         if (m->outstanding == 0) {
             free_slot(g, m);
             if (m->pending_header)
@@ -406,8 +412,11 @@ static void start_recv(struct rdmc_group *g, uint32_t slot)
     m->size = (size_t)c.size;
     m->blocks = blocks;
     void *buf = NULL;
-    if (g->cbs.incoming)
+    if (g->cbs.incoming) {
+        g->cb_depth++;
         buf = g->cbs.incoming(g->ctx, g, c.index, m->size);
+        g->cb_depth--;
+    }
     m->own_buf = buf == NULL;
     if (!buf)
         buf = malloc(m->size);
@@ -779,10 +788,14 @@ int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
 {
     struct rdmc_options o;
     rdmc_options_init(&o);
-    if (!opts || !out)
+    if (out)
+        *out = NULL;
+    /* There is no older layout: a smaller size (0: not initialised) is a
+     * mistake, and a partial copy could split a pointer.  A larger one
+     * comes from a newer header; the fields it adds are ignored. */
+    if (!opts || !out || opts->size < sizeof(o))
         return -EINVAL;
-    memcpy(&o, opts,
-           opts->size && opts->size < sizeof(o) ? opts->size : sizeof(o));
+    memcpy(&o, opts, sizeof(o));
     o.size = sizeof(o);
     uint32_t rank;
     int rc = validate(pool, members, num_members, &o, &rank);
@@ -938,6 +951,17 @@ void rdmc_group_destroy(struct rdmc_group *g)
     if (!g)
         return;
     pthread_mutex_lock(&g->lock);
+    /* From one of our callbacks (the lock is recursive: only the thread
+     * running one sees cb_depth > 0) or our own thread, the join below
+     * would wait for itself and the group would be freed under the
+     * running callback.  The header forbids it: refuse. */
+    if (g->cb_depth > 0 ||
+        (g->thread_started && pthread_equal(pthread_self(), g->thread))) {
+        pthread_mutex_unlock(&g->lock);
+        rdmc__log(g, LOG_ERR,
+                  "rdmc_group_destroy called from a callback: refused");
+        return;
+    }
     g->stopping = true;
     pthread_mutex_unlock(&g->lock);
     stop_thread(g);
