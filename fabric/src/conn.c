@@ -512,6 +512,17 @@ int fab_borrow(struct fab_user *user, uint32_t node_id, const char *host,
                            node_id, fab_strerror(atomic_load(&c->status)));
             return -EHOSTDOWN;
         }
+        if (pthread_equal(pthread_self(), pool->thread)) {
+            /* From on_failure (forbidden): set-up needs this very thread
+             * (bootstrap server, connection events); waiting here would
+             * stall it, and every failure report, until the timeout. */
+            pthread_mutex_unlock(&pool->lock);
+            fab__set_error(err, -EDEADLK,
+                           "node %u: borrow from the pool's thread needs "
+                           "a live connection",
+                           node_id);
+            return -EDEADLK;
+        }
         if (c && c->state != FAB__CONN_FAILED) {
             /* Someone (us or the peer) is setting it up: wait. */
             if (cond_wait_until(pool, deadline) < 0) {

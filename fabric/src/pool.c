@@ -619,6 +619,14 @@ int fab_pool_create(const struct fab_options *opts, struct fab_pool **out,
             return -EINVAL;
         }
     }
+    /* Every connection allocates its queue at once: refuse sizes no
+     * provider grants rather than fail (or abort under a sanitizer) at
+     * the first borrow. */
+    if (opts->cq_size > FAB__CQ_SIZE_MAX) {
+        fab__set_error(err, -EINVAL, "cq_size %zu over %u", opts->cq_size,
+                       FAB__CQ_SIZE_MAX);
+        return -EINVAL;
+    }
     struct fab_pool *pool = calloc(1, sizeof(*pool));
     if (!pool)
         return -ENOMEM;

@@ -88,6 +88,11 @@ START_TEST(create_refuses_bad_options)
     ck_assert_int_lt(fab_pool_create(&o, &p, &err), 0);
     ck_assert_ptr_null(p);
     silent_options(&o, 1);
+    o.cq_size = (1u << 20) + 1;
+    ck_assert_int_eq(fab_pool_create(&o, &p, &err), -EINVAL);
+    o.cq_size = SIZE_MAX;
+    ck_assert_int_eq(fab_pool_create(&o, &p, &err), -EINVAL);
+    silent_options(&o, 1);
     o.write_ordering = -1;
     ck_assert_int_eq(fab_pool_create(&o, &p, &err), -EINVAL);
     ck_assert_ptr_null(p);
@@ -451,6 +456,56 @@ START_TEST(destroy_from_callbacks_is_refused)
 }
 END_TEST
 
+/* fab_borrow from on_failure (the pool thread) would wait for events only
+ * that thread handles: refused at once instead of stalling it. */
+struct borrower {
+    struct fab_user *user;
+    uint16_t port;
+    atomic_int rc;
+    atomic_bool called;
+};
+
+static void borrow_on_failure(void *ctx, uint32_t node_id, int reason)
+{
+    (void)node_id;
+    (void)reason;
+    struct borrower *b = ctx;
+    struct fab_conn *c = NULL;
+    int rc = fab_borrow(b->user, 3, "127.0.0.1", b->port, 2000, &c, NULL);
+    if (rc == 0)
+        fab_release(b->user, c);
+    atomic_store(&b->rc, rc);
+    atomic_store(&b->called, true);
+}
+
+static bool borrower_called(void *arg)
+{
+    return atomic_load(&((struct borrower *)arg)->called);
+}
+
+START_TEST(borrow_from_on_failure_is_refused)
+{
+    struct borrower b = {0};
+    struct fab_user_callbacks cbs = {.on_failure = borrow_on_failure};
+    struct pair pr;
+    pair_open(&pr, &cbs, &b);
+    struct fab_pool *p3 = tf_pool(3, 0, NULL);
+    ck_assert_ptr_nonnull(p3);
+    b.user = pr.u1;
+    b.port = fab_pool_port(p3);
+    ck_assert_int_eq(fab_pool_fail_peer(pr.p1, 2, -EHOSTDOWN), 0);
+    ck_assert(th_wait_until(borrower_called, &b, 5000));
+    ck_assert_int_eq(atomic_load(&b.rc), -EDEADLK);
+    /* from an ordinary thread the same borrow works */
+    struct fab_conn *c = NULL;
+    ck_assert_int_eq(fab_borrow(pr.u1, 3, "127.0.0.1", b.port, 5000, &c, NULL),
+                     0);
+    fab_release(pr.u1, c);
+    pair_close(&pr);
+    fab_pool_destroy(p3);
+}
+END_TEST
+
 Suite *fab_misuse_suite(void)
 {
     Suite *s = suite_create("fab-misuse");
@@ -462,6 +517,7 @@ Suite *fab_misuse_suite(void)
     tcase_add_test(tc, pool_refuses_bad_calls_and_stays_usable);
     tcase_add_test(tc, operations_refuse_bad_ranges_and_foreign_regions);
     tcase_add_test(tc, destroy_from_callbacks_is_refused);
+    tcase_add_test(tc, borrow_from_on_failure_is_refused);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -38,6 +38,13 @@ static int64_t now_ms(void)
 }
 
 static void pump(struct rdmc_group *g);
+
+/* Blocks of a message of size bytes; size + block_size - 1 could wrap. */
+static uint32_t blocks_of(const struct rdmc_group *g, uint64_t size)
+{
+    uint64_t bs = g->opts.block_size;
+    return (uint32_t)(size / bs + (size % bs != 0));
+}
 static void start_recv(struct rdmc_group *g, uint32_t slot);
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -250,8 +257,7 @@ static void start_sends(struct rdmc_group *g)
         struct rdmc__msg *m = &g->slots[slot];
         if (m->active)
             return;
-        uint32_t blocks =
-            (uint32_t)((q->size + g->opts.block_size - 1) / g->opts.block_size);
+        uint32_t blocks = blocks_of(g, q->size);
         uint32_t steps = rdmc_schedule_steps(g->opts.algorithm, g->n, blocks);
         m->sends = steps ? calloc(steps, sizeof(*m->sends)) : NULL;
         int rc = fab_mr_register(g->pool, (void *)(uintptr_t)q->buf, q->size,
@@ -399,8 +405,7 @@ static void start_recv(struct rdmc_group *g, uint32_t slot)
         fail_group(g, g->node_ids[0], -EBADMSG);
         return;
     }
-    uint32_t blocks =
-        (uint32_t)((c.size + g->opts.block_size - 1) / g->opts.block_size);
+    uint32_t blocks = blocks_of(g, c.size);
     uint32_t steps = rdmc_schedule_steps(g->opts.algorithm, g->n, blocks);
     m->sends = calloc(steps ? steps : 1, sizeof(*m->sends));
     m->have = calloc(blocks, 1);

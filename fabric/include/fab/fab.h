@@ -101,7 +101,7 @@ struct fab_options {
                                 layer above; peers must agree */
     int connect_timeout_ms;  /* default for fab_borrow (default 5000) */
     size_t cq_size;          /* completion queue entries per connection
-                                (default 1024) */
+                                (default 1024, at most 2^20) */
     size_t max_outstanding;  /* posted but uncompleted operations per
                                 connection (default 512); beyond: -EAGAIN */
     int write_ordering;      /* enum fab_write_ordering (default AUTO) */
@@ -127,8 +127,8 @@ FAB_EXPORT const char *fab_strerror(int err);
  * fab_options -- there is no older layout; a larger size from a newer
  * header is accepted and the fields it adds are ignored; provider longer
  * than 31 bytes, domain or listen_addr longer than 63; listen_addr not an
- * IPv4 address; unknown write_ordering), -FI_ENODATA no matching
- * provider/device (e.g. verbs without an RDMA NIC, an unknown provider
+ * IPv4 address; unknown write_ordering; cq_size over 2^20), -FI_ENODATA no
+ * matching provider/device (e.g. verbs without an RDMA NIC, an unknown provider
  * name), -EADDRINUSE, other libfabric codes; err (may be NULL) gets a
  * message. */
 FAB_EXPORT int fab_pool_create(const struct fab_options *opts,
@@ -265,7 +265,9 @@ FAB_EXPORT void fab_user_destroy(struct fab_user *user);
  * when the connection is live).  Errors: -EINVAL (user or out NULL,
  * node_id is the pool's own, no address or port 0 when one is needed, host
  * longer than 63 bytes or not resolvable), -ETIMEDOUT, -ECONNREFUSED,
- * -EPROTO (incompatible peer:
+ * -EDEADLK (called on the pool's thread, i.e. from on_failure, and the
+ * connection is not live: setting it up needs that thread), -EPROTO
+ * (incompatible peer:
  * err->msg names the field), -EHOSTDOWN (connection to node_id failed and
  * is still held by some user), libfabric codes. */
 FAB_EXPORT int fab_borrow(struct fab_user *user, uint32_t node_id,
