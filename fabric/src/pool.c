@@ -734,21 +734,23 @@ void fab_pool_destroy(struct fab_pool *pool)
                  "fab_pool_destroy called from a callback: refused");
         return;
     }
+    /* Users left (an SST table, an RDMC group) still point at the pool
+     * and their threads drive its progress: freeing it under them is a
+     * use after free waiting to happen.  Refuse; the caller destroys them
+     * first and the pool then. */
+    pthread_mutex_lock(&pool->lock);
+    bool has_users = pool->users != NULL;
+    pthread_mutex_unlock(&pool->lock);
+    if (has_users) {
+        fab__log(pool, LOG_ERR,
+                 "fab_pool_destroy with users left: refused (destroy them "
+                 "first)");
+        return;
+    }
     atomic_store(&pool->stopping, true);
     fab__pool_kick(pool);
     if (pool->thread_started)
         pthread_join(pool->thread, NULL);
-    /* Users should be gone; free what they left. */
-    while (pool->users) {
-        struct fab_user *u = pool->users;
-        pool->users = u->next;
-        while (u->borrows) {
-            struct fab_borrow_rec *r = u->borrows;
-            u->borrows = r->next;
-            free(r);
-        }
-        free(u);
-    }
     while (pool->conns) {
         struct fab_conn *c = pool->conns;
         pool->conns = c->next;

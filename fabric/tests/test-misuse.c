@@ -264,6 +264,12 @@ START_TEST(pool_refuses_bad_calls_and_stays_usable)
     struct fab_pool_stats st;
     fab_pool_get_stats(p, &st);
     ck_assert_uint_eq(st.live, 0);
+    /* destroying the pool under a user is refused; in order it works */
+    ck_assert_int_eq(fab_user_create(p, NULL, NULL, &u), 0);
+    fab_pool_destroy(p);
+    ck_assert_int_eq(fab_pool_publish(p, 10, "still", 5), 0);
+    ck_assert_uint_eq(fab_pool_port(p), port);
+    fab_user_destroy(u);
     fab_pool_destroy(p);
 }
 END_TEST

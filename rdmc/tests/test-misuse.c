@@ -261,6 +261,10 @@ START_TEST(send_misuse_and_destroy_from_complete)
     ck_assert_uint_eq(idx, 1);
     ck_assert_int_eq(atomic_load(&rec.completed), 2);
     ck_assert_int_eq(atomic_load(&rec.failures), 0);
+    /* the pool cannot go away under the group */
+    fab_pool_destroy(pool);
+    ck_assert_int_eq(rdmc_send(g, buf, 2, &idx), 0);
+    ck_assert_int_eq(atomic_load(&rec.completed), 3);
     rdmc_group_destroy(g);
     fab_pool_destroy(pool);
 }

@@ -283,6 +283,10 @@ static void destroy_trigger(struct sst_table *t, void *ctx)
 {
     struct self_destroy *d = ctx;
     sst_destroy(t);
+    /* the blocking calls are refused here too */
+    if (sst_sync(t, 100) == -EDEADLK &&
+        sst_put_wait(t, NULL, 0, 0, 8, 100) == -EDEADLK)
+        atomic_fetch_add(&d->suspects, 1);
     atomic_fetch_add(&d->calls, 1);
 }
 
@@ -296,6 +300,7 @@ START_TEST(destroy_from_trigger_is_refused)
         sst_predicate_add(t, always, destroy_trigger, &d, SST_ONE_TIME, NULL),
         0);
     ck_assert(th_wait_until(positive, &d.calls, 5000));
+    ck_assert_int_eq(atomic_load(&d.suspects), 1); /* -EDEADLK both */
     /* the table survived and its thread still runs predicates */
     atomic_int fired = 0;
     ck_assert_int_eq(
@@ -303,6 +308,13 @@ START_TEST(destroy_from_trigger_is_refused)
     ck_assert(th_wait_until(positive, &fired, 5000));
     ck_assert_int_eq(sst_sync(t, 5000), 0);
     ck_assert_int_eq(sst_put(t, 0, 8), 0);
+    /* the pool cannot go away under the table either */
+    fab_pool_destroy(pool);
+    atomic_store(&fired, 0);
+    ck_assert_int_eq(
+        sst_predicate_add(t, always, count, &fired, SST_ONE_TIME, NULL), 0);
+    ck_assert(th_wait_until(positive, &fired, 5000));
+    ck_assert_int_eq(sst_sync(t, 5000), 0);
     sst_destroy(t);
     fab_pool_destroy(pool);
 }

@@ -135,8 +135,10 @@ FAB_EXPORT int fab_pool_create(const struct fab_options *opts,
                                struct fab_pool **out, struct fab_error *err);
 
 /* Closes every connection, stops and joins the pool thread, frees the pool.
- * Users must have been destroyed.  NULL is a no-op.  Called from a callback
- * of the pool (forbidden) it logs an error and does nothing. */
+ * NULL is a no-op.  Users (and the SST tables and RDMC groups they belong
+ * to) must have been destroyed: with users left, or called from a callback
+ * of the pool, it logs an error and does nothing (destroy them first, then
+ * call it again). */
 FAB_EXPORT void fab_pool_destroy(struct fab_pool *pool);
 
 /* The bootstrap TCP port the pool listens on (0 for NULL) and the pool's
