@@ -92,6 +92,8 @@ int fab_mr_register(struct fab_pool *pool, void *buf, size_t len,
         (access & ~(FAB_ACCESS_LOCAL | FAB_ACCESS_REMOTE_WRITE |
                     FAB_ACCESS_REMOTE_READ)))
         return -EINVAL;
+    if ((uintptr_t)buf + len < (uintptr_t)buf)
+        return -EINVAL; /* the range wraps around the address space */
     struct fab_mr *mr = calloc(1, sizeof(*mr));
     if (!mr)
         return -ENOMEM;

@@ -648,6 +648,14 @@ int fab_pool_create(const struct fab_options *opts, struct fab_pool **out,
     copy_str(pool->provider, sizeof(pool->provider), o->provider);
     copy_str(pool->domain_name, sizeof(pool->domain_name), o->domain);
     copy_str(pool->listen_addr, sizeof(pool->listen_addr), o->listen_addr);
+    struct in_addr parsed;
+    if (inet_pton(AF_INET, pool->listen_addr, &parsed) != 1) {
+        /* Checked before libfabric, which would try to resolve it. */
+        fab__set_error(err, -EINVAL, "listen_addr '%s' is not an IPv4 address",
+                       pool->listen_addr);
+        free(pool);
+        return -EINVAL;
+    }
     /* Our copies outlive the caller's strings. */
     o->provider = NULL;
     o->domain = NULL;

@@ -83,10 +83,16 @@ START_TEST(create_refuses_bad_options)
     ck_assert_int_lt(fab_pool_create(&o, &p, &err), 0);
     ck_assert_ptr_null(p);
     ck_assert_ptr_nonnull(strstr(err.msg, "no-such-provider"));
-    silent_options(&o, 1);
-    o.listen_addr = "300.1.2.3";
-    ck_assert_int_lt(fab_pool_create(&o, &p, &err), 0);
-    ck_assert_ptr_null(p);
+    const char *bad_addrs[] = {"300.1.2.3", "not-an-address", "1.2.3",
+                               "::1",       "127.0.0.1:80",   " 127.0.0.1"};
+    for (size_t i = 0; i < sizeof(bad_addrs) / sizeof(bad_addrs[0]); i++) {
+        silent_options(&o, 1);
+        o.listen_addr = bad_addrs[i];
+        p = SENTINEL;
+        ck_assert_int_eq(fab_pool_create(&o, &p, &err), -EINVAL);
+        ck_assert_ptr_null(p);
+        ck_assert_ptr_nonnull(strstr(err.msg, bad_addrs[i]));
+    }
     silent_options(&o, 1);
     o.cq_size = (1u << 20) + 1;
     ck_assert_int_eq(fab_pool_create(&o, &p, &err), -EINVAL);
@@ -223,6 +229,9 @@ START_TEST(pool_refuses_bad_calls_and_stays_usable)
     ck_assert_int_eq(fab_mr_register(p, region, 0, FAB_ACCESS_LOCAL, &mr),
                      -EINVAL);
     ck_assert_int_eq(fab_mr_register(p, region, 8, 0, &mr), -EINVAL);
+    ck_assert_int_eq(fab_mr_register(p, (void *)(UINTPTR_MAX - 8), 64,
+                                     FAB_ACCESS_LOCAL, &mr),
+                     -EINVAL);
     ck_assert_int_eq(fab_mr_register(p, region, 8, FAB_ACCESS_LOCAL, NULL),
                      -EINVAL);
 

@@ -189,7 +189,7 @@ FAB_EXPORT int fab_pool_progress(struct fab_pool *pool);
 /* Spin, then sleep: calls fab_pool_progress repeatedly for up to spin_us
  * microseconds; returns as soon as something was handled.  Then, when it
  * is safe (fi_trywait), blocks on the pool's wait fd for up to timeout_ms
- * (-1: no limit, 0: do not block), is woken by completions, incoming data
+ * (< 0: no limit, 0: do not block), is woken by completions, incoming data
  * on any connection, or fab_pool_wake(), progresses once more and returns
  * the number handled (may be 0). */
 FAB_EXPORT int fab_pool_progress_wait(struct fab_pool *pool, int spin_us,
@@ -342,7 +342,8 @@ FAB_EXPORT int fab_mr_remote_addr(const struct fab_mr_rules *rules,
 
 /* Registers the caller's buffer [buf, buf+len) with the pool's domain (valid
  * on every connection of the pool).  The buffer stays the caller's and must
- * outlive the region.  Errors: -EINVAL, -ENOMEM, libfabric codes. */
+ * outlive the region.  Errors: -EINVAL (NULL, len 0, a range that wraps,
+ * access 0 or unknown bits), -ENOMEM, libfabric codes. */
 FAB_EXPORT int fab_mr_register(struct fab_pool *pool, void *buf, size_t len,
                                unsigned access, struct fab_mr **out);
 /* Deregisters.  Operations using it must have completed.  NULL: no-op. */
