@@ -127,10 +127,10 @@ FAB_EXPORT const char *fab_strerror(int err);
  * fab_options -- there is no older layout; a larger size from a newer
  * header is accepted and the fields it adds are ignored; provider longer
  * than 31 bytes, domain or listen_addr longer than 63; listen_addr not an
- * IPv4 address; unknown write_ordering; cq_size over 2^20), -FI_ENODATA no
- * matching provider/device (e.g. verbs without an RDMA NIC, an unknown provider
- * name), -EADDRINUSE, other libfabric codes; err (may be NULL) gets a
- * message. */
+ * IPv4 address; unknown write_ordering; cq_size over 2^20), -FI_ENODATA
+ * no matching provider/device (e.g. verbs without an RDMA NIC, an unknown
+ * provider name), -EADDRINUSE, other libfabric codes; err (may be NULL)
+ * gets a message. */
 FAB_EXPORT int fab_pool_create(const struct fab_options *opts,
                                struct fab_pool **out, struct fab_error *err);
 
@@ -269,9 +269,8 @@ FAB_EXPORT void fab_user_destroy(struct fab_user *user);
  * longer than 63 bytes or not resolvable), -ETIMEDOUT, -ECONNREFUSED,
  * -EDEADLK (called on the pool's thread, i.e. from on_failure, and the
  * connection is not live: setting it up needs that thread), -EPROTO
- * (incompatible peer:
- * err->msg names the field), -EHOSTDOWN (connection to node_id failed and
- * is still held by some user), libfabric codes. */
+ * (incompatible peer: err->msg names the field), -EHOSTDOWN (connection
+ * to node_id failed and is still held by some user), libfabric codes. */
 FAB_EXPORT int fab_borrow(struct fab_user *user, uint32_t node_id,
                           const char *host, uint16_t port, int timeout_ms,
                           struct fab_conn **out, struct fab_error *err);
@@ -385,9 +384,8 @@ struct fab_op {
  * dst at dst_off.  op may be NULL (no notification).  Returns 0 once
  * posted; the completion comes through progress.  Errors: -EINVAL (NULL
  * conn, src or dst, unknown flags, src registered with another pool),
- * -ERANGE
- * (outside a region), -ECONNRESET/-EHOSTDOWN (connection failed, at once),
- * -EAGAIN (too many outstanding: progress and retry). */
+ * -ERANGE (outside a region), -ECONNRESET/-EHOSTDOWN (connection failed,
+ * at once), -EAGAIN (too many outstanding: progress and retry). */
 FAB_EXPORT int fab_write(struct fab_conn *conn, const struct fab_mr *src,
                          size_t src_off, size_t len,
                          const struct fab_mr_desc *dst, uint64_t dst_off,
@@ -415,9 +413,8 @@ FAB_EXPORT int fab_recv(struct fab_conn *conn, const struct fab_mr *dst,
                         size_t off, size_t len, struct fab_op *op);
 
 /* Operations posted on conn and not completed yet (0 for NULL).  Writes
- * posted without
- * an op on a provider that orders writes and is progressed by hand (tcp)
- * ask for no local completion and are not counted. */
+ * posted without an op on a provider that orders writes and is progressed
+ * by hand (tcp) ask for no local completion and are not counted. */
 FAB_EXPORT size_t fab_conn_outstanding(const struct fab_conn *conn);
 
 #ifdef __cplusplus

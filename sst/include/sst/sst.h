@@ -171,9 +171,9 @@ SST_EXPORT uint64_t sst_schema_hash(const struct sst_field *fields, size_t n);
  * larger size from a newer header is accepted and the fields it adds are
  * ignored --, heartbeat_ms or suspect_timeout_ms <= 0), the errors of
  * sst_schema_layout for the fields (-EINVAL, -ERANGE), -EPROTO a member's
- * schema (or member
- * list) differs (err names who), -ETIMEDOUT a member did not answer within
- * setup_timeout_ms, -ENOMEM, libfab's connection errors. */
+ * schema (or member list) differs (err names who), -ETIMEDOUT a member did
+ * not answer within setup_timeout_ms, -ENOMEM, libfab's connection
+ * errors. */
 SST_EXPORT int sst_create(struct fab_pool *pool,
                           const struct sst_member *members, size_t n,
                           uint32_t my_rank, const struct sst_field *fields,
