@@ -622,6 +622,12 @@ int fab_pool_create(const struct fab_options *opts, struct fab_pool **out,
     /* Every connection allocates its queue at once: refuse sizes no
      * provider grants rather than fail (or abort under a sanitizer) at
      * the first borrow. */
+    if (opts->node_id == UINT32_MAX) {
+        /* Reserved: "no node" / "NULL" in the getters and the layers
+         * above (RDMC_NO_PEER). */
+        fab__set_error(err, -EINVAL, "node id %u is reserved", opts->node_id);
+        return -EINVAL;
+    }
     if (opts->cq_size > FAB__CQ_SIZE_MAX) {
         fab__set_error(err, -EINVAL, "cq_size %zu over %u", opts->cq_size,
                        FAB__CQ_SIZE_MAX);

@@ -93,6 +93,8 @@ START_TEST(create_refuses_bad_options)
         ck_assert_ptr_null(p);
         ck_assert_ptr_nonnull(strstr(err.msg, bad_addrs[i]));
     }
+    silent_options(&o, UINT32_MAX); /* reserved: "no node" */
+    ck_assert_int_eq(fab_pool_create(&o, &p, &err), -EINVAL);
     silent_options(&o, 1);
     o.cq_size = (1u << 20) + 1;
     ck_assert_int_eq(fab_pool_create(&o, &p, &err), -EINVAL);

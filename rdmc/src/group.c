@@ -714,6 +714,8 @@ static int validate(struct fab_pool *pool, const struct rdmc_member *members,
     uint32_t me = fab_pool_node_id(pool);
     int found = -1;
     for (size_t i = 0; i < num; i++) {
+        if (members[i].node_id == RDMC_NO_PEER)
+            return -EINVAL; /* means "no member" in callbacks */
         if (members[i].node_id == me)
             found = (int)i;
         else if (!members[i].host)

@@ -159,6 +159,8 @@ START_TEST(create_refuses_bad_options)
     expect_refused(pool, others, 2, &o); /* my node is not a member */
     struct rdmc_member dup[3] = {me, {2, "127.0.0.1", 1}, {2, "127.0.0.1", 1}};
     expect_refused(pool, dup, 3, &o);
+    struct rdmc_member reserved[2] = {{RDMC_NO_PEER, "127.0.0.1", 1}, me};
+    expect_refused(pool, reserved, 2, &o);
     struct rdmc_member nohost[2] = {{2, NULL, 1}, me};
     expect_refused(pool, nohost, 2, &o);
     char long_host[100];

@@ -249,6 +249,12 @@ static int check_args(struct fab_pool *pool, const struct sst_member *members,
     for (size_t i = 0; i < n; i++) {
         /* The host is copied into a 64-byte entry: refuse what would be
          * cut short rather than dial a different name. */
+        if (members[i].node_id == UINT32_MAX) {
+            /* sst_node_id's "out of range" */
+            sst__set_error(err, -EINVAL, "rank %zu: node id %u is reserved", i,
+                           members[i].node_id);
+            return -EINVAL;
+        }
         if (members[i].host && strnlen(members[i].host, 64) >= 64) {
             sst__set_error(err, -EINVAL, "rank %zu: host name too long", i);
             return -EINVAL;

@@ -81,6 +81,8 @@ START_TEST(create_refuses_bad_arguments)
     expect_refused(pool, twice, 2, 0, fields, 2, &o, -EINVAL);
     struct sst_member dup[3] = {me, {2, "127.0.0.1", 1}, {2, "127.0.0.1", 1}};
     expect_refused(pool, dup, 3, 0, fields, 2, &o, -EINVAL);
+    struct sst_member reserved[2] = {me, {UINT32_MAX, "127.0.0.1", 1}};
+    expect_refused(pool, reserved, 2, 0, fields, 2, &o, -EINVAL);
     /* a host that would not fit the copy */
     char long_host[100];
     memset(long_host, 'h', sizeof(long_host) - 1);

@@ -93,7 +93,8 @@ struct fab_options {
     size_t size;             /* sizeof(struct fab_options) */
     const char *provider;    /* "tcp" (default), "sockets", "verbs", ... */
     const char *domain;      /* "lo", "eth0", "mlx5_0"; NULL: provider's pick */
-    uint32_t node_id;        /* my node id (unique in the system) */
+    uint32_t node_id;        /* my node id (unique in the system; not
+                                UINT32_MAX, which means "none") */
     const char *listen_addr; /* IPv4 address to listen on; default
                                 "127.0.0.1" */
     uint16_t port;           /* bootstrap port; 0 = any (fab_pool_port) */
@@ -127,10 +128,10 @@ FAB_EXPORT const char *fab_strerror(int err);
  * fab_options -- there is no older layout; a larger size from a newer
  * header is accepted and the fields it adds are ignored; provider longer
  * than 31 bytes, domain or listen_addr longer than 63; listen_addr not an
- * IPv4 address; unknown write_ordering; cq_size over 2^20), -FI_ENODATA
- * no matching provider/device (e.g. verbs without an RDMA NIC, an unknown
- * provider name), -EADDRINUSE, other libfabric codes; err (may be NULL)
- * gets a message. */
+ * IPv4 address; unknown write_ordering; cq_size over 2^20; node_id
+ * UINT32_MAX), -FI_ENODATA no matching provider/device (e.g. verbs without
+ * an RDMA NIC, an unknown provider name), -EADDRINUSE, other libfabric
+ * codes; err (may be NULL) gets a message. */
 FAB_EXPORT int fab_pool_create(const struct fab_options *opts,
                                struct fab_pool **out, struct fab_error *err);
 

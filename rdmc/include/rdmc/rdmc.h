@@ -221,14 +221,15 @@ RDMC_EXPORT const char *rdmc_strerror(int err);
  * all members must call it within create_timeout_ms.  cbs is copied; ctx is
  * passed back.  *out is the caller's (rdmc_group_destroy); NULL on
  * failure.  Errors: -EINVAL (pool, members, opts or out NULL; no members
- * or more than RDMC_MAX_MEMBERS; duplicates; my node not a member; another
- * member without a host; opts->size smaller than this version's struct
+ * or more than RDMC_MAX_MEMBERS; duplicates; a node id RDMC_NO_PEER; my
+ * node not a member; another member without a host, with port 0 or a host
+ * longer than 63 bytes; opts->size smaller than this version's struct
  * rdmc_options -- 0 included: there is no older layout; a larger size from
  * a newer header is accepted and the fields it adds are ignored; unknown
  * algorithm; group id over RDMC_MAX_GROUP_ID; block_size or max_msg_size
  * 0; window not a power of two in 1..64; max_msg_size / block_size over
- * RDMC_MAX_BLOCKS; a host longer than 63 bytes), -ENOTSUP (the
- * provider carries fewer than 8 bytes of CQ data), -EPROTO (a member's
+ * RDMC_MAX_BLOCKS), -ENOTSUP (the provider carries fewer than 8 bytes of
+ * CQ data), -EPROTO (a member's
  * parameters differ: the log says which; the member that sees it withdraws,
  * so the others may get -ETIMEDOUT), -ETIMEDOUT, libfab's codes. */
 #define RDMC_BLOB_KEY(group_id) ((0x52444d43ull << 32) | (uint64_t)(group_id))

@@ -166,14 +166,14 @@ SST_EXPORT uint64_t sst_schema_hash(const struct sst_field *fields, size_t n);
  * may be NULL (defaults); *out is set to NULL on failure.
  * Errors: -EINVAL bad arguments (pool or members NULL, n 0 or over
  * SST_MAX_MEMBERS, my_rank >= n, members[my_rank] not the pool's node,
- * a node id listed twice, a host longer than 63 bytes, opts->size smaller
- * than this version's struct sst_options -- there is no older layout; a
- * larger size from a newer header is accepted and the fields it adds are
- * ignored --, heartbeat_ms or suspect_timeout_ms <= 0), the errors of
- * sst_schema_layout for the fields (-EINVAL, -ERANGE), -EPROTO a member's
- * schema (or member list) differs (err names who), -ETIMEDOUT a member did
- * not answer within setup_timeout_ms, -ENOMEM, libfab's connection
- * errors. */
+ * a node id listed twice or UINT32_MAX, a host longer than 63 bytes,
+ * opts->size smaller than this version's struct sst_options -- there is no
+ * older layout; a larger size from a newer header is accepted and the
+ * fields it adds are ignored --, heartbeat_ms or suspect_timeout_ms <= 0),
+ * the errors of sst_schema_layout for the fields (-EINVAL, -ERANGE),
+ * -EPROTO a member's schema (or member list) differs (err names who),
+ * -ETIMEDOUT a member did not answer within setup_timeout_ms, -ENOMEM,
+ * libfab's connection errors. */
 SST_EXPORT int sst_create(struct fab_pool *pool,
                           const struct sst_member *members, size_t n,
                           uint32_t my_rank, const struct sst_field *fields,
