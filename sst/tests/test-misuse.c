@@ -4,6 +4,7 @@
 #include "test-sst.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <string.h>
 #include <syslog.h>
@@ -53,6 +54,36 @@ static void expect_refused(struct fab_pool *pool,
     ck_assert_int_eq(err.code, want);
     ck_assert_ptr_null(t);
 }
+
+START_TEST(pure_functions_refuse_nonsense)
+{
+    const int codes[] = {INT_MIN, INT_MAX, 0, -1, 1, -99999, 99999};
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        ck_assert_ptr_nonnull(sst_strerror(codes[i]));
+        ck_assert_uint_gt(strlen(sst_strerror(codes[i])), 0);
+    }
+    ck_assert_str_eq(sst_strerror(EDEADLK), sst_strerror(-EDEADLK));
+    sst_options_init(NULL);
+    size_t off[2], size = 7;
+    ck_assert_int_eq(sst_schema_layout(NULL, 0, off, &size), -EINVAL);
+    ck_assert_int_eq(sst_schema_layout(fields, 0, off, &size), -EINVAL);
+    ck_assert_int_eq(sst_schema_layout(fields, SST_MAX_FIELDS + 1, NULL, NULL),
+                     -EINVAL);
+    ck_assert_uint_eq(size, 7); /* untouched by refusals */
+    char long_name[80];
+    memset(long_name, 'n', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = 0;
+    struct sst_field named[] = {{long_name, 8, 1}};
+    ck_assert_int_eq(sst_schema_layout(named, 1, NULL, NULL), -EINVAL);
+    struct sst_field wide[] = {{"w", 4097, 1}};
+    ck_assert_int_eq(sst_schema_layout(wide, 1, NULL, NULL), -EINVAL);
+    struct sst_field many[] = {{"m", 8, SIZE_MAX}};
+    ck_assert_int_eq(sst_schema_layout(many, 1, NULL, NULL), -ERANGE);
+    ck_assert_uint_eq(sst_schema_hash(NULL, 3), 0);
+    ck_assert_uint_eq(sst_schema_hash(many, 1), 0);
+    ck_assert_int_eq(sst_schema_layout(fields, 2, NULL, NULL), 0);
+}
+END_TEST
 
 START_TEST(create_refuses_bad_arguments)
 {
@@ -401,6 +432,7 @@ Suite *sst_misuse_suite(void)
     Suite *s = suite_create("sst-misuse");
     TCase *tc = tcase_create("misuse");
     tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, pure_functions_refuse_nonsense);
     tcase_add_test(tc, create_refuses_bad_arguments);
     tcase_add_test(tc, table_refuses_bad_calls_and_stays_usable);
     tcase_add_test(tc, destroy_from_trigger_is_refused);
