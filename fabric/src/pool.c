@@ -865,8 +865,14 @@ int fab_pool_fetch(struct fab_pool *pool, uint32_t node_id, uint64_t key,
                    void *buf, size_t cap, size_t *len, int timeout_ms,
                    struct fab_error *err)
 {
-    if (!pool || (!buf && cap) || !len)
+    if (err) {
+        err->code = 0;
+        err->msg[0] = 0;
+    }
+    if (!pool || (!buf && cap) || !len) {
+        fab__set_error(err, -EINVAL, "fetch: missing pool, buffer or length");
         return -EINVAL;
+    }
     if (timeout_ms < 0)
         timeout_ms = pool->opts.connect_timeout_ms;
     char host[64];
@@ -916,8 +922,13 @@ int fab_pool_fetch(struct fab_pool *pool, uint32_t node_id, uint64_t key,
             }
             if (f.type == FAB__MSG_FETCH_REPLY && f.status == FAB__ST_OK) {
                 *len = f.blob_len;
-                if (f.blob_len > cap)
+                if (f.blob_len > cap) {
+                    fab__set_error(err, -ENOSPC,
+                                   "fetch from node %u: blob of %u bytes, "
+                                   "room for %zu",
+                                   node_id, f.blob_len, cap);
                     return -ENOSPC;
+                }
                 if (f.blob_len)
                     memcpy(buf, f.blob, f.blob_len);
                 return 0;

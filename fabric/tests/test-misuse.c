@@ -220,7 +220,13 @@ START_TEST(pool_refuses_bad_calls_and_stays_usable)
     char buf[8];
     ck_assert_int_eq(fab_pool_fetch(p, 2, 1, buf, sizeof(buf), NULL, 10, NULL),
                      -EINVAL);
-    ck_assert_int_eq(fab_pool_fetch(p, 2, 1, NULL, 8, &len, 10, NULL), -EINVAL);
+    struct fab_error ferr = {.code = 12345};
+    ck_assert_int_eq(fab_pool_fetch(p, 2, 1, NULL, 8, &len, 10, &ferr),
+                     -EINVAL);
+    ck_assert_int_eq(ferr.code, -EINVAL);
+    ck_assert_int_eq(fab_pool_fetch(p, 9, 1, buf, sizeof(buf), &len, 10, &ferr),
+                     -ENOENT);
+    ck_assert_int_eq(ferr.code, -ENOENT);
     ck_assert_int_eq(fab_pool_fetch(p, 1, 1, buf, sizeof(buf), &len, 10, NULL),
                      -ENOENT); /* myself: not a borrowed peer */
 
