@@ -272,18 +272,20 @@ void fab_release(struct fab_user *user, struct fab_conn *conn)
 
 uint32_t fab_conn_node_id(const struct fab_conn *conn)
 {
-    return conn->node_id;
+    return conn ? conn->node_id : UINT32_MAX;
 }
 
 int fab_conn_status(const struct fab_conn *conn)
 {
+    if (!conn)
+        return -EINVAL;
     return atomic_load_explicit(&((struct fab_conn *)conn)->status,
                                 memory_order_acquire);
 }
 
 size_t fab_conn_outstanding(const struct fab_conn *conn)
 {
-    return atomic_load(&((struct fab_conn *)conn)->outstanding);
+    return conn ? atomic_load(&((struct fab_conn *)conn)->outstanding) : 0;
 }
 
 int fab_pool_fail_peer(struct fab_pool *pool, uint32_t node_id, int reason)
@@ -468,11 +470,20 @@ int fab_borrow(struct fab_user *user, uint32_t node_id, const char *host,
         err->code = 0;
         err->msg[0] = 0;
     }
+    if (out)
+        *out = NULL;
     if (!user || !out) {
         fab__set_error(err, -EINVAL, "missing user or output");
         return -EINVAL;
     }
     struct fab_pool *pool = user->pool;
+    if (host && !host[0])
+        host = NULL; /* "" is no address either */
+    if (host && strnlen(host, sizeof(((struct fab_conn *)0)->host)) >=
+                    sizeof(((struct fab_conn *)0)->host)) {
+        fab__set_error(err, -EINVAL, "node %u: host name too long", node_id);
+        return -EINVAL;
+    }
     if (node_id == pool->opts.node_id) {
         fab__set_error(err, -EINVAL, "node %u is this pool's own id", node_id);
         return -EINVAL;
@@ -500,6 +511,17 @@ int fab_borrow(struct fab_user *user, uint32_t node_id, const char *host,
                            "held",
                            node_id, fab_strerror(atomic_load(&c->status)));
             return -EHOSTDOWN;
+        }
+        if (pthread_equal(pthread_self(), pool->thread)) {
+            /* From on_failure (forbidden): set-up needs this very thread
+             * (bootstrap server, connection events); waiting here would
+             * stall it, and every failure report, until the timeout. */
+            pthread_mutex_unlock(&pool->lock);
+            fab__set_error(err, -EDEADLK,
+                           "node %u: borrow from the pool's thread needs "
+                           "a live connection",
+                           node_id);
+            return -EDEADLK;
         }
         if (c && c->state != FAB__CONN_FAILED) {
             /* Someone (us or the peer) is setting it up: wait. */

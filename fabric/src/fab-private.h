@@ -20,6 +20,7 @@
 #define FAB__ADDR_MAX 128       /* fabric address bytes in a bootstrap frame */
 #define FAB__MAGIC 0x44464142u  /* "DFAB" */
 #define FAB__RX_DATA_CREDITS 64 /* receives kept posted under FI_RX_CQ_DATA */
+#define FAB__CQ_SIZE_MAX (1u << 20) /* largest options.cq_size accepted */
 
 /* ---- bootstrap frames (wire.c; the only file that knows the encoding) -- */
 

@@ -47,7 +47,8 @@ int fab_mr_remote_addr(const struct fab_mr_rules *rules,
         *addr = offset;
         return 0;
     }
-    if (desc->base > UINT64_MAX - offset)
+    /* offset + len <= desc->len: the sum does not wrap. */
+    if (desc->base > UINT64_MAX - (offset + len))
         return -ERANGE;
     *addr = desc->base + offset;
     return 0;
@@ -56,6 +57,12 @@ int fab_mr_remote_addr(const struct fab_mr_rules *rules,
 void fab_mr_desc_encode(const struct fab_mr_desc *desc,
                         uint8_t out[FAB_MR_DESC_SIZE])
 {
+    if (!out)
+        return;
+    if (!desc) {
+        memset(out, 0, FAB_MR_DESC_SIZE);
+        return;
+    }
     const uint64_t v[3] = {desc->key, desc->base, desc->len};
     for (int i = 0; i < 3; i++)
         for (int b = 0; b < 8; b++)
@@ -85,6 +92,8 @@ int fab_mr_register(struct fab_pool *pool, void *buf, size_t len,
         (access & ~(FAB_ACCESS_LOCAL | FAB_ACCESS_REMOTE_WRITE |
                     FAB_ACCESS_REMOTE_READ)))
         return -EINVAL;
+    if ((uintptr_t)buf + len < (uintptr_t)buf)
+        return -EINVAL; /* the range wraps around the address space */
     struct fab_mr *mr = calloc(1, sizeof(*mr));
     if (!mr)
         return -ENOMEM;
@@ -130,15 +139,21 @@ void fab_mr_destroy(struct fab_mr *mr)
 
 void fab_mr_get_desc(const struct fab_mr *mr, struct fab_mr_desc *desc)
 {
+    if (!desc)
+        return;
+    if (!mr) {
+        memset(desc, 0, sizeof(*desc));
+        return;
+    }
     *desc = mr->remote;
 }
 
 void *fab_mr_addr(const struct fab_mr *mr)
 {
-    return mr->buf;
+    return mr ? mr->buf : NULL;
 }
 
 size_t fab_mr_len(const struct fab_mr *mr)
 {
-    return mr->len;
+    return mr ? mr->len : 0;
 }

@@ -89,6 +89,8 @@ static int post_write(struct fab_conn *conn, const struct fab_mr *src,
         return rc;
     if (!src || !dst || (flags & ~(FAB_WRITE_FENCE | FAB_WRITE_DELIVERED)))
         return -EINVAL;
+    if (src->pool != conn->pool)
+        return -EINVAL; /* registered with another pool's domain */
     if (src_off > src->len || len > src->len - src_off)
         return -ERANGE;
     struct fab_pool *pool = conn->pool;
@@ -182,7 +184,7 @@ static int post_msg(struct fab_conn *conn, const struct fab_mr *mr, size_t off,
     int rc = check_conn(conn);
     if (rc)
         return rc;
-    if (!mr || (flags & ~FAB_WRITE_DELIVERED))
+    if (!mr || (flags & ~FAB_WRITE_DELIVERED) || mr->pool != conn->pool)
         return -EINVAL;
     if (off > mr->len || len > mr->len - off)
         return -ERANGE;
@@ -410,11 +412,13 @@ int fab_pool_trywait(struct fab_pool *pool)
 
 int fab_pool_wait_fd(const struct fab_pool *pool)
 {
-    return pool->user_wait_fd;
+    return pool ? pool->user_wait_fd : -EINVAL;
 }
 
 void fab_pool_wake(struct fab_pool *pool)
 {
+    if (!pool)
+        return;
     uint64_t one = 1;
     ssize_t n = write(pool->user_wake_fd, &one, sizeof(one));
     (void)n;

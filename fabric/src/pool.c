@@ -590,8 +590,47 @@ int fab_pool_create(const struct fab_options *opts, struct fab_pool **out,
         err->code = 0;
         err->msg[0] = 0;
     }
-    if (!opts || !out || opts->size == 0) {
+    if (out)
+        *out = NULL;
+    if (!opts || !out) {
         fab__set_error(err, -EINVAL, "missing options or output");
+        return -EINVAL;
+    }
+    /* There is no older layout: a smaller size is a caller's mistake (a
+     * partial copy could even split a pointer).  A larger one comes from a
+     * newer header: its extra fields are ignored. */
+    if (opts->size < sizeof(struct fab_options)) {
+        fab__set_error(err, -EINVAL,
+                       "options size %zu, expected %zu (fab_options_init)",
+                       opts->size, sizeof(struct fab_options));
+        return -EINVAL;
+    }
+    const char *strs[] = {opts->provider, opts->domain, opts->listen_addr};
+    const size_t caps[] = {sizeof(((struct fab_pool *)0)->provider),
+                           sizeof(((struct fab_pool *)0)->domain_name),
+                           sizeof(((struct fab_pool *)0)->listen_addr)};
+    for (size_t i = 0; i < 3; i++) {
+        if (strs[i] && strnlen(strs[i], caps[i]) >= caps[i]) {
+            fab__set_error(err, -EINVAL, "%s name longer than %zu bytes",
+                           i == 0   ? "provider"
+                           : i == 1 ? "domain"
+                                    : "address",
+                           caps[i] - 1);
+            return -EINVAL;
+        }
+    }
+    /* Every connection allocates its queue at once: refuse sizes no
+     * provider grants rather than fail (or abort under a sanitizer) at
+     * the first borrow. */
+    if (opts->node_id == UINT32_MAX) {
+        /* Reserved: "no node" / "NULL" in the getters and the layers
+         * above (RDMC_NO_PEER). */
+        fab__set_error(err, -EINVAL, "node id %u is reserved", opts->node_id);
+        return -EINVAL;
+    }
+    if (opts->cq_size > FAB__CQ_SIZE_MAX) {
+        fab__set_error(err, -EINVAL, "cq_size %zu over %u", opts->cq_size,
+                       FAB__CQ_SIZE_MAX);
         return -EINVAL;
     }
     struct fab_pool *pool = calloc(1, sizeof(*pool));
@@ -615,6 +654,14 @@ int fab_pool_create(const struct fab_options *opts, struct fab_pool **out,
     copy_str(pool->provider, sizeof(pool->provider), o->provider);
     copy_str(pool->domain_name, sizeof(pool->domain_name), o->domain);
     copy_str(pool->listen_addr, sizeof(pool->listen_addr), o->listen_addr);
+    struct in_addr parsed;
+    if (inet_pton(AF_INET, pool->listen_addr, &parsed) != 1) {
+        /* Checked before libfabric, which would try to resolve it. */
+        fab__set_error(err, -EINVAL, "listen_addr '%s' is not an IPv4 address",
+                       pool->listen_addr);
+        free(pool);
+        return -EINVAL;
+    }
     /* Our copies outlive the caller's strings. */
     o->provider = NULL;
     o->domain = NULL;
@@ -691,21 +738,33 @@ void fab_pool_destroy(struct fab_pool *pool)
 {
     if (!pool)
         return;
+    /* From a callback (the pool thread, or a thread inside progress) the
+     * join below would wait for itself and the pool would be freed under
+     * the running callback: refuse (the header forbids it). */
+    if ((pool->thread_started && pthread_equal(pthread_self(), pool->thread)) ||
+        (atomic_load(&pool->progress_owned) &&
+         pthread_equal(atomic_load(&pool->progress_owner), pthread_self()))) {
+        fab__log(pool, LOG_ERR,
+                 "fab_pool_destroy called from a callback: refused");
+        return;
+    }
+    /* Users left (an SST table, an RDMC group) still point at the pool
+     * and their threads drive its progress: freeing it under them is a
+     * use after free waiting to happen.  Refuse; the caller destroys them
+     * first and the pool then. */
+    pthread_mutex_lock(&pool->lock);
+    bool has_users = pool->users != NULL;
+    pthread_mutex_unlock(&pool->lock);
+    if (has_users) {
+        fab__log(pool, LOG_ERR,
+                 "fab_pool_destroy with users left: refused (destroy them "
+                 "first)");
+        return;
+    }
     atomic_store(&pool->stopping, true);
     fab__pool_kick(pool);
     if (pool->thread_started)
         pthread_join(pool->thread, NULL);
-    /* Users should be gone; free what they left. */
-    while (pool->users) {
-        struct fab_user *u = pool->users;
-        pool->users = u->next;
-        while (u->borrows) {
-            struct fab_borrow_rec *r = u->borrows;
-            u->borrows = r->next;
-            free(r);
-        }
-        free(u);
-    }
     while (pool->conns) {
         struct fab_conn *c = pool->conns;
         pool->conns = c->next;
@@ -716,17 +775,21 @@ void fab_pool_destroy(struct fab_pool *pool)
 
 uint16_t fab_pool_port(const struct fab_pool *pool)
 {
-    return pool->port;
+    return pool ? pool->port : 0;
 }
 
 uint32_t fab_pool_node_id(const struct fab_pool *pool)
 {
-    return pool->opts.node_id;
+    return pool ? pool->opts.node_id : UINT32_MAX;
 }
 
 void fab_pool_get_info(const struct fab_pool *pool, struct fab_pool_info *info)
 {
+    if (!info)
+        return;
     memset(info, 0, sizeof(*info));
+    if (!pool)
+        return;
     copy_str(info->provider, sizeof(info->provider), pool->provider);
     copy_str(info->domain, sizeof(info->domain), pool->domain_name);
     info->mr_mode = pool->info->domain_attr->mr_mode;
@@ -741,6 +804,12 @@ void fab_pool_get_info(const struct fab_pool *pool, struct fab_pool_info *info)
 
 void fab_pool_get_stats(struct fab_pool *pool, struct fab_pool_stats *stats)
 {
+    if (!stats)
+        return;
+    if (!pool) {
+        memset(stats, 0, sizeof(*stats));
+        return;
+    }
     pthread_mutex_lock(&pool->lock);
     *stats = pool->stats;
     pthread_mutex_unlock(&pool->lock);
@@ -796,8 +865,14 @@ int fab_pool_fetch(struct fab_pool *pool, uint32_t node_id, uint64_t key,
                    void *buf, size_t cap, size_t *len, int timeout_ms,
                    struct fab_error *err)
 {
-    if (!pool || (!buf && cap) || !len)
+    if (err) {
+        err->code = 0;
+        err->msg[0] = 0;
+    }
+    if (!pool || (!buf && cap) || !len) {
+        fab__set_error(err, -EINVAL, "fetch: missing pool, buffer or length");
         return -EINVAL;
+    }
     if (timeout_ms < 0)
         timeout_ms = pool->opts.connect_timeout_ms;
     char host[64];
@@ -847,8 +922,13 @@ int fab_pool_fetch(struct fab_pool *pool, uint32_t node_id, uint64_t key,
             }
             if (f.type == FAB__MSG_FETCH_REPLY && f.status == FAB__ST_OK) {
                 *len = f.blob_len;
-                if (f.blob_len > cap)
+                if (f.blob_len > cap) {
+                    fab__set_error(err, -ENOSPC,
+                                   "fetch from node %u: blob of %u bytes, "
+                                   "room for %zu",
+                                   node_id, f.blob_len, cap);
                     return -ENOSPC;
+                }
                 if (f.blob_len)
                     memcpy(buf, f.blob, f.blob_len);
                 return 0;

@@ -2,6 +2,7 @@
 #include "fab-private.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -23,6 +24,8 @@ void fab_options_init(struct fab_options *opts)
 
 const char *fab_strerror(int err)
 {
+    if (err == INT_MIN)
+        return "unknown error"; /* -INT_MIN does not exist */
     if (err > 0)
         err = -err;
     switch (err) {

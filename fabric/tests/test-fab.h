@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 
 Suite *fab_unit_suite(void);
+Suite *fab_misuse_suite(void);
 Suite *fab_pool_suite(void);
 Suite *fab_multiproc_suite(void);
 Suite *fab_stress_suite(void);

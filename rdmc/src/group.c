@@ -38,6 +38,13 @@ static int64_t now_ms(void)
 }
 
 static void pump(struct rdmc_group *g);
+
+/* Blocks of a message of size bytes; size + block_size - 1 could wrap. */
+static uint32_t blocks_of(const struct rdmc_group *g, uint64_t size)
+{
+    uint64_t bs = g->opts.block_size;
+    return (uint32_t)(size / bs + (size % bs != 0));
+}
 static void start_recv(struct rdmc_group *g, uint32_t slot);
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -69,8 +76,11 @@ static void fail_group(struct rdmc_group *g, uint32_t node_id, int reason)
         g->status = reason;
     rdmc__log(g, LOG_NOTICE, "member %u failed: %s", node_id,
               rdmc_strerror(reason));
-    if (!g->stopping && g->cbs.failure)
+    if (!g->stopping && g->cbs.failure) {
+        g->cb_depth++;
         g->cbs.failure(g->ctx, g, node_id, reason);
+        g->cb_depth--;
+    }
 }
 
 static struct rdmc__op *get_op(struct rdmc_group *g)
@@ -247,8 +257,7 @@ static void start_sends(struct rdmc_group *g)
         struct rdmc__msg *m = &g->slots[slot];
         if (m->active)
             return;
-        uint32_t blocks =
-            (uint32_t)((q->size + g->opts.block_size - 1) / g->opts.block_size);
+        uint32_t blocks = blocks_of(g, q->size);
         uint32_t steps = rdmc_schedule_steps(g->opts.algorithm, g->n, blocks);
         m->sends = steps ? calloc(steps, sizeof(*m->sends)) : NULL;
         int rc = fab_mr_register(g->pool, (void *)(uintptr_t)q->buf, q->size,
@@ -309,8 +318,11 @@ static void deliver(struct rdmc_group *g)
             return;
         m->delivered = true;
         g->next_deliver++;
-        if (!g->stopping && g->cbs.complete)
+        if (!g->stopping && g->cbs.complete) {
+            g->cb_depth++;
             g->cbs.complete(g->ctx, g, m->index, m->buf, m->size);
+            g->cb_depth--;
+        }
         if (m->outstanding == 0) {
             free_slot(g, m);
             if (m->pending_header)
@@ -393,8 +405,7 @@ static void start_recv(struct rdmc_group *g, uint32_t slot)
         fail_group(g, g->node_ids[0], -EBADMSG);
         return;
     }
-    uint32_t blocks =
-        (uint32_t)((c.size + g->opts.block_size - 1) / g->opts.block_size);
+    uint32_t blocks = blocks_of(g, c.size);
     uint32_t steps = rdmc_schedule_steps(g->opts.algorithm, g->n, blocks);
     m->sends = calloc(steps ? steps : 1, sizeof(*m->sends));
     m->have = calloc(blocks, 1);
@@ -406,8 +417,11 @@ static void start_recv(struct rdmc_group *g, uint32_t slot)
     m->size = (size_t)c.size;
     m->blocks = blocks;
     void *buf = NULL;
-    if (g->cbs.incoming)
+    if (g->cbs.incoming) {
+        g->cb_depth++;
         buf = g->cbs.incoming(g->ctx, g, c.index, m->size);
+        g->cb_depth--;
+    }
     m->own_buf = buf == NULL;
     if (!buf)
         buf = malloc(m->size);
@@ -700,6 +714,8 @@ static int validate(struct fab_pool *pool, const struct rdmc_member *members,
     uint32_t me = fab_pool_node_id(pool);
     int found = -1;
     for (size_t i = 0; i < num; i++) {
+        if (members[i].node_id == RDMC_NO_PEER)
+            return -EINVAL; /* means "no member" in callbacks */
         if (members[i].node_id == me)
             found = (int)i;
         else if (!members[i].host)
@@ -779,10 +795,14 @@ int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
 {
     struct rdmc_options o;
     rdmc_options_init(&o);
-    if (!opts || !out)
+    if (out)
+        *out = NULL;
+    /* There is no older layout: a smaller size (0: not initialised) is a
+     * mistake, and a partial copy could split a pointer.  A larger one
+     * comes from a newer header; the fields it adds are ignored. */
+    if (!opts || !out || opts->size < sizeof(o))
         return -EINVAL;
-    memcpy(&o, opts,
-           opts->size && opts->size < sizeof(o) ? opts->size : sizeof(o));
+    memcpy(&o, opts, sizeof(o));
     o.size = sizeof(o);
     uint32_t rank;
     int rc = validate(pool, members, num_members, &o, &rank);
@@ -938,6 +958,17 @@ void rdmc_group_destroy(struct rdmc_group *g)
     if (!g)
         return;
     pthread_mutex_lock(&g->lock);
+    /* From one of our callbacks (the lock is recursive: only the thread
+     * running one sees cb_depth > 0) or our own thread, the join below
+     * would wait for itself and the group would be freed under the
+     * running callback.  The header forbids it: refuse. */
+    if (g->cb_depth > 0 ||
+        (g->thread_started && pthread_equal(pthread_self(), g->thread))) {
+        pthread_mutex_unlock(&g->lock);
+        rdmc__log(g, LOG_ERR,
+                  "rdmc_group_destroy called from a callback: refused");
+        return;
+    }
     g->stopping = true;
     pthread_mutex_unlock(&g->lock);
     stop_thread(g);

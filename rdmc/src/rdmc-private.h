@@ -95,6 +95,7 @@ struct rdmc_group {
     bool stopping;
     bool retry;
     int pump_depth;
+    int cb_depth; /* user callbacks running (on the thread holding lock) */
     int64_t last_dump_ms;
     bool repump;
     bool published;

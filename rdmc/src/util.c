@@ -25,6 +25,8 @@ void rdmc_options_init(struct rdmc_options *opts)
 
 const char *rdmc_strerror(int err)
 {
+    if (err > 0)
+        err = -err; /* positive errno values read as their negation */
     switch (err) {
     case 0:
         return "success";

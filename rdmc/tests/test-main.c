@@ -56,9 +56,13 @@ void tr_fill(uint8_t *buf, size_t size, uint32_t group, uint64_t index)
 
 int main(int argc, char **argv)
 {
-    Suite *(*const suites[])(void) = {rdmc_unit_suite,      rdmc_local_suite,
-                                      rdmc_multiproc_suite, rdmc_stress_suite,
-                                      rdmc_sockets_suite,   NULL};
+    Suite *(*const suites[])(void) = {rdmc_unit_suite,
+                                      rdmc_local_suite,
+                                      rdmc_misuse_suite,
+                                      rdmc_multiproc_suite,
+                                      rdmc_stress_suite,
+                                      rdmc_sockets_suite,
+                                      NULL};
     static const struct th_child children[] = {{"member", child_member},
                                                {NULL, NULL}};
     return th_main(argc, argv, suites, children);

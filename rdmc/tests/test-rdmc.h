@@ -8,6 +8,7 @@
 
 Suite *rdmc_unit_suite(void);
 Suite *rdmc_local_suite(void);
+Suite *rdmc_misuse_suite(void);
 Suite *rdmc_multiproc_suite(void);
 Suite *rdmc_stress_suite(void);
 Suite *rdmc_sockets_suite(void);

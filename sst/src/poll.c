@@ -192,6 +192,16 @@ int sst_predicate_remove(struct sst_table *t, struct sst_pred *p)
     if (!t || !p)
         return -EINVAL;
     pthread_mutex_lock(&t->pred_lock);
+    /* Only a handle still registered here is touched: removing twice, a
+     * one-time predicate that fired, or another table's handle would
+     * otherwise write into freed memory. */
+    struct sst_pred *q = t->preds;
+    while (q && q != p)
+        q = q->next;
+    if (!q || p->removed) {
+        pthread_mutex_unlock(&t->pred_lock);
+        return -ENOENT;
+    }
     p->removed = true;
     if (!sst__on_poll_thread(t)) {
         t->remove_waiters++;

@@ -226,11 +226,19 @@ static int init_peers(struct sst_table *t, const struct sst_member *members)
 
 static int check_args(struct fab_pool *pool, const struct sst_member *members,
                       size_t n, uint32_t my_rank,
+                      const struct sst_field *fields, size_t n_fields,
                       const struct sst_options *opts, struct sst_error *err)
 {
     if (!pool || !members || n == 0 || n > SST_MAX_MEMBERS || my_rank >= n) {
         sst__set_error(err, -EINVAL, "bad pool, member list or rank");
         return -EINVAL;
+    }
+    int rc = sst_schema_layout(fields, n_fields, NULL, NULL);
+    if (rc) {
+        sst__set_error(err, rc, "bad row schema: %s",
+                       rc == -ERANGE ? "row larger than 1 MiB"
+                                     : "NULL, no fields, or a bad field");
+        return rc;
     }
     if (members[my_rank].node_id != fab_pool_node_id(pool)) {
         sst__set_error(
@@ -239,6 +247,18 @@ static int check_args(struct fab_pool *pool, const struct sst_member *members,
         return -EINVAL;
     }
     for (size_t i = 0; i < n; i++) {
+        /* The host is copied into a 64-byte entry: refuse what would be
+         * cut short rather than dial a different name. */
+        if (members[i].node_id == UINT32_MAX) {
+            /* sst_node_id's "out of range" */
+            sst__set_error(err, -EINVAL, "rank %zu: node id %u is reserved", i,
+                           members[i].node_id);
+            return -EINVAL;
+        }
+        if (members[i].host && strnlen(members[i].host, 64) >= 64) {
+            sst__set_error(err, -EINVAL, "rank %zu: host name too long", i);
+            return -EINVAL;
+        }
         for (size_t j = 0; j < i; j++) {
             if (members[i].node_id == members[j].node_id) {
                 sst__set_error(err, -EINVAL, "node %u listed twice",
@@ -247,10 +267,17 @@ static int check_args(struct fab_pool *pool, const struct sst_member *members,
             }
         }
     }
-    if (opts && (opts->size == 0 || (opts->size >= sizeof(*opts) &&
-                                     (opts->heartbeat_ms <= 0 ||
-                                      opts->suspect_timeout_ms <= 0)))) {
-        sst__set_error(err, -EINVAL, "bad options");
+    /* There is no older layout: a smaller size is a mistake (a partial
+     * copy could split a pointer); a larger one is a newer header's. */
+    if (opts && opts->size < sizeof(*opts)) {
+        sst__set_error(err, -EINVAL,
+                       "options size %zu, expected %zu (sst_options_init)",
+                       opts->size, sizeof(*opts));
+        return -EINVAL;
+    }
+    if (opts && (opts->heartbeat_ms <= 0 || opts->suspect_timeout_ms <= 0)) {
+        sst__set_error(err, -EINVAL,
+                       "heartbeat_ms and suspect_timeout_ms must be > 0");
         return -EINVAL;
     }
     return 0;
@@ -355,7 +382,8 @@ int sst_create(struct fab_pool *pool, const struct sst_member *members,
         sst__set_error(err, -EINVAL, "no output");
         return -EINVAL;
     }
-    int rc = check_args(pool, members, n, my_rank, opts, err);
+    *out = NULL;
+    int rc = check_args(pool, members, n, my_rank, fields, n_fields, opts, err);
     if (rc)
         return rc;
     struct sst_table *t = calloc(1, sizeof(*t));
@@ -530,6 +558,15 @@ void sst_destroy(struct sst_table *t)
 {
     if (!t)
         return;
+    if (sst__on_poll_thread(t)) {
+        /* From a trigger or on_suspect (forbidden): joining the polling
+         * thread from itself and freeing the table under it is not an
+         * option.  Refuse. */
+        sst__log(t, LOG_ERR,
+                 "sst_destroy called from the table's polling thread: "
+                 "refused");
+        return;
+    }
     if (t->thread_started) {
         atomic_store(&t->stopping, true);
         sst_notify(t);

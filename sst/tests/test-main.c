@@ -84,8 +84,9 @@ int ts_read_file(const char *dir, const char *name, char *buf, size_t cap)
 
 int main(int argc, char **argv)
 {
-    static Suite *(*const suites[])(void) = {
-        sst_unit_suite, sst_multiproc_suite, sst_stress_suite, NULL};
+    static Suite *(*const suites[])(void) = {sst_unit_suite, sst_misuse_suite,
+                                             sst_multiproc_suite,
+                                             sst_stress_suite, NULL};
     static const struct th_child children[] = {
         {"rows", child_rows},   {"guard", child_guard}, {"fail", child_fail},
         {"churn", child_churn}, {"part", child_part},   {NULL, NULL}};

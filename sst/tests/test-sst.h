@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 
 Suite *sst_unit_suite(void);
+Suite *sst_misuse_suite(void);
 Suite *sst_multiproc_suite(void);
 Suite *sst_stress_suite(void);
 

@@ -93,7 +93,8 @@ struct fab_options {
     size_t size;             /* sizeof(struct fab_options) */
     const char *provider;    /* "tcp" (default), "sockets", "verbs", ... */
     const char *domain;      /* "lo", "eth0", "mlx5_0"; NULL: provider's pick */
-    uint32_t node_id;        /* my node id (unique in the system) */
+    uint32_t node_id;        /* my node id (unique in the system; not
+                                UINT32_MAX, which means "none") */
     const char *listen_addr; /* IPv4 address to listen on; default
                                 "127.0.0.1" */
     uint16_t port;           /* bootstrap port; 0 = any (fab_pool_port) */
@@ -101,7 +102,7 @@ struct fab_options {
                                 layer above; peers must agree */
     int connect_timeout_ms;  /* default for fab_borrow (default 5000) */
     size_t cq_size;          /* completion queue entries per connection
-                                (default 1024) */
+                                (default 1024, at most 2^20) */
     size_t max_outstanding;  /* posted but uncompleted operations per
                                 connection (default 512); beyond: -EAGAIN */
     int write_ordering;      /* enum fab_write_ordering (default AUTO) */
@@ -114,24 +115,35 @@ struct fab_options {
  * is set here. */
 FAB_EXPORT void fab_options_init(struct fab_options *opts);
 
-/* Describes an error code: ours (negative errno) or libfabric's. */
+/* Describes an error code: ours (negative errno) or libfabric's; positive
+ * values are read as their negation.  Never NULL, also for unknown codes. */
 FAB_EXPORT const char *fab_strerror(int err);
 
 /* ---- pool ------------------------------------------------------------- */
 
 /* Opens fabric and domain for opts->provider/domain, starts the bootstrap
  * listener and the pool thread.  *out is owned by the caller (destroy with
- * fab_pool_destroy).  Errors: -EINVAL bad options, -FI_ENODATA no matching
- * provider/device (e.g. verbs without an RDMA NIC), -EADDRINUSE, other
- * libfabric codes; err (may be NULL) gets a message. */
+ * fab_pool_destroy); on failure it is set to NULL.  Errors: -EINVAL bad
+ * options (opts or out NULL; opts->size smaller than this version's struct
+ * fab_options -- there is no older layout; a larger size from a newer
+ * header is accepted and the fields it adds are ignored; provider longer
+ * than 31 bytes, domain or listen_addr longer than 63; listen_addr not an
+ * IPv4 address; unknown write_ordering; cq_size over 2^20; node_id
+ * UINT32_MAX), -FI_ENODATA no matching provider/device (e.g. verbs without
+ * an RDMA NIC, an unknown provider name), -EADDRINUSE, other libfabric
+ * codes; err (may be NULL) gets a message. */
 FAB_EXPORT int fab_pool_create(const struct fab_options *opts,
                                struct fab_pool **out, struct fab_error *err);
 
 /* Closes every connection, stops and joins the pool thread, frees the pool.
- * Users must have been destroyed.  NULL is a no-op. */
+ * NULL is a no-op.  Users (and the SST tables and RDMC groups they belong
+ * to) must have been destroyed: with users left, or called from a callback
+ * of the pool, it logs an error and does nothing (destroy them first, then
+ * call it again). */
 FAB_EXPORT void fab_pool_destroy(struct fab_pool *pool);
 
-/* The bootstrap TCP port the pool listens on. */
+/* The bootstrap TCP port the pool listens on (0 for NULL) and the pool's
+ * node id (UINT32_MAX for NULL). */
 FAB_EXPORT uint16_t fab_pool_port(const struct fab_pool *pool);
 FAB_EXPORT uint32_t fab_pool_node_id(const struct fab_pool *pool);
 
@@ -151,6 +163,7 @@ struct fab_pool_info {
     bool manual_progress; /* data moves only while progressed; we treat
                              tcp as manual whatever fi_info says */
 };
+/* A NULL pool zeroes *info; a NULL info is ignored. */
 FAB_EXPORT void fab_pool_get_info(const struct fab_pool *pool,
                                   struct fab_pool_info *info);
 
@@ -164,6 +177,7 @@ struct fab_pool_stats {
     uint64_t live;               /* connections live now */
     uint64_t failures;           /* connections that failed */
 };
+/* A NULL pool zeroes *stats; a NULL stats is ignored. */
 FAB_EXPORT void fab_pool_get_stats(struct fab_pool *pool,
                                    struct fab_pool_stats *stats);
 
@@ -176,7 +190,7 @@ FAB_EXPORT int fab_pool_progress(struct fab_pool *pool);
 /* Spin, then sleep: calls fab_pool_progress repeatedly for up to spin_us
  * microseconds; returns as soon as something was handled.  Then, when it
  * is safe (fi_trywait), blocks on the pool's wait fd for up to timeout_ms
- * (-1: no limit, 0: do not block), is woken by completions, incoming data
+ * (< 0: no limit, 0: do not block), is woken by completions, incoming data
  * on any connection, or fab_pool_wake(), progresses once more and returns
  * the number handled (may be 0). */
 FAB_EXPORT int fab_pool_progress_wait(struct fab_pool *pool, int spin_us,
@@ -185,7 +199,7 @@ FAB_EXPORT int fab_pool_progress_wait(struct fab_pool *pool, int spin_us,
 /* An epoll fd that becomes readable when any connection's completion queue
  * may have work or fab_pool_wake() was called; for the owner thread's own
  * epoll set.  Before sleeping on it call fab_pool_trywait(); after waking
- * call fab_pool_progress().  Owned by the pool. */
+ * call fab_pool_progress().  Owned by the pool.  -EINVAL for NULL. */
 FAB_EXPORT int fab_pool_wait_fd(const struct fab_pool *pool);
 
 /* 0 when it is safe to sleep on fab_pool_wait_fd(), -EAGAIN when there is
@@ -193,7 +207,7 @@ FAB_EXPORT int fab_pool_wait_fd(const struct fab_pool *pool);
 FAB_EXPORT int fab_pool_trywait(struct fab_pool *pool);
 
 /* Wakes a thread sleeping in fab_pool_progress_wait (or on the wait fd).
- * Any thread, also from signal-free callbacks. */
+ * Any thread, also from signal-free callbacks.  NULL: no-op. */
 FAB_EXPORT void fab_pool_wake(struct fab_pool *pool);
 
 /* Declares a peer failed for every user of the pool (e.g. an SST suspected
@@ -250,20 +264,28 @@ FAB_EXPORT void fab_user_destroy(struct fab_user *user);
  * bootstraps and connects, within timeout_ms (<0: the pool's default).
  * Simultaneous borrows from both sides end in one connection (the one
  * initiated by the lower node id).  Borrowing twice counts twice.
- * Errors: -EINVAL, -ETIMEDOUT, -ECONNREFUSED, -EPROTO (incompatible peer:
- * err->msg names the field), -EHOSTDOWN (connection to node_id failed and
- * is still held by some user), libfabric codes. */
+ * *out is set to NULL on failure.  host NULL or "" means no address (fine
+ * when the connection is live).  Errors: -EINVAL (user or out NULL,
+ * node_id is the pool's own, no address or port 0 when one is needed, host
+ * longer than 63 bytes or not resolvable), -ETIMEDOUT, -ECONNREFUSED,
+ * -EDEADLK (called on the pool's thread, i.e. from on_failure, and the
+ * connection is not live: setting it up needs that thread), -EPROTO
+ * (incompatible peer: err->msg names the field), -EHOSTDOWN (connection
+ * to node_id failed and is still held by some user), libfabric codes. */
 FAB_EXPORT int fab_borrow(struct fab_user *user, uint32_t node_id,
                           const char *host, uint16_t port, int timeout_ms,
                           struct fab_conn **out, struct fab_error *err);
 
 /* Gives back one borrow.  A failed connection is closed when its last
- * borrow goes; a healthy one stays in the pool for the next user. */
+ * borrow goes; a healthy one stays in the pool for the next user.  NULL
+ * arguments, or a conn this user does not hold (any more), are ignored. */
 FAB_EXPORT void fab_release(struct fab_user *user, struct fab_conn *conn);
 
+/* UINT32_MAX for NULL. */
 FAB_EXPORT uint32_t fab_conn_node_id(const struct fab_conn *conn);
 
-/* 0 while healthy, else the failure reason (negative errno). */
+/* 0 while healthy, else the failure reason (negative errno); -EINVAL for
+ * NULL. */
 FAB_EXPORT int fab_conn_status(const struct fab_conn *conn);
 
 /* ---- memory regions and addressing ------------------------------------ */
@@ -320,11 +342,13 @@ FAB_EXPORT int fab_mr_remote_addr(const struct fab_mr_rules *rules,
 
 /* Registers the caller's buffer [buf, buf+len) with the pool's domain (valid
  * on every connection of the pool).  The buffer stays the caller's and must
- * outlive the region.  Errors: -EINVAL, -ENOMEM, libfabric codes. */
+ * outlive the region.  Errors: -EINVAL (NULL, len 0, a range that wraps,
+ * access 0 or unknown bits), -ENOMEM, libfabric codes. */
 FAB_EXPORT int fab_mr_register(struct fab_pool *pool, void *buf, size_t len,
                                unsigned access, struct fab_mr **out);
 /* Deregisters.  Operations using it must have completed.  NULL: no-op. */
 FAB_EXPORT void fab_mr_destroy(struct fab_mr *mr);
+/* A NULL mr gives a zeroed desc, NULL and 0. */
 FAB_EXPORT void fab_mr_get_desc(const struct fab_mr *mr,
                                 struct fab_mr_desc *desc);
 FAB_EXPORT void *fab_mr_addr(const struct fab_mr *mr);
@@ -359,9 +383,10 @@ struct fab_op {
 
 /* One-sided write of src[src_off, src_off+len) into the peer's region
  * dst at dst_off.  op may be NULL (no notification).  Returns 0 once
- * posted; the completion comes through progress.  Errors: -EINVAL, -ERANGE
- * (outside a region), -ECONNRESET/-EHOSTDOWN (connection failed, at once),
- * -EAGAIN (too many outstanding: progress and retry). */
+ * posted; the completion comes through progress.  Errors: -EINVAL (NULL
+ * conn, src or dst, unknown flags, src registered with another pool),
+ * -ERANGE (outside a region), -ECONNRESET/-EHOSTDOWN (connection failed,
+ * at once), -EAGAIN (too many outstanding: progress and retry). */
 FAB_EXPORT int fab_write(struct fab_conn *conn, const struct fab_mr *src,
                          size_t src_off, size_t len,
                          const struct fab_mr_desc *dst, uint64_t dst_off,
@@ -388,9 +413,9 @@ FAB_EXPORT int fab_send_flags(struct fab_conn *conn, const struct fab_mr *src,
 FAB_EXPORT int fab_recv(struct fab_conn *conn, const struct fab_mr *dst,
                         size_t off, size_t len, struct fab_op *op);
 
-/* Operations posted on conn and not completed yet.  Writes posted without
- * an op on a provider that orders writes and is progressed by hand (tcp)
- * ask for no local completion and are not counted. */
+/* Operations posted on conn and not completed yet (0 for NULL).  Writes
+ * posted without an op on a provider that orders writes and is progressed
+ * by hand (tcp) ask for no local completion and are not counted. */
 FAB_EXPORT size_t fab_conn_outstanding(const struct fab_conn *conn);
 
 #ifdef __cplusplus

@@ -29,7 +29,8 @@
  *    callbacks may run on any progressing thread of the pool (this group's,
  *    another group's, or a thread in rdmc_send) and `failure` on the pool's
  *    thread; never two callbacks of one group at once.  Callbacks must not
- *    block and must not call rdmc_group_destroy.
+ *    block and must not call rdmc_group_destroy (of their own group it is
+ *    refused: logged, nothing happens).
  *
  * Errors: 0 or a negative errno; libfab's and libfabric's codes pass
  * through; rdmc_strerror() names them.
@@ -208,6 +209,8 @@ struct rdmc_options {
 /* Fills defaults. */
 RDMC_EXPORT void rdmc_options_init(struct rdmc_options *opts);
 
+/* Describes an error code (ours, errno or libfabric's; positive values read
+ * as their negation).  Never NULL, also for unknown codes. */
 RDMC_EXPORT const char *rdmc_strerror(int err);
 
 /* Creates this process's side of a group: members[0] is the sender, my
@@ -216,10 +219,17 @@ RDMC_EXPORT const char *rdmc_strerror(int err);
  * (key RDMC_BLOB_KEY(group_id)) and waits until every member published
  * matching ones (algorithm, block size, maximum size, window, member list):
  * all members must call it within create_timeout_ms.  cbs is copied; ctx is
- * passed back.  *out is the caller's (rdmc_group_destroy).
- * Errors: -EINVAL (no members, duplicates, my node not a member, bad
- * options, max_msg_size / block_size over RDMC_MAX_BLOCKS), -ENOTSUP (the
- * provider carries fewer than 8 bytes of CQ data), -EPROTO (a member's
+ * passed back.  *out is the caller's (rdmc_group_destroy); NULL on
+ * failure.  Errors: -EINVAL (pool, members, opts or out NULL; no members
+ * or more than RDMC_MAX_MEMBERS; duplicates; a node id RDMC_NO_PEER; my
+ * node not a member; another member without a host, with port 0 or a host
+ * longer than 63 bytes; opts->size smaller than this version's struct
+ * rdmc_options -- 0 included: there is no older layout; a larger size from
+ * a newer header is accepted and the fields it adds are ignored; unknown
+ * algorithm; group id over RDMC_MAX_GROUP_ID; block_size or max_msg_size
+ * 0; window not a power of two in 1..64; max_msg_size / block_size over
+ * RDMC_MAX_BLOCKS), -ENOTSUP (the provider carries fewer than 8 bytes of
+ * CQ data), -EPROTO (a member's
  * parameters differ: the log says which; the member that sees it withdraws,
  * so the others may get -ETIMEDOUT), -ETIMEDOUT, libfab's codes. */
 #define RDMC_BLOB_KEY(group_id) ((0x52444d43ull << 32) | (uint64_t)(group_id))
@@ -232,15 +242,17 @@ RDMC_EXPORT int rdmc_group_create(struct fab_pool *pool,
 
 /* Stops the group's thread, waits (bounded) for its operations in flight,
  * releases its connections and frees it.  Messages not complete are
- * dropped without callbacks.  NULL is a no-op. */
+ * dropped without callbacks.  NULL is a no-op.  From a callback of the
+ * group (forbidden) it logs an error and does nothing. */
 RDMC_EXPORT void rdmc_group_destroy(struct rdmc_group *group);
 
 /* Sender only: multicasts size bytes of buf (1..max_msg_size).  buf stays
  * the caller's and must stay valid and unchanged until the sender's
  * `complete` callback for this message.  Queues when `window` messages are
  * in flight.  *index (may be NULL) gets the message index (0, 1, ...).
- * Errors: -EPERM (not rank 0), -EINVAL (NULL, size 0), -EMSGSIZE (over
- * max_msg_size), the failure reason once the group failed, -ENOMEM. */
+ * Errors: -EINVAL (NULL, size 0), -EPERM (not rank 0), -EMSGSIZE (over
+ * max_msg_size), the failure reason once the group failed (nothing is
+ * queued then), -ENOMEM. */
 RDMC_EXPORT int rdmc_send(struct rdmc_group *group, const void *buf,
                           size_t size, uint64_t *index);
 

@@ -162,10 +162,18 @@ SST_EXPORT uint64_t sst_schema_hash(const struct sst_field *fields, size_t n);
  * other member (connecting when the pool has none), exchanges region
  * descriptors and schema hashes, starts the polling thread and returns
  * after a first barrier (sst_sync) among all members.  Rows start zeroed.
- * members, fields and opts are copied; pool must outlive the table.
- * Errors: -EINVAL bad arguments, -EPROTO a member's schema (or member
- * list) differs (err names who), -ETIMEDOUT a member did not answer within
- * setup_timeout_ms, -ENOMEM, libfab's connection errors. */
+ * members, fields and opts are copied; pool must outlive the table.  opts
+ * may be NULL (defaults); *out is set to NULL on failure.
+ * Errors: -EINVAL bad arguments (pool or members NULL, n 0 or over
+ * SST_MAX_MEMBERS, my_rank >= n, members[my_rank] not the pool's node,
+ * a node id listed twice or UINT32_MAX, a host longer than 63 bytes,
+ * opts->size smaller than this version's struct sst_options -- there is no
+ * older layout; a larger size from a newer header is accepted and the
+ * fields it adds are ignored --, heartbeat_ms or suspect_timeout_ms <= 0),
+ * the errors of sst_schema_layout for the fields (-EINVAL, -ERANGE),
+ * -EPROTO a member's schema (or member list) differs (err names who),
+ * -ETIMEDOUT a member did not answer within setup_timeout_ms, -ENOMEM,
+ * libfab's connection errors. */
 SST_EXPORT int sst_create(struct fab_pool *pool,
                           const struct sst_member *members, size_t n,
                           uint32_t my_rank, const struct sst_field *fields,
@@ -175,7 +183,9 @@ SST_EXPORT int sst_create(struct fab_pool *pool,
 /* Stops the polling thread, tells the live members this side is closing
  * and waits (up to close_timeout_ms) for theirs, so nobody writes into a
  * region that is gone; then releases connections (they stay pooled) and
- * frees everything.  Pointers into the rows become invalid.  NULL: no-op. */
+ * frees everything.  Pointers into the rows become invalid.  NULL: no-op.
+ * Called from the table's polling thread (a trigger or on_suspect, which
+ * is forbidden) it logs an error and does nothing. */
 SST_EXPORT void sst_destroy(struct sst_table *table);
 
 /* ---- rows ------------------------------------------------------------- */
@@ -215,8 +225,11 @@ SST_EXPORT uint32_t sst_num_live(const struct sst_table *table);
 /* Pushes bytes [offset, offset+len) of my row's user area to every live
  * member (sst_put) or to the ranks given (sst_put_to; my own rank and
  * suspected members are skipped).  Returns once the writes are posted;
- * they land in posting order (see "Ordering").  Errors: -EINVAL, -ERANGE
- * outside the user area, -EAGAIN the provider stayed full for a second. */
+ * they land in posting order (see "Ordering").  sst_put_to with ranks NULL
+ * and n_ranks 0 pushes to every live member.  Errors: -EINVAL (table NULL,
+ * ranks NULL with n_ranks > 0, a rank >= the member count), -ERANGE
+ * (len 0, or outside the user area), -EAGAIN the provider stayed full for
+ * a second. */
 SST_EXPORT int sst_put(struct sst_table *table, size_t offset, size_t len);
 SST_EXPORT int sst_put_to(struct sst_table *table, const uint32_t *ranks,
                           size_t n_ranks, size_t offset, size_t len);
@@ -255,7 +268,7 @@ typedef void (*sst_trigger_fn)(struct sst_table *table, void *ctx);
  * registered.  *handle (may be NULL) identifies it for removal; for
  * SST_ONE_TIME it is invalid once the trigger has run.  Any thread, also
  * from a trigger (the new predicate is first evaluated in the next pass).
- * Errors: -EINVAL, -ENOMEM. */
+ * Errors: -EINVAL (table, pred or trigger NULL, unknown kind), -ENOMEM. */
 SST_EXPORT int sst_predicate_add(struct sst_table *table, sst_pred_fn pred,
                                  sst_trigger_fn trigger, void *ctx,
                                  enum sst_pred_kind kind,
@@ -264,8 +277,11 @@ SST_EXPORT int sst_predicate_add(struct sst_table *table, sst_pred_fn pred,
 /* Removes a predicate.  From another thread: when it returns, the predicate
  * and its trigger are not running and will not run again.  From the
  * polling thread (any trigger, its own included): it is not evaluated
- * again.  Removing twice is an error the library cannot always detect:
- * don't.  -EINVAL for NULL. */
+ * again.  -EINVAL for NULL; -ENOENT when handle is not registered with
+ * this table any more (removed already, a one-time predicate that fired)
+ * or never was (another table's): nothing is touched then.  A handle whose
+ * memory a later registration reused cannot be told apart: don't keep
+ * stale handles. */
 SST_EXPORT int sst_predicate_remove(struct sst_table *table,
                                     struct sst_pred *handle);
 
