@@ -5,7 +5,8 @@
 
 const char *mutils_strerror(int err)
 {
-    switch (err < 0 ? -err : err) {
+    /* -(unsigned)err: INT_MIN has no positive int (and no errno). */
+    switch (err < 0 ? 0u - (unsigned)err : (unsigned)err) {
     case 0:
         return "success";
     case ENOSPC:

@@ -53,7 +53,7 @@ size_t mutils__c_size(const struct mutils_type *t)
 
 size_t mutils_type_c_size(const struct mutils_type *t)
 {
-    return mutils__c_size(t);
+    return t ? mutils__c_size(t) : 0;
 }
 
 static size_t c_align(const struct mutils_type *t)
@@ -148,12 +148,33 @@ static inline void *field_ptr_mut(const struct mutils_type *t, void *v,
     return (char *)v + t->fields[i].offset;
 }
 
+/* The arguments every entry point checks before it walks anything: a
+ * descriptor, a value, and for a struct or pack its fields (for a pack,
+ * every argument pointer).  Deeper levels are trusted like the
+ * descriptors themselves (see mutils_type_check()). */
+static inline int check_top(const struct mutils_type *t, const void *v)
+{
+    if (MUTILS__UNLIKELY(!t || !v))
+        return -EINVAL;
+    if (t->kind == MUTILS_KIND_STRUCT || t->kind == MUTILS_KIND_ARGS) {
+        if (MUTILS__UNLIKELY(t->num_fields && !t->fields))
+            return -EINVAL;
+        if (t->kind == MUTILS_KIND_ARGS)
+            for (size_t i = 0; i < t->num_fields; i++)
+                if (MUTILS__UNLIKELY(!((const void *const *)v)[i]))
+                    return -EINVAL;
+    }
+    return 0;
+}
+
 static void zero_value(const struct mutils_type *t, void *v)
 {
     if (t->kind == MUTILS_KIND_ARGS) {
-        for (size_t i = 0; i < t->num_fields; i++)
-            memset(field_ptr_mut(t, v, i), 0,
-                   mutils__c_size(t->fields[i].type));
+        for (size_t i = 0; i < t->num_fields; i++) {
+            void *arg = field_ptr_mut(t, v, i);
+            if (arg)
+                memset(arg, 0, mutils__c_size(t->fields[i].type));
+        }
     } else {
         memset(v, 0, mutils__c_size(t));
     }
@@ -353,7 +374,10 @@ static inline int size_top(const struct mutils_type *t, const void *value,
 
 int mutils_size(const struct mutils_type *t, const void *value, size_t *size)
 {
-    return size_top(t, value, size);
+    int rc = check_top(t, value);
+    if (rc)
+        return rc;
+    return size ? size_top(t, value, size) : -EINVAL;
 }
 
 /* ---- write ----------------------------------------------------------- */
@@ -537,8 +561,13 @@ static uint8_t *write_value(const struct mutils_type *t, const void *v,
 int mutils_write(struct mutils_writer *w, const struct mutils_type *t,
                  const void *value)
 {
+    if (!w)
+        return -EINVAL;
     if (w->err)
         return w->err;
+    int rc = check_top(t, value);
+    if (rc)
+        return rc;
     struct wctx c = {NULL, -ENOSPC};
     uint8_t *end = NULL;
     if (w->buf) {
@@ -555,17 +584,18 @@ int mutils_write(struct mutils_writer *w, const struct mutils_type *t,
     /* Did not fit: get the exact size (or the real error), then grow (or
      * fail with a sticky -ENOSPC) and write again, which now fits. */
     size_t n;
-    int rc = size_top(t, value, &n);
+    rc = size_top(t, value, &n);
     if (rc || !n)
         return rc;
-    void *p;
-    rc = mutils_writer_reserve(w, n, &p);
-    if (rc)
-        return rc;
-    w->len -= n;
+    /* The value may point into this writer's buffer (a view read from
+     * it): keep the old block until the value is written. */
+    uint8_t *old;
+    if (!mutils__writer_room(w, n, &old))
+        return w->err;
     c.end = w->buf + w->cap;
     c.err = 0;
     end = write_value(t, value, w->buf + w->len, &c, 0);
+    free(old);
     if (!end)
         return c.err;
     w->len = (size_t)(end - w->buf);
@@ -575,18 +605,21 @@ int mutils_write(struct mutils_writer *w, const struct mutils_type *t,
 int mutils_encode(const struct mutils_type *t, const void *value, void *buf,
                   size_t cap, size_t *len)
 {
+    int rc = check_top(t, value);
+    if (rc)
+        return rc;
+    if (!len || (!buf && cap))
+        return -EINVAL;
     if (!buf) {
-        if (!cap) {
-            size_t n;
-            int rc = size_top(t, value, &n);
-            if (rc)
-                return rc;
-            if (!n) {
-                *len = 0;
-                return 0;
-            }
-        }
-        return -ENOSPC;
+        /* Nothing fits in no memory, except an empty encoding. */
+        size_t n;
+        rc = size_top(t, value, &n);
+        if (rc)
+            return rc;
+        if (n)
+            return -ENOSPC;
+        *len = 0;
+        return 0;
     }
     struct wctx c = {(uint8_t *)buf + cap, 0};
     uint8_t *end = write_value(t, value, buf, &c, 0);
@@ -594,7 +627,7 @@ int mutils_encode(const struct mutils_type *t, const void *value, void *buf,
         if (c.err == -ENOSPC) {
             /* Report a length or content error before a space one. */
             size_t n;
-            int rc = size_top(t, value, &n);
+            rc = size_top(t, value, &n);
             if (rc)
                 return rc;
         }
@@ -696,8 +729,13 @@ static void free_value(const struct mutils_type *t, void *v,
     }
     case MUTILS_KIND_STRUCT:
     case MUTILS_KIND_ARGS:
-        for (size_t i = 0; i < t->num_fields; i++)
-            free_value(t->fields[i].type, field_ptr_mut(t, v, i), f);
+        if (t->num_fields && !t->fields)
+            break;
+        for (size_t i = 0; i < t->num_fields; i++) {
+            void *fv = field_ptr_mut(t, v, i);
+            if (fv) /* a pack may miss an argument */
+                free_value(t->fields[i].type, fv, f);
+        }
         break;
     default:
         break;
@@ -707,7 +745,7 @@ static void free_value(const struct mutils_type *t, void *v,
 void mutils_free(const struct mutils_type *t, void *value,
                  const struct mutils_alloc *alloc)
 {
-    if (!value)
+    if (!t || !value)
         return;
     struct fctx f = {alloc, NULL, NULL};
     free_value(t, value, &f);
@@ -718,7 +756,7 @@ void mutils_free_view(const struct mutils_type *t, void *value,
                       const struct mutils_alloc *alloc, const void *buf,
                       size_t len)
 {
-    if (!value)
+    if (!t || !value)
         return;
     struct fctx f = {alloc, buf, buf ? (const uint8_t *)buf + len : NULL};
     free_value(t, value, &f);
@@ -1095,8 +1133,16 @@ static int read_value(struct rctx *c, const struct mutils_type *t, void *out,
 static int read_top(struct mutils_reader *r, const struct mutils_type *t,
                     void *out, const struct mutils_alloc *alloc, bool view)
 {
-    if (r->err)
+    int rc = check_top(t, out);
+    if (rc)
+        return rc;
+    if (!r || (alloc && !alloc->alloc))
+        return -EINVAL;
+    if (r->err) {
+        /* *out may be freed after a failed read: leave it empty. */
+        zero_value(t, out);
         return r->err;
+    }
     struct rctx c = {
         .buf = r->buf,
         .len = r->len,
@@ -1104,7 +1150,7 @@ static int read_top(struct mutils_reader *r, const struct mutils_type *t,
         .view = view,
         .f = {alloc, view ? r->buf : NULL, view ? r->buf + r->len : NULL},
     };
-    int rc = read_value(&c, t, out, 0);
+    rc = read_value(&c, t, out, 0);
     if (MUTILS__UNLIKELY(rc)) {
         zero_value(t, out);
         if (rc == -EBADMSG)
@@ -1135,8 +1181,10 @@ static bool equal_value(const struct mutils_type *t, const void *a,
 static bool equal_seq(const struct mutils_type *e, const void *a, const void *b,
                       size_t count, int depth)
 {
-    if (!count)
+    if (!count || a == b)
         return true;
+    if (!a || !b) /* a malformed value (count without items) */
+        return false;
     size_t w = mutils__width(e->kind);
     if (w && e->kind != MUTILS_KIND_BOOL)
         return memcmp(a, b, count * w) == 0;
@@ -1159,12 +1207,14 @@ static bool equal_value(const struct mutils_type *t, const void *a,
     case MUTILS_KIND_STRING: {
         const struct mutils_str *x = a, *y = b;
         return x->len == y->len &&
-               (!x->len || memcmp(x->ptr, y->ptr, x->len) == 0);
+               (!x->len || x->ptr == y->ptr ||
+                (x->ptr && y->ptr && memcmp(x->ptr, y->ptr, x->len) == 0));
     }
     case MUTILS_KIND_BYTES: {
         const struct mutils_bytes *x = a, *y = b;
         return x->len == y->len &&
-               (!x->len || memcmp(x->ptr, y->ptr, x->len) == 0);
+               (!x->len || x->ptr == y->ptr ||
+                (x->ptr && y->ptr && memcmp(x->ptr, y->ptr, x->len) == 0));
     }
     case MUTILS_KIND_STRBUF:
         return strncmp(a, b, t->max) == 0;
@@ -1203,26 +1253,41 @@ static bool equal_value(const struct mutils_type *t, const void *a,
 
 bool mutils_equal(const struct mutils_type *t, const void *a, const void *b)
 {
+    if (!t)
+        return false;
+    if (a == b)
+        return true;
+    if (check_top(t, a) || check_top(t, b))
+        return false;
     return equal_value(t, a, b, 0);
 }
 
 /* ---- argument packs ------------------------------------------------------ */
 
+/* The args_* functions take an array of pointers: any other descriptor
+ * would read that array as a C value of another shape. */
+static inline bool is_pack(const struct mutils_type *pack)
+{
+    return pack && pack->kind == MUTILS_KIND_ARGS;
+}
+
 int mutils_args_size(const struct mutils_type *pack, const void *const args[],
                      size_t *size)
 {
-    return mutils_size(pack, args, size);
+    return is_pack(pack) ? mutils_size(pack, args, size) : -EINVAL;
 }
 
 int mutils_args_write(struct mutils_writer *w, const struct mutils_type *pack,
                       const void *const args[])
 {
-    return mutils_write(w, pack, args);
+    return is_pack(pack) ? mutils_write(w, pack, args) : -EINVAL;
 }
 
 int mutils_args_read(struct mutils_reader *r, const struct mutils_type *pack,
                      void *const args[], const struct mutils_alloc *alloc)
 {
+    if (!is_pack(pack))
+        return -EINVAL;
     return mutils_read(r, pack, (void *)(uintptr_t)args, alloc);
 }
 
@@ -1230,11 +1295,14 @@ int mutils_args_read_view(struct mutils_reader *r,
                           const struct mutils_type *pack, void *const args[],
                           const struct mutils_alloc *alloc)
 {
+    if (!is_pack(pack))
+        return -EINVAL;
     return mutils_read_view(r, pack, (void *)(uintptr_t)args, alloc);
 }
 
 void mutils_args_free(const struct mutils_type *pack, void *const args[],
                       const struct mutils_alloc *alloc)
 {
-    mutils_free(pack, (void *)(uintptr_t)args, alloc);
+    if (is_pack(pack))
+        mutils_free(pack, (void *)(uintptr_t)args, alloc);
 }
