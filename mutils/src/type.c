@@ -119,6 +119,32 @@ static size_t min_wire(const struct mutils_type *t, int depth)
     }
 }
 
+/* True when values of t take no bytes on the wire (an empty struct, a
+ * fixed array of none): they also own nothing and all compare equal.  A
+ * count of them costs no input, so a hostile count prefix may announce
+ * four billion: the loops over elements skip them. */
+static bool wireless_at(const struct mutils_type *t, int depth)
+{
+    if (depth > MUTILS_MAX_DEPTH)
+        return false;
+    switch (t->kind) {
+    case MUTILS_KIND_FIXED:
+        return !t->max || wireless_at(t->elem, depth + 1);
+    case MUTILS_KIND_STRUCT:
+        for (size_t i = 0; i < t->num_fields; i++)
+            if (!wireless_at(t->fields[i].type, depth + 1))
+                return false;
+        return true;
+    default:
+        return false; /* at least a byte, a presence byte or a prefix */
+    }
+}
+
+static inline bool wireless(const struct mutils_type *t)
+{
+    return wireless_at(t, 0);
+}
+
 /* count * unit <= room, without a division (this is on every hot path). */
 static inline bool fits(size_t count, size_t unit, size_t room)
 {
@@ -239,6 +265,8 @@ static int size_seq(const struct mutils_type *e, const void *items,
             return -EOVERFLOW;
         return add_size(acc, count * w);
     }
+    if (wireless(e))
+        return 0;
     size_t cs = mutils__c_size(e);
     for (size_t i = 0; i < count; i++) {
         int rc = size_value(e, (const char *)items + i * cs, depth, acc);
@@ -325,6 +353,8 @@ static int size_value(const struct mutils_type *t, const void *v, int depth,
         if (m->count && (!m->keys || !m->values))
             return -EINVAL;
         int rc = add_size(acc, 4);
+        if (wireless(t->elem) && wireless(t->value))
+            return rc;
         size_t ks = mutils__c_size(t->elem), vs = mutils__c_size(t->value);
         for (size_t i = 0; !rc && i < m->count; i++) {
             rc = size_value(t->elem, (const char *)m->keys + i * ks, depth + 1,
@@ -412,6 +442,8 @@ static uint8_t *write_seq(const struct mutils_type *e, const void *items,
         mutils__prims_to_wire(p, items, count, ew);
         return p + count * ew;
     }
+    if (wireless(e))
+        return p;
     size_t cs = mutils__c_size(e);
     for (size_t i = 0; i < count && p; i++)
         p = write_value(e, (const char *)items + i * cs, p, w, depth);
@@ -500,6 +532,8 @@ static uint8_t *write_value(const struct mutils_type *t, const void *v,
             return wfail(w, -ENOSPC);
         mutils__st32(p, (uint32_t)m->count);
         p += 4;
+        if (wireless(t->elem) && wireless(t->value))
+            return p;
         size_t ks = mutils__c_size(t->elem), vs = mutils__c_size(t->value);
         for (size_t i = 0; i < m->count && p; i++) {
             p = write_value(t->elem, (const char *)m->keys + i * ks, p, w,
@@ -674,7 +708,7 @@ static void free_value(const struct mutils_type *t, void *v,
 static void free_seq(const struct mutils_type *e, void *items, size_t count,
                      const struct fctx *f)
 {
-    if (is_prim(e) || e->kind == MUTILS_KIND_STRBUF)
+    if (is_prim(e) || e->kind == MUTILS_KIND_STRBUF || wireless(e))
         return;
     size_t cs = mutils__c_size(e);
     for (size_t i = 0; i < count; i++)
@@ -870,7 +904,8 @@ static int read_array(struct rctx *c, const struct mutils_type *t,
     const struct mutils_type *e = t->elem;
     size_t start = c->pos, n;
     size_t w = mutils__width(e->kind);
-    int rc = take_count(c, t->max, w ? w : min_wire(e, depth), &n);
+    size_t unit = w ? w : min_wire(e, depth);
+    int rc = take_count(c, t->max, unit, &n);
     if (rc)
         return rc;
     out->items = NULL;
@@ -901,7 +936,8 @@ static int read_array(struct rctx *c, const struct mutils_type *t,
     void *items = rc_alloc(c, alloc_size(n, cs), c_align(e));
     if (!items)
         return -ENOMEM;
-    rc = read_seq(c, e, items, n, depth);
+    /* Elements without wire bytes have nothing to read (see wireless()). */
+    rc = unit ? read_seq(c, e, items, n, depth) : 0;
     if (rc) {
         release(&c->f, items, alloc_size(n, cs));
         return rc;
@@ -936,7 +972,7 @@ static int read_map(struct rctx *c, const struct mutils_type *t,
         return -ENOMEM;
     }
     size_t i;
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n && unit; i++) {
         rc = read_value(c, t->elem, keys + i * ks, depth);
         if (rc)
             break;
@@ -1188,6 +1224,8 @@ static bool equal_seq(const struct mutils_type *e, const void *a, const void *b,
     size_t w = mutils__width(e->kind);
     if (w && e->kind != MUTILS_KIND_BOOL)
         return memcmp(a, b, count * w) == 0;
+    if (wireless(e))
+        return true;
     size_t cs = mutils__c_size(e);
     for (size_t i = 0; i < count; i++)
         if (!equal_value(e, (const char *)a + i * cs, (const char *)b + i * cs,

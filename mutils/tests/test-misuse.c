@@ -654,6 +654,51 @@ START_TEST(equal_on_malformed_values)
 }
 END_TEST
 
+/* Elements without wire bytes (an empty struct) cost no input, so four
+ * hostile bytes can announce four billion of them: reading, sizing,
+ * writing, comparing and freeing them must not loop over each. */
+static const struct mutils_type nothing_type = {
+    .kind = MUTILS_KIND_STRUCT, .name = "nothing", .c_size = 0, .c_align = 1};
+static const struct mutils_type many_nothings =
+    MUTILS_ARRAY_INIT(&nothing_type, MUTILS_MAX_LEN);
+static const struct mutils_type nothing_map =
+    MUTILS_MAP_INIT(&nothing_type, &nothing_type, MUTILS_MAX_LEN);
+
+START_TEST(count_of_wireless_elements)
+{
+    static const uint8_t msg[] = {0xff, 0xff, 0xff, 0xff};
+    ck_assert_int_eq(mutils_type_check(&many_nothings), 0);
+    ck_assert_int_eq(mutils_type_check(&nothing_map), 0);
+    int64_t t0 = th_now_ms();
+    struct mutils_reader r;
+    mutils_reader_init(&r, msg, sizeof msg);
+    struct mutils_array a;
+    ck_assert_int_eq(mutils_read(&r, &many_nothings, &a, NULL), 0);
+    ck_assert_uint_eq(a.count, UINT32_MAX);
+    size_t size;
+    ck_assert_int_eq(mutils_size(&many_nothings, &a, &size), 0);
+    ck_assert_uint_eq(size, 4);
+    uint8_t out[4];
+    size_t len;
+    ck_assert_int_eq(mutils_encode(&many_nothings, &a, out, sizeof out, &len),
+                     0);
+    ck_assert_int_eq(memcmp(out, msg, 4), 0);
+    ck_assert(mutils_equal(&many_nothings, &a, &a));
+    struct mutils_array copy = a;
+    ck_assert(mutils_equal(&many_nothings, &a, &copy));
+    mutils_free(&many_nothings, &a, NULL);
+
+    struct mutils_map m;
+    mutils_reader_init(&r, msg, sizeof msg);
+    ck_assert_int_eq(mutils_read_view(&r, &nothing_map, &m, NULL), 0);
+    ck_assert_uint_eq(m.count, UINT32_MAX);
+    ck_assert_int_eq(mutils_size(&nothing_map, &m, &size), 0);
+    ck_assert_uint_eq(size, 4);
+    mutils_free(&nothing_map, &m, NULL);
+    ck_assert_int_lt(th_now_ms() - t0, 1000);
+}
+END_TEST
+
 Suite *mutils_misuse_suite(void)
 {
     Suite *s = suite_create("mutils-misuse");
@@ -677,6 +722,7 @@ Suite *mutils_misuse_suite(void)
     tcase_add_test(tc, args_functions_need_a_pack);
     tcase_add_test(tc, read_after_sticky_error_leaves_value_freeable);
     tcase_add_test(tc, equal_on_malformed_values);
+    tcase_add_test(tc, count_of_wireless_elements);
     suite_add_tcase(s, tc);
     return s;
 }
