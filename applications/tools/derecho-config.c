@@ -247,7 +247,7 @@ int main(int argc, char **argv)
     enum action action = ACTION_CHECK;
     int ch;
     opterr = 0;
-    while ((ch = getopt_long(nargs, args, "+", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(nargs, args, "+:", longopts, NULL)) != -1) {
         switch (ch) {
         case 'f':
             file = optarg;
@@ -276,9 +276,20 @@ int main(int argc, char **argv)
             usage(stdout, prog);
             free(args);
             return 0;
+        case ':':
+            fprintf(stderr, "%s: missing argument: %s\n", prog,
+                    args[optind - 1]);
+            usage(stderr, prog);
+            free(args);
+            return EXIT_USAGE;
         default:
-            fprintf(stderr, "%s: unknown option or missing argument: %s\n",
-                    prog, args[optind - 1]);
+            /* A long option is the element just passed; a short one may sit
+             * inside a cluster ("-xy") that getopt has not passed yet. */
+            if (strncmp(args[optind - 1], "--", 2) == 0 || !optopt)
+                fprintf(stderr, "%s: unknown option: %s\n", prog,
+                        args[optind - 1]);
+            else
+                fprintf(stderr, "%s: unknown option: -%c\n", prog, optopt);
             usage(stderr, prog);
             free(args);
             return EXIT_USAGE;

@@ -70,22 +70,32 @@ void conf__set_error(struct conf_error *err, const char *file, int line,
     va_end(ap);
 }
 
+/* Length of a field of struct conf_error, which the caller may have filled
+ * itself: never read past the field, terminated or not. */
+#define FIELD_LEN(f) ((int)strnlen((f), sizeof(f)))
+
 int conf_error_format(const struct conf_error *e, char *buf, size_t len)
 {
+    if (!e || (!buf && len))
+        return -EINVAL;
     if (e->arg[0])
-        return snprintf(buf, len, "command line: %s: %s", e->arg, e->msg);
-    char where[1100] = "";
-    size_t n = 0;
+        return snprintf(buf, len, "command line: %.*s: %.*s", FIELD_LEN(e->arg),
+                        e->arg, FIELD_LEN(e->msg), e->msg);
+    char where[1200] = "";
+    int n = 0;
     if (e->file[0])
-        n += (size_t)snprintf(where + n, sizeof(where) - n, "%s", e->file);
+        n += snprintf(where + n, sizeof(where) - (size_t)n, "%.*s",
+                      FIELD_LEN(e->file), e->file);
     if (e->file[0] && e->line > 0)
-        n += (size_t)snprintf(where + n, sizeof(where) - n, ":%d", e->line);
+        n += snprintf(where + n, sizeof(where) - (size_t)n, ":%d", e->line);
     if (e->section[0] || e->key[0])
-        snprintf(where + n, sizeof(where) - n, "%s%s%s%s", n ? ": " : "",
-                 e->section, e->section[0] && e->key[0] ? "/" : "", e->key);
+        snprintf(where + n, sizeof(where) - (size_t)n, "%s%.*s%s%.*s",
+                 n ? ": " : "", FIELD_LEN(e->section), e->section,
+                 e->section[0] && e->key[0] ? "/" : "", FIELD_LEN(e->key),
+                 e->key);
     if (!where[0])
-        return snprintf(buf, len, "%s", e->msg);
-    return snprintf(buf, len, "%s: %s", where, e->msg);
+        return snprintf(buf, len, "%.*s", FIELD_LEN(e->msg), e->msg);
+    return snprintf(buf, len, "%s: %.*s", where, FIELD_LEN(e->msg), e->msg);
 }
 
 static void log_stderr(void *ctx, int level, const char *module,
@@ -388,6 +398,8 @@ static int commit(struct conf *c, struct conf__entries *staged)
 
 void conf_options_init(struct conf_options *opts)
 {
+    if (!opts)
+        return;
     memset(opts, 0, sizeof(*opts));
     opts->size = sizeof(*opts);
     opts->log_level = LOG_WARNING;
@@ -395,6 +407,8 @@ void conf_options_init(struct conf_options *opts)
 
 int conf_create(struct conf **out, const struct conf_options *opts)
 {
+    if (!out)
+        return -EINVAL;
     *out = NULL;
     struct conf_options o;
     conf_options_init(&o);
@@ -421,9 +435,23 @@ void conf_destroy(struct conf *c)
     free(c);
 }
 
+/* A NULL argument where an object is needed: -EINVAL, said in err. */
+static int bad_argument(struct conf_error *err, const char *what)
+{
+    conf__set_error(err, NULL, 0, NULL, NULL, NULL, "invalid argument: %s",
+                    what);
+    return -EINVAL;
+}
+
 int conf_load_buffer(struct conf *c, const char *name, const char *text,
                      size_t len, struct conf_error *err)
 {
+    if (!c)
+        return bad_argument(err, "no configuration object");
+    if (!name)
+        return bad_argument(err, "no buffer name");
+    if (!text && len)
+        return bad_argument(err, "no text");
     struct conf__entries staged = {0};
     int rc = conf__parse_ini(c, name, text, len, &staged, err);
     if (rc == 0)
@@ -497,6 +525,10 @@ static int read_file(const char *path, char **out, size_t *len,
 
 int conf_load_file(struct conf *c, const char *path, struct conf_error *err)
 {
+    if (!c)
+        return bad_argument(err, "no configuration object");
+    if (!path)
+        return bad_argument(err, "no file name");
     char *text = NULL;
     size_t len = 0;
     int rc = read_file(path, &text, &len, err);
@@ -509,6 +541,8 @@ int conf_load_file(struct conf *c, const char *path, struct conf_error *err)
 
 int conf_load_default(struct conf *c, struct conf_error *err)
 {
+    if (!c)
+        return bad_argument(err, "no configuration object");
     const char *env = c->opts.no_env ? NULL : getenv(CONF_FILE_ENV);
     if (env && env[0])
         return conf_load_file(c, env, err);
@@ -569,9 +603,18 @@ static int stage_override(struct conf *c, struct conf__entries *staged,
 int conf_parse_args(struct conf *c, int *argc, char **argv,
                     struct conf_error *err)
 {
+    if (!c)
+        return bad_argument(err, "no configuration object");
+    if (!argc || *argc < 0)
+        return bad_argument(err, "no argument count, or a negative one");
     int n = *argc;
-    if (n <= 0)
+    if (n == 0)
         return 0;
+    if (!argv)
+        return bad_argument(err, "no argument vector");
+    for (int i = 1; i < n; i++)
+        if (!argv[i])
+            return bad_argument(err, "NULL argument before argv[argc]");
     char **keep = calloc((size_t)n + 1, sizeof(*keep));
     if (!keep)
         return -ENOMEM;
@@ -592,7 +635,10 @@ int conf_parse_args(struct conf *c, int *argc, char **argv,
         const char *eq = strchr(arg, '=');
         if (eq) {
             rc = stage_override(c, &staged, arg, eq + 1, err);
-        } else if (i + 1 < n && strcmp(argv[i + 1], "--") != 0) {
+        } else if (i + 1 < n && strcmp(argv[i + 1], "--") != 0 &&
+                   !is_override(argv[i + 1])) {
+            /* The next argument is the value, unless it is "--" or an
+             * override itself, which would be silently lost. */
             rc = stage_override(c, &staged, arg, argv[i + 1], err);
             i++;
         } else {
@@ -607,7 +653,10 @@ int conf_parse_args(struct conf *c, int *argc, char **argv,
     if (rc == 0) {
         for (int i = 0; i < kept; i++)
             argv[i] = keep[i];
-        argv[kept] = NULL;
+        /* argv[n] is the caller's own terminator: only write inside the
+         * argc slots we were given. */
+        if (kept < n)
+            argv[kept] = NULL;
         *argc = kept;
     }
     conf__entries_free(&staged);
@@ -619,6 +668,8 @@ int conf_open(struct conf **out, const struct conf_options *opts, int *argc,
               char **argv, struct conf_error *err)
 {
     struct conf *c;
+    if (!out)
+        return bad_argument(err, "nowhere to store the configuration");
     *out = NULL;
     int rc = conf_create(&c, opts);
     if (rc != 0) {
@@ -626,8 +677,13 @@ int conf_open(struct conf **out, const struct conf_options *opts, int *argc,
                         conf_strerror(rc));
         return rc;
     }
-    if (opts && opts->file)
-        rc = conf_load_file(c, opts->file, err);
+    /* An options struct of an older, shorter layout has no file field. */
+    const char *file = NULL;
+    if (opts &&
+        opts->size >= offsetof(struct conf_options, file) + sizeof(opts->file))
+        file = opts->file;
+    if (file)
+        rc = conf_load_file(c, file, err);
     else
         rc = conf_load_default(c, err);
     if (rc == 0 && argc && argv)
@@ -666,7 +722,7 @@ static int resolve(const struct conf *c, const char *section, const char *key,
                    const struct conf__entry **entry,
                    const struct conf_option **opt, const char **text)
 {
-    if (!section || !key)
+    if (!c || !section || !key)
         return -EINVAL;
     const struct conf_option *o = conf_schema_find(section, key);
     if (o && (o->flags & CONF_OPT_OBSOLETE))
@@ -697,7 +753,13 @@ int conf_get_string(const struct conf *c, const char *section, const char *key,
                     const char **out)
 {
     const struct conf_option *o;
-    return resolve(c, section, key, NULL, &o, out);
+    const char *text;
+    if (!out)
+        return -EINVAL;
+    int rc = resolve(c, section, key, NULL, &o, &text);
+    if (rc == 0)
+        *out = text;
+    return rc;
 }
 
 int conf_get_source(const struct conf *c, const char *section, const char *key,
@@ -724,6 +786,8 @@ int conf_get_i64_range(const struct conf *c, const char *section,
     const struct conf_option *o;
     const char *text;
     int64_t v;
+    if (!out || min > max)
+        return -EINVAL;
     int rc = resolve(c, section, key, NULL, &o, &text);
     if (rc == 0)
         rc = conf__parse_i64(text, &v);
@@ -753,6 +817,8 @@ int conf_get_u64_range(const struct conf *c, const char *section,
     const struct conf_option *o;
     const char *text;
     uint64_t v;
+    if (!out || min > max)
+        return -EINVAL;
     int rc = resolve(c, section, key, NULL, &o, &text);
     if (rc != 0)
         return rc;
@@ -785,6 +851,8 @@ int conf_get_size(const struct conf *c, const char *section, const char *key,
     const struct conf_option *o;
     const char *text;
     uint64_t v;
+    if (!out)
+        return -EINVAL;
     int rc = resolve(c, section, key, NULL, &o, &text);
     if (rc == 0)
         rc = conf__parse_size(text, &v);
@@ -802,6 +870,8 @@ int conf_get_double(const struct conf *c, const char *section, const char *key,
 {
     const struct conf_option *o;
     const char *text;
+    if (!out)
+        return -EINVAL;
     int rc = resolve(c, section, key, NULL, &o, &text);
     return rc != 0 ? rc : conf__parse_double(text, out);
 }
@@ -811,6 +881,8 @@ int conf_get_bool(const struct conf *c, const char *section, const char *key,
 {
     const struct conf_option *o;
     const char *text;
+    if (!out)
+        return -EINVAL;
     int rc = resolve(c, section, key, NULL, &o, &text);
     return rc != 0 ? rc : conf__parse_bool(text, out);
 }
@@ -838,6 +910,8 @@ int conf_get_list(const struct conf *c, const char *section, const char *key,
 {
     const struct conf_option *o;
     const char *text;
+    if (!items || !count)
+        return -EINVAL;
     int rc = resolve(c, section, key, NULL, &o, &text);
     return rc != 0 ? rc : conf__split_list(text, items, count);
 }
@@ -917,6 +991,8 @@ int conf_dump(const struct conf *c, char **out, size_t *len)
                                            "LAYOUT"};
     char *buf = NULL;
     size_t size = 0;
+    if (!c || !out)
+        return -EINVAL;
     FILE *f = open_memstream(&buf, &size);
     if (!f)
         return -ENOMEM;
