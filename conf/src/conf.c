@@ -487,7 +487,15 @@ static int read_file(const char *path, char **out, size_t *len,
     while (buf) {
         if (n == cap) {
             if (cap >= MAX_FILE_SIZE) {
-                rc = -EFBIG;
+                /* Full: a file of exactly the limit ends here. */
+                char probe;
+                ssize_t r = read(fd, &probe, 1);
+                if (r < 0 && errno == EINTR)
+                    continue;
+                if (r < 0)
+                    rc = -errno;
+                else if (r > 0)
+                    rc = -EFBIG;
                 break;
             }
             char *b = realloc(buf, cap * 2);

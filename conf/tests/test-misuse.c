@@ -446,6 +446,38 @@ START_TEST(longest_key_and_value)
 }
 END_TEST
 
+/* The size limit is 16 MiB: a file of exactly that loads, one byte more is
+ * -EFBIG.  Lines of 4095 blanks keep the parse short. */
+START_TEST(file_of_exactly_the_size_limit)
+{
+    char dir[512], path[600];
+    ck_assert_int_eq(th_tmpdir(dir, sizeof(dir)), 0);
+    snprintf(path, sizeof(path), "%s/limit.cfg", dir);
+    size_t limit = 16u << 20;
+    char *text = malloc(limit + 1);
+    ck_assert_ptr_nonnull(text);
+    memset(text, ' ', limit + 1);
+    for (size_t i = 4095; i < limit; i += 4096)
+        text[i] = '\n';
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(text, 1, limit, f), limit);
+    ck_assert_int_eq(fclose(f), 0);
+    struct conf *c = new_conf(NULL, false);
+    struct conf_error err;
+    ck_assert_int_eq(conf_load_file(c, path, &err), 0);
+    f = fopen(path, "a");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fputc('\n', f), '\n');
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(conf_load_file(c, path, &err), -EFBIG);
+    ck_assert_str_eq(err.file, path);
+    ck_assert_ptr_nonnull(strstr(err.msg, "16 MiB"));
+    free(text);
+    conf_destroy(c);
+}
+END_TEST
+
 Suite *misuse_suite(void)
 {
     Suite *s = suite_create("misuse");
@@ -461,6 +493,7 @@ Suite *misuse_suite(void)
     tcase_add_test(tc, log_callback_reenters);
     tcase_add_test(tc, strerror_any_int);
     tcase_add_test(tc, longest_key_and_value);
+    tcase_add_test(tc, file_of_exactly_the_size_limit);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -300,10 +300,13 @@ int mutils_put_bytes(struct mutils_writer *w, const void *src, size_t len,
 int mutils_put_string_n(struct mutils_writer *w, const char *s, size_t len,
                         size_t max)
 {
-    if (!w)
-        return -EINVAL;
+    /* The length first: a string that is too long is not scanned (len
+     * may be more than the caller's bytes). */
+    int rc = check_len(w, len, max);
+    if (rc)
+        return rc;
     if (len && (!s || mutils__has_nul(s, len)))
-        return w->err ? w->err : -EINVAL;
+        return -EINVAL;
     return mutils_put_bytes(w, s, len, max);
 }
 
@@ -313,7 +316,9 @@ int mutils_put_string(struct mutils_writer *w, const char *s, size_t max)
         return -EINVAL;
     if (!s)
         return w->err ? w->err : -EINVAL;
-    return mutils_put_bytes(w, s, strlen(s), max);
+    /* Never look further than one byte past the longest allowed. */
+    size_t limit = max < MUTILS_MAX_LEN ? max : MUTILS_MAX_LEN;
+    return mutils_put_bytes(w, s, strnlen(s, limit + 1), max);
 }
 
 int mutils_put_count(struct mutils_writer *w, size_t count, size_t max)

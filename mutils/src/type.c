@@ -473,6 +473,8 @@ static uint8_t *write_value(const struct mutils_type *t, const void *v,
     switch (t->kind) {
     case MUTILS_KIND_STRING: {
         const struct mutils_str *s = v;
+        if (s->len > t->max || s->len > MUTILS_MAX_LEN)
+            return wfail(w, -ERANGE); /* before scanning len bytes */
         if (s->len && s->ptr && mutils__has_nul(s->ptr, s->len))
             return wfail(w, -EINVAL);
         return write_counted(s->ptr, s->len, t->max, p, w);
@@ -564,6 +566,9 @@ static uint8_t *write_value(const struct mutils_type *t, const void *v,
             }
             if (kind == MUTILS_KIND_STRING) {
                 const struct mutils_str *s = fv;
+                if (MUTILS__UNLIKELY(s->len > ft->max ||
+                                     s->len > MUTILS_MAX_LEN))
+                    return wfail(w, -ERANGE); /* before scanning len bytes */
                 if (s->len && s->ptr && mutils__has_nul(s->ptr, s->len))
                     return wfail(w, -EINVAL);
                 p = write_counted(s->ptr, s->len, ft->max, p, w);

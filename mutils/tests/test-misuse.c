@@ -699,6 +699,53 @@ START_TEST(count_of_wireless_elements)
 }
 END_TEST
 
+struct short_name {
+    struct mutils_str name;
+    uint8_t tag;
+};
+
+static const struct mutils_type short_name_type = MUTILS_STRUCT_INIT(
+    struct short_name,
+    MUTILS_FIELD(struct short_name, name, MUTILS_TYPE_STRING(8)),
+    MUTILS_FIELD(struct short_name, tag, &mutils_type_u8));
+
+/* A length beyond the maximum is refused before any byte is scanned: the
+ * length may be a lie about the caller's buffer (here 3 bytes, no NUL,
+ * on the heap so that a read past them is caught). */
+START_TEST(length_checked_before_scanning)
+{
+    char *abc = malloc(3);
+    ck_assert_ptr_nonnull(abc);
+    memcpy(abc, "abc", 3);
+    uint8_t buf[64];
+    struct mutils_writer w;
+    mutils_writer_init(&w, buf, sizeof buf);
+    ck_assert_int_eq(mutils_put_string_n(&w, abc, 1000, 8), -ERANGE);
+    struct mutils_str s = {abc, 1000};
+    ck_assert_int_eq(mutils_write(&w, MUTILS_TYPE_STRING(8), &s), -ERANGE);
+    struct short_name v = {{abc, 1000}, 1};
+    ck_assert_int_eq(mutils_write(&w, &short_name_type, &v), -ERANGE);
+    size_t len;
+    ck_assert_int_eq(mutils_encode(&short_name_type, &v, buf, 2, &len),
+                     -ERANGE);
+    ck_assert_int_eq(mutils_size(&short_name_type, &v, &len), -ERANGE);
+    ck_assert_uint_eq(mutils_writer_len(&w), 0);
+    ck_assert_int_eq(mutils_writer_error(&w), 0);
+    free(abc);
+
+    /* A C string longer than max is read no further than max + 1 bytes. */
+    char *unterminated = malloc(16);
+    ck_assert_ptr_nonnull(unterminated);
+    memset(unterminated, 'x', 16);
+    ck_assert_int_eq(mutils_put_string(&w, unterminated, 8), -ERANGE);
+    ck_assert_int_eq(mutils_put_string(&w, unterminated, 15), -ERANGE);
+    unterminated[15] = '\0';
+    ck_assert_int_eq(mutils_put_string(&w, unterminated, 15), 0);
+    ck_assert_uint_eq(mutils_writer_len(&w), 4 + 15);
+    free(unterminated);
+}
+END_TEST
+
 Suite *mutils_misuse_suite(void)
 {
     Suite *s = suite_create("mutils-misuse");
@@ -723,6 +770,7 @@ Suite *mutils_misuse_suite(void)
     tcase_add_test(tc, read_after_sticky_error_leaves_value_freeable);
     tcase_add_test(tc, equal_on_malformed_values);
     tcase_add_test(tc, count_of_wireless_elements);
+    tcase_add_test(tc, length_checked_before_scanning);
     suite_add_tcase(s, tc);
     return s;
 }
