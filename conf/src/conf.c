@@ -965,32 +965,86 @@ static void dump_key(FILE *f, const char *key, const char *value,
         fprintf(f, "\n%s\n", source);
 }
 
-/* True when entry i is the first of its (section[, key]) in load order. */
-static bool first_of(const struct conf *c, size_t i, bool by_key)
+/* A (section, key) that was set: its first entry in load order (which
+ * places it in the dump), the first entry of its section, and the entry
+ * that wins (find_exact's rule). */
+struct set_key {
+    size_t first;
+    size_t section_first;
+    const struct conf__entry *winner;
+};
+
+/* Entries (pointers into one array) by section, key, then load order. */
+static int cmp_entry(const void *a, const void *b)
 {
-    const struct conf__entry *e = &c->entries.v[i];
-    for (size_t j = 0; j < i; j++) {
-        const struct conf__entry *o = &c->entries.v[j];
-        if (strcmp(o->section, e->section) == 0 &&
-            (!by_key || strcmp(o->key, e->key) == 0))
-            return false;
-    }
-    return true;
+    const struct conf__entry *x = *(const struct conf__entry *const *)a;
+    const struct conf__entry *y = *(const struct conf__entry *const *)b;
+    int d = strcmp(x->section, y->section);
+    if (d == 0)
+        d = strcmp(x->key, y->key);
+    return d != 0 ? d : (x > y) - (x < y);
 }
 
-/* Keys of section that are not in the schema, or all keys of a profile. */
-static void dump_set_keys(FILE *f, const struct conf *c, const char *section,
-                          bool all)
+/* Keys by the first appearance of their section, then their own. */
+static int cmp_set_key(const void *a, const void *b)
 {
-    for (size_t i = 0; i < c->entries.n; i++) {
-        const struct conf__entry *e = &c->entries.v[i];
-        if (strcmp(e->section, section) != 0 || !first_of(c, i, true))
-            continue;
-        if (!all && conf_schema_find(section, e->key))
-            continue;
-        const struct conf__entry *w = find_exact(c, section, e->key);
-        dump_key(f, e->key, w->value, w);
+    const struct set_key *x = a, *y = b;
+    if (x->section_first != y->section_first)
+        return x->section_first < y->section_first ? -1 : 1;
+    return (x->first > y->first) - (x->first < y->first);
+}
+
+/* The distinct keys that were set, in dump order (sections and keys by
+ * first appearance), in O(n log n): the dump of a file of a million keys
+ * must not take O(n^2).  *out is NULL when nothing was set. */
+static int set_keys(const struct conf *c, struct set_key **out, size_t *count)
+{
+    size_t n = c->entries.n;
+    *out = NULL;
+    *count = 0;
+    if (n == 0)
+        return 0;
+    const struct conf__entry **by_name = malloc(n * sizeof(*by_name));
+    struct set_key *keys = malloc(n * sizeof(*keys));
+    if (!by_name || !keys) {
+        free(by_name);
+        free(keys);
+        return -ENOMEM;
     }
+    for (size_t i = 0; i < n; i++)
+        by_name[i] = &c->entries.v[i];
+    qsort(by_name, n, sizeof(*by_name), cmp_entry);
+    size_t nkeys = 0, section_start = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct conf__entry *e = by_name[i];
+        bool new_section =
+            i == 0 || strcmp(e->section, by_name[i - 1]->section) != 0;
+        if (new_section)
+            section_start = nkeys;
+        if (new_section || strcmp(e->key, by_name[i - 1]->key) != 0) {
+            keys[nkeys].first = (size_t)(e - c->entries.v);
+            keys[nkeys].section_first = keys[nkeys].first;
+            keys[nkeys].winner = e;
+            nkeys++;
+        } else {
+            const struct conf__entry *w = keys[nkeys - 1].winner;
+            if (e->source > w->source ||
+                (e->source == w->source && e->seq > w->seq))
+                keys[nkeys - 1].winner = e;
+        }
+        /* The section's first entry is its smallest key first. */
+        struct set_key *k = &keys[nkeys - 1];
+        if (k->first < keys[section_start].section_first)
+            keys[section_start].section_first = k->first;
+        if (i + 1 == n || strcmp(by_name[i + 1]->section, e->section) != 0)
+            for (size_t j = section_start + 1; j < nkeys; j++)
+                keys[j].section_first = keys[section_start].section_first;
+    }
+    free(by_name);
+    qsort(keys, nkeys, sizeof(*keys), cmp_set_key);
+    *out = keys;
+    *count = nkeys;
+    return 0;
 }
 
 int conf_dump(const struct conf *c, char **out, size_t *len)
@@ -1001,9 +1055,15 @@ int conf_dump(const struct conf *c, char **out, size_t *len)
     size_t size = 0;
     if (!c || !out)
         return -EINVAL;
-    FILE *f = open_memstream(&buf, &size);
-    if (!f)
+    struct set_key *keys;
+    size_t nkeys;
+    if (set_keys(c, &keys, &nkeys) != 0)
         return -ENOMEM;
+    FILE *f = open_memstream(&buf, &size);
+    if (!f) {
+        free(keys);
+        return -ENOMEM;
+    }
     fputs("; Effective Derecho configuration (written by libconf).\n", f);
     for (size_t s = 0; s < sizeof(sections) / sizeof(sections[0]); s++) {
         fprintf(f, "\n[%s]\n", sections[s]);
@@ -1014,15 +1074,24 @@ int conf_dump(const struct conf *c, char **out, size_t *len)
             const struct conf__entry *e = find_exact(c, o->section, o->key);
             dump_key(f, o->key, e ? e->value : o->default_value, e);
         }
-        dump_set_keys(f, c, sections[s], false);
+        /* Then the keys set in it that the schema does not know. */
+        for (size_t k = 0; k < nkeys; k++) {
+            const struct conf__entry *e = &c->entries.v[keys[k].first];
+            if (strcmp(e->section, sections[s]) == 0 &&
+                !conf_schema_find(sections[s], e->key))
+                dump_key(f, e->key, keys[k].winner->value, keys[k].winner);
+        }
     }
-    for (size_t i = 0; i < c->entries.n; i++) {
-        const char *section = c->entries.v[i].section;
-        if (!conf__is_profile(section) || !first_of(c, i, false))
+    /* Each profile with every key set in it. */
+    for (size_t k = 0; k < nkeys; k++) {
+        const struct conf__entry *e = &c->entries.v[keys[k].first];
+        if (!conf__is_profile(e->section))
             continue;
-        fprintf(f, "\n[%s]\n", section);
-        dump_set_keys(f, c, section, true);
+        if (k == 0 || keys[k].section_first != keys[k - 1].section_first)
+            fprintf(f, "\n[%s]\n", e->section);
+        dump_key(f, e->key, keys[k].winner->value, keys[k].winner);
     }
+    free(keys);
     if (fclose(f) != 0 || !buf) {
         free(buf);
         return -ENOMEM;

@@ -478,6 +478,46 @@ START_TEST(file_of_exactly_the_size_limit)
 }
 END_TEST
 
+/* The dump of a configuration of many profiles (a hostile or generated
+ * file) takes O(n log n), not O(n^2): 50,000 profiles took minutes. */
+START_TEST(dump_of_many_profiles)
+{
+    enum { PROFILES = 50000 };
+    size_t cap = (size_t)PROFILES * 48 + 64;
+    char *text = malloc(cap);
+    ck_assert_ptr_nonnull(text);
+    size_t n = 0;
+    for (int i = 0; i < PROFILES; i++)
+        n += (size_t)snprintf(text + n, cap - n,
+                              "[SUBGROUP/P%d]\nwindow_size = %d\n", i,
+                              1 + i % 64);
+    int rc;
+    struct conf_error err;
+    struct conf *c = load_text(text, true, NULL, &rc, &err);
+    ck_assert_int_eq(rc, 0);
+    int64_t t0 = th_now_ms();
+    char *dump;
+    size_t len;
+    ck_assert_int_eq(conf_dump(c, &dump, &len), 0);
+    int64_t took = th_now_ms() - t0;
+    ck_assert_msg(took < 5000, "dump took %lld ms", (long long)took);
+    /* Every profile once, in load order, each with its value. */
+    const char *p0 = strstr(dump, "\n[SUBGROUP/P0]\nwindow_size = 1  ;");
+    const char *plast = strstr(dump, "\n[SUBGROUP/P49999]\nwindow_size = 16");
+    ck_assert_ptr_nonnull(p0);
+    ck_assert_ptr_nonnull(plast);
+    ck_assert(p0 < plast);
+    size_t headers = 0; /* by hand: a sanitizer's strstr is O(len) */
+    for (size_t i = 0; i + 10 < len; i++)
+        headers +=
+            dump[i] == '\n' && memcmp(dump + i + 1, "[SUBGROUP/", 10) == 0;
+    ck_assert_uint_eq(headers, PROFILES);
+    free(dump);
+    free(text);
+    conf_destroy(c);
+}
+END_TEST
+
 Suite *misuse_suite(void)
 {
     Suite *s = suite_create("misuse");
@@ -494,6 +534,10 @@ Suite *misuse_suite(void)
     tcase_add_test(tc, strerror_any_int);
     tcase_add_test(tc, longest_key_and_value);
     tcase_add_test(tc, file_of_exactly_the_size_limit);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("scale");
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, dump_of_many_profiles);
     suite_add_tcase(s, tc);
     return s;
 }
