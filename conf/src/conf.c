@@ -1032,7 +1032,7 @@ static int set_keys(const struct conf *c, struct set_key **out, size_t *count)
                 (e->source == w->source && e->seq > w->seq))
                 keys[nkeys - 1].winner = e;
         }
-        /* The section's first entry is its smallest key first. */
+        /* A section first appears with the earliest first of its keys. */
         struct set_key *k = &keys[nkeys - 1];
         if (k->first < keys[section_start].section_first)
             keys[section_start].section_first = k->first;

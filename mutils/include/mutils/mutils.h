@@ -38,8 +38,10 @@
  * returns int fail with -EINVAL (without consuming, writing or changing
  * anything; not sticky), one that returns a size 0, one that returns a
  * pointer NULL, and a void function do nothing.  An input pointer may be
- * NULL only with a length of 0.  Inputs may overlap the writer's or
- * reader's own buffer (e.g. appending a copy of bytes already written).
+ * NULL only with a length of 0.  The bytes given to a put or a get may
+ * overlap the writer's or reader's own buffer (e.g. appending a copy of
+ * bytes already written), and a value given to mutils_write() may point
+ * into the bytes its writer already holds (a view read from them).
  *
  * Threading: no global state.  A writer, reader or arena is used by one
  * thread at a time; distinct objects may be used concurrently.  Descriptors
