@@ -42,8 +42,13 @@ const char *conf_strerror(int err)
         return "out of memory";
     case -EIO:
         return "input/output error";
-    default:
-        return "unknown error";
+    default: {
+        /* Any other errno of open/read (-ENAMETOOLONG, -ELOOP, ...): the
+         * system's own text, which is static (strerror's may not be). */
+        const char *text =
+            err < 0 && err != INT_MIN ? strerrordesc_np(-err) : NULL;
+        return text ? text : "unknown error";
+    }
     }
 }
 

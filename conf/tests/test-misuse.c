@@ -399,6 +399,18 @@ START_TEST(strerror_any_int)
     ck_assert_ptr_null(conf_schema_find("DERECHO", NULL));
     ck_assert_ptr_null(conf_schema_find("", ""));
     ck_assert_str_eq(conf_type_name((enum conf_type)12345), "unknown");
+    ck_assert_str_eq(conf_strerror(-12345), "unknown error");
+    /* Any errno open() may give is named, not "unknown error". */
+    static char path[5000];
+    memset(path, 'p', sizeof(path) - 1);
+    struct conf *c = new_conf(NULL, false);
+    struct conf_error err;
+    int rc = conf_load_file(c, path, &err);
+    ck_assert_int_eq(rc, -ENAMETOOLONG);
+    ck_assert_str_eq(conf_strerror(rc), "File name too long");
+    ck_assert_str_eq(conf_strerror(-ELOOP),
+                     "Too many levels of symbolic links");
+    conf_destroy(c);
 }
 END_TEST
 

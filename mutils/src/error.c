@@ -2,6 +2,8 @@
 #include "mutils-private.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <string.h>
 
 const char *mutils_strerror(int err)
 {
@@ -23,7 +25,12 @@ const char *mutils_strerror(int err)
         return "nesting deeper than MUTILS_MAX_DEPTH";
     case EINVAL:
         return "invalid argument or descriptor";
-    default:
-        return "unknown error";
+    default: {
+        /* Any other errno: the system's static text (never NULL here). */
+        const char *text = err != 0 && err != INT_MIN
+                               ? strerrordesc_np(err < 0 ? -err : err)
+                               : NULL;
+        return text ? text : "unknown error";
+    }
     }
 }

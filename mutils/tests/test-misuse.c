@@ -25,6 +25,10 @@ START_TEST(strerror_any_int)
         ck_assert_ptr_nonnull(mutils_strerror(codes[i]));
     ck_assert_str_eq(mutils_strerror(INT_MIN), "unknown error");
     ck_assert_str_eq(mutils_strerror(-EBADMSG), mutils_strerror(EBADMSG));
+    ck_assert_str_eq(mutils_strerror(-12345), "unknown error");
+    /* Any errno at all is named, not "unknown error". */
+    ck_assert_str_eq(mutils_strerror(-EAGAIN),
+                     "Resource temporarily unavailable");
 }
 END_TEST
 
