@@ -461,9 +461,11 @@ static inline uint8_t *write_counted(const void *src, size_t len, size_t max,
     if (MUTILS__UNLIKELY((size_t)(w->end - p) < 4 ||
                          len > (size_t)(w->end - p) - 4))
         return wfail(w, -ENOSPC);
-    mutils__st32(p, (uint32_t)len);
+    /* The bytes first, moved: a value re-encoded into the writer it was
+     * viewed from may overlap where it goes, prefix included. */
     if (len)
-        memcpy(p + 4, src, len);
+        memmove(p + 4, src, len);
+    mutils__st32(p, (uint32_t)len);
     return p + 4 + len;
 }
 

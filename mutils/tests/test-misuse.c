@@ -289,6 +289,39 @@ START_TEST(write_value_viewed_from_own_buffer)
 }
 END_TEST
 
+/* A value viewed from the writer's bytes, written again after a reset one
+ * byte further on: each string overlaps the place it is written to. */
+START_TEST(write_value_over_its_own_view)
+{
+    static char text[300], blob[300];
+    for (size_t i = 0; i < sizeof text; i++) {
+        text[i] = (char)('a' + i % 26);
+        blob[i] = (char)(i % 251);
+    }
+    struct named v = {{text, sizeof text}, {blob, sizeof blob}, 42};
+    struct mutils_writer w;
+    ck_assert_int_eq(mutils_writer_init_growable(&w, 4096), 0);
+    ck_assert_int_eq(mutils_write(&w, &named_type, &v), 0);
+    size_t len = mutils_writer_len(&w);
+    uint8_t *expect = malloc(len);
+    ck_assert_ptr_nonnull(expect);
+    memcpy(expect, mutils_writer_data(&w), len);
+    struct mutils_reader r;
+    mutils_reader_init(&r, mutils_writer_data(&w), len);
+    struct named view;
+    ck_assert_int_eq(mutils_read_view(&r, &named_type, &view, NULL), 0);
+    mutils_writer_reset(&w);
+    ck_assert_int_eq(mutils_put_u8(&w, 0x42), 0);
+    ck_assert_int_eq(mutils_write(&w, &named_type, &view), 0);
+    ck_assert_uint_eq(mutils_writer_len(&w), 1 + len);
+    const uint8_t *d = mutils_writer_data(&w);
+    ck_assert_uint_eq(d[0], 0x42);
+    ck_assert_int_eq(memcmp(d + 1, expect, len), 0);
+    free(expect);
+    mutils_writer_fini(&w);
+}
+END_TEST
+
 START_TEST(reader_null_object)
 {
     uint8_t u8;
@@ -762,6 +795,7 @@ Suite *mutils_misuse_suite(void)
     tcase_add_test(tc, put_from_own_growable_buffer);
     tcase_add_test(tc, put_overlapping_fixed_buffer);
     tcase_add_test(tc, write_value_viewed_from_own_buffer);
+    tcase_add_test(tc, write_value_over_its_own_view);
     tcase_add_test(tc, reader_null_object);
     tcase_add_test(tc, reader_null_outputs_consume_nothing);
     tcase_add_test(tc, get_into_own_buffer);
