@@ -1101,7 +1101,7 @@ static int read_value(struct rctx *c, const struct mutils_type *t, void *out,
         const uint8_t *src = c->buf + c->pos;
         if (mutils__has_nul(src, n))
             return bad(c, start);
-        memcpy(out, src, n);
+        memmove(out, src, n); /* out may be the reader's own bytes */
         ((char *)out)[n] = 0;
         c->pos += n;
         return 0;

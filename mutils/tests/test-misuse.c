@@ -460,6 +460,12 @@ START_TEST(get_into_own_buffer)
                      0);
     ck_assert_uint_eq(n, 4);
     ck_assert_int_eq(memcmp(buf + 2, "\1\0\2\0\3\0\4\0", 8), 0);
+
+    /* A text buffer (STRBUF) read in place over its own wire bytes. */
+    memcpy(buf, "\6\0\0\0abcdef", 10);
+    mutils_reader_init(&r, buf, 10);
+    ck_assert_int_eq(mutils_read(&r, MUTILS_TYPE_STRBUF(16), buf, NULL), 0);
+    ck_assert_str_eq((char *)buf, "abcdef");
 }
 END_TEST
 
