@@ -83,24 +83,36 @@ int conf_error_format(const struct conf_error *e, char *buf, size_t len)
 {
     if (!e || (!buf && len))
         return -EINVAL;
-    if (e->arg[0])
-        return snprintf(buf, len, "command line: %.*s: %.*s", FIELD_LEN(e->arg),
-                        e->arg, FIELD_LEN(e->msg), e->msg);
-    char where[1200] = "";
-    int n = 0;
-    if (e->file[0])
-        n += snprintf(where + n, sizeof(where) - (size_t)n, "%.*s",
-                      FIELD_LEN(e->file), e->file);
-    if (e->file[0] && e->line > 0)
-        n += snprintf(where + n, sizeof(where) - (size_t)n, ":%d", e->line);
-    if (e->section[0] || e->key[0])
-        snprintf(where + n, sizeof(where) - (size_t)n, "%s%.*s%s%.*s",
-                 n ? ": " : "", FIELD_LEN(e->section), e->section,
-                 e->section[0] && e->key[0] ? "/" : "", FIELD_LEN(e->key),
-                 e->key);
-    if (!where[0])
-        return snprintf(buf, len, "%.*s", FIELD_LEN(e->msg), e->msg);
-    return snprintf(buf, len, "%s: %.*s", where, FIELD_LEN(e->msg), e->msg);
+    /* Formatted aside first: buf may be one of e's own fields (formatting
+     * an error into its msg), which snprintf must not read while writing.
+     * The longest line is a full where and a full msg. */
+    char line[1200 + 2 + sizeof(e->msg)];
+    int n;
+    if (e->arg[0]) {
+        n = snprintf(line, sizeof(line), "command line: %.*s: %.*s",
+                     FIELD_LEN(e->arg), e->arg, FIELD_LEN(e->msg), e->msg);
+    } else {
+        char where[1200] = "";
+        int w = 0;
+        if (e->file[0])
+            w += snprintf(where + w, sizeof(where) - (size_t)w, "%.*s",
+                          FIELD_LEN(e->file), e->file);
+        if (e->file[0] && e->line > 0)
+            w += snprintf(where + w, sizeof(where) - (size_t)w, ":%d", e->line);
+        if (e->section[0] || e->key[0])
+            snprintf(where + w, sizeof(where) - (size_t)w, "%s%.*s%s%.*s",
+                     w ? ": " : "", FIELD_LEN(e->section), e->section,
+                     e->section[0] && e->key[0] ? "/" : "", FIELD_LEN(e->key),
+                     e->key);
+        n = snprintf(line, sizeof(line), "%s%s%.*s", where,
+                     where[0] ? ": " : "", FIELD_LEN(e->msg), e->msg);
+    }
+    if (len) {
+        size_t copy = (size_t)n < len ? (size_t)n : len - 1;
+        memmove(buf, line, copy);
+        buf[copy] = '\0';
+    }
+    return n;
 }
 
 static void log_stderr(void *ctx, int level, const char *module,

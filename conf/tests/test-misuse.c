@@ -175,6 +175,33 @@ START_TEST(error_format_unterminated_fields)
 }
 END_TEST
 
+/* The usual shortcut of a careless caller: format an error into its own
+ * msg field.  The line must come out as if formatted anywhere else. */
+START_TEST(error_format_into_itself)
+{
+    int rc;
+    struct conf_error err;
+    struct conf *c =
+        load_text("[RDMA]\ntx_depth = lots\n", false, NULL, &rc, &err);
+    ck_assert_int_eq(rc, -EINVAL);
+    char expect[2048];
+    int n = conf_error_format(&err, expect, sizeof(expect));
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_eq(conf_error_format(&err, err.msg, sizeof(err.msg)), n);
+    ck_assert_str_eq(err.msg, expect);
+    /* And a command-line error into its arg. */
+    struct args a;
+    args_init(&a, (const char *const[]){"app", "--RDMA/tx_depth=x", NULL});
+    int argc = a.argc;
+    ck_assert_int_eq(conf_parse_args(c, &argc, a.argv, &err), -EINVAL);
+    n = conf_error_format(&err, expect, sizeof(expect));
+    ck_assert_int_eq(conf_error_format(&err, err.arg, sizeof(err.arg)), n);
+    ck_assert_str_eq(err.arg, expect);
+    args_fini(&a);
+    conf_destroy(c);
+}
+END_TEST
+
 START_TEST(parse_args_meaningless_vectors)
 {
     struct conf *c = new_conf(NULL, false);
@@ -538,6 +565,7 @@ Suite *misuse_suite(void)
     tcase_add_test(tc, null_outputs_and_names);
     tcase_add_test(tc, range_with_min_above_max);
     tcase_add_test(tc, error_format_unterminated_fields);
+    tcase_add_test(tc, error_format_into_itself);
     tcase_add_test(tc, parse_args_meaningless_vectors);
     tcase_add_test(tc, parse_args_override_is_no_value);
     tcase_add_test(tc, parse_args_vector_without_terminator);
