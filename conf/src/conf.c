@@ -63,16 +63,20 @@ void conf__set_error(struct conf_error *err, const char *file, int line,
 {
     if (!err)
         return;
-    memset(err, 0, sizeof(*err));
-    copy_str(err->file, sizeof(err->file), file);
-    err->line = line;
-    copy_str(err->section, sizeof(err->section), section);
-    copy_str(err->key, sizeof(err->key), key);
-    copy_str(err->arg, sizeof(err->arg), arg);
+    /* Built aside: the strings may be err's own fields (a caller loading
+     * the file its last error named, conf_load_file(c, err.file, &err)). */
+    struct conf_error e;
+    memset(&e, 0, sizeof(e));
+    copy_str(e.file, sizeof(e.file), file);
+    e.line = line;
+    copy_str(e.section, sizeof(e.section), section);
+    copy_str(e.key, sizeof(e.key), key);
+    copy_str(e.arg, sizeof(e.arg), arg);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
     va_end(ap);
+    *err = e;
 }
 
 /* Length of a field of struct conf_error, which the caller may have filled

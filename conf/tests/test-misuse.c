@@ -202,6 +202,28 @@ START_TEST(error_format_into_itself)
 }
 END_TEST
 
+/* Loading again the file the last error named, with the same error
+ * struct: its name must survive being both input and output. */
+START_TEST(load_the_file_an_error_named)
+{
+    char dir[512], path[600];
+    ck_assert_int_eq(th_tmpdir(dir, sizeof(dir)), 0);
+    write_file(dir, "bad.cfg", "[RDMA]\ntx_depth = x\n", path, sizeof(path));
+    struct conf *c = new_conf(NULL, false);
+    struct conf_error err;
+    ck_assert_int_eq(conf_load_file(c, path, &err), -EINVAL);
+    ck_assert_str_eq(err.file, path);
+    ck_assert_int_eq(conf_load_file(c, err.file, &err), -EINVAL);
+    ck_assert_str_eq(err.file, path);
+    ck_assert_int_eq(err.line, 2);
+    ck_assert_str_eq(err.key, "tx_depth");
+    unlink(path);
+    ck_assert_int_eq(conf_load_file(c, err.file, &err), -ENOENT);
+    ck_assert_str_eq(err.file, path);
+    conf_destroy(c);
+}
+END_TEST
+
 START_TEST(parse_args_meaningless_vectors)
 {
     struct conf *c = new_conf(NULL, false);
@@ -566,6 +588,7 @@ Suite *misuse_suite(void)
     tcase_add_test(tc, range_with_min_above_max);
     tcase_add_test(tc, error_format_unterminated_fields);
     tcase_add_test(tc, error_format_into_itself);
+    tcase_add_test(tc, load_the_file_an_error_named);
     tcase_add_test(tc, parse_args_meaningless_vectors);
     tcase_add_test(tc, parse_args_override_is_no_value);
     tcase_add_test(tc, parse_args_vector_without_terminator);

@@ -159,7 +159,7 @@ struct conf_error {
  * Writes at most len bytes (NUL included); returns the snprintf result
  * (buf may be NULL when len is 0, to measure), or -EINVAL when err is NULL
  * or buf is NULL with len > 0.  A field without its NUL is read only up to
- * the end of its array. */
+ * the end of its array; buf may be one of err's own fields. */
 CONF_EXPORT int conf_error_format(const struct conf_error *err, char *buf,
                                   size_t len);
 
