@@ -1173,6 +1173,23 @@ static int read_value(struct rctx *c, const struct mutils_type *t, void *out,
     }
 }
 
+/* True when two arguments of a pack share memory: reading into both would
+ * leak what the first got and free the second twice. */
+static bool args_overlap(const struct mutils_type *pack, void *const *args)
+{
+    for (size_t i = 0; i < pack->num_fields; i++) {
+        uintptr_t a = (uintptr_t)args[i];
+        size_t as = mutils__c_size(pack->fields[i].type);
+        for (size_t j = i + 1; j < pack->num_fields; j++) {
+            uintptr_t b = (uintptr_t)args[j];
+            size_t bs = mutils__c_size(pack->fields[j].type);
+            if (as && bs && a < b + bs && b < a + as)
+                return true;
+        }
+    }
+    return false;
+}
+
 static int read_top(struct mutils_reader *r, const struct mutils_type *t,
                     void *out, const struct mutils_alloc *alloc, bool view)
 {
@@ -1180,6 +1197,8 @@ static int read_top(struct mutils_reader *r, const struct mutils_type *t,
     if (rc)
         return rc;
     if (!r || (alloc && !alloc->alloc))
+        return -EINVAL;
+    if (t->kind == MUTILS_KIND_ARGS && args_overlap(t, out))
         return -EINVAL;
     if (r->err) {
         /* *out may be freed after a failed read: leave it empty. */

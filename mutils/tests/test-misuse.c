@@ -623,6 +623,45 @@ END_TEST
 static const struct mutils_type pair = MUTILS_STRUCT_INIT(
     struct mutils_str, MUTILS_FIELD(struct mutils_str, len, &mutils_type_u64));
 
+static const struct mutils_type two_names =
+    MUTILS_ARGS_INIT("two", MUTILS_ARG("a", MUTILS_TYPE_STRING(16)),
+                     MUTILS_ARG("b", MUTILS_TYPE_STRING(16)));
+
+/* Two arguments read into the same variable: the first string would
+ * leak and the free that follows would free the second twice. */
+START_TEST(args_read_into_shared_memory)
+{
+    struct mutils_str a = {"alice", 5}, b = {"bob", 3};
+    const void *const in[] = {&a, &b};
+    uint8_t buf[64];
+    struct mutils_writer w;
+    mutils_writer_init(&w, buf, sizeof buf);
+    ck_assert_int_eq(mutils_args_write(&w, &two_names, in), 0);
+    /* Writing the same variable twice is fine: it is only read. */
+    const void *const twice[] = {&a, &a};
+    ck_assert_int_eq(mutils_args_write(&w, &two_names, twice), 0);
+
+    struct mutils_str s = {NULL, 0};
+    char raw[sizeof(struct mutils_str) * 2];
+    void *const same[] = {&s, &s};
+    void *const straddle[] = {raw, raw + sizeof(struct mutils_str) / 2};
+    struct mutils_reader r;
+    mutils_reader_init(&r, buf, mutils_writer_len(&w));
+    ck_assert_int_eq(mutils_args_read(&r, &two_names, same, NULL), -EINVAL);
+    ck_assert_int_eq(mutils_args_read(&r, &two_names, straddle, NULL), -EINVAL);
+    ck_assert_int_eq(mutils_args_read_view(&r, &two_names, same, NULL),
+                     -EINVAL);
+    ck_assert_ptr_null(s.ptr);
+    ck_assert_uint_eq(mutils_reader_offset(&r), 0);
+    struct mutils_str x, y;
+    void *const apart[] = {&x, &y};
+    ck_assert_int_eq(mutils_args_read(&r, &two_names, apart, NULL), 0);
+    ck_assert_str_eq(x.ptr, "alice");
+    ck_assert_str_eq(y.ptr, "bob");
+    mutils_args_free(&two_names, apart, NULL);
+}
+END_TEST
+
 /* A struct descriptor given to the args_* functions would read the array
  * of pointers as that struct. */
 START_TEST(args_functions_need_a_pack)
@@ -811,6 +850,7 @@ Suite *mutils_misuse_suite(void)
     tcase_add_test(tc, engine_struct_without_fields);
     tcase_add_test(tc, args_with_missing_pointer);
     tcase_add_test(tc, args_functions_need_a_pack);
+    tcase_add_test(tc, args_read_into_shared_memory);
     tcase_add_test(tc, read_after_sticky_error_leaves_value_freeable);
     tcase_add_test(tc, equal_on_malformed_values);
     tcase_add_test(tc, count_of_wireless_elements);

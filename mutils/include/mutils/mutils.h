@@ -645,7 +645,8 @@ MUTILS_EXPORT int mutils_fingerprint(const struct mutils_type *t,
  * The decoder reads into its own variables the same way.  These are the
  * engine functions with value = the array of pointers; same errors, and
  * -EINVAL when pack is not an MUTILS_KIND_ARGS descriptor or an argument
- * pointer is NULL (mutils_args_free() then does nothing). */
+ * pointer is NULL (mutils_args_free() then does nothing), and for the reads
+ * when two arguments share memory (nothing is read). */
 MUTILS_EXPORT int mutils_args_size(const struct mutils_type *pack,
                                    const void *const args[], size_t *size);
 MUTILS_EXPORT int mutils_args_write(struct mutils_writer *w,
