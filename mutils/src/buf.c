@@ -318,7 +318,8 @@ int mutils_put_string(struct mutils_writer *w, const char *s, size_t max)
         return w->err ? w->err : -EINVAL;
     /* Never look further than one byte past the longest allowed. */
     size_t limit = max < MUTILS_MAX_LEN ? max : MUTILS_MAX_LEN;
-    return mutils_put_bytes(w, s, strnlen(s, limit + 1), max);
+    size_t scan = limit < SIZE_MAX ? limit + 1 : SIZE_MAX;
+    return mutils_put_bytes(w, s, strnlen(s, scan), max);
 }
 
 int mutils_put_count(struct mutils_writer *w, size_t count, size_t max)
