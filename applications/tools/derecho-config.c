@@ -61,6 +61,17 @@ static void discard_log(void *ctx, int level, const char *module,
     (void)msg;
 }
 
+/* Output that did not reach stdout (a full disk, a closed pipe) is a
+ * failure, not a silent success. */
+static int flush_stdout(const char *prog, int status)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        perror(prog);
+        return EXIT_CONFIG;
+    }
+    return status;
+}
+
 static int config_error(const struct conf_error *err)
 {
     char line[2048];
@@ -275,7 +286,7 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout, prog);
             free(args);
-            return 0;
+            return flush_stdout(prog, 0);
         case ':':
             fprintf(stderr, "%s: missing argument: %s\n", prog,
                     args[optind - 1]);
@@ -313,7 +324,7 @@ int main(int argc, char **argv)
     free(args);
     if (action == ACTION_SCHEMA) {
         print_schema();
-        return 0;
+        return flush_stdout(prog, 0);
     }
 
     /* Second pass, for real: overrides, then the file. */
@@ -342,9 +353,5 @@ int main(int argc, char **argv)
         }
     }
     conf_destroy(c);
-    if (fflush(stdout) != 0) {
-        perror(prog);
-        return EXIT_CONFIG;
-    }
-    return status;
+    return flush_stdout(prog, status);
 }

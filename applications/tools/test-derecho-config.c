@@ -39,6 +39,9 @@ static void write_text(const char *name, const char *text)
     ck_assert_int_eq(fclose(f), 0);
 }
 
+/* Where the tool's stdout goes: workdir/.stdout unless set. */
+static const char *stdout_path;
+
 /* Runs the tool in workdir with args (NULL-terminated, argv[0] excluded). */
 static void run_tool(struct run *r, const char *const *args)
 {
@@ -57,8 +60,8 @@ static void run_tool(struct run *r, const char *const *args)
     snprintf(err, sizeof(err), "%s/.stderr", workdir);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC,
-                                     0600);
+    posix_spawn_file_actions_addopen(&fa, 1, stdout_path ? stdout_path : out,
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
     posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC,
                                      0600);
     pid_t pid;
@@ -68,7 +71,10 @@ static void run_tool(struct run *r, const char *const *args)
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
     ck_assert_msg(WIFEXITED(st), "tool died (status %d)", st);
     r->status = WEXITSTATUS(st);
-    read_all(out, r->out, sizeof(r->out));
+    if (stdout_path)
+        r->out[0] = '\0';
+    else
+        read_all(out, r->out, sizeof(r->out));
     read_all(err, r->err, sizeof(r->err));
 }
 
@@ -402,6 +408,26 @@ START_TEST(override_is_never_a_value)
 }
 END_TEST
 
+/* Output that cannot be written (a full device) fails the run: every
+ * action that prints checks it, not only --get and --dump. */
+START_TEST(output_to_a_full_device)
+{
+    static const char *const actions[][3] = {
+        {"--schema", NULL},
+        {"--help", NULL},
+        {"--dump", NULL},
+        {"--get", "DERECHO/local_id", NULL}};
+    stdout_path = "/dev/full";
+    for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
+        run_tool(&r, actions[i]);
+        ck_assert_msg(r.status == 2, "%s: %d", actions[i][0], r.status);
+        ck_assert_msg(strstr(r.err, "No space left") != NULL, "%s: %s",
+                      actions[i][0], r.err);
+    }
+    stdout_path = NULL;
+}
+END_TEST
+
 static Suite *tool_suite(void)
 {
     Suite *s = suite_create("derecho-config");
@@ -420,6 +446,7 @@ static Suite *tool_suite(void)
     tcase_add_test(tc, hostile_files);
     tcase_add_test(tc, usage_errors_name_the_argument);
     tcase_add_test(tc, override_is_never_a_value);
+    tcase_add_test(tc, output_to_a_full_device);
     suite_add_tcase(s, tc);
     return s;
 }
