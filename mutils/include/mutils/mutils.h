@@ -326,7 +326,10 @@ MUTILS_EXPORT int mutils_get_array(struct mutils_reader *r,
  * align (a power of two, at most alignof(max_align_t)) or NULL; free
  * releases them (size is what was asked for) and may be NULL when memory is
  * released all at once (an arena).  A NULL struct mutils_alloc pointer
- * means malloc/free. */
+ * means malloc/free; a struct whose alloc is NULL is -EINVAL.  Both run
+ * on the calling thread during the read or free; they may use other
+ * writers, readers and arenas, but must not reset the arena or touch the
+ * reader and value that the running call works on. */
 struct mutils_alloc {
     void *(*alloc)(void *ctx, size_t size, size_t align);
     void (*free)(void *ctx, void *ptr, size_t size);
