@@ -61,6 +61,17 @@ static void discard_log(void *ctx, int level, const char *module,
     (void)msg;
 }
 
+/* Output that did not reach stdout (a full disk, a closed pipe) is a
+ * failure, not a silent success. */
+static int flush_stdout(const char *prog, int status)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        perror(prog);
+        return EXIT_CONFIG;
+    }
+    return status;
+}
+
 static int config_error(const struct conf_error *err)
 {
     char line[2048];
@@ -247,7 +258,7 @@ int main(int argc, char **argv)
     enum action action = ACTION_CHECK;
     int ch;
     opterr = 0;
-    while ((ch = getopt_long(nargs, args, "+", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(nargs, args, "+:", longopts, NULL)) != -1) {
         switch (ch) {
         case 'f':
             file = optarg;
@@ -275,10 +286,21 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout, prog);
             free(args);
-            return 0;
+            return flush_stdout(prog, 0);
+        case ':':
+            fprintf(stderr, "%s: missing argument: %s\n", prog,
+                    args[optind - 1]);
+            usage(stderr, prog);
+            free(args);
+            return EXIT_USAGE;
         default:
-            fprintf(stderr, "%s: unknown option or missing argument: %s\n",
-                    prog, args[optind - 1]);
+            /* A long option is the element just passed; a short one may sit
+             * inside a cluster ("-xy") that getopt has not passed yet. */
+            if (strncmp(args[optind - 1], "--", 2) == 0 || !optopt)
+                fprintf(stderr, "%s: unknown option: %s\n", prog,
+                        args[optind - 1]);
+            else
+                fprintf(stderr, "%s: unknown option: -%c\n", prog, optopt);
             usage(stderr, prog);
             free(args);
             return EXIT_USAGE;
@@ -302,7 +324,7 @@ int main(int argc, char **argv)
     free(args);
     if (action == ACTION_SCHEMA) {
         print_schema();
-        return 0;
+        return flush_stdout(prog, 0);
     }
 
     /* Second pass, for real: overrides, then the file. */
@@ -331,9 +353,5 @@ int main(int argc, char **argv)
         }
     }
     conf_destroy(c);
-    if (fflush(stdout) != 0) {
-        perror(prog);
-        return EXIT_CONFIG;
-    }
-    return status;
+    return flush_stdout(prog, status);
 }

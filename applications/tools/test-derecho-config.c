@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,6 +39,9 @@ static void write_text(const char *name, const char *text)
     ck_assert_int_eq(fclose(f), 0);
 }
 
+/* Where the tool's stdout goes: workdir/.stdout unless set. */
+static const char *stdout_path;
+
 /* Runs the tool in workdir with args (NULL-terminated, argv[0] excluded). */
 static void run_tool(struct run *r, const char *const *args)
 {
@@ -56,8 +60,8 @@ static void run_tool(struct run *r, const char *const *args)
     snprintf(err, sizeof(err), "%s/.stderr", workdir);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC,
-                                     0600);
+    posix_spawn_file_actions_addopen(&fa, 1, stdout_path ? stdout_path : out,
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
     posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC,
                                      0600);
     pid_t pid;
@@ -67,11 +71,25 @@ static void run_tool(struct run *r, const char *const *args)
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
     ck_assert_msg(WIFEXITED(st), "tool died (status %d)", st);
     r->status = WEXITSTATUS(st);
-    read_all(out, r->out, sizeof(r->out));
+    if (stdout_path)
+        r->out[0] = '\0';
+    else
+        read_all(out, r->out, sizeof(r->out));
     read_all(err, r->err, sizeof(r->err));
 }
 
 #define RUN(r, ...) run_tool((r), (const char *const[]){__VA_ARGS__, NULL})
+
+/* Writes len bytes (NUL bytes included) into workdir/name. */
+static void write_bytes(const char *name, const char *bytes, size_t len)
+{
+    char path[700];
+    snprintf(path, sizeof(path), "%s/%s", workdir, name);
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(bytes, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
+}
 
 static void setup(void)
 {
@@ -298,6 +316,118 @@ START_TEST(docs_table_matches_schema)
 }
 END_TEST
 
+/* Files no configuration should be: each is a configuration error (2)
+ * that names the file and, where there is one, the line. */
+START_TEST(hostile_files)
+{
+    ck_assert_int_eq(mkdir("d.cfg", 0700), 0);
+    RUN(&r, "--file", "d.cfg");
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_str_eq(r.err, "d.cfg: cannot read: Is a directory\n");
+    write_bytes("nul.cfg", "[DERECHO]\nlocal_id = 1\0\n", 24);
+    RUN(&r, "--file", "nul.cfg", "--dump");
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_str_eq(r.out, "");
+    ck_assert_str_eq(r.err, "nul.cfg:2: NUL byte in line\n");
+    write_text("utf8.cfg", "[PERS]\nfile_path = \xc3\x28\n");
+    RUN(&r, "--file", "utf8.cfg");
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_str_eq(r.err,
+                     "utf8.cfg:2: PERS/file_path: invalid UTF-8 in value\n");
+    static char line[6000];
+    memcpy(line, "[LAYOUT]\n", 9);
+    memset(line + 9, 'k', 5000);
+    memcpy(line + 5009, "=1\n", 4);
+    write_text("long.cfg", line);
+    RUN(&r, "--file", "long.cfg");
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_str_eq(r.err, "long.cfg:2: line longer than 4096 bytes\n");
+    /* 17 MiB (sparse): refused before it is parsed. */
+    int fd = open("big.cfg", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, 17 << 20), 0);
+    ck_assert_int_eq(close(fd), 0);
+    RUN(&r, "--file", "big.cfg");
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_str_eq(r.err, "big.cfg: cannot read: larger than 16 MiB\n");
+    RUN(&r, "--file", "");
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_ptr_nonnull(strstr(r.err, "cannot open"));
+    write_text("empty.cfg", "");
+    RUN(&r, "--file", "empty.cfg", "--get", "DERECHO/local_id");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.out, "0\n");
+}
+END_TEST
+
+/* Usage errors say which argument is wrong, never the program's path. */
+START_TEST(usage_errors_name_the_argument)
+{
+    static const char *const cases[][3] = {
+        {"-xy", "unknown option: -x\n"},
+        {"-q", "unknown option: -q\n"},
+        {"--bogus=1", "unknown option: --bogus=1\n"},
+        {"--dump=yes", "unknown option: --dump=yes\n"},
+        {"--file", "missing argument: --file\n"},
+        {"--get", "missing argument: --get\n"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        RUN(&r, cases[i][0]);
+        ck_assert_msg(r.status == 64, "%s: %d", cases[i][0], r.status);
+        char first[256];
+        snprintf(first, sizeof(first), "derecho-config: %s", cases[i][1]);
+        ck_assert_msg(strncmp(r.err, first, strlen(first)) == 0, "%s: %s",
+                      cases[i][0], r.err);
+    }
+}
+END_TEST
+
+/* An override never becomes the value of the one before it, and after
+ * `--` an override is no override. */
+START_TEST(override_is_never_a_value)
+{
+    RUN(&r, "--DERECHO/contact_ip", "--DERECHO/gms_port=5", "--get",
+        "DERECHO/contact_ip");
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_str_eq(r.out, "");
+    ck_assert_ptr_nonnull(
+        strstr(r.err, "command line: --DERECHO/contact_ip: missing value"));
+    RUN(&r, "--", "--DERECHO/local_id=1", "--get", "DERECHO/local_id");
+    ck_assert_int_eq(r.status, 64);
+    ck_assert_str_eq(r.out, "");
+    ck_assert_ptr_nonnull(strstr(r.err, "--DERECHO/local_id=1"));
+    static char arg[6000];
+    memcpy(arg, "--LAYOUT/json_layout=", 21);
+    memset(arg + 21, 'j', 5000);
+    RUN(&r, arg, "--check");
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_ptr_nonnull(strstr(r.err, "too long"));
+    RUN(&r, "--LAYOUT/json_layout=a\xff", "--check");
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_ptr_nonnull(strstr(r.err, "UTF-8"));
+}
+END_TEST
+
+/* Output that cannot be written (a full device) fails the run: every
+ * action that prints checks it, not only --get and --dump. */
+START_TEST(output_to_a_full_device)
+{
+    static const char *const actions[][3] = {
+        {"--schema", NULL},
+        {"--help", NULL},
+        {"--dump", NULL},
+        {"--get", "DERECHO/local_id", NULL}};
+    stdout_path = "/dev/full";
+    for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
+        run_tool(&r, actions[i]);
+        ck_assert_msg(r.status == 2, "%s: %d", actions[i][0], r.status);
+        ck_assert_msg(strstr(r.err, "No space left") != NULL, "%s: %s",
+                      actions[i][0], r.err);
+    }
+    stdout_path = NULL;
+}
+END_TEST
+
 static Suite *tool_suite(void)
 {
     Suite *s = suite_create("derecho-config");
@@ -313,6 +443,10 @@ static Suite *tool_suite(void)
     tcase_add_test(tc, dump_is_rereadable);
     tcase_add_test(tc, sample_config_checks_strictly);
     tcase_add_test(tc, docs_table_matches_schema);
+    tcase_add_test(tc, hostile_files);
+    tcase_add_test(tc, usage_errors_name_the_argument);
+    tcase_add_test(tc, override_is_never_a_value);
+    tcase_add_test(tc, output_to_a_full_device);
     suite_add_tcase(s, tc);
     return s;
 }

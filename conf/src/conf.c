@@ -42,8 +42,13 @@ const char *conf_strerror(int err)
         return "out of memory";
     case -EIO:
         return "input/output error";
-    default:
-        return "unknown error";
+    default: {
+        /* Any other errno of open/read (-ENAMETOOLONG, -ELOOP, ...): the
+         * system's own text, which is static (strerror's may not be). */
+        const char *text =
+            err < 0 && err != INT_MIN ? strerrordesc_np(-err) : NULL;
+        return text ? text : "unknown error";
+    }
     }
 }
 
@@ -58,34 +63,60 @@ void conf__set_error(struct conf_error *err, const char *file, int line,
 {
     if (!err)
         return;
-    memset(err, 0, sizeof(*err));
-    copy_str(err->file, sizeof(err->file), file);
-    err->line = line;
-    copy_str(err->section, sizeof(err->section), section);
-    copy_str(err->key, sizeof(err->key), key);
-    copy_str(err->arg, sizeof(err->arg), arg);
+    /* Built aside: the strings may be err's own fields (a caller loading
+     * the file its last error named, conf_load_file(c, err.file, &err)). */
+    struct conf_error e;
+    memset(&e, 0, sizeof(e));
+    copy_str(e.file, sizeof(e.file), file);
+    e.line = line;
+    copy_str(e.section, sizeof(e.section), section);
+    copy_str(e.key, sizeof(e.key), key);
+    copy_str(e.arg, sizeof(e.arg), arg);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
     va_end(ap);
+    *err = e;
 }
+
+/* Length of a field of struct conf_error, which the caller may have filled
+ * itself: never read past the field, terminated or not. */
+#define FIELD_LEN(f) ((int)strnlen((f), sizeof(f)))
 
 int conf_error_format(const struct conf_error *e, char *buf, size_t len)
 {
-    if (e->arg[0])
-        return snprintf(buf, len, "command line: %s: %s", e->arg, e->msg);
-    char where[1100] = "";
-    size_t n = 0;
-    if (e->file[0])
-        n += (size_t)snprintf(where + n, sizeof(where) - n, "%s", e->file);
-    if (e->file[0] && e->line > 0)
-        n += (size_t)snprintf(where + n, sizeof(where) - n, ":%d", e->line);
-    if (e->section[0] || e->key[0])
-        snprintf(where + n, sizeof(where) - n, "%s%s%s%s", n ? ": " : "",
-                 e->section, e->section[0] && e->key[0] ? "/" : "", e->key);
-    if (!where[0])
-        return snprintf(buf, len, "%s", e->msg);
-    return snprintf(buf, len, "%s: %s", where, e->msg);
+    if (!e || (!buf && len))
+        return -EINVAL;
+    /* Formatted aside first: buf may be one of e's own fields (formatting
+     * an error into its msg), which snprintf must not read while writing.
+     * The longest line is a full where and a full msg. */
+    char line[1200 + 2 + sizeof(e->msg)];
+    int n;
+    if (e->arg[0]) {
+        n = snprintf(line, sizeof(line), "command line: %.*s: %.*s",
+                     FIELD_LEN(e->arg), e->arg, FIELD_LEN(e->msg), e->msg);
+    } else {
+        char where[1200] = "";
+        int w = 0;
+        if (e->file[0])
+            w += snprintf(where + w, sizeof(where) - (size_t)w, "%.*s",
+                          FIELD_LEN(e->file), e->file);
+        if (e->file[0] && e->line > 0)
+            w += snprintf(where + w, sizeof(where) - (size_t)w, ":%d", e->line);
+        if (e->section[0] || e->key[0])
+            snprintf(where + w, sizeof(where) - (size_t)w, "%s%.*s%s%.*s",
+                     w ? ": " : "", FIELD_LEN(e->section), e->section,
+                     e->section[0] && e->key[0] ? "/" : "", FIELD_LEN(e->key),
+                     e->key);
+        n = snprintf(line, sizeof(line), "%s%s%.*s", where,
+                     where[0] ? ": " : "", FIELD_LEN(e->msg), e->msg);
+    }
+    if (len) {
+        size_t copy = (size_t)n < len ? (size_t)n : len - 1;
+        memmove(buf, line, copy);
+        buf[copy] = '\0';
+    }
+    return n;
 }
 
 static void log_stderr(void *ctx, int level, const char *module,
@@ -388,6 +419,8 @@ static int commit(struct conf *c, struct conf__entries *staged)
 
 void conf_options_init(struct conf_options *opts)
 {
+    if (!opts)
+        return;
     memset(opts, 0, sizeof(*opts));
     opts->size = sizeof(*opts);
     opts->log_level = LOG_WARNING;
@@ -395,6 +428,8 @@ void conf_options_init(struct conf_options *opts)
 
 int conf_create(struct conf **out, const struct conf_options *opts)
 {
+    if (!out)
+        return -EINVAL;
     *out = NULL;
     struct conf_options o;
     conf_options_init(&o);
@@ -421,9 +456,23 @@ void conf_destroy(struct conf *c)
     free(c);
 }
 
+/* A NULL argument where an object is needed: -EINVAL, said in err. */
+static int bad_argument(struct conf_error *err, const char *what)
+{
+    conf__set_error(err, NULL, 0, NULL, NULL, NULL, "invalid argument: %s",
+                    what);
+    return -EINVAL;
+}
+
 int conf_load_buffer(struct conf *c, const char *name, const char *text,
                      size_t len, struct conf_error *err)
 {
+    if (!c)
+        return bad_argument(err, "no configuration object");
+    if (!name)
+        return bad_argument(err, "no buffer name");
+    if (!text && len)
+        return bad_argument(err, "no text");
     struct conf__entries staged = {0};
     int rc = conf__parse_ini(c, name, text, len, &staged, err);
     if (rc == 0)
@@ -459,7 +508,15 @@ static int read_file(const char *path, char **out, size_t *len,
     while (buf) {
         if (n == cap) {
             if (cap >= MAX_FILE_SIZE) {
-                rc = -EFBIG;
+                /* Full: a file of exactly the limit ends here. */
+                char probe;
+                ssize_t r = read(fd, &probe, 1);
+                if (r < 0 && errno == EINTR)
+                    continue;
+                if (r < 0)
+                    rc = -errno;
+                else if (r > 0)
+                    rc = -EFBIG;
                 break;
             }
             char *b = realloc(buf, cap * 2);
@@ -497,6 +554,10 @@ static int read_file(const char *path, char **out, size_t *len,
 
 int conf_load_file(struct conf *c, const char *path, struct conf_error *err)
 {
+    if (!c)
+        return bad_argument(err, "no configuration object");
+    if (!path)
+        return bad_argument(err, "no file name");
     char *text = NULL;
     size_t len = 0;
     int rc = read_file(path, &text, &len, err);
@@ -509,6 +570,8 @@ int conf_load_file(struct conf *c, const char *path, struct conf_error *err)
 
 int conf_load_default(struct conf *c, struct conf_error *err)
 {
+    if (!c)
+        return bad_argument(err, "no configuration object");
     const char *env = c->opts.no_env ? NULL : getenv(CONF_FILE_ENV);
     if (env && env[0])
         return conf_load_file(c, env, err);
@@ -569,9 +632,18 @@ static int stage_override(struct conf *c, struct conf__entries *staged,
 int conf_parse_args(struct conf *c, int *argc, char **argv,
                     struct conf_error *err)
 {
+    if (!c)
+        return bad_argument(err, "no configuration object");
+    if (!argc || *argc < 0)
+        return bad_argument(err, "no argument count, or a negative one");
     int n = *argc;
-    if (n <= 0)
+    if (n == 0)
         return 0;
+    if (!argv)
+        return bad_argument(err, "no argument vector");
+    for (int i = 1; i < n; i++)
+        if (!argv[i])
+            return bad_argument(err, "NULL argument before argv[argc]");
     char **keep = calloc((size_t)n + 1, sizeof(*keep));
     if (!keep)
         return -ENOMEM;
@@ -592,7 +664,10 @@ int conf_parse_args(struct conf *c, int *argc, char **argv,
         const char *eq = strchr(arg, '=');
         if (eq) {
             rc = stage_override(c, &staged, arg, eq + 1, err);
-        } else if (i + 1 < n && strcmp(argv[i + 1], "--") != 0) {
+        } else if (i + 1 < n && strcmp(argv[i + 1], "--") != 0 &&
+                   !is_override(argv[i + 1])) {
+            /* The next argument is the value, unless it is "--" or an
+             * override itself, which would be silently lost. */
             rc = stage_override(c, &staged, arg, argv[i + 1], err);
             i++;
         } else {
@@ -607,7 +682,10 @@ int conf_parse_args(struct conf *c, int *argc, char **argv,
     if (rc == 0) {
         for (int i = 0; i < kept; i++)
             argv[i] = keep[i];
-        argv[kept] = NULL;
+        /* argv[n] is the caller's own terminator: only write inside the
+         * argc slots we were given. */
+        if (kept < n)
+            argv[kept] = NULL;
         *argc = kept;
     }
     conf__entries_free(&staged);
@@ -619,6 +697,8 @@ int conf_open(struct conf **out, const struct conf_options *opts, int *argc,
               char **argv, struct conf_error *err)
 {
     struct conf *c;
+    if (!out)
+        return bad_argument(err, "nowhere to store the configuration");
     *out = NULL;
     int rc = conf_create(&c, opts);
     if (rc != 0) {
@@ -626,8 +706,13 @@ int conf_open(struct conf **out, const struct conf_options *opts, int *argc,
                         conf_strerror(rc));
         return rc;
     }
-    if (opts && opts->file)
-        rc = conf_load_file(c, opts->file, err);
+    /* An options struct of an older, shorter layout has no file field. */
+    const char *file = NULL;
+    if (opts &&
+        opts->size >= offsetof(struct conf_options, file) + sizeof(opts->file))
+        file = opts->file;
+    if (file)
+        rc = conf_load_file(c, file, err);
     else
         rc = conf_load_default(c, err);
     if (rc == 0 && argc && argv)
@@ -666,7 +751,7 @@ static int resolve(const struct conf *c, const char *section, const char *key,
                    const struct conf__entry **entry,
                    const struct conf_option **opt, const char **text)
 {
-    if (!section || !key)
+    if (!c || !section || !key)
         return -EINVAL;
     const struct conf_option *o = conf_schema_find(section, key);
     if (o && (o->flags & CONF_OPT_OBSOLETE))
@@ -697,7 +782,13 @@ int conf_get_string(const struct conf *c, const char *section, const char *key,
                     const char **out)
 {
     const struct conf_option *o;
-    return resolve(c, section, key, NULL, &o, out);
+    const char *text;
+    if (!out)
+        return -EINVAL;
+    int rc = resolve(c, section, key, NULL, &o, &text);
+    if (rc == 0)
+        *out = text;
+    return rc;
 }
 
 int conf_get_source(const struct conf *c, const char *section, const char *key,
@@ -724,6 +815,8 @@ int conf_get_i64_range(const struct conf *c, const char *section,
     const struct conf_option *o;
     const char *text;
     int64_t v;
+    if (!out || min > max)
+        return -EINVAL;
     int rc = resolve(c, section, key, NULL, &o, &text);
     if (rc == 0)
         rc = conf__parse_i64(text, &v);
@@ -753,6 +846,8 @@ int conf_get_u64_range(const struct conf *c, const char *section,
     const struct conf_option *o;
     const char *text;
     uint64_t v;
+    if (!out || min > max)
+        return -EINVAL;
     int rc = resolve(c, section, key, NULL, &o, &text);
     if (rc != 0)
         return rc;
@@ -785,6 +880,8 @@ int conf_get_size(const struct conf *c, const char *section, const char *key,
     const struct conf_option *o;
     const char *text;
     uint64_t v;
+    if (!out)
+        return -EINVAL;
     int rc = resolve(c, section, key, NULL, &o, &text);
     if (rc == 0)
         rc = conf__parse_size(text, &v);
@@ -802,6 +899,8 @@ int conf_get_double(const struct conf *c, const char *section, const char *key,
 {
     const struct conf_option *o;
     const char *text;
+    if (!out)
+        return -EINVAL;
     int rc = resolve(c, section, key, NULL, &o, &text);
     return rc != 0 ? rc : conf__parse_double(text, out);
 }
@@ -811,6 +910,8 @@ int conf_get_bool(const struct conf *c, const char *section, const char *key,
 {
     const struct conf_option *o;
     const char *text;
+    if (!out)
+        return -EINVAL;
     int rc = resolve(c, section, key, NULL, &o, &text);
     return rc != 0 ? rc : conf__parse_bool(text, out);
 }
@@ -838,6 +939,8 @@ int conf_get_list(const struct conf *c, const char *section, const char *key,
 {
     const struct conf_option *o;
     const char *text;
+    if (!items || !count)
+        return -EINVAL;
     int rc = resolve(c, section, key, NULL, &o, &text);
     return rc != 0 ? rc : conf__split_list(text, items, count);
 }
@@ -883,32 +986,86 @@ static void dump_key(FILE *f, const char *key, const char *value,
         fprintf(f, "\n%s\n", source);
 }
 
-/* True when entry i is the first of its (section[, key]) in load order. */
-static bool first_of(const struct conf *c, size_t i, bool by_key)
+/* A (section, key) that was set: its first entry in load order (which
+ * places it in the dump), the first entry of its section, and the entry
+ * that wins (find_exact's rule). */
+struct set_key {
+    size_t first;
+    size_t section_first;
+    const struct conf__entry *winner;
+};
+
+/* Entries (pointers into one array) by section, key, then load order. */
+static int cmp_entry(const void *a, const void *b)
 {
-    const struct conf__entry *e = &c->entries.v[i];
-    for (size_t j = 0; j < i; j++) {
-        const struct conf__entry *o = &c->entries.v[j];
-        if (strcmp(o->section, e->section) == 0 &&
-            (!by_key || strcmp(o->key, e->key) == 0))
-            return false;
-    }
-    return true;
+    const struct conf__entry *x = *(const struct conf__entry *const *)a;
+    const struct conf__entry *y = *(const struct conf__entry *const *)b;
+    int d = strcmp(x->section, y->section);
+    if (d == 0)
+        d = strcmp(x->key, y->key);
+    return d != 0 ? d : (x > y) - (x < y);
 }
 
-/* Keys of section that are not in the schema, or all keys of a profile. */
-static void dump_set_keys(FILE *f, const struct conf *c, const char *section,
-                          bool all)
+/* Keys by the first appearance of their section, then their own. */
+static int cmp_set_key(const void *a, const void *b)
 {
-    for (size_t i = 0; i < c->entries.n; i++) {
-        const struct conf__entry *e = &c->entries.v[i];
-        if (strcmp(e->section, section) != 0 || !first_of(c, i, true))
-            continue;
-        if (!all && conf_schema_find(section, e->key))
-            continue;
-        const struct conf__entry *w = find_exact(c, section, e->key);
-        dump_key(f, e->key, w->value, w);
+    const struct set_key *x = a, *y = b;
+    if (x->section_first != y->section_first)
+        return x->section_first < y->section_first ? -1 : 1;
+    return (x->first > y->first) - (x->first < y->first);
+}
+
+/* The distinct keys that were set, in dump order (sections and keys by
+ * first appearance), in O(n log n): the dump of a file of a million keys
+ * must not take O(n^2).  *out is NULL when nothing was set. */
+static int set_keys(const struct conf *c, struct set_key **out, size_t *count)
+{
+    size_t n = c->entries.n;
+    *out = NULL;
+    *count = 0;
+    if (n == 0)
+        return 0;
+    const struct conf__entry **by_name = malloc(n * sizeof(*by_name));
+    struct set_key *keys = malloc(n * sizeof(*keys));
+    if (!by_name || !keys) {
+        free(by_name);
+        free(keys);
+        return -ENOMEM;
     }
+    for (size_t i = 0; i < n; i++)
+        by_name[i] = &c->entries.v[i];
+    qsort(by_name, n, sizeof(*by_name), cmp_entry);
+    size_t nkeys = 0, section_start = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct conf__entry *e = by_name[i];
+        bool new_section =
+            i == 0 || strcmp(e->section, by_name[i - 1]->section) != 0;
+        if (new_section)
+            section_start = nkeys;
+        if (new_section || strcmp(e->key, by_name[i - 1]->key) != 0) {
+            keys[nkeys].first = (size_t)(e - c->entries.v);
+            keys[nkeys].section_first = keys[nkeys].first;
+            keys[nkeys].winner = e;
+            nkeys++;
+        } else {
+            const struct conf__entry *w = keys[nkeys - 1].winner;
+            if (e->source > w->source ||
+                (e->source == w->source && e->seq > w->seq))
+                keys[nkeys - 1].winner = e;
+        }
+        /* A section first appears with the earliest first of its keys. */
+        struct set_key *k = &keys[nkeys - 1];
+        if (k->first < keys[section_start].section_first)
+            keys[section_start].section_first = k->first;
+        if (i + 1 == n || strcmp(by_name[i + 1]->section, e->section) != 0)
+            for (size_t j = section_start + 1; j < nkeys; j++)
+                keys[j].section_first = keys[section_start].section_first;
+    }
+    free(by_name);
+    qsort(keys, nkeys, sizeof(*keys), cmp_set_key);
+    *out = keys;
+    *count = nkeys;
+    return 0;
 }
 
 int conf_dump(const struct conf *c, char **out, size_t *len)
@@ -917,9 +1074,17 @@ int conf_dump(const struct conf *c, char **out, size_t *len)
                                            "LAYOUT"};
     char *buf = NULL;
     size_t size = 0;
-    FILE *f = open_memstream(&buf, &size);
-    if (!f)
+    if (!c || !out)
+        return -EINVAL;
+    struct set_key *keys;
+    size_t nkeys;
+    if (set_keys(c, &keys, &nkeys) != 0)
         return -ENOMEM;
+    FILE *f = open_memstream(&buf, &size);
+    if (!f) {
+        free(keys);
+        return -ENOMEM;
+    }
     fputs("; Effective Derecho configuration (written by libconf).\n", f);
     for (size_t s = 0; s < sizeof(sections) / sizeof(sections[0]); s++) {
         fprintf(f, "\n[%s]\n", sections[s]);
@@ -930,15 +1095,24 @@ int conf_dump(const struct conf *c, char **out, size_t *len)
             const struct conf__entry *e = find_exact(c, o->section, o->key);
             dump_key(f, o->key, e ? e->value : o->default_value, e);
         }
-        dump_set_keys(f, c, sections[s], false);
+        /* Then the keys set in it that the schema does not know. */
+        for (size_t k = 0; k < nkeys; k++) {
+            const struct conf__entry *e = &c->entries.v[keys[k].first];
+            if (strcmp(e->section, sections[s]) == 0 &&
+                !conf_schema_find(sections[s], e->key))
+                dump_key(f, e->key, keys[k].winner->value, keys[k].winner);
+        }
     }
-    for (size_t i = 0; i < c->entries.n; i++) {
-        const char *section = c->entries.v[i].section;
-        if (!conf__is_profile(section) || !first_of(c, i, false))
+    /* Each profile with every key set in it. */
+    for (size_t k = 0; k < nkeys; k++) {
+        const struct conf__entry *e = &c->entries.v[keys[k].first];
+        if (!conf__is_profile(e->section))
             continue;
-        fprintf(f, "\n[%s]\n", section);
-        dump_set_keys(f, c, section, true);
+        if (k == 0 || keys[k].section_first != keys[k - 1].section_first)
+            fprintf(f, "\n[%s]\n", e->section);
+        dump_key(f, e->key, keys[k].winner->value, keys[k].winner);
     }
+    free(keys);
     if (fclose(f) != 0 || !buf) {
         free(buf);
         return -ENOMEM;

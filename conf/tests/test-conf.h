@@ -42,5 +42,6 @@ Suite *parse_suite(void);
 Suite *getters_suite(void);
 Suite *args_suite(void);
 Suite *dump_suite(void);
+Suite *misuse_suite(void);
 
 #endif

@@ -72,7 +72,7 @@ void args_fini(struct args *a)
 
 int main(int argc, char **argv)
 {
-    static Suite *(*const suites[])(void) = {parse_suite, getters_suite,
-                                             args_suite, dump_suite, NULL};
+    static Suite *(*const suites[])(void) = {
+        parse_suite, getters_suite, args_suite, dump_suite, misuse_suite, NULL};
     return th_main(argc, argv, suites, NULL);
 }

@@ -11,6 +11,9 @@ struct arena_chunk {
     max_align_t pad[]; /* keeps what follows maximally aligned */
 };
 
+/* Size of the first malloc'd block; each next one is twice the last. */
+#define ARENA_FIRST_CHUNK 4096
+
 static void *arena_alloc_cb(void *ctx, size_t size, size_t align)
 {
     return mutils_arena_alloc(ctx, size, align);
@@ -18,6 +21,8 @@ static void *arena_alloc_cb(void *ctx, size_t size, size_t align)
 
 void mutils_arena_init(struct mutils_arena *a, void *buf, size_t cap)
 {
+    if (!a)
+        return;
     a->allocator.alloc = arena_alloc_cb;
     a->allocator.free = NULL;
     a->allocator.ctx = a;
@@ -27,11 +32,13 @@ void mutils_arena_init(struct mutils_arena *a, void *buf, size_t cap)
     a->block_cap = a->first_cap;
     a->used = 0;
     a->chunks = NULL;
-    a->chunk_size = 4096;
+    a->chunk_size = ARENA_FIRST_CHUNK;
 }
 
 void mutils_arena_fini(struct mutils_arena *a)
 {
+    if (!a)
+        return;
     struct arena_chunk *c = a->chunks;
     while (c) {
         struct arena_chunk *next = c->next;
@@ -42,6 +49,9 @@ void mutils_arena_fini(struct mutils_arena *a)
     a->block = a->first;
     a->block_cap = a->first_cap;
     a->used = 0;
+    /* Start over with small blocks: an arena reset once per message would
+     * otherwise double its next block each time, up to impossible sizes. */
+    a->chunk_size = ARENA_FIRST_CHUNK;
 }
 
 void mutils_arena_reset(struct mutils_arena *a)
@@ -51,6 +61,8 @@ void mutils_arena_reset(struct mutils_arena *a)
 
 void *mutils_arena_alloc(struct mutils_arena *a, size_t size, size_t align)
 {
+    if (!a || size > MUTILS_MAX_ALLOC)
+        return NULL;
     if (!align)
         align = alignof(max_align_t);
     if (align & (align - 1) || align > alignof(max_align_t))
@@ -64,20 +76,15 @@ void *mutils_arena_alloc(struct mutils_arena *a, size_t size, size_t align)
     }
     /* A new block: at least twice the last one, and big enough. */
     size_t cap = a->chunk_size;
-    while (cap < size) {
-        if (cap > SIZE_MAX / 2)
-            return NULL;
-        cap *= 2;
-    }
-    if (cap > SIZE_MAX - sizeof(struct arena_chunk))
-        return NULL;
+    while (cap < size)
+        cap = cap > MUTILS_MAX_ALLOC / 2 ? size : cap * 2;
     struct arena_chunk *c = malloc(sizeof *c + cap);
     if (!c)
         return NULL;
     c->next = a->chunks;
     c->cap = cap;
     a->chunks = c;
-    if (a->chunk_size <= SIZE_MAX / 2)
+    if (a->chunk_size <= MUTILS_MAX_ALLOC / 2)
         a->chunk_size *= 2;
     a->block = (uint8_t *)(c + 1);
     a->block_cap = cap;
@@ -87,5 +94,5 @@ void *mutils_arena_alloc(struct mutils_arena *a, size_t size, size_t align)
 
 const struct mutils_alloc *mutils_arena_allocator(struct mutils_arena *a)
 {
-    return &a->allocator;
+    return a ? &a->allocator : NULL;
 }

@@ -8,6 +8,8 @@
 
 void mutils_writer_init(struct mutils_writer *w, void *buf, size_t cap)
 {
+    if (!w)
+        return;
     w->buf = buf;
     w->len = 0;
     w->cap = buf ? cap : 0;
@@ -17,8 +19,12 @@ void mutils_writer_init(struct mutils_writer *w, void *buf, size_t cap)
 
 int mutils_writer_init_growable(struct mutils_writer *w, size_t initial_cap)
 {
+    if (!w)
+        return -EINVAL;
     mutils_writer_init(w, NULL, 0);
     w->growable = true;
+    if (initial_cap > MUTILS_MAX_ALLOC)
+        return -ENOMEM;
     if (initial_cap) {
         w->buf = malloc(initial_cap);
         if (!w->buf)
@@ -30,14 +36,22 @@ int mutils_writer_init_growable(struct mutils_writer *w, size_t initial_cap)
 
 void mutils_writer_fini(struct mutils_writer *w)
 {
+    if (!w)
+        return;
     if (w->growable)
         free(w->buf);
     w->buf = NULL;
     w->len = w->cap = 0;
+    w->err = 0;
 }
 
 void *mutils_writer_steal(struct mutils_writer *w, size_t *len)
 {
+    if (!w) {
+        if (len)
+            *len = 0;
+        return NULL;
+    }
     void *buf = w->buf;
     if (len)
         *len = w->len;
@@ -52,29 +66,31 @@ void *mutils_writer_steal(struct mutils_writer *w, size_t *len)
 
 size_t mutils_writer_len(const struct mutils_writer *w)
 {
-    return w->len;
+    return w ? w->len : 0;
 }
 
 const void *mutils_writer_data(const struct mutils_writer *w)
 {
-    return w->buf;
+    return w ? w->buf : NULL;
 }
 
 int mutils_writer_error(const struct mutils_writer *w)
 {
-    return w->err;
+    return w ? w->err : -EINVAL;
 }
 
 void mutils_writer_reset(struct mutils_writer *w)
 {
+    if (!w)
+        return;
     w->len = 0;
     w->err = 0;
 }
 
-/* Makes room for n more bytes; returns a pointer to them or NULL with the
- * writer's error set.  The error is sticky: nothing is written after it. */
-static uint8_t *writer_room(struct mutils_writer *w, size_t n)
+uint8_t *mutils__writer_room(struct mutils_writer *w, size_t n, uint8_t **old)
 {
+    if (old)
+        *old = NULL;
     if (MUTILS__UNLIKELY(w->err))
         return NULL;
     if (MUTILS__LIKELY(w->cap - w->len >= n))
@@ -88,10 +104,25 @@ static uint8_t *writer_room(struct mutils_writer *w, size_t n)
         return NULL;
     }
     size_t need = w->len + n;
+    if (need > MUTILS_MAX_ALLOC) {
+        w->err = -ENOMEM;
+        return NULL;
+    }
     size_t cap = w->cap ? w->cap : 64;
     while (cap < need)
-        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    uint8_t *buf = realloc(w->buf, cap);
+        cap = cap > MUTILS_MAX_ALLOC / 2 ? need : cap * 2;
+    uint8_t *buf;
+    if (old) {
+        /* The caller's source may lie in the current buffer: keep it alive
+         * (the caller frees it) rather than let realloc move it away. */
+        buf = malloc(cap);
+        if (buf && w->len)
+            memcpy(buf, w->buf, w->len);
+        if (buf)
+            *old = w->buf;
+    } else {
+        buf = realloc(w->buf, cap);
+    }
     if (!buf) {
         w->err = -ENOMEM;
         return NULL;
@@ -101,10 +132,19 @@ static uint8_t *writer_room(struct mutils_writer *w, size_t n)
     return w->buf + w->len;
 }
 
+static inline uint8_t *writer_room(struct mutils_writer *w, size_t n)
+{
+    return mutils__writer_room(w, n, NULL);
+}
+
 int mutils_writer_reserve(struct mutils_writer *w, size_t n, void **out)
 {
+    if (!w)
+        return -EINVAL;
     if (w->err)
         return w->err;
+    if (!out)
+        return -EINVAL;
     if (!n) {
         *out = w->buf ? w->buf + w->len : NULL;
         return 0;
@@ -119,6 +159,8 @@ int mutils_writer_reserve(struct mutils_writer *w, size_t n, void **out)
 
 int mutils_put_u8(struct mutils_writer *w, uint8_t v)
 {
+    if (!w)
+        return -EINVAL;
     uint8_t *p = writer_room(w, 1);
     if (!p)
         return w->err;
@@ -129,6 +171,8 @@ int mutils_put_u8(struct mutils_writer *w, uint8_t v)
 
 int mutils_put_u16(struct mutils_writer *w, uint16_t v)
 {
+    if (!w)
+        return -EINVAL;
     uint8_t *p = writer_room(w, 2);
     if (!p)
         return w->err;
@@ -139,6 +183,8 @@ int mutils_put_u16(struct mutils_writer *w, uint16_t v)
 
 int mutils_put_u32(struct mutils_writer *w, uint32_t v)
 {
+    if (!w)
+        return -EINVAL;
     uint8_t *p = writer_room(w, 4);
     if (!p)
         return w->err;
@@ -149,6 +195,8 @@ int mutils_put_u32(struct mutils_writer *w, uint32_t v)
 
 int mutils_put_u64(struct mutils_writer *w, uint64_t v)
 {
+    if (!w)
+        return -EINVAL;
     uint8_t *p = writer_room(w, 8);
     if (!p)
         return w->err;
@@ -198,13 +246,18 @@ int mutils_put_f64(struct mutils_writer *w, double v)
 
 int mutils_put_raw(struct mutils_writer *w, const void *src, size_t n)
 {
-    if (!n)
+    if (!w)
+        return -EINVAL;
+    if (!n || w->err)
         return w->err;
-    uint8_t *p = writer_room(w, n);
+    if (!src)
+        return -EINVAL;
+    uint8_t *old;
+    uint8_t *p = mutils__writer_room(w, n, &old);
     if (!p)
         return w->err;
-    if (n)
-        memcpy(p, src, n);
+    memmove(p, src, n); /* src may be bytes of this very writer */
+    free(old);
     w->len += n;
     return 0;
 }
@@ -213,6 +266,8 @@ int mutils_put_raw(struct mutils_writer *w, const void *src, size_t n)
  * error is not sticky because the writer's contents are still whole. */
 static int check_len(const struct mutils_writer *w, size_t len, size_t max)
 {
+    if (!w)
+        return -EINVAL;
     if (w->err)
         return w->err;
     if (len > max || len > MUTILS_MAX_LEN)
@@ -228,12 +283,16 @@ int mutils_put_bytes(struct mutils_writer *w, const void *src, size_t len,
         return rc;
     if (len && !src)
         return -EINVAL;
-    uint8_t *p = writer_room(w, 4 + len);
+    uint8_t *old;
+    uint8_t *p = mutils__writer_room(w, 4 + len, &old);
     if (!p)
         return w->err;
-    mutils__st32(p, (uint32_t)len);
+    /* The bytes may come from this writer's own buffer: move them before
+     * the prefix overwrites any of them. */
     if (len)
-        memcpy(p + 4, src, len);
+        memmove(p + 4, src, len);
+    mutils__st32(p, (uint32_t)len);
+    free(old);
     w->len += 4 + len;
     return 0;
 }
@@ -241,16 +300,26 @@ int mutils_put_bytes(struct mutils_writer *w, const void *src, size_t len,
 int mutils_put_string_n(struct mutils_writer *w, const char *s, size_t len,
                         size_t max)
 {
+    /* The length first: a string that is too long is not scanned (len
+     * may be more than the caller's bytes). */
+    int rc = check_len(w, len, max);
+    if (rc)
+        return rc;
     if (len && (!s || mutils__has_nul(s, len)))
-        return w->err ? w->err : -EINVAL;
+        return -EINVAL;
     return mutils_put_bytes(w, s, len, max);
 }
 
 int mutils_put_string(struct mutils_writer *w, const char *s, size_t max)
 {
+    if (!w)
+        return -EINVAL;
     if (!s)
         return w->err ? w->err : -EINVAL;
-    return mutils_put_bytes(w, s, strlen(s), max);
+    /* Never look further than one byte past the longest allowed. */
+    size_t limit = max < MUTILS_MAX_LEN ? max : MUTILS_MAX_LEN;
+    size_t scan = limit < SIZE_MAX ? limit + 1 : SIZE_MAX;
+    return mutils_put_bytes(w, s, strnlen(s, scan), max);
 }
 
 int mutils_put_count(struct mutils_writer *w, size_t count, size_t max)
@@ -283,6 +352,8 @@ int mutils_put_array(struct mutils_writer *w, enum mutils_kind kind,
                      const void *elems, size_t count, size_t max)
 {
     size_t size = mutils_kind_size(kind);
+    if (!w)
+        return -EINVAL;
     if (w->err)
         return w->err;
     if (!size || (count && !elems))
@@ -294,11 +365,14 @@ int mutils_put_array(struct mutils_writer *w, enum mutils_kind kind,
         return -EINVAL;
     if (count > (SIZE_MAX - 4) / size)
         return -EOVERFLOW;
-    uint8_t *p = writer_room(w, 4 + count * size);
+    uint8_t *old;
+    uint8_t *p = mutils__writer_room(w, 4 + count * size, &old);
     if (!p)
         return w->err;
-    mutils__st32(p, (uint32_t)count);
+    /* Elements first: they may be bytes of this writer's own buffer. */
     mutils__prims_to_wire(p + 4, elems, count, size);
+    mutils__st32(p, (uint32_t)count);
+    free(old);
     w->len += 4 + count * size;
     return 0;
 }
@@ -310,6 +384,8 @@ void mutils_reader_init(struct mutils_reader *r, const void *buf, size_t len)
     /* An empty reader still gets a real pointer, so that offset arithmetic
      * on it is always defined. */
     static const uint8_t nothing[1];
+    if (!r)
+        return;
     r->buf = buf ? buf : nothing;
     r->len = buf ? len : 0;
     r->pos = 0;
@@ -319,16 +395,18 @@ void mutils_reader_init(struct mutils_reader *r, const void *buf, size_t len)
 
 size_t mutils_reader_offset(const struct mutils_reader *r)
 {
-    return r->pos;
+    return r ? r->pos : 0;
 }
 
 size_t mutils_reader_remaining(const struct mutils_reader *r)
 {
-    return r->len - r->pos;
+    return r ? r->len - r->pos : 0;
 }
 
 int mutils_reader_error(const struct mutils_reader *r, size_t *offset)
 {
+    if (!r)
+        return -EINVAL;
     if (r->err && offset)
         *offset = r->err_offset;
     return r->err;
@@ -345,11 +423,24 @@ int mutils__reader_fail(struct mutils_reader *r, size_t offset, int err)
 
 int mutils_reader_finish(struct mutils_reader *r)
 {
+    if (!r)
+        return -EINVAL;
     if (r->err)
         return r->err;
     if (r->pos != r->len)
         return mutils__reader_fail(r, r->pos, -EBADMSG);
     return 0;
+}
+
+/* The checks every get starts with: a reader, no sticky error, somewhere
+ * to put the value (a NULL output is -EINVAL and consumes nothing). */
+static inline int reader_args(const struct mutils_reader *r, const void *out)
+{
+    if (MUTILS__UNLIKELY(!r))
+        return -EINVAL;
+    if (MUTILS__UNLIKELY(r->err))
+        return r->err;
+    return MUTILS__LIKELY(out != NULL) ? 0 : -EINVAL;
 }
 
 /* Returns the next n bytes and consumes them, or NULL with the error set
@@ -369,6 +460,9 @@ static const uint8_t *reader_take(struct mutils_reader *r, size_t n)
 
 int mutils_get_u8(struct mutils_reader *r, uint8_t *v)
 {
+    int rc = reader_args(r, v);
+    if (rc)
+        return rc;
     const uint8_t *p = reader_take(r, 1);
     if (!p)
         return r->err;
@@ -378,6 +472,9 @@ int mutils_get_u8(struct mutils_reader *r, uint8_t *v)
 
 int mutils_get_u16(struct mutils_reader *r, uint16_t *v)
 {
+    int rc = reader_args(r, v);
+    if (rc)
+        return rc;
     const uint8_t *p = reader_take(r, 2);
     if (!p)
         return r->err;
@@ -387,6 +484,9 @@ int mutils_get_u16(struct mutils_reader *r, uint16_t *v)
 
 int mutils_get_u32(struct mutils_reader *r, uint32_t *v)
 {
+    int rc = reader_args(r, v);
+    if (rc)
+        return rc;
     const uint8_t *p = reader_take(r, 4);
     if (!p)
         return r->err;
@@ -396,6 +496,9 @@ int mutils_get_u32(struct mutils_reader *r, uint32_t *v)
 
 int mutils_get_u64(struct mutils_reader *r, uint64_t *v)
 {
+    int rc = reader_args(r, v);
+    if (rc)
+        return rc;
     const uint8_t *p = reader_take(r, 8);
     if (!p)
         return r->err;
@@ -406,7 +509,9 @@ int mutils_get_u64(struct mutils_reader *r, uint64_t *v)
 int mutils_get_i8(struct mutils_reader *r, int8_t *v)
 {
     uint8_t u;
-    int rc = mutils_get_u8(r, &u);
+    int rc = reader_args(r, v);
+    if (!rc)
+        rc = mutils_get_u8(r, &u);
     if (!rc)
         *v = (int8_t)u;
     return rc;
@@ -415,7 +520,9 @@ int mutils_get_i8(struct mutils_reader *r, int8_t *v)
 int mutils_get_i16(struct mutils_reader *r, int16_t *v)
 {
     uint16_t u;
-    int rc = mutils_get_u16(r, &u);
+    int rc = reader_args(r, v);
+    if (!rc)
+        rc = mutils_get_u16(r, &u);
     if (!rc)
         *v = (int16_t)u;
     return rc;
@@ -424,7 +531,9 @@ int mutils_get_i16(struct mutils_reader *r, int16_t *v)
 int mutils_get_i32(struct mutils_reader *r, int32_t *v)
 {
     uint32_t u;
-    int rc = mutils_get_u32(r, &u);
+    int rc = reader_args(r, v);
+    if (!rc)
+        rc = mutils_get_u32(r, &u);
     if (!rc)
         *v = (int32_t)u;
     return rc;
@@ -433,7 +542,9 @@ int mutils_get_i32(struct mutils_reader *r, int32_t *v)
 int mutils_get_i64(struct mutils_reader *r, int64_t *v)
 {
     uint64_t u;
-    int rc = mutils_get_u64(r, &u);
+    int rc = reader_args(r, v);
+    if (!rc)
+        rc = mutils_get_u64(r, &u);
     if (!rc)
         *v = (int64_t)u;
     return rc;
@@ -441,12 +552,13 @@ int mutils_get_i64(struct mutils_reader *r, int64_t *v)
 
 int mutils_get_bool(struct mutils_reader *r, bool *v)
 {
-    if (r->err)
-        return r->err;
+    int rc = reader_args(r, v);
+    if (rc)
+        return rc;
     if (r->pos < r->len && r->buf[r->pos] > 1)
         return mutils__reader_fail(r, r->pos, -EBADMSG);
     uint8_t u;
-    int rc = mutils_get_u8(r, &u);
+    rc = mutils_get_u8(r, &u);
     if (!rc)
         *v = u != 0;
     return rc;
@@ -460,7 +572,9 @@ int mutils_get_present(struct mutils_reader *r, bool *present)
 int mutils_get_f32(struct mutils_reader *r, float *v)
 {
     uint32_t u;
-    int rc = mutils_get_u32(r, &u);
+    int rc = reader_args(r, v);
+    if (!rc)
+        rc = mutils_get_u32(r, &u);
     if (!rc)
         memcpy(v, &u, 4);
     return rc;
@@ -469,7 +583,9 @@ int mutils_get_f32(struct mutils_reader *r, float *v)
 int mutils_get_f64(struct mutils_reader *r, double *v)
 {
     uint64_t u;
-    int rc = mutils_get_u64(r, &u);
+    int rc = reader_args(r, v);
+    if (!rc)
+        rc = mutils_get_u64(r, &u);
     if (!rc)
         memcpy(v, &u, 8);
     return rc;
@@ -477,16 +593,22 @@ int mutils_get_f64(struct mutils_reader *r, double *v)
 
 int mutils_get_raw(struct mutils_reader *r, void *dst, size_t n)
 {
+    int rc = reader_args(r, n ? dst : r);
+    if (rc)
+        return rc;
     const uint8_t *p = reader_take(r, n);
     if (!p)
         return r->err;
     if (n)
-        memcpy(dst, p, n);
+        memmove(dst, p, n); /* dst may be the reader's own buffer */
     return 0;
 }
 
 int mutils_get_raw_view(struct mutils_reader *r, const void **out, size_t n)
 {
+    int rc = reader_args(r, out);
+    if (rc)
+        return rc;
     const uint8_t *p = reader_take(r, n);
     if (!p)
         return r->err;
@@ -500,8 +622,6 @@ int mutils_get_raw_view(struct mutils_reader *r, const void **out, size_t n)
 static int peek_len(struct mutils_reader *r, size_t max, size_t elem_size,
                     size_t *len)
 {
-    if (r->err)
-        return r->err;
     size_t start = r->pos;
     if (r->len - r->pos < 4)
         return mutils__reader_fail(r, start, -EBADMSG);
@@ -518,7 +638,9 @@ int mutils_get_bytes_view(struct mutils_reader *r, const void **p, size_t *len,
                           size_t max)
 {
     size_t n;
-    int rc = peek_len(r, max, 1, &n);
+    int rc = reader_args(r, p && len ? p : NULL);
+    if (!rc)
+        rc = peek_len(r, max, 1, &n);
     if (rc)
         return rc;
     *p = r->buf + r->pos + 4;
@@ -531,13 +653,15 @@ int mutils_get_bytes(struct mutils_reader *r, void *dst, size_t cap,
                      size_t *len, size_t max)
 {
     size_t n;
-    int rc = peek_len(r, max, 1, &n);
+    int rc = reader_args(r, len && (dst || !cap) ? len : NULL);
+    if (!rc)
+        rc = peek_len(r, max, 1, &n);
     if (rc)
         return rc;
     if (n > cap)
         return -ERANGE;
     if (n)
-        memcpy(dst, r->buf + r->pos + 4, n);
+        memmove(dst, r->buf + r->pos + 4, n);
     *len = n;
     r->pos += 4 + n;
     return 0;
@@ -547,7 +671,9 @@ int mutils_get_string_view(struct mutils_reader *r, const char **s, size_t *len,
                            size_t max)
 {
     size_t n;
-    int rc = peek_len(r, max, 1, &n);
+    int rc = reader_args(r, s && len ? s : NULL);
+    if (!rc)
+        rc = peek_len(r, max, 1, &n);
     if (rc)
         return rc;
     const char *p = (const char *)r->buf + r->pos + 4;
@@ -563,7 +689,9 @@ int mutils_get_string(struct mutils_reader *r, char *dst, size_t cap,
                       size_t *len, size_t max)
 {
     size_t n;
-    int rc = peek_len(r, max, 1, &n);
+    int rc = reader_args(r, dst || !cap ? r : NULL);
+    if (!rc)
+        rc = peek_len(r, max, 1, &n);
     if (rc)
         return rc;
     const char *p = (const char *)r->buf + r->pos + 4;
@@ -571,7 +699,7 @@ int mutils_get_string(struct mutils_reader *r, char *dst, size_t cap,
         return mutils__reader_fail(r, r->pos, -EBADMSG);
     if (n >= cap)
         return -ERANGE;
-    memcpy(dst, p, n);
+    memmove(dst, p, n); /* dst may be the reader's own buffer */
     dst[n] = 0;
     if (len)
         *len = n;
@@ -581,11 +709,12 @@ int mutils_get_string(struct mutils_reader *r, char *dst, size_t cap,
 
 int mutils_get_count(struct mutils_reader *r, size_t *count, size_t max)
 {
-    if (r->err)
-        return r->err;
+    int rc = reader_args(r, count);
+    if (rc)
+        return rc;
     size_t start = r->pos;
     uint32_t n;
-    int rc = mutils_get_u32(r, &n);
+    rc = mutils_get_u32(r, &n);
     if (rc)
         return rc;
     if (n > max) {
@@ -600,10 +729,13 @@ int mutils_get_array(struct mutils_reader *r, enum mutils_kind kind,
                      void *elems, size_t cap, size_t *count, size_t max)
 {
     size_t size = mutils_kind_size(kind);
+    int rc = reader_args(r, count && (elems || !cap) ? count : NULL);
+    if (rc)
+        return rc;
     if (!size)
-        return r->err ? r->err : -EINVAL;
+        return -EINVAL;
     size_t n;
-    int rc = peek_len(r, max, size, &n);
+    rc = peek_len(r, max, size, &n);
     if (rc)
         return rc;
     const uint8_t *p = r->buf + r->pos + 4;

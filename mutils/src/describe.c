@@ -180,6 +180,8 @@ int mutils_fingerprint(const struct mutils_type *t, uint64_t *fingerprint)
 {
     static const char magic[] = "derecho-mutils-layout";
     const struct mutils_type *path[MUTILS_MAX_DEPTH];
+    if (!t || !fingerprint)
+        return -EINVAL;
     XXH3_state_t *st = XXH3_createState();
     if (!st)
         return -ENOMEM;

@@ -2,10 +2,13 @@
 #include "mutils-private.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <string.h>
 
 const char *mutils_strerror(int err)
 {
-    switch (err < 0 ? -err : err) {
+    /* -(unsigned)err: INT_MIN has no positive int (and no errno). */
+    switch (err < 0 ? 0u - (unsigned)err : (unsigned)err) {
     case 0:
         return "success";
     case ENOSPC:
@@ -22,7 +25,12 @@ const char *mutils_strerror(int err)
         return "nesting deeper than MUTILS_MAX_DEPTH";
     case EINVAL:
         return "invalid argument or descriptor";
-    default:
-        return "unknown error";
+    default: {
+        /* Any other errno: the system's static text (never NULL here). */
+        const char *text = err != 0 && err != INT_MIN
+                               ? strerrordesc_np(err < 0 ? -err : err)
+                               : NULL;
+        return text ? text : "unknown error";
+    }
     }
 }

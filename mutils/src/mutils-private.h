@@ -99,14 +99,15 @@ static inline size_t mutils__width(enum mutils_kind kind)
 }
 
 /* Stores count primitives of width size from host memory src to wire
- * memory dst (and back): one memcpy on little-endian hosts, a byte swap
- * of each element otherwise (its own inverse). */
+ * memory dst (and back): one memmove on little-endian hosts (a caller's
+ * array may overlap the buffer it is written to or read from), a byte
+ * swap of each element otherwise (its own inverse). */
 static inline void mutils__prims_to_wire(uint8_t *dst, const void *src,
                                          size_t count, size_t size)
 {
 #if MUTILS__HOST_LE
     if (count)
-        memcpy(dst, src, count * size);
+        memmove(dst, src, count * size);
 #else
     const uint8_t *s = src;
     for (size_t i = 0; i < count; i++, s += size, dst += size)
@@ -193,6 +194,13 @@ static inline bool mutils__has_nul(const void *p, size_t n)
             return true;
     return false;
 }
+
+/* Makes room for n more bytes of w and returns a pointer to them, or NULL
+ * with the writer's (sticky) error set.  With old NULL a growable writer
+ * grows in place (realloc); otherwise it moves to a new block and *old is
+ * the previous one (or NULL), which the caller frees once it has copied
+ * what it writes: the source may lie in that very block. */
+uint8_t *mutils__writer_room(struct mutils_writer *w, size_t n, uint8_t **old);
 
 /* Size of the C representation of t (0 for argument packs). */
 size_t mutils__c_size(const struct mutils_type *t);

@@ -53,7 +53,7 @@ size_t mutils__c_size(const struct mutils_type *t)
 
 size_t mutils_type_c_size(const struct mutils_type *t)
 {
-    return mutils__c_size(t);
+    return t ? mutils__c_size(t) : 0;
 }
 
 static size_t c_align(const struct mutils_type *t)
@@ -119,6 +119,32 @@ static size_t min_wire(const struct mutils_type *t, int depth)
     }
 }
 
+/* True when values of t take no bytes on the wire (an empty struct, a
+ * fixed array of none): they also own nothing and all compare equal.  A
+ * count of them costs no input, so a hostile count prefix may announce
+ * four billion: the loops over elements skip them. */
+static bool wireless_at(const struct mutils_type *t, int depth)
+{
+    if (depth > MUTILS_MAX_DEPTH)
+        return false;
+    switch (t->kind) {
+    case MUTILS_KIND_FIXED:
+        return !t->max || wireless_at(t->elem, depth + 1);
+    case MUTILS_KIND_STRUCT:
+        for (size_t i = 0; i < t->num_fields; i++)
+            if (!wireless_at(t->fields[i].type, depth + 1))
+                return false;
+        return true;
+    default:
+        return false; /* at least a byte, a presence byte or a prefix */
+    }
+}
+
+static inline bool wireless(const struct mutils_type *t)
+{
+    return wireless_at(t, 0);
+}
+
 /* count * unit <= room, without a division (this is on every hot path). */
 static inline bool fits(size_t count, size_t unit, size_t room)
 {
@@ -148,12 +174,33 @@ static inline void *field_ptr_mut(const struct mutils_type *t, void *v,
     return (char *)v + t->fields[i].offset;
 }
 
+/* The arguments every entry point checks before it walks anything: a
+ * descriptor, a value, and for a struct or pack its fields (for a pack,
+ * every argument pointer).  Deeper levels are trusted like the
+ * descriptors themselves (see mutils_type_check()). */
+static inline int check_top(const struct mutils_type *t, const void *v)
+{
+    if (MUTILS__UNLIKELY(!t || !v))
+        return -EINVAL;
+    if (t->kind == MUTILS_KIND_STRUCT || t->kind == MUTILS_KIND_ARGS) {
+        if (MUTILS__UNLIKELY(t->num_fields && !t->fields))
+            return -EINVAL;
+        if (t->kind == MUTILS_KIND_ARGS)
+            for (size_t i = 0; i < t->num_fields; i++)
+                if (MUTILS__UNLIKELY(!((const void *const *)v)[i]))
+                    return -EINVAL;
+    }
+    return 0;
+}
+
 static void zero_value(const struct mutils_type *t, void *v)
 {
     if (t->kind == MUTILS_KIND_ARGS) {
-        for (size_t i = 0; i < t->num_fields; i++)
-            memset(field_ptr_mut(t, v, i), 0,
-                   mutils__c_size(t->fields[i].type));
+        for (size_t i = 0; i < t->num_fields; i++) {
+            void *arg = field_ptr_mut(t, v, i);
+            if (arg)
+                memset(arg, 0, mutils__c_size(t->fields[i].type));
+        }
     } else {
         memset(v, 0, mutils__c_size(t));
     }
@@ -218,6 +265,8 @@ static int size_seq(const struct mutils_type *e, const void *items,
             return -EOVERFLOW;
         return add_size(acc, count * w);
     }
+    if (wireless(e))
+        return 0;
     size_t cs = mutils__c_size(e);
     for (size_t i = 0; i < count; i++) {
         int rc = size_value(e, (const char *)items + i * cs, depth, acc);
@@ -304,6 +353,8 @@ static int size_value(const struct mutils_type *t, const void *v, int depth,
         if (m->count && (!m->keys || !m->values))
             return -EINVAL;
         int rc = add_size(acc, 4);
+        if (wireless(t->elem) && wireless(t->value))
+            return rc;
         size_t ks = mutils__c_size(t->elem), vs = mutils__c_size(t->value);
         for (size_t i = 0; !rc && i < m->count; i++) {
             rc = size_value(t->elem, (const char *)m->keys + i * ks, depth + 1,
@@ -353,7 +404,10 @@ static inline int size_top(const struct mutils_type *t, const void *value,
 
 int mutils_size(const struct mutils_type *t, const void *value, size_t *size)
 {
-    return size_top(t, value, size);
+    int rc = check_top(t, value);
+    if (rc)
+        return rc;
+    return size ? size_top(t, value, size) : -EINVAL;
 }
 
 /* ---- write ----------------------------------------------------------- */
@@ -388,6 +442,8 @@ static uint8_t *write_seq(const struct mutils_type *e, const void *items,
         mutils__prims_to_wire(p, items, count, ew);
         return p + count * ew;
     }
+    if (wireless(e))
+        return p;
     size_t cs = mutils__c_size(e);
     for (size_t i = 0; i < count && p; i++)
         p = write_value(e, (const char *)items + i * cs, p, w, depth);
@@ -405,9 +461,11 @@ static inline uint8_t *write_counted(const void *src, size_t len, size_t max,
     if (MUTILS__UNLIKELY((size_t)(w->end - p) < 4 ||
                          len > (size_t)(w->end - p) - 4))
         return wfail(w, -ENOSPC);
-    mutils__st32(p, (uint32_t)len);
+    /* The bytes first, moved: a value re-encoded into the writer it was
+     * viewed from may overlap where it goes, prefix included. */
     if (len)
-        memcpy(p + 4, src, len);
+        memmove(p + 4, src, len);
+    mutils__st32(p, (uint32_t)len);
     return p + 4 + len;
 }
 
@@ -417,6 +475,8 @@ static uint8_t *write_value(const struct mutils_type *t, const void *v,
     switch (t->kind) {
     case MUTILS_KIND_STRING: {
         const struct mutils_str *s = v;
+        if (s->len > t->max || s->len > MUTILS_MAX_LEN)
+            return wfail(w, -ERANGE); /* before scanning len bytes */
         if (s->len && s->ptr && mutils__has_nul(s->ptr, s->len))
             return wfail(w, -EINVAL);
         return write_counted(s->ptr, s->len, t->max, p, w);
@@ -476,6 +536,8 @@ static uint8_t *write_value(const struct mutils_type *t, const void *v,
             return wfail(w, -ENOSPC);
         mutils__st32(p, (uint32_t)m->count);
         p += 4;
+        if (wireless(t->elem) && wireless(t->value))
+            return p;
         size_t ks = mutils__c_size(t->elem), vs = mutils__c_size(t->value);
         for (size_t i = 0; i < m->count && p; i++) {
             p = write_value(t->elem, (const char *)m->keys + i * ks, p, w,
@@ -506,6 +568,9 @@ static uint8_t *write_value(const struct mutils_type *t, const void *v,
             }
             if (kind == MUTILS_KIND_STRING) {
                 const struct mutils_str *s = fv;
+                if (MUTILS__UNLIKELY(s->len > ft->max ||
+                                     s->len > MUTILS_MAX_LEN))
+                    return wfail(w, -ERANGE); /* before scanning len bytes */
                 if (s->len && s->ptr && mutils__has_nul(s->ptr, s->len))
                     return wfail(w, -EINVAL);
                 p = write_counted(s->ptr, s->len, ft->max, p, w);
@@ -537,8 +602,13 @@ static uint8_t *write_value(const struct mutils_type *t, const void *v,
 int mutils_write(struct mutils_writer *w, const struct mutils_type *t,
                  const void *value)
 {
+    if (!w)
+        return -EINVAL;
     if (w->err)
         return w->err;
+    int rc = check_top(t, value);
+    if (rc)
+        return rc;
     struct wctx c = {NULL, -ENOSPC};
     uint8_t *end = NULL;
     if (w->buf) {
@@ -555,17 +625,18 @@ int mutils_write(struct mutils_writer *w, const struct mutils_type *t,
     /* Did not fit: get the exact size (or the real error), then grow (or
      * fail with a sticky -ENOSPC) and write again, which now fits. */
     size_t n;
-    int rc = size_top(t, value, &n);
+    rc = size_top(t, value, &n);
     if (rc || !n)
         return rc;
-    void *p;
-    rc = mutils_writer_reserve(w, n, &p);
-    if (rc)
-        return rc;
-    w->len -= n;
+    /* The value may point into this writer's buffer (a view read from
+     * it): keep the old block until the value is written. */
+    uint8_t *old;
+    if (!mutils__writer_room(w, n, &old))
+        return w->err;
     c.end = w->buf + w->cap;
     c.err = 0;
     end = write_value(t, value, w->buf + w->len, &c, 0);
+    free(old);
     if (!end)
         return c.err;
     w->len = (size_t)(end - w->buf);
@@ -575,18 +646,21 @@ int mutils_write(struct mutils_writer *w, const struct mutils_type *t,
 int mutils_encode(const struct mutils_type *t, const void *value, void *buf,
                   size_t cap, size_t *len)
 {
+    int rc = check_top(t, value);
+    if (rc)
+        return rc;
+    if (!len || (!buf && cap))
+        return -EINVAL;
     if (!buf) {
-        if (!cap) {
-            size_t n;
-            int rc = size_top(t, value, &n);
-            if (rc)
-                return rc;
-            if (!n) {
-                *len = 0;
-                return 0;
-            }
-        }
-        return -ENOSPC;
+        /* Nothing fits in no memory, except an empty encoding. */
+        size_t n;
+        rc = size_top(t, value, &n);
+        if (rc)
+            return rc;
+        if (n)
+            return -ENOSPC;
+        *len = 0;
+        return 0;
     }
     struct wctx c = {(uint8_t *)buf + cap, 0};
     uint8_t *end = write_value(t, value, buf, &c, 0);
@@ -594,7 +668,7 @@ int mutils_encode(const struct mutils_type *t, const void *value, void *buf,
         if (c.err == -ENOSPC) {
             /* Report a length or content error before a space one. */
             size_t n;
-            int rc = size_top(t, value, &n);
+            rc = size_top(t, value, &n);
             if (rc)
                 return rc;
         }
@@ -641,7 +715,7 @@ static void free_value(const struct mutils_type *t, void *v,
 static void free_seq(const struct mutils_type *e, void *items, size_t count,
                      const struct fctx *f)
 {
-    if (is_prim(e) || e->kind == MUTILS_KIND_STRBUF)
+    if (is_prim(e) || e->kind == MUTILS_KIND_STRBUF || wireless(e))
         return;
     size_t cs = mutils__c_size(e);
     for (size_t i = 0; i < count; i++)
@@ -696,8 +770,13 @@ static void free_value(const struct mutils_type *t, void *v,
     }
     case MUTILS_KIND_STRUCT:
     case MUTILS_KIND_ARGS:
-        for (size_t i = 0; i < t->num_fields; i++)
-            free_value(t->fields[i].type, field_ptr_mut(t, v, i), f);
+        if (t->num_fields && !t->fields)
+            break;
+        for (size_t i = 0; i < t->num_fields; i++) {
+            void *fv = field_ptr_mut(t, v, i);
+            if (fv) /* a pack may miss an argument */
+                free_value(t->fields[i].type, fv, f);
+        }
         break;
     default:
         break;
@@ -707,7 +786,7 @@ static void free_value(const struct mutils_type *t, void *v,
 void mutils_free(const struct mutils_type *t, void *value,
                  const struct mutils_alloc *alloc)
 {
-    if (!value)
+    if (!t || !value)
         return;
     struct fctx f = {alloc, NULL, NULL};
     free_value(t, value, &f);
@@ -718,7 +797,7 @@ void mutils_free_view(const struct mutils_type *t, void *value,
                       const struct mutils_alloc *alloc, const void *buf,
                       size_t len)
 {
-    if (!value)
+    if (!t || !value)
         return;
     struct fctx f = {alloc, buf, buf ? (const uint8_t *)buf + len : NULL};
     free_value(t, value, &f);
@@ -832,7 +911,8 @@ static int read_array(struct rctx *c, const struct mutils_type *t,
     const struct mutils_type *e = t->elem;
     size_t start = c->pos, n;
     size_t w = mutils__width(e->kind);
-    int rc = take_count(c, t->max, w ? w : min_wire(e, depth), &n);
+    size_t unit = w ? w : min_wire(e, depth);
+    int rc = take_count(c, t->max, unit, &n);
     if (rc)
         return rc;
     out->items = NULL;
@@ -863,7 +943,8 @@ static int read_array(struct rctx *c, const struct mutils_type *t,
     void *items = rc_alloc(c, alloc_size(n, cs), c_align(e));
     if (!items)
         return -ENOMEM;
-    rc = read_seq(c, e, items, n, depth);
+    /* Elements without wire bytes have nothing to read (see wireless()). */
+    rc = unit ? read_seq(c, e, items, n, depth) : 0;
     if (rc) {
         release(&c->f, items, alloc_size(n, cs));
         return rc;
@@ -898,7 +979,7 @@ static int read_map(struct rctx *c, const struct mutils_type *t,
         return -ENOMEM;
     }
     size_t i;
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n && unit; i++) {
         rc = read_value(c, t->elem, keys + i * ks, depth);
         if (rc)
             break;
@@ -1020,7 +1101,7 @@ static int read_value(struct rctx *c, const struct mutils_type *t, void *out,
         const uint8_t *src = c->buf + c->pos;
         if (mutils__has_nul(src, n))
             return bad(c, start);
-        memcpy(out, src, n);
+        memmove(out, src, n); /* out may be the reader's own bytes */
         ((char *)out)[n] = 0;
         c->pos += n;
         return 0;
@@ -1092,11 +1173,38 @@ static int read_value(struct rctx *c, const struct mutils_type *t, void *out,
     }
 }
 
+/* True when two arguments of a pack share memory: reading into both would
+ * leak what the first got and free the second twice. */
+static bool args_overlap(const struct mutils_type *pack, void *const *args)
+{
+    for (size_t i = 0; i < pack->num_fields; i++) {
+        uintptr_t a = (uintptr_t)args[i];
+        size_t as = mutils__c_size(pack->fields[i].type);
+        for (size_t j = i + 1; j < pack->num_fields; j++) {
+            uintptr_t b = (uintptr_t)args[j];
+            size_t bs = mutils__c_size(pack->fields[j].type);
+            if (as && bs && a < b + bs && b < a + as)
+                return true;
+        }
+    }
+    return false;
+}
+
 static int read_top(struct mutils_reader *r, const struct mutils_type *t,
                     void *out, const struct mutils_alloc *alloc, bool view)
 {
-    if (r->err)
+    int rc = check_top(t, out);
+    if (rc)
+        return rc;
+    if (!r || (alloc && !alloc->alloc))
+        return -EINVAL;
+    if (t->kind == MUTILS_KIND_ARGS && args_overlap(t, out))
+        return -EINVAL;
+    if (r->err) {
+        /* *out may be freed after a failed read: leave it empty. */
+        zero_value(t, out);
         return r->err;
+    }
     struct rctx c = {
         .buf = r->buf,
         .len = r->len,
@@ -1104,7 +1212,7 @@ static int read_top(struct mutils_reader *r, const struct mutils_type *t,
         .view = view,
         .f = {alloc, view ? r->buf : NULL, view ? r->buf + r->len : NULL},
     };
-    int rc = read_value(&c, t, out, 0);
+    rc = read_value(&c, t, out, 0);
     if (MUTILS__UNLIKELY(rc)) {
         zero_value(t, out);
         if (rc == -EBADMSG)
@@ -1135,11 +1243,15 @@ static bool equal_value(const struct mutils_type *t, const void *a,
 static bool equal_seq(const struct mutils_type *e, const void *a, const void *b,
                       size_t count, int depth)
 {
-    if (!count)
+    if (!count || a == b)
         return true;
+    if (!a || !b) /* a malformed value (count without items) */
+        return false;
     size_t w = mutils__width(e->kind);
     if (w && e->kind != MUTILS_KIND_BOOL)
         return memcmp(a, b, count * w) == 0;
+    if (wireless(e))
+        return true;
     size_t cs = mutils__c_size(e);
     for (size_t i = 0; i < count; i++)
         if (!equal_value(e, (const char *)a + i * cs, (const char *)b + i * cs,
@@ -1159,12 +1271,14 @@ static bool equal_value(const struct mutils_type *t, const void *a,
     case MUTILS_KIND_STRING: {
         const struct mutils_str *x = a, *y = b;
         return x->len == y->len &&
-               (!x->len || memcmp(x->ptr, y->ptr, x->len) == 0);
+               (!x->len || x->ptr == y->ptr ||
+                (x->ptr && y->ptr && memcmp(x->ptr, y->ptr, x->len) == 0));
     }
     case MUTILS_KIND_BYTES: {
         const struct mutils_bytes *x = a, *y = b;
         return x->len == y->len &&
-               (!x->len || memcmp(x->ptr, y->ptr, x->len) == 0);
+               (!x->len || x->ptr == y->ptr ||
+                (x->ptr && y->ptr && memcmp(x->ptr, y->ptr, x->len) == 0));
     }
     case MUTILS_KIND_STRBUF:
         return strncmp(a, b, t->max) == 0;
@@ -1203,26 +1317,41 @@ static bool equal_value(const struct mutils_type *t, const void *a,
 
 bool mutils_equal(const struct mutils_type *t, const void *a, const void *b)
 {
+    if (!t)
+        return false;
+    if (a == b)
+        return true;
+    if (check_top(t, a) || check_top(t, b))
+        return false;
     return equal_value(t, a, b, 0);
 }
 
 /* ---- argument packs ------------------------------------------------------ */
 
+/* The args_* functions take an array of pointers: any other descriptor
+ * would read that array as a C value of another shape. */
+static inline bool is_pack(const struct mutils_type *pack)
+{
+    return pack && pack->kind == MUTILS_KIND_ARGS;
+}
+
 int mutils_args_size(const struct mutils_type *pack, const void *const args[],
                      size_t *size)
 {
-    return mutils_size(pack, args, size);
+    return is_pack(pack) ? mutils_size(pack, args, size) : -EINVAL;
 }
 
 int mutils_args_write(struct mutils_writer *w, const struct mutils_type *pack,
                       const void *const args[])
 {
-    return mutils_write(w, pack, args);
+    return is_pack(pack) ? mutils_write(w, pack, args) : -EINVAL;
 }
 
 int mutils_args_read(struct mutils_reader *r, const struct mutils_type *pack,
                      void *const args[], const struct mutils_alloc *alloc)
 {
+    if (!is_pack(pack))
+        return -EINVAL;
     return mutils_read(r, pack, (void *)(uintptr_t)args, alloc);
 }
 
@@ -1230,11 +1359,14 @@ int mutils_args_read_view(struct mutils_reader *r,
                           const struct mutils_type *pack, void *const args[],
                           const struct mutils_alloc *alloc)
 {
+    if (!is_pack(pack))
+        return -EINVAL;
     return mutils_read_view(r, pack, (void *)(uintptr_t)args, alloc);
 }
 
 void mutils_args_free(const struct mutils_type *pack, void *const args[],
                       const struct mutils_alloc *alloc)
 {
-    mutils_free(pack, (void *)(uintptr_t)args, alloc);
+    if (is_pack(pack))
+        mutils_free(pack, (void *)(uintptr_t)args, alloc);
 }

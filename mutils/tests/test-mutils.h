@@ -8,5 +8,6 @@ Suite *mutils_buf_suite(void);
 Suite *mutils_type_suite(void);
 Suite *mutils_fingerprint_suite(void);
 Suite *mutils_prop_suite(void);
+Suite *mutils_misuse_suite(void);
 
 #endif

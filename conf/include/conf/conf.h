@@ -16,10 +16,16 @@
  * log callback of struct conf_options; there is no global state, so any
  * number of struct conf may coexist.
  *
+ * Misuse: a NULL struct conf, name, path, section, key or output pointer
+ * (other than those documented as optional) makes a call fail with -EINVAL
+ * and change nothing; the loading calls also say so in err.
+ *
  * Threading: a struct conf is not locked.  Loading calls (conf_load_*,
  * conf_parse_args) need exclusive access; getters and conf_dump may run
  * concurrently from several threads once loading is done.  The log callback
- * runs on the thread that called the loading function.
+ * runs on the thread that called the loading function; it may call the
+ * getters, conf_dump and even loading calls on the same struct conf, but
+ * must not destroy it.
  */
 #ifndef DERECHO_CONF_H
 #define DERECHO_CONF_H
@@ -133,7 +139,7 @@ struct conf_options {
 };
 
 /* Fills opts with the defaults (stderr logging at LOG_WARNING, not strict,
- * no explicit file). */
+ * no explicit file).  opts NULL: nothing happens. */
 CONF_EXPORT void conf_options_init(struct conf_options *opts);
 
 /* Detail of a failure: every field is empty ("" or 0) when it does not
@@ -150,7 +156,10 @@ struct conf_error {
 
 /* Formats err as one line: "FILE:LINE: SECTION/key: msg",
  * "command line: ARG: msg", with the parts that do not apply left out.
- * Writes at most len bytes (NUL included); returns the snprintf result. */
+ * Writes at most len bytes (NUL included); returns the snprintf result
+ * (buf may be NULL when len is 0, to measure), or -EINVAL when err is NULL
+ * or buf is NULL with len > 0.  A field without its NUL is read only up to
+ * the end of its array; buf may be one of err's own fields. */
 CONF_EXPORT int conf_error_format(const struct conf_error *err, char *buf,
                                   size_t len);
 
@@ -164,7 +173,8 @@ struct conf;
 
 /* Creates a configuration holding only the defaults.  opts may be NULL
  * (defaults); it is copied (opts->file is not used here).
- * Returns 0 and *out, or -ENOMEM / -EINVAL (opts->size too small). */
+ * Returns 0 and *out, or -ENOMEM / -EINVAL (out NULL, or opts->size too
+ * small: it must cover at least the fields before `file`). */
 CONF_EXPORT int conf_create(struct conf **out, const struct conf_options *opts);
 
 /* Frees c and every string it returned.  conf_destroy(NULL) is a no-op. */
@@ -179,8 +189,9 @@ CONF_EXPORT void conf_destroy(struct conf *c);
 CONF_EXPORT int conf_load_file(struct conf *c, const char *path,
                                struct conf_error *err);
 
-/* Like conf_load_file, from memory: name is used in messages and sources
- * (copied); text is len bytes and may contain anything, NUL included. */
+/* Like conf_load_file, from memory: name (not NULL) is used in messages
+ * and sources (copied); text is len bytes and may contain anything, NUL
+ * included (text may be NULL when len is 0). */
 CONF_EXPORT int conf_load_buffer(struct conf *c, const char *name,
                                  const char *text, size_t len,
                                  struct conf_error *err);
@@ -195,15 +206,22 @@ CONF_EXPORT int conf_load_default(struct conf *c, struct conf_error *err);
  * every argument after it, and every argument before it that is not an
  * override, is kept in order: on success argv[0..*argc-1] are argv[0] and
  * those arguments, argv[*argc] = NULL.  The key is what follows the last
- * '/' (`--SUBGROUP/LARGE/window_size=8`).  Errors (argv and c unchanged):
- * -EINVAL (override without a value, unknown section, bad value, strict
- * unknown key), -ERANGE; err->arg names the argument. */
+ * '/' (`--SUBGROUP/LARGE/window_size=8`).  In the two-argument form the
+ * value is never "--" nor another override (`--DERECHO/a --DERECHO/b=1` is
+ * a missing value for a, not a = "--DERECHO/b=1").  Errors (argv and c
+ * unchanged): -EINVAL (override without a value, unknown section, bad
+ * value, strict unknown key; also a NULL c or argc, a negative *argc, a
+ * NULL argv with *argc > 0, or a NULL argv[i] for 0 < i < *argc), -ERANGE;
+ * err->arg names the argument.  argv[*argc] is written only when arguments
+ * were taken out: with none, argv (as main()'s, terminated at argv[argc])
+ * is left exactly as it was. */
 CONF_EXPORT int conf_parse_args(struct conf *c, int *argc, char **argv,
                                 struct conf_error *err);
 
-/* The usual start-up: conf_create, then the file (opts->file if set, else
- * conf_load_default), then conf_parse_args when argc and argv are not NULL.
- * On error *out is NULL and argv is unchanged. */
+/* The usual start-up: conf_create, then the file (opts->file if set and
+ * opts->size covers it, else conf_load_default), then conf_parse_args when
+ * argc and argv are not NULL.  On error *out is NULL and argv is unchanged;
+ * -EINVAL when out is NULL. */
 CONF_EXPORT int conf_open(struct conf **out, const struct conf_options *opts,
                           int *argc, char **argv, struct conf_error *err);
 
@@ -211,8 +229,9 @@ CONF_EXPORT int conf_open(struct conf **out, const struct conf_options *opts,
 /* section is "DERECHO", "RDMA", ..., or "SUBGROUP/NAME" (with fallback).
  * Getters parse the effective text of the value; schema keys have been
  * checked when they were loaded.  Errors: -ENOENT (no such key set and no
- * default), -EINVAL (value not of the requested type), -ERANGE (outside the
- * schema's range, or the range given). */
+ * default), -EINVAL (value not of the requested type; or c, section, key or
+ * out NULL; or a range with min > max), -ERANGE (outside the schema's
+ * range, or the range given).  Outputs are untouched on error. */
 
 /* *out stays valid until the next loading call on c or conf_destroy. */
 CONF_EXPORT int conf_get_string(const struct conf *c, const char *section,
@@ -264,7 +283,7 @@ CONF_EXPORT int conf_get_source(const struct conf *c, const char *section,
  * "; source: command line" (on the next line when the key line would
  * otherwise pass CONF_MAX_LINE).  *out is NUL-terminated, allocated:
  * free() it; *len (len may be NULL) is its length.
- * Returns 0 or -ENOMEM. */
+ * Returns 0, -ENOMEM or -EINVAL (c or out NULL). */
 CONF_EXPORT int conf_dump(const struct conf *c, char **out, size_t *len);
 
 #ifdef __cplusplus

@@ -34,6 +34,15 @@
  *  -ELOOP      nesting deeper than MUTILS_MAX_DEPTH
  *  -EINVAL     bad argument or descriptor (e.g. a NUL inside a text string)
  *
+ * Misuse: a NULL object, descriptor or output pointer makes a function that
+ * returns int fail with -EINVAL (without consuming, writing or changing
+ * anything; not sticky), one that returns a size 0, one that returns a
+ * pointer NULL, and a void function do nothing.  An input pointer may be
+ * NULL only with a length of 0.  The bytes given to a put or a get may
+ * overlap the writer's or reader's own buffer (e.g. appending a copy of
+ * bytes already written), and a value given to mutils_write() may point
+ * into the bytes its writer already holds (a view read from them).
+ *
  * Threading: no global state.  A writer, reader or arena is used by one
  * thread at a time; distinct objects may be used concurrently.  Descriptors
  * are read-only and can be shared by any number of threads.
@@ -61,6 +70,13 @@ extern "C" {
 
 /* Largest length or count the wire format can carry (u32 prefix). */
 #define MUTILS_MAX_LEN UINT32_MAX
+
+/* Largest single block the library asks an allocator for (1 TiB, or half
+ * the address space where that is less): a growable writer or an arena
+ * asked for more fails with -ENOMEM (NULL) without trying, because such a
+ * request is a bug or an attack, never a message. */
+#define MUTILS_MAX_ALLOC                                                       \
+    ((size_t)(SIZE_MAX / 2 < (1ull << 40) ? SIZE_MAX / 2 : (1ull << 40)))
 
 /* Returns a static, human-readable description of a negative errno returned
  * by this library (or of any errno).  Never NULL.  Thread-safe. */
@@ -91,12 +107,16 @@ MUTILS_EXPORT void mutils_writer_init(struct mutils_writer *w, void *buf,
                                       size_t cap);
 
 /* Starts a writer over a buffer it allocates (malloc) and grows as needed
- * (initial_cap may be 0).  Release with mutils_writer_fini(), or take the
- * buffer with mutils_writer_steal().  Returns 0 or -ENOMEM. */
+ * (initial_cap may be 0), up to MUTILS_MAX_ALLOC bytes.  Release with
+ * mutils_writer_fini(), or take the buffer with mutils_writer_steal().
+ * Returns 0, -EINVAL (w NULL) or -ENOMEM (initial_cap above
+ * MUTILS_MAX_ALLOC or out of memory; w is then an empty growable writer). */
 MUTILS_EXPORT int mutils_writer_init_growable(struct mutils_writer *w,
                                               size_t initial_cap);
 
-/* Frees a growable writer's buffer (no-op for a fixed writer). */
+/* Frees a growable writer's buffer and leaves the writer empty (a fixed
+ * writer is left empty too, its buffer untouched).  Calling it again is a
+ * no-op. */
 MUTILS_EXPORT void mutils_writer_fini(struct mutils_writer *w);
 
 /* Takes ownership of a growable writer's buffer (free() it) and stores its
@@ -119,7 +139,8 @@ MUTILS_EXPORT void mutils_writer_reset(struct mutils_writer *w);
 
 /* Reserves n bytes at the current position and stores a pointer to them in
  * *out (valid until the next put on a growable writer); the caller fills
- * them.  Returns 0, -ENOSPC, -ENOMEM or -EOVERFLOW. */
+ * them.  Returns 0, -ENOSPC, -ENOMEM or -EOVERFLOW (sticky), or -EINVAL
+ * (w or out NULL; *out untouched on every error). */
 MUTILS_EXPORT int mutils_writer_reserve(struct mutils_writer *w, size_t n,
                                         void **out);
 
@@ -137,7 +158,8 @@ MUTILS_EXPORT int mutils_put_bool(struct mutils_writer *w, bool v);
 MUTILS_EXPORT int mutils_put_f32(struct mutils_writer *w, float v);
 MUTILS_EXPORT int mutils_put_f64(struct mutils_writer *w, double v);
 
-/* Copies n raw bytes (no length prefix). */
+/* Copies n raw bytes (no length prefix).  -EINVAL (not sticky) when p is
+ * NULL and n is not 0. */
 MUTILS_EXPORT int mutils_put_raw(struct mutils_writer *w, const void *p,
                                  size_t n);
 
@@ -234,7 +256,7 @@ MUTILS_EXPORT int mutils_reader_error(const struct mutils_reader *r,
 
 /* Returns the sticky error if any, else -EBADMSG when bytes are left over
  * (recorded at the current offset), else 0.  Call after the last get when
- * the whole buffer must be one message. */
+ * the whole buffer must be one message.  -EINVAL when r is NULL. */
 MUTILS_EXPORT int mutils_reader_finish(struct mutils_reader *r);
 
 /* Primitives; -EBADMSG when fewer bytes remain than the width, or for a
@@ -304,7 +326,10 @@ MUTILS_EXPORT int mutils_get_array(struct mutils_reader *r,
  * align (a power of two, at most alignof(max_align_t)) or NULL; free
  * releases them (size is what was asked for) and may be NULL when memory is
  * released all at once (an arena).  A NULL struct mutils_alloc pointer
- * means malloc/free. */
+ * means malloc/free; a struct whose alloc is NULL is -EINVAL.  Both run
+ * on the calling thread during the read or free; they may use other
+ * writers, readers and arenas, but must not reset the arena or touch the
+ * reader and value that the running call works on. */
 struct mutils_alloc {
     void *(*alloc)(void *ctx, size_t size, size_t align);
     void (*free)(void *ctx, void *ptr, size_t size);
@@ -332,14 +357,17 @@ MUTILS_EXPORT void mutils_arena_init(struct mutils_arena *a, void *buf,
                                      size_t cap);
 
 /* Releases everything handed out (malloc'd blocks are freed; the caller's
- * block is reused).  Pointers from the arena become invalid. */
+ * block is reused, and the next malloc'd block is small again).  Pointers
+ * from the arena become invalid. */
 MUTILS_EXPORT void mutils_arena_reset(struct mutils_arena *a);
 
 /* Releases the malloc'd blocks; the arena may be re-initialised. */
 MUTILS_EXPORT void mutils_arena_fini(struct mutils_arena *a);
 
 /* Returns size bytes aligned to align (power of two; 0 means
- * alignof(max_align_t)) or NULL when out of memory.  Valid until reset. */
+ * alignof(max_align_t)) or NULL when out of memory, when size is above
+ * MUTILS_MAX_ALLOC, or when align is not a power of two at most
+ * alignof(max_align_t).  Valid until reset. */
 MUTILS_EXPORT void *mutils_arena_alloc(struct mutils_arena *a, size_t size,
                                        size_t align);
 
@@ -542,7 +570,8 @@ MUTILS_EXPORT int mutils_write(struct mutils_writer *w,
 /* Encodes value into caller memory [buf, buf + cap) (for instance in place
  * in a multicast slot) and stores the length in *len.  -ENOSPC when it
  * does not fit (*len untouched; bytes of buf may have been overwritten), or
- * the errors of mutils_size(), which take precedence over -ENOSPC. */
+ * the errors of mutils_size(), which take precedence over -ENOSPC.
+ * -EINVAL when len is NULL, or buf is NULL and cap is not 0. */
 MUTILS_EXPORT int mutils_encode(const struct mutils_type *t, const void *value,
                                 void *buf, size_t cap, size_t *len);
 
@@ -551,8 +580,11 @@ MUTILS_EXPORT int mutils_encode(const struct mutils_type *t, const void *value,
  * malloc).  The result is independent of the reader's buffer and is
  * released with mutils_free() (or by resetting the arena).
  * On error (-EBADMSG with the offset in the reader, -ENOMEM, -EINVAL for an
- * unknown kind) nothing is consumed, everything allocated is freed and
- * *out is zeroed: no partial value is left behind. */
+ * unknown kind, or the reader's sticky error) nothing is consumed,
+ * everything allocated is freed and *out is zeroed: no partial value is
+ * left behind, and mutils_free() on it is a no-op.  -EINVAL (and nothing
+ * touched) when r, t or out is NULL, a pack's argument pointer is NULL, or
+ * alloc has no alloc function. */
 MUTILS_EXPORT int mutils_read(struct mutils_reader *r,
                               const struct mutils_type *t, void *out,
                               const struct mutils_alloc *alloc);
@@ -570,8 +602,9 @@ MUTILS_EXPORT int mutils_read_view(struct mutils_reader *r,
                                    const struct mutils_alloc *alloc);
 
 /* Frees what mutils_read() allocated in *value with the same alloc, and
- * zeroes *value.  Also frees a value built by the caller with the same
- * allocator.  value may be NULL. */
+ * zeroes *value, so that freeing it again is a no-op.  Also frees a value
+ * built by the caller with the same allocator.  t or value may be NULL
+ * (nothing happens). */
 MUTILS_EXPORT void mutils_free(const struct mutils_type *t, void *value,
                                const struct mutils_alloc *alloc);
 
@@ -584,7 +617,8 @@ MUTILS_EXPORT void mutils_free_view(const struct mutils_type *t, void *value,
 /* True when a and b hold the same value: primitives compare by their bits
  * (so NaN equals the same NaN), bools by truth, strings/bytes/arrays by
  * length and contents, optionals by presence and value, maps pairwise in
- * order.  Padding in structs is ignored. */
+ * order.  Padding in structs is ignored.  A value is equal to itself (a ==
+ * b); false when t is NULL or only one of a and b is. */
 MUTILS_EXPORT bool mutils_equal(const struct mutils_type *t, const void *a,
                                 const void *b);
 
@@ -612,7 +646,10 @@ MUTILS_EXPORT int mutils_fingerprint(const struct mutils_type *t,
  *   const void *args[] = {&id, &name, &blob};
  *   mutils_args_write(w, &f_args, args);
  * The decoder reads into its own variables the same way.  These are the
- * engine functions with value = the array of pointers; same errors. */
+ * engine functions with value = the array of pointers; same errors, and
+ * -EINVAL when pack is not an MUTILS_KIND_ARGS descriptor or an argument
+ * pointer is NULL (mutils_args_free() then does nothing), and for the reads
+ * when two arguments share memory (nothing is read). */
 MUTILS_EXPORT int mutils_args_size(const struct mutils_type *pack,
                                    const void *const args[], size_t *size);
 MUTILS_EXPORT int mutils_args_write(struct mutils_writer *w,
