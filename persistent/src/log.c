@@ -1004,8 +1004,7 @@ int persistent_log_persist(struct persistent_log *log, int64_t up_to_version)
         goto out;
     uint64_t slot = pers__slot(log, n - 1);
     int64_t v = log->ent[slot].ver;
-    uint64_t end = log->ent[slot].off +
-                   pers__rec_size(log->ent[slot].off, log->ent[slot].len);
+    uint64_t end = pers__ent_end(&log->ent[slot]);
     if (v <= atomic_load(&log->persisted))
         goto out;
     e = pers__flush(log);
@@ -1151,8 +1150,7 @@ int persistent_log_truncate(struct persistent_log *log, int64_t version)
     uint64_t new_end = log->start_off;
     if (keep > 0) {
         uint64_t s = pers__slot(log, keep - 1);
-        new_end =
-            log->ent[s].off + pers__rec_size(log->ent[s].off, log->ent[s].len);
+        new_end = pers__ent_end(&log->ent[s]);
     }
     /* NAME.meta must not claim the cut part durable: new records will be
      * written there and a torn one must read as a torn tail. */

@@ -177,21 +177,24 @@ static bool try_unlocked(const struct persistent_log *log,
     return true;
 }
 
-int persistent_log_get(const struct persistent_log *log, int64_t version,
-                       struct persistent_entry *out)
+/* The point lookups: without lock when try_unlocked can, else under the
+ * read lock (trim/truncate ran, or the record is still staged). */
+static int point_lookup(const struct persistent_log *log, enum lookup_kind kind,
+                        int64_t key, struct persistent_entry *out)
 {
     if (!log || !out)
         return -EINVAL;
     int r;
-    if (try_unlocked(log, BY_VERSION_EXACT, version, out, &r))
+    if (try_unlocked(log, kind, key, out, &r))
         return r;
     int le = pers__rdlock(log);
     if (le)
         return le;
     uint64_t n = count_of(log);
-    int64_t p = find_le(log, false, n, version);
+    int64_t p = find_le(log, kind == BY_TIME_LE, n, key);
     int e = -ENOENT;
-    if (p >= 0 && log->ent[pers__slot(log, (uint64_t)p)].ver == version) {
+    if (p >= 0 && (kind != BY_VERSION_EXACT ||
+                   log->ent[pers__slot(log, (uint64_t)p)].ver == key)) {
         e = pers__visible(log, (uint64_t)p);
         if (!e)
             pers__fill(log, (uint64_t)p, out);
@@ -200,44 +203,22 @@ int persistent_log_get(const struct persistent_log *log, int64_t version,
     return e;
 }
 
+int persistent_log_get(const struct persistent_log *log, int64_t version,
+                       struct persistent_entry *out)
+{
+    return point_lookup(log, BY_VERSION_EXACT, version, out);
+}
+
 int persistent_log_get_at_version(const struct persistent_log *log,
                                   int64_t version, struct persistent_entry *out)
 {
-    if (!log || !out)
-        return -EINVAL;
-    int r;
-    if (try_unlocked(log, BY_VERSION_LE, version, out, &r))
-        return r;
-    int le = pers__rdlock(log);
-    if (le)
-        return le;
-    uint64_t n = count_of(log);
-    int64_t p = find_le(log, false, n, version);
-    int e = p >= 0 ? pers__visible(log, (uint64_t)p) : -ENOENT;
-    if (!e)
-        pers__fill(log, (uint64_t)p, out);
-    unlock(log);
-    return e;
+    return point_lookup(log, BY_VERSION_LE, version, out);
 }
 
 int persistent_log_get_at_time(const struct persistent_log *log, int64_t t,
                                struct persistent_entry *out)
 {
-    if (!log || !out)
-        return -EINVAL;
-    int r;
-    if (try_unlocked(log, BY_TIME_LE, t, out, &r))
-        return r;
-    int le = pers__rdlock(log);
-    if (le)
-        return le;
-    uint64_t n = count_of(log);
-    int64_t p = find_le(log, true, n, t);
-    int e = p >= 0 ? pers__visible(log, (uint64_t)p) : -ENOENT;
-    if (!e)
-        pers__fill(log, (uint64_t)p, out);
-    unlock(log);
-    return e;
+    return point_lookup(log, BY_TIME_LE, t, out);
 }
 
 /* Logical position of index (negative from the end), or -1. */

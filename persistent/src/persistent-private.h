@@ -96,6 +96,12 @@ struct pers__ent {
 _Static_assert(sizeof(struct pers__ent) == 4 * sizeof(int64_t),
                "find_le strides the index by 4 words");
 
+/* File offset just past the record of index entry e. */
+static inline uint64_t pers__ent_end(const struct pers__ent *e)
+{
+    return e->off + pers__rec_size(e->off, e->len);
+}
+
 /* ---- (the log) ------------------------------------------------------ */
 
 struct persistent_log {
@@ -227,7 +233,7 @@ static inline int pers__visible(const struct persistent_log *log, uint64_t p)
 {
     struct persistent_log *l = (struct persistent_log *)log;
     const struct pers__ent *e = &log->ent[pers__slot(log, p)];
-    uint64_t rec_end = e->off + pers__rec_size(e->off, e->len);
+    uint64_t rec_end = pers__ent_end(e);
     if (rec_end <= atomic_load_explicit(&l->flushed_end, memory_order_acquire))
         return 0;
     return pers__flush(l);
