@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <mutils/mutils.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifndef DERECHO_MUTILS_H
@@ -109,6 +110,54 @@ START_TEST(byte_order_helpers)
 }
 END_TEST
 
+/* An allocator callback may call back into the library on other objects:
+ * here it encodes each request size into a writer of its own. */
+struct logging_alloc {
+    struct mutils_writer log;
+    int calls;
+};
+
+static void *alloc_and_log(void *ctx, size_t size, size_t align)
+{
+    (void)align;
+    struct logging_alloc *a = ctx;
+    a->calls++;
+    if (mutils_put_u64(&a->log, size) != 0)
+        return NULL;
+    return malloc(size);
+}
+
+static void free_and_log(void *ctx, void *ptr, size_t size)
+{
+    struct logging_alloc *a = ctx;
+    (void)mutils_put_u64(&a->log, size);
+    free(ptr);
+}
+
+START_TEST(callback_calls_back)
+{
+    uint8_t wire[64];
+    struct mutils_writer w;
+    mutils_writer_init(&w, wire, sizeof wire);
+    struct mutils_str in = {"hello", 5};
+    const struct mutils_type *t = MUTILS_TYPE_STRING(16);
+    ck_assert_int_eq(mutils_write(&w, t, &in), 0);
+    struct logging_alloc la = {.calls = 0};
+    ck_assert_int_eq(mutils_writer_init_growable(&la.log, 0), 0);
+    const struct mutils_alloc alloc = {alloc_and_log, free_and_log, &la};
+    struct mutils_reader r;
+    mutils_reader_init(&r, wire, mutils_writer_len(&w));
+    struct mutils_str out = {NULL, 0};
+    ck_assert_int_eq(mutils_read(&r, t, &out, &alloc), 0);
+    ck_assert_int_eq(la.calls, 1);
+    ck_assert_str_eq(out.ptr, "hello");
+    mutils_free(t, &out, &alloc);
+    ck_assert_uint_eq(mutils_writer_len(&la.log), 16); /* alloc + free */
+    ck_assert_uint_eq(mutils_load_le64(mutils_writer_data(&la.log)), 6);
+    mutils_writer_fini(&la.log);
+}
+END_TEST
+
 Suite *mutils_contract_suite(void)
 {
     Suite *s = suite_create("mutils-contract");
@@ -118,6 +167,7 @@ Suite *mutils_contract_suite(void)
     tcase_add_test(tc, getters_on_null_return_the_sentinel);
     tcase_add_test(tc, null_out_is_einval);
     tcase_add_test(tc, byte_order_helpers);
+    tcase_add_test(tc, callback_calls_back);
     suite_add_tcase(s, tc);
     return s;
 }
