@@ -184,10 +184,20 @@ static uint8_t *read_file(const char *path, size_t *size)
     return buf;
 }
 
-static void usage(void)
+/* Usage on out: stdout for --help, stderr for a usage error (exit 64). */
+static void usage(FILE *out)
 {
-    fprintf(stderr, "usage: rdmc_multicast [-n receivers] [-a algorithm] "
-                    "[-b block_size] [-p provider] FILE\n");
+    fprintf(out,
+            "usage: rdmc_multicast [-n receivers] [-a algorithm] "
+            "[-b block_size] [-p provider] FILE\n"
+            "  -n, --receivers N    receiving processes (1..%d, "
+            "default 3)\n"
+            "  -a, --algorithm A    binomial_send (default), chain_send, "
+            "sequential_send, tree_send\n"
+            "  -b, --block-size B   block size in bytes (default 1 MiB)\n"
+            "  -p, --provider P     libfabric provider (default tcp)\n"
+            "  -h, --help           this text\n",
+            MAX_PROCS - 1);
 }
 
 int main(int argc, char **argv)
@@ -196,16 +206,25 @@ int main(int argc, char **argv)
                      .alg = RDMC_BINOMIAL_SEND,
                      .block = 1u << 20,
                      .provider = "tcp"};
+    static const struct option longopts[] = {
+        {"receivers", required_argument, NULL, 'n'},
+        {"algorithm", required_argument, NULL, 'a'},
+        {"block-size", required_argument, NULL, 'b'},
+        {"provider", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     int opt;
-    while ((opt = getopt(argc, argv, "n:a:b:p:h")) != -1) {
+    while ((opt = getopt_long(argc, argv, "n:a:b:p:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'n':
             d.procs = atoi(optarg) + 1;
             break;
         case 'a':
             if (rdmc_algorithm_from_name(optarg, &d.alg)) {
-                fprintf(stderr, "unknown algorithm %s\n", optarg);
-                return 2;
+                fprintf(stderr, "rdmc_multicast: unknown algorithm %s\n",
+                        optarg);
+                usage(stderr);
+                return 64;
             }
             break;
         case 'b':
@@ -214,15 +233,18 @@ int main(int argc, char **argv)
         case 'p':
             d.provider = optarg;
             break;
+        case 'h':
+            usage(stdout);
+            return 0;
         default:
-            usage();
-            return opt == 'h' ? 0 : 2;
+            usage(stderr);
+            return 64;
         }
     }
     if (optind != argc - 1 || d.procs < 2 || d.procs > MAX_PROCS ||
         d.block == 0) {
-        usage();
-        return 2;
+        usage(stderr);
+        return 64;
     }
     uint8_t *data = read_file(argv[optind], &d.size);
     if (!data) {

@@ -240,7 +240,7 @@ int main(int argc, char **argv)
     conf_options_init(&opts);
     opts.log = discard_log;
     struct conf *c;
-    if (conf_create(&c, &opts) != 0)
+    if (conf_new(&opts, &c, NULL) != 0)
         return EXIT_CONFIG;
 
     /* First pass: take the overrides out so that getopt only sees our own
@@ -330,7 +330,7 @@ int main(int argc, char **argv)
     /* Second pass, for real: overrides, then the file. */
     opts.log = print_log;
     opts.strict = strict;
-    if (conf_create(&c, &opts) != 0)
+    if (conf_new(&opts, &c, NULL) != 0)
         return EXIT_CONFIG;
     struct conf_error err;
     status = take_overrides(c, argc, argv, &nargs, &args);

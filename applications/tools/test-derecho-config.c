@@ -253,7 +253,7 @@ START_TEST(dump_is_rereadable)
     ck_assert_ptr_nonnull(
         strstr(r.out, "\nreset = on  ; source: command line\n"));
     ck_assert_ptr_nonnull(
-        strstr(r.out, "\nsst_port = 37683  ; source: default\n"));
+        strstr(r.out, "\nsst_port = 27683  ; source: default\n"));
     ck_assert_ptr_nonnull(strstr(r.out, "\n[SUBGROUP/LARGE]\nwindow_size = 8"));
     write_text("dump.cfg", r.out);
     static const char *const keys[][2] = {

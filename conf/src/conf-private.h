@@ -78,6 +78,10 @@ int conf__parse_ini(struct conf *c, const char *name, const char *text,
 
 /* ---- conf.c ---- */
 
+/* err->code while a call fills err: msg was set by this call.  Replaced by
+ * the returned code before the call returns (1 is never a return code). */
+#define CONF__ERROR_FILLED 1
+
 void conf__log(const struct conf *c, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void conf__set_error(struct conf_error *err, const char *file, int line,

@@ -17,39 +17,44 @@
 
 /* ---- errors and logging -------------------------------------------------- */
 
+/* Every code the library returns, with its text: the one table. */
+#define CONF__ERRORS(X)                                                        \
+    X(0, "success")                                                            \
+    X(ENOENT, "no such file or option")                                        \
+    X(EACCES, "permission denied")                                             \
+    X(EISDIR, "is a directory")                                                \
+    X(EFBIG, "configuration file too large")                                   \
+    X(EBADMSG, "syntax error in configuration")                                \
+    X(EINVAL, "invalid configuration value or argument")                       \
+    X(ERANGE, "value out of range")                                            \
+    X(EEXIST, "duplicate key")                                                 \
+    X(ENOMEM, "out of memory")                                                 \
+    X(EIO, "input/output error")
+
 const char *conf_strerror(int err)
 {
-    switch (err) {
-    case 0:
-        return "success";
-    case -ENOENT:
-        return "no such file or option";
-    case -EACCES:
-        return "permission denied";
-    case -EISDIR:
-        return "is a directory";
-    case -EFBIG:
-        return "configuration file too large";
-    case -EBADMSG:
-        return "syntax error in configuration";
-    case -EINVAL:
-        return "invalid configuration value or argument";
-    case -ERANGE:
-        return "value out of range";
-    case -EEXIST:
-        return "duplicate key";
-    case -ENOMEM:
-        return "out of memory";
-    case -EIO:
-        return "input/output error";
+    /* Either sign; INT_MIN has no positive int (and is no errno). */
+    unsigned code = err < 0 ? 0u - (unsigned)err : (unsigned)err;
+    switch (code) {
+#define CONF__ERROR_CASE(e, text)                                              \
+    case e:                                                                    \
+        return text;
+        CONF__ERRORS(CONF__ERROR_CASE)
+#undef CONF__ERROR_CASE
     default: {
         /* Any other errno of open/read (-ENAMETOOLONG, -ELOOP, ...): the
-         * system's own text, which is static (strerror's may not be). */
-        const char *text =
-            err < 0 && err != INT_MIN ? strerrordesc_np(-err) : NULL;
+         * system's own static text (strerror()'s may not be). */
+        const char *text = code <= INT_MAX ? strerrordesc_np((int)code) : NULL;
         return text ? text : "unknown error";
     }
     }
+}
+
+/* The system's text of errno e, thread-safe (never NULL). */
+static const char *errno_text(int e)
+{
+    const char *text = strerrordesc_np(e);
+    return text ? text : "unknown error";
 }
 
 static void copy_str(char *dst, size_t len, const char *src)
@@ -67,6 +72,7 @@ void conf__set_error(struct conf_error *err, const char *file, int line,
      * the file its last error named, conf_load_file(c, err.file, &err)). */
     struct conf_error e;
     memset(&e, 0, sizeof(e));
+    e.code = CONF__ERROR_FILLED;
     copy_str(e.file, sizeof(e.file), file);
     e.line = line;
     copy_str(e.section, sizeof(e.section), section);
@@ -123,10 +129,12 @@ static void log_stderr(void *ctx, int level, const char *module,
                        const char *msg)
 {
     (void)ctx;
-    fprintf(stderr, "%s: %s: %s\n", module,
+    (void)module; /* always "conf" */
+    fprintf(stderr, "conf: %s: %s\n",
             level <= LOG_ERR       ? "error"
             : level <= LOG_WARNING ? "warning"
-                                   : "info",
+            : level <= LOG_INFO    ? "info"
+                                   : "debug",
             msg);
 }
 
@@ -390,8 +398,40 @@ int conf__stage(struct conf *c, struct conf__entries *staged,
     return entries_push(staged, where, key, alias);
 }
 
-/* Moves every staged entry into c as the newest load. */
-static int commit(struct conf *c, struct conf__entries *staged)
+/* The cross-option rules, on the effective values of c (the staged load
+ * included): a suspicion timeout shorter than CONF_MIN_SUSPECT_HEARTBEATS
+ * heartbeats suspects members that are merely slow.  The error points at
+ * whichever of the two keys this load set. */
+static int check_rules(const struct conf *c, const struct conf__entries *staged,
+                       struct conf_error *err)
+{
+    uint64_t hb, suspect;
+    if (conf_get_u64(c, "DERECHO", "heartbeat_ms", &hb) != 0 ||
+        conf_get_u64(c, "DERECHO", "sst_poll_cq_timeout_ms", &suspect) != 0)
+        return 0; /* each was checked alone against its range */
+    if (suspect >= CONF_MIN_SUSPECT_HEARTBEATS * hb)
+        return 0;
+    const struct conf__entry *at =
+        entries_find(staged, "DERECHO", "sst_poll_cq_timeout_ms");
+    if (!at)
+        at = entries_find(staged, "DERECHO", "heartbeat_ms");
+    conf__set_error(err, at ? at->file : NULL, at ? at->line : 0, "DERECHO",
+                    at ? at->key : "sst_poll_cq_timeout_ms",
+                    at ? at->arg : NULL,
+                    "sst_poll_cq_timeout_ms (%llu) must be at least %d "
+                    "heartbeats (%d x heartbeat_ms = %llu): a shorter "
+                    "suspicion timeout suspects members that are only slow",
+                    (unsigned long long)suspect, CONF_MIN_SUSPECT_HEARTBEATS,
+                    CONF_MIN_SUSPECT_HEARTBEATS,
+                    (unsigned long long)(CONF_MIN_SUSPECT_HEARTBEATS * hb));
+    return -EINVAL;
+}
+
+/* Moves every staged entry into c as the newest load, when the result
+ * passes the cross-option rules; else changes nothing (staged keeps its
+ * entries). */
+static int commit(struct conf *c, struct conf__entries *staged,
+                  struct conf_error *err)
 {
     size_t need = c->entries.n + staged->n;
     if (need > c->entries.cap) {
@@ -401,10 +441,17 @@ static int commit(struct conf *c, struct conf__entries *staged)
         c->entries.v = v;
         c->entries.cap = need;
     }
+    size_t old_n = c->entries.n;
     uint64_t seq = ++c->next_seq;
     for (size_t i = 0; i < staged->n; i++) {
         staged->v[i].seq = seq;
         c->entries.v[c->entries.n++] = staged->v[i];
+    }
+    int rc = check_rules(c, staged, err);
+    if (rc != 0) {
+        c->entries.n = old_n; /* the entries still belong to staged */
+        c->next_seq--;
+        return rc;
     }
     free(staged->v);
     free(staged->slots);
@@ -426,26 +473,108 @@ void conf_options_init(struct conf_options *opts)
     opts->log_level = LOG_WARNING;
 }
 
-int conf_create(struct conf **out, const struct conf_options *opts)
+/* Sizes of the released layouts of struct conf_options: the first ended
+ * before file, the second before no_env. */
+#define OPTS_V1_SIZE offsetof(struct conf_options, file)
+#define OPTS_V2_SIZE offsetof(struct conf_options, no_env)
+
+/* Copies opts into *o under the size rule (docs/api.md). */
+static int options_copy(const struct conf_options *opts, struct conf_options *o,
+                        struct conf_error *err)
 {
-    if (!out)
+    conf_options_init(o);
+    if (!opts)
+        return 0;
+    size_t size = opts->size;
+    if (size > sizeof(*o)) {
+        const unsigned char *extra = (const unsigned char *)opts + sizeof(*o);
+        for (size_t i = 0; i < size - sizeof(*o); i++)
+            if (extra[i]) {
+                conf__set_error(err, NULL, 0, NULL, NULL, NULL,
+                                "invalid options: size %zu is larger than "
+                                "this library's struct conf_options (%zu) "
+                                "and the extra bytes are not zero (options "
+                                "this version does not know)",
+                                size, sizeof(*o));
+                return -EINVAL;
+            }
+        size = sizeof(*o);
+    } else if (size != OPTS_V1_SIZE && size != OPTS_V2_SIZE &&
+               size != sizeof(*o)) {
+        conf__set_error(err, NULL, 0, NULL, NULL, NULL,
+                        "invalid options: size %zu is no released layout of "
+                        "struct conf_options (%zu, %zu or %zu); call "
+                        "conf_options_init",
+                        size, (size_t)OPTS_V1_SIZE, (size_t)OPTS_V2_SIZE,
+                        sizeof(*o));
         return -EINVAL;
-    *out = NULL;
-    struct conf_options o;
-    conf_options_init(&o);
-    if (opts) {
-        if (opts->size < offsetof(struct conf_options, file))
-            return -EINVAL;
-        memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
-        o.size = sizeof(o);
     }
-    o.file = NULL; /* only read by conf_open */
+    memcpy(o, opts, size);
+    o->size = sizeof(*o);
+    return 0;
+}
+
+/* The end of a public call taking err: on failure err->code is the code
+ * returned and msg is set (the generic text when nothing more precise was
+ * said); on success err is left as the caller had it. */
+static int finish(struct conf_error *err, int saved_code, int rc)
+{
+    if (!err)
+        return rc;
+    if (rc == 0) {
+        err->code = saved_code;
+        return 0;
+    }
+    if (err->code != CONF__ERROR_FILLED)
+        conf__set_error(err, NULL, 0, NULL, NULL, NULL, "%s",
+                        conf_strerror(rc));
+    err->code = rc;
+    return rc;
+}
+
+/* Marks err as not yet filled by this call; returns the caller's code. */
+static int start(struct conf_error *err)
+{
+    if (!err)
+        return 0;
+    int saved = err->code;
+    err->code = 0;
+    return saved;
+}
+
+static int create(const struct conf_options *opts, struct conf **out,
+                  struct conf_error *err)
+{
+    struct conf_options o;
+    int rc = options_copy(opts, &o, err);
+    if (rc != 0)
+        return rc;
+    o.file = NULL; /* only read by conf_startup */
     struct conf *c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
     c->opts = o;
     *out = c;
     return 0;
+}
+
+int conf_new(const struct conf_options *opts, struct conf **out,
+             struct conf_error *err)
+{
+    int saved = start(err);
+    if (!out) {
+        conf__set_error(err, NULL, 0, NULL, NULL, NULL,
+                        "invalid argument: nowhere to store the "
+                        "configuration");
+        return finish(err, saved, -EINVAL);
+    }
+    *out = NULL;
+    return finish(err, saved, create(opts, out, err));
+}
+
+int conf_create(struct conf **out, const struct conf_options *opts)
+{
+    return conf_new(opts, out, NULL);
 }
 
 void conf_destroy(struct conf *c)
@@ -464,8 +593,8 @@ static int bad_argument(struct conf_error *err, const char *what)
     return -EINVAL;
 }
 
-int conf_load_buffer(struct conf *c, const char *name, const char *text,
-                     size_t len, struct conf_error *err)
+static int load_buffer(struct conf *c, const char *name, const char *text,
+                       size_t len, struct conf_error *err)
 {
     if (!c)
         return bad_argument(err, "no configuration object");
@@ -476,7 +605,7 @@ int conf_load_buffer(struct conf *c, const char *name, const char *text,
     struct conf__entries staged = {0};
     int rc = conf__parse_ini(c, name, text, len, &staged, err);
     if (rc == 0)
-        rc = commit(c, &staged);
+        rc = commit(c, &staged, err);
     conf__entries_free(&staged);
     return rc;
 }
@@ -488,7 +617,7 @@ static int read_file(const char *path, char **out, size_t *len,
     if (fd < 0) {
         int e = errno;
         conf__set_error(err, path, 0, NULL, NULL, NULL, "cannot open: %s",
-                        strerror(e));
+                        errno_text(e));
         return -e;
     }
     struct stat st;
@@ -499,7 +628,7 @@ static int read_file(const char *path, char **out, size_t *len,
         rc = -EISDIR;
     if (rc != 0) {
         conf__set_error(err, path, 0, NULL, NULL, NULL, "cannot read: %s",
-                        strerror(-rc));
+                        errno_text(-rc));
         close(fd);
         return rc;
     }
@@ -544,7 +673,7 @@ static int read_file(const char *path, char **out, size_t *len,
     if (rc != 0) {
         free(buf);
         conf__set_error(err, path, 0, NULL, NULL, NULL, "cannot read: %s",
-                        rc == -EFBIG ? "larger than 16 MiB" : strerror(-rc));
+                        rc == -EFBIG ? "larger than 16 MiB" : errno_text(-rc));
         return rc;
     }
     *out = buf;
@@ -552,7 +681,7 @@ static int read_file(const char *path, char **out, size_t *len,
     return 0;
 }
 
-int conf_load_file(struct conf *c, const char *path, struct conf_error *err)
+static int load_file(struct conf *c, const char *path, struct conf_error *err)
 {
     if (!c)
         return bad_argument(err, "no configuration object");
@@ -563,21 +692,40 @@ int conf_load_file(struct conf *c, const char *path, struct conf_error *err)
     int rc = read_file(path, &text, &len, err);
     if (rc != 0)
         return rc;
-    rc = conf_load_buffer(c, path, text, len, err);
+    rc = load_buffer(c, path, text, len, err);
     free(text);
     return rc;
 }
 
-int conf_load_default(struct conf *c, struct conf_error *err)
+static int load_default(struct conf *c, struct conf_error *err)
 {
     if (!c)
         return bad_argument(err, "no configuration object");
     const char *env = c->opts.no_env ? NULL : getenv(CONF_FILE_ENV);
     if (env && env[0])
-        return conf_load_file(c, env, err);
+        return load_file(c, env, err);
     if (access(CONF_DEFAULT_FILE, F_OK) != 0 && errno == ENOENT)
         return 0;
-    return conf_load_file(c, CONF_DEFAULT_FILE, err);
+    return load_file(c, CONF_DEFAULT_FILE, err);
+}
+
+int conf_load_buffer(struct conf *c, const char *name, const char *text,
+                     size_t len, struct conf_error *err)
+{
+    int saved = start(err);
+    return finish(err, saved, load_buffer(c, name, text, len, err));
+}
+
+int conf_load_file(struct conf *c, const char *path, struct conf_error *err)
+{
+    int saved = start(err);
+    return finish(err, saved, load_file(c, path, err));
+}
+
+int conf_load_default(struct conf *c, struct conf_error *err)
+{
+    int saved = start(err);
+    return finish(err, saved, load_default(c, err));
 }
 
 /* ---- command line ---------------------------------------------------------
@@ -629,8 +777,8 @@ static int stage_override(struct conf *c, struct conf__entries *staged,
     return rc;
 }
 
-int conf_parse_args(struct conf *c, int *argc, char **argv,
-                    struct conf_error *err)
+static int parse_args(struct conf *c, int *argc, char **argv,
+                      struct conf_error *err)
 {
     if (!c)
         return bad_argument(err, "no configuration object");
@@ -678,7 +826,7 @@ int conf_parse_args(struct conf *c, int *argc, char **argv,
         }
     }
     if (rc == 0)
-        rc = commit(c, &staged);
+        rc = commit(c, &staged, err);
     if (rc == 0) {
         for (int i = 0; i < kept; i++)
             argv[i] = keep[i];
@@ -693,36 +841,52 @@ int conf_parse_args(struct conf *c, int *argc, char **argv,
     return rc;
 }
 
-int conf_open(struct conf **out, const struct conf_options *opts, int *argc,
-              char **argv, struct conf_error *err)
+int conf_parse_args(struct conf *c, int *argc, char **argv,
+                    struct conf_error *err)
+{
+    int saved = start(err);
+    return finish(err, saved, parse_args(c, argc, argv, err));
+}
+
+static int startup(const struct conf_options *opts, int *argc, char **argv,
+                   struct conf **out, struct conf_error *err)
 {
     struct conf *c;
     if (!out)
         return bad_argument(err, "nowhere to store the configuration");
     *out = NULL;
-    int rc = conf_create(&c, opts);
-    if (rc != 0) {
-        conf__set_error(err, NULL, 0, NULL, NULL, NULL, "%s",
-                        conf_strerror(rc));
+    int rc = create(opts, &c, err);
+    if (rc != 0)
         return rc;
-    }
     /* An options struct of an older, shorter layout has no file field. */
     const char *file = NULL;
-    if (opts &&
-        opts->size >= offsetof(struct conf_options, file) + sizeof(opts->file))
+    if (opts && opts->size >= OPTS_V2_SIZE)
         file = opts->file;
     if (file)
-        rc = conf_load_file(c, file, err);
+        rc = load_file(c, file, err);
     else
-        rc = conf_load_default(c, err);
+        rc = load_default(c, err);
     if (rc == 0 && argc && argv)
-        rc = conf_parse_args(c, argc, argv, err);
+        rc = parse_args(c, argc, argv, err);
     if (rc != 0) {
         conf_destroy(c);
         return rc;
     }
     *out = c;
     return 0;
+}
+
+int conf_startup(const struct conf_options *opts, int *argc, char **argv,
+                 struct conf **out, struct conf_error *err)
+{
+    int saved = start(err);
+    return finish(err, saved, startup(opts, argc, argv, out, err));
+}
+
+int conf_open(struct conf **out, const struct conf_options *opts, int *argc,
+              char **argv, struct conf_error *err)
+{
+    return conf_startup(opts, argc, argv, out, err);
 }
 
 /* ---- lookup and getters -------------------------------------------------- */

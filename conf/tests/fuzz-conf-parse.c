@@ -28,7 +28,7 @@ static struct conf *make(void)
     opts.log = quiet;
     opts.no_env = true;
     struct conf *c = NULL;
-    if (conf_create(&c, &opts) != 0)
+    if (conf_new(&opts, &c, NULL) != 0)
         abort();
     return c;
 }

@@ -178,7 +178,7 @@ START_TEST(command_line_beats_files_in_any_order)
     ck_assert_int_eq(conf_load_buffer(c, "f", text, strlen(text), NULL), 0);
     ck_assert_uint_eq(u64(c, "DERECHO", "local_id"), 7);
     ck_assert_uint_eq(u64(c, "DERECHO", "gms_port"), 5000);
-    ck_assert_uint_eq(u64(c, "DERECHO", "sst_port"), 37683);
+    ck_assert_uint_eq(u64(c, "DERECHO", "sst_port"), 27683);
     args_fini(&a);
     conf_destroy(c);
 }

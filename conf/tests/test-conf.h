@@ -43,5 +43,6 @@ Suite *getters_suite(void);
 Suite *args_suite(void);
 Suite *dump_suite(void);
 Suite *misuse_suite(void);
+Suite *contract_suite(void);
 
 #endif

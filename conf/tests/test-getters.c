@@ -224,7 +224,7 @@ START_TEST(get_sizes)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char text[96];
         snprintf(text, sizeof(text),
-                 "[PERS]\nmax_data_size = 1\n"
+                 "[PERS]\nmax_data_size = 4K\n"
                  "[DERECHO]\nsize = %s\n",
                  cases[i].text);
         struct conf *c = load_ok(text);

@@ -29,7 +29,7 @@ struct conf *new_conf(struct log_capture *cap, bool strict)
     opts.strict = strict;
     opts.no_env = true;
     struct conf *c = NULL;
-    ck_assert_int_eq(conf_create(&c, &opts), 0);
+    ck_assert_int_eq(conf_new(&opts, &c, NULL), 0);
     ck_assert_ptr_nonnull(c);
     return c;
 }
@@ -73,6 +73,7 @@ void args_fini(struct args *a)
 int main(int argc, char **argv)
 {
     static Suite *(*const suites[])(void) = {
-        parse_suite, getters_suite, args_suite, dump_suite, misuse_suite, NULL};
+        parse_suite,  getters_suite,  args_suite, dump_suite,
+        misuse_suite, contract_suite, NULL};
     return th_main(argc, argv, suites, NULL);
 }

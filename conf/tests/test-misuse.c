@@ -374,7 +374,9 @@ START_TEST(open_with_short_options)
     ck_assert_int_eq(conf_open(&c, opts, NULL, NULL, &err), -EINVAL);
     ck_assert_ptr_null(c);
     free(opts);
-    /* A newer, longer layout: the extra bytes are ignored. */
+    /* A newer, longer layout: accepted when the extra bytes are zero (the
+     * newer fields at their defaults), refused when they ask for something
+     * this version cannot do. */
     struct {
         struct conf_options o;
         char future[64];
@@ -383,6 +385,9 @@ START_TEST(open_with_short_options)
     conf_options_init(&longer.o);
     longer.o.size = sizeof(longer);
     longer.o.no_env = true;
+    ck_assert_int_eq(conf_create(&c, &longer.o), -EINVAL);
+    ck_assert_ptr_null(c);
+    memset(longer.future, 0, sizeof(longer.future));
     ck_assert_int_eq(conf_create(&c, &longer.o), 0);
     conf_destroy(c);
 }

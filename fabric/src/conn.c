@@ -1,6 +1,8 @@
 /* Connections: endpoints, borrowing, the dialing side of the bootstrap. */
 #include "fab-private.h"
 
+#include <mutils/mutils.h>
+
 #include <errno.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -447,10 +449,8 @@ static int dial(struct fab_pool *pool, struct fab_conn *c, uint64_t token,
         rc = fab__conn_open_ep(pool, c, pool->info);
         if (rc == 0) {
             uint8_t param[12];
-            for (int i = 0; i < 4; i++)
-                param[i] = (uint8_t)(pool->opts.node_id >> (8 * i));
-            for (int i = 0; i < 8; i++)
-                param[4 + i] = (uint8_t)(token >> (8 * i));
+            mutils_store_le32(param, pool->opts.node_id);
+            mutils_store_le64(param + 4, token);
             rc = fi_connect(c->ep, f.addr, param, sizeof(param));
         }
         if (rc) {

@@ -1,6 +1,8 @@
 /* Memory registration and remote addressing under the provider's MR modes. */
 #include "fab-private.h"
 
+#include <mutils/mutils.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,20 +65,17 @@ void fab_mr_desc_encode(const struct fab_mr_desc *desc,
         memset(out, 0, FAB_MR_DESC_SIZE);
         return;
     }
-    const uint64_t v[3] = {desc->key, desc->base, desc->len};
-    for (int i = 0; i < 3; i++)
-        for (int b = 0; b < 8; b++)
-            out[i * 8 + b] = (uint8_t)(v[i] >> (8 * b));
+    mutils_store_le64(out, desc->key);
+    mutils_store_le64(out + 8, desc->base);
+    mutils_store_le64(out + 16, desc->len);
 }
 
 int fab_mr_desc_decode(const uint8_t *in, size_t len, struct fab_mr_desc *desc)
 {
     if (!in || !desc || len != FAB_MR_DESC_SIZE)
         return -EBADMSG;
-    uint64_t v[3] = {0, 0, 0};
-    for (int i = 0; i < 3; i++)
-        for (int b = 0; b < 8; b++)
-            v[i] |= (uint64_t)in[i * 8 + b] << (8 * b);
+    const uint64_t v[3] = {mutils_load_le64(in), mutils_load_le64(in + 8),
+                           mutils_load_le64(in + 16)};
     if (v[1] > UINT64_MAX - v[2])
         return -EBADMSG;
     desc->key = v[0];

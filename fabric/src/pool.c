@@ -3,6 +3,8 @@
  * reaping of unreferenced dead connections). */
 #include "fab-private.h"
 
+#include <mutils/mutils.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -220,10 +222,8 @@ static void handle_connreq(struct fab_pool *pool, struct fi_eq_cm_entry *e,
     uint32_t node = 0;
     uint64_t token = 0;
     if (param_len >= 12) {
-        for (int i = 0; i < 4; i++)
-            node |= (uint32_t)e->data[i] << (8 * i);
-        for (int i = 0; i < 8; i++)
-            token |= (uint64_t)e->data[4 + i] << (8 * i);
+        node = mutils_load_le32(e->data);
+        token = mutils_load_le64(e->data + 4);
     }
     pthread_mutex_lock(&pool->lock);
     struct fab_conn *c = fab__conn_find(pool, node);

@@ -1,6 +1,8 @@
 /* Plain TCP sockets for the bootstrap exchange: every call has a deadline. */
 #include "fab-private.h"
 
+#include <mutils/mutils.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -151,8 +153,7 @@ int fab__sock_recv_frame(int fd, uint8_t *buf, size_t cap, int64_t deadline_ms)
     int rc = recv_all(fd, hdr, sizeof(hdr), deadline_ms);
     if (rc < 0)
         return rc;
-    uint32_t len = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 |
-                   (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
+    uint32_t len = mutils_load_le32(hdr);
     if (len == 0 || len > cap)
         return -EBADMSG;
     rc = recv_all(fd, buf, len, deadline_ms);

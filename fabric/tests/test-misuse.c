@@ -331,10 +331,8 @@ static void mark_done(struct fab_op *op, int status)
 
 static bool progress_until_flag(struct fab_pool *pool, atomic_int *flag)
 {
-    int64_t end = th_now_ms() + 5000;
-    while (atomic_load(flag) == 0 && th_now_ms() < end)
-        fab_pool_progress_wait(pool, 100, 10);
-    return atomic_load(flag) != 0;
+    return TH_WAIT_UNTIL(
+        (fab_pool_progress_wait(pool, 100, 10), atomic_load(flag) != 0), 5000);
 }
 
 START_TEST(operations_refuse_bad_ranges_and_foreign_regions)
@@ -463,10 +461,8 @@ START_TEST(destroy_from_callbacks_is_refused)
     fab_mr_get_desc(mdst, &d);
     struct fab_op op = {.done = destroy_in_done, .ctx = &ddone};
     ck_assert_int_eq(fab_write(pr.c12, msrc, 0, 8, &d, 0, 0, &op), 0);
-    int64_t end = th_now_ms() + 5000;
-    while (!one_call(&ddone) && th_now_ms() < end)
-        fab_pool_progress_wait(pr.p1, 100, 10);
-    ck_assert(one_call(&ddone));
+    ck_assert(TH_WAIT_UNTIL(
+        (fab_pool_progress_wait(pr.p1, 100, 10), one_call(&ddone)), 5000));
     /* on_failure runs on the pool's own thread */
     ck_assert_int_eq(fab_pool_fail_peer(pr.p1, 2, -EHOSTDOWN), 0);
     ck_assert(th_wait_until(one_call, &dfail, 5000));

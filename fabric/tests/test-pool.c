@@ -45,13 +45,8 @@ static void op_done(struct fab_op *op, int status)
 /* Pumps pool a's progress on this thread until *flag != 0 or timeout. */
 static bool pump_until(struct fab_pool *a, atomic_int *flag, int timeout_ms)
 {
-    int64_t end = th_now_ms() + timeout_ms;
-    while (atomic_load(flag) == 0) {
-        if (th_now_ms() > end)
-            return false;
-        fab_pool_progress_wait(a, 20, 5);
-    }
-    return true;
+    return TH_WAIT_UNTIL(
+        (fab_pool_progress_wait(a, 20, 5), atomic_load(flag) != 0), timeout_ms);
 }
 
 START_TEST(borrow_write_writedata_send_recv)
@@ -113,9 +108,7 @@ START_TEST(borrow_write_writedata_send_recv)
         fab_writedata(ab, msrc, 8, 8, &rd, 100, 0xabcdef, FAB_WRITE_FENCE, &op),
         0);
     ck_assert(pump_until(a, &flag, 5000));
-    int64_t end = th_now_ms() + 5000;
-    while (atomic_load(&cb.data_calls) == 0 && th_now_ms() < end)
-        usleep(1000);
+    ck_assert(TH_WAIT_UNTIL(atomic_load(&cb.data_calls) != 0, 5000));
     ck_assert_int_eq(atomic_load(&cb.data_calls), 1);
     ck_assert_uint_eq(atomic_load(&cb.last_data), 0xabcdef);
     ck_assert_int_eq(memcmp(dst, src, 100), 0);
@@ -133,9 +126,7 @@ START_TEST(borrow_write_writedata_send_recv)
     atomic_store(&flag, 0);
     ck_assert_int_eq(fab_send(ab, msrc, 0, 64, &op), 0);
     ck_assert(pump_until(a, &flag, 5000));
-    end = th_now_ms() + 5000;
-    while (atomic_load(&rflag) == 0 && th_now_ms() < end)
-        usleep(1000);
+    ck_assert(TH_WAIT_UNTIL(atomic_load(&rflag) != 0, 5000));
     ck_assert_int_eq(rflag, 1);
     ck_assert_uint_eq(rop.len, 64);
     ck_assert_uint_eq(rop.node_id, 1);
@@ -222,9 +213,8 @@ static void count_done(struct fab_op *op, int status)
 
 static bool count_reaches(atomic_int *n, int want, struct fab_pool *a)
 {
-    int64_t end = th_now_ms() + 20000;
-    while (atomic_load(n) < want && th_now_ms() < end)
-        fab_pool_progress_wait(a, 50, 10);
+    TH_WAIT_UNTIL((fab_pool_progress_wait(a, 50, 10), atomic_load(n) >= want),
+                  20000);
     return atomic_load(n) == want;
 }
 

@@ -66,7 +66,7 @@ void *mutils_writer_steal(struct mutils_writer *w, size_t *len)
 
 size_t mutils_writer_len(const struct mutils_writer *w)
 {
-    return w ? w->len : 0;
+    return w ? w->len : MUTILS_NO_SIZE;
 }
 
 const void *mutils_writer_data(const struct mutils_writer *w)
@@ -395,12 +395,12 @@ void mutils_reader_init(struct mutils_reader *r, const void *buf, size_t len)
 
 size_t mutils_reader_offset(const struct mutils_reader *r)
 {
-    return r ? r->pos : 0;
+    return r ? r->pos : MUTILS_NO_SIZE;
 }
 
 size_t mutils_reader_remaining(const struct mutils_reader *r)
 {
-    return r ? r->len - r->pos : 0;
+    return r ? r->len - r->pos : MUTILS_NO_SIZE;
 }
 
 int mutils_reader_error(const struct mutils_reader *r, size_t *offset)

@@ -15,75 +15,14 @@
 #define MUTILS__LIKELY(x) __builtin_expect(!!(x), 1)
 #define MUTILS__UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-/* Little-endian stores and loads at any alignment. */
-static inline void mutils__st16(uint8_t *p, uint16_t v)
-{
-#if MUTILS__HOST_LE
-    memcpy(p, &v, 2);
-#else
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-#endif
-}
-
-static inline void mutils__st32(uint8_t *p, uint32_t v)
-{
-#if MUTILS__HOST_LE
-    memcpy(p, &v, 4);
-#else
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-#endif
-}
-
-static inline void mutils__st64(uint8_t *p, uint64_t v)
-{
-#if MUTILS__HOST_LE
-    memcpy(p, &v, 8);
-#else
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-#endif
-}
-
-static inline uint16_t mutils__ld16(const uint8_t *p)
-{
-#if MUTILS__HOST_LE
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return v;
-#else
-    return (uint16_t)(p[0] | (p[1] << 8));
-#endif
-}
-
-static inline uint32_t mutils__ld32(const uint8_t *p)
-{
-#if MUTILS__HOST_LE
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-#else
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-#endif
-}
-
-static inline uint64_t mutils__ld64(const uint8_t *p)
-{
-#if MUTILS__HOST_LE
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-#else
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-#endif
-}
+/* Little-endian stores and loads at any alignment: the public helpers of
+ * <mutils/mutils.h> under the engine's short names. */
+#define mutils__st16 mutils_store_le16
+#define mutils__st32 mutils_store_le32
+#define mutils__st64 mutils_store_le64
+#define mutils__ld16 mutils_load_le16
+#define mutils__ld32 mutils_load_le32
+#define mutils__ld64 mutils_load_le64
 
 /* Width of a primitive kind (0 for composite kinds), inline for the
  * engine's loops. */

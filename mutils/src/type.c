@@ -53,7 +53,7 @@ size_t mutils__c_size(const struct mutils_type *t)
 
 size_t mutils_type_c_size(const struct mutils_type *t)
 {
-    return t ? mutils__c_size(t) : 0;
+    return t ? mutils__c_size(t) : MUTILS_NO_SIZE;
 }
 
 static size_t c_align(const struct mutils_type *t)
@@ -469,131 +469,169 @@ static inline uint8_t *write_counted(const void *src, size_t len, size_t max,
     return p + 4 + len;
 }
 
+/* A primitive of width pw (a bool must be 0 or 1). */
+static inline uint8_t *write_prim(enum mutils_kind kind, const void *v,
+                                  size_t pw, uint8_t *p, struct wctx *w)
+{
+    if (kind == MUTILS_KIND_BOOL && *(const uint8_t *)v > 1)
+        return wfail(w, -EINVAL);
+    if ((size_t)(w->end - p) < pw)
+        return wfail(w, -ENOSPC);
+    mutils__store_prim(p, v, pw);
+    return p + pw;
+}
+
+static uint8_t *write_string(const struct mutils_type *t,
+                             const struct mutils_str *s, uint8_t *p,
+                             struct wctx *w)
+{
+    if (s->len > t->max || s->len > MUTILS_MAX_LEN)
+        return wfail(w, -ERANGE); /* before scanning len bytes */
+    if (s->len && s->ptr && mutils__has_nul(s->ptr, s->len))
+        return wfail(w, -EINVAL);
+    return write_counted(s->ptr, s->len, t->max, p, w);
+}
+
+static uint8_t *write_strbuf(const struct mutils_type *t, const char *v,
+                             uint8_t *p, struct wctx *w)
+{
+    size_t len = strnlen(v, t->max);
+    if (len >= t->max)
+        return wfail(w, -EINVAL);
+    return write_counted(v, len, t->max - 1, p, w);
+}
+
+static uint8_t *write_array(const struct mutils_type *t,
+                            const struct mutils_array *a, uint8_t *p,
+                            struct wctx *w, int depth)
+{
+    if (a->count > t->max || a->count > MUTILS_MAX_LEN)
+        return wfail(w, -ERANGE);
+    if (a->count && !a->items)
+        return wfail(w, -EINVAL);
+    if ((size_t)(w->end - p) < 4)
+        return wfail(w, -ENOSPC);
+    mutils__st32(p, (uint32_t)a->count);
+    return write_seq(t->elem, a->items, a->count, p + 4, w, depth);
+}
+
+static uint8_t *write_optional(const struct mutils_type *t,
+                               const void *const *v, uint8_t *p, struct wctx *w,
+                               int depth)
+{
+    const void *e = *v;
+    if (p == w->end)
+        return wfail(w, -ENOSPC);
+    *p++ = e ? 1 : 0;
+    return e ? write_value(t->elem, e, p, w, depth) : p;
+}
+
+static uint8_t *write_map(const struct mutils_type *t,
+                          const struct mutils_map *m, uint8_t *p,
+                          struct wctx *w, int depth)
+{
+    if (m->count > t->max || m->count > MUTILS_MAX_LEN)
+        return wfail(w, -ERANGE);
+    if (m->count && (!m->keys || !m->values))
+        return wfail(w, -EINVAL);
+    if ((size_t)(w->end - p) < 4)
+        return wfail(w, -ENOSPC);
+    mutils__st32(p, (uint32_t)m->count);
+    p += 4;
+    if (wireless(t->elem) && wireless(t->value))
+        return p;
+    size_t ks = mutils__c_size(t->elem), vs = mutils__c_size(t->value);
+    for (size_t i = 0; i < m->count && p; i++) {
+        p = write_value(t->elem, (const char *)m->keys + i * ks, p, w, depth);
+        if (p)
+            p = write_value(t->value, (const char *)m->values + i * vs, p, w,
+                            depth);
+    }
+    return p;
+}
+
+/* The fields in order; primitive fields, text strings and fixed arrays of
+ * primitives inline (the small-message hot path). */
+static uint8_t *write_struct(const struct mutils_type *t, const void *v,
+                             uint8_t *p, struct wctx *w, int depth)
+{
+    for (size_t i = 0; i < t->num_fields; i++) {
+        const struct mutils_type *ft = t->fields[i].type;
+        const void *fv = field_ptr(t, v, i);
+        enum mutils_kind kind = ft->kind;
+        size_t fw = mutils__width(kind);
+        if (MUTILS__LIKELY(fw)) {
+            /* Primitive fields inline: the small-message hot path. */
+            if (MUTILS__UNLIKELY((size_t)(w->end - p) < fw))
+                return wfail(w, -ENOSPC);
+            if (MUTILS__UNLIKELY(kind == MUTILS_KIND_BOOL &&
+                                 *(const uint8_t *)fv > 1))
+                return wfail(w, -EINVAL);
+            mutils__store_prim(p, fv, fw);
+            p += fw;
+            continue;
+        }
+        if (kind == MUTILS_KIND_STRING) {
+            const struct mutils_str *s = fv;
+            if (MUTILS__UNLIKELY(s->len > ft->max || s->len > MUTILS_MAX_LEN))
+                return wfail(w, -ERANGE); /* before scanning len bytes */
+            if (s->len && s->ptr && mutils__has_nul(s->ptr, s->len))
+                return wfail(w, -EINVAL);
+            p = write_counted(s->ptr, s->len, ft->max, p, w);
+            if (MUTILS__UNLIKELY(!p))
+                return NULL;
+            continue;
+        }
+        if (kind == MUTILS_KIND_FIXED) {
+            const struct mutils_type *e = ft->elem;
+            size_t ew = mutils__width(e->kind);
+            if (ew && e->kind != MUTILS_KIND_BOOL) {
+                if (!fits(ft->max, ew, (size_t)(w->end - p)))
+                    return wfail(w, -ENOSPC);
+                mutils__prims_to_wire(p, fv, ft->max, ew);
+                p += ft->max * ew;
+                continue;
+            }
+        }
+        p = write_value(ft, fv, p, w, depth);
+        if (MUTILS__UNLIKELY(!p))
+            return NULL;
+    }
+    return p;
+}
+
 static uint8_t *write_value(const struct mutils_type *t, const void *v,
                             uint8_t *p, struct wctx *w, int depth)
 {
     switch (t->kind) {
-    case MUTILS_KIND_STRING: {
-        const struct mutils_str *s = v;
-        if (s->len > t->max || s->len > MUTILS_MAX_LEN)
-            return wfail(w, -ERANGE); /* before scanning len bytes */
-        if (s->len && s->ptr && mutils__has_nul(s->ptr, s->len))
-            return wfail(w, -EINVAL);
-        return write_counted(s->ptr, s->len, t->max, p, w);
-    }
+    case MUTILS_KIND_STRING:
+        return write_string(t, v, p, w);
     case MUTILS_KIND_BYTES: {
         const struct mutils_bytes *b = v;
         return write_counted(b->ptr, b->len, t->max, p, w);
     }
-    case MUTILS_KIND_STRBUF: {
-        size_t len = strnlen(v, t->max);
-        if (len >= t->max)
-            return wfail(w, -EINVAL);
-        return write_counted(v, len, t->max - 1, p, w);
-    }
+    case MUTILS_KIND_STRBUF:
+        return write_strbuf(t, v, p, w);
     default:
         break;
     }
     size_t pw = mutils__width(t->kind);
-    if (pw) {
-        if (t->kind == MUTILS_KIND_BOOL && *(const uint8_t *)v > 1)
-            return wfail(w, -EINVAL);
-        if ((size_t)(w->end - p) < pw)
-            return wfail(w, -ENOSPC);
-        mutils__store_prim(p, v, pw);
-        return p + pw;
-    }
+    if (pw)
+        return write_prim(t->kind, v, pw, p, w);
     if (depth >= MUTILS_MAX_DEPTH)
         return wfail(w, -ELOOP);
     switch (t->kind) {
-    case MUTILS_KIND_ARRAY: {
-        const struct mutils_array *a = v;
-        if (a->count > t->max || a->count > MUTILS_MAX_LEN)
-            return wfail(w, -ERANGE);
-        if (a->count && !a->items)
-            return wfail(w, -EINVAL);
-        if ((size_t)(w->end - p) < 4)
-            return wfail(w, -ENOSPC);
-        mutils__st32(p, (uint32_t)a->count);
-        return write_seq(t->elem, a->items, a->count, p + 4, w, depth + 1);
-    }
+    case MUTILS_KIND_ARRAY:
+        return write_array(t, v, p, w, depth + 1);
     case MUTILS_KIND_FIXED:
         return write_seq(t->elem, v, t->max, p, w, depth + 1);
-    case MUTILS_KIND_OPTIONAL: {
-        const void *e = *(const void *const *)v;
-        if (p == w->end)
-            return wfail(w, -ENOSPC);
-        *p++ = e ? 1 : 0;
-        return e ? write_value(t->elem, e, p, w, depth + 1) : p;
-    }
-    case MUTILS_KIND_MAP: {
-        const struct mutils_map *m = v;
-        if (m->count > t->max || m->count > MUTILS_MAX_LEN)
-            return wfail(w, -ERANGE);
-        if (m->count && (!m->keys || !m->values))
-            return wfail(w, -EINVAL);
-        if ((size_t)(w->end - p) < 4)
-            return wfail(w, -ENOSPC);
-        mutils__st32(p, (uint32_t)m->count);
-        p += 4;
-        if (wireless(t->elem) && wireless(t->value))
-            return p;
-        size_t ks = mutils__c_size(t->elem), vs = mutils__c_size(t->value);
-        for (size_t i = 0; i < m->count && p; i++) {
-            p = write_value(t->elem, (const char *)m->keys + i * ks, p, w,
-                            depth + 1);
-            if (p)
-                p = write_value(t->value, (const char *)m->values + i * vs, p,
-                                w, depth + 1);
-        }
-        return p;
-    }
+    case MUTILS_KIND_OPTIONAL:
+        return write_optional(t, v, p, w, depth + 1);
+    case MUTILS_KIND_MAP:
+        return write_map(t, v, p, w, depth + 1);
     case MUTILS_KIND_STRUCT:
     case MUTILS_KIND_ARGS:
-        for (size_t i = 0; i < t->num_fields; i++) {
-            const struct mutils_type *ft = t->fields[i].type;
-            const void *fv = field_ptr(t, v, i);
-            enum mutils_kind kind = ft->kind;
-            size_t fw = mutils__width(kind);
-            if (MUTILS__LIKELY(fw)) {
-                /* Primitive fields inline: the small-message hot path. */
-                if (MUTILS__UNLIKELY((size_t)(w->end - p) < fw))
-                    return wfail(w, -ENOSPC);
-                if (MUTILS__UNLIKELY(kind == MUTILS_KIND_BOOL &&
-                                     *(const uint8_t *)fv > 1))
-                    return wfail(w, -EINVAL);
-                mutils__store_prim(p, fv, fw);
-                p += fw;
-                continue;
-            }
-            if (kind == MUTILS_KIND_STRING) {
-                const struct mutils_str *s = fv;
-                if (MUTILS__UNLIKELY(s->len > ft->max ||
-                                     s->len > MUTILS_MAX_LEN))
-                    return wfail(w, -ERANGE); /* before scanning len bytes */
-                if (s->len && s->ptr && mutils__has_nul(s->ptr, s->len))
-                    return wfail(w, -EINVAL);
-                p = write_counted(s->ptr, s->len, ft->max, p, w);
-                if (MUTILS__UNLIKELY(!p))
-                    return NULL;
-                continue;
-            }
-            if (kind == MUTILS_KIND_FIXED) {
-                const struct mutils_type *e = ft->elem;
-                size_t ew = mutils__width(e->kind);
-                if (ew && e->kind != MUTILS_KIND_BOOL) {
-                    if (!fits(ft->max, ew, (size_t)(w->end - p)))
-                        return wfail(w, -ENOSPC);
-                    mutils__prims_to_wire(p, fv, ft->max, ew);
-                    p += ft->max * ew;
-                    continue;
-                }
-            }
-            p = write_value(ft, fv, p, w, depth + 1);
-            if (MUTILS__UNLIKELY(!p))
-                return NULL;
-        }
-        return p;
+        return write_struct(t, v, p, w, depth + 1);
     default:
         return wfail(w, -EINVAL);
     }
@@ -1002,113 +1040,152 @@ static int read_map(struct rctx *c, const struct mutils_type *t,
     return 0;
 }
 
+/* The decoders below mirror the encoders above them, kind by kind:
+ * write_counted / read_counted, write_prim / read_prim, write_optional /
+ * read_optional, write_map / read_map, write_struct / read_struct. */
+
+/* A primitive of width w at pos (a bool must be 0 or 1). */
+static inline int read_prim(struct rctx *c, enum mutils_kind kind, void *out,
+                            size_t w)
+{
+    const uint8_t *p = c->buf + c->pos;
+    if (MUTILS__UNLIKELY(c->len - c->pos < w ||
+                         (kind == MUTILS_KIND_BOOL && *p > 1)))
+        return bad(c, c->pos);
+    mutils__load_prim(out, p, w);
+    c->pos += w;
+    return 0;
+}
+
+/* A text string: a u32 length, then bytes without a NUL.  Copied with a
+ * terminating NUL, or (view) pointing into the buffer. */
+static int read_string(struct rctx *c, const struct mutils_type *t,
+                       struct mutils_str *out)
+{
+    size_t start = c->pos, n;
+    int rc = take_count(c, t->max, 1, &n);
+    if (rc)
+        return rc;
+    const char *src = (const char *)c->buf + c->pos;
+    if (mutils__has_nul(src, n))
+        return bad(c, start);
+    if (!c->view) {
+        char *d = rc_alloc(c, n + 1, 1);
+        if (!d)
+            return -ENOMEM;
+        memcpy(d, src, n);
+        d[n] = 0;
+        src = d;
+    }
+    out->ptr = src;
+    out->len = n;
+    c->pos += n;
+    return 0;
+}
+
+/* A byte string: a u32 length, then the bytes (empty: ptr NULL). */
+static int read_bytes(struct rctx *c, const struct mutils_type *t,
+                      struct mutils_bytes *out)
+{
+    size_t n;
+    int rc = take_count(c, t->max, 1, &n);
+    if (rc)
+        return rc;
+    const void *src = c->buf + c->pos;
+    if (!n) {
+        src = NULL;
+    } else if (!c->view) {
+        void *d = rc_alloc(c, n, 1);
+        if (!d)
+            return -ENOMEM;
+        memcpy(d, src, n);
+        src = d;
+    }
+    out->ptr = src;
+    out->len = n;
+    c->pos += n;
+    return 0;
+}
+
+/* A text string into a fixed char array of t->max bytes, NUL included. */
+static int read_strbuf(struct rctx *c, const struct mutils_type *t, char *out)
+{
+    size_t start = c->pos, n;
+    if (!t->max)
+        return -EINVAL;
+    int rc = take_count(c, t->max - 1, 1, &n);
+    if (rc)
+        return rc;
+    const uint8_t *src = c->buf + c->pos;
+    if (mutils__has_nul(src, n))
+        return bad(c, start);
+    memmove(out, src, n); /* out may be the reader's own bytes */
+    out[n] = 0;
+    c->pos += n;
+    return 0;
+}
+
+/* One presence byte (0 or 1), then the value, allocated. */
+static int read_optional(struct rctx *c, const struct mutils_type *t,
+                         void **out, int depth)
+{
+    const uint8_t *p = c->buf + c->pos;
+    if (c->len - c->pos < 1 || *p > 1)
+        return bad(c, c->pos);
+    c->pos += 1;
+    if (!*p) {
+        *out = NULL;
+        return 0;
+    }
+    size_t cs = mutils__c_size(t->elem);
+    void *e = rc_alloc(c, alloc_size(1, cs), c_align(t->elem));
+    if (!e)
+        return -ENOMEM;
+    int rc = read_value(c, t->elem, e, depth);
+    if (rc) {
+        release(&c->f, e, alloc_size(1, cs));
+        return rc;
+    }
+    *out = e;
+    return 0;
+}
+
+/* The fields in order; primitive fields inline (the small-message hot
+ * path).  On failure the fields already read are freed. */
+static int read_struct(struct rctx *c, const struct mutils_type *t, void *out,
+                       int depth)
+{
+    for (size_t i = 0; i < t->num_fields; i++) {
+        const struct mutils_type *ft = t->fields[i].type;
+        void *fv = field_ptr_mut(t, out, i);
+        size_t w = mutils__width(ft->kind);
+        int rc = MUTILS__LIKELY(w) ? read_prim(c, ft->kind, fv, w)
+                                   : read_field(c, ft, fv, depth);
+        if (MUTILS__UNLIKELY(rc)) {
+            while (i--)
+                free_value(t->fields[i].type, field_ptr_mut(t, out, i), &c->f);
+            return rc;
+        }
+    }
+    return 0;
+}
+
 static int read_value(struct rctx *c, const struct mutils_type *t, void *out,
                       int depth)
 {
-    size_t left = c->len - c->pos;
-    const uint8_t *p = c->buf + c->pos;
     switch (t->kind) {
-    case MUTILS_KIND_U8:
-    case MUTILS_KIND_I8:
-        if (MUTILS__UNLIKELY(left < 1))
-            return bad(c, c->pos);
-        *(uint8_t *)out = *p;
-        c->pos += 1;
-        return 0;
-    case MUTILS_KIND_BOOL:
-        if (MUTILS__UNLIKELY(left < 1 || *p > 1))
-            return bad(c, c->pos);
-        *(bool *)out = *p;
-        c->pos += 1;
-        return 0;
-    case MUTILS_KIND_U16:
-    case MUTILS_KIND_I16: {
-        if (MUTILS__UNLIKELY(left < 2))
-            return bad(c, c->pos);
-        uint16_t x = mutils__ld16(p);
-        memcpy(out, &x, 2);
-        c->pos += 2;
-        return 0;
-    }
-    case MUTILS_KIND_U32:
-    case MUTILS_KIND_I32:
-    case MUTILS_KIND_F32: {
-        if (MUTILS__UNLIKELY(left < 4))
-            return bad(c, c->pos);
-        uint32_t x = mutils__ld32(p);
-        memcpy(out, &x, 4);
-        c->pos += 4;
-        return 0;
-    }
-    case MUTILS_KIND_U64:
-    case MUTILS_KIND_I64:
-    case MUTILS_KIND_F64: {
-        if (MUTILS__UNLIKELY(left < 8))
-            return bad(c, c->pos);
-        uint64_t x = mutils__ld64(p);
-        memcpy(out, &x, 8);
-        c->pos += 8;
-        return 0;
-    }
     case MUTILS_KIND_STRING:
-    case MUTILS_KIND_BYTES: {
-        size_t start = c->pos, n;
-        int rc = take_count(c, t->max, 1, &n);
-        if (rc)
-            return rc;
-        const uint8_t *src = c->buf + c->pos;
-        const void *ptr;
-        if (t->kind == MUTILS_KIND_STRING) {
-            if (mutils__has_nul(src, n))
-                return bad(c, start);
-            if (c->view) {
-                ptr = src;
-            } else {
-                char *d = rc_alloc(c, n + 1, 1);
-                if (!d)
-                    return -ENOMEM;
-                memcpy(d, src, n);
-                d[n] = 0;
-                ptr = d;
-            }
-            ((struct mutils_str *)out)->ptr = ptr;
-            ((struct mutils_str *)out)->len = n;
-        } else {
-            if (!n) {
-                ptr = NULL;
-            } else if (c->view) {
-                ptr = src;
-            } else {
-                void *d = rc_alloc(c, n, 1);
-                if (!d)
-                    return -ENOMEM;
-                memcpy(d, src, n);
-                ptr = d;
-            }
-            ((struct mutils_bytes *)out)->ptr = ptr;
-            ((struct mutils_bytes *)out)->len = n;
-        }
-        c->pos += n;
-        return 0;
-    }
-    case MUTILS_KIND_STRBUF: {
-        size_t start = c->pos, n;
-        if (!t->max)
-            return -EINVAL;
-        int rc = take_count(c, t->max - 1, 1, &n);
-        if (rc)
-            return rc;
-        const uint8_t *src = c->buf + c->pos;
-        if (mutils__has_nul(src, n))
-            return bad(c, start);
-        memmove(out, src, n); /* out may be the reader's own bytes */
-        ((char *)out)[n] = 0;
-        c->pos += n;
-        return 0;
-    }
+        return read_string(c, t, out);
+    case MUTILS_KIND_BYTES:
+        return read_bytes(c, t, out);
+    case MUTILS_KIND_STRBUF:
+        return read_strbuf(c, t, out);
     default:
         break;
     }
+    size_t pw = mutils__width(t->kind);
+    if (pw)
+        return read_prim(c, t->kind, out, pw);
     if (MUTILS__UNLIKELY(depth >= MUTILS_MAX_DEPTH))
         return bad(c, c->pos);
     switch (t->kind) {
@@ -1116,58 +1193,13 @@ static int read_value(struct rctx *c, const struct mutils_type *t, void *out,
         return read_array(c, t, out, depth + 1);
     case MUTILS_KIND_FIXED:
         return read_seq(c, t->elem, out, t->max, depth + 1);
-    case MUTILS_KIND_OPTIONAL: {
-        if (left < 1 || *p > 1)
-            return bad(c, c->pos);
-        c->pos += 1;
-        if (!*p) {
-            *(void **)out = NULL;
-            return 0;
-        }
-        size_t cs = mutils__c_size(t->elem);
-        void *e = rc_alloc(c, alloc_size(1, cs), c_align(t->elem));
-        if (!e)
-            return -ENOMEM;
-        int rc = read_value(c, t->elem, e, depth + 1);
-        if (rc) {
-            release(&c->f, e, alloc_size(1, cs));
-            return rc;
-        }
-        *(void **)out = e;
-        return 0;
-    }
+    case MUTILS_KIND_OPTIONAL:
+        return read_optional(c, t, out, depth + 1);
     case MUTILS_KIND_MAP:
         return read_map(c, t, out, depth + 1);
     case MUTILS_KIND_STRUCT:
     case MUTILS_KIND_ARGS:
-        for (size_t i = 0; i < t->num_fields; i++) {
-            const struct mutils_type *ft = t->fields[i].type;
-            void *fv = field_ptr_mut(t, out, i);
-            enum mutils_kind kind = ft->kind;
-            size_t w = mutils__width(kind);
-            int rc;
-            if (MUTILS__LIKELY(w)) {
-                /* Primitive fields inline: the small-message hot path. */
-                size_t pos = c->pos;
-                const uint8_t *src = c->buf + pos;
-                if (MUTILS__LIKELY(c->len - pos >= w &&
-                                   (kind != MUTILS_KIND_BOOL || *src <= 1))) {
-                    mutils__load_prim(fv, src, w);
-                    c->pos = pos + w;
-                    continue;
-                }
-                rc = bad(c, pos);
-            } else {
-                rc = read_field(c, ft, fv, depth + 1);
-            }
-            if (MUTILS__UNLIKELY(rc)) {
-                while (i--)
-                    free_value(t->fields[i].type, field_ptr_mut(t, out, i),
-                               &c->f);
-                return rc;
-            }
-        }
-        return 0;
+        return read_struct(c, t, out, depth + 1);
     default:
         return -EINVAL;
     }

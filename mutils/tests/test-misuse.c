@@ -44,7 +44,7 @@ START_TEST(writer_null_object)
     ck_assert_ptr_null(mutils_writer_steal(NULL, &len));
     ck_assert_uint_eq(len, 0);
     ck_assert_ptr_null(mutils_writer_steal(NULL, NULL));
-    ck_assert_uint_eq(mutils_writer_len(NULL), 0);
+    ck_assert_uint_eq(mutils_writer_len(NULL), MUTILS_NO_SIZE);
     ck_assert_ptr_null(mutils_writer_data(NULL));
     ck_assert_int_eq(mutils_writer_error(NULL), -EINVAL);
     ck_assert_int_eq(mutils_writer_reserve(NULL, 1, &p), -EINVAL);
@@ -340,8 +340,8 @@ START_TEST(reader_null_object)
     char text[4];
     size_t n, off = 77;
     mutils_reader_init(NULL, "abc", 3);
-    ck_assert_uint_eq(mutils_reader_offset(NULL), 0);
-    ck_assert_uint_eq(mutils_reader_remaining(NULL), 0);
+    ck_assert_uint_eq(mutils_reader_offset(NULL), MUTILS_NO_SIZE);
+    ck_assert_uint_eq(mutils_reader_remaining(NULL), MUTILS_NO_SIZE);
     ck_assert_int_eq(mutils_reader_error(NULL, &off), -EINVAL);
     ck_assert_uint_eq(off, 77);
     ck_assert_int_eq(mutils_reader_finish(NULL), -EINVAL);
@@ -519,7 +519,7 @@ START_TEST(engine_null_arguments)
     size_t size = 123, len = 321;
     uint8_t buf[8] = {0};
     uint64_t fp = 5;
-    ck_assert_uint_eq(mutils_type_c_size(NULL), 0);
+    ck_assert_uint_eq(mutils_type_c_size(NULL), MUTILS_NO_SIZE);
     ck_assert_int_eq(mutils_type_check(NULL), -EINVAL);
     ck_assert_int_eq(mutils_size(NULL, &v, &size), -EINVAL);
     ck_assert_int_eq(mutils_size(&mutils_type_u32, NULL, &size), -EINVAL);

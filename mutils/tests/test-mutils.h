@@ -9,5 +9,6 @@ Suite *mutils_type_suite(void);
 Suite *mutils_fingerprint_suite(void);
 Suite *mutils_prop_suite(void);
 Suite *mutils_misuse_suite(void);
+Suite *mutils_contract_suite(void);
 
 #endif

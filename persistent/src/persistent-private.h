@@ -4,6 +4,8 @@
 
 #include "persistent/persistent.h"
 
+#include <mutils/mutils.h>
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -57,30 +59,23 @@ static inline uint64_t pers__rec_size(uint64_t off, uint64_t len)
     return pad * 16 <= size ? size + pad : size;
 }
 
-/* Bounded little-endian helpers: callers check the range first. */
+/* Bounded little-endian helpers (libmutils'): callers check the range
+ * first. */
 static inline void pers__put32(uint8_t *p, uint32_t v)
 {
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+    mutils_store_le32(p, v);
 }
 static inline void pers__put64(uint8_t *p, uint64_t v)
 {
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+    mutils_store_le64(p, v);
 }
 static inline uint32_t pers__get32(const uint8_t *p)
 {
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
+    return mutils_load_le32(p);
 }
 static inline uint64_t pers__get64(const uint8_t *p)
 {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
+    return mutils_load_le64(p);
 }
 
 /* ---- the log object ------------------------------------------------------ */

@@ -22,6 +22,8 @@
  */
 #include "rdmc-private.h"
 
+#include <mutils/mutils.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -628,18 +630,18 @@ static void *group_main(void *arg)
 #define BLOB_VERSION 1
 #define BLOB_SIZE (4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + FAB_MR_DESC_SIZE)
 
+/* Little-endian fields of 4 or 8 bytes. */
 static void put_le(uint8_t *p, uint64_t v, int bytes)
 {
-    for (int i = 0; i < bytes; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+    if (bytes == 4)
+        mutils_store_le32(p, (uint32_t)v);
+    else
+        mutils_store_le64(p, v);
 }
 
 static uint64_t get_le(const uint8_t *p, int bytes)
 {
-    uint64_t v = 0;
-    for (int i = bytes - 1; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
+    return bytes == 4 ? mutils_load_le32(p) : mutils_load_le64(p);
 }
 
 static uint64_t members_hash(const struct rdmc_group *g)

@@ -1,36 +1,10 @@
 /* Control records and CQ data words: the only file that knows the bytes. */
 #include "rdmc-private.h"
 
+#include <mutils/mutils.h>
+
 #include <errno.h>
 #include <string.h>
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
 
 /* Layout: 0 version, 1 kind, 2..3 zero, 4..7 group id, 8..15 index,
  * 16..23 size (HEADER) or dest.key (READY), 24..31 dest.base,
@@ -45,14 +19,14 @@ int rdmc_ctrl_encode(const struct rdmc_ctrl *c, uint8_t out[RDMC_CTRL_SIZE])
     memset(out, 0, RDMC_CTRL_SIZE);
     out[0] = RDMC_CTRL_VERSION;
     out[1] = (uint8_t)c->kind;
-    put_u32(out + 4, c->group_id);
-    put_u64(out + 8, c->index);
+    mutils_store_le32(out + 4, c->group_id);
+    mutils_store_le64(out + 8, c->index);
     if (c->kind == RDMC_KIND_HEADER) {
-        put_u64(out + 16, c->size);
+        mutils_store_le64(out + 16, c->size);
     } else if (c->kind == RDMC_KIND_READY) {
-        put_u64(out + 16, c->dest.key);
-        put_u64(out + 24, c->dest.base);
-        put_u64(out + 32, c->dest.len);
+        mutils_store_le64(out + 16, c->dest.key);
+        mutils_store_le64(out + 24, c->dest.base);
+        mutils_store_le64(out + 32, c->dest.len);
     }
     return 0;
 }
@@ -73,20 +47,20 @@ int rdmc_ctrl_decode(const uint8_t *in, size_t len, struct rdmc_ctrl *c)
         return -EBADMSG;
     memset(c, 0, sizeof(*c));
     c->kind = (enum rdmc_ctrl_kind)in[1];
-    c->group_id = get_u32(in + 4);
-    c->index = get_u64(in + 8);
+    c->group_id = mutils_load_le32(in + 4);
+    c->index = mutils_load_le64(in + 8);
     if (c->group_id > RDMC_MAX_GROUP_ID)
         return -EBADMSG;
     switch (c->kind) {
     case RDMC_KIND_HEADER:
-        c->size = get_u64(in + 16);
+        c->size = mutils_load_le64(in + 16);
         if (c->size == 0 || !all_zero(in + 24, 16))
             return -EBADMSG;
         return 0;
     case RDMC_KIND_READY:
-        c->dest.key = get_u64(in + 16);
-        c->dest.base = get_u64(in + 24);
-        c->dest.len = get_u64(in + 32);
+        c->dest.key = mutils_load_le64(in + 16);
+        c->dest.base = mutils_load_le64(in + 24);
+        c->dest.len = mutils_load_le64(in + 32);
         if (c->dest.len == 0 || c->dest.base + c->dest.len < c->dest.base)
             return -EBADMSG;
         return 0;

@@ -200,11 +200,9 @@ static bool barrier(const struct member_args *a, const char *tag,
     for (size_t i = 0; i < nranks; i++) {
         snprintf(path, sizeof(path), "%s/%s-%u", a->dir, tag, ranks[i]);
         struct stat sb;
-        while (stat(path, &sb) != 0) {
-            if (th_now_ms() > deadline)
-                return false;
-            usleep(2000);
-        }
+        int left = (int)(deadline - th_now_ms());
+        if (!TH_WAIT_UNTIL(stat(path, &sb) == 0, left > 0 ? left : 0))
+            return false;
     }
     return true;
 }

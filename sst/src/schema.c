@@ -1,6 +1,8 @@
 /* Row schema: field offsets and the hash members compare. */
 #include "sst-private.h"
 
+#include <mutils/mutils.h>
+
 #include <errno.h>
 #include <string.h>
 #include <xxhash.h>
@@ -64,8 +66,7 @@ uint64_t sst_schema_hash(const struct sst_field *fields, size_t n)
         uint64_t vals[4] = {len, fields[i].elem_size, fields[i].count,
                             offsets[i]};
         for (int k = 0; k < 4; k++)
-            for (int b = 0; b < 8; b++)
-                num[k * 8 + b] = (uint8_t)(vals[k] >> (8 * b));
+            mutils_store_le64(num + 8 * k, vals[k]);
         XXH64_update(st, num, sizeof(num));
         XXH64_update(st, fields[i].name, len);
     }

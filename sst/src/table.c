@@ -81,11 +81,9 @@ static uint64_t table_key(uint64_t table_id, const struct sst_member *m,
                           size_t n)
 {
     uint8_t buf[8 + 4 * SST_MAX_MEMBERS];
-    for (int i = 0; i < 8; i++)
-        buf[i] = (uint8_t)(table_id >> (8 * i));
+    mutils_store_le64(buf, table_id);
     for (size_t k = 0; k < n; k++)
-        for (int i = 0; i < 4; i++)
-            buf[8 + 4 * k + i] = (uint8_t)(m[k].node_id >> (8 * i));
+        mutils_store_le32(buf + 8 + 4 * k, m[k].node_id);
     return XXH64(buf, 8 + 4 * n, 0x5353545f6b6579ull);
 }
 

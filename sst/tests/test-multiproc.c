@@ -415,16 +415,12 @@ int child_fail(int argc, char **argv)
             sleep_us(100000); /* killed or stopped by the parent */
     }
     int64_t end = th_now_ms() + 60000;
-    while (!atomic_load(&sus.when_ns[victim]) && th_now_ms() < end)
-        sleep_us(1000);
-    if (!atomic_load(&sus.when_ns[victim])) {
+    if (!TH_WAIT_UNTIL(atomic_load(&sus.when_ns[victim]) != 0, 60000)) {
         fprintf(stderr, "rank %u: victim never suspected\n", a.rank);
         return 30;
     }
     char buf[64];
-    while (ts_read_file(a.dir, "hit", buf, sizeof(buf)) <= 0 &&
-           th_now_ms() < end)
-        sleep_us(1000);
+    TH_WAIT_UNTIL(ts_read_file(a.dir, "hit", buf, sizeof(buf)) > 0, 60000);
     int64_t hit_ns = strtoll(buf, NULL, 10);
     int64_t delay_ms = (atomic_load(&sus.when_ns[victim]) - hit_ns) / 1000000;
     fprintf(stderr, "rank %u: suspected rank %u after %" PRId64 " ms (%s)\n",
@@ -773,15 +769,10 @@ int child_part(int argc, char **argv)
     snprintf(name, sizeof(name), "ready-%u", a.rank);
     ts_write_file(a.dir, name, "1");
     uint32_t other = 1 - a.rank;
-    int64_t end = th_now_ms() + 60000;
-    while (!atomic_load(&sus.when_ns[other]) && th_now_ms() < end)
-        sleep_us(1000);
-    if (!atomic_load(&sus.when_ns[other]))
+    if (!TH_WAIT_UNTIL(atomic_load(&sus.when_ns[other]) != 0, 60000))
         return 51;
     char buf[64];
-    while (ts_read_file(a.dir, "hit", buf, sizeof(buf)) <= 0 &&
-           th_now_ms() < end)
-        sleep_us(1000);
+    TH_WAIT_UNTIL(ts_read_file(a.dir, "hit", buf, sizeof(buf)) > 0, 60000);
     int64_t delay_ms =
         (atomic_load(&sus.when_ns[other]) - strtoll(buf, NULL, 10)) / 1000000;
     fprintf(stderr,

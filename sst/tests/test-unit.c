@@ -195,9 +195,7 @@ START_TEST(test_rows_visible_in_process)
     ck_assert_int_eq(
         sst_put_wait(t0, &only2, 1, sst_field_offset(t0, 2) + 24, 8, 5000), 0);
     struct sst_table *t2 = p[2].table;
-    int64_t end = th_now_ms() + 5000;
-    while (ts_load(sst_field(t2, 0, 2, 3)) != 0xabcdef && th_now_ms() < end)
-        ;
+    TH_WAIT_UNTIL(ts_load(sst_field(t2, 0, 2, 3)) == 0xabcdef, 5000);
     ck_assert_uint_eq(ts_load(sst_field(t2, 0, 2, 3)), 0xabcdef);
     ck_assert_uint_eq(ts_load(sst_field(p[1].table, 0, 2, 3)), 0);
     ck_assert_int_eq(sst_put(t0, 0, sst_row_size(t0) + 1), -ERANGE);
@@ -501,10 +499,7 @@ START_TEST(test_recreate_no_leaks)
         }
     }
     /* A pool thread may still be closing a set-up fetch's socket. */
-    int64_t end = th_now_ms() + 3000;
-    while ((th_count_fds() > fds || th_count_threads() > threads) &&
-           th_now_ms() < end)
-        usleep(10000);
+    TH_WAIT_UNTIL(th_count_fds() <= fds && th_count_threads() <= threads, 3000);
     /* No growth (the warm-up count may have caught a transient socket). */
     ck_assert_int_le(th_count_fds(), fds);
     ck_assert_int_le(th_count_threads(), threads);

@@ -10,7 +10,7 @@ int main(void)
     conf_options_init(&opts);
     opts.no_env = true;
     struct conf *conf;
-    if (conf_create(&conf, &opts) != 0)
+    if (conf_new(&opts, &conf, NULL) != 0)
         return 1;
     static const char text[] = "[DERECHO]\nlocal_id = 7\n";
     struct conf_error err;

@@ -39,19 +39,18 @@ static void pause_us(long us)
     }
 }
 
+void th_backoff(long *backoff_us)
+{
+    if (*backoff_us <= 0)
+        *backoff_us = 50;
+    pause_us(*backoff_us);
+    if (*backoff_us < 5000)
+        *backoff_us *= 2;
+}
+
 bool th_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms)
 {
-    int64_t deadline = th_now_ms() + timeout_ms;
-    long backoff_us = 50;
-    for (;;) {
-        if (cond(arg))
-            return true;
-        if (th_now_ms() >= deadline)
-            return cond(arg);
-        pause_us(backoff_us);
-        if (backoff_us < 5000)
-            backoff_us *= 2;
-    }
+    return TH_WAIT_UNTIL(cond(arg), timeout_ms);
 }
 
 /* ---- temporary directories ------------------------------------------- */

@@ -47,6 +47,35 @@ int64_t th_now_ms(void);
  * returns true (returns true) or timeout_ms elapse (returns false). */
 bool th_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms);
 
+/* One pause of a polling loop: sleeps *backoff_us microseconds, then
+ * doubles it up to 5 ms.  Start with *backoff_us = 0 (50 us is used). */
+void th_backoff(long *backoff_us);
+
+/* Evaluates expr (any scalar expression, re-evaluated on every poll) until
+ * it is true or ms milliseconds have passed; the value is true when expr
+ * held (it is evaluated once more at the deadline).  The same back-off as
+ * th_wait_until, without a callback:
+ *     ck_assert(TH_WAIT_UNTIL(atomic_load(&done) == 3, 5000));
+ * A GNU statement expression (gcc, clang). */
+#define TH_WAIT_UNTIL(expr, ms)                                                \
+    __extension__({                                                            \
+        int64_t th__deadline = th_now_ms() + (ms);                             \
+        long th__backoff = 0;                                                  \
+        bool th__ok;                                                           \
+        for (;;) {                                                             \
+            if ((expr)) {                                                      \
+                th__ok = true;                                                 \
+                break;                                                         \
+            }                                                                  \
+            if (th_now_ms() >= th__deadline) {                                 \
+                th__ok = (expr) ? true : false;                                \
+                break;                                                         \
+            }                                                                  \
+            th_backoff(&th__backoff);                                          \
+        }                                                                      \
+        th__ok;                                                                \
+    })
+
 /* ---- temporary directories --------------------------------------------- */
 
 /* Creates a fresh empty directory under the run's temporary root and writes

@@ -91,6 +91,26 @@ START_TEST(wait_until_gives_up_at_deadline)
 }
 END_TEST
 
+START_TEST(wait_until_macro_reevaluates_its_expression)
+{
+    int n = 0;
+    ck_assert(TH_WAIT_UNTIL(++n >= 5, 5000));
+    ck_assert_int_eq(n, 5);
+}
+END_TEST
+
+START_TEST(wait_until_macro_gives_up_at_deadline)
+{
+    int calls = 0;
+    int64_t t0 = th_now_ms();
+    ck_assert(!TH_WAIT_UNTIL((calls++, false), 100));
+    int64_t spent = th_now_ms() - t0;
+    ck_assert_int_ge(spent, 100);
+    ck_assert_int_lt(spent, 2000);
+    ck_assert_int_gt(calls, 2); /* polled, and once more at the deadline */
+}
+END_TEST
+
 /* ---- temporary directories -------------------------------------------- */
 
 START_TEST(tmpdir_is_fresh_and_removable)
@@ -240,6 +260,8 @@ static Suite *harness_suite(void)
     TCase *tc = tcase_create("wait");
     tcase_add_test(tc, wait_until_returns_when_condition_holds);
     tcase_add_test(tc, wait_until_gives_up_at_deadline);
+    tcase_add_test(tc, wait_until_macro_reevaluates_its_expression);
+    tcase_add_test(tc, wait_until_macro_gives_up_at_deadline);
     suite_add_tcase(s, tc);
     tc = tcase_create("tmpdir");
     tcase_add_test(tc, tmpdir_is_fresh_and_removable);

@@ -263,10 +263,24 @@ static int run_tcp(int iters, bool leader, uint16_t port)
     return 0;
 }
 
+static const char usage_text[] =
+    "usage: fab_latency [PROVIDER [ITERATIONS]]   (default: tcp 20000)\n";
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    char *end = NULL;
+    long n = argc > 2 ? strtol(argv[2], &end, 10) : 20000;
+    if (argc > 3 || (argc > 1 && argv[1][0] == '-') ||
+        (argc > 2 && (end == argv[2] || *end || n <= 0 || n > 100000000))) {
+        fputs(usage_text, stderr);
+        return 64;
+    }
     const char *provider = argc > 1 ? argv[1] : "tcp";
-    int iters = argc > 2 ? atoi(argv[2]) : 20000;
+    int iters = (int)n;
     const char *plain = getenv("FAB_LATENCY_PLAIN_WRITE");
     g_plain_write = plain && plain[0] == '1';
     if (iters < 100)

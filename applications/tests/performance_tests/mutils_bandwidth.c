@@ -335,14 +335,19 @@ int main(int argc, char **argv)
             which = optarg;
             break;
         default:
-            fprintf(stderr,
-                    "usage: %s [--seconds S] [--case blob|struct|all]\n",
-                    argv[0]);
+            fprintf(opt == 'h' ? stdout : stderr,
+                    "usage: mutils_bandwidth [--seconds S] "
+                    "[--case blob|struct|all]\n");
             return opt == 'h' ? 0 : 64;
         }
     }
-    if (seconds <= 0) {
-        fprintf(stderr, "mutils_bandwidth: --seconds must be > 0\n");
+    if (optind != argc || seconds <= 0 ||
+        (strcmp(which, "blob") && strcmp(which, "struct") &&
+         strcmp(which, "all"))) {
+        fprintf(stderr, "mutils_bandwidth: --seconds must be > 0, --case "
+                        "blob, struct or all, and no other argument\n"
+                        "usage: mutils_bandwidth [--seconds S] "
+                        "[--case blob|struct|all]\n");
         return 64;
     }
     int rc = 0;

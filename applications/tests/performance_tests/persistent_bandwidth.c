@@ -316,13 +316,21 @@ int main(int argc, char **argv)
             lookup = false;
             break;
         default:
-            fprintf(stderr,
-                    "usage: %s [--dir DIR] [--rounds N] [--quick] [--size "
-                    "1024|65536] "
-                    "[--persist-every 1|100] [--no-lookup]\n",
-                    argv[0]);
+            fprintf(c == 'h' ? stdout : stderr,
+                    "usage: persistent_bandwidth [--dir DIR] [--rounds N] "
+                    "[--quick] [--size 1024|65536] "
+                    "[--persist-every 1|100] [--no-lookup]\n");
             return c == 'h' ? 0 : 64;
         }
+    }
+    if (optind != argc) {
+        fprintf(stderr,
+                "persistent_bandwidth: unexpected argument %s\n"
+                "usage: persistent_bandwidth [--dir DIR] [--rounds N] "
+                "[--quick] [--size 1024|65536] "
+                "[--persist-every 1|100] [--no-lookup]\n",
+                argv[optind]);
+        return 64;
     }
     if (rounds < 1)
         rounds = 1;

@@ -388,11 +388,12 @@ static int run_config(struct config *c)
     return 0;
 }
 
-static void usage(void)
+/* Usage on out: stdout for --help, stderr for a usage error (exit 64). */
+static void usage(FILE *out)
 {
-    fprintf(stderr, "usage: rdmc_bandwidth [-n nodes] [-a algorithm|all] "
-                    "[-s size|all] [-c count] [-b block_size] [-p provider] "
-                    "[-w window]\n");
+    fprintf(out, "usage: rdmc_bandwidth [-n nodes] [-a algorithm|all] "
+                 "[-s size|all] [-c count] [-b block_size] [-p provider] "
+                 "[-w window]\n");
 }
 
 int main(int argc, char **argv)
@@ -426,8 +427,10 @@ int main(int argc, char **argv)
             if (!strcmp(optarg, "all"))
                 all_algs = true;
             else if (rdmc_algorithm_from_name(optarg, &c.alg)) {
-                usage();
-                return 2;
+                fprintf(stderr, "rdmc_bandwidth: unknown algorithm %s\n",
+                        optarg);
+                usage(stderr);
+                return 64;
             }
             break;
         case 's':
@@ -448,14 +451,17 @@ int main(int argc, char **argv)
         case 'w':
             c.window = (unsigned)atoi(optarg);
             break;
+        case 'h':
+            usage(stdout);
+            return 0;
         default:
-            usage();
-            return opt == 'h' ? 0 : 2;
+            usage(stderr);
+            return 64;
         }
     }
-    if (c.nodes < 2 || c.nodes > MAX_NODES || c.size == 0) {
-        usage();
-        return 2;
+    if (optind != argc || c.nodes < 2 || c.nodes > MAX_NODES || c.size == 0) {
+        usage(stderr);
+        return 64;
     }
     signal(SIGPIPE, SIG_IGN);
     static const size_t sizes[] = {10 * 1024, 1u << 20, 16u << 20};

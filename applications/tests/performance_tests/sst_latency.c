@@ -470,16 +470,18 @@ int main(int argc, char **argv)
             cfg.spin_us = atoi(optarg);
             break;
         default:
-            fprintf(stderr,
-                    "usage: %s [--provider tcp|sockets] [--rounds N] "
-                    "[--idle-s S] [--spin-us US]\n",
-                    argv[0]);
-            return c == 'h' ? 0 : 2;
+            fprintf(c == 'h' ? stdout : stderr,
+                    "usage: sst_latency [--provider tcp|sockets] [--rounds N] "
+                    "[--idle-s S] [--spin-us US]\n");
+            return c == 'h' ? 0 : 64;
         }
     }
-    if (cfg.rounds < 10 || cfg.idle_s < 1) {
-        fprintf(stderr, "rounds >= 10, idle-s >= 1\n");
-        return 2;
+    if (optind != argc || cfg.rounds < 10 || cfg.idle_s < 1) {
+        fprintf(stderr, "sst_latency: rounds >= 10, idle-s >= 1, no other "
+                        "argument\n"
+                        "usage: sst_latency [--provider tcp|sockets] "
+                        "[--rounds N] [--idle-s S] [--spin-us US]\n");
+        return 64;
     }
     if (strcmp(cfg.provider, "sockets") == 0)
         setenv("FI_SOCKETS_PE_WAITTIME", "0", 0); /* its own thread spins */

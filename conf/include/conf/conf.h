@@ -18,7 +18,9 @@
  *
  * Misuse: a NULL struct conf, name, path, section, key or output pointer
  * (other than those documented as optional) makes a call fail with -EINVAL
- * and change nothing; the loading calls also say so in err.
+ * and change nothing; the loading calls also say so in err.  The getters
+ * return no value on error (their output is untouched), so a NULL struct
+ * conf needs no sentinel; the schema lookups return NULL.
  *
  * Threading: a struct conf is not locked.  Loading calls (conf_load_*,
  * conf_parse_args) need exclusive access; getters and conf_dump may run
@@ -39,6 +41,17 @@ extern "C" {
 #endif
 
 #define CONF_EXPORT __attribute__((visibility("default")))
+
+/* Marks the calls kept for compatibility whose shape breaks the API
+ * contract (docs/api.md).  Define DERECHO_WARN_DEPRECATED before the
+ * include to get a compiler warning where they are used; by default they
+ * compile silently, so that -Werror builds of existing programs still
+ * build. */
+#ifdef DERECHO_WARN_DEPRECATED
+#define CONF_DEPRECATED __attribute__((deprecated))
+#else
+#define CONF_DEPRECATED
+#endif
 
 /* Longest accepted line of a configuration file, in bytes (without the
  * line break).  Longer lines are an error (-EBADMSG). */
@@ -90,11 +103,18 @@ struct conf_option {
     const char *description;       /* one line */
 };
 
+/* Cross-option rule checked when a load completes (file, buffer or
+ * command line): DERECHO/sst_poll_cq_timeout_ms (the suspicion timeout)
+ * must be at least CONF_MIN_SUSPECT_HEARTBEATS times DERECHO/heartbeat_ms,
+ * else the load fails with -EINVAL and changes nothing. */
+#define CONF_MIN_SUSPECT_HEARTBEATS 3
+
 /* Number of entries of the schema table (deprecated and obsolete included).
  * Thread-safe. */
 CONF_EXPORT size_t conf_schema_count(void);
 
-/* Entry i of the schema table, or NULL when i >= conf_schema_count(). */
+/* Entry i of the schema table, or NULL (the sentinel) when
+ * i >= conf_schema_count(). */
 CONF_EXPORT const struct conf_option *conf_schema_get(size_t i);
 
 /* The entry for key in section, or NULL when unknown.  section may be a
@@ -103,7 +123,8 @@ CONF_EXPORT const struct conf_option *conf_schema_get(size_t i);
 CONF_EXPORT const struct conf_option *conf_schema_find(const char *section,
                                                        const char *key);
 
-/* Returns the name of a type ("string", "uint", ...). */
+/* Returns the name of a type ("string", "unsigned integer", ...); "unknown"
+ * for a value that is no enum conf_type.  Never NULL. */
 CONF_EXPORT const char *conf_type_name(enum conf_type type);
 
 /* ---- options and errors -------------------------------------------------- */
@@ -123,6 +144,12 @@ enum conf_source {
 typedef void (*conf_log_fn)(void *ctx, int level, const char *module,
                             const char *msg);
 
+/* Options of conf_new and conf_startup.  Size rule (docs/api.md): size must
+ * be sizeof a released layout of this struct -- the first one ends before
+ * `file`, the second before `no_env` -- or larger, when every byte past
+ * this library's struct is zero (a newer header whose new fields are left
+ * at their defaults); anything else is -EINVAL.  Fields a shorter layout
+ * lacks keep their defaults.  A NULL options pointer means all defaults. */
 struct conf_options {
     size_t size;      /* sizeof(struct conf_options), set by _init */
     conf_log_fn log;  /* NULL: stderr */
@@ -143,15 +170,19 @@ struct conf_options {
 CONF_EXPORT void conf_options_init(struct conf_options *opts);
 
 /* Detail of a failure: every field is empty ("" or 0) when it does not
- * apply.  Strings are NUL-terminated, truncated when too long. */
+ * apply.  Strings are NUL-terminated, truncated when too long.  code and
+ * msg lead, the same two first fields as every Derecho library's error
+ * struct; a call that fails sets code to the negative errno it returns
+ * (and always sets msg), a call that succeeds leaves err as it was. */
 struct conf_error {
+    int code;          /* the negative errno returned, or 0 */
+    char msg[512];     /* what was wrong / what was expected */
     char file[512];    /* file name, or "" (command line, no file) */
     int line;          /* 1-based line in file, 0 if none */
     int other_line;    /* for a duplicate key: the line that set it first */
     char section[256]; /* section, e.g. "DERECHO" or "SUBGROUP/LARGE" */
     char key[256];     /* key, e.g. "local_id" */
     char arg[512];     /* the command-line argument at fault, or "" */
-    char msg[512];     /* what was wrong / what was expected */
 };
 
 /* Formats err as one line: "FILE:LINE: SECTION/key: msg",
@@ -163,8 +194,10 @@ struct conf_error {
 CONF_EXPORT int conf_error_format(const struct conf_error *err, char *buf,
                                   size_t len);
 
-/* A static description of a return code of this library (any negative
- * errno is accepted). Never NULL. Thread-safe. */
+/* A static description of a return code of this library, given negative
+ * (as returned) or positive: conf_strerror(e) and conf_strerror(-e) are the
+ * same text.  Any other errno gets the system's text; a number that is no
+ * errno gets "unknown error".  Never NULL.  Thread-safe. */
 CONF_EXPORT const char *conf_strerror(int err);
 
 /* ---- lifecycle and loading ---------------------------------------------- */
@@ -172,10 +205,17 @@ CONF_EXPORT const char *conf_strerror(int err);
 struct conf;
 
 /* Creates a configuration holding only the defaults.  opts may be NULL
- * (defaults); it is copied (opts->file is not used here).
- * Returns 0 and *out, or -ENOMEM / -EINVAL (out NULL, or opts->size too
- * small: it must cover at least the fields before `file`). */
-CONF_EXPORT int conf_create(struct conf **out, const struct conf_options *opts);
+ * (defaults); it is copied (opts->file is not used here).  Returns 0 and
+ * *out; on failure *out is NULL (when out is not NULL) and err (optional)
+ * says why: -EINVAL (out NULL, or opts->size breaks the size rule of
+ * struct conf_options), -ENOMEM. */
+CONF_EXPORT int conf_new(const struct conf_options *opts, struct conf **out,
+                         struct conf_error *err);
+
+/* Deprecated (out-parameter first): conf_new(opts, out, NULL).  Kept with
+ * its old behaviour, except that opts->size now follows the size rule. */
+CONF_EXPORT CONF_DEPRECATED int conf_create(struct conf **out,
+                                            const struct conf_options *opts);
 
 /* Frees c and every string it returned.  conf_destroy(NULL) is a no-op. */
 CONF_EXPORT void conf_destroy(struct conf *c);
@@ -218,12 +258,20 @@ CONF_EXPORT int conf_load_default(struct conf *c, struct conf_error *err);
 CONF_EXPORT int conf_parse_args(struct conf *c, int *argc, char **argv,
                                 struct conf_error *err);
 
-/* The usual start-up: conf_create, then the file (opts->file if set and
+/* The usual start-up: conf_new, then the file (opts->file if set and
  * opts->size covers it, else conf_load_default), then conf_parse_args when
- * argc and argv are not NULL.  On error *out is NULL and argv is unchanged;
- * -EINVAL when out is NULL. */
-CONF_EXPORT int conf_open(struct conf **out, const struct conf_options *opts,
-                          int *argc, char **argv, struct conf_error *err);
+ * argc and argv are not NULL.  On error *out is NULL (when out is not NULL),
+ * argv is unchanged and err says why; -EINVAL when out is NULL. */
+CONF_EXPORT int conf_startup(const struct conf_options *opts, int *argc,
+                             char **argv, struct conf **out,
+                             struct conf_error *err);
+
+/* Deprecated (out-parameter first): conf_startup(opts, argc, argv, out,
+ * err). */
+CONF_EXPORT CONF_DEPRECATED int conf_open(struct conf **out,
+                                          const struct conf_options *opts,
+                                          int *argc, char **argv,
+                                          struct conf_error *err);
 
 /* ---- getters ------------------------------------------------------------ */
 /* section is "DERECHO", "RDMA", ..., or "SUBGROUP/NAME" (with fallback).

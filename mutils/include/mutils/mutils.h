@@ -36,8 +36,10 @@
  *
  * Misuse: a NULL object, descriptor or output pointer makes a function that
  * returns int fail with -EINVAL (without consuming, writing or changing
- * anything; not sticky), one that returns a size 0, one that returns a
- * pointer NULL, and a void function do nothing.  An input pointer may be
+ * anything; not sticky), a getter of a size (mutils_writer_len,
+ * mutils_reader_offset, mutils_reader_remaining, mutils_type_c_size)
+ * return MUTILS_NO_SIZE, one that returns a pointer NULL, and a void
+ * function do nothing.  An input pointer may be
  * NULL only with a length of 0.  The bytes given to a put or a get may
  * overlap the writer's or reader's own buffer (e.g. appending a copy of
  * bytes already written), and a value given to mutils_write() may point
@@ -47,12 +49,13 @@
  * thread at a time; distinct objects may be used concurrently.  Descriptors
  * are read-only and can be shared by any number of threads.
  */
-#ifndef MUTILS_MUTILS_H
-#define MUTILS_MUTILS_H
+#ifndef DERECHO_MUTILS_H
+#define DERECHO_MUTILS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -75,12 +78,101 @@ extern "C" {
  * the address space where that is less): a growable writer or an arena
  * asked for more fails with -ENOMEM (NULL) without trying, because such a
  * request is a bug or an attack, never a message. */
+/* What the size getters return for a NULL object: never a real size. */
+#define MUTILS_NO_SIZE SIZE_MAX
+
 #define MUTILS_MAX_ALLOC                                                       \
     ((size_t)(SIZE_MAX / 2 < (1ull << 40) ? SIZE_MAX / 2 : (1ull << 40)))
 
-/* Returns a static, human-readable description of a negative errno returned
- * by this library (or of any errno).  Never NULL.  Thread-safe. */
+/* Returns a static, human-readable description of an error code of this
+ * library, given negative (as returned) or positive: mutils_strerror(e) and
+ * mutils_strerror(-e) are the same text.  Any other errno gets the system's
+ * text; a number that is no errno gets "unknown error".  Never NULL.
+ * Thread-safe. */
 MUTILS_EXPORT const char *mutils_strerror(int err);
+
+/* ======================================================================== */
+/* Byte order                                                               */
+/* ======================================================================== */
+
+/* Little-endian loads and stores of 16, 32 and 64-bit integers at any
+ * alignment (p need not be aligned), the byte order of every Derecho wire
+ * and file format.  Inline, no error: p must point at 2, 4 or 8 readable
+ * (writable) bytes.  Thread-safe as plain memory accesses are. */
+static inline void mutils_store_le16(void *p, uint16_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, &v, 2);
+#else
+    uint8_t *b = (uint8_t *)p;
+    for (int i = 0; i < 2; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+#endif
+}
+
+static inline void mutils_store_le32(void *p, uint32_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, &v, 4);
+#else
+    uint8_t *b = (uint8_t *)p;
+    for (int i = 0; i < 4; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+#endif
+}
+
+static inline void mutils_store_le64(void *p, uint64_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, &v, 8);
+#else
+    uint8_t *b = (uint8_t *)p;
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+#endif
+}
+
+static inline uint16_t mutils_load_le16(const void *p)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+#else
+    const uint8_t *b = (const uint8_t *)p;
+    return (uint16_t)(b[0] | (b[1] << 8));
+#endif
+}
+
+static inline uint32_t mutils_load_le32(const void *p)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+#else
+    const uint8_t *b = (const uint8_t *)p;
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | b[i];
+    return v;
+#endif
+}
+
+static inline uint64_t mutils_load_le64(const void *p)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+#else
+    const uint8_t *b = (const uint8_t *)p;
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | b[i];
+    return v;
+#endif
+}
 
 /* ======================================================================== */
 /* Writer                                                                   */
@@ -125,8 +217,9 @@ MUTILS_EXPORT void mutils_writer_fini(struct mutils_writer *w);
  * NULL when nothing was ever written. */
 MUTILS_EXPORT void *mutils_writer_steal(struct mutils_writer *w, size_t *len);
 
-/* Bytes written so far, and the start of the written bytes.  The data
- * pointer of a growable writer is valid until its next put or fini. */
+/* Bytes written so far (MUTILS_NO_SIZE when w is NULL), and the start of
+ * the written bytes (NULL when w is NULL).  The data pointer of a growable
+ * writer is valid until its next put or fini. */
 MUTILS_EXPORT size_t mutils_writer_len(const struct mutils_writer *w);
 MUTILS_EXPORT const void *mutils_writer_data(const struct mutils_writer *w);
 
@@ -245,7 +338,7 @@ struct mutils_reader {
 MUTILS_EXPORT void mutils_reader_init(struct mutils_reader *r, const void *buf,
                                       size_t len);
 
-/* Current offset, and bytes left. */
+/* Current offset, and bytes left (MUTILS_NO_SIZE when r is NULL). */
 MUTILS_EXPORT size_t mutils_reader_offset(const struct mutils_reader *r);
 MUTILS_EXPORT size_t mutils_reader_remaining(const struct mutils_reader *r);
 
@@ -547,7 +640,7 @@ MUTILS_EXPORT extern const struct mutils_type mutils_type_f64;
 MUTILS_EXPORT int mutils_type_check(const struct mutils_type *t);
 
 /* Size in bytes of the C representation of t (sizeof of a field of that
- * descriptor); 0 for ARGS. */
+ * descriptor); 0 for ARGS; MUTILS_NO_SIZE when t is NULL. */
 MUTILS_EXPORT size_t mutils_type_c_size(const struct mutils_type *t);
 
 /* Exact number of bytes mutils_write() would write for value, without
