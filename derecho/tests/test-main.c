@@ -1,0 +1,35 @@
+/* libderecho's Check runner: suite derecho-unit (select with CK_RUN_SUITE). */
+#include "test-derecho.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct conf *td_conf(const char *text)
+{
+    struct conf_options o;
+    conf_options_init(&o);
+    o.log_level = 0; /* unknown profile keys warn; keep the output clean */
+    struct conf *c = NULL;
+    ck_assert_int_eq(conf_create(&c, &o), 0);
+    struct conf_error err;
+    int rc = conf_load_buffer(c, "test.cfg", text, strlen(text), &err);
+    ck_assert_msg(rc == 0, "conf: %s", err.msg);
+    return c;
+}
+
+static Suite *unit_suite(void)
+{
+    Suite *s = suite_create("derecho-unit");
+    suite_add_tcase(s, tc_layout());
+    suite_add_tcase(s, tc_json());
+    suite_add_tcase(s, tc_view());
+    suite_add_tcase(s, tc_control());
+    return s;
+}
+
+int main(int argc, char **argv)
+{
+    static Suite *(*const suites[])(void) = {unit_suite, NULL};
+    static const struct th_child children[] = {{NULL, NULL}};
+    return th_main(argc, argv, suites, children);
+}
