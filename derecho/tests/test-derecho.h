@@ -14,6 +14,10 @@ TCase *tc_layout(void);
 TCase *tc_json(void);
 TCase *tc_view(void);
 TCase *tc_control(void);
+TCase *tc_group(void);
+
+/* Child processes of the group tests (test-group.c). */
+extern const struct th_child group_children[];
 
 /* A conf holding only the defaults plus text (an INI document). */
 struct conf *td_conf(const char *text);

@@ -1,4 +1,5 @@
-/* libderecho's Check runner: suite derecho-unit (select with CK_RUN_SUITE). */
+/* libderecho's Check runner: suites derecho-unit and derecho-multiproc
+ * (select with CK_RUN_SUITE), and the children multi-process tests spawn. */
 #include "test-derecho.h"
 
 #include <stdlib.h>
@@ -27,9 +28,15 @@ static Suite *unit_suite(void)
     return s;
 }
 
+static Suite *multiproc_suite(void)
+{
+    Suite *s = suite_create("derecho-multiproc");
+    suite_add_tcase(s, tc_group());
+    return s;
+}
+
 int main(int argc, char **argv)
 {
-    static Suite *(*const suites[])(void) = {unit_suite, NULL};
-    static const struct th_child children[] = {{NULL, NULL}};
-    return th_main(argc, argv, suites, children);
+    static Suite *(*const suites[])(void) = {unit_suite, multiproc_suite, NULL};
+    return th_main(argc, argv, suites, group_children);
 }

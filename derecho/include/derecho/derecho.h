@@ -16,6 +16,8 @@
  *  4. Control frames: the framed TCP messages of joins (request, answer
  *     with refusal reasons or a redirect) and view announcements, over
  *     plain sockets, for processes not yet in the connection pool.
+ *  5. Groups, first steps: the contact rule, joins (batched, refused with
+ *     a reason, redirected), leaves, views announced by the leader.
  *
  * Errors: 0 or a negative errno; derecho_strerror() names them.  Where a
  * number is not enough, struct derecho_error (optional everywhere) says
@@ -28,7 +30,10 @@
  * needs exclusive access; a finished spec, a layout and a view are
  * read-only and may be read by any number of threads at once.  The
  * control functions block the calling thread up to their deadline and use
- * only the file descriptors given; any thread may call them.
+ * only the file descriptors given; any thread may call them.  A group owns
+ * one thread ("derecho-gms") that serves its control socket and installs
+ * views; derecho_group_get_view may be called from any thread,
+ * derecho_group_destroy from any thread but that one.
  */
 #ifndef DERECHO_DERECHO_H
 #define DERECHO_DERECHO_H
@@ -505,6 +510,80 @@ DERECHO_EXPORT int derecho_control_send(int fd, int type, const void *body,
 DERECHO_EXPORT int derecho_control_recv(int fd, int timeout_ms, size_t max_len,
                                         int *type, void **body, size_t *len,
                                         struct derecho_error *err);
+
+/* ======================================================================= */
+/* Groups (first steps: the contact rule, joins, views over the control    */
+/* channel; membership changes over the SST and multicast are not built)   */
+/* ======================================================================= */
+
+/* The log callback shape shared by every Derecho library: syslog level,
+ * module "derecho", one line without a line break (valid until the
+ * callback returns).  Must not block. */
+typedef void (*derecho_log_fn)(void *ctx, int level, const char *module,
+                               const char *msg);
+
+/* A view was installed.  Runs on the group's thread ("derecho-gms"), or on
+ * the thread of derecho_group_create for the first view, with no library
+ * lock held; view is valid until it returns (copy what you keep, e.g. with
+ * derecho_group_get_view).  May call derecho_group_get_view; must not call
+ * derecho_group_destroy; must not block. */
+typedef void (*derecho_view_fn)(void *ctx, const struct derecho_view *view);
+
+struct derecho_group_options {
+    size_t size;             /* sizeof(struct derecho_group_options) */
+    derecho_view_fn on_view; /* may be NULL */
+    void *ctx;               /* passed to on_view */
+    int join_timeout_ms;     /* how long a joiner retries its contact and
+                                waits to be admitted (default 30000) */
+    derecho_log_fn log;      /* NULL: stderr ("derecho: LEVEL: msg") */
+    void *log_ctx;
+    int log_level; /* syslog level, default LOG_WARNING */
+};
+
+/* Fills the defaults above and sets o->size.  NULL: nothing happens. */
+DERECHO_EXPORT void derecho_group_options_init(struct derecho_group_options *o);
+
+struct derecho_group;
+
+/* Starts this process's membership in the group described by c and spec.
+ * From [DERECHO]: local_id, local_ip, gms_port, sst_port, rdmc_port,
+ * external_port, contact_ip, contact_port.  The process whose (local_ip,
+ * gms_port) equals (contact_ip, contact_port) starts the group as the
+ * leader of view 0 (itself alone).  Every other process listens on its
+ * gms_port, then asks its contact to join, retrying for up to
+ * join_timeout_ms; a contact that is not the leader redirects it to the
+ * leader.  The leader admits the joins that arrive together in one new
+ * view, sent to every member; a member whose connection to the leader
+ * closes (derecho_group_destroy, a crash) leaves in the next view.
+ *
+ * spec must stay valid and unchanged until derecho_group_destroy; its
+ * fingerprint must equal the group's.  Returns 0 with *out once the first
+ * view is installed (on_view has run for it), or: -ECONNREFUSED (the
+ * leader refused: a different layout fingerprint or protocol, or a live
+ * member has local_id; err says which field, and one line is logged),
+ * -ETIMEDOUT (no contact admitted us in time), -EADDRINUSE (gms_port
+ * taken), -EINVAL (bad arguments or options), -EPROTO, -ENOMEM, -errno.
+ *
+ * Not built yet: failure detection over the SST (a member that stops
+ * without closing its connection is not removed), leader takeover,
+ * multicast. */
+DERECHO_EXPORT int derecho_group_create(const struct conf *c,
+                                        const struct derecho_layout_spec *spec,
+                                        const struct derecho_group_options *o,
+                                        struct derecho_group **out,
+                                        struct derecho_error *err);
+
+/* Leaves the group (closes the control connections, which makes the
+ * leader install a view without this member), stops and joins the
+ * group's thread and frees everything.  NULL is a no-op.  Must not be
+ * called from on_view. */
+DERECHO_EXPORT void derecho_group_destroy(struct derecho_group *g);
+
+/* A copy of the current view in *out (destroy it with
+ * derecho_view_destroy).  Any thread, on_view included.  Returns 0,
+ * -EINVAL, -ENOMEM. */
+DERECHO_EXPORT int derecho_group_get_view(struct derecho_group *g,
+                                          struct derecho_view **out);
 
 #ifdef __cplusplus
 }
