@@ -10,6 +10,7 @@
 #include <mutils/mutils.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -25,6 +26,9 @@
 #define MAX_PENDING 64          /* accepted connections awaiting a request */
 #define PENDING_TIMEOUT_MS 5000 /* a silent one is dropped after this */
 #define FRAME_TIMEOUT_MS 1000   /* to read a frame that has begun to arrive */
+#define BATCH_WINDOW_MS                                                        \
+    50 /* joins within this of the first are one                               \
+          view change (when more are in flight) */
 #define MAX_REDIRECTS 4
 #define MAX_REQUEST 4096
 
@@ -33,9 +37,19 @@ struct peer {
     uint32_t node_id;
 };
 
+/* An accepted connection whose join request is still arriving: read as
+ * bytes come, never blocking the leader's loop on one peer. */
 struct pending {
     int fd;
     int64_t since_ms;
+    size_t have; /* bytes of frame received */
+    size_t need; /* bytes of frame expected so far */
+    uint8_t frame[DERECHO_CONTROL_HEADER_SIZE + MAX_REQUEST];
+};
+
+struct joiner {
+    int fd;
+    struct derecho_member member;
 };
 
 struct derecho_group {
@@ -54,8 +68,11 @@ struct derecho_group {
     /* Leader only, owned by the group's thread. */
     struct peer *peers;
     size_t num_peers;
-    struct pending pending[MAX_PENDING];
+    struct pending *pending; /* MAX_PENDING of them */
     size_t num_pending;
+    struct joiner batch[MAX_PENDING]; /* admitted, not yet in a view */
+    size_t batch_len;
+    int64_t batch_since_ms;
 };
 
 static int64_t now_ms(void)
@@ -176,11 +193,6 @@ static int encode_request(const void *req, void *w)
 
 /* ---- leader -------------------------------------------------------------- */
 
-struct joiner {
-    int fd;
-    struct derecho_member member;
-};
-
 struct live_ctx {
     const struct derecho_view *view;
     const struct joiner *batch;
@@ -198,66 +210,113 @@ static bool is_live(void *ctx, uint32_t node_id)
     return false;
 }
 
-/* Reads the request on a pending connection and decides it: 1 when the
- * joiner is accepted into batch (the fd moves there), 0 when the
- * connection was answered or dropped. */
-static int serve_request(struct derecho_group *g, int fd, struct joiner *batch,
-                         size_t *batch_len)
+static void refuse(int fd, const struct derecho_join_answer *ans)
 {
-    int type;
-    void *body = NULL;
-    size_t len;
-    struct derecho_error err;
-    struct derecho_join_answer ans;
-    memset(&ans, 0, sizeof(ans));
-    int rc = derecho_control_recv(fd, FRAME_TIMEOUT_MS, MAX_REQUEST, &type,
-                                  &body, &len, &err);
-    if (rc == -EPROTO && err.field != DERECHO_FIELD_MAGIC) {
-        /* A Derecho process of another build: tell it which field. */
-        ans.status = DERECHO_JOIN_REFUSED;
-        ans.field = err.field;
-        snprintf(ans.reason, sizeof(ans.reason), "%s differs",
-                 derecho_compat_field_name(err.field));
-        glog(g, LOG_WARNING, "join refused: %s", err.msg);
-        send_encoded(fd, DERECHO_CONTROL_JOIN_ANSWER, encode_answer, &ans);
-        close(fd);
-        return 0;
-    }
+    send_encoded(fd, DERECHO_CONTROL_JOIN_ANSWER, encode_answer, ans);
+    close(fd);
+}
+
+/* Decides a complete join request: into the batch, or refused. */
+static void decide(struct derecho_group *g, int fd, const uint8_t *body,
+                   size_t len)
+{
     struct derecho_join_request req;
-    if (rc == 0 && type != DERECHO_CONTROL_JOIN_REQUEST)
-        rc = -EBADMSG;
-    if (rc == 0)
-        rc = derecho_join_request_decode(body, len, &req);
-    free(body);
-    if (rc) {
+    struct derecho_join_answer ans;
+    if (derecho_join_request_decode(body, len, &req) != 0) {
         glog(g, LOG_WARNING,
-             "control connection dropped: %s (malformed or no join request)",
-             derecho_strerror(rc));
+             "control connection dropped: malformed join "
+             "request");
         close(fd);
-        return 0;
+        return;
     }
-    struct live_ctx live = {g->view, batch, *batch_len};
+    struct live_ctx live = {g->view, g->batch, g->batch_len};
     derecho_join_check(&req, g->fingerprint, g->me.node_id, is_live, &live,
                        &ans);
     if (ans.status != DERECHO_JOIN_ACCEPTED) {
         glog(g, LOG_WARNING, "join of node %u refused: %s", req.member.node_id,
              ans.reason);
-        send_encoded(fd, DERECHO_CONTROL_JOIN_ANSWER, encode_answer, &ans);
-        close(fd);
-        return 0;
+        refuse(fd, &ans);
+        return;
     }
-    batch[*batch_len].fd = fd;
-    batch[*batch_len].member = req.member;
-    (*batch_len)++;
-    return 1;
+    if (g->batch_len == 0)
+        g->batch_since_ms = now_ms();
+    g->batch[g->batch_len].fd = fd;
+    g->batch[g->batch_len].member = req.member;
+    g->batch_len++;
+}
+
+/* Reads what has arrived on a pending connection.  Returns true when the
+ * connection is done with (decided, refused or dropped), false while its
+ * request is incomplete. */
+static bool pending_read(struct derecho_group *g, struct pending *p)
+{
+    /* Whatever has arrived, up to the largest frame accepted: a header and
+     * its body usually come together. */
+    ssize_t r = recv(p->fd, p->frame + p->have, sizeof(p->frame) - p->have,
+                     MSG_DONTWAIT);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return false;
+    if (r <= 0) {
+        glog(g, LOG_INFO, "control connection closed before its request");
+        close(p->fd);
+        return true;
+    }
+    p->have += (size_t)r;
+    if (p->have < p->need)
+        return false;
+    if (p->need == DERECHO_CONTROL_HEADER_SIZE) {
+        struct derecho_control_header h;
+        struct derecho_error err;
+        int rc =
+            derecho_control_header_decode(p->frame, p->have, &h, NULL, &err);
+        if (rc == -EPROTO && err.field != DERECHO_FIELD_MAGIC) {
+            /* A Derecho process of another build: tell it which field. */
+            struct derecho_join_answer ans;
+            memset(&ans, 0, sizeof(ans));
+            ans.status = DERECHO_JOIN_REFUSED;
+            ans.field = err.field;
+            snprintf(ans.reason, sizeof(ans.reason), "%s differs",
+                     derecho_compat_field_name(err.field));
+            glog(g, LOG_WARNING, "join refused: %s", err.msg);
+            refuse(p->fd, &ans);
+            return true;
+        }
+        if (rc == 0 && (h.type != DERECHO_CONTROL_JOIN_REQUEST ||
+                        h.body_len > MAX_REQUEST))
+            rc = derecho__fail(&err, -EBADMSG,
+                               "frame type %u of %u bytes where a join "
+                               "request was expected",
+                               h.type, h.body_len);
+        if (rc) {
+            glog(g, LOG_WARNING, "control connection dropped: %s", err.msg);
+            close(p->fd);
+            return true;
+        }
+        p->need += h.body_len;
+        if (p->have < p->need)
+            return false;
+    }
+    if (p->have > p->need) {
+        /* A joiner sends one request, then waits for the answer. */
+        glog(g, LOG_WARNING,
+             "control connection dropped: bytes after the "
+             "join request");
+        close(p->fd);
+        return true;
+    }
+    decide(g, p->fd, p->frame + DERECHO_CONTROL_HEADER_SIZE,
+           p->need - DERECHO_CONTROL_HEADER_SIZE);
+    return true;
 }
 
 /* Installs the next view: the current members minus departed, plus the
  * batch of joiners, announced to everyone. */
 static void change_view(struct derecho_group *g, const uint32_t *departed,
-                        size_t num_departed, struct joiner *batch,
-                        size_t batch_len)
+                        size_t num_departed)
 {
+    struct joiner *batch = g->batch;
+    size_t batch_len = g->batch_len;
+    g->batch_len = 0;
     const struct derecho_view *cur = g->view;
     size_t n = derecho_view_num_members(cur);
     struct derecho_member *members =
@@ -326,7 +385,7 @@ static void change_view(struct derecho_group *g, const uint32_t *departed,
 }
 
 static void leader_round(struct derecho_group *g, struct pollfd *fds,
-                         int timeout_ms, bool *stop)
+                         bool *stop)
 {
     /* [0] wake, [1] listen, then peers, then pending connections. */
     size_t np = g->num_peers, nq = g->num_pending;
@@ -337,7 +396,12 @@ static void leader_round(struct derecho_group *g, struct pollfd *fds,
     for (size_t i = 0; i < nq; i++)
         fds[2 + np + i] =
             (struct pollfd){.fd = g->pending[i].fd, .events = POLLIN};
-    if (poll(fds, 2 + np + nq, timeout_ms) < 0)
+    int timeout = 1000;
+    if (g->batch_len) {
+        int64_t left = g->batch_since_ms + BATCH_WINDOW_MS - now_ms();
+        timeout = left < 0 ? 0 : (int)left;
+    }
+    if (poll(fds, 2 + np + nq, timeout) < 0)
         return;
     if (fds[0].revents) {
         *stop = true;
@@ -346,13 +410,9 @@ static void leader_round(struct derecho_group *g, struct pollfd *fds,
     /* Departures: a member's control connection closed (or misbehaved:
      * members send nothing on it yet). */
     uint32_t *departed = calloc(np + 1, sizeof(*departed));
-    struct joiner *batch = calloc(nq + 1, sizeof(*batch));
-    if (!departed || !batch) {
-        free(departed);
-        free(batch);
+    if (!departed)
         return;
-    }
-    size_t num_departed = 0, batch_len = 0;
+    size_t num_departed = 0;
     for (size_t i = 0; i < np; i++) {
         if (g->peers[i].fd >= 0 && !fds[2 + i].revents)
             continue;
@@ -366,34 +426,54 @@ static void leader_round(struct derecho_group *g, struct pollfd *fds,
         if (g->peers[i].fd != -2)
             g->peers[kept++] = g->peers[i];
     g->num_peers = kept;
-    /* Joins that arrived together: one view change for all of them. */
+    /* Join requests, read as their bytes arrive. */
     int64_t now = now_ms();
     kept = 0;
     for (size_t i = 0; i < nq; i++) {
-        struct pending p = g->pending[i];
+        struct pending *p = &g->pending[i];
+        bool done = false;
         if (fds[2 + np + i].revents)
-            serve_request(g, p.fd, batch, &batch_len);
-        else if (now - p.since_ms > PENDING_TIMEOUT_MS) {
+            done = pending_read(g, p);
+        else if (now - p->since_ms > PENDING_TIMEOUT_MS) {
             glog(g, LOG_WARNING,
-                 "control connection dropped: no join "
-                 "request within %d ms",
+                 "control connection dropped: no join request within %d ms",
                  PENDING_TIMEOUT_MS);
-            close(p.fd);
-        } else
-            g->pending[kept++] = p;
+            close(p->fd);
+            done = true;
+        }
+        if (!done) {
+            if (kept != i)
+                memcpy(&g->pending[kept], p, sizeof(*p));
+            kept++;
+        }
     }
     g->num_pending = kept;
-    if (fds[1].revents) {
+    /* Every connection waiting in the backlog (the listening socket is
+     * non-blocking), so that joiners that came together are read
+     * together. */
+    while (fds[1].revents) {
         int fd = accept4(g->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd >= 0 && g->num_pending < MAX_PENDING)
-            g->pending[g->num_pending++] = (struct pending){fd, now_ms()};
-        else if (fd >= 0)
+        if (fd < 0)
+            break;
+        if (g->num_pending == MAX_PENDING) {
             close(fd); /* too many at once: it retries */
+            continue;
+        }
+        struct pending *p = &g->pending[g->num_pending++];
+        p->fd = fd;
+        p->since_ms = now_ms();
+        p->have = 0;
+        p->need = DERECHO_CONTROL_HEADER_SIZE;
     }
-    if (num_departed || batch_len)
-        change_view(g, departed, num_departed, batch, batch_len);
+    /* Joins that arrive together are one view change: wait a short window
+     * for requests still in flight, unless a departure forces a change
+     * now or nothing else is on its way. */
+    bool window_over =
+        g->batch_len && (g->num_pending == 0 ||
+                         now_ms() - g->batch_since_ms >= BATCH_WINDOW_MS);
+    if (num_departed || window_over)
+        change_view(g, departed, num_departed);
     free(departed);
-    free(batch);
 }
 
 /* ---- members --------------------------------------------------------------
@@ -490,7 +570,7 @@ static void *group_main(void *arg)
             fds = n;
             cap = need;
         }
-        leader_round(g, fds, 1000, &stop);
+        leader_round(g, fds, &stop);
     }
     free(fds);
     return NULL;
@@ -629,6 +709,11 @@ int derecho_group_create(const struct conf *c,
         return derecho__fail(err, -ENOMEM, "group: out of memory");
     g->listen_fd = g->leader_fd = g->wake_fd = -1;
     pthread_mutex_init(&g->lock, NULL);
+    g->pending = calloc(MAX_PENDING, sizeof(*g->pending));
+    if (!g->pending) {
+        derecho_group_destroy(g);
+        return derecho__fail(err, -ENOMEM, "group: out of memory");
+    }
     int rc = read_options(opts, &g->o);
     if (rc) {
         derecho__fail(err, rc, "group: bad options");
@@ -672,6 +757,8 @@ int derecho_group_create(const struct conf *c,
         goto fail;
     }
     rc = derecho_control_listen(g->me.ip, g->me.gms_port, &g->listen_fd);
+    if (rc == 0 && fcntl(g->listen_fd, F_SETFL, O_NONBLOCK) != 0)
+        rc = -errno;
     if (rc) {
         derecho__fail(err, rc, "group: cannot listen on %s:%u: %s", g->me.ip,
                       g->me.gms_port, derecho_strerror(rc));
@@ -718,6 +805,9 @@ void derecho_group_destroy(struct derecho_group *g)
             close(g->peers[i].fd);
     for (size_t i = 0; i < g->num_pending; i++)
         close(g->pending[i].fd);
+    for (size_t i = 0; i < g->batch_len; i++)
+        close(g->batch[i].fd);
+    free(g->pending);
     free(g->peers);
     if (g->leader_fd >= 0)
         close(g->leader_fd);

@@ -3,6 +3,7 @@
 #include "test-derecho.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -95,6 +96,8 @@ static int child_member(int argc, char **argv)
     o.on_view = on_view;
     o.ctx = &s;
     o.join_timeout_ms = 20000;
+    if (getenv("DERECHO_TEST_JOIN_TIMEOUT_MS"))
+        o.join_timeout_ms = atoi(getenv("DERECHO_TEST_JOIN_TIMEOUT_MS"));
     o.log_level = getenv("DERECHO_TEST_VERBOSE") ? LOG_DEBUG : LOG_ERR;
     struct derecho_group *g = NULL;
     struct derecho_error err;
@@ -234,6 +237,179 @@ START_TEST(hostile_bytes_leave_the_group_alone)
 }
 END_TEST
 
+/* The test process as a raw joiner: one join request on fd. */
+static void send_request(int fd, uint32_t id, uint16_t port, uint64_t fp)
+{
+    struct derecho_join_request req;
+    memset(&req, 0, sizeof(req));
+    req.member.node_id = id;
+    snprintf(req.member.ip, sizeof(req.member.ip), "127.0.0.1");
+    req.member.gms_port = port;
+    req.member.sst_port = port;
+    req.member.rdmc_port = port;
+    req.member.external_port = port;
+    req.fingerprint = fp;
+    uint8_t buf[256];
+    struct mutils_writer w;
+    mutils_writer_init(&w, buf, sizeof(buf));
+    ck_assert_int_eq(derecho_join_request_encode(&req, &w), 0);
+    ck_assert_int_eq(derecho_control_send(fd, DERECHO_CONTROL_JOIN_REQUEST, buf,
+                                          mutils_writer_len(&w), 5000),
+                     0);
+}
+
+static uint64_t counter_fingerprint(void)
+{
+    struct derecho_layout_spec *spec = NULL;
+    ck_assert_int_eq(derecho_layout_spec_create(&spec), 0);
+    ck_assert_int_eq(derecho_layout_spec_add_type(spec, "Counter", NULL), 0);
+    ck_assert_int_eq(derecho_layout_spec_add_entire_view(
+                         spec, 0, DERECHO_MODE_ORDERED, NULL),
+                     0);
+    uint64_t fp;
+    ck_assert_int_eq(derecho_layout_spec_fingerprint(spec, &fp), 0);
+    derecho_layout_spec_destroy(spec);
+    return fp;
+}
+
+START_TEST(joins_that_arrive_together_are_one_view_change)
+{
+    uint16_t port[1];
+    ck_assert_int_eq(th_free_tcp_ports(port, 1), 0);
+    struct th_procs p;
+    th_procs_init(&p);
+    int leader = spawn(&p, 0, port[0], port[0], 5, "Counter", "shrink", NULL);
+    int probe = -1;
+    ck_assert_int_eq(
+        derecho_control_connect("127.0.0.1", port[0], 20000, &probe), 0);
+    close(probe);
+    /* Four requests reach the leader's socket while it is stopped, so they
+     * are all there when it runs again: one view change for all four. */
+    ck_assert_int_eq(th_signal(&p, leader, SIGSTOP), 0);
+    uint64_t fp = counter_fingerprint();
+    int fd[4];
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(
+            derecho_control_connect("127.0.0.1", port[0], 5000, &fd[i]), 0);
+        send_request(fd[i], 10 + (uint32_t)i, 40000, fp);
+    }
+    ck_assert_int_eq(th_signal(&p, leader, SIGCONT), 0);
+    for (int i = 0; i < 4; i++) {
+        int type;
+        void *body = NULL;
+        size_t len;
+        struct derecho_join_answer ans;
+        ck_assert_int_eq(
+            derecho_control_recv(fd[i], 10000, 4096, &type, &body, &len, NULL),
+            0);
+        ck_assert_int_eq(type, DERECHO_CONTROL_JOIN_ANSWER);
+        ck_assert_int_eq(derecho_join_answer_decode(body, len, &ans), 0);
+        free(body);
+        ck_assert_int_eq(ans.status, DERECHO_JOIN_ACCEPTED);
+        ck_assert_uint_eq(ans.leader_id, 0);
+        ck_assert_int_eq(derecho_control_recv(fd[i], 10000, 1 << 20, &type,
+                                              &body, &len, NULL),
+                         0);
+        ck_assert_int_eq(type, DERECHO_CONTROL_VIEW);
+        struct derecho_view *v = NULL;
+        ck_assert_int_eq(
+            derecho_view_decode(body, len, 10 + (uint32_t)i, &v, NULL), 0);
+        free(body);
+        ck_assert_int_eq(derecho_view_id(v), 1);
+        ck_assert_uint_eq(derecho_view_num_members(v), 5);
+        size_t joined;
+        derecho_view_joined(v, &joined);
+        ck_assert_uint_eq(joined, 4);
+        ck_assert_int_eq(derecho_view_my_rank(v), 1 + i);
+        derecho_view_destroy(v);
+    }
+    for (int i = 0; i < 4; i++)
+        close(fd[i]); /* they leave: the leader goes back to itself */
+    ck_assert_int_eq(th_wait_all(&p, 60000), 0);
+    ck_assert_msg(th_exited_ok(&p, leader), "status %#x", p.status[leader]);
+}
+END_TEST
+
+/* Reads the answer and the first view on a raw joiner's connection. */
+static struct derecho_view *admitted(int fd, uint32_t id)
+{
+    int type;
+    void *body = NULL;
+    size_t len;
+    struct derecho_join_answer ans;
+    ck_assert_int_eq(
+        derecho_control_recv(fd, 10000, 4096, &type, &body, &len, NULL), 0);
+    ck_assert_int_eq(type, DERECHO_CONTROL_JOIN_ANSWER);
+    ck_assert_int_eq(derecho_join_answer_decode(body, len, &ans), 0);
+    free(body);
+    ck_assert_int_eq(ans.status, DERECHO_JOIN_ACCEPTED);
+    ck_assert_int_eq(
+        derecho_control_recv(fd, 10000, 1 << 20, &type, &body, &len, NULL), 0);
+    ck_assert_int_eq(type, DERECHO_CONTROL_VIEW);
+    struct derecho_view *v = NULL;
+    ck_assert_int_eq(derecho_view_decode(body, len, id, &v, NULL), 0);
+    free(body);
+    return v;
+}
+
+START_TEST(stalled_connections_do_not_delay_joins)
+{
+    uint16_t port[1];
+    ck_assert_int_eq(th_free_tcp_ports(port, 1), 0);
+    struct th_procs p;
+    th_procs_init(&p);
+    int leader = spawn(&p, 0, port[0], port[0], 2, "Counter", "shrink", NULL);
+    int probe = -1;
+    ck_assert_int_eq(
+        derecho_control_connect("127.0.0.1", port[0], 20000, &probe), 0);
+    close(probe);
+    /* While the leader is stopped: ten connections that send a header and
+     * part of a body and then nothing, and a real join request after
+     * them.  A leader that waited on each stalled frame in turn would
+     * admit the joiner only after giving up on all ten (closing them);
+     * ours admits it while they are still pending. */
+    ck_assert_int_eq(th_signal(&p, leader, SIGSTOP), 0);
+    uint8_t frame[DERECHO_CONTROL_HEADER_SIZE + 4];
+    struct mutils_writer w;
+    mutils_writer_init(&w, frame, sizeof(frame));
+    mutils_put_u32(&w, DERECHO_CONTROL_MAGIC);
+    mutils_put_u16(&w, DERECHO_PROTOCOL_VERSION);
+    mutils_put_u8(&w, DERECHO_CONTROL_JOIN_REQUEST);
+    const uint16_t endian_probe = 1;
+    mutils_put_u8(&w, *(const uint8_t *)&endian_probe ? 1 : 2);
+    mutils_put_u8(&w, (uint8_t)sizeof(void *));
+    mutils_put_u8(&w, 0);
+    mutils_put_u32(&w, 100);
+    mutils_put_u32(&w, 0);
+    ck_assert_int_eq(mutils_writer_error(&w), 0);
+    int stalled[10], joiner;
+    for (int i = 0; i < 10; i++) {
+        ck_assert_int_eq(
+            derecho_control_connect("127.0.0.1", port[0], 5000, &stalled[i]),
+            0);
+        ck_assert_int_eq(send(stalled[i], frame, sizeof(frame), MSG_NOSIGNAL),
+                         (ssize_t)sizeof(frame));
+    }
+    ck_assert_int_eq(
+        derecho_control_connect("127.0.0.1", port[0], 5000, &joiner), 0);
+    send_request(joiner, 1, 40000, counter_fingerprint());
+    ck_assert_int_eq(th_signal(&p, leader, SIGCONT), 0);
+    struct derecho_view *v = admitted(joiner, 1);
+    ck_assert_uint_eq(derecho_view_num_members(v), 2);
+    derecho_view_destroy(v);
+    for (int i = 0; i < 10; i++) {
+        struct pollfd q = {.fd = stalled[i], .events = POLLIN};
+        ck_assert_msg(poll(&q, 1, 0) == 0,
+                      "stalled connection %d was closed before the join", i);
+    }
+    close(joiner); /* leaves: the leader goes back to itself */
+    ck_assert_int_eq(th_wait_all(&p, 60000), 0);
+    ck_assert_msg(th_exited_ok(&p, leader), "status %#x", p.status[leader]);
+    for (int i = 0; i < 10; i++)
+        close(stalled[i]);
+}
+END_TEST
+
 const struct th_child group_children[] = {{"member", child_member},
                                           {NULL, NULL}};
 
@@ -244,5 +420,7 @@ TCase *tc_group(void)
     tcase_add_test(tc, three_members_join_and_leave);
     tcase_add_test(tc, incompatible_and_duplicate_joiners_are_refused);
     tcase_add_test(tc, hostile_bytes_leave_the_group_alone);
+    tcase_add_test(tc, joins_that_arrive_together_are_one_view_change);
+    tcase_add_test(tc, stalled_connections_do_not_delay_joins);
     return tc;
 }
