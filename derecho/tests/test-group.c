@@ -272,6 +272,30 @@ static uint64_t counter_fingerprint(void)
     return fp;
 }
 
+/* True once the process is stopped (state T in /proc/PID/stat): SIGSTOP
+ * is delivered asynchronously, after kill() returns. */
+static bool is_stopped(void *arg)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)*(pid_t *)arg);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *close_paren = strrchr(buf, ')');
+    return close_paren && close_paren[1] == ' ' &&
+           (close_paren[2] == 'T' || close_paren[2] == 't');
+}
+
+static void stop(struct th_procs *p, int i)
+{
+    ck_assert_int_eq(th_signal(p, i, SIGSTOP), 0);
+    ck_assert_msg(th_wait_until(is_stopped, &p->pid[i], 10000),
+                  "process %d did not stop", i);
+}
+
 START_TEST(joins_that_arrive_together_are_one_view_change)
 {
     uint16_t port[1];
@@ -285,7 +309,7 @@ START_TEST(joins_that_arrive_together_are_one_view_change)
     close(probe);
     /* Four requests reach the leader's socket while it is stopped, so they
      * are all there when it runs again: one view change for all four. */
-    ck_assert_int_eq(th_signal(&p, leader, SIGSTOP), 0);
+    stop(&p, leader);
     uint64_t fp = counter_fingerprint();
     int fd[4];
     for (int i = 0; i < 4; i++) {
@@ -368,7 +392,7 @@ START_TEST(stalled_connections_do_not_delay_joins)
      * them.  A leader that waited on each stalled frame in turn would
      * admit the joiner only after giving up on all ten (closing them);
      * ours admits it while they are still pending. */
-    ck_assert_int_eq(th_signal(&p, leader, SIGSTOP), 0);
+    stop(&p, leader);
     uint8_t frame[DERECHO_CONTROL_HEADER_SIZE + 4];
     struct mutils_writer w;
     mutils_writer_init(&w, frame, sizeof(frame));
