@@ -210,13 +210,15 @@ static bool is_live(void *ctx, uint32_t node_id)
     return false;
 }
 
+/* Sends a final answer (refusal or redirect) and closes. */
 static void refuse(int fd, const struct derecho_join_answer *ans)
 {
     send_encoded(fd, DERECHO_CONTROL_JOIN_ANSWER, encode_answer, ans);
     close(fd);
 }
 
-/* Decides a complete join request: into the batch, or refused. */
+/* Decides a complete join request: into the batch, refused, or (at a
+ * member that is not the leader) redirected. */
 static void decide(struct derecho_group *g, int fd, const uint8_t *body,
                    size_t len)
 {
@@ -227,6 +229,19 @@ static void decide(struct derecho_group *g, int fd, const uint8_t *body,
              "control connection dropped: malformed join "
              "request");
         close(fd);
+        return;
+    }
+    if (!g->leader) {
+        /* Only the leader admits: send the joiner there.  g->view is only
+         * replaced on this thread, so it can be read without the lock. */
+        memset(&ans, 0, sizeof(ans));
+        const struct derecho_member *leader = derecho_view_member(
+            g->view, (size_t)derecho_view_leader_rank(g->view));
+        ans.status = DERECHO_JOIN_REDIRECT;
+        ans.leader_id = leader->node_id;
+        memcpy(ans.leader_ip, leader->ip, sizeof(ans.leader_ip));
+        ans.leader_port = leader->gms_port;
+        refuse(fd, &ans);
         return;
     }
     struct live_ctx live = {g->view, g->batch, g->batch_len};
@@ -384,29 +399,64 @@ static void change_view(struct derecho_group *g, const uint32_t *departed,
     install(g, next);
 }
 
-static void leader_round(struct derecho_group *g, struct pollfd *fds,
-                         bool *stop)
+/* A member reads the next view from the leader's connection. */
+static void read_leader(struct derecho_group *g)
 {
-    /* [0] wake, [1] listen, then peers, then pending connections. */
+    int type;
+    void *body = NULL;
+    size_t len;
+    struct derecho_error err;
+    struct derecho_view *v = NULL;
+    int rc = derecho_control_recv(g->leader_fd, FRAME_TIMEOUT_MS,
+                                  DERECHO_MAX_FRAME, &type, &body, &len, &err);
+    if (rc == 0 && type == DERECHO_CONTROL_VIEW)
+        rc = derecho_view_decode(body, len, g->me.node_id, &v, &err);
+    else if (rc == 0)
+        rc = derecho__fail(&err, -EBADMSG, "unexpected frame type %d", type);
+    free(body);
+    if (rc == 0 && derecho_view_my_rank(v) < 0) {
+        glog(g, LOG_WARNING, "view %lld does not include me: expelled",
+             (long long)derecho_view_id(v));
+        derecho_view_destroy(v);
+        rc = -ECONNRESET;
+    } else if (rc == 0) {
+        install(g, v);
+    }
+    if (rc) {
+        glog(g, LOG_WARNING, "connection to the leader lost: %s",
+             rc == -ECONNRESET ? "closed" : err.msg);
+        close(g->leader_fd);
+        g->leader_fd = -1;
+    }
+}
+
+/* One turn of the group's loop, for the leader and members alike. */
+static void group_round(struct derecho_group *g, struct pollfd *fds, bool *stop)
+{
+    /* [0] wake, [1] listen, [2] the leader's connection (members; -1 is
+     * ignored by poll), then peers (leader), then pending connections. */
     size_t np = g->num_peers, nq = g->num_pending;
     fds[0] = (struct pollfd){.fd = g->wake_fd, .events = POLLIN};
     fds[1] = (struct pollfd){.fd = g->listen_fd, .events = POLLIN};
+    fds[2] = (struct pollfd){.fd = g->leader_fd, .events = POLLIN};
     for (size_t i = 0; i < np; i++)
-        fds[2 + i] = (struct pollfd){.fd = g->peers[i].fd, .events = POLLIN};
+        fds[3 + i] = (struct pollfd){.fd = g->peers[i].fd, .events = POLLIN};
     for (size_t i = 0; i < nq; i++)
-        fds[2 + np + i] =
+        fds[3 + np + i] =
             (struct pollfd){.fd = g->pending[i].fd, .events = POLLIN};
     int timeout = 1000;
     if (g->batch_len) {
         int64_t left = g->batch_since_ms + BATCH_WINDOW_MS - now_ms();
         timeout = left < 0 ? 0 : (int)left;
     }
-    if (poll(fds, 2 + np + nq, timeout) < 0)
+    if (poll(fds, 3 + np + nq, timeout) < 0)
         return;
     if (fds[0].revents) {
         *stop = true;
         return;
     }
+    if (g->leader_fd >= 0 && fds[2].revents)
+        read_leader(g);
     /* Departures: a member's control connection closed (or misbehaved:
      * members send nothing on it yet). */
     uint32_t *departed = calloc(np + 1, sizeof(*departed));
@@ -414,7 +464,7 @@ static void leader_round(struct derecho_group *g, struct pollfd *fds,
         return;
     size_t num_departed = 0;
     for (size_t i = 0; i < np; i++) {
-        if (g->peers[i].fd >= 0 && !fds[2 + i].revents)
+        if (g->peers[i].fd >= 0 && !fds[3 + i].revents)
             continue;
         if (g->peers[i].fd >= 0)
             close(g->peers[i].fd);
@@ -432,7 +482,7 @@ static void leader_round(struct derecho_group *g, struct pollfd *fds,
     for (size_t i = 0; i < nq; i++) {
         struct pending *p = &g->pending[i];
         bool done = false;
-        if (fds[2 + np + i].revents)
+        if (fds[3 + np + i].revents)
             done = pending_read(g, p);
         else if (now - p->since_ms > PENDING_TIMEOUT_MS) {
             glog(g, LOG_WARNING,
@@ -479,75 +529,6 @@ static void leader_round(struct derecho_group *g, struct pollfd *fds,
 /* ---- members --------------------------------------------------------------
  */
 
-static void member_round(struct derecho_group *g, bool *stop)
-{
-    struct pollfd fds[3] = {{.fd = g->wake_fd, .events = POLLIN},
-                            {.fd = g->listen_fd, .events = POLLIN},
-                            {.fd = g->leader_fd, .events = POLLIN}};
-    if (poll(fds, g->leader_fd >= 0 ? 3 : 2, 1000) < 0)
-        return;
-    if (fds[0].revents) {
-        *stop = true;
-        return;
-    }
-    if (g->leader_fd >= 0 && fds[2].revents) {
-        int type;
-        void *body = NULL;
-        size_t len;
-        struct derecho_error err;
-        struct derecho_view *v = NULL;
-        int rc =
-            derecho_control_recv(g->leader_fd, FRAME_TIMEOUT_MS,
-                                 DERECHO_MAX_FRAME, &type, &body, &len, &err);
-        if (rc == 0 && type == DERECHO_CONTROL_VIEW)
-            rc = derecho_view_decode(body, len, g->me.node_id, &v, &err);
-        else if (rc == 0)
-            rc =
-                derecho__fail(&err, -EBADMSG, "unexpected frame type %d", type);
-        free(body);
-        if (rc == 0 && derecho_view_my_rank(v) < 0) {
-            glog(g, LOG_WARNING, "view %lld does not include me: expelled",
-                 (long long)derecho_view_id(v));
-            derecho_view_destroy(v);
-            rc = -ECONNRESET;
-        } else if (rc == 0) {
-            install(g, v);
-        }
-        if (rc) {
-            glog(g, LOG_WARNING, "connection to the leader lost: %s",
-                 rc == -ECONNRESET ? "closed" : err.msg);
-            close(g->leader_fd);
-            g->leader_fd = -1;
-        }
-    }
-    if (fds[1].revents) {
-        /* A joiner asking me: redirect it to the leader. */
-        int fd = accept4(g->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
-            return;
-        int type;
-        void *body = NULL;
-        size_t len;
-        int rc = derecho_control_recv(fd, FRAME_TIMEOUT_MS, MAX_REQUEST, &type,
-                                      &body, &len, NULL);
-        free(body);
-        if (rc == 0 && type == DERECHO_CONTROL_JOIN_REQUEST) {
-            struct derecho_join_answer ans;
-            memset(&ans, 0, sizeof(ans));
-            pthread_mutex_lock(&g->lock);
-            const struct derecho_member *leader = derecho_view_member(
-                g->view, (size_t)derecho_view_leader_rank(g->view));
-            ans.status = DERECHO_JOIN_REDIRECT;
-            ans.leader_id = leader->node_id;
-            memcpy(ans.leader_ip, leader->ip, sizeof(ans.leader_ip));
-            ans.leader_port = leader->gms_port;
-            pthread_mutex_unlock(&g->lock);
-            send_encoded(fd, DERECHO_CONTROL_JOIN_ANSWER, encode_answer, &ans);
-        }
-        close(fd);
-    }
-}
-
 static void *group_main(void *arg)
 {
     struct derecho_group *g = arg;
@@ -556,11 +537,7 @@ static void *group_main(void *arg)
     struct pollfd *fds = NULL;
     size_t cap = 0;
     while (!stop) {
-        if (!g->leader) {
-            member_round(g, &stop);
-            continue;
-        }
-        size_t need = 2 + g->num_peers + g->num_pending;
+        size_t need = 3 + g->num_peers + g->num_pending;
         if (need > cap) {
             struct pollfd *n = realloc(fds, need * sizeof(*n));
             if (!n) {
@@ -570,7 +547,7 @@ static void *group_main(void *arg)
             fds = n;
             cap = need;
         }
-        leader_round(g, fds, &stop);
+        group_round(g, fds, &stop);
     }
     free(fds);
     return NULL;

@@ -434,6 +434,62 @@ START_TEST(stalled_connections_do_not_delay_joins)
 }
 END_TEST
 
+START_TEST(a_member_redirects_without_waiting_on_stalled_peers)
+{
+    uint16_t port[2];
+    ck_assert_int_eq(th_free_tcp_ports(port, 2), 0);
+    char dir[512], done[600];
+    ck_assert_int_eq(th_tmpdir(dir, sizeof(dir)), 0);
+    snprintf(done, sizeof(done), "%s/done", dir);
+    struct th_procs p;
+    th_procs_init(&p);
+    int leader = spawn(&p, 0, port[0], port[0], 2, "Counter", "shrink", NULL);
+    int member = spawn(&p, 1, port[1], port[0], 2, "Counter", "linger", done);
+    /* Member 1 listens before it joins; wait until it is in the group
+     * (its joins are answered once it is), then stop it. */
+    int probe = -1;
+    ck_assert_int_eq(
+        derecho_control_connect("127.0.0.1", port[1], 20000, &probe), 0);
+    send_request(probe, 7, 40000, counter_fingerprint());
+    int type;
+    void *body = NULL;
+    size_t len;
+    ck_assert_int_eq(
+        derecho_control_recv(probe, 20000, 4096, &type, &body, &len, NULL), 0);
+    free(body);
+    close(probe);
+    stop(&p, member);
+    int stalled = -1, joiner = -1;
+    ck_assert_int_eq(
+        derecho_control_connect("127.0.0.1", port[1], 5000, &stalled), 0);
+    ck_assert_int_eq(send(stalled, "\x44\x52\x43\x4f\x01", 5, MSG_NOSIGNAL), 5);
+    ck_assert_int_eq(
+        derecho_control_connect("127.0.0.1", port[1], 5000, &joiner), 0);
+    send_request(joiner, 9, 40000, counter_fingerprint());
+    ck_assert_int_eq(th_signal(&p, member, SIGCONT), 0);
+    struct derecho_join_answer ans;
+    ck_assert_int_eq(
+        derecho_control_recv(joiner, 10000, 4096, &type, &body, &len, NULL), 0);
+    ck_assert_int_eq(type, DERECHO_CONTROL_JOIN_ANSWER);
+    ck_assert_int_eq(derecho_join_answer_decode(body, len, &ans), 0);
+    free(body);
+    ck_assert_int_eq(ans.status, DERECHO_JOIN_REDIRECT);
+    ck_assert_uint_eq(ans.leader_id, 0);
+    ck_assert_uint_eq(ans.leader_port, port[0]);
+    ck_assert_str_eq(ans.leader_ip, "127.0.0.1");
+    struct pollfd q = {.fd = stalled, .events = POLLIN};
+    ck_assert_int_eq(poll(&q, 1, 0), 0); /* still pending, not waited on */
+    close(joiner);
+    close(stalled);
+    FILE *f = fopen(done, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    ck_assert_int_eq(th_wait_all(&p, 60000), 0);
+    ck_assert_msg(th_exited_ok(&p, leader), "status %#x", p.status[leader]);
+    ck_assert_msg(th_exited_ok(&p, member), "status %#x", p.status[member]);
+}
+END_TEST
+
 const struct th_child group_children[] = {{"member", child_member},
                                           {NULL, NULL}};
 
@@ -446,5 +502,6 @@ TCase *tc_group(void)
     tcase_add_test(tc, hostile_bytes_leave_the_group_alone);
     tcase_add_test(tc, joins_that_arrive_together_are_one_view_change);
     tcase_add_test(tc, stalled_connections_do_not_delay_joins);
+    tcase_add_test(tc, a_member_redirects_without_waiting_on_stalled_peers);
     return tc;
 }
