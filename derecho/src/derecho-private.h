@@ -41,6 +41,8 @@ struct derecho__spec_subgroup {
 };
 
 struct derecho_layout_spec {
+    derecho_allocator_fn allocator; /* NULL: the default allocator */
+    void *allocator_ctx;
     uint32_t num_types;
     char (*type_names)[DERECHO_MAX_NAME + 1];
     uint32_t num_subgroups;

@@ -105,6 +105,16 @@ derecho_layout_spec_num_subgroups(const struct derecho_layout_spec *spec)
     return spec ? spec->num_subgroups : 0;
 }
 
+int derecho_layout_spec_set_allocator(struct derecho_layout_spec *spec,
+                                      derecho_allocator_fn fn, void *ctx)
+{
+    if (!spec)
+        return -EINVAL;
+    spec->allocator = fn;
+    spec->allocator_ctx = fn ? ctx : NULL;
+    return 0;
+}
+
 static bool id_in(const uint32_t *ids, size_t n, uint32_t id)
 {
     for (size_t i = 0; i < n; i++)
@@ -468,6 +478,55 @@ static bool prev_matches(const struct derecho_layout_spec *spec,
     return true;
 }
 
+/* What an application allocator fills: the layout being made and the
+ * view's members, to check what it puts in. */
+struct derecho_layout_draft {
+    struct derecho_layout *layout;
+    const struct rank_entry *index;
+    size_t num_members;
+};
+
+int derecho_layout_draft_set_shard(struct derecho_layout_draft *d,
+                                   uint32_t subgroup, uint32_t shard,
+                                   const uint32_t *members,
+                                   const bool *is_sender, size_t n)
+{
+    if (!d || (!members && n > 0))
+        return -EINVAL;
+    struct derecho_layout *l = d->layout;
+    if (subgroup >= l->num_subgroups ||
+        shard >= l->subgroups[subgroup].num_shards)
+        return -ERANGE;
+    struct derecho__subgroup *sg = &l->subgroups[subgroup];
+    struct derecho__shard *s = &sg->shards[shard];
+    if (n > d->num_members)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (rank_lookup(d->index, d->num_members, members[i]) < 0 ||
+            id_in(members, i, members[i]) ||
+            in_other_shard(sg, shard, members[i]))
+            return -EINVAL;
+    memcpy(s->members, members, n * sizeof(*members));
+    s->num_members = n;
+    s->num_senders = 0;
+    for (size_t i = 0; i < n; i++) {
+        s->is_sender[i] = is_sender ? is_sender[i] : true;
+        s->num_senders += s->is_sender[i];
+    }
+    return 0;
+}
+
+int derecho_layout_draft_unprovisioned(struct derecho_layout_draft *d,
+                                       uint32_t subgroup)
+{
+    if (!d)
+        return -EINVAL;
+    if (subgroup >= d->layout->num_subgroups)
+        return -ERANGE;
+    d->layout->subgroups[subgroup].provisioned = false;
+    return 0;
+}
+
 int derecho_layout_compute(const struct derecho_layout_spec *spec,
                            const uint32_t *members, size_t n,
                            const struct derecho_layout *prev,
@@ -539,6 +598,20 @@ int derecho_layout_compute(const struct derecho_layout_spec *spec,
                     reserved_anywhere[r] = true;
             }
         }
+    }
+    if (spec->allocator) {
+        for (uint32_t g = 0; g < spec->num_subgroups; g++)
+            l->subgroups[g].provisioned = true;
+        struct derecho_layout_draft draft = {l, index, n};
+        rc = spec->allocator(spec->allocator_ctx, members, n, prev, &draft);
+        if (rc > 0)
+            rc = -rc;
+        if (rc)
+            derecho__fail(err, rc,
+                          "layout: the application's allocator "
+                          "failed: %s",
+                          derecho_strerror(rc));
+        goto done;
     }
     for (uint32_t g = 0; g < spec->num_subgroups; g++) {
         const struct derecho__spec_subgroup *ssg = &spec->subgroups[g];

@@ -426,6 +426,93 @@ START_TEST(profile_subgroup_from_conf)
 }
 END_TEST
 
+struct alloc_log {
+    int calls;
+    bool saw_prev;
+    int set_rc[4];
+};
+
+/* Reverse rank order in subgroup 0; subgroup 1 only with 3 members or
+ * more, where only its first member sends.  Probes the draft's checks. */
+static int reverse_allocator(void *ctx, const uint32_t *members, size_t n,
+                             const struct derecho_layout *prev,
+                             struct derecho_layout_draft *draft)
+{
+    struct alloc_log *log = ctx;
+    log->calls++;
+    log->saw_prev = prev != NULL;
+    if (n == 0)
+        return -ENOSPC;
+    uint32_t rev[8];
+    for (size_t i = 0; i < n; i++)
+        rev[i] = members[n - 1 - i];
+    int rc = derecho_layout_draft_set_shard(draft, 0, 0, rev, NULL, n);
+    if (rc)
+        return rc;
+    const uint32_t stranger[] = {99};
+    const uint32_t twice[] = {members[0], members[0]};
+    log->set_rc[0] =
+        derecho_layout_draft_set_shard(draft, 1, 0, stranger, NULL, 1);
+    log->set_rc[1] =
+        derecho_layout_draft_set_shard(draft, 1, 0, twice, NULL, 2);
+    log->set_rc[2] = derecho_layout_draft_set_shard(draft, 2, 0, rev, NULL, 1);
+    log->set_rc[3] = derecho_layout_draft_unprovisioned(draft, 7);
+    if (n < 3)
+        return derecho_layout_draft_unprovisioned(draft, 1);
+    const bool senders[] = {true, false};
+    return derecho_layout_draft_set_shard(draft, 1, 0, members, senders, 2);
+}
+
+START_TEST(application_allocator)
+{
+    struct derecho_layout_spec *spec = spec_with_type("A");
+    ck_assert_int_eq(derecho_layout_spec_add_subgroup(spec, 0, 1, NULL, NULL),
+                     0);
+    ck_assert_int_eq(derecho_layout_spec_add_subgroup(spec, 0, 1, NULL, NULL),
+                     0);
+    struct alloc_log log = {0};
+    ck_assert_int_eq(
+        derecho_layout_spec_set_allocator(spec, reverse_allocator, &log), 0);
+    const uint32_t m[] = {4, 5, 6};
+    struct derecho_layout *l1 = NULL, *l2 = NULL;
+    ck_assert_int_eq(derecho_layout_compute(spec, m, 2, NULL, &l1, NULL), 0);
+    ck_assert_int_eq(log.calls, 1);
+    ck_assert(!log.saw_prev);
+    ck_assert_int_eq(log.set_rc[0], -EINVAL); /* not in the view */
+    ck_assert_int_eq(log.set_rc[1], -EINVAL); /* listed twice */
+    ck_assert_int_eq(log.set_rc[2], -ERANGE); /* no such subgroup */
+    ck_assert_int_eq(log.set_rc[3], -ERANGE);
+    EXPECT(l1, 0, 0, 5, 4);
+    ck_assert(!derecho_layout_provisioned(l1));
+    ck_assert_int_eq(derecho_layout_compute(spec, m, 3, l1, &l2, NULL), 0);
+    ck_assert(log.saw_prev);
+    ck_assert(derecho_layout_provisioned(l2));
+    EXPECT(l2, 0, 0, 6, 5, 4);
+    EXPECT(l2, 1, 0, 4, 5);
+    struct derecho_shard_info info;
+    derecho_layout_shard(l2, 1, 0, &info);
+    ck_assert_uint_eq(info.num_senders, 1);
+    ck_assert(info.is_sender[0] && !info.is_sender[1]);
+    derecho_layout_destroy(l1);
+    derecho_layout_destroy(l2);
+    /* Its error is the computation's. */
+    struct derecho_error err;
+    ck_assert_int_eq(derecho_layout_compute(spec, NULL, 0, NULL, &l1, &err),
+                     -ENOSPC);
+    ck_assert_ptr_null(l1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "allocator"));
+    /* Back to the default allocator. */
+    ck_assert_int_eq(derecho_layout_spec_set_allocator(spec, NULL, NULL), 0);
+    ck_assert_int_eq(derecho_layout_compute(spec, m, 3, NULL, &l1, NULL), 0);
+    EXPECT(l1, 0, 0, 4, 6);
+    EXPECT(l1, 1, 0, 5);
+    derecho_layout_destroy(l1);
+    ck_assert_int_eq(derecho_layout_spec_set_allocator(NULL, NULL, NULL),
+                     -EINVAL);
+    derecho_layout_spec_destroy(spec);
+}
+END_TEST
+
 TCase *tc_layout(void)
 {
     TCase *tc = tcase_create("layout");
@@ -440,5 +527,6 @@ TCase *tc_layout(void)
     tcase_add_test(tc, compute_refuses_bad_members);
     tcase_add_test(tc, fingerprint_follows_the_declaration);
     tcase_add_test(tc, profile_subgroup_from_conf);
+    tcase_add_test(tc, application_allocator);
     return tc;
 }

@@ -253,6 +253,42 @@ derecho_layout_compute(const struct derecho_layout_spec *spec,
                        const struct derecho_layout *prev,
                        struct derecho_layout **out, struct derecho_error *err);
 
+/* An application allocator, in place of the default one (the original's
+ * shard_view_generator_t).  A draft has the spec's subgroups and shards
+ * (with their modes and profiles), every shard empty and every subgroup
+ * provisioned; the function fills shards with
+ * derecho_layout_draft_set_shard and marks subgroups it cannot provision
+ * with derecho_layout_draft_unprovisioned.  members are the view's node
+ * ids in rank order (n of them), prev the previous layout or NULL.  It
+ * returns 0, or a negative errno that derecho_layout_compute returns.  It
+ * runs on the thread that computes the layout, must not block, and must
+ * not keep draft. */
+struct derecho_layout_draft;
+typedef int (*derecho_allocator_fn)(void *ctx, const uint32_t *members,
+                                    size_t n, const struct derecho_layout *prev,
+                                    struct derecho_layout_draft *draft);
+
+/* Makes spec use fn (NULL: back to the default allocator).  The spec's
+ * fingerprint does not cover the function: processes of a group must use
+ * the same one.  Returns 0 or -EINVAL (spec NULL). */
+DERECHO_EXPORT int
+derecho_layout_spec_set_allocator(struct derecho_layout_spec *spec,
+                                  derecho_allocator_fn fn, void *ctx);
+
+/* Sets the members of (subgroup, shard) in a draft, in shard order (the
+ * first is the shard leader); is_sender may be NULL (everyone sends).
+ * Copied.  Errors: -EINVAL (NULL arguments with n > 0; a node that is not
+ * in the view, listed twice, or already in another shard of the
+ * subgroup), -ERANGE (no such subgroup or shard). */
+DERECHO_EXPORT int derecho_layout_draft_set_shard(
+    struct derecho_layout_draft *draft, uint32_t subgroup, uint32_t shard,
+    const uint32_t *members, const bool *is_sender, size_t n);
+
+/* Marks a subgroup of a draft as not provisioned.  -EINVAL, -ERANGE. */
+DERECHO_EXPORT int
+derecho_layout_draft_unprovisioned(struct derecho_layout_draft *draft,
+                                   uint32_t subgroup);
+
 /* Frees a layout; NULL is a no-op. */
 DERECHO_EXPORT void derecho_layout_destroy(struct derecho_layout *layout);
 
