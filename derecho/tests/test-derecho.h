@@ -15,6 +15,7 @@ TCase *tc_json(void);
 TCase *tc_view(void);
 TCase *tc_control(void);
 TCase *tc_group(void);
+TCase *tc_group_stress(void);
 
 /* Child processes of the group tests (test-group.c). */
 extern const struct th_child group_children[];

@@ -505,3 +505,20 @@ TCase *tc_group(void)
     tcase_add_test(tc, a_member_redirects_without_waiting_on_stalled_peers);
     return tc;
 }
+
+/* The stress tier: every case 20 times in a row. */
+TCase *tc_group_stress(void)
+{
+    TCase *tc = tcase_create("group-20x");
+    tcase_set_timeout(tc, 180);
+    tcase_add_loop_test(tc, three_members_join_and_leave, 0, 20);
+    tcase_add_loop_test(tc, incompatible_and_duplicate_joiners_are_refused, 0,
+                        20);
+    tcase_add_loop_test(tc, hostile_bytes_leave_the_group_alone, 0, 20);
+    tcase_add_loop_test(tc, joins_that_arrive_together_are_one_view_change, 0,
+                        20);
+    tcase_add_loop_test(tc, stalled_connections_do_not_delay_joins, 0, 20);
+    tcase_add_loop_test(tc, a_member_redirects_without_waiting_on_stalled_peers,
+                        0, 20);
+    return tc;
+}

@@ -1,5 +1,6 @@
-/* libderecho's Check runner: suites derecho-unit and derecho-multiproc
- * (select with CK_RUN_SUITE), and the children multi-process tests spawn. */
+/* libderecho's Check runner: suites derecho-unit, derecho-multiproc and
+ * derecho-stress (select with CK_RUN_SUITE), and the children that the
+ * multi-process tests spawn. */
 #include "test-derecho.h"
 
 #include <stdlib.h>
@@ -35,8 +36,17 @@ static Suite *multiproc_suite(void)
     return s;
 }
 
+/* The stress tier (meson test --setup stress --suite derecho). */
+static Suite *stress_suite(void)
+{
+    Suite *s = suite_create("derecho-stress");
+    suite_add_tcase(s, tc_group_stress());
+    return s;
+}
+
 int main(int argc, char **argv)
 {
-    static Suite *(*const suites[])(void) = {unit_suite, multiproc_suite, NULL};
+    static Suite *(*const suites[])(void) = {unit_suite, multiproc_suite,
+                                             stress_suite, NULL};
     return th_main(argc, argv, suites, group_children);
 }
