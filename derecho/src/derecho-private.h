@@ -1,0 +1,135 @@
+/* Internal declarations shared inside libderecho. */
+#ifndef DERECHO_DERECHO_PRIVATE_H
+#define DERECHO_DERECHO_PRIVATE_H
+
+#include <derecho/derecho.h>
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- errors (error.c) ---------------------------------------------------- */
+
+/* Sets err (may be NULL) to code and the formatted message; returns code so
+ * that a failing path reads `return derecho__fail(err, -EINVAL, ...)`. */
+int derecho__fail(struct derecho_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Copies at most cap - 1 bytes of src and terminates dst. */
+void derecho__copy_str(char *dst, size_t cap, const char *src);
+
+/* ---- specs (layout.c) ---------------------------------------------------- */
+
+struct derecho__spec_shard {
+    uint32_t min_nodes;
+    uint32_t max_nodes;
+    int mode;
+    char profile[DERECHO_MAX_NAME + 1];
+    uint32_t *reserved;
+    size_t num_reserved;
+    uint32_t *senders;
+    size_t num_senders;
+    uint32_t max_senders;
+};
+
+struct derecho__spec_subgroup {
+    uint32_t type_index;
+    bool entire_view;
+    uint32_t num_shards;
+    struct derecho__spec_shard *shards;
+};
+
+struct derecho_layout_spec {
+    derecho_allocator_fn allocator; /* NULL: the default allocator */
+    void *allocator_ctx;
+    uint32_t num_types;
+    char (*type_names)[DERECHO_MAX_NAME + 1];
+    uint32_t num_subgroups;
+    uint32_t cap_subgroups;
+    struct derecho__spec_subgroup *subgroups;
+};
+
+/* Appends the subgroups of other (whose types must be those of spec) to
+ * spec, taking ownership of their memory; other is left empty.  Used by
+ * the JSON loader, which builds into a scratch spec first (all or
+ * nothing).  Returns 0 or -ENOMEM (nothing moved). */
+int derecho__spec_take_subgroups(struct derecho_layout_spec *spec,
+                                 struct derecho_layout_spec *other);
+
+/* Frees a spec's subgroups (not its type names); the spec stays usable. */
+void derecho__spec_free_subgroups(struct derecho_layout_spec *spec);
+
+/* ---- layouts (layout.c) -------------------------------------------------- */
+
+struct derecho__shard {
+    uint32_t *members;
+    bool *is_sender;
+    size_t num_members;
+    uint32_t num_senders;
+    int mode;
+    char profile[DERECHO_MAX_NAME + 1];
+};
+
+struct derecho__subgroup {
+    uint32_t type_index;
+    bool provisioned;
+    uint32_t num_shards;
+    struct derecho__shard *shards;
+};
+
+struct derecho_layout {
+    uint32_t num_subgroups;
+    struct derecho__subgroup *subgroups;
+};
+
+/* An empty layout with num_subgroups zeroed subgroups, or NULL. */
+struct derecho_layout *derecho__layout_alloc(uint32_t num_subgroups);
+
+/* Appends l's encoding / reads one (members: the view's node ids, to check
+ * shard members against).  Decoding returns -EBADMSG with err set. */
+int derecho__layout_encode(const struct derecho_layout *l,
+                           struct mutils_writer *w);
+struct mutils_reader;
+int derecho__layout_decode(struct mutils_reader *r, const uint32_t *members,
+                           size_t num_members, struct derecho_layout **out,
+                           struct derecho_error *err);
+
+/* ---- JSON (json.c): a small bounded DOM parser ----------------------------
+ */
+
+enum derecho__json_kind {
+    DERECHO__JSON_NULL,
+    DERECHO__JSON_BOOL,
+    DERECHO__JSON_NUMBER,
+    DERECHO__JSON_STRING,
+    DERECHO__JSON_ARRAY,
+    DERECHO__JSON_OBJECT,
+};
+
+struct derecho__json {
+    enum derecho__json_kind kind;
+    int line, column; /* where the value starts, 1-based */
+    bool boolean;
+    char *text;   /* NUMBER: its literal; STRING: its decoded UTF-8 */
+    size_t len;   /* bytes of text (a STRING never holds a NUL) */
+    size_t count; /* ARRAY/OBJECT: items */
+    struct derecho__json *items;
+    char **keys; /* OBJECT: items[i] is the value of keys[i] */
+};
+
+#define DERECHO__JSON_MAX_DEPTH 16
+
+/* Parses exactly one JSON value (surrounded by white space at most) from
+ * [text, text + len).  -EBADMSG with err "line L, column C: ..." for bad
+ * syntax, a duplicate key or nesting deeper than DERECHO__JSON_MAX_DEPTH;
+ * -ENOMEM.  Free with derecho__json_free. */
+int derecho__json_parse(const char *text, size_t len,
+                        struct derecho__json **out, struct derecho_error *err);
+void derecho__json_free(struct derecho__json *v);
+
+/* The value of key in object v, or NULL. */
+const struct derecho__json *derecho__json_get(const struct derecho__json *v,
+                                              const char *key);
+
+#endif
