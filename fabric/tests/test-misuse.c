@@ -4,6 +4,7 @@
 #include "test-fab.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <string.h>
 #include <syslog.h>
@@ -64,6 +65,47 @@ START_TEST(create_refuses_bad_options)
     }
     memset(&o, 0, sizeof(o));
     ck_assert_int_eq(fab_pool_create(&o, &p, NULL), -EINVAL);
+    /* The first version's layout (up to log_level) is accepted: the later
+     * fields take their defaults, whatever the bytes past it hold. */
+    silent_options(&o, 1);
+    o.size = offsetof(struct fab_options, auth_key);
+    o.auth_key_len = 5; /* not read */
+    o.bootstrap_max_conns = 1u << 30;
+    ck_assert_int_eq(fab_pool_create(&o, &p, &err), 0);
+    fab_pool_destroy(p);
+    /* a size inside the later fields, and bad values of them */
+    silent_options(&o, 1);
+    o.size = offsetof(struct fab_options, bootstrap_timeout_ms);
+    p = SENTINEL;
+    ck_assert_int_eq(fab_pool_create(&o, &p, &err), -EINVAL);
+    ck_assert_ptr_null(p);
+    static const uint8_t key[FAB_AUTH_KEY_MAX + 1];
+    const struct {
+        const void *key;
+        size_t len;
+    } bad_keys[] = {{NULL, 32},
+                    {key, 1},
+                    {key, FAB_AUTH_KEY_MIN - 1},
+                    {key, FAB_AUTH_KEY_MAX + 1}};
+    for (size_t i = 0; i < sizeof(bad_keys) / sizeof(bad_keys[0]); i++) {
+        silent_options(&o, 1);
+        o.auth_key = bad_keys[i].key;
+        o.auth_key_len = bad_keys[i].len;
+        p = SENTINEL;
+        ck_assert_int_eq(fab_pool_create(&o, &p, &err), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(err.msg, "auth_key"));
+        ck_assert_ptr_null(p);
+    }
+    silent_options(&o, 1);
+    o.bootstrap_timeout_ms = -1;
+    ck_assert_int_eq(fab_pool_create(&o, &p, &err), -EINVAL);
+    silent_options(&o, 1);
+    o.bootstrap_max_conns = 65537;
+    ck_assert_int_eq(fab_pool_create(&o, &p, &err), -EINVAL);
+    silent_options(&o, 1);
+    o.bootstrap_max_pending = 1u << 31;
+    ck_assert_int_eq(fab_pool_create(&o, &p, &err), -EINVAL);
+    ck_assert_ptr_null(p);
 
     /* names that do not fit, or name nothing */
     char long_name[300];

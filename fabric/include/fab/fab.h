@@ -109,11 +109,51 @@ struct fab_options {
     fab_log_fn log;          /* NULL: stderr */
     void *log_ctx;
     int log_level; /* syslog level, default LOG_WARNING */
+    /* ---- added after the first version (a caller's smaller size leaves
+     * them at their defaults; docs/fab.md, "Bootstrap limits" and
+     * "Authentication") ---- */
+    /* Shared group key: when auth_key_len > 0 every bootstrap exchange
+     * (borrow, fetch) runs a challenge-response keyed with it (HMAC-SHA-256)
+     * in both directions before the listener keeps any per-peer state; a
+     * peer without the same key is refused with -EACCES.  The bytes are
+     * copied at fab_pool_create (the caller may wipe its buffer then);
+     * FAB_AUTH_KEY_MIN..FAB_AUTH_KEY_MAX bytes.  Default NULL/0: no
+     * authentication, the wire stays as in the first version. */
+    const void *auth_key;
+    size_t auth_key_len;
+    /* An accepted bootstrap connection must complete within this many ms
+     * (default 2000; never more than connect_timeout_ms); then it is
+     * closed. */
+    int bootstrap_timeout_ms;
+    /* Accepted bootstrap connections served at once (default 64, at most
+     * 65536): one more closes the oldest, so idle sockets held open
+     * cannot keep a peer out or grow memory. */
+    uint32_t bootstrap_max_conns;
+    /* HELLOs answered and awaiting their connection request (default 256,
+     * at most 65536; at most 4 per node id): one more drops the oldest. */
+    uint32_t bootstrap_max_pending;
 };
+
+/* Sizes a group key may have (fab_options.auth_key_len). */
+#define FAB_AUTH_KEY_MIN 16
+#define FAB_AUTH_KEY_MAX 1024
 
 /* Fills defaults (see the fields).  opts->size must be set by the caller or
  * is set here. */
 FAB_EXPORT void fab_options_init(struct fab_options *opts);
+
+/* Reads a group key file (docs/fab.md, "Authentication"): its bytes, as
+ * they are, into buf (cap bytes, caller-owned; FAB_AUTH_KEY_MAX is always
+ * enough), *len = their number.  Make one with
+ *     head -c 32 /dev/urandom > group.key && chmod 600 group.key
+ * Errors (err, may be NULL, names the file and the reason): -EINVAL (NULL
+ * argument, not a regular file, empty or shorter than FAB_AUTH_KEY_MIN),
+ * -EFBIG (longer than FAB_AUTH_KEY_MAX), -ENOSPC (longer than cap), -EPERM
+ * (others may read or write it: chmod o-rwx), open/read errors (-ENOENT,
+ * -EACCES, -EIO, ...).  Nothing is logged; buf holds key bytes on success
+ * only (wipe it after fab_pool_create).  Any thread. */
+FAB_EXPORT int fab_auth_key_read(const char *path, void *buf, size_t cap,
+                                 size_t *len, struct fab_error *err);
 
 /* Describes an error code: ours (negative errno) or libfabric's; positive
  * values are read as their negation.  Never NULL, also for unknown codes. */
@@ -237,7 +277,12 @@ FAB_EXPORT int fab_pool_fetch(struct fab_pool *pool, uint32_t node_id,
 struct fab_user_callbacks {
     /* The connection to node_id broke (reason -ECONNRESET, -ETIMEDOUT, or
      * the reason given to fab_pool_fail_peer).  Called once per user per
-     * connection, on the pool's thread.  May be NULL. */
+     * connection, on the pool's thread.  May be NULL.  A peer that dies
+     * silently (kill -9, power loss) is noticed through the connection's
+     * completion queue, which only progress reads: a user that borrows
+     * connections but whose program never calls fab_pool_progress*() (and
+     * posts nothing) may never hear of a dead peer; the pool thread reads
+     * only connections nobody borrows (docs/fab.md, "Failures"). */
     void (*on_failure)(void *ctx, uint32_t node_id, int reason);
     /* A peer's fab_writedata landed: its data word.  Called on the
      * progressing thread for every user holding that connection (users
