@@ -464,17 +464,23 @@ int fab_pool_create(const struct fab_options *opts, struct fab_pool **out,
     }
     if (out)
         *out = NULL;
-    if (!opts || !out) {
-        fab__set_error(err, -EINVAL, "missing options or output");
+    if (!out) {
+        fab__set_error(err, -EINVAL, "missing output");
         return -EINVAL;
+    }
+    struct fab_options defaults;
+    if (!opts) {
+        fab_options_init(&defaults); /* NULL: every default */
+        opts = &defaults;
     }
     /* There is no older layout: a smaller size is a caller's mistake (a
      * partial copy could even split a pointer).  A larger one comes from a
      * newer header: its extra fields are ignored. */
     /* Two layouts exist: the first version's (the fields up to
      * log_level; the later ones take their defaults) and this one.  A
-     * size in between would cut a field; a larger one comes from a newer
-     * header and its extra fields are ignored. */
+     * size in between would cut a field.  A larger one comes from a newer
+     * header: accepted when its extra bytes are zero (the newer fields at
+     * their defaults), else it asks for what this version cannot do. */
     if (opts->size != FAB__OPTIONS_V1_SIZE &&
         opts->size < sizeof(struct fab_options)) {
         fab__set_error(err, -EINVAL,
@@ -483,6 +489,19 @@ int fab_pool_create(const struct fab_options *opts, struct fab_pool **out,
                        opts->size, (size_t)FAB__OPTIONS_V1_SIZE,
                        sizeof(struct fab_options));
         return -EINVAL;
+    }
+    if (opts->size > sizeof(struct fab_options)) {
+        const unsigned char *tail = (const unsigned char *)opts;
+        for (size_t i = sizeof(struct fab_options); i < opts->size; i++) {
+            if (tail[i]) {
+                fab__set_error(err, -EINVAL,
+                               "options size %zu: byte %zu past this "
+                               "version's %zu is not zero (an option this "
+                               "libfab does not know)",
+                               opts->size, i, sizeof(struct fab_options));
+                return -EINVAL;
+            }
+        }
     }
     const char *strs[] = {opts->provider, opts->domain, opts->listen_addr};
     const size_t caps[] = {sizeof(((struct fab_pool *)0)->provider),

@@ -106,7 +106,8 @@ struct fab_options {
     size_t max_outstanding;  /* posted but uncompleted operations per
                                 connection (default 512); beyond: -EAGAIN */
     int write_ordering;      /* enum fab_write_ordering (default AUTO) */
-    fab_log_fn log;          /* NULL: stderr */
+    fab_log_fn log;          /* NULL: stderr, "fab: LEVEL: message" with
+                                LEVEL error, warning, info or debug */
     void *log_ctx;
     int log_level; /* syslog level, default LOG_WARNING */
     /* ---- added after the first version (a caller's smaller size leaves
@@ -155,18 +156,27 @@ FAB_EXPORT void fab_options_init(struct fab_options *opts);
 FAB_EXPORT int fab_auth_key_read(const char *path, void *buf, size_t cap,
                                  size_t *len, struct fab_error *err);
 
-/* Describes an error code: ours (negative errno) or libfabric's; positive
- * values are read as their negation.  Never NULL, also for unknown codes. */
+/* Describes an error code: ours (negative errno) or libfabric's, either
+ * sign (fab_strerror(e) equals fab_strerror(-e)); every code libfab returns
+ * has its own text (one table), libfabric's own codes go to fi_strerror,
+ * any other errno gets the system's text, and only a number that is no
+ * error code reads "unknown error".  Never NULL; thread-safe (never calls
+ * strerror()). */
 FAB_EXPORT const char *fab_strerror(int err);
 
 /* ---- pool ------------------------------------------------------------- */
 
 /* Opens fabric and domain for opts->provider/domain, starts the bootstrap
- * listener and the pool thread.  *out is owned by the caller (destroy with
- * fab_pool_destroy); on failure it is set to NULL.  Errors: -EINVAL bad
- * options (opts or out NULL; opts->size smaller than this version's struct
- * fab_options -- there is no older layout; a larger size from a newer
- * header is accepted and the fields it adds are ignored; provider longer
+ * listener and the pool thread.  opts NULL means every default (node id 0,
+ * tcp on 127.0.0.1, any port); opts is read during the call only.  *out is
+ * owned by the caller (destroy with fab_pool_destroy); on failure it is
+ * set to NULL.  Errors: -EINVAL bad options (out NULL; opts->size neither
+ * this version's sizeof(struct fab_options) nor the first version's --
+ * the fields up to log_level, the later ones then take their defaults --
+ * nor larger with every extra byte zero, as a newer header's struct with
+ * its newer fields at their defaults; auth_key_len outside
+ * FAB_AUTH_KEY_MIN..FAB_AUTH_KEY_MAX or auth_key NULL with a length;
+ * negative bootstrap_timeout_ms, bootstrap limits over 65536; provider longer
  * than 31 bytes, domain or listen_addr longer than 63; listen_addr not an
  * IPv4 address; unknown write_ordering; cq_size over 2^20; node_id
  * UINT32_MAX), -FI_ENODATA no matching provider/device (e.g. verbs without
