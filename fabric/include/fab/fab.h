@@ -23,6 +23,9 @@
  * while some thread of ours drives progress.  The pool's own thread
  * ("fab-pool") serves the bootstrap listener and the connection-management
  * event queue (connects, FI_SHUTDOWN); it never reads completion queues.
+ * It serves bootstrap sockets without blocking on any of them, so idle or
+ * hostile connections to the port cannot delay connection events, failure
+ * reports or other peers (docs/fab.md, "Bootstrap limits").
  *
  * Threading:
  *  - fab_pool_create/destroy: one thread; destroy after every user is gone.
@@ -220,9 +223,12 @@ FAB_EXPORT void fab_pool_get_info(const struct fab_pool *pool,
 /* Counters, for tests and monitoring. */
 struct fab_pool_stats {
     uint64_t bootstraps_out;     /* bootstrap exchanges we initiated, OK */
-    uint64_t bootstraps_in;      /* bootstrap exchanges we accepted, OK */
-    uint64_t bootstraps_refused; /* incoming exchanges refused (bad frame,
-                                    mismatch) */
+    uint64_t bootstraps_in;      /* bootstrap exchanges we accepted, OK
+                                    (counted when the peer's connection
+                                    request matches our answer) */
+    uint64_t bootstraps_refused; /* incoming exchanges refused or dropped
+                                    (bad frame, mismatch, authentication,
+                                    timed out, closed as the oldest) */
     uint64_t connections;        /* connections established, total */
     uint64_t live;               /* connections live now */
     uint64_t failures;           /* connections that failed */
@@ -272,8 +278,9 @@ FAB_EXPORT int fab_pool_fail_peer(struct fab_pool *pool, uint32_t node_id,
  * under key (replacing an older one); fetch asks node_id (which must be
  * borrowed) for its blob under key and retries until it is published or
  * timeout_ms passes (-ETIMEDOUT).  *len gets the blob size; -ENOSPC when
- * cap is too small.  Used to exchange fab_mr_desc and schema fingerprints
- * at table/group set-up. */
+ * cap is too small; -EACCES when bootstrap authentication fails (as
+ * fab_borrow); -EPROTO incompatible peer.  Used to exchange fab_mr_desc and
+ * schema fingerprints at table/group set-up. */
 #define FAB_BLOB_MAX 4096
 FAB_EXPORT int fab_pool_publish(struct fab_pool *pool, uint64_t key,
                                 const void *blob, size_t len);
@@ -325,7 +332,10 @@ FAB_EXPORT void fab_user_destroy(struct fab_user *user);
  * longer than 63 bytes or not resolvable), -ETIMEDOUT, -ECONNREFUSED,
  * -EDEADLK (called on the pool's thread, i.e. from on_failure, and the
  * connection is not live: setting it up needs that thread), -EPROTO
- * (incompatible peer: err->msg names the field), -EHOSTDOWN (connection
+ * (incompatible peer: err->msg names the field), -EACCES (bootstrap
+ * authentication refused, either way: the peer has another group key, or
+ * none while we have one, or requires one we lack; err->msg says which),
+ * -EHOSTDOWN (connection
  * to node_id failed and is still held by some user), libfabric codes. */
 FAB_EXPORT int fab_borrow(struct fab_user *user, uint32_t node_id,
                           const char *host, uint16_t port, int timeout_ms,
