@@ -203,6 +203,11 @@ void fab__pending_expire(struct fab_pool *pool, int64_t now_ms)
 int64_t fab__pending_grace(struct fab_pool *pool, uint32_t node_id,
                            int64_t start_ms, int64_t now_ms)
 {
+    /* With a group key a pending HELLO came from a key holder: wait for
+     * its request as long as it may come.  Without, anyone may have sent
+     * it: wait briefly. */
+    int64_t grace = pool->auth_key_len ? pool->opts.connect_timeout_ms
+                                       : FAB__PENDING_GRACE_MS;
     int64_t until = 0;
     for (uint32_t i = 0; i < pool->n_pending; i++) {
         const struct fab__pending *p = &pool->pending[i];
@@ -210,7 +215,7 @@ int64_t fab__pending_grace(struct fab_pool *pool, uint32_t node_id,
          * repeating itself) cannot prolong the wait. */
         if (p->node_id != node_id || p->created_ms > start_ms)
             continue;
-        int64_t end = p->created_ms + FAB__PENDING_GRACE_MS;
+        int64_t end = p->created_ms + grace;
         if (end > now_ms && end > until)
             until = end;
     }

@@ -27,7 +27,8 @@
 #define FAB__PENDING_PER_NODE 4     /* answered HELLOs kept per node id */
 /* A borrow that finds an answered HELLO of its peer waits this long for
  * the peer's connection request before dialing itself (the two attempts
- * would otherwise cross); a spoofed HELLO costs a borrow no more. */
+ * would otherwise cross); a spoofed HELLO costs a borrow no more.  With a
+ * group key HELLOs cannot be spoofed: it waits up to connect_timeout_ms. */
 #define FAB__PENDING_GRACE_MS 250
 /* Size of the first version of struct fab_options: smaller is refused,
  * fields past it take their defaults. */

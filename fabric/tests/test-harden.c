@@ -275,6 +275,63 @@ START_TEST(same_key_connects_and_fetches)
 }
 END_TEST
 
+struct sim {
+    struct fab_user *user;
+    uint32_t peer;
+    uint16_t port;
+    pthread_barrier_t *barrier;
+    int rc;
+};
+
+static void *sim_borrow(void *arg)
+{
+    struct sim *s = arg;
+    struct fab_conn *c;
+    struct fab_error err;
+    pthread_barrier_wait(s->barrier);
+    s->rc = fab_borrow(s->user, s->peer, "127.0.0.1", s->port, 5000, &c, &err);
+    if (s->rc)
+        fprintf(stderr, "keyed simultaneous borrow: %s\n", err.msg);
+    return NULL;
+}
+
+/* Both sides borrow each other at once, with a key: one connection. */
+START_TEST(keyed_simultaneous_connects_make_one_connection)
+{
+    for (int round = 0; round < 10; round++) {
+        struct fab_pool *a = pool_key(1, key1, 32, NULL);
+        struct fab_pool *b = pool_key(2, key1, 32, NULL);
+        ck_assert_ptr_nonnull(a);
+        ck_assert_ptr_nonnull(b);
+        struct fab_user *ua, *ub;
+        ck_assert_int_eq(fab_user_create(a, NULL, NULL, &ua), 0);
+        ck_assert_int_eq(fab_user_create(b, NULL, NULL, &ub), 0);
+        pthread_barrier_t bar;
+        pthread_barrier_init(&bar, NULL, 2);
+        struct sim sa = {ua, 2, fab_pool_port(b), &bar, 0};
+        struct sim sb = {ub, 1, fab_pool_port(a), &bar, 0};
+        pthread_t ta, tb;
+        pthread_create(&ta, NULL, sim_borrow, &sa);
+        pthread_create(&tb, NULL, sim_borrow, &sb);
+        pthread_join(ta, NULL);
+        pthread_join(tb, NULL);
+        pthread_barrier_destroy(&bar);
+        ck_assert_int_eq(sa.rc, 0);
+        ck_assert_int_eq(sb.rc, 0);
+        struct fab_pool_stats x, y;
+        fab_pool_get_stats(a, &x);
+        fab_pool_get_stats(b, &y);
+        ck_assert_uint_eq(x.connections, 1);
+        ck_assert_uint_eq(y.connections, 1);
+        ck_assert_uint_eq(x.bootstraps_in + y.bootstraps_in, 1);
+        fab_user_destroy(ua);
+        fab_user_destroy(ub);
+        fab_pool_destroy(a);
+        fab_pool_destroy(b);
+    }
+}
+END_TEST
+
 /* Both directions refused with -EACCES, quickly, with a log line on the
  * dialer, and nothing kept by the listener. */
 static void refused_both_ways(const uint8_t *ka, const uint8_t *kb)
@@ -466,6 +523,7 @@ Suite *fab_harden_suite(void)
     tcase_add_test(tc, spoofed_hello_does_not_keep_the_real_node_out);
     tcase_add_test(tc, hello_flood_keeps_memory_bounded);
     tcase_add_test(tc, same_key_connects_and_fetches);
+    tcase_add_test(tc, keyed_simultaneous_connects_make_one_connection);
     tcase_add_test(tc, wrong_key_is_eacces_both_ways);
     tcase_add_test(tc, no_key_against_key_is_eacces_both_ways);
     tcase_add_test(tc, hostile_peers_cost_a_keyed_listener_nothing);
