@@ -89,6 +89,9 @@ static const struct conf_option schema[] = {
          "port for P2P calls from non-member clients"),
     UINT("DERECHO", "max_node_id", "1024", 1, UINT32_MAX,
          "node ids must be below this value"),
+    STR("DERECHO", "auth_key_file", "",
+        "file holding the group key that authenticates every connection "
+        "set-up (empty: none)"),
     /* ---- DERECHO: timing ---- */
     UINT("DERECHO", "heartbeat_ms", "20", 1, 3600000,
          "interval between SST heartbeats (sst_options.heartbeat_ms)"),

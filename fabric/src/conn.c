@@ -338,29 +338,16 @@ static int dial(struct fab_pool *pool, struct fab_conn *c, uint64_t token,
     /* token is ours: c->token may be rewritten under pool->lock when the
      * peer's own attempt takes the entry over. */
     for (;;) {
-        int fd = -1;
-        int rc = fab__sock_connect(host, port, deadline, &fd);
-        if (rc) {
-            fab__set_error(err, rc, "bootstrap connect to node %u at %s:%u: %s",
-                           c->node_id, host, (unsigned)port, fab_strerror(rc));
-            return rc;
-        }
-        struct fab__frame f;
-        fab__frame_init(&f, FAB__MSG_HELLO);
-        f.src_node = pool->opts.node_id;
-        f.dst_node = c->node_id;
-        f.port = pool->port;
-        f.fingerprint = pool->opts.fingerprint;
-        f.token = token;
-        f.addr_len = (uint16_t)pool->pep_addr_len;
-        memcpy(f.addr, pool->pep_addr, pool->pep_addr_len);
-        rc = fab__send_frame(fd, &f, deadline);
+        struct fab__frame hello, f;
+        fab__frame_init(&hello, FAB__MSG_HELLO);
+        hello.token = token;
+        hello.addr_len = (uint16_t)pool->pep_addr_len;
+        memcpy(hello.addr, pool->pep_addr, pool->pep_addr_len);
         uint8_t buf[FAB__FRAME_MAX];
-        if (rc == 0)
-            rc = fab__sock_recv_frame(fd, buf, sizeof(buf), deadline);
-        close(fd);
-        if (rc >= 0)
-            rc = fab__frame_decode(buf, (size_t)rc, &f);
+        int rc = fab__boot_request(pool, host, port, c->node_id, &hello, buf,
+                                   sizeof(buf), &f, deadline, err);
+        if (rc == -EACCES || rc == -EPROTO)
+            return rc; /* err and the log say why */
         if (rc < 0) {
             if (rc == -ECONNRESET)
                 rc = -ECONNREFUSED; /* closed without a reply */
@@ -490,7 +477,8 @@ int fab_borrow(struct fab_user *user, uint32_t node_id, const char *host,
     }
     if (timeout_ms < 0)
         timeout_ms = pool->opts.connect_timeout_ms;
-    int64_t deadline = fab__now_ms() + timeout_ms;
+    int64_t start = fab__now_ms();
+    int64_t deadline = start + timeout_ms;
     struct fab_conn *c;
     int rc = 0;
 
@@ -533,6 +521,23 @@ int fab_borrow(struct fab_user *user, uint32_t node_id, const char *host,
             }
             continue;
         }
+        /* The peer's HELLO was answered a moment ago: its connection
+         * request is on its way, and dialing now would cross it.  Wait a
+         * little (only for HELLOs older than this borrow, so a spoofer
+         * repeating HELLOs delays it at most FAB__PENDING_GRACE_MS), then
+         * dial: a real request still takes our DIALING entry over. */
+        int64_t grace = fab__pending_grace(pool, node_id, start, fab__now_ms());
+        if (grace) {
+            if (cond_wait_until(pool, grace < deadline ? grace : deadline) <
+                    0 &&
+                fab__now_ms() >= deadline) {
+                pthread_mutex_unlock(&pool->lock);
+                fab__set_error(err, -ETIMEDOUT,
+                               "node %u: connection set-up timed out", node_id);
+                return -ETIMEDOUT;
+            }
+            continue;
+        }
         break;
     }
     if (!host || !port) {
@@ -568,8 +573,18 @@ int fab_borrow(struct fab_user *user, uint32_t node_id, const char *host,
     pthread_mutex_lock(&pool->lock);
     if (rc == 0 && wait_incoming) {
         /* The peer's attempt wins: the pool thread takes this entry over
-         * (ACCEPTING -> CONNECTING -> LIVE). */
+         * at its connection request (DIALING -> CONNECTING -> LIVE). */
         c->waiting_incoming = true;
+    }
+    if (rc != 0 && c->waiting_incoming &&
+        (c->state == FAB__CONN_CONNECTING || c->state == FAB__CONN_LIVE)) {
+        /* Our dial failed after the peer's request took the entry over:
+         * that connection is the one to wait for. */
+        rc = 0;
+        if (err) {
+            err->code = 0;
+            err->msg[0] = 0;
+        }
     }
     while (rc == 0 && c->state != FAB__CONN_LIVE &&
            c->state != FAB__CONN_FAILED) {

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <syslog.h>
 
 #include <rdma/fabric.h>
@@ -21,14 +22,27 @@
 #define FAB__MAGIC 0x44464142u  /* "DFAB" */
 #define FAB__RX_DATA_CREDITS 64 /* receives kept posted under FI_RX_CQ_DATA */
 #define FAB__CQ_SIZE_MAX (1u << 20) /* largest options.cq_size accepted */
+#define FAB__NONCE_LEN 32           /* bytes of an authentication nonce */
+#define FAB__MAC_LEN 32             /* HMAC-SHA-256 */
+#define FAB__PENDING_PER_NODE 4     /* answered HELLOs kept per node id */
+/* A borrow that finds an answered HELLO of its peer waits this long for
+ * the peer's connection request before dialing itself (the two attempts
+ * would otherwise cross); a spoofed HELLO costs a borrow no more.  With a
+ * group key HELLOs cannot be spoofed: it waits up to connect_timeout_ms. */
+#define FAB__PENDING_GRACE_MS 250
+/* Size of the first version of struct fab_options: smaller is refused,
+ * fields past it take their defaults. */
+#define FAB__OPTIONS_V1_SIZE offsetof(struct fab_options, auth_key)
 
 /* ---- bootstrap frames (wire.c; the only file that knows the encoding) -- */
 
 enum fab__msg_type {
-    FAB__MSG_HELLO = 1,       /* dialer -> acceptor */
-    FAB__MSG_REPLY = 2,       /* acceptor -> dialer */
-    FAB__MSG_FETCH = 3,       /* blob request */
-    FAB__MSG_FETCH_REPLY = 4, /* blob or not-found */
+    FAB__MSG_HELLO = 1,           /* dialer -> acceptor */
+    FAB__MSG_REPLY = 2,           /* acceptor -> dialer */
+    FAB__MSG_FETCH = 3,           /* blob request */
+    FAB__MSG_FETCH_REPLY = 4,     /* blob or not-found */
+    FAB__MSG_CHALLENGE = 5,       /* dialer's nonce (authenticated pools) */
+    FAB__MSG_CHALLENGE_REPLY = 6, /* acceptor's nonce + its MAC */
 };
 
 enum fab__status {
@@ -48,6 +62,7 @@ enum fab__field {
     FAB__F_NODE_ID,
     FAB__F_FINGERPRINT,
     FAB__F_TYPE,
+    FAB__F_AUTH, /* authentication refused (no key, other key) */
 };
 
 /* One decoded frame (any type; unused fields zero). */
@@ -86,6 +101,38 @@ int fab__frame_decode(const uint8_t *buf, size_t len, struct fab__frame *f);
 enum fab__field fab__frame_check(const struct fab__frame *f,
                                  uint64_t fingerprint, char *msg, size_t cap);
 const char *fab__field_name(enum fab__field field);
+
+/* ---- bootstrap server, pending HELLOs, authentication (boot.c) ------ */
+
+/* A HELLO we answered OK whose connection request has not come yet.  It
+ * holds no connection: only a request carrying (node_id, token) turns it
+ * into one, so an unfinished (or spoofed) bootstrap displaces nothing. */
+struct fab__pending {
+    uint32_t node_id;
+    uint16_t port; /* the dialer's bootstrap port */
+    uint64_t token;
+    int64_t created_ms;
+    char host[64];
+};
+
+/* One accepted bootstrap socket, served by the pool thread as a
+ * non-blocking state machine (read a frame, answer it, maybe read one
+ * more after a challenge, close). */
+struct fab__bs {
+    struct fab__bs *prev, *next; /* pool->bs_head: newest first */
+    int fd;
+    bool sending;          /* flushing out[], else reading in[] */
+    bool close_after_send; /* the answer is the last frame */
+    bool challenged;       /* our challenge reply went out */
+    bool dead;             /* closed; freed at the end of the loop turn */
+    uint32_t peer_node;    /* the challenger's node id */
+    int64_t deadline_ms;
+    size_t in_len, out_len, out_off;
+    char peer_ip[64];
+    uint8_t nonce_d[FAB__NONCE_LEN], nonce_a[FAB__NONCE_LEN];
+    uint8_t in[4 + FAB__FRAME_MAX];
+    uint8_t out[FAB__FRAME_MAX];
+};
 
 /* ---- objects ----------------------------------------------------------- */
 
@@ -199,6 +246,17 @@ struct fab_pool {
     size_t n_progress, cap_progress;
     _Atomic bool failure_pending;
     struct fab_pool_stats stats;
+
+    /* Bootstrap server (pool thread only). */
+    struct fab__bs *bs_head, *bs_tail, *bs_dead;
+    uint32_t n_bs;
+    int boot_timeout_ms;
+    /* Answered HELLOs (pool->lock). */
+    struct fab__pending *pending;
+    uint32_t n_pending;
+    /* Group key copy (auth_key_len 0: none). */
+    uint8_t auth_key[FAB_AUTH_KEY_MAX];
+    size_t auth_key_len;
 };
 
 /* util.c */
@@ -230,9 +288,35 @@ void fab__conn_unlink_free(struct fab_pool *pool, struct fab_conn *conn);
 void fab__progress_add(struct fab_pool *pool, struct fab_conn *conn);
 void fab__progress_remove(struct fab_pool *pool, struct fab_conn *conn);
 
+/* boot.c: the listener side (pool thread) */
+void fab__boot_accept(struct fab_pool *pool);
+void fab__boot_event(struct fab_pool *pool, struct fab__bs *s);
+/* Closes sessions past their deadline, frees closed ones. */
+void fab__boot_tick(struct fab_pool *pool, int64_t now_ms);
+void fab__boot_free_all(struct fab_pool *pool);
+/* Pending HELLOs (pool->lock held). */
+int fab__pending_find(struct fab_pool *pool, uint32_t node_id, uint64_t token,
+                      int64_t now_ms);
+void fab__pending_drop_node(struct fab_pool *pool, uint32_t node_id);
+void fab__pending_expire(struct fab_pool *pool, int64_t now_ms);
+/* Until when a borrow of node_id that started at start_ms should wait for
+ * an answered HELLO of that node to become a connection; 0: do not. */
+int64_t fab__pending_grace(struct fab_pool *pool, uint32_t node_id,
+                           int64_t start_ms, int64_t now_ms);
+/* boot.c: the dialer side.  One request over a fresh TCP connection to
+ * host:port (node peer), authenticated first when the pool has a key; req's
+ * identity fields are filled here.  0: *rep holds the decoded answer (blob
+ * pointing into rbuf) for the caller to judge; -EACCES (err set, one log
+ * line) when authentication fails either way; else the socket or frame
+ * error (err not set). */
+int fab__boot_request(struct fab_pool *pool, const char *host, uint16_t port,
+                      uint32_t peer, struct fab__frame *req, uint8_t *rbuf,
+                      size_t rcap, struct fab__frame *rep, int64_t deadline_ms,
+                      struct fab_error *err);
+
 /* pool.c */
 void fab__pool_kick(struct fab_pool *pool);
-void fab__serve_bootstrap(struct fab_pool *pool, int fd);
+struct fab_conn *fab__conn_new_locked(struct fab_pool *pool, uint32_t node_id);
 void fab__report_failures(struct fab_pool *pool);
 void fab__handle_eq(struct fab_pool *pool);
 

@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #define POOL_TICK_MS 100
 
 static void copy_str(char *dst, size_t cap, const char *src)
@@ -37,41 +39,7 @@ static void drain_eventfd(int fd)
     (void)n;
 }
 
-/* ---- bootstrap server -------------------------------------------------- */
-
-static void stat_refused(struct fab_pool *pool)
-{
-    pthread_mutex_lock(&pool->lock);
-    pool->stats.bootstraps_refused++;
-    pthread_mutex_unlock(&pool->lock);
-}
-
-static void reply(struct fab_pool *pool, int fd, uint8_t type, uint8_t status,
-                  uint8_t field, uint32_t dst, uint64_t token, const void *blob,
-                  size_t blob_len, int64_t deadline)
-{
-    struct fab__frame r;
-    fab__frame_init(&r, type);
-    r.status = status;
-    r.field = field;
-    r.src_node = pool->opts.node_id;
-    r.dst_node = dst;
-    r.port = pool->port;
-    r.fingerprint = pool->opts.fingerprint;
-    r.token = token;
-    if (type == FAB__MSG_REPLY) {
-        r.addr_len = (uint16_t)pool->pep_addr_len;
-        memcpy(r.addr, pool->pep_addr, pool->pep_addr_len);
-    }
-    r.blob = blob;
-    r.blob_len = (uint32_t)blob_len;
-    int rc = fab__send_frame(fd, &r, deadline);
-    if (rc < 0)
-        fab__log(pool, LOG_INFO, "bootstrap: reply not sent: %s",
-                 fab_strerror(rc));
-}
-
-static struct fab_conn *conn_new(struct fab_pool *pool, uint32_t node_id)
+struct fab_conn *fab__conn_new_locked(struct fab_pool *pool, uint32_t node_id)
 {
     struct fab_conn *c = calloc(1, sizeof(*c));
     if (!c)
@@ -84,124 +52,6 @@ static struct fab_conn *conn_new(struct fab_pool *pool, uint32_t node_id)
     c->next = pool->conns;
     pool->conns = c;
     return c;
-}
-
-static void serve_hello(struct fab_pool *pool, int fd,
-                        const struct fab__frame *f, const char *peer_ip,
-                        int64_t deadline)
-{
-    if (f->dst_node != pool->opts.node_id) {
-        fab__log(pool, LOG_WARNING,
-                 "bootstrap: node %u dialed node id %u, I am %u", f->src_node,
-                 f->dst_node, pool->opts.node_id);
-        stat_refused(pool);
-        reply(pool, fd, FAB__MSG_REPLY, FAB__ST_MISMATCH, FAB__F_NODE_ID,
-              f->src_node, 0, NULL, 0, deadline);
-        return;
-    }
-    if (f->src_node == pool->opts.node_id) {
-        stat_refused(pool);
-        reply(pool, fd, FAB__MSG_REPLY, FAB__ST_MISMATCH, FAB__F_NODE_ID,
-              f->src_node, 0, NULL, 0, deadline);
-        return;
-    }
-    uint8_t status = FAB__ST_OK;
-    pthread_mutex_lock(&pool->lock);
-    struct fab_conn *c = fab__conn_find(pool, f->src_node);
-    if (!c || (c->state == FAB__CONN_FAILED && c->refs == 0)) {
-        c = conn_new(pool, f->src_node);
-        if (!c)
-            status = FAB__ST_BUSY;
-    } else if (c->state == FAB__CONN_DIALING &&
-               f->src_node < pool->opts.node_id) {
-        /* Simultaneous connect: the lower node id's attempt wins; our own
-         * dial gets DUPLICATE from the peer and waits for this one. */
-        c->waiting_incoming = true;
-    } else if (c->state == FAB__CONN_DIALING) {
-        status = FAB__ST_DUPLICATE;
-        c = NULL;
-    } else {
-        status = FAB__ST_BUSY; /* live, or still held after failing */
-        c = NULL;
-    }
-    if (c && status == FAB__ST_OK) {
-        pool->stats.bootstraps_in++;
-        c->state = FAB__CONN_ACCEPTING;
-        c->token = f->token;
-        c->deadline_ms = fab__now_ms() + pool->opts.connect_timeout_ms;
-        copy_str(c->host, sizeof(c->host), peer_ip);
-        c->port = f->port;
-    }
-    pthread_mutex_unlock(&pool->lock);
-    reply(pool, fd, FAB__MSG_REPLY, status, FAB__F_NONE, f->src_node, f->token,
-          NULL, 0, deadline);
-}
-
-static void serve_fetch(struct fab_pool *pool, int fd,
-                        const struct fab__frame *f, int64_t deadline)
-{
-    uint8_t buf[FAB_BLOB_MAX];
-    size_t len = 0;
-    bool found = false;
-    pthread_mutex_lock(&pool->lock);
-    for (struct fab_blob *b = pool->blobs; b; b = b->next) {
-        if (b->key == f->token) {
-            memcpy(buf, b->bytes, b->len);
-            len = b->len;
-            found = true;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&pool->lock);
-    reply(pool, fd, FAB__MSG_FETCH_REPLY, found ? FAB__ST_OK : FAB__ST_NOTFOUND,
-          FAB__F_NONE, f->src_node, f->token, buf, len, deadline);
-}
-
-/* One accepted bootstrap socket, served to the end.  Hostile input costs at
- * most the frame deadline and never more than one frame's memory. */
-void fab__serve_bootstrap(struct fab_pool *pool, int fd)
-{
-    int timeout = pool->opts.connect_timeout_ms;
-    if (timeout > 2000)
-        timeout = 2000;
-    int64_t deadline = fab__now_ms() + timeout;
-    struct sockaddr_in sin;
-    socklen_t sl = sizeof(sin);
-    char peer_ip[64] = "?";
-    if (getpeername(fd, (struct sockaddr *)&sin, &sl) == 0)
-        inet_ntop(AF_INET, &sin.sin_addr, peer_ip, sizeof(peer_ip));
-
-    uint8_t buf[FAB__FRAME_MAX];
-    int n = fab__sock_recv_frame(fd, buf, sizeof(buf), deadline);
-    struct fab__frame f;
-    if (n >= 0)
-        n = fab__frame_decode(buf, (size_t)n, &f);
-    if (n < 0) {
-        fab__log(pool, LOG_WARNING, "bootstrap from %s: %s", peer_ip,
-                 n == -EBADMSG ? "malformed frame" : fab_strerror(n));
-        stat_refused(pool);
-        return;
-    }
-    char msg[160];
-    enum fab__field bad =
-        fab__frame_check(&f, pool->opts.fingerprint, msg, sizeof(msg));
-    if (bad == FAB__F_NONE && f.type != FAB__MSG_HELLO &&
-        f.type != FAB__MSG_FETCH) {
-        bad = FAB__F_TYPE;
-        snprintf(msg, sizeof(msg), "unexpected frame type %u", f.type);
-    }
-    if (bad != FAB__F_NONE) {
-        fab__log(pool, LOG_WARNING, "bootstrap from %s (node %u): %s", peer_ip,
-                 f.src_node, msg);
-        stat_refused(pool);
-        reply(pool, fd, FAB__MSG_REPLY, FAB__ST_MISMATCH, (uint8_t)bad,
-              f.src_node, 0, NULL, 0, deadline);
-        return;
-    }
-    if (f.type == FAB__MSG_FETCH)
-        serve_fetch(pool, fd, &f, deadline);
-    else
-        serve_hello(pool, fd, &f, peer_ip, deadline);
 }
 
 /* ---- connection-management events ------------------------------------ */
@@ -226,11 +76,34 @@ static void handle_connreq(struct fab_pool *pool, struct fi_eq_cm_entry *e,
         token = mutils_load_le64(e->data + 4);
     }
     pthread_mutex_lock(&pool->lock);
-    struct fab_conn *c = fab__conn_find(pool, node);
-    bool ok = param_len >= 12 && c && c->state == FAB__CONN_ACCEPTING &&
-              c->token == token;
-    if (ok)
+    /* Only a request that carries the token of a HELLO we answered makes
+     * a connection; until then nothing of that peer was kept. */
+    int64_t now = fab__now_ms();
+    int pi = param_len >= 12 ? fab__pending_find(pool, node, token, now) : -1;
+    struct fab_conn *c = pi >= 0 ? fab__conn_find(pool, node) : NULL;
+    bool ok = pi >= 0;
+    if (ok && (!c || (c->state == FAB__CONN_FAILED && c->refs == 0))) {
+        c = fab__conn_new_locked(pool, node);
+        ok = c != NULL;
+    } else if (ok && c->state == FAB__CONN_DIALING) {
+        /* Our own borrow is still bootstrapping (the peer had our OK
+         * first, or we wait for it after a DUPLICATE): its attempt becomes
+         * the connection; dial() sees the state change and waits. */
+        c->waiting_incoming = true;
+    } else {
+        ok = false; /* connecting or live already, or failed and held */
+    }
+    if (ok) {
+        const struct fab__pending *p = &pool->pending[pi];
+        snprintf(c->host, sizeof(c->host), "%s", p->host);
+        c->port = p->port;
+        c->token = token;
         c->state = FAB__CONN_CONNECTING; /* claimed by this thread */
+        c->deadline_ms = now + pool->opts.connect_timeout_ms;
+        pool->stats.bootstraps_in++;
+        fab__pending_drop_node(pool, node);
+        pthread_cond_broadcast(&pool->cond);
+    }
     pthread_mutex_unlock(&pool->lock);
     if (!ok) {
         fab__log(pool, LOG_WARNING,
@@ -386,9 +259,8 @@ static void reap(struct fab_pool *pool)
     pthread_mutex_lock(&pool->lock);
     for (struct fab_conn **pp = &pool->conns; *pp;) {
         struct fab_conn *c = *pp;
-        if ((c->state == FAB__CONN_ACCEPTING ||
-             c->state == FAB__CONN_CONNECTING) &&
-            c->deadline_ms && now > c->deadline_ms) {
+        if (c->state == FAB__CONN_CONNECTING && c->deadline_ms &&
+            now > c->deadline_ms) {
             c->connect_err = -ETIMEDOUT;
             fab__conn_fail_locked(pool, c, -ETIMEDOUT);
         }
@@ -400,6 +272,7 @@ static void reap(struct fab_pool *pool)
         }
         pp = &c->next;
     }
+    fab__pending_expire(pool, now);
     pthread_mutex_unlock(&pool->lock);
     while (dead) {
         struct fab_conn *c = dead;
@@ -414,27 +287,23 @@ static void *pool_thread(void *arg)
     pthread_setname_np(pthread_self(), "fab-pool");
     while (!atomic_load(&pool->stopping)) {
         struct fid *eq_fid = &pool->eq->fid;
-        struct epoll_event evs[8];
+        struct epoll_event evs[32];
         int n = 0;
         if (fi_trywait(pool->fabric, &eq_fid, 1) == FI_SUCCESS) {
-            n = epoll_wait(pool->epoll_fd, evs, 8, POOL_TICK_MS);
+            n = epoll_wait(pool->epoll_fd, evs, 32, POOL_TICK_MS);
         } else {
-            n = epoll_wait(pool->epoll_fd, evs, 8, 0);
+            n = epoll_wait(pool->epoll_fd, evs, 32, 0);
         }
         for (int i = 0; i < n; i++) {
-            if (evs[i].data.fd == pool->wake_fd) {
+            void *tag = evs[i].data.ptr;
+            if (tag == &pool->wake_fd)
                 drain_eventfd(pool->wake_fd);
-            } else if (evs[i].data.fd == pool->listen_fd) {
-                for (;;) {
-                    int fd = accept4(pool->listen_fd, NULL, NULL,
-                                     SOCK_CLOEXEC | SOCK_NONBLOCK);
-                    if (fd < 0)
-                        break;
-                    fab__serve_bootstrap(pool, fd);
-                    close(fd);
-                }
-            }
+            else if (tag == &pool->listen_fd)
+                fab__boot_accept(pool);
+            else if (tag != &pool->eq_fd)
+                fab__boot_event(pool, tag);
         }
+        fab__boot_tick(pool, fab__now_ms());
         fab__handle_eq(pool);
         if (atomic_load(&pool->failure_pending))
             fab__report_failures(pool);
@@ -576,6 +445,9 @@ static void pool_free(struct fab_pool *pool)
         free(b);
     }
     free(pool->progress_conns);
+    free(pool->pending);
+    fab__boot_free_all(pool);
+    OPENSSL_cleanse(pool->auth_key, sizeof(pool->auth_key));
     pthread_cond_destroy(&pool->cond);
     pthread_mutex_destroy(&pool->lock);
     pthread_mutex_destroy(&pool->progress_lock);
@@ -592,18 +464,44 @@ int fab_pool_create(const struct fab_options *opts, struct fab_pool **out,
     }
     if (out)
         *out = NULL;
-    if (!opts || !out) {
-        fab__set_error(err, -EINVAL, "missing options or output");
+    if (!out) {
+        fab__set_error(err, -EINVAL, "missing output");
         return -EINVAL;
+    }
+    struct fab_options defaults;
+    if (!opts) {
+        fab_options_init(&defaults); /* NULL: every default */
+        opts = &defaults;
     }
     /* There is no older layout: a smaller size is a caller's mistake (a
      * partial copy could even split a pointer).  A larger one comes from a
      * newer header: its extra fields are ignored. */
-    if (opts->size < sizeof(struct fab_options)) {
+    /* Two layouts exist: the first version's (the fields up to
+     * log_level; the later ones take their defaults) and this one.  A
+     * size in between would cut a field.  A larger one comes from a newer
+     * header: accepted when its extra bytes are zero (the newer fields at
+     * their defaults), else it asks for what this version cannot do. */
+    if (opts->size != FAB__OPTIONS_V1_SIZE &&
+        opts->size < sizeof(struct fab_options)) {
         fab__set_error(err, -EINVAL,
-                       "options size %zu, expected %zu (fab_options_init)",
-                       opts->size, sizeof(struct fab_options));
+                       "options size %zu, expected %zu or %zu "
+                       "(fab_options_init)",
+                       opts->size, (size_t)FAB__OPTIONS_V1_SIZE,
+                       sizeof(struct fab_options));
         return -EINVAL;
+    }
+    if (opts->size > sizeof(struct fab_options)) {
+        const unsigned char *tail = (const unsigned char *)opts;
+        for (size_t i = sizeof(struct fab_options); i < opts->size; i++) {
+            if (tail[i]) {
+                fab__set_error(err, -EINVAL,
+                               "options size %zu: byte %zu past this "
+                               "version's %zu is not zero (an option this "
+                               "libfab does not know)",
+                               opts->size, i, sizeof(struct fab_options));
+                return -EINVAL;
+            }
+        }
     }
     const char *strs[] = {opts->provider, opts->domain, opts->listen_addr};
     const size_t caps[] = {sizeof(((struct fab_pool *)0)->provider),
@@ -633,14 +531,45 @@ int fab_pool_create(const struct fab_options *opts, struct fab_pool **out,
                        FAB__CQ_SIZE_MAX);
         return -EINVAL;
     }
+    struct fab_options given;
+    fab_options_init(&given);
+    memcpy(&given, opts,
+           opts->size < sizeof(given) ? opts->size : sizeof(given));
+    if (given.auth_key_len &&
+        (!given.auth_key || given.auth_key_len < FAB_AUTH_KEY_MIN ||
+         given.auth_key_len > FAB_AUTH_KEY_MAX)) {
+        fab__set_error(err, -EINVAL, "auth_key: %zu bytes%s; %d to %d needed",
+                       given.auth_key_len, given.auth_key ? "" : " at NULL",
+                       FAB_AUTH_KEY_MIN, FAB_AUTH_KEY_MAX);
+        return -EINVAL;
+    }
+    if (given.bootstrap_timeout_ms < 0 || given.bootstrap_max_conns > 65536 ||
+        given.bootstrap_max_pending > 65536) {
+        fab__set_error(err, -EINVAL,
+                       "bootstrap limits out of range (timeout %d ms, %u "
+                       "connections, %u pending; at most 65536 each)",
+                       given.bootstrap_timeout_ms, given.bootstrap_max_conns,
+                       given.bootstrap_max_pending);
+        return -EINVAL;
+    }
     struct fab_pool *pool = calloc(1, sizeof(*pool));
     if (!pool)
         return -ENOMEM;
-    fab_options_init(&pool->opts);
-    memcpy(&pool->opts, opts,
-           opts->size < sizeof(pool->opts) ? opts->size : sizeof(pool->opts));
+    pool->opts = given;
     pool->opts.size = sizeof(pool->opts);
     struct fab_options *o = &pool->opts;
+    if (o->auth_key_len) {
+        memcpy(pool->auth_key, o->auth_key, o->auth_key_len);
+        pool->auth_key_len = o->auth_key_len;
+    }
+    o->auth_key = NULL; /* the caller's bytes are not kept */
+    o->auth_key_len = 0;
+    if (o->bootstrap_timeout_ms == 0)
+        o->bootstrap_timeout_ms = 2000;
+    if (o->bootstrap_max_conns == 0)
+        o->bootstrap_max_conns = 64;
+    if (o->bootstrap_max_pending == 0)
+        o->bootstrap_max_pending = 256;
     if (!o->provider || !o->provider[0])
         o->provider = "tcp";
     if (!o->listen_addr || !o->listen_addr[0])
@@ -651,6 +580,9 @@ int fab_pool_create(const struct fab_options *opts, struct fab_pool **out,
         o->cq_size = 1024;
     if (o->max_outstanding == 0)
         o->max_outstanding = 512;
+    pool->boot_timeout_ms = o->bootstrap_timeout_ms < o->connect_timeout_ms
+                                ? o->bootstrap_timeout_ms
+                                : o->connect_timeout_ms;
     copy_str(pool->provider, sizeof(pool->provider), o->provider);
     copy_str(pool->domain_name, sizeof(pool->domain_name), o->domain);
     copy_str(pool->listen_addr, sizeof(pool->listen_addr), o->listen_addr);
@@ -659,8 +591,15 @@ int fab_pool_create(const struct fab_options *opts, struct fab_pool **out,
         /* Checked before libfabric, which would try to resolve it. */
         fab__set_error(err, -EINVAL, "listen_addr '%s' is not an IPv4 address",
                        pool->listen_addr);
+        OPENSSL_cleanse(pool->auth_key, sizeof(pool->auth_key));
         free(pool);
         return -EINVAL;
+    }
+    pool->pending = calloc(o->bootstrap_max_pending, sizeof(*pool->pending));
+    if (!pool->pending) {
+        OPENSSL_cleanse(pool->auth_key, sizeof(pool->auth_key));
+        free(pool);
+        return -ENOMEM;
     }
     /* Our copies outlive the caller's strings. */
     o->provider = NULL;
@@ -697,10 +636,11 @@ int fab_pool_create(const struct fab_options *opts, struct fab_pool **out,
         fab__set_error(err, rc, "eventfd/epoll: %s", fab_strerror(rc));
         goto fail;
     }
-    int fds[] = {pool->wake_fd, pool->listen_fd, pool->eq_fd};
+    int *fds[] = {&pool->wake_fd, &pool->listen_fd, &pool->eq_fd};
     for (size_t i = 0; i < 3; i++) {
-        struct epoll_event ev = {.events = EPOLLIN, .data.fd = fds[i]};
-        if (epoll_ctl(pool->epoll_fd, EPOLL_CTL_ADD, fds[i], &ev) < 0) {
+        /* Tagged by address: bootstrap sessions use their own pointers. */
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = fds[i]};
+        if (epoll_ctl(pool->epoll_fd, EPOLL_CTL_ADD, *fds[i], &ev) < 0) {
             rc = -errno;
             fab__set_error(err, rc, "epoll_ctl: %s", fab_strerror(rc));
             goto fail;
@@ -891,25 +831,14 @@ int fab_pool_fetch(struct fab_pool *pool, uint32_t node_id, uint64_t key,
     int64_t deadline = fab__now_ms() + timeout_ms;
     int backoff_ms = 1;
     for (;;) {
-        int fd = -1;
-        int rc = fab__sock_connect(host, port, deadline, &fd);
-        struct fab__frame f;
+        struct fab__frame req, f;
         uint8_t rbuf[FAB__FRAME_MAX];
-        if (rc == 0) {
-            fab__frame_init(&f, FAB__MSG_FETCH);
-            f.src_node = pool->opts.node_id;
-            f.dst_node = node_id;
-            f.port = pool->port;
-            f.fingerprint = pool->opts.fingerprint;
-            f.token = key;
-            rc = fab__send_frame(fd, &f, deadline);
-        }
-        if (rc == 0)
-            rc = fab__sock_recv_frame(fd, rbuf, sizeof(rbuf), deadline);
-        if (rc >= 0)
-            rc = fab__frame_decode(rbuf, (size_t)rc, &f);
-        if (fd >= 0)
-            close(fd);
+        fab__frame_init(&req, FAB__MSG_FETCH);
+        req.token = key;
+        int rc = fab__boot_request(pool, host, port, node_id, &req, rbuf,
+                                   sizeof(rbuf), &f, deadline, err);
+        if (rc == -EACCES || rc == -EPROTO)
+            return rc; /* err says why */
         if (rc == 0) {
             char msg[160];
             enum fab__field bad =

@@ -22,48 +22,69 @@ void fab_options_init(struct fab_options *opts)
     opts->log_level = LOG_WARNING;
 }
 
+/* Every code libfab returns, with its text (one table: docs/fab.md,
+ * "Errors"). */
+#define FAB__ERRORS(X)                                                         \
+    X(0, "success")                                                            \
+    X(EPROTO, "incompatible peer (bootstrap field mismatch)")                  \
+    X(EACCES, "permission denied (or bootstrap authentication refused: no or " \
+              "another group key)")                                            \
+    X(EBADMSG, "malformed bootstrap frame")                                    \
+    X(ECONNRESET, "connection to peer broken")                                 \
+    X(EHOSTDOWN, "peer declared failed")                                       \
+    X(ETIMEDOUT, "timed out")                                                  \
+    X(ECONNREFUSED, "connection refused")                                      \
+    X(ENOTSUP, "not supported by this provider")                               \
+    X(EAGAIN, "resource temporarily unavailable (progress and retry)")         \
+    X(ERANGE, "range outside the memory region")                               \
+    X(EINVAL, "invalid argument")                                              \
+    X(ENOENT, "no such peer, key or file")                                     \
+    X(EDEADLK, "not allowed from this thread (a callback of the pool)")        \
+    X(ENOSPC, "buffer too small")                                              \
+    X(EFBIG, "file too large")                                                 \
+    X(EPERM, "operation not permitted (file open to others)")                  \
+    X(EADDRINUSE, "address already in use")                                    \
+    X(ENOMEM, "out of memory")
+
 const char *fab_strerror(int err)
 {
+    /* Either sign; INT_MIN has no positive form and is no errno. */
     if (err == INT_MIN)
-        return "unknown error"; /* -INT_MIN does not exist */
-    if (err > 0)
-        err = -err;
-    switch (err) {
-    case 0:
-        return "success";
-    case -EPROTO:
-        return "incompatible peer (bootstrap field mismatch)";
-    case -EBADMSG:
-        return "malformed bootstrap frame";
-    case -ECONNRESET:
-        return "connection to peer broken";
-    case -EHOSTDOWN:
-        return "peer declared failed";
-    case -ETIMEDOUT:
-        return "timed out";
-    case -ECONNREFUSED:
-        return "connection refused";
-    case -ENOTSUP:
-        return "not supported by this provider";
-    case -EAGAIN:
-        return "resource temporarily unavailable (progress and retry)";
-    case -ERANGE:
-        return "range outside the memory region";
-    case -EINVAL:
-        return "invalid argument";
+        return "unknown error";
+    int e = err < 0 ? -err : err;
+    switch (e) {
+#define FAB__ERROR_CASE(code, text)                                            \
+    case code:                                                                 \
+        return text;
+        FAB__ERRORS(FAB__ERROR_CASE)
+#undef FAB__ERROR_CASE
     default:
         break;
     }
-    /* libfabric's codes are errno values below FI_ERRNO_OFFSET and its own
-     * above; fi_strerror knows both. */
-    return fi_strerror(-err);
+    /* libfabric's own codes start at FI_ERRNO_OFFSET; fi_strerror knows
+     * them (below it, it would call strerror(), which is not
+     * thread-safe). */
+    if (e >= FI_ERRNO_OFFSET && e < FI_ERRNO_MAX)
+        return fi_strerror(e);
+    const char *text = strerrordesc_np(e);
+    return text ? text : "unknown error";
+}
+
+static const char *level_name(int level)
+{
+    if (level <= LOG_ERR)
+        return "error";
+    if (level == LOG_WARNING)
+        return "warning";
+    if (level <= LOG_INFO)
+        return "info";
+    return "debug";
 }
 
 static void default_log(const struct fab_pool *pool, int level, const char *msg)
 {
     (void)pool;
-    (void)level;
-    fprintf(stderr, "fab: %s\n", msg);
+    fprintf(stderr, "fab: %s: %s\n", level_name(level), msg);
 }
 
 void fab__log(const struct fab_pool *pool, int level, const char *fmt, ...)

@@ -94,7 +94,7 @@ int fab__frame_decode(const uint8_t *buf, size_t len, struct fab__frame *f)
     f->addr_len = (uint16_t)addr_len;
     f->blob_len = (uint32_t)blob_len;
     f->blob = blob_len ? blob : NULL;
-    if (f->type < FAB__MSG_HELLO || f->type > FAB__MSG_FETCH_REPLY)
+    if (f->type < FAB__MSG_HELLO || f->type > FAB__MSG_CHALLENGE_REPLY)
         return -EBADMSG;
     return 0;
 }
@@ -118,6 +118,8 @@ const char *fab__field_name(enum fab__field field)
         return "fingerprint";
     case FAB__F_TYPE:
         return "frame type";
+    case FAB__F_AUTH:
+        return "authentication";
     }
     return "unknown";
 }

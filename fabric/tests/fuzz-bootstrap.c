@@ -1,7 +1,8 @@
 /* Fuzz target: bytes from the network.  The first input byte chooses the
  * parser: even -> the rest is sent to a live pool's bootstrap listener as
- * one connection (then EOF), and the listener must keep serving; odd ->
- * the rest goes through fab_mr_desc_decode. */
+ * one connection (then EOF), and the listener must keep serving (bit 1
+ * set: a pool with a group key, which answers challenges); odd -> the rest
+ * goes through fab_mr_desc_decode. */
 #include <fab/fab.h>
 
 #include <arpa/inet.h>
@@ -13,20 +14,25 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct fab_pool *fuzz_pool(void)
+static struct fab_pool *fuzz_pool(bool keyed)
 {
-    static struct fab_pool *pool; /* one per fuzzing process */
-    if (!pool) {
+    static struct fab_pool *pools[2]; /* per fuzzing process */
+    static const char key[] = "fuzzing group key, 32 bytes long";
+    if (!pools[keyed]) {
         struct fab_options o;
         fab_options_init(&o);
         o.node_id = 1;
         o.fingerprint = 0x5eed;
         o.log_level = -1;
         o.connect_timeout_ms = 500;
-        if (fab_pool_create(&o, &pool, NULL) != 0)
+        if (keyed) {
+            o.auth_key = key;
+            o.auth_key_len = 32;
+        }
+        if (fab_pool_create(&o, &pools[keyed], NULL) != 0)
             abort();
     }
-    return pool;
+    return pools[keyed];
 }
 
 static void send_to_listener(uint16_t port, const uint8_t *data, size_t size)
@@ -60,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         return 0;
     }
-    struct fab_pool *pool = fuzz_pool();
+    struct fab_pool *pool = fuzz_pool((data[0] & 2) != 0);
     send_to_listener(fab_pool_port(pool), data + 1, size - 1);
     return 0;
 }

@@ -4,8 +4,12 @@
 #include "test-fab.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <fcntl.h>
+#include <stddef.h>
 #include <limits.h>
 #include <string.h>
+#include <unistd.h>
 #include <syslog.h>
 
 static void silent_log(void *ctx, int level, const char *module,
@@ -38,6 +42,55 @@ START_TEST(strerror_of_anything)
     }
     /* a positive code reads as its negation */
     ck_assert_str_eq(fab_strerror(EPROTO), fab_strerror(-EPROTO));
+    /* every errno has a text, the same for both signs, never "unknown" */
+    for (int e = 1; e < 134; e++) {
+        if (e == 41 || e == 58)
+            continue; /* not errnos on Linux */
+        ck_assert_str_eq(fab_strerror(e), fab_strerror(-e));
+        ck_assert_msg(strcmp(fab_strerror(-e), "unknown error") != 0,
+                      "errno %d has no text", e);
+    }
+    ck_assert_ptr_nonnull(strstr(fab_strerror(-EMFILE), "files"));
+    ck_assert_ptr_nonnull(strstr(fab_strerror(EACCES), "authentication"));
+    ck_assert_str_eq(fab_strerror(-99999), "unknown error");
+    ck_assert_str_eq(fab_strerror(INT_MIN), "unknown error");
+}
+END_TEST
+
+/* The default logger writes "fab: LEVEL: message" lines to stderr. */
+START_TEST(default_log_line_names_level)
+{
+    char dir[256], path[512];
+    ck_assert_int_eq(th_tmpdir(dir, sizeof(dir)), 0);
+    snprintf(path, sizeof(path), "%s/stderr", dir);
+    fflush(stderr);
+    int saved = dup(2);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    ck_assert_int_ge(fd, 0);
+    dup2(fd, 2);
+    close(fd);
+    struct fab_options o;
+    fab_options_init(&o);
+    o.node_id = 3;
+    struct fab_pool *p = NULL;
+    ck_assert_int_eq(fab_pool_create(&o, &p, NULL), 0);
+    struct fab_user *u;
+    ck_assert_int_eq(fab_user_create(p, NULL, NULL, &u), 0);
+    fab_pool_destroy(p); /* refused: a user is left (an error line) */
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    fab_user_destroy(u);
+    fab_pool_destroy(p);
+    char buf[1024] = {0};
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    ck_assert_uint_gt(n, 0);
+    ck_assert_msg(
+        strncmp(buf, "fab: error: fab_pool_destroy with users left", 44) == 0,
+        "got: %s", buf);
 }
 END_TEST
 
@@ -48,8 +101,12 @@ START_TEST(create_refuses_bad_options)
     struct fab_pool *p = SENTINEL;
     silent_options(&o, 1);
     ck_assert_int_eq(fab_pool_create(&o, NULL, &err), -EINVAL);
-    ck_assert_int_eq(fab_pool_create(NULL, &p, NULL), -EINVAL);
-    ck_assert_ptr_null(p);
+    /* NULL options: every default (node 0, tcp, 127.0.0.1, any port) */
+    ck_assert_int_eq(fab_pool_create(NULL, &p, NULL), 0);
+    ck_assert_uint_eq(fab_pool_node_id(p), 0);
+    ck_assert_uint_gt(fab_pool_port(p), 0);
+    fab_pool_destroy(p);
+    p = SENTINEL;
 
     /* zeroed, or a size that is not this version's */
     const size_t bad_sizes[] = {0, 1, sizeof(size_t), sizeof(o) / 2,
@@ -64,6 +121,47 @@ START_TEST(create_refuses_bad_options)
     }
     memset(&o, 0, sizeof(o));
     ck_assert_int_eq(fab_pool_create(&o, &p, NULL), -EINVAL);
+    /* The first version's layout (up to log_level) is accepted: the later
+     * fields take their defaults, whatever the bytes past it hold. */
+    silent_options(&o, 1);
+    o.size = offsetof(struct fab_options, auth_key);
+    o.auth_key_len = 5; /* not read */
+    o.bootstrap_max_conns = 1u << 30;
+    ck_assert_int_eq(fab_pool_create(&o, &p, &err), 0);
+    fab_pool_destroy(p);
+    /* a size inside the later fields, and bad values of them */
+    silent_options(&o, 1);
+    o.size = offsetof(struct fab_options, bootstrap_timeout_ms);
+    p = SENTINEL;
+    ck_assert_int_eq(fab_pool_create(&o, &p, &err), -EINVAL);
+    ck_assert_ptr_null(p);
+    static const uint8_t key[FAB_AUTH_KEY_MAX + 1];
+    const struct {
+        const void *key;
+        size_t len;
+    } bad_keys[] = {{NULL, 32},
+                    {key, 1},
+                    {key, FAB_AUTH_KEY_MIN - 1},
+                    {key, FAB_AUTH_KEY_MAX + 1}};
+    for (size_t i = 0; i < sizeof(bad_keys) / sizeof(bad_keys[0]); i++) {
+        silent_options(&o, 1);
+        o.auth_key = bad_keys[i].key;
+        o.auth_key_len = bad_keys[i].len;
+        p = SENTINEL;
+        ck_assert_int_eq(fab_pool_create(&o, &p, &err), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(err.msg, "auth_key"));
+        ck_assert_ptr_null(p);
+    }
+    silent_options(&o, 1);
+    o.bootstrap_timeout_ms = -1;
+    ck_assert_int_eq(fab_pool_create(&o, &p, &err), -EINVAL);
+    silent_options(&o, 1);
+    o.bootstrap_max_conns = 65537;
+    ck_assert_int_eq(fab_pool_create(&o, &p, &err), -EINVAL);
+    silent_options(&o, 1);
+    o.bootstrap_max_pending = 1u << 31;
+    ck_assert_int_eq(fab_pool_create(&o, &p, &err), -EINVAL);
+    ck_assert_ptr_null(p);
 
     /* names that do not fit, or name nothing */
     char long_name[300];
@@ -116,6 +214,12 @@ START_TEST(create_refuses_bad_options)
     ck_assert_int_eq(fab_pool_create(&big.o, &p, &err), 0);
     ck_assert_uint_eq(fab_pool_node_id(p), 7);
     fab_pool_destroy(p);
+    /* ... whose extra bytes ask for something this version cannot do */
+    big.newer[10] = 1;
+    p = SENTINEL;
+    ck_assert_int_eq(fab_pool_create(&big.o, &p, &err), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "not zero"));
+    ck_assert_ptr_null(p);
     /* the size field alone set: every default applies */
     memset(&o, 0, sizeof(o));
     o.size = sizeof(o);
@@ -531,6 +635,7 @@ Suite *fab_misuse_suite(void)
     TCase *tc = tcase_create("misuse");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, strerror_of_anything);
+    tcase_add_test(tc, default_log_line_names_level);
     tcase_add_test(tc, create_refuses_bad_options);
     tcase_add_test(tc, null_pool_and_arguments);
     tcase_add_test(tc, pool_refuses_bad_calls_and_stays_usable);

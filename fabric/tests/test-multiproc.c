@@ -1,6 +1,10 @@
 /* Real processes on loopback: write ordering (guard pattern) and kill -9. */
 #include "test-fab.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -490,6 +494,95 @@ static void run_kill(const char *provider, bool idle)
     th_procs_kill_all(&procs);
 }
 
+/* Issue 14: idle TCP connections held open to our bootstrap port (100,
+ * never sending a byte) must not stall the pool thread: a cold borrow of
+ * another process succeeds promptly and a killed peer's on_failure
+ * arrives promptly.  (Served one socket at a time, 2 s each, the borrow
+ * timed out and the failure took seconds.) */
+static int idle_socket(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+    if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+START_TEST(idle_sockets_do_not_stall_the_pool)
+{
+    uint16_t ports[2];
+    ck_assert_int_eq(th_free_tcp_ports(ports, 2), 0);
+    char p2[8], p3[8];
+    snprintf(p2, sizeof(p2), "%u", ports[0]);
+    snprintf(p3, sizeof(p3), "%u", ports[1]);
+    struct th_procs procs;
+    th_procs_init(&procs);
+    const char *a2[] = {"2", p2, "tcp", NULL};
+    const char *a3[] = {"3", p3, "tcp", NULL};
+    ck_assert_int_ge(th_spawn_child(&procs, "victim", a2), 0);
+    ck_assert_int_ge(th_spawn_child(&procs, "victim", a3), 0);
+
+    struct fab_pool *me = tf_pool(1, 0, "tcp");
+    ck_assert_ptr_nonnull(me);
+    struct fail_count f = {0};
+    struct fab_user_callbacks cb = {.on_failure = count_failure};
+    struct fab_user *u;
+    ck_assert_int_eq(fab_user_create(me, &cb, &f, &u), 0);
+    struct fab_conn *c2, *c3;
+    struct fab_error err;
+    int64_t end = th_now_ms() + 10000;
+    int rc;
+    do {
+        rc = fab_borrow(u, 2, "127.0.0.1", ports[0], 2000, &c2, &err);
+        if (rc == -ECONNREFUSED)
+            usleep(10000);
+    } while (rc == -ECONNREFUSED && th_now_ms() < end);
+    ck_assert_msg(rc == 0, "%s", err.msg);
+    /* Node 3's listener is up once it accepts a connection. */
+    end = th_now_ms() + 10000;
+    int probe;
+    do {
+        probe = idle_socket(ports[1]);
+        if (probe < 0)
+            usleep(10000);
+    } while (probe < 0 && th_now_ms() < end);
+    ck_assert_int_ge(probe, 0);
+    close(probe);
+
+    int idle[100];
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_ge(idle[i] = idle_socket(fab_pool_port(me)), 0);
+
+    int64_t t0 = th_now_ms();
+    rc = fab_borrow(u, 3, "127.0.0.1", ports[1], 5000, &c3, &err);
+    int64_t t_borrow = th_now_ms() - t0;
+    ck_assert_msg(rc == 0, "cold borrow with idle sockets open: %s (%lld ms)",
+                  err.msg, (long long)t_borrow);
+
+    ck_assert_int_eq(th_signal(&procs, 0, SIGKILL), 0);
+    ck_assert_int_eq(th_wait_one(&procs, 0, 5000), 0);
+    t0 = th_now_ms();
+    while (atomic_load(&f.n) == 0 && th_now_ms() - t0 < 10000)
+        fab_pool_progress_wait(me, 50, 10);
+    int64_t t_fail = th_now_ms() - t0;
+    fprintf(stderr,
+            "100 idle bootstrap sockets: cold borrow %lld ms, kill -9 to "
+            "on_failure %lld ms\n",
+            (long long)t_borrow, (long long)t_fail);
+    ck_assert_int_eq(atomic_load(&f.n), 1);
+    ck_assert_int_lt(t_borrow, 1500);
+    ck_assert_int_lt(t_fail, 1500);
+    for (int i = 0; i < 100; i++)
+        close(idle[i]);
+    fab_user_destroy(u);
+    fab_pool_destroy(me);
+    th_procs_kill_all(&procs);
+}
+END_TEST
+
 START_TEST(kill9_peer_reported_once_tcp)
 {
     run_kill("tcp", false);
@@ -517,6 +610,7 @@ Suite *fab_multiproc_suite(void)
     tcase_add_test(tc, guard_ordering_tcp_completion_wait);
     tcase_add_test(tc, kill9_peer_reported_once_tcp);
     tcase_add_test(tc, kill9_idle_peer_reported_once_tcp);
+    tcase_add_test(tc, idle_sockets_do_not_stall_the_pool);
     tcase_add_test(tc, guard_ordering_tcp_between_namespaces);
     suite_add_tcase(s, tc);
     TCase *sock = tcase_create("sockets");

@@ -23,6 +23,9 @@
  * while some thread of ours drives progress.  The pool's own thread
  * ("fab-pool") serves the bootstrap listener and the connection-management
  * event queue (connects, FI_SHUTDOWN); it never reads completion queues.
+ * It serves bootstrap sockets without blocking on any of them, so idle or
+ * hostile connections to the port cannot delay connection events, failure
+ * reports or other peers (docs/fab.md, "Bootstrap limits").
  *
  * Threading:
  *  - fab_pool_create/destroy: one thread; destroy after every user is gone.
@@ -106,27 +109,77 @@ struct fab_options {
     size_t max_outstanding;  /* posted but uncompleted operations per
                                 connection (default 512); beyond: -EAGAIN */
     int write_ordering;      /* enum fab_write_ordering (default AUTO) */
-    fab_log_fn log;          /* NULL: stderr */
+    fab_log_fn log;          /* NULL: stderr, "fab: LEVEL: message" with
+                                LEVEL error, warning, info or debug */
     void *log_ctx;
     int log_level; /* syslog level, default LOG_WARNING */
+    /* ---- added after the first version (a caller's smaller size leaves
+     * them at their defaults; docs/fab.md, "Bootstrap limits" and
+     * "Authentication") ---- */
+    /* Shared group key: when auth_key_len > 0 every bootstrap exchange
+     * (borrow, fetch) runs a challenge-response keyed with it (HMAC-SHA-256)
+     * in both directions before the listener keeps any per-peer state; a
+     * peer without the same key is refused with -EACCES.  The bytes are
+     * copied at fab_pool_create (the caller may wipe its buffer then);
+     * FAB_AUTH_KEY_MIN..FAB_AUTH_KEY_MAX bytes.  Default NULL/0: no
+     * authentication, the wire stays as in the first version. */
+    const void *auth_key;
+    size_t auth_key_len;
+    /* An accepted bootstrap connection must complete within this many ms
+     * (default 2000; never more than connect_timeout_ms); then it is
+     * closed. */
+    int bootstrap_timeout_ms;
+    /* Accepted bootstrap connections served at once (default 64, at most
+     * 65536): one more closes the oldest, so idle sockets held open
+     * cannot keep a peer out or grow memory. */
+    uint32_t bootstrap_max_conns;
+    /* HELLOs answered and awaiting their connection request (default 256,
+     * at most 65536; at most 4 per node id): one more drops the oldest. */
+    uint32_t bootstrap_max_pending;
 };
+
+/* Sizes a group key may have (fab_options.auth_key_len). */
+#define FAB_AUTH_KEY_MIN 16
+#define FAB_AUTH_KEY_MAX 1024
 
 /* Fills defaults (see the fields).  opts->size must be set by the caller or
  * is set here. */
 FAB_EXPORT void fab_options_init(struct fab_options *opts);
 
-/* Describes an error code: ours (negative errno) or libfabric's; positive
- * values are read as their negation.  Never NULL, also for unknown codes. */
+/* Reads a group key file (docs/fab.md, "Authentication"): its bytes, as
+ * they are, into buf (cap bytes, caller-owned; FAB_AUTH_KEY_MAX is always
+ * enough), *len = their number.  Make one with
+ *     head -c 32 /dev/urandom > group.key && chmod 600 group.key
+ * Errors (err, may be NULL, names the file and the reason): -EINVAL (NULL
+ * argument, not a regular file, empty or shorter than FAB_AUTH_KEY_MIN),
+ * -EFBIG (longer than FAB_AUTH_KEY_MAX), -ENOSPC (longer than cap), -EPERM
+ * (others may read or write it: chmod o-rwx), open/read errors (-ENOENT,
+ * -EACCES, -EIO, ...).  Nothing is logged; buf holds key bytes on success
+ * only (wipe it after fab_pool_create).  Any thread. */
+FAB_EXPORT int fab_auth_key_read(const char *path, void *buf, size_t cap,
+                                 size_t *len, struct fab_error *err);
+
+/* Describes an error code: ours (negative errno) or libfabric's, either
+ * sign (fab_strerror(e) equals fab_strerror(-e)); every code libfab returns
+ * has its own text (one table), libfabric's own codes go to fi_strerror,
+ * any other errno gets the system's text, and only a number that is no
+ * error code reads "unknown error".  Never NULL; thread-safe (never calls
+ * strerror()). */
 FAB_EXPORT const char *fab_strerror(int err);
 
 /* ---- pool ------------------------------------------------------------- */
 
 /* Opens fabric and domain for opts->provider/domain, starts the bootstrap
- * listener and the pool thread.  *out is owned by the caller (destroy with
- * fab_pool_destroy); on failure it is set to NULL.  Errors: -EINVAL bad
- * options (opts or out NULL; opts->size smaller than this version's struct
- * fab_options -- there is no older layout; a larger size from a newer
- * header is accepted and the fields it adds are ignored; provider longer
+ * listener and the pool thread.  opts NULL means every default (node id 0,
+ * tcp on 127.0.0.1, any port); opts is read during the call only.  *out is
+ * owned by the caller (destroy with fab_pool_destroy); on failure it is
+ * set to NULL.  Errors: -EINVAL bad options (out NULL; opts->size neither
+ * this version's sizeof(struct fab_options) nor the first version's --
+ * the fields up to log_level, the later ones then take their defaults --
+ * nor larger with every extra byte zero, as a newer header's struct with
+ * its newer fields at their defaults; auth_key_len outside
+ * FAB_AUTH_KEY_MIN..FAB_AUTH_KEY_MAX or auth_key NULL with a length;
+ * negative bootstrap_timeout_ms, bootstrap limits over 65536; provider longer
  * than 31 bytes, domain or listen_addr longer than 63; listen_addr not an
  * IPv4 address; unknown write_ordering; cq_size over 2^20; node_id
  * UINT32_MAX), -FI_ENODATA no matching provider/device (e.g. verbs without
@@ -170,9 +223,12 @@ FAB_EXPORT void fab_pool_get_info(const struct fab_pool *pool,
 /* Counters, for tests and monitoring. */
 struct fab_pool_stats {
     uint64_t bootstraps_out;     /* bootstrap exchanges we initiated, OK */
-    uint64_t bootstraps_in;      /* bootstrap exchanges we accepted, OK */
-    uint64_t bootstraps_refused; /* incoming exchanges refused (bad frame,
-                                    mismatch) */
+    uint64_t bootstraps_in;      /* bootstrap exchanges we accepted, OK
+                                    (counted when the peer's connection
+                                    request matches our answer) */
+    uint64_t bootstraps_refused; /* incoming exchanges refused or dropped
+                                    (bad frame, mismatch, authentication,
+                                    timed out, closed as the oldest) */
     uint64_t connections;        /* connections established, total */
     uint64_t live;               /* connections live now */
     uint64_t failures;           /* connections that failed */
@@ -222,8 +278,9 @@ FAB_EXPORT int fab_pool_fail_peer(struct fab_pool *pool, uint32_t node_id,
  * under key (replacing an older one); fetch asks node_id (which must be
  * borrowed) for its blob under key and retries until it is published or
  * timeout_ms passes (-ETIMEDOUT).  *len gets the blob size; -ENOSPC when
- * cap is too small.  Used to exchange fab_mr_desc and schema fingerprints
- * at table/group set-up. */
+ * cap is too small; -EACCES when bootstrap authentication fails (as
+ * fab_borrow); -EPROTO incompatible peer.  Used to exchange fab_mr_desc and
+ * schema fingerprints at table/group set-up. */
 #define FAB_BLOB_MAX 4096
 FAB_EXPORT int fab_pool_publish(struct fab_pool *pool, uint64_t key,
                                 const void *blob, size_t len);
@@ -237,7 +294,12 @@ FAB_EXPORT int fab_pool_fetch(struct fab_pool *pool, uint32_t node_id,
 struct fab_user_callbacks {
     /* The connection to node_id broke (reason -ECONNRESET, -ETIMEDOUT, or
      * the reason given to fab_pool_fail_peer).  Called once per user per
-     * connection, on the pool's thread.  May be NULL. */
+     * connection, on the pool's thread.  May be NULL.  A peer that dies
+     * silently (kill -9, power loss) is noticed through the connection's
+     * completion queue, which only progress reads: a user that borrows
+     * connections but whose program never calls fab_pool_progress*() (and
+     * posts nothing) may never hear of a dead peer; the pool thread reads
+     * only connections nobody borrows (docs/fab.md, "Failures"). */
     void (*on_failure)(void *ctx, uint32_t node_id, int reason);
     /* A peer's fab_writedata landed: its data word.  Called on the
      * progressing thread for every user holding that connection (users
@@ -270,7 +332,10 @@ FAB_EXPORT void fab_user_destroy(struct fab_user *user);
  * longer than 63 bytes or not resolvable), -ETIMEDOUT, -ECONNREFUSED,
  * -EDEADLK (called on the pool's thread, i.e. from on_failure, and the
  * connection is not live: setting it up needs that thread), -EPROTO
- * (incompatible peer: err->msg names the field), -EHOSTDOWN (connection
+ * (incompatible peer: err->msg names the field), -EACCES (bootstrap
+ * authentication refused, either way: the peer has another group key, or
+ * none while we have one, or requires one we lack; err->msg says which),
+ * -EHOSTDOWN (connection
  * to node_id failed and is still held by some user), libfabric codes. */
 FAB_EXPORT int fab_borrow(struct fab_user *user, uint32_t node_id,
                           const char *host, uint16_t port, int timeout_ms,
