@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <string.h>
 #include <syslog.h>
@@ -146,11 +147,60 @@ START_TEST(create_refuses_bad_arguments)
     opts_init(&bad, 1);
     bad.suspect_timeout_ms = -1;
     expect_refused(pool, &me, 1, 0, fields, 2, &bad, -EINVAL);
+    /* A heartbeat as long as the suspicion timeout (or longer) is refused
+     * and the message names both; one millisecond less is accepted. */
+    const int periods[][2] = {{1000, 1000}, {600, 500}, {150, 150}};
+    for (size_t i = 0; i < sizeof(periods) / sizeof(periods[0]); i++) {
+        opts_init(&bad, 1);
+        bad.heartbeat_ms = periods[i][0];
+        bad.suspect_timeout_ms = periods[i][1];
+        expect_refused(pool, &me, 1, 0, fields, 2, &bad, -EINVAL);
+        struct sst_table *tt = SENTINEL;
+        sst_create(pool, &me, 1, 0, fields, 2, &bad, &tt, &err);
+        ck_assert_ptr_nonnull(strstr(err.msg, "heartbeat_ms"));
+        ck_assert_ptr_nonnull(strstr(err.msg, "suspect_timeout_ms"));
+    }
+    /* new options: failed ranks out of range, mine, all others; an
+     * initial row longer than the row */
+    struct sst_member pair[2] = {me, {2, "127.0.0.1", 1}};
+    const uint32_t bad_failed[][2] = {{2, 1}, {0, 1}, {1, 1}};
+    for (size_t i = 0; i < 3; i++) {
+        opts_init(&bad, 1);
+        bad.failed_ranks = bad_failed[i];
+        bad.n_failed_ranks = i == 2 ? 2 : 1;
+        expect_refused(pool, pair, 2, 0, fields, 2, &bad, -EINVAL);
+    }
+    opts_init(&bad, 1);
+    bad.n_failed_ranks = 1; /* NULL list */
+    expect_refused(pool, pair, 2, 0, fields, 2, &bad, -EINVAL);
+    static const uint8_t row[4096];
+    opts_init(&bad, 1);
+    bad.initial_row = row;
+    bad.initial_row_len = sizeof(row);
+    expect_refused(pool, &me, 1, 0, fields, 2, &bad, -ERANGE);
+    opts_init(&bad, 1);
+    bad.initial_row_len = 8; /* NULL contents */
+    expect_refused(pool, &me, 1, 0, fields, 2, &bad, -ERANGE);
 
     /* after all that: defaults (opts NULL) and a newer, larger struct */
     struct sst_table *t = NULL;
     ck_assert_int_eq(sst_create(pool, &me, 1, 0, fields, 2, NULL, &t, &err), 0);
     ck_assert_uint_eq(sst_num_members(t), 1);
+    sst_destroy(t);
+    /* the 0.1 layout (before the fields added since): accepted, the rest
+     * defaults (the garbage after it is not read) */
+    opts_init(&bad, 3);
+    bad.heartbeat_ms = 10;
+    bad.size = offsetof(struct sst_options, on_expelled);
+    memset(&bad.on_expelled, 0xa5,
+           sizeof(bad) - offsetof(struct sst_options, on_expelled));
+    ck_assert_int_eq(sst_create(pool, &me, 1, 0, fields, 2, &bad, &t, &err), 0);
+    sst_destroy(t);
+    /* a heartbeat just shorter than the timeout */
+    opts_init(&bad, 4);
+    bad.heartbeat_ms = 999;
+    bad.suspect_timeout_ms = 1000;
+    ck_assert_int_eq(sst_create(pool, &me, 1, 0, fields, 2, &bad, &t, &err), 0);
     sst_destroy(t);
     struct {
         struct sst_options o;

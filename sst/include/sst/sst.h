@@ -137,6 +137,32 @@ struct sst_options {
     sst_log_fn log;          /* NULL: stderr */
     void *log_ctx;
     int log_level; /* syslog level, default LOG_WARNING */
+    /* ---- added after 0.1 (a smaller opts->size leaves them at their
+     * defaults) ---- */
+    /* Called once, on the polling thread, when a member's row says it
+     * suspects me: the others removed me (e.g. after this process was
+     * stopped longer than their suspicion timeout).  rank/node_id: the
+     * first member seen suspecting me; reason -EHOSTDOWN.  ctx is
+     * suspect_ctx.  NULL: only sst_suspects(t, rank, my_rank) tells. */
+    sst_suspect_fn on_expelled;
+    /* Members known to have failed before the table exists (ranks, not
+     * node ids): their rows are frozen from the start (suspected by me,
+     * never contacted, not waited for, not reported through on_suspect).
+     * Copied.  Default NULL/0. */
+    const uint32_t *failed_ranks;
+    size_t n_failed_ranks;
+    /* A member whose connection fails or cannot be made during set-up
+     * (refused, reset, suspected by the pool) is suspected (on_suspect,
+     * after create returns) instead of failing the create, provided at
+     * least one other member is live.  A member that is merely silent
+     * still fails the create with -ETIMEDOUT.  Default false. */
+    bool tolerate_failures;
+    /* Initial contents of my row's user area (initial_row_len <=
+     * sst_row_size; the rest stays zero).  Pushed before the first
+     * barrier: when sst_create returns every live member sees it.
+     * Copied.  Default NULL/0. */
+    const void *initial_row;
+    size_t initial_row_len;
 };
 
 /* Fills defaults (see the fields). */
@@ -234,6 +260,16 @@ SST_EXPORT int sst_put(struct sst_table *table, size_t offset, size_t len);
 SST_EXPORT int sst_put_to(struct sst_table *table, const uint32_t *ranks,
                           size_t n_ranks, size_t offset, size_t len);
 
+/* sst_put_to that never blocks: when a member's connection, the table's
+ * operation contexts or its staging ring have no room right now it
+ * returns -EAGAIN at once instead of driving progress for up to a second
+ * (sst_put).  For callers that must not wait, e.g. a trigger.  After
+ * -EAGAIN the bytes may have been posted to some of the members: push the
+ * same range again later (a push carries the row's current bytes).
+ * Errors as sst_put_to. */
+SST_EXPORT int sst_put_try(struct sst_table *table, const uint32_t *ranks,
+                           size_t n_ranks, size_t offset, size_t len);
+
 /* Same as sst_put_to (ranks NULL: every live member), then waits until
  * every write was delivered: the bytes are in the members' memory (libfab's
  * FAB_WRITE_DELIVERED, acknowledged by their providers), driving progress.
@@ -248,6 +284,29 @@ SST_EXPORT int sst_put_wait(struct sst_table *table, const uint32_t *ranks,
  * me has entered the same (or a later) sst_sync.  -ETIMEDOUT after
  * timeout_ms (< 0: no limit), -EDEADLK from the polling thread. */
 SST_EXPORT int sst_sync(struct sst_table *table, int timeout_ms);
+
+/* Barrier with a subset of the members: returns when every member of
+ * ranks[0..n_ranks) not suspected by me (my own rank and repeats are
+ * ignored; ranks NULL and n_ranks 0: every member) has entered its own
+ * sst_sync_ranks with a set that includes me as many times as I did with
+ * it.  Counted per pair of members, independent of sst_sync and of
+ * barriers over other subsets.  Errors: -EINVAL (table NULL, ranks NULL
+ * with n_ranks > 0, a rank >= the member count), -ETIMEDOUT after
+ * timeout_ms (< 0: no limit), -EDEADLK from the polling thread, -ENOMEM,
+ * sst_put's errors. */
+SST_EXPORT int sst_sync_ranks(struct sst_table *table, const uint32_t *ranks,
+                              size_t n_ranks, int timeout_ms);
+
+/* Suspects member rank on behalf of the caller (a failure seen by RDMC,
+ * the application, another member's row): exactly what a heartbeat
+ * timeout does (its connection is failed for every user of the pool, its
+ * row frozen, my row's suspected field pushed), and on_suspect reports it
+ * with reason (a negative errno; >= 0 is reported as -EHOSTDOWN) on the
+ * polling thread.  0 also when it was suspected already (nothing
+ * changes) or has closed its table.  Any thread, also from a trigger;
+ * not from libfab callbacks.  -EINVAL: table NULL, rank out of range or
+ * my own. */
+SST_EXPORT int sst_suspect(struct sst_table *table, uint32_t rank, int reason);
 
 /* Wakes the polling thread (e.g. after writing a local field another
  * thread's predicate watches).  Any thread; async-signal-safe. */
