@@ -270,8 +270,11 @@ void *sst__timer_main(void *arg)
         }
         pthread_mutex_unlock(&t->timer_lock);
         int64_t lateness = now - planned;
-        for (int i = 0; i < 16 && fab_pool_progress(t->pool) > 0; i++)
-            ;
+        /* The polling thread progresses unless it is held up in user code
+         * (a long trigger): then we do, or nothing would land. */
+        if (atomic_load_explicit(&t->in_user_code, memory_order_acquire))
+            for (int i = 0; i < 16 && fab_pool_progress(t->pool) > 0; i++)
+                ;
         if (now >= next_hb) {
             atomic_fetch_add_explicit(
                 sst__hdr_u64(t, t->my_rank, SST__HDR_HEARTBEAT), 1,
@@ -433,12 +436,14 @@ void *sst__poll_main(void *arg)
     while (!atomic_load(&t->stopping)) {
         int handled = fab_pool_progress(t->pool);
         now = sst__now_us();
+        atomic_store_explicit(&t->in_user_code, true, memory_order_release);
         if (atomic_load(&t->failure_pending))
             handle_failures(t);
         bool closing = check_closing(t);
         bool changed =
             atomic_exchange_explicit(&t->changed, false, memory_order_acq_rel);
         int fired = evaluate(t);
+        atomic_store_explicit(&t->in_user_code, false, memory_order_release);
         if (changed || fired || closing) {
             last_change = now;
             sst__wake_waiters(t);

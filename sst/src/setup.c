@@ -497,6 +497,7 @@ int sst__setup_exchange(struct sst_table *t, int64_t member_deadline,
                           ? CONFIRMED
                           : NEED_BORROW;
     int rc = publish_ack(t);
+    long idle_us = 100;
     for (;;) {
         if (rc < 0)
             break;
@@ -546,8 +547,15 @@ int sst__setup_exchange(struct sst_table *t, int64_t member_deadline,
             rc = 0;
             break;
         }
-        if (!moved)
-            pause_us(2000);
+        /* Waiting for members: a short pause first (they are usually a
+         * round trip behind), longer ones later. */
+        if (!moved) {
+            pause_us(idle_us);
+            if (idle_us < 2000)
+                idle_us *= 2;
+        } else {
+            idle_us = 100;
+        }
         rc = 0;
     }
     free(x);

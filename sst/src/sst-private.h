@@ -156,8 +156,11 @@ struct sst_table {
     pthread_mutex_t timer_lock;
     pthread_cond_t timer_cond;
     _Atomic int expelled_by; /* first rank whose row suspects me, or -1 */
-    bool expelled_reported;  /* polling thread */
-    uint32_t *failed_copy;   /* opts.failed_ranks, owned */
+    /* The polling thread runs callbacks (predicates, triggers,
+     * on_suspect): the timer thread drives progress meanwhile. */
+    _Atomic bool in_user_code;
+    bool expelled_reported; /* polling thread */
+    uint32_t *failed_copy;  /* opts.failed_ranks, owned */
     _Atomic bool stopping;
     _Atomic bool changed; /* a wake push or sst_notify arrived */
     _Atomic bool failure_pending;

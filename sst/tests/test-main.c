@@ -91,6 +91,6 @@ int main(int argc, char **argv)
         {"rows", child_rows}, {"guard", child_guard},
         {"fail", child_fail}, {"churn", child_churn},
         {"part", child_part}, {"feat", child_feat},
-        {NULL, NULL}};
+        {"torn", child_torn}, {NULL, NULL}};
     return th_main(argc, argv, suites, children);
 }

@@ -1406,6 +1406,145 @@ START_TEST(test_expelled_after_stop)
 }
 END_TEST
 
+/* ---- torn words on tcp --------------------------------------------------
+ * Rank 0 pushes, in a loop, a bulk range of varying length (moving where
+ * the next write falls in the TCP stream), then an 8-byte counter, then a
+ * word-atomic element (SST_WORD_SIZE), both holding the pattern
+ * k * 0x0101010101010101 (all bytes equal).  Rank 1 reads both as fast as
+ * it can: a plain counter whose bytes differ was seen half-written (this
+ * is what the test measures and prints); a word element must never be
+ * accepted with unequal bytes, nor go backwards. */
+
+#define TORN_BULK (64 * 1024)
+
+static uint64_t torn_pattern(uint64_t k)
+{
+    return (k & 0xff) * 0x0101010101010101ull;
+}
+
+static bool torn_bytes(uint64_t v)
+{
+    return v != torn_pattern(v & 0xff);
+}
+
+int child_torn(int argc, char **argv)
+{
+    struct child_args a;
+    if (parse_args(argc, argv, &a))
+        return 2;
+    long duration_ms = a.e1;
+    struct sst_field f[] = {{"bulk", 4096, TORN_BULK / 4096},
+                            {"plain", 8, 1},
+                            {"word", SST_WORD_SIZE, 1},
+                            {"seq", 8, 1}};
+    struct sst_options o;
+    ts_options(&o, 21, 5000);
+    struct fab_pool *pool;
+    struct sst_table *t;
+    int rc = child_table(&a, f, 4, &o, &pool, &t);
+    if (rc)
+        return rc;
+    size_t off_plain = sst_field_offset(t, 1),
+           off_word = sst_field_offset(t, 2);
+    uint64_t last = 0;
+    if (a.rank == 0) {
+        uint8_t *bulk = sst_field(t, 0, 0, 0);
+        int64_t end = th_now_ms() + duration_ms;
+        uint64_t k = 0;
+        while (th_now_ms() < end) {
+            k++;
+            size_t len = 1 + (size_t)((k * 7919) % TORN_BULK);
+            memset(bulk, (int)(k & 0xff), len < 64 ? len : 64);
+            if (sst_put(t, 0, len) != 0)
+                return 90;
+            ts_store(sst_field(t, 0, 1, 0), torn_pattern(k));
+            if (sst_put(t, off_plain, 8) != 0)
+                return 91;
+            sst_word_store(sst_field(t, 0, 2, 0), torn_pattern(k));
+            if (sst_put(t, off_word, SST_WORD_SIZE) != 0)
+                return 92;
+        }
+        last = k;
+        ts_store(sst_field(t, 0, 3, 0), last);
+        if (sst_put(t, sst_field_offset(t, 3), 8) != 0)
+            return 93;
+        fprintf(stderr, "rank 0: %" PRIu64 " rounds of bulk+counter+word\n",
+                last);
+    } else {
+        uint64_t reads = 0, plain_torn = 0, refused = 0, prev = 0;
+        const void *plain = sst_field(t, 0, 1, 0);
+        const void *word = sst_field(t, 0, 2, 0);
+        int64_t end = th_now_ms() + duration_ms + 30000;
+        while (ts_load(sst_field(t, 0, 3, 0)) == 0) {
+            if (th_now_ms() > end)
+                return 94;
+            reads++;
+            if (torn_bytes(ts_load(plain)))
+                plain_torn++;
+            uint64_t v;
+            int lr = sst_word_load(word, &v);
+            if (lr == -EAGAIN) {
+                refused++;
+                continue;
+            }
+            if (lr != 0 || torn_bytes(v)) {
+                fprintf(stderr, "rank 1: word accepted torn: %016" PRIx64 "\n",
+                        v);
+                return 95;
+            }
+            /* The pattern wraps every 256 rounds: it may only move
+             * forward by less than a wrap between two reads. */
+            if (v != prev && ((v & 0xff) - (prev & 0xff)) % 256 > 200)
+                fprintf(stderr, "rank 1: word went from %02x to %02x\n",
+                        (unsigned)(prev & 0xff), (unsigned)(v & 0xff));
+            prev = v;
+        }
+        fprintf(stderr,
+                "rank 1: %" PRIu64 " reads: plain counter seen torn %" PRIu64
+                " times, word refused (being written) %" PRIu64 " times, "
+                "accepted torn 0\n",
+                reads, plain_torn, refused);
+        printf("RESULT bench=sst_torn reads=%" PRIu64 " plain_torn=%" PRIu64
+               " word_refused=%" PRIu64 " word_torn=0\n",
+               reads, plain_torn, refused);
+    }
+    if (sst_sync(t, 30000) != 0)
+        return 96;
+    if (a.rank == 1) {
+        uint64_t v = 0;
+        if (sst_word_load(sst_field(t, 0, 2, 0), &v) != 0 ||
+            v != torn_pattern(ts_load(sst_field(t, 0, 3, 0))))
+            return 97;
+    }
+    sst_destroy(t);
+    fab_pool_destroy(pool);
+    return 0;
+}
+
+static void run_torn(long duration_ms)
+{
+    uint16_t ports[2];
+    ck_assert_int_eq(th_free_tcp_ports(ports, 2), 0);
+    char dir[256];
+    ck_assert_int_eq(th_tmpdir(dir, sizeof(dir)), 0);
+    struct th_procs procs;
+    th_procs_init(&procs);
+    spawn(&procs, "torn", 2, "tcp", dir, duration_ms, 0, ports);
+    assert_all_ok(&procs, (int)duration_ms + 120000);
+}
+
+START_TEST(test_torn_words)
+{
+    run_torn(3000);
+}
+END_TEST
+
+START_TEST(test_torn_words_long)
+{
+    run_torn(60000);
+}
+END_TEST
+
 /* ---- suites ------------------------------------------------------------ */
 
 Suite *sst_multiproc_suite(void)
@@ -1434,6 +1573,7 @@ Suite *sst_multiproc_suite(void)
     tcase_add_test(tc, test_expelled_after_stop);
     tcase_add_test(tc, test_subset_sync);
     tcase_add_test(tc, test_initial_rows);
+    tcase_add_test(tc, test_torn_words);
     suite_add_tcase(s, tc);
     tc = tcase_create("netns");
     tcase_set_timeout(tc, 300);
@@ -1452,6 +1592,7 @@ Suite *sst_stress_suite(void)
     tcase_add_test(tc, test_guard_sockets_long);
     tcase_add_test(tc, test_churn_long);
     tcase_add_test(tc, test_create_retry_long);
+    tcase_add_test(tc, test_torn_words_long);
     suite_add_tcase(s, tc);
     /* The failure and ordering tests, 20 times in a row. */
     tc = tcase_create("repeat");

@@ -519,6 +519,58 @@ START_TEST(test_recreate_no_leaks)
 }
 END_TEST
 
+/* Every way a write landing in pieces can leave an element: the first k
+ * bytes new, the rest old (tcp lands a write in address order), and
+ * arbitrary byte mixes (other providers): never accepted unless whole. */
+START_TEST(test_word_torn_refused)
+{
+    const uint64_t pairs[][2] = {{0, 1},
+                                 {0xff, 0x100},
+                                 {41, 42},
+                                 {UINT64_MAX, 0},
+                                 {0x0101010101010101ull, 0x0202020202020202ull},
+                                 {123456789, 987654321}};
+    uint64_t v = 7;
+    uint8_t zero[SST_WORD_SIZE] = {0};
+    ck_assert_int_eq(sst_word_load(zero, &v), 0);
+    ck_assert_uint_eq(v, 0); /* a fresh row reads 0 */
+    ck_assert_int_eq(sst_word_load(NULL, &v), -EINVAL);
+    ck_assert_int_eq(sst_word_load(zero, NULL), -EINVAL);
+    sst_word_store(NULL, 1);
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    for (size_t p = 0; p < sizeof(pairs) / sizeof(pairs[0]); p++) {
+        _Alignas(8) uint8_t old_e[SST_WORD_SIZE], new_e[SST_WORD_SIZE],
+            mix_e[SST_WORD_SIZE];
+        sst_word_store(old_e, pairs[p][0]);
+        sst_word_store(new_e, pairs[p][1]);
+        ck_assert_int_eq(sst_word_load(old_e, &v), 0);
+        ck_assert_uint_eq(v, pairs[p][0]);
+        ck_assert_int_eq(sst_word_load(new_e, &v), 0);
+        ck_assert_uint_eq(v, pairs[p][1]);
+        for (int k = 1; k < SST_WORD_SIZE; k++) {
+            memcpy(mix_e, new_e, (size_t)k);
+            memcpy(mix_e + k, old_e + k, (size_t)(SST_WORD_SIZE - k));
+            if (memcmp(mix_e, old_e, sizeof(mix_e)) == 0 ||
+                memcmp(mix_e, new_e, sizeof(mix_e)) == 0)
+                continue; /* bytes that did not change */
+            ck_assert_msg(sst_word_load(mix_e, &v) == -EAGAIN,
+                          "pair %zu: %d new bytes accepted as %llu", p, k,
+                          (unsigned long long)v);
+        }
+        for (int round = 0; round < 2000; round++) {
+            for (int b = 0; b < SST_WORD_SIZE; b++) {
+                seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                mix_e[b] = (seed >> 40) & 1 ? new_e[b] : old_e[b];
+            }
+            if (memcmp(mix_e, old_e, sizeof(mix_e)) == 0 ||
+                memcmp(mix_e, new_e, sizeof(mix_e)) == 0)
+                continue;
+            ck_assert_int_eq(sst_word_load(mix_e, &v), -EAGAIN);
+        }
+    }
+}
+END_TEST
+
 Suite *sst_unit_suite(void)
 {
     Suite *s = suite_create("sst-unit");
@@ -527,6 +579,7 @@ Suite *sst_unit_suite(void)
     tcase_add_test(tc, test_layout_rejects);
     tcase_add_test(tc, test_schema_hash);
     tcase_add_test(tc, test_options_and_errors);
+    tcase_add_test(tc, test_word_torn_refused);
     suite_add_tcase(s, tc);
     tc = tcase_create("in-process");
     tcase_set_timeout(tc, 120);

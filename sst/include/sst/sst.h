@@ -344,6 +344,34 @@ SST_EXPORT int sst_predicate_add(struct sst_table *table, sst_pred_fn pred,
 SST_EXPORT int sst_predicate_remove(struct sst_table *table,
                                     struct sst_pred *handle);
 
+/* ---- word-atomic values ------------------------------------------------
+ *
+ * A push lands in the member's memory as its provider writes it: the tcp
+ * provider receives a remote write straight into the row in the pieces
+ * the socket returns (libfabric prov/tcp, xnet_recv_msg_data: readv into
+ * the target, or a copy out of its prefetch buffer), so a reader can see
+ * an aligned 8-byte counter half old, half new when a TCP segment ends
+ * inside it (other traffic on the connection, e.g. RDMC blocks, moves the
+ * boundaries).  libsst does not copy pushes aside; instead, a value that
+ * must never be seen torn lives in an element of SST_WORD_SIZE bytes (a
+ * field with elem_size SST_WORD_SIZE) holding the value and a check word
+ * derived from it.  sst_word_load() accepts the pair only when they
+ * agree: a pair caught between two pieces of a write (any mix of old and
+ * new bytes, with odds of 2^-64 for a mix that passes) is refused with
+ * -EAGAIN, and a later load sees the whole write.  A zeroed element reads
+ * as 0.  Push the whole element (both words) in one put, and do not
+ * store it while another thread of this process puts it. */
+#define SST_WORD_SIZE 16
+
+/* Stores value into the element at elem (SST_WORD_SIZE bytes, 8-aligned,
+ * in my own row).  NULL: no-op.  Any thread. */
+SST_EXPORT void sst_word_store(void *elem, uint64_t value);
+
+/* Reads the element at elem: 0 and *value, or -EAGAIN when it is being
+ * written (read again later, e.g. in the next predicate pass), -EINVAL
+ * for NULL.  Any thread. */
+SST_EXPORT int sst_word_load(const void *elem, uint64_t *value);
+
 /* ---- statistics ------------------------------------------------------- */
 
 struct sst_stats {
