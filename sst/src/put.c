@@ -19,7 +19,9 @@ int sst__staging_init(struct sst_table *t)
     struct sst__staging *s = &t->staging;
     pthread_mutex_init(&s->lock, NULL);
     size_t cap = 256 * 1024;
-    while (cap < 2 * (t->row_stride + 64))
+    size_t piece =
+        t->row_stride < SST__MAX_PUSH ? t->row_stride : SST__MAX_PUSH;
+    while (cap < 2 * (piece + 64))
         cap *= 2;
     void *buf = NULL;
     if (posix_memalign(&buf, 4096, cap))
@@ -252,10 +254,27 @@ static int push_ranks(struct sst_table *t, const uint32_t *ranks, size_t n,
     return first;
 }
 
+/* Ranges longer than max_push go as several pushes, in order; only the
+ * last one wakes. */
+static int push_pieces(struct sst_table *t, const uint32_t *ranks, size_t n,
+                       size_t row_off, size_t len, bool wake, unsigned flags,
+                       bool no_wait)
+{
+    while (len > t->max_push) {
+        int rc = push_ranks(t, ranks, n, row_off, t->max_push, false, flags,
+                            no_wait);
+        if (rc)
+            return rc;
+        row_off += t->max_push;
+        len -= t->max_push;
+    }
+    return push_ranks(t, ranks, n, row_off, len, wake, flags, no_wait);
+}
+
 int sst__push_ranks(struct sst_table *t, const uint32_t *ranks, size_t n,
                     size_t row_off, size_t len, bool wake)
 {
-    return push_ranks(t, ranks, n, row_off, len, wake, 0, false);
+    return push_pieces(t, ranks, n, row_off, len, wake, 0, false);
 }
 
 int sst__push(struct sst_table *t, struct sst__peer *p, size_t row_off,
@@ -311,8 +330,8 @@ int sst_put_try(struct sst_table *t, const uint32_t *ranks, size_t n_ranks,
     for (size_t i = 0; i < n_ranks; i++)
         if (ranks[i] >= t->n)
             return -EINVAL;
-    return push_ranks(t, ranks, n_ranks, t->hdr_size + offset, len, true, 0,
-                      true);
+    return push_pieces(t, ranks, n_ranks, t->hdr_size + offset, len, true, 0,
+                       true);
 }
 
 /* Drives progress for a thread that waits (not the polling thread). */
@@ -341,8 +360,8 @@ int sst_put_wait(struct sst_table *t, const uint32_t *ranks, size_t n_ranks,
     if (!ranks) {
         /* Delivery completion: the peer's provider acknowledges once the
          * bytes are in its memory. */
-        rc = push_ranks(t, NULL, 0, t->hdr_size + offset, len, true,
-                        FAB_WRITE_DELIVERED, false);
+        rc = push_pieces(t, NULL, 0, t->hdr_size + offset, len, true,
+                         FAB_WRITE_DELIVERED, false);
         for (uint32_t r = 0; r < t->n; r++)
             if (r != t->my_rank)
                 targets[r] = atomic_load(&t->peers[r].posted);
@@ -350,8 +369,8 @@ int sst_put_wait(struct sst_table *t, const uint32_t *ranks, size_t n_ranks,
         for (size_t i = 0; i < n_ranks; i++)
             if (ranks[i] >= t->n)
                 return -EINVAL;
-        rc = push_ranks(t, ranks, n_ranks, t->hdr_size + offset, len, true,
-                        FAB_WRITE_DELIVERED, false);
+        rc = push_pieces(t, ranks, n_ranks, t->hdr_size + offset, len, true,
+                         FAB_WRITE_DELIVERED, false);
         for (size_t i = 0; i < n_ranks; i++)
             if (ranks[i] != t->my_rank)
                 targets[ranks[i]] = atomic_load(&t->peers[ranks[i]].posted);

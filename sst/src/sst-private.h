@@ -31,6 +31,9 @@
 #define SST__BLOB_MAGIC 0x53535444u /* "SSTD" */
 #define SST__BLOB_VERSION 2
 
+/* Longest single push; longer ranges are cut into pieces. */
+#define SST__MAX_PUSH ((size_t)1 << 20)
+
 /* Operation contexts per peer: bounds the writes one table keeps in flight
  * to one member. */
 #define SST__OPS_PER_PEER 128
@@ -144,6 +147,7 @@ struct sst_table {
     uint64_t nonce;         /* this attempt's identity */
     uint64_t lobby_verdict; /* nonce of a member's attempt we refused */
     uint32_t tag;           /* remote data tag */
+    size_t max_push;        /* longest single write */
     bool use_data;          /* provider carries our data word */
     int spin_us;
 

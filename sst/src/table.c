@@ -162,7 +162,7 @@ static int check_args(struct fab_pool *pool, const struct sst_member *members,
     int rc = sst_schema_layout(fields, n_fields, NULL, NULL);
     if (rc) {
         sst__set_error(err, rc, "bad row schema: %s",
-                       rc == -ERANGE ? "row larger than 1 MiB"
+                       rc == -ERANGE ? "row larger than SST_MAX_ROW_SIZE"
                                      : "NULL, no fields, or a bad field");
         return rc;
     }
@@ -362,6 +362,8 @@ static int alloc_region(struct sst_table *t, struct sst_error *err)
     t->pair_off = t->hdr_base;
     t->hdr_size = t->pair_off + (size_t)t->n * sizeof(uint64_t);
     t->row_stride = (t->hdr_size + t->user_size + 63) & ~(size_t)63;
+    if (t->row_stride > SIZE_MAX / t->n)
+        return -ERANGE;
     t->region_len = t->row_stride * t->n;
     void *region = NULL;
     if (posix_memalign(&region, 4096, t->region_len))
@@ -473,6 +475,10 @@ int sst_create(struct fab_pool *pool, const struct sst_member *members,
     struct fab_pool_info info;
     fab_pool_get_info(pool, &info);
     t->use_data = info.cq_data_size >= 4;
+    /* Pushes longer than this are cut (staging chunks, provider limit). */
+    t->max_push = SST__MAX_PUSH;
+    if (info.max_msg_size && info.max_msg_size < t->max_push)
+        t->max_push = info.max_msg_size;
     t->spin_us = t->opts.spin_us >= 0   ? t->opts.spin_us
                  : info.manual_progress ? 100
                                         : 0;

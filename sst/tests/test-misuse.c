@@ -127,7 +127,7 @@ START_TEST(create_refuses_bad_arguments)
     expect_refused(pool, &me, 1, 0, fields, SIZE_MAX / 2, &o, -EINVAL);
     struct sst_field zero[] = {{"z", 0, 1}};
     expect_refused(pool, &me, 1, 0, zero, 1, &o, -EINVAL);
-    struct sst_field huge[] = {{"h", 4096, 1024}};
+    struct sst_field huge[] = {{"h", 4096, SST_MAX_ROW_SIZE / 4096 + 1}};
     expect_refused(pool, &me, 1, 0, huge, 1, &o, -ERANGE);
     struct sst_field unnamed[] = {{NULL, 8, 1}};
     expect_refused(pool, &me, 1, 0, unnamed, 1, &o, -EINVAL);

@@ -33,7 +33,14 @@ START_TEST(test_layout_rejects)
     struct sst_field nocount[] = {{"a", 8, 0}};
     struct sst_field dup[] = {{"a", 8, 1}, {"a", 4, 1}};
     struct sst_field noname[] = {{"", 8, 1}};
-    struct sst_field huge[] = {{"a", 4096, 1000}};
+    struct sst_field huge[] = {{"a", 4096, SST_MAX_ROW_SIZE / 4096 + 1}};
+    struct sst_field edge[] = {{"a", 4096, SST_MAX_ROW_SIZE / 4096}};
+    struct sst_field edge2[] = {{"a", 4096, SST_MAX_ROW_SIZE / 4096},
+                                {"b", 1, 1}};
+    size_t size = 0;
+    ck_assert_int_eq(sst_schema_layout(edge, 1, NULL, &size), 0);
+    ck_assert_uint_eq(size, SST_MAX_ROW_SIZE);
+    ck_assert_int_eq(sst_schema_layout(edge2, 2, NULL, NULL), -ERANGE);
     ck_assert_int_eq(sst_schema_layout(zero, 1, NULL, NULL), -EINVAL);
     ck_assert_int_eq(sst_schema_layout(nocount, 1, NULL, NULL), -EINVAL);
     ck_assert_int_eq(sst_schema_layout(dup, 2, NULL, NULL), -EINVAL);
@@ -519,6 +526,50 @@ START_TEST(test_recreate_no_leaks)
 }
 END_TEST
 
+/* A row far over 0.1's 1 MiB cap (3 MiB + 8): created, pushed whole (in
+ * pieces), every byte arrives, with initial contents in place at once. */
+static const struct sst_field big_fields[] = {{"blob", 4096, 768},
+                                              {"tail", 8, 1}};
+
+struct big_seen {
+    struct sst_table *t;
+    uint32_t from;
+};
+
+static bool big_arrived(void *arg)
+{
+    struct big_seen *s = arg;
+    return ts_load(sst_field(s->t, s->from, 1, 0)) == 0x7a11;
+}
+
+START_TEST(test_big_row)
+{
+    make_pools();
+    struct proc p[NP];
+    create_tables(p, NP, 31, big_fields, 2);
+    for (int i = 0; i < NP; i++)
+        ck_assert_msg(p[i].rc == 0, "create %d: %s", i, p[i].err.msg);
+    struct sst_table *t0 = p[0].table;
+    ck_assert_uint_eq(sst_row_size(t0), 768 * 4096 + 8);
+    uint8_t *blob = sst_field(t0, 0, 0, 0);
+    for (size_t k = 0; k < 768 * 4096; k++)
+        blob[k] = (uint8_t)(k * 131 + 7);
+    ts_store(sst_field(t0, 0, 1, 0), 0x7a11);
+    ck_assert_int_eq(sst_put(t0, 0, sst_row_size(t0)), 0);
+    for (int i = 1; i < NP; i++) {
+        struct big_seen s = {p[i].table, 0};
+        ck_assert(th_wait_until(big_arrived, &s, 20000));
+        const uint8_t *got = sst_field(p[i].table, 0, 0, 0);
+        for (size_t k = 0; k < 768 * 4096; k++)
+            if (got[k] != (uint8_t)(k * 131 + 7))
+                ck_abort_msg("table %d: byte %zu differs", i, k);
+    }
+    for (int i = 0; i < NP; i++)
+        sst_destroy(p[i].table);
+    free_pools();
+}
+END_TEST
+
 /* Every way a write landing in pieces can leave an element: the first k
  * bytes new, the rest old (tcp lands a write in address order), and
  * arbitrary byte mixes (other providers): never accepted unless whole. */
@@ -589,6 +640,7 @@ Suite *sst_unit_suite(void)
     tcase_add_test(tc, test_predicates);
     tcase_add_test(tc, test_trigger_pingpong);
     tcase_add_test(tc, test_recreate_no_leaks);
+    tcase_add_test(tc, test_big_row);
     suite_add_tcase(s, tc);
     return s;
 }

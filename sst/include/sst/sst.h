@@ -76,6 +76,10 @@ extern "C" {
 #define SST_MAX_MEMBERS 256
 /* Most fields in one row schema. */
 #define SST_MAX_FIELDS 256
+/* Largest user area of a row (1 GiB; 0.1 capped it at 1 MiB).  The whole
+ * table (members x rows) is one registration: a provider or a locked-memory
+ * limit that cannot hold it fails sst_create with its error. */
+#define SST_MAX_ROW_SIZE (1u << 30)
 
 struct sst_table;
 struct sst_pred;
@@ -174,7 +178,8 @@ SST_EXPORT const char *sst_strerror(int err);
 /* Computes the offsets of n fields in the user area of a row (offsets[i],
  * may be NULL) and the user area size (*user_size, may be NULL; a multiple
  * of 8).  Pure.  -EINVAL for a bad field (size 0 or > 4096, count 0, NULL,
- * empty, long or duplicate name), -ERANGE when the row would exceed 1 MiB. */
+ * empty, long or duplicate name), -ERANGE when the row would exceed
+ * SST_MAX_ROW_SIZE. */
 SST_EXPORT int sst_schema_layout(const struct sst_field *fields, size_t n,
                                  size_t *offsets, size_t *user_size);
 
