@@ -3,6 +3,7 @@
 #include "sst-private.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,6 +300,78 @@ void *sst__timer_main(void *arg)
 
 /* ---- predicates ------------------------------------------------------- */
 
+/* ---- predicate handles -------------------------------------------------
+ * A handle is not a pointer but (generation << half | slot + 1) in a
+ * pointer-sized word: a slot's generation changes whenever its predicate
+ * is freed, so a stale handle (removed, a one-time predicate that fired,
+ * another table's) is told apart and gets -ENOENT.  Generations start at a
+ * value derived from the table's address, so handles of two tables differ
+ * too. */
+
+#define HANDLE_HALF (sizeof(uintptr_t) * 4)
+#define HANDLE_MASK ((((uintptr_t)1) << HANDLE_HALF) - 1)
+
+static struct sst_pred *encode_handle(uint32_t slot, uint32_t gen)
+{
+    uintptr_t h = (((uintptr_t)gen & HANDLE_MASK) << HANDLE_HALF) |
+                  (((uintptr_t)slot + 1) & HANDLE_MASK);
+    return (struct sst_pred *)h;
+}
+
+/* pred_lock held.  A free slot for p (growing the table), or -ENOMEM. */
+static int slot_take(struct sst_table *t, struct sst_pred *p)
+{
+    uint32_t slot = 0;
+    while (slot < t->n_pred_slots && t->pred_slots[slot])
+        slot++;
+    if (slot == t->n_pred_slots) {
+        size_t n = t->n_pred_slots ? 2 * t->n_pred_slots : 8;
+        if (n > (HANDLE_MASK >> 1))
+            return -ENOMEM;
+        struct sst_pred **slots =
+            realloc(t->pred_slots, n * sizeof(*t->pred_slots));
+        if (!slots)
+            return -ENOMEM;
+        t->pred_slots = slots;
+        uint32_t *gens = realloc(t->pred_gen, n * sizeof(*t->pred_gen));
+        if (!gens)
+            return -ENOMEM;
+        t->pred_gen = gens;
+        for (size_t i = t->n_pred_slots; i < n; i++) {
+            slots[i] = NULL;
+            uint64_t seed = ((uint64_t)(uintptr_t)t >> 4) ^ (i * 0x9e37u);
+            gens[i] = (uint32_t)((seed * 0x9e3779b97f4a7c15ull) >> 32) | 1;
+        }
+        t->n_pred_slots = n;
+    }
+    t->pred_slots[slot] = p;
+    p->slot = slot;
+    return 0;
+}
+
+/* pred_lock held. */
+static void slot_release(struct sst_table *t, struct sst_pred *p)
+{
+    t->pred_slots[p->slot] = NULL;
+    uint32_t g = t->pred_gen[p->slot] + 1;
+    t->pred_gen[p->slot] = g ? g : 1;
+}
+
+/* pred_lock held.  The predicate a handle names, or NULL. */
+static struct sst_pred *slot_find(struct sst_table *t, struct sst_pred *h)
+{
+    uintptr_t v = (uintptr_t)h;
+    uintptr_t slot1 = v & HANDLE_MASK;
+    uintptr_t gen = v >> HANDLE_HALF;
+    if (slot1 == 0 || slot1 > t->n_pred_slots)
+        return NULL;
+    size_t slot = slot1 - 1;
+    if (!t->pred_slots[slot] ||
+        ((uintptr_t)t->pred_gen[slot] & HANDLE_MASK) != gen)
+        return NULL;
+    return t->pred_slots[slot];
+}
+
 int sst_predicate_add(struct sst_table *t, sst_pred_fn pred,
                       sst_trigger_fn trigger, void *ctx,
                       enum sst_pred_kind kind, struct sst_pred **handle)
@@ -314,6 +387,12 @@ int sst_predicate_add(struct sst_table *t, sst_pred_fn pred,
     p->ctx = ctx;
     p->kind = kind;
     pthread_mutex_lock(&t->pred_lock);
+    if (slot_take(t, p) != 0) {
+        pthread_mutex_unlock(&t->pred_lock);
+        free(p);
+        return -ENOMEM;
+    }
+    struct sst_pred *h = encode_handle(p->slot, t->pred_gen[p->slot]);
     if (t->preds_tail)
         t->preds_tail->next = p;
     else
@@ -321,24 +400,22 @@ int sst_predicate_add(struct sst_table *t, sst_pred_fn pred,
     t->preds_tail = p;
     pthread_mutex_unlock(&t->pred_lock);
     if (handle)
-        *handle = p;
+        *handle = h;
     if (!sst__on_poll_thread(t))
         sst_notify(t);
     return 0;
 }
 
-int sst_predicate_remove(struct sst_table *t, struct sst_pred *p)
+int sst_predicate_remove(struct sst_table *t, struct sst_pred *h)
 {
-    if (!t || !p)
+    if (!t || !h)
         return -EINVAL;
     pthread_mutex_lock(&t->pred_lock);
     /* Only a handle still registered here is touched: removing twice, a
-     * one-time predicate that fired, or another table's handle would
-     * otherwise write into freed memory. */
-    struct sst_pred *q = t->preds;
-    while (q && q != p)
-        q = q->next;
-    if (!q || p->removed) {
+     * one-time predicate that fired, or another table's handle finds no
+     * predicate of that generation. */
+    struct sst_pred *p = slot_find(t, h);
+    if (!p || p->removed) {
         pthread_mutex_unlock(&t->pred_lock);
         return -ENOENT;
     }
@@ -366,6 +443,7 @@ static void sweep_locked(struct sst_table *t)
                 t->preds = next;
             if (t->preds_tail == p)
                 t->preds_tail = prev;
+            slot_release(t, p);
             free(p);
         } else {
             prev = p;

@@ -111,7 +111,8 @@ struct sst_pred {
     sst_trigger_fn trigger;
     void *ctx;
     enum sst_pred_kind kind;
-    bool removed; /* pred_lock */
+    bool removed;  /* pred_lock */
+    uint32_t slot; /* in pred_slots */
     struct sst_pred *next;
 };
 
@@ -176,6 +177,9 @@ struct sst_table {
     pthread_mutex_t pred_lock;
     pthread_cond_t pred_cond;
     struct sst_pred *preds, *preds_tail;
+    struct sst_pred **pred_slots; /* handle slot -> predicate */
+    uint32_t *pred_gen;           /* handle slot -> generation */
+    size_t n_pred_slots;
     struct sst_pred *running;
     int remove_waiters;
 

@@ -41,6 +41,8 @@ static void table_free(struct sst_table *t)
     pthread_mutex_destroy(&t->timer_lock);
     pthread_cond_destroy(&t->timer_cond);
     free(t->failed_copy);
+    free(t->pred_slots);
+    free(t->pred_gen);
     free(t->peers);
     free(t->fields);
     free(t->field_names);
@@ -203,6 +205,19 @@ static int check_args(struct fab_pool *pool, const struct sst_member *members,
                        "options size %zu, expected %zu (sst_options_init)",
                        opts->size, sizeof(*opts));
         return -EINVAL;
+    }
+    if (opts && opts->size > sizeof(*opts)) {
+        /* A newer caller's fields we do not know must be unset. */
+        const unsigned char *extra = (const unsigned char *)opts;
+        for (size_t i = sizeof(*opts); i < opts->size; i++) {
+            if (extra[i]) {
+                sst__set_error(err, -EINVAL,
+                               "options size %zu: byte %zu (a field newer "
+                               "than this library) is set",
+                               opts->size, i);
+                return -EINVAL;
+            }
+        }
     }
     if (opts && (opts->heartbeat_ms <= 0 || opts->suspect_timeout_ms <= 0)) {
         sst__set_error(err, -EINVAL,
@@ -624,7 +639,7 @@ uint32_t sst_num_members(const struct sst_table *t)
 
 uint32_t sst_my_rank(const struct sst_table *t)
 {
-    return t ? t->my_rank : 0;
+    return t ? t->my_rank : SST_NO_RANK;
 }
 
 uint32_t sst_node_id(const struct sst_table *t, uint32_t rank)

@@ -6,9 +6,12 @@
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 static struct sst_table *const SENTINEL = (struct sst_table *)(uintptr_t)0x10;
 
@@ -477,6 +480,105 @@ START_TEST(destroy_from_on_suspect_is_refused)
 }
 END_TEST
 
+/* Issue 11's contract, the same cases as every library's contract test:
+ * options sizes, NULL options and out, strerror of every code both signs,
+ * getters on NULL, the default log line, a stale handle. */
+static void log_to_stderr_trigger(struct sst_table *t, void *ctx)
+{
+    /* Refused and logged at LOG_ERR through the default logger. */
+    sst_destroy(t);
+    atomic_store((atomic_int *)ctx, 1);
+}
+
+START_TEST(contract)
+{
+    /* strerror: both signs, every errno, never "unknown error" */
+    for (int e = 1; e < 134; e++) {
+        const char *a = sst_strerror(e), *b = sst_strerror(-e);
+        ck_assert_str_eq(a, b);
+        if (strerrordesc_np(e))
+            ck_assert_msg(strstr(a, "nknown") == NULL, "errno %d: %s", e, a);
+    }
+    ck_assert_str_eq(sst_strerror(0), "success");
+    ck_assert_ptr_nonnull(sst_strerror(INT_MIN));
+    /* getters on NULL: sentinels never valid */
+    ck_assert_uint_eq(sst_my_rank(NULL), SST_NO_RANK);
+    ck_assert_uint_eq(sst_num_members(NULL), 0);
+    ck_assert_uint_eq(sst_node_id(NULL, 0), UINT32_MAX);
+    ck_assert_ptr_null(sst_row(NULL, 0));
+    ck_assert_int_eq(sst_suspect(NULL, 0, -EIO), -EINVAL);
+
+    struct fab_pool *pool = ts_pool(1, NULL, 0, "tcp");
+    ck_assert_ptr_nonnull(pool);
+    struct sst_member me = {1, "127.0.0.1", fab_pool_port(pool)};
+    struct sst_error err;
+    /* a newer caller's struct: zero extra bytes accepted, set refused */
+    struct {
+        struct sst_options o;
+        uint64_t newer[4];
+    } big;
+    memset(&big, 0, sizeof(big));
+    opts_init(&big.o, 5);
+    big.o.size = sizeof(big);
+    big.newer[2] = 1;
+    struct sst_table *t = SENTINEL;
+    ck_assert_int_eq(sst_create(pool, &me, 1, 0, fields, 2, &big.o, &t, &err),
+                     -EINVAL);
+    ck_assert_ptr_null(t);
+    /* NULL options: defaults; my_rank then a valid rank */
+    ck_assert_int_eq(sst_create(pool, &me, 1, 0, fields, 2, NULL, &t, &err), 0);
+    ck_assert_uint_eq(sst_my_rank(t), 0);
+    ck_assert_int_eq(sst_suspect(t, 0, -EIO), -EINVAL); /* myself */
+    ck_assert_int_eq(sst_suspect(t, 1, -EIO), -EINVAL); /* out of range */
+
+    /* a stale handle whose slot a later registration reuses */
+    atomic_int fired = 0;
+    struct sst_pred *h1 = NULL, *h2 = NULL;
+    ck_assert_int_eq(
+        sst_predicate_add(t, never, count, &fired, SST_RECURRENT, &h1), 0);
+    ck_assert_int_eq(sst_predicate_remove(t, h1), 0);
+    /* let a pass free it, then register another in its place */
+    atomic_int marker = 0;
+    ck_assert_int_eq(
+        sst_predicate_add(t, always, count, &marker, SST_ONE_TIME, NULL), 0);
+    ck_assert(th_wait_until(positive, &marker, 5000));
+    ck_assert_int_eq(
+        sst_predicate_add(t, always, count, &fired, SST_RECURRENT, &h2), 0);
+    ck_assert_int_eq(sst_predicate_remove(t, h1), -ENOENT);
+    atomic_store(&fired, 0);
+    ck_assert(th_wait_until(positive, &fired, 5000)); /* h2 still runs */
+    ck_assert_int_eq(sst_predicate_remove(t, h2), 0);
+    sst_destroy(t);
+
+    /* the default log line: "sst: LEVEL: message" on stderr */
+    char path[] = "/tmp/sst-contract-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    int saved = dup(2);
+    dup2(fd, 2);
+    struct sst_options o;
+    sst_options_init(&o);
+    o.table_id = 6;
+    atomic_int done = 0;
+    ck_assert_int_eq(sst_create(pool, &me, 1, 0, fields, 2, &o, &t, &err), 0);
+    ck_assert_int_eq(sst_predicate_add(t, always, log_to_stderr_trigger, &done,
+                                       SST_ONE_TIME, NULL),
+                     0);
+    ck_assert(th_wait_until(positive, &done, 5000));
+    sst_destroy(t);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char buf[1024] = {0};
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    close(fd);
+    ck_assert_int_gt(n, 0);
+    ck_assert_msg(strncmp(buf, "sst: error: ", 12) == 0, "log line: %s", buf);
+    fab_pool_destroy(pool);
+}
+END_TEST
+
 Suite *sst_misuse_suite(void)
 {
     Suite *s = suite_create("sst-misuse");
@@ -487,6 +589,7 @@ Suite *sst_misuse_suite(void)
     tcase_add_test(tc, table_refuses_bad_calls_and_stays_usable);
     tcase_add_test(tc, destroy_from_trigger_is_refused);
     tcase_add_test(tc, destroy_from_on_suspect_is_refused);
+    tcase_add_test(tc, contract);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -192,19 +192,30 @@ SST_EXPORT uint64_t sst_schema_hash(const struct sst_field *fields, size_t n);
  * Registers the rows in one region of pool, borrows a connection to every
  * other member (connecting when the pool has none), exchanges region
  * descriptors and schema hashes, starts the polling thread and returns
- * after a first barrier (sst_sync) among all members.  Rows start zeroed.
- * members, fields and opts are copied; pool must outlive the table.  opts
- * may be NULL (defaults); *out is set to NULL on failure.
+ * after a first barrier (sst_sync) among all members.  Rows start zeroed
+ * (or with opts->initial_row in mine), and on return every live member's
+ * initial row is visible.  Each call is one attempt with its own identity
+ * (a random nonce in its set-up records): retrying with the same table_id
+ * after a failure is safe, and a member still holding the record of an
+ * earlier attempt fetches the current one before writing.  Never returns
+ * 0 with every other member suspected (those named in failed_ranks
+ * aside).  members, fields and opts are copied; pool must outlive the
+ * table.  opts may be NULL (defaults); *out is set to NULL on failure.
  * Errors: -EINVAL bad arguments (pool or members NULL, n 0 or over
  * SST_MAX_MEMBERS, my_rank >= n, members[my_rank] not the pool's node,
  * a node id listed twice or UINT32_MAX, a host longer than 63 bytes,
- * opts->size smaller than this version's struct sst_options -- there is no
- * older layout; a larger size from a newer header is accepted and the
- * fields it adds are ignored --, heartbeat_ms or suspect_timeout_ms <= 0),
- * the errors of sst_schema_layout for the fields (-EINVAL, -ERANGE),
- * -EPROTO a member's schema (or member list) differs (err names who),
- * -ETIMEDOUT a member did not answer within setup_timeout_ms, -ENOMEM,
- * libfab's connection errors. */
+ * opts->size neither the 0.1 layout's size nor at least this version's
+ * sizeof (a larger size from a newer header is accepted when the bytes
+ * past this version's struct are zero), heartbeat_ms or
+ * suspect_timeout_ms <= 0, heartbeat_ms >= suspect_timeout_ms (the
+ * message names both), failed_ranks out of range, mine or every other
+ * member), -ERANGE initial_row longer than the row, the errors of
+ * sst_schema_layout for the fields (-EINVAL, -ERANGE), -EPROTO a member's
+ * schema, member list or order, or table_id differs (err names who; a
+ * member setting up another table_id over the same members is noticed
+ * after 500 ms, the other side then at once), -ETIMEDOUT a member did not
+ * answer within setup_timeout_ms, -EHOSTDOWN every other member failed
+ * during set-up, -ENOMEM, libfab's connection and registration errors. */
 SST_EXPORT int sst_create(struct fab_pool *pool,
                           const struct sst_member *members, size_t n,
                           uint32_t my_rank, const struct sst_field *fields,
@@ -221,7 +232,12 @@ SST_EXPORT void sst_destroy(struct sst_table *table);
 
 /* ---- rows ------------------------------------------------------------- */
 
+/* Never a valid rank: what rank getters return for a NULL table. */
+#define SST_NO_RANK UINT32_MAX
+
+/* Members in the table (0 for NULL). */
 SST_EXPORT uint32_t sst_num_members(const struct sst_table *table);
+/* My rank (SST_NO_RANK for NULL; 0.1 returned 0). */
 SST_EXPORT uint32_t sst_my_rank(const struct sst_table *table);
 /* Node id of a rank (UINT32_MAX when out of range). */
 SST_EXPORT uint32_t sst_node_id(const struct sst_table *table, uint32_t rank);
@@ -343,9 +359,10 @@ SST_EXPORT int sst_predicate_add(struct sst_table *table, sst_pred_fn pred,
  * polling thread (any trigger, its own included): it is not evaluated
  * again.  -EINVAL for NULL; -ENOENT when handle is not registered with
  * this table any more (removed already, a one-time predicate that fired)
- * or never was (another table's): nothing is touched then.  A handle whose
- * memory a later registration reused cannot be told apart: don't keep
- * stale handles. */
+ * or never was (another table's): nothing is touched then.  Handles
+ * carry a generation (they are not pointers to dereference): a stale
+ * handle is told apart from a later registration that reuses its slot,
+ * and gets -ENOENT. */
 SST_EXPORT int sst_predicate_remove(struct sst_table *table,
                                     struct sst_pred *handle);
 
