@@ -57,8 +57,10 @@ const char *sst_strerror(int err)
     const char *sys = strerrordesc_np(err);
     if (sys)
         return sys;
-    /* libfabric's own codes (above its errno offset). */
-    return fab_strerror(-err);
+    /* libfabric's own codes lie above its errno offset (256); below it an
+     * errno the system does not name is no errno (fi_strerror would call
+     * strerror(), whose buffer is not thread-safe). */
+    return err >= 256 ? fab_strerror(-err) : "unknown error";
 }
 
 static const char *level_name(int level)
