@@ -136,8 +136,9 @@ static void give_op(struct sst__peer *p, struct sst__peer_op *po)
 
 static bool writable(const struct sst__peer *p)
 {
+    /* A member dropped during set-up may have no region we know of. */
     return p->conn && !atomic_load(&p->suspected) && !atomic_load(&p->closed) &&
-           !atomic_load(&p->failure);
+           !atomic_load(&p->failure) && !p->setup_failure;
 }
 
 /* Waits for resources (contexts, staging, provider queue): progress,
