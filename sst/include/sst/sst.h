@@ -5,8 +5,10 @@
  * only its own row (plain memory writes) and pushes byte ranges of that row
  * to the other members with one-sided writes (sst_put), which land in their
  * copies.  Readers read local memory.  A polling thread owned by the table
- * ("sst-poll") evaluates registered predicates and fires their triggers,
- * sends heartbeats and detects failed members.
+ * ("sst-poll") evaluates registered predicates and fires their triggers
+ * and reports suspicions; a timer thread ("sst-poll-tmr") sends heartbeats
+ * and detects failed members on a clock of its own, so a long trigger
+ * neither silences this member nor hides a silent one.
  *
  * Row layout: the caller describes the row with named fields (element size
  * and count); sst_schema_layout() gives every field an aligned offset in the
@@ -25,18 +27,22 @@
  *
  * CPU: the polling thread spins for a bounded budget (spin_us) after the
  * last change (a trigger fired, a push from a peer or sst_notify), then
- * sleeps on the pool's completion-queue wait fd, the table's eventfd and a
- * timer for the next heartbeat.  Pushes carry remote completion data
- * (fab_writedata) so a sleeping member wakes when a peer pushes.  An idle
- * table costs heartbeats only (default every 20 ms).
+ * sleeps on the pool's completion-queue wait fd and the table's eventfd. Pushes
+ * carry remote completion data (fab_writedata) so a sleeping member wakes when
+ * a peer pushes.  An idle table costs heartbeats only (default every 20 ms).
  *
  * Failure detection: a member is suspected when its heartbeat has not
- * changed for suspect_timeout_ms or its connection broke.  The suspicion is
- * written into my row's suspected field, pushed, and never retracted; the
- * member's connection is failed for every user of the pool first
- * (fab_pool_fail_peer), then its row is frozen (no longer read as new:
- * no heartbeat checks, no pushes to it, it no longer counts in sst_sync).
- * on_suspect reports it.
+ * changed for suspect_timeout_ms, its connection broke, or sst_suspect()
+ * says so.  A check that runs more than half the timeout late means this
+ * process did not run (stopped, starved): the clocks are reset instead
+ * (independent of heartbeat_ms).  The suspicion is written into my row's
+ * suspected field and pushed to the member itself first (so that, stopped
+ * and resumed, it learns it was removed: on_expelled), then the member's
+ * connection is failed for every user of the pool (fab_pool_fail_peer),
+ * its row is frozen (no longer read as new: no heartbeat checks, no pushes
+ * to it, it no longer counts in sst_sync) and my row is pushed to the
+ * others.  Never retracted.  on_suspect reports it on the polling
+ * thread.
  *
  * Threading:
  *  - sst_create/sst_destroy: any thread, but not the table's own polling
@@ -45,8 +51,10 @@
  *  - sst_put*, sst_sync, sst_notify, sst_predicate_add/remove, readers of
  *    rows and accessors: any thread, also from a trigger (sst_sync and
  *    sst_put_wait not from a trigger: -EDEADLK).
- *  - Predicates, triggers and on_suspect run on the table's polling thread,
- *    one at a time, predicates in registration order.  They must not block.
+ *  - Predicates, triggers, on_suspect and on_expelled run on the table's
+ *    polling thread, one at a time, predicates in registration order.  They
+ *    should not block (a long one delays other triggers and callbacks, not
+ *    heartbeats).
  *  - Several tables may share one fab pool (typically one table per view,
  *    plus RDMC groups): every table's thread drives the pool's progress
  *    when it runs; pushes are tagged per table so only the table concerned
@@ -112,8 +120,10 @@ struct sst_field {
 };
 
 /* Called on the polling thread when a member is suspected (once per
- * member).  reason: -ETIMEDOUT (heartbeat stalled), -ECONNRESET or the
- * reason the pool reported for its connection.  Must not block. */
+ * member; not for members named in failed_ranks).  reason: -ETIMEDOUT
+ * (heartbeat stalled), -ECONNRESET or the reason the pool reported for its
+ * connection, or the reason given to sst_suspect.  Must not block.  The
+ * same signature serves on_expelled (rank/node_id: who suspects me). */
 typedef void (*sst_suspect_fn)(void *ctx, struct sst_table *table,
                                uint32_t rank, uint32_t node_id, int reason);
 
@@ -124,7 +134,8 @@ struct sst_options {
                                members in the pool (libderecho: the view id).
                                Two tables alive at once, or created one after
                                the other, need different ids.  Default 0. */
-    int heartbeat_ms;       /* heartbeat period, default 20 */
+    int heartbeat_ms;       /* heartbeat period, default 20; must be shorter
+                               than suspect_timeout_ms */
     int suspect_timeout_ms; /* heartbeat stall that suspects, default 1000 */
     int setup_timeout_ms;   /* connect + exchange + first sync in
                                sst_create, default 10000 */
