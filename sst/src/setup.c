@@ -1,18 +1,18 @@
-/* Table set-up: the records members publish, their keys, and the exchange
+/* Table set-up: the record members publish, its keys, and the exchange
  * that makes every member hold the current attempt of every other.
  *
  * Every sst_create attempt draws a random nonce.  It publishes, through
- * the pool's bootstrap port:
- *   DESC  (key from the member set and table_id): table_id, schema hash,
- *         nonce, the member list in rank order, my rank, my region;
- *   LOBBY (key from the member set only): the same record, so that a
- *         member created with another table_id or member order is seen;
- *   ACK   (key from the member set and table_id): my nonce and the nonce
- *         of every member's DESC I hold.
- * Nobody writes into a member's region before that member's ACK lists the
- * nonce it holds of us and names the DESC we hold (its current attempt):
- * a DESC fetched from an attempt that failed since (its region freed) is
- * noticed and fetched again, never written to. */
+ * the pool's bootstrap port, one record: table_id, schema hash, nonce, the
+ * member list in rank order, my rank, my region, and the nonce of every
+ * member's record I hold (0: none yet), under two keys:
+ *   DESC  (from the member set and table_id);
+ *   LOBBY (from the member set only), so that a member created with
+ *         another table_id or member order is seen.
+ * The record is published again whenever I learn a member's (new) nonce.
+ * Nobody writes into a member's region before that member's record lists
+ * my current nonce and carries the nonce of the record whose region I
+ * hold: a record fetched from an attempt that failed since (its region
+ * freed) is noticed and replaced, never written to. */
 #include "sst-private.h"
 
 #include <errno.h>
@@ -26,7 +26,6 @@
 #include <xxhash.h>
 
 #define KIND_DESC 1
-#define KIND_ACK 2
 
 /* A member pretending to set up another table over the same members for
  * this long (while ours never appears) is a mismatch. */
@@ -42,15 +41,10 @@ struct desc_rec {
     uint32_t rank;
     uint32_t members[SST_MAX_MEMBERS];
     struct fab_mr_desc desc;
-    /* Lobby only: this attempt is over, refused because of the attempt
-     * with this nonce (0: none). */
+    /* This attempt is over, refused because of the attempt with this
+     * nonce (0: none). */
     uint64_t verdict;
-};
-
-struct ack_rec {
-    uint64_t table_id;
-    uint64_t nonce;
-    uint32_t n;
+    /* Nonce of each member's record this member holds (0: none). */
     uint64_t seen[SST_MAX_MEMBERS];
 };
 
@@ -91,6 +85,8 @@ static int desc_encode(const struct desc_rec *b, uint8_t *buf, size_t cap,
     uint8_t desc[FAB_MR_DESC_SIZE];
     fab_mr_desc_encode(&b->desc, desc);
     mutils_put_raw(&w, desc, sizeof(desc));
+    for (uint32_t i = 0; i < b->n; i++)
+        mutils_put_u64(&w, b->seen[i]);
     int rc = mutils_writer_error(&w);
     if (rc)
         return rc;
@@ -116,44 +112,12 @@ static int desc_decode(const uint8_t *buf, size_t len, struct desc_rec *b)
         mutils_get_u32(&r, &b->members[i]);
     uint8_t desc[FAB_MR_DESC_SIZE];
     mutils_get_raw(&r, desc, sizeof(desc));
+    for (uint32_t i = 0; i < b->n; i++)
+        mutils_get_u64(&r, &b->seen[i]);
     int rc = mutils_reader_finish(&r);
     if (rc)
         return rc;
     return fab_mr_desc_decode(desc, sizeof(desc), &b->desc);
-}
-
-static int ack_encode(const struct ack_rec *a, uint8_t *buf, size_t cap,
-                      size_t *len)
-{
-    struct mutils_writer w;
-    mutils_writer_init(&w, buf, cap);
-    put_head(&w, KIND_ACK);
-    mutils_put_u64(&w, a->table_id);
-    mutils_put_u64(&w, a->nonce);
-    mutils_put_u32(&w, a->n);
-    for (uint32_t i = 0; i < a->n; i++)
-        mutils_put_u64(&w, a->seen[i]);
-    int rc = mutils_writer_error(&w);
-    if (rc)
-        return rc;
-    *len = mutils_writer_len(&w);
-    return 0;
-}
-
-static int ack_decode(const uint8_t *buf, size_t len, struct ack_rec *a)
-{
-    struct mutils_reader r;
-    mutils_reader_init(&r, buf, len);
-    if (get_head(&r, KIND_ACK))
-        return -EPROTO;
-    mutils_get_u64(&r, &a->table_id);
-    mutils_get_u64(&r, &a->nonce);
-    mutils_get_u32(&r, &a->n);
-    if (mutils_reader_error(&r, NULL) || a->n == 0 || a->n > SST_MAX_MEMBERS)
-        return -EBADMSG;
-    for (uint32_t i = 0; i < a->n; i++)
-        mutils_get_u64(&r, &a->seen[i]);
-    return mutils_reader_finish(&r);
 }
 
 /* ---- keys -------------------------------------------------------------- */
@@ -188,7 +152,6 @@ void sst__setup_keys(struct sst_table *t)
             buf[4 * k + i] = (uint8_t)(ids[k] >> (8 * i));
     uint64_t set = XXH64(buf, 4 * (size_t)t->n, 0x5353545f736574ull);
     t->key_desc = mix(set, t->opts.table_id, 0x5353545f64657363ull);
-    t->key_ack = mix(set, t->opts.table_id, 0x5353545f61636bull);
     t->key_lobby = mix(set, 0, 0x5353545f6c6f6262ull);
     t->tag = (uint32_t)(t->key_desc >> 33) & 0x7fffffffu;
     uint64_t nonce = 0;
@@ -208,8 +171,10 @@ static int publish_desc(struct sst_table *t, uint64_t verdict)
                          .n = t->n,
                          .rank = t->my_rank,
                          .verdict = verdict};
-    for (uint32_t i = 0; i < t->n; i++)
+    for (uint32_t i = 0; i < t->n; i++) {
         d.members[i] = t->peers[i].node_id;
+        d.seen[i] = t->peers[i].nonce;
+    }
     fab_mr_get_desc(t->mr, &d.desc);
     uint8_t buf[FAB_BLOB_MAX];
     size_t len = 0;
@@ -226,25 +191,10 @@ int sst__setup_publish(struct sst_table *t)
     return publish_desc(t, 0);
 }
 
-static int publish_ack(struct sst_table *t)
-{
-    struct ack_rec a = {
-        .table_id = t->opts.table_id, .nonce = t->nonce, .n = t->n};
-    for (uint32_t i = 0; i < t->n; i++)
-        a.seen[i] = t->peers[i].nonce;
-    uint8_t buf[FAB_BLOB_MAX];
-    size_t len = 0;
-    int rc = ack_encode(&a, buf, sizeof(buf), &len);
-    if (rc == 0)
-        rc = fab_pool_publish(t->pool, t->key_ack, buf, len);
-    return rc;
-}
-
 void sst__setup_unpublish(struct sst_table *t, bool keep_desc)
 {
     if (!keep_desc)
         fab_pool_unpublish(t->pool, t->key_desc);
-    fab_pool_unpublish(t->pool, t->key_ack);
     /* A lobby record with a verdict stays: the member refused tells the
      * other side at once (it names that side's attempt, so it misleads
      * no later one). */
@@ -374,7 +324,7 @@ static int probe_lobby(struct sst_table *t, struct sst__peer *p,
 }
 
 /* Set-up state of a member (sst__setup_exchange). */
-enum member_state { NEED_BORROW, NEED_DESC, NEED_ACK, CONFIRMED, DROPPED };
+enum member_state { NEED_BORROW, NEED_RECORD, CONFIRMED, DROPPED };
 
 struct exchange {
     enum member_state state[SST_MAX_MEMBERS];
@@ -419,12 +369,16 @@ static int step_borrow(struct sst_table *t, struct sst__peer *p,
         }
         return drop(t, p, x, rc, err, "connecting");
     }
-    x->state[p->rank] = NEED_DESC;
+    x->state[p->rank] = NEED_RECORD;
     return 1;
 }
 
-static int step_desc(struct sst_table *t, struct sst__peer *p, int64_t deadline,
-                     struct exchange *x, struct sst_error *err)
+/* p's record: its region and nonce (a new nonce: a new attempt, whose
+ * region replaces the one I held), and whether it holds my current
+ * record.  1 when something changed. */
+static int step_record(struct sst_table *t, struct sst__peer *p,
+                       int64_t deadline, struct exchange *x,
+                       struct sst_error *err)
 {
     uint8_t buf[FAB_BLOB_MAX];
     size_t len = 0;
@@ -436,54 +390,34 @@ static int step_desc(struct sst_table *t, struct sst__peer *p, int64_t deadline,
                            &x->lobby_since[p->rank], err);
     if (rc)
         return drop(t, p, x, rc, err, "fetching its set-up record");
-    struct desc_rec b;
-    if (desc_decode(buf, len, &b) != 0) {
+    struct desc_rec *b = malloc(sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    if (desc_decode(buf, len, b) != 0) {
+        free(b);
         sst__set_error(err, -EPROTO,
                        "rank %u (node %u): malformed set-up record", p->rank,
                        p->node_id);
         return -EPROTO;
     }
-    rc = check_desc(t, p, &b, err);
-    if (rc)
+    rc = check_desc(t, p, b, err);
+    if (rc) {
+        free(b);
         return rc;
-    p->remote = b.desc;
-    p->nonce = b.nonce;
-    x->state[p->rank] = NEED_ACK;
-    x->republish = true;
-    return 1;
-}
-
-/* p's confirmation: it holds my current record, and the record I hold is
- * its current one. */
-static int step_ack(struct sst_table *t, struct sst__peer *p, int64_t deadline,
-                    struct exchange *x, struct sst_error *err)
-{
-    uint8_t buf[FAB_BLOB_MAX];
-    size_t len = 0;
-    struct fab_error ferr;
-    int rc = fab_pool_fetch(t->pool, p->node_id, t->key_ack, buf, sizeof(buf),
-                            &len, slice_ms(deadline), &ferr);
-    if (rc == -ETIMEDOUT)
-        return 0;
-    if (rc)
-        return drop(t, p, x, rc, err, "fetching its confirmation");
-    struct ack_rec a;
-    if (ack_decode(buf, len, &a) != 0 || a.n != t->n ||
-        a.table_id != t->opts.table_id) {
-        sst__set_error(err, -EPROTO,
-                       "rank %u (node %u): malformed set-up confirmation",
-                       p->rank, p->node_id);
-        return -EPROTO;
     }
-    if (a.nonce != p->nonce) {
-        /* The record I hold is from an attempt of p that is over. */
-        x->state[p->rank] = NEED_DESC;
-        return 1;
+    int moved = 0;
+    if (b->nonce != p->nonce) {
+        p->remote = b->desc;
+        p->nonce = b->nonce;
+        x->republish = true;
+        moved = 1;
     }
-    if (a.seen[t->my_rank] != t->nonce)
-        return 0; /* it does not hold my current record yet */
-    x->state[p->rank] = CONFIRMED;
-    return 1;
+    if (b->seen[t->my_rank] == t->nonce) {
+        x->state[p->rank] = CONFIRMED;
+        moved = 1;
+    }
+    free(b);
+    return moved;
 }
 
 int sst__setup_exchange(struct sst_table *t, int64_t member_deadline,
@@ -496,7 +430,7 @@ int sst__setup_exchange(struct sst_table *t, int64_t member_deadline,
         x->state[r] = r == t->my_rank || atomic_load(&t->peers[r].suspected)
                           ? CONFIRMED
                           : NEED_BORROW;
-    int rc = publish_ack(t);
+    int rc = 0;
     long idle_us = 100;
     for (;;) {
         if (rc < 0)
@@ -509,10 +443,10 @@ int sst__setup_exchange(struct sst_table *t, int64_t member_deadline,
             done = false;
             if (ms_left(member_deadline) <= 0) {
                 rc = drop(t, p, x, -ETIMEDOUT, err,
-                          x->state[r] == NEED_BORROW ? "no connection"
-                          : x->state[r] == NEED_DESC
-                              ? "did not publish the table in time"
-                              : "did not confirm the set-up in time");
+                          x->state[r] == NEED_BORROW
+                              ? "no connection"
+                              : "did not publish or confirm the table in "
+                                "time");
                 continue;
             }
             if (p->conn && fab_conn_status(p->conn)) {
@@ -524,11 +458,8 @@ int sst__setup_exchange(struct sst_table *t, int64_t member_deadline,
             case NEED_BORROW:
                 rc = step_borrow(t, p, member_deadline, x, err);
                 break;
-            case NEED_DESC:
-                rc = step_desc(t, p, member_deadline, x, err);
-                break;
-            case NEED_ACK:
-                rc = step_ack(t, p, member_deadline, x, err);
+            case NEED_RECORD:
+                rc = step_record(t, p, member_deadline, x, err);
                 break;
             default:
                 break;
@@ -540,7 +471,7 @@ int sst__setup_exchange(struct sst_table *t, int64_t member_deadline,
             break;
         if (x->republish) {
             x->republish = false;
-            rc = publish_ack(t);
+            rc = publish_desc(t, 0);
             continue;
         }
         if (done) {

@@ -144,7 +144,7 @@ struct sst_table {
     struct sst__staging staging;
 
     /* Set-up records (setup.c). */
-    uint64_t key_desc, key_ack, key_lobby;
+    uint64_t key_desc, key_lobby;
     uint64_t nonce;         /* this attempt's identity */
     uint64_t lobby_verdict; /* nonce of a member's attempt we refused */
     uint32_t tag;           /* remote data tag */

@@ -706,23 +706,49 @@ END_TEST
 
 /* ---- partition between network namespaces ---------------------------- */
 
-#define NS_A "sstpartA"
-#define NS_B "sstpartB"
+/* Names carry a suffix of the runner's pid (passed to the children in
+ * the environment): test runs of other worktrees on this machine use the
+ * same test and must not delete or reconfigure our namespaces. */
+#define NETNS_ENV "SST_TEST_NETNS_SUFFIX"
 
 static bool netns_ready;
 static char netns_skip[128];
 
 static int sh(const char *cmd)
 {
-    char full[512];
+    char full[600];
     snprintf(full, sizeof(full), "%s >/dev/null 2>&1", cmd);
     return system(full);
 }
 
+static const char *netns_suffix(void)
+{
+    const char *s = getenv(NETNS_ENV);
+    return s ? s : "0";
+}
+
+/* Runs an ip command whose '@'s stand for the suffix. */
+static int ipf(const char *tmpl)
+{
+    char cmd[400];
+    const char *suffix = netns_suffix();
+    size_t k = 0;
+    for (const char *c = tmpl; *c && k + 16 < sizeof(cmd); c++) {
+        if (*c == '@') {
+            for (const char *x = suffix; *x; x++)
+                cmd[k++] = *x;
+        } else {
+            cmd[k++] = *c;
+        }
+    }
+    cmd[k] = 0;
+    return sh(cmd);
+}
+
 static void netns_teardown(void)
 {
-    sh("ip netns del " NS_A);
-    sh("ip netns del " NS_B);
+    ipf("ip netns del sstpA@");
+    ipf("ip netns del sstpB@");
     netns_ready = false;
 }
 
@@ -734,22 +760,25 @@ static void netns_setup(void)
                  "not root: cannot create network namespaces");
         return;
     }
+    char suffix[16];
+    snprintf(suffix, sizeof(suffix), "%d", (int)(getpid() % 1000000));
+    setenv(NETNS_ENV, suffix, 1);
     netns_teardown();
     const char *cmds[] = {
-        "ip netns add " NS_A,
-        "ip netns add " NS_B,
-        "ip link add sstvA type veth peer name sstvB",
-        "ip link set sstvA netns " NS_A,
-        "ip link set sstvB netns " NS_B,
-        "ip -n " NS_A " addr add 10.77.0.1/24 dev sstvA",
-        "ip -n " NS_B " addr add 10.77.0.2/24 dev sstvB",
-        "ip -n " NS_A " link set sstvA up",
-        "ip -n " NS_B " link set sstvB up",
-        "ip -n " NS_A " link set lo up",
-        "ip -n " NS_B " link set lo up",
+        "ip netns add sstpA@",
+        "ip netns add sstpB@",
+        "ip link add svA@ type veth peer name svB@",
+        "ip link set svA@ netns sstpA@",
+        "ip link set svB@ netns sstpB@",
+        "ip -n sstpA@ addr add 10.77.0.1/24 dev svA@",
+        "ip -n sstpB@ addr add 10.77.0.2/24 dev svB@",
+        "ip -n sstpA@ link set svA@ up",
+        "ip -n sstpB@ link set svB@ up",
+        "ip -n sstpA@ link set lo up",
+        "ip -n sstpB@ link set lo up",
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-        if (sh(cmds[i]) != 0) {
+        if (ipf(cmds[i]) != 0) {
             snprintf(netns_skip, sizeof(netns_skip), "'%s' failed", cmds[i]);
             netns_teardown();
             return;
@@ -763,8 +792,10 @@ int child_part(int argc, char **argv)
     struct child_args a;
     if (parse_args(argc, argv, &a) || a.n != 2)
         return 2;
-    int fd = open(a.rank == 0 ? "/run/netns/" NS_A : "/run/netns/" NS_B,
-                  O_RDONLY | O_CLOEXEC);
+    char path[64];
+    snprintf(path, sizeof(path), "/run/netns/sstp%c%s", a.rank == 0 ? 'A' : 'B',
+             netns_suffix());
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || setns(fd, CLONE_NEWNET) != 0)
         return 50;
     close(fd);
@@ -820,7 +851,7 @@ START_TEST(test_partition)
     }
     /* The fixture runs once per test case: a repeated run restores the
      * wire the previous one cut. */
-    ck_assert_int_eq(sh("ip -n " NS_A " link set sstvA up"), 0);
+    ck_assert_int_eq(ipf("ip -n sstpA@ link set svA@ up"), 0);
     /* Own namespaces: these ports are free (a new pair per repetition:
      * the cut connections of the last one may linger). */
     uint16_t ports[2] = {(uint16_t)(7701 + 2 * _i), (uint16_t)(7702 + 2 * _i)};
@@ -835,7 +866,7 @@ START_TEST(test_partition)
     ck_assert_msg(ready, "children not ready");
     int64_t hit = th_now_ns();
     /* Cut the wire: packets vanish, no reset reaches either side. */
-    ck_assert_int_eq(sh("ip -n " NS_A " link set sstvA down"), 0);
+    ck_assert_int_eq(ipf("ip -n sstpA@ link set svA@ down"), 0);
     char buf[32];
     snprintf(buf, sizeof(buf), "%lld", (long long)hit);
     ts_write_file(dir, "hit", buf);
