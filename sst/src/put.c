@@ -19,7 +19,9 @@ int sst__staging_init(struct sst_table *t)
     struct sst__staging *s = &t->staging;
     pthread_mutex_init(&s->lock, NULL);
     size_t cap = 256 * 1024;
-    while (cap < 2 * (t->row_stride + 64))
+    size_t piece =
+        t->row_stride < SST__MAX_PUSH ? t->row_stride : SST__MAX_PUSH;
+    while (cap < 2 * (piece + 64))
         cap *= 2;
     void *buf = NULL;
     if (posix_memalign(&buf, 4096, cap))
@@ -134,14 +136,17 @@ static void give_op(struct sst__peer *p, struct sst__peer_op *po)
 
 static bool writable(const struct sst__peer *p)
 {
+    /* A member dropped during set-up may have no region we know of. */
     return p->conn && !atomic_load(&p->suspected) && !atomic_load(&p->closed) &&
-           !atomic_load(&p->failure);
+           !atomic_load(&p->failure) && !p->setup_failure;
 }
 
 /* Waits for resources (contexts, staging, provider queue): progress,
  * bounded by *deadline (set on the first call).  -EAGAIN when over. */
 static int backoff(struct sst_table *t, int64_t *deadline)
 {
+    if (*deadline < 0)
+        return -EAGAIN; /* sst_put_try: never wait */
     int64_t now = sst__now_us();
     if (!*deadline)
         *deadline = now + 1000000;
@@ -163,10 +168,11 @@ static void note_failure(struct sst_table *t, struct sst__peer *p, int rc)
 
 /* Posts one write of chunk to p; 0 when posted or skipped. */
 static int post_one(struct sst_table *t, struct sst__peer *p, size_t chunk,
-                    size_t row_off, size_t len, uint64_t data, unsigned flags)
+                    size_t row_off, size_t len, uint64_t data, unsigned flags,
+                    bool no_wait)
 {
     size_t dst_off = (size_t)t->my_rank * t->row_stride + row_off;
-    int64_t deadline = 0;
+    int64_t deadline = no_wait ? -1 : 0;
     for (;;) {
         int rc = 0;
         bool retry = false;
@@ -212,7 +218,8 @@ static int post_one(struct sst_table *t, struct sst__peer *p, size_t chunk,
 }
 
 static int push_ranks(struct sst_table *t, const uint32_t *ranks, size_t n,
-                      size_t row_off, size_t len, bool wake, unsigned flags)
+                      size_t row_off, size_t len, bool wake, unsigned flags,
+                      bool no_wait)
 {
     uint64_t data = 0;
     if (t->use_data)
@@ -226,7 +233,7 @@ static int push_ranks(struct sst_table *t, const uint32_t *ranks, size_t n,
     }
     if (!any)
         return 0;
-    int64_t deadline = 0;
+    int64_t deadline = no_wait ? -1 : 0;
     int64_t chunk;
     while ((chunk = chunk_alloc(&t->staging, len)) < 0) {
         int rc = backoff(t, &deadline);
@@ -239,8 +246,8 @@ static int push_ranks(struct sst_table *t, const uint32_t *ranks, size_t n,
         uint32_t r = ranks ? ranks[i] : (uint32_t)i;
         if (r == t->my_rank)
             continue;
-        int rc =
-            post_one(t, &t->peers[r], (size_t)chunk, row_off, len, data, flags);
+        int rc = post_one(t, &t->peers[r], (size_t)chunk, row_off, len, data,
+                          flags, no_wait);
         if (rc && !first)
             first = rc;
     }
@@ -248,10 +255,27 @@ static int push_ranks(struct sst_table *t, const uint32_t *ranks, size_t n,
     return first;
 }
 
+/* Ranges longer than max_push go as several pushes, in order; only the
+ * last one wakes. */
+static int push_pieces(struct sst_table *t, const uint32_t *ranks, size_t n,
+                       size_t row_off, size_t len, bool wake, unsigned flags,
+                       bool no_wait)
+{
+    while (len > t->max_push) {
+        int rc = push_ranks(t, ranks, n, row_off, t->max_push, false, flags,
+                            no_wait);
+        if (rc)
+            return rc;
+        row_off += t->max_push;
+        len -= t->max_push;
+    }
+    return push_ranks(t, ranks, n, row_off, len, wake, flags, no_wait);
+}
+
 int sst__push_ranks(struct sst_table *t, const uint32_t *ranks, size_t n,
                     size_t row_off, size_t len, bool wake)
 {
-    return push_ranks(t, ranks, n, row_off, len, wake, 0);
+    return push_pieces(t, ranks, n, row_off, len, wake, 0, false);
 }
 
 int sst__push(struct sst_table *t, struct sst__peer *p, size_t row_off,
@@ -262,7 +286,7 @@ int sst__push(struct sst_table *t, struct sst__peer *p, size_t row_off,
 
 int sst__push_header(struct sst_table *t, bool wake)
 {
-    return sst__push_ranks(t, NULL, 0, 0, t->hdr_size, wake);
+    return sst__push_ranks(t, NULL, 0, 0, t->hdr_base, wake);
 }
 
 static int check_range(const struct sst_table *t, size_t offset, size_t len)
@@ -296,6 +320,21 @@ int sst_put(struct sst_table *t, size_t offset, size_t len)
     return sst__push_ranks(t, NULL, 0, t->hdr_size + offset, len, true);
 }
 
+int sst_put_try(struct sst_table *t, const uint32_t *ranks, size_t n_ranks,
+                size_t offset, size_t len)
+{
+    if (!t || (!ranks && n_ranks))
+        return -EINVAL;
+    int rc = check_range(t, offset, len);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n_ranks; i++)
+        if (ranks[i] >= t->n)
+            return -EINVAL;
+    return push_pieces(t, ranks, n_ranks, t->hdr_size + offset, len, true, 0,
+                       true);
+}
+
 /* Drives progress for a thread that waits (not the polling thread). */
 static void wait_step(struct sst_table *t)
 {
@@ -322,8 +361,8 @@ int sst_put_wait(struct sst_table *t, const uint32_t *ranks, size_t n_ranks,
     if (!ranks) {
         /* Delivery completion: the peer's provider acknowledges once the
          * bytes are in its memory. */
-        rc = push_ranks(t, NULL, 0, t->hdr_size + offset, len, true,
-                        FAB_WRITE_DELIVERED);
+        rc = push_pieces(t, NULL, 0, t->hdr_size + offset, len, true,
+                         FAB_WRITE_DELIVERED, false);
         for (uint32_t r = 0; r < t->n; r++)
             if (r != t->my_rank)
                 targets[r] = atomic_load(&t->peers[r].posted);
@@ -331,8 +370,8 @@ int sst_put_wait(struct sst_table *t, const uint32_t *ranks, size_t n_ranks,
         for (size_t i = 0; i < n_ranks; i++)
             if (ranks[i] >= t->n)
                 return -EINVAL;
-        rc = push_ranks(t, ranks, n_ranks, t->hdr_size + offset, len, true,
-                        FAB_WRITE_DELIVERED);
+        rc = push_pieces(t, ranks, n_ranks, t->hdr_size + offset, len, true,
+                         FAB_WRITE_DELIVERED, false);
         for (size_t i = 0; i < n_ranks; i++)
             if (ranks[i] != t->my_rank)
                 targets[ranks[i]] = atomic_load(&t->peers[ranks[i]].posted);
@@ -378,23 +417,18 @@ static bool sync_reached(struct sst_table *t, uint64_t target)
     return true;
 }
 
-int sst_sync(struct sst_table *t, int timeout_ms)
+/* Waits on sync_cond until done(t, arg) or the deadline. */
+static int wait_for(struct sst_table *t,
+                    bool (*done)(struct sst_table *, void *), void *arg,
+                    int timeout_ms)
 {
-    if (!t)
-        return -EINVAL;
-    if (sst__on_poll_thread(t))
-        return -EDEADLK;
-    uint64_t target =
-        atomic_fetch_add(sst__hdr_u64(t, t->my_rank, SST__HDR_SYNC), 1) + 1;
-    int rc = sst__push_header(t, true);
-    if (rc)
-        return rc;
     int64_t deadline =
         timeout_ms < 0 ? INT64_MAX : sst__now_us() + (int64_t)timeout_ms * 1000;
+    int rc;
     atomic_fetch_add(&t->sync_waiters, 1);
     pthread_mutex_lock(&t->sync_lock);
     for (;;) {
-        if (sync_reached(t, target)) {
+        if (done(t, arg)) {
             rc = 0;
             break;
         }
@@ -416,5 +450,83 @@ int sst_sync(struct sst_table *t, int timeout_ms)
     }
     pthread_mutex_unlock(&t->sync_lock);
     atomic_fetch_sub(&t->sync_waiters, 1);
+    return rc;
+}
+
+static bool sync_done(struct sst_table *t, void *arg)
+{
+    return sync_reached(t, *(uint64_t *)arg);
+}
+
+int sst_sync(struct sst_table *t, int timeout_ms)
+{
+    if (!t)
+        return -EINVAL;
+    if (sst__on_poll_thread(t))
+        return -EDEADLK;
+    uint64_t target =
+        atomic_fetch_add(sst__hdr_u64(t, t->my_rank, SST__HDR_SYNC), 1) + 1;
+    int rc = sst__push_header(t, true);
+    if (rc)
+        return rc;
+    return wait_for(t, sync_done, &target, timeout_ms);
+}
+
+/* sst_sync_ranks: one counter per pair of members (my row's pair_sync[r]
+ * counts my barriers with r), so barriers over different subsets never
+ * disturb each other or sst_sync. */
+struct pair_wait {
+    bool want[SST_MAX_MEMBERS];
+    uint64_t target[SST_MAX_MEMBERS];
+};
+
+static bool pairs_done(struct sst_table *t, void *arg)
+{
+    struct pair_wait *w = arg;
+    for (uint32_t r = 0; r < t->n; r++) {
+        if (!w->want[r])
+            continue;
+        struct sst__peer *p = &t->peers[r];
+        if (atomic_load(&p->suspected) || atomic_load(&p->closed))
+            continue;
+        uint64_t v = atomic_load_explicit(sst__pair_sync(t, r, t->my_rank),
+                                          memory_order_acquire);
+        if (v < w->target[r])
+            return false;
+    }
+    return true;
+}
+
+int sst_sync_ranks(struct sst_table *t, const uint32_t *ranks, size_t n_ranks,
+                   int timeout_ms)
+{
+    if (!t || (!ranks && n_ranks))
+        return -EINVAL;
+    for (size_t i = 0; i < n_ranks; i++)
+        if (ranks[i] >= t->n)
+            return -EINVAL;
+    if (sst__on_poll_thread(t))
+        return -EDEADLK;
+    struct pair_wait *w = calloc(1, sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    uint32_t list[SST_MAX_MEMBERS];
+    size_t count = 0;
+    for (size_t i = 0; i < (ranks ? n_ranks : t->n); i++) {
+        uint32_t r = ranks ? ranks[i] : (uint32_t)i;
+        if (r == t->my_rank || w->want[r])
+            continue;
+        w->want[r] = true;
+        w->target[r] =
+            atomic_fetch_add(sst__pair_sync(t, t->my_rank, r), 1) + 1;
+        list[count++] = r;
+    }
+    int rc = 0;
+    if (count)
+        rc = sst__push_ranks(t, list, count, t->pair_off,
+                             (size_t)t->n * sizeof(uint64_t), true);
+    if (rc == 0)
+        rc = wait_for(t, pairs_done, w, timeout_ms);
+    free(w);
     return rc;
 }

@@ -8,7 +8,7 @@
 #include <xxhash.h>
 
 #define SST__MAX_ELEM 4096
-#define SST__MAX_ROW (1u << 20)
+#define SST__MAX_ROW ((size_t)SST_MAX_ROW_SIZE)
 
 static size_t field_align(size_t elem_size)
 {

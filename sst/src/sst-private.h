@@ -15,15 +15,24 @@
  *   u8  suspected[n]   1: this row's owner suspects member i
  *   u8  closed_seen[n] 1: this row's owner saw member i closing and will
  *                      not write into i's region again
- * padded to 8 bytes; the user area follows. */
+ * padded to 8 bytes (hdr_base: what heartbeats and sst_sync push), then
+ *   u64 pair_sync[n]   sst_sync_ranks barriers entered with member i
+ * (pair_off); the user area follows at hdr_size. */
 #define SST__HDR_HEARTBEAT 0
 #define SST__HDR_SYNC 8
 #define SST__HDR_CLOSING 16
 #define SST__HDR_SUSPECTED 24
 
+/* sizeof(struct sst_options) in 0.1 (up to log_level, padded to 8). */
+#define SST__OPTIONS_V1_SIZE                                                   \
+    ((offsetof(struct sst_options, log_level) + sizeof(int) + 7) & ~(size_t)7)
+
 /* Blob exchanged at set-up (fab_pool_publish/fetch). */
 #define SST__BLOB_MAGIC 0x53535444u /* "SSTD" */
-#define SST__BLOB_VERSION 1
+#define SST__BLOB_VERSION 2
+
+/* Longest single push; longer ranges are cut into pieces. */
+#define SST__MAX_PUSH ((size_t)1 << 20)
 
 /* Operation contexts per peer: bounds the writes one table keeps in flight
  * to one member. */
@@ -81,7 +90,18 @@ struct sst__peer {
     struct sst__peer_op *ops; /* SST__OPS_PER_PEER */
     _Atomic uint64_t posted;
     _Atomic uint64_t completed;
-    /* Polling thread only. */
+    /* Set-up: the nonce of the member's attempt whose region we hold;
+     * the failure that dropped it during set-up (tolerate_failures). */
+    uint64_t nonce;
+    int setup_failure;
+    /* Named in failed_ranks: frozen from the start, never reported. */
+    bool given_failed;
+    /* Suspicion: claimed by the first thread that suspects it, reported
+     * (on_suspect) by the polling thread. */
+    _Atomic bool claimed;
+    _Atomic int reason;
+    bool reported;
+    /* Timer thread only. */
     uint64_t last_heartbeat;
     int64_t last_change_us;
 };
@@ -91,7 +111,8 @@ struct sst_pred {
     sst_trigger_fn trigger;
     void *ctx;
     enum sst_pred_kind kind;
-    bool removed; /* pred_lock */
+    bool removed;  /* pred_lock */
+    uint32_t slot; /* in pred_slots */
     struct sst_pred *next;
 };
 
@@ -113,6 +134,8 @@ struct sst_table {
     uint64_t schema_hash;
 
     /* Region: n rows of row_stride bytes, header then user area. */
+    size_t hdr_base; /* heartbeat .. closed_seen, padded */
+    size_t pair_off; /* == hdr_base */
     size_t hdr_size;
     size_t row_stride;
     uint8_t *region;
@@ -120,14 +143,29 @@ struct sst_table {
     struct fab_mr *mr;
     struct sst__staging staging;
 
-    uint64_t key;  /* publish key */
-    uint32_t tag;  /* remote data tag */
-    bool use_data; /* provider carries our data word */
+    /* Set-up records (setup.c). */
+    uint64_t key_desc, key_lobby;
+    uint64_t nonce;         /* this attempt's identity */
+    uint64_t lobby_verdict; /* nonce of a member's attempt we refused */
+    uint32_t tag;           /* remote data tag */
+    size_t max_push;        /* longest single write */
+    bool use_data;          /* provider carries our data word */
     int spin_us;
 
     /* Polling thread. */
     pthread_t thread;
     bool thread_started;
+    /* Timer thread: heartbeats and suspicion checks (poll.c). */
+    pthread_t timer;
+    bool timer_started;
+    pthread_mutex_t timer_lock;
+    pthread_cond_t timer_cond;
+    _Atomic int expelled_by; /* first rank whose row suspects me, or -1 */
+    /* The polling thread runs callbacks (predicates, triggers,
+     * on_suspect): the timer thread drives progress meanwhile. */
+    _Atomic bool in_user_code;
+    bool expelled_reported; /* polling thread */
+    uint32_t *failed_copy;  /* opts.failed_ranks, owned */
     _Atomic bool stopping;
     _Atomic bool changed; /* a wake push or sst_notify arrived */
     _Atomic bool failure_pending;
@@ -139,6 +177,9 @@ struct sst_table {
     pthread_mutex_t pred_lock;
     pthread_cond_t pred_cond;
     struct sst_pred *preds, *preds_tail;
+    struct sst_pred **pred_slots; /* handle slot -> predicate */
+    uint32_t *pred_gen;           /* handle slot -> generation */
+    size_t n_pred_slots;
     struct sst_pred *running;
     int remove_waiters;
 
@@ -175,6 +216,14 @@ static inline uint8_t *sst__suspected(const struct sst_table *t, uint32_t r)
     return sst__row_base(t, r) + SST__HDR_SUSPECTED;
 }
 
+/* My row's pair_sync[of]: barriers (sst_sync_ranks) I entered with of. */
+static inline _Atomic uint64_t *sst__pair_sync(const struct sst_table *t,
+                                               uint32_t r, uint32_t of)
+{
+    return (_Atomic uint64_t *)(void *)(sst__row_base(t, r) + t->pair_off +
+                                        (size_t)of * sizeof(uint64_t));
+}
+
 static inline uint8_t *sst__closed_seen(const struct sst_table *t, uint32_t r)
 {
     return sst__row_base(t, r) + SST__HDR_SUSPECTED + t->n;
@@ -194,10 +243,20 @@ void sst__staging_fini(struct sst_table *t);
 int sst__push_header(struct sst_table *t, bool wake);
 void sst__op_done(struct fab_op *op, int status);
 
+/* setup.c */
+void sst__setup_keys(struct sst_table *t);
+int sst__setup_publish(struct sst_table *t);
+/* Borrows, fetches and confirms every member's current record; members
+ * that fail by member_deadline are dropped with tolerate_failures. */
+int sst__setup_exchange(struct sst_table *t, int64_t member_deadline,
+                        struct sst_error *err);
+void sst__setup_unpublish(struct sst_table *t, bool keep_desc);
+
 /* poll.c */
 void *sst__poll_main(void *arg);
+void *sst__timer_main(void *arg);
 void sst__wake_waiters(struct sst_table *t);
-void sst__suspect(struct sst_table *t, uint32_t rank, int reason);
+bool sst__suspect(struct sst_table *t, uint32_t rank, int reason);
 void sst__preds_free(struct sst_table *t);
 bool sst__on_poll_thread(const struct sst_table *t);
 void sst__on_failure(void *ctx, uint32_t node_id, int reason);

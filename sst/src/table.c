@@ -12,81 +12,6 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-/* ---- set-up blob ------------------------------------------------------- */
-
-/* What a member publishes for a table: who it is, the schema hash and
- * member list it was created with, and its region descriptor. */
-struct setup_blob {
-    uint64_t table_id;
-    uint64_t schema_hash;
-    uint32_t n;
-    uint32_t rank;
-    uint32_t members[SST_MAX_MEMBERS];
-    struct fab_mr_desc desc;
-};
-
-static int blob_encode(const struct setup_blob *b, uint8_t *buf, size_t cap,
-                       size_t *len)
-{
-    struct mutils_writer w;
-    mutils_writer_init(&w, buf, cap);
-    mutils_put_u32(&w, SST__BLOB_MAGIC);
-    mutils_put_u8(&w, SST__BLOB_VERSION);
-    mutils_put_u64(&w, b->table_id);
-    mutils_put_u64(&w, b->schema_hash);
-    mutils_put_u32(&w, b->n);
-    mutils_put_u32(&w, b->rank);
-    for (uint32_t i = 0; i < b->n; i++)
-        mutils_put_u32(&w, b->members[i]);
-    uint8_t desc[FAB_MR_DESC_SIZE];
-    fab_mr_desc_encode(&b->desc, desc);
-    mutils_put_raw(&w, desc, sizeof(desc));
-    int rc = mutils_writer_error(&w);
-    if (rc)
-        return rc;
-    *len = mutils_writer_len(&w);
-    return 0;
-}
-
-static int blob_decode(const uint8_t *buf, size_t len, struct setup_blob *b)
-{
-    struct mutils_reader r;
-    mutils_reader_init(&r, buf, len);
-    uint32_t magic = 0;
-    uint8_t version = 0;
-    mutils_get_u32(&r, &magic);
-    mutils_get_u8(&r, &version);
-    if (mutils_reader_error(&r, NULL) || magic != SST__BLOB_MAGIC ||
-        version != SST__BLOB_VERSION)
-        return -EPROTO;
-    mutils_get_u64(&r, &b->table_id);
-    mutils_get_u64(&r, &b->schema_hash);
-    mutils_get_u32(&r, &b->n);
-    mutils_get_u32(&r, &b->rank);
-    if (mutils_reader_error(&r, NULL) || b->n == 0 || b->n > SST_MAX_MEMBERS)
-        return -EBADMSG;
-    for (uint32_t i = 0; i < b->n; i++)
-        mutils_get_u32(&r, &b->members[i]);
-    uint8_t desc[FAB_MR_DESC_SIZE];
-    mutils_get_raw(&r, desc, sizeof(desc));
-    int rc = mutils_reader_finish(&r);
-    if (rc)
-        return rc;
-    return fab_mr_desc_decode(desc, sizeof(desc), &b->desc);
-}
-
-/* The key a table publishes under: the same at every member of the table,
- * different for other tables over the same members. */
-static uint64_t table_key(uint64_t table_id, const struct sst_member *m,
-                          size_t n)
-{
-    uint8_t buf[8 + 4 * SST_MAX_MEMBERS];
-    mutils_store_le64(buf, table_id);
-    for (size_t k = 0; k < n; k++)
-        mutils_store_le32(buf + 8 + 4 * k, m[k].node_id);
-    return XXH64(buf, 8 + 4 * n, 0x5353545f6b6579ull);
-}
-
 /* ---- create ------------------------------------------------------------ */
 
 static void table_free(struct sst_table *t)
@@ -113,6 +38,11 @@ static void table_free(struct sst_table *t)
     pthread_cond_destroy(&t->pred_cond);
     pthread_mutex_destroy(&t->sync_lock);
     pthread_cond_destroy(&t->sync_cond);
+    pthread_mutex_destroy(&t->timer_lock);
+    pthread_cond_destroy(&t->timer_cond);
+    free(t->failed_copy);
+    free(t->pred_slots);
+    free(t->pred_gen);
     free(t->peers);
     free(t->fields);
     free(t->field_names);
@@ -234,7 +164,7 @@ static int check_args(struct fab_pool *pool, const struct sst_member *members,
     int rc = sst_schema_layout(fields, n_fields, NULL, NULL);
     if (rc) {
         sst__set_error(err, rc, "bad row schema: %s",
-                       rc == -ERANGE ? "row larger than 1 MiB"
+                       rc == -ERANGE ? "row larger than SST_MAX_ROW_SIZE"
                                      : "NULL, no fields, or a bad field");
         return rc;
     }
@@ -265,106 +195,246 @@ static int check_args(struct fab_pool *pool, const struct sst_member *members,
             }
         }
     }
-    /* There is no older layout: a smaller size is a mistake (a partial
-     * copy could split a pointer); a larger one is a newer header's. */
-    if (opts && opts->size < sizeof(*opts)) {
+    /* Two layouts: 0.1's (up to log_level; the fields added since keep
+     * their defaults) and this one; a larger size is a newer header's.
+     * Any other size is a mistake (a partial copy could split a
+     * pointer). */
+    if (opts && opts->size != SST__OPTIONS_V1_SIZE &&
+        opts->size < sizeof(*opts)) {
         sst__set_error(err, -EINVAL,
                        "options size %zu, expected %zu (sst_options_init)",
                        opts->size, sizeof(*opts));
         return -EINVAL;
+    }
+    if (opts && opts->size > sizeof(*opts)) {
+        /* A newer caller's fields we do not know must be unset. */
+        const unsigned char *extra = (const unsigned char *)opts;
+        for (size_t i = sizeof(*opts); i < opts->size; i++) {
+            if (extra[i]) {
+                sst__set_error(err, -EINVAL,
+                               "options size %zu: byte %zu (a field newer "
+                               "than this library) is set",
+                               opts->size, i);
+                return -EINVAL;
+            }
+        }
     }
     if (opts && (opts->heartbeat_ms <= 0 || opts->suspect_timeout_ms <= 0)) {
         sst__set_error(err, -EINVAL,
                        "heartbeat_ms and suspect_timeout_ms must be > 0");
         return -EINVAL;
     }
+    /* A member that heartbeats less often than the timeout would be
+     * suspected between two of its heartbeats. */
+    if (opts && opts->heartbeat_ms >= opts->suspect_timeout_ms) {
+        sst__set_error(err, -EINVAL,
+                       "heartbeat_ms (%d) must be shorter than "
+                       "suspect_timeout_ms (%d)",
+                       opts->heartbeat_ms, opts->suspect_timeout_ms);
+        return -EINVAL;
+    }
     return 0;
 }
 
-/* Borrow every member's connection and learn its region; checks that it
- * runs the same schema and member list. */
-static int connect_members(struct sst_table *t,
-                           const struct sst_member *members, int64_t deadline,
-                           struct sst_error *err)
+/* Options added after 0.1, checked once copied (size rule applied). */
+static int check_new_options(const struct sst_table *t, struct sst_error *err)
 {
-    for (uint32_t r = 0; r < t->n; r++) {
-        if (r == t->my_rank)
-            continue;
-        struct sst__peer *p = &t->peers[r];
-        struct fab_error ferr;
-        int rc;
-        for (;;) {
-            int left = (int)((deadline - sst__now_us()) / 1000);
-            if (left <= 0) {
-                rc = -ETIMEDOUT;
-                snprintf(ferr.msg, sizeof(ferr.msg), "set-up time is over");
-                break;
-            }
-            rc = fab_borrow(t->user, p->node_id, p->host, p->port, left,
-                            &p->conn, &ferr);
-            /* The member's process may still be starting. */
-            if (rc != -ECONNREFUSED)
-                break;
-            struct timespec ts = {0, 5000000};
-            nanosleep(&ts, NULL);
-        }
-        if (rc) {
-            sst__set_error(err, rc, "connecting to rank %u (node %u): %s", r,
-                           p->node_id, ferr.msg);
-            p->conn = NULL;
-            return rc;
+    const struct sst_options *o = &t->opts;
+    if ((o->n_failed_ranks && !o->failed_ranks) || o->n_failed_ranks >= t->n) {
+        sst__set_error(err, -EINVAL,
+                       "failed_ranks: NULL with n_failed_ranks %zu, or not "
+                       "fewer than the %u members",
+                       o->n_failed_ranks, t->n);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < o->n_failed_ranks; i++) {
+        if (o->failed_ranks[i] >= t->n || o->failed_ranks[i] == t->my_rank) {
+            sst__set_error(err, -EINVAL,
+                           "failed_ranks[%zu] = %u: out of range or my rank", i,
+                           o->failed_ranks[i]);
+            return -EINVAL;
         }
     }
-    for (uint32_t r = 0; r < t->n; r++) {
-        if (r == t->my_rank)
-            continue;
-        struct sst__peer *p = &t->peers[r];
-        uint8_t buf[FAB_BLOB_MAX];
-        size_t len = 0;
-        struct fab_error ferr;
-        int left = (int)((deadline - sst__now_us()) / 1000);
-        int rc = left > 0 ? fab_pool_fetch(t->pool, p->node_id, t->key, buf,
-                                           sizeof(buf), &len, left, &ferr)
-                          : -ETIMEDOUT;
-        if (rc) {
-            sst__set_error(err, rc,
-                           "rank %u (node %u) did not publish table %llu: %s",
-                           r, p->node_id, (unsigned long long)t->opts.table_id,
-                           rc == -ETIMEDOUT ? "timed out" : ferr.msg);
-            return rc;
-        }
-        struct setup_blob b;
-        rc = blob_decode(buf, len, &b);
-        if (rc) {
-            sst__set_error(err, -EPROTO,
-                           "rank %u (node %u): malformed set-up record", r,
-                           p->node_id);
-            return -EPROTO;
-        }
-        bool same_members = b.n == t->n;
-        for (uint32_t i = 0; same_members && i < t->n; i++)
-            same_members = b.members[i] == members[i].node_id;
-        if (b.schema_hash != t->schema_hash) {
-            sst__set_error(err, -EPROTO,
-                           "rank %u (node %u): row schema differs (hash "
-                           "%016llx, mine %016llx)",
-                           r, p->node_id, (unsigned long long)b.schema_hash,
-                           (unsigned long long)t->schema_hash);
-            return -EPROTO;
-        }
-        if (!same_members || b.rank != r || b.table_id != t->opts.table_id) {
-            sst__set_error(err, -EPROTO,
-                           "rank %u (node %u): member list or rank differs", r,
-                           p->node_id);
-            return -EPROTO;
-        }
-        if (b.desc.len < t->region_len) {
-            sst__set_error(err, -EPROTO, "rank %u: region too small", r);
-            return -EPROTO;
-        }
-        p->remote = b.desc;
+    if ((o->initial_row_len && !o->initial_row) ||
+        o->initial_row_len > t->user_size) {
+        sst__set_error(err, -ERANGE,
+                       "initial_row: %zu bytes for a row of %zu (or NULL)",
+                       o->initial_row_len, t->user_size);
+        return -ERANGE;
     }
     return 0;
+}
+
+/* Rows named in failed_ranks: suspected by me from the start, never
+ * contacted, not reported. */
+static void mark_given_failed(struct sst_table *t)
+{
+    for (size_t i = 0; i < t->opts.n_failed_ranks; i++) {
+        struct sst__peer *p = &t->peers[t->opts.failed_ranks[i]];
+        p->given_failed = true;
+        atomic_store(&p->claimed, true);
+        atomic_store(&p->suspected, true);
+        sst__suspected(t, t->my_rank)[p->rank] = 1;
+    }
+}
+
+static void stop_threads(struct sst_table *t)
+{
+    atomic_store(&t->stopping, true);
+    if (t->timer_started) {
+        pthread_mutex_lock(&t->timer_lock);
+        pthread_cond_broadcast(&t->timer_cond);
+        pthread_mutex_unlock(&t->timer_lock);
+        pthread_join(t->timer, NULL);
+        t->timer_started = false;
+    }
+    if (t->thread_started) {
+        sst_notify(t);
+        pthread_join(t->thread, NULL);
+        t->thread_started = false;
+    }
+}
+
+static int start_threads(struct sst_table *t)
+{
+    int rc = -pthread_create(&t->thread, NULL, sst__poll_main, t);
+    if (rc)
+        return rc;
+    t->thread_started = true;
+    rc = -pthread_create(&t->timer, NULL, sst__timer_main, t);
+    if (rc)
+        return rc;
+    t->timer_started = true;
+    return 0;
+}
+
+/* Members dropped during set-up become failures the polling thread turns
+ * into suspicions (on_suspect).  -EHOSTDOWN when no member is left that
+ * was expected live: a table of one is no table. */
+static int hand_over_failures(struct sst_table *t, struct sst_error *err)
+{
+    uint32_t expected = 0, live = 0;
+    for (uint32_t r = 0; r < t->n; r++) {
+        struct sst__peer *p = &t->peers[r];
+        if (r == t->my_rank || p->given_failed)
+            continue;
+        expected++;
+        if (p->setup_failure) {
+            int zero = 0;
+            atomic_compare_exchange_strong(&p->failure, &zero,
+                                           p->setup_failure);
+            atomic_store(&t->failure_pending, true);
+        } else if (!atomic_load(&p->suspected) && !atomic_load(&p->failure)) {
+            live++;
+        }
+    }
+    if (expected && !live) {
+        sst__set_error(err, -EHOSTDOWN,
+                       "table %llu: every other member failed during set-up",
+                       (unsigned long long)t->opts.table_id);
+        return -EHOSTDOWN;
+    }
+    return 0;
+}
+
+static void copy_options(struct sst_table *t, const struct sst_options *opts)
+{
+    sst_options_init(&t->opts);
+    if (opts)
+        memcpy(&t->opts, opts,
+               opts->size < sizeof(t->opts) ? opts->size : sizeof(t->opts));
+    t->opts.size = sizeof(t->opts);
+    snprintf(t->thread_name, sizeof(t->thread_name), "%s",
+             t->opts.thread_name && t->opts.thread_name[0] ? t->opts.thread_name
+                                                           : "sst-poll");
+    t->opts.thread_name = NULL;
+    if (t->opts.setup_timeout_ms <= 0)
+        t->opts.setup_timeout_ms = 10000;
+    if (t->opts.close_timeout_ms < 0)
+        t->opts.close_timeout_ms = 0;
+}
+
+/* Copies the caller's arrays the options point to (their memory is only
+ * borrowed for the call). */
+static int own_option_arrays(struct sst_table *t)
+{
+    if (t->opts.n_failed_ranks) {
+        t->failed_copy = calloc(t->opts.n_failed_ranks, sizeof(uint32_t));
+        if (!t->failed_copy)
+            return -ENOMEM;
+        memcpy(t->failed_copy, t->opts.failed_ranks,
+               t->opts.n_failed_ranks * sizeof(uint32_t));
+    }
+    t->opts.failed_ranks = t->failed_copy;
+    t->opts.initial_row = NULL; /* copied into the row at once */
+    return 0;
+}
+
+static int alloc_region(struct sst_table *t, struct sst_error *err)
+{
+    /* n rows, 64-byte aligned, zeroed. */
+    t->hdr_base = (SST__HDR_SUSPECTED + 2 * (size_t)t->n + 7) & ~(size_t)7;
+    t->pair_off = t->hdr_base;
+    t->hdr_size = t->pair_off + (size_t)t->n * sizeof(uint64_t);
+    t->row_stride = (t->hdr_size + t->user_size + 63) & ~(size_t)63;
+    if (t->row_stride > SIZE_MAX / t->n)
+        return -ERANGE;
+    t->region_len = t->row_stride * t->n;
+    void *region = NULL;
+    if (posix_memalign(&region, 4096, t->region_len))
+        return -ENOMEM;
+    t->region = region;
+    memset(t->region, 0, t->region_len);
+    int rc =
+        fab_mr_register(t->pool, t->region, t->region_len,
+                        FAB_ACCESS_LOCAL | FAB_ACCESS_REMOTE_WRITE, &t->mr);
+    if (rc) {
+        sst__set_error(err, rc, "registering the table (%zu bytes): %s",
+                       t->region_len, sst_strerror(rc));
+        return rc;
+    }
+    rc = sst__staging_init(t);
+    if (rc)
+        sst__set_error(err, rc, "registering the staging ring: %s",
+                       sst_strerror(rc));
+    return rc;
+}
+
+static int init_wakeups(struct sst_table *t)
+{
+    t->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    t->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (t->evfd < 0 || t->epfd < 0)
+        return -errno;
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = t->evfd};
+    struct epoll_event pev = {.events = EPOLLIN,
+                              .data.fd = fab_pool_wait_fd(t->pool)};
+    if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->evfd, &ev) < 0 ||
+        epoll_ctl(t->epfd, EPOLL_CTL_ADD, fab_pool_wait_fd(t->pool), &pev) < 0)
+        return -errno;
+    struct fab_user_callbacks cbs = {.on_failure = sst__on_failure,
+                                     .on_remote_data = sst__on_remote_data};
+    return fab_user_create(t->pool, &cbs, t, &t->user);
+}
+
+static struct sst_table *table_alloc(void)
+{
+    struct sst_table *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->epfd = t->evfd = -1;
+    atomic_store(&t->expelled_by, -1);
+    pthread_mutex_init(&t->pred_lock, NULL);
+    pthread_cond_init(&t->pred_cond, NULL);
+    pthread_mutex_init(&t->sync_lock, NULL);
+    pthread_mutex_init(&t->timer_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->sync_cond, &ca);
+    pthread_cond_init(&t->timer_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    return t;
 }
 
 int sst_create(struct fab_pool *pool, const struct sst_member *members,
@@ -384,41 +454,35 @@ int sst_create(struct fab_pool *pool, const struct sst_member *members,
     int rc = check_args(pool, members, n, my_rank, fields, n_fields, opts, err);
     if (rc)
         return rc;
-    struct sst_table *t = calloc(1, sizeof(*t));
+    struct sst_table *t = table_alloc();
     if (!t)
         return -ENOMEM;
-    t->epfd = t->evfd = -1;
-    pthread_mutex_init(&t->pred_lock, NULL);
-    pthread_cond_init(&t->pred_cond, NULL);
-    pthread_mutex_init(&t->sync_lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&t->sync_cond, &ca);
-    pthread_condattr_destroy(&ca);
-    sst_options_init(&t->opts);
-    if (opts)
-        memcpy(&t->opts, opts,
-               opts->size < sizeof(t->opts) ? opts->size : sizeof(t->opts));
-    t->opts.size = sizeof(t->opts);
-    snprintf(t->thread_name, sizeof(t->thread_name), "%s",
-             t->opts.thread_name && t->opts.thread_name[0] ? t->opts.thread_name
-                                                           : "sst-poll");
-    t->opts.thread_name = NULL;
-    if (t->opts.setup_timeout_ms <= 0)
-        t->opts.setup_timeout_ms = 10000;
-    if (t->opts.close_timeout_ms < 0)
-        t->opts.close_timeout_ms = 0;
-    int64_t deadline = sst__now_us() + (int64_t)t->opts.setup_timeout_ms * 1000;
+    copy_options(t, opts);
+    int64_t start = sst__now_us();
+    int64_t deadline = start + (int64_t)t->opts.setup_timeout_ms * 1000;
+    /* With tolerate_failures, members get 3/4 of the time; the rest is
+     * the first barrier's among those that answered. */
+    int64_t member_deadline =
+        t->opts.tolerate_failures
+            ? start + (int64_t)t->opts.setup_timeout_ms * 750
+            : deadline;
     t->pool = pool;
     t->n = (uint32_t)n;
     t->my_rank = my_rank;
+    const void *initial_row = t->opts.initial_row;
+    size_t initial_len = t->opts.initial_row_len;
 
     rc = copy_schema(t, fields, n_fields);
     if (rc) {
         sst__set_error(err, rc, "bad row schema");
         goto fail;
     }
+    rc = check_new_options(t, err);
+    if (rc)
+        goto fail;
+    rc = own_option_arrays(t);
+    if (rc)
+        goto fail;
     rc = init_peers(t, members);
     if (rc)
         goto fail;
@@ -426,97 +490,75 @@ int sst_create(struct fab_pool *pool, const struct sst_member *members,
     struct fab_pool_info info;
     fab_pool_get_info(pool, &info);
     t->use_data = info.cq_data_size >= 4;
+    /* Pushes longer than this are cut (staging chunks, provider limit). */
+    t->max_push = SST__MAX_PUSH;
+    if (info.max_msg_size && info.max_msg_size < t->max_push)
+        t->max_push = info.max_msg_size;
     t->spin_us = t->opts.spin_us >= 0   ? t->opts.spin_us
                  : info.manual_progress ? 100
                                         : 0;
-    t->key = table_key(t->opts.table_id, members, n);
-    t->tag = (uint32_t)(t->key >> 33) & 0x7fffffffu;
-
-    /* The region: n rows, 64-byte aligned, zeroed. */
-    t->hdr_size = (SST__HDR_SUSPECTED + 2 * (size_t)t->n + 7) & ~(size_t)7;
-    t->row_stride = (t->hdr_size + t->user_size + 63) & ~(size_t)63;
-    t->region_len = t->row_stride * t->n;
-    void *region = NULL;
-    if (posix_memalign(&region, 4096, t->region_len)) {
-        rc = -ENOMEM;
+    rc = alloc_region(t, err);
+    if (rc)
         goto fail;
-    }
-    t->region = region;
-    memset(t->region, 0, t->region_len);
-    rc = fab_mr_register(pool, t->region, t->region_len,
-                         FAB_ACCESS_LOCAL | FAB_ACCESS_REMOTE_WRITE, &t->mr);
-    if (rc) {
-        sst__set_error(err, rc, "registering the table: %s", sst_strerror(rc));
-        goto fail;
-    }
-
-    rc = sst__staging_init(t);
-    if (rc) {
-        sst__set_error(err, rc, "registering the staging ring: %s",
-                       sst_strerror(rc));
-        goto fail;
-    }
-
-    t->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    t->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (t->evfd < 0 || t->epfd < 0) {
-        rc = -errno;
-        goto fail;
-    }
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = t->evfd};
-    struct epoll_event pev = {.events = EPOLLIN,
-                              .data.fd = fab_pool_wait_fd(pool)};
-    if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->evfd, &ev) < 0 ||
-        epoll_ctl(t->epfd, EPOLL_CTL_ADD, fab_pool_wait_fd(pool), &pev) < 0) {
-        rc = -errno;
-        goto fail;
-    }
-
-    struct fab_user_callbacks cbs = {.on_failure = sst__on_failure,
-                                     .on_remote_data = sst__on_remote_data};
-    rc = fab_user_create(pool, &cbs, t, &t->user);
+    if (initial_len)
+        memcpy(sst__row_base(t, my_rank) + t->hdr_size, initial_row,
+               initial_len);
+    mark_given_failed(t);
+    rc = init_wakeups(t);
     if (rc)
         goto fail;
 
     /* Publish before connecting: peers fetch it while we fetch theirs. */
-    struct setup_blob blob = {.table_id = t->opts.table_id,
-                              .schema_hash = t->schema_hash,
-                              .n = t->n,
-                              .rank = my_rank};
-    for (uint32_t i = 0; i < t->n; i++)
-        blob.members[i] = members[i].node_id;
-    fab_mr_get_desc(t->mr, &blob.desc);
-    uint8_t buf[FAB_BLOB_MAX];
-    size_t blen = 0;
-    rc = blob_encode(&blob, buf, sizeof(buf), &blen);
-    if (rc == 0)
-        rc = fab_pool_publish(pool, t->key, buf, blen);
+    sst__setup_keys(t);
+    rc = sst__setup_publish(t);
     if (rc)
         goto fail;
-
-    rc = connect_members(t, members, deadline, err);
-    if (rc == -EPROTO)
-        goto fail; /* stays published: the other side learns it too */
+    rc = sst__setup_exchange(t, member_deadline, err);
+    if (rc == -EPROTO) {
+        /* The record stays published: the other side learns it too. */
+        sst__setup_unpublish(t, true);
+        goto fail;
+    }
+    if (rc)
+        goto fail_published;
+    rc = hand_over_failures(t, err);
+    if (rc)
+        goto fail_published;
+    rc = start_threads(t);
     if (rc)
         goto fail_published;
 
-    rc = -pthread_create(&t->thread, NULL, sst__poll_main, t);
-    if (rc)
-        goto fail_published;
-    t->thread_started = true;
-
+    /* My whole row (the initial contents), then the barrier: pushes land
+     * in order, so a member past the barrier sees every initial row. */
+    rc = sst__push_ranks(t, NULL, 0, 0, t->hdr_size + t->user_size, true);
     int left = (int)((deadline - sst__now_us()) / 1000);
-    rc = sst_sync(t, left > 0 ? left : 1);
+    if (rc == 0)
+        rc = sst_sync(t, left > 0 ? left : 1);
     if (rc) {
         sst__set_error(err, rc, "first barrier of table %llu: %s",
                        (unsigned long long)t->opts.table_id, sst_strerror(rc));
         goto fail_published;
     }
-    /* Everyone fetched our descriptor (they pushed to us after fetching
-     * everyone's) and runs its heartbeat: arm the stall detector. */
-    fab_pool_unpublish(pool, t->key);
-    int64_t now = sst__now_us();
-    (void)now;
+    /* A member that failed during the barrier: fine, unless none is left
+     * (then the others are not running this table with us). */
+    if (t->n > 1 && t->n - t->opts.n_failed_ranks > 1) {
+        bool any = false;
+        for (uint32_t r = 0; r < t->n && !any; r++)
+            any = r != my_rank && !t->peers[r].given_failed &&
+                  !atomic_load(&t->peers[r].suspected) &&
+                  !atomic_load(&t->peers[r].failure);
+        if (!any) {
+            rc = -EHOSTDOWN;
+            sst__set_error(err, rc,
+                           "table %llu: every other member failed during "
+                           "set-up",
+                           (unsigned long long)t->opts.table_id);
+            goto fail_published;
+        }
+    }
+    /* Everyone fetched our record (they pushed to us after confirming)
+     * and runs its heartbeat: arm the stall detector. */
+    sst__setup_unpublish(t, false);
     atomic_store(&t->armed, true);
     sst__log(t, LOG_INFO, "table %llu: %u members, rank %u, row %zu bytes",
              (unsigned long long)t->opts.table_id, t->n, t->my_rank,
@@ -525,16 +567,11 @@ int sst_create(struct fab_pool *pool, const struct sst_member *members,
     return 0;
 
 fail_published:
-    fab_pool_unpublish(pool, t->key);
+    sst__setup_unpublish(t, false);
 fail:
     if (err && err->code == 0)
         sst__set_error(err, rc, "%s", sst_strerror(rc));
-    if (t->thread_started) {
-        atomic_store(&t->stopping, true);
-        sst_notify(t);
-        pthread_join(t->thread, NULL);
-        t->thread_started = false;
-    }
+    stop_threads(t);
     release_table(t, sst__now_us() + 2000000);
     return rc;
 }
@@ -565,12 +602,7 @@ void sst_destroy(struct sst_table *t)
                  "refused");
         return;
     }
-    if (t->thread_started) {
-        atomic_store(&t->stopping, true);
-        sst_notify(t);
-        pthread_join(t->thread, NULL);
-        t->thread_started = false;
-    }
+    stop_threads(t);
     /* Closing handshake: a member may free its region once every live
      * member either closed too or acknowledged our closing flag; until
      * then we keep ours registered and drive progress so their last
@@ -607,7 +639,7 @@ uint32_t sst_num_members(const struct sst_table *t)
 
 uint32_t sst_my_rank(const struct sst_table *t)
 {
-    return t ? t->my_rank : 0;
+    return t ? t->my_rank : SST_NO_RANK;
 }
 
 uint32_t sst_node_id(const struct sst_table *t, uint32_t rank)

@@ -2,6 +2,7 @@
 #include "sst-private.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,23 +23,65 @@ void sst_options_init(struct sst_options *opts)
     opts->log_level = LOG_WARNING;
 }
 
+/* libsst's own texts for the codes it returns; every other errno gets
+ * the system's static text, libfabric's codes libfab's. */
+#define SST__ERRORS(X)                                                         \
+    X(0, "success")                                                            \
+    X(EPROTO, "a member's table schema, member list or table id differs")      \
+    X(EDEADLK, "not allowed from the table's polling thread")                  \
+    X(EHOSTDOWN, "member suspected or its connection failed")                  \
+    X(ETIMEDOUT, "timed out")                                                  \
+    X(EAGAIN, "no room right now (being written, or queues full): retry")      \
+    X(ENOENT, "no such predicate, field or member")                            \
+    X(ERANGE, "range outside the row, or row too large")                       \
+    X(EINVAL, "invalid argument")                                              \
+    X(ENOMEM, "out of memory")                                                 \
+    X(ECONNRESET, "connection to member broken")                               \
+    X(ECONNREFUSED, "connection refused")
+
 const char *sst_strerror(int err)
 {
-    if (err > 0)
+    if (err == INT_MIN)
+        return "unknown error"; /* -INT_MIN does not exist */
+    if (err < 0)
         err = -err;
     switch (err) {
-    case 0:
-        return "success";
-    case -EPROTO:
-        return "a member's table schema or member list differs";
-    case -EDEADLK:
-        return "not allowed from the table's polling thread";
-    case -EHOSTDOWN:
-        return "member suspected or its connection failed";
+#define SST__CASE(code, text)                                                  \
+    case code:                                                                 \
+        return text;
+        SST__ERRORS(SST__CASE)
+#undef SST__CASE
     default:
-        /* errno values and libfabric's own codes (fab_strerror knows
-         * both). */
-        return fab_strerror(err);
+        break;
+    }
+    const char *sys = strerrordesc_np(err);
+    if (sys)
+        return sys;
+    /* libfabric's own codes lie above its errno offset (256); below it an
+     * errno the system does not name is no errno (fi_strerror would call
+     * strerror(), whose buffer is not thread-safe). */
+    return err >= 256 ? fab_strerror(-err) : "unknown error";
+}
+
+static const char *level_name(int level)
+{
+    switch (level) {
+    case LOG_EMERG:
+        return "emergency";
+    case LOG_ALERT:
+        return "alert";
+    case LOG_CRIT:
+        return "critical";
+    case LOG_ERR:
+        return "error";
+    case LOG_WARNING:
+        return "warning";
+    case LOG_NOTICE:
+        return "notice";
+    case LOG_INFO:
+        return "info";
+    default:
+        return "debug";
     }
 }
 
@@ -61,7 +104,7 @@ void sst__log(const struct sst_table *t, int level, const char *fmt, ...)
     if (t->opts.log)
         t->opts.log(t->opts.log_ctx, level, "sst", msg);
     else
-        fprintf(stderr, "sst: %s\n", msg);
+        fprintf(stderr, "sst: %s: %s\n", level_name(level), msg);
 }
 
 void sst__set_error(struct sst_error *err, int code, const char *fmt, ...)

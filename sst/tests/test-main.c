@@ -88,7 +88,9 @@ int main(int argc, char **argv)
                                              sst_multiproc_suite,
                                              sst_stress_suite, NULL};
     static const struct th_child children[] = {
-        {"rows", child_rows},   {"guard", child_guard}, {"fail", child_fail},
-        {"churn", child_churn}, {"part", child_part},   {NULL, NULL}};
+        {"rows", child_rows}, {"guard", child_guard},
+        {"fail", child_fail}, {"churn", child_churn},
+        {"part", child_part}, {"feat", child_feat},
+        {"torn", child_torn}, {NULL, NULL}};
     return th_main(argc, argv, suites, children);
 }

@@ -5,9 +5,13 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 static struct sst_table *const SENTINEL = (struct sst_table *)(uintptr_t)0x10;
 
@@ -126,7 +130,7 @@ START_TEST(create_refuses_bad_arguments)
     expect_refused(pool, &me, 1, 0, fields, SIZE_MAX / 2, &o, -EINVAL);
     struct sst_field zero[] = {{"z", 0, 1}};
     expect_refused(pool, &me, 1, 0, zero, 1, &o, -EINVAL);
-    struct sst_field huge[] = {{"h", 4096, 1024}};
+    struct sst_field huge[] = {{"h", 4096, SST_MAX_ROW_SIZE / 4096 + 1}};
     expect_refused(pool, &me, 1, 0, huge, 1, &o, -ERANGE);
     struct sst_field unnamed[] = {{NULL, 8, 1}};
     expect_refused(pool, &me, 1, 0, unnamed, 1, &o, -EINVAL);
@@ -146,11 +150,60 @@ START_TEST(create_refuses_bad_arguments)
     opts_init(&bad, 1);
     bad.suspect_timeout_ms = -1;
     expect_refused(pool, &me, 1, 0, fields, 2, &bad, -EINVAL);
+    /* A heartbeat as long as the suspicion timeout (or longer) is refused
+     * and the message names both; one millisecond less is accepted. */
+    const int periods[][2] = {{1000, 1000}, {600, 500}, {150, 150}};
+    for (size_t i = 0; i < sizeof(periods) / sizeof(periods[0]); i++) {
+        opts_init(&bad, 1);
+        bad.heartbeat_ms = periods[i][0];
+        bad.suspect_timeout_ms = periods[i][1];
+        expect_refused(pool, &me, 1, 0, fields, 2, &bad, -EINVAL);
+        struct sst_table *tt = SENTINEL;
+        sst_create(pool, &me, 1, 0, fields, 2, &bad, &tt, &err);
+        ck_assert_ptr_nonnull(strstr(err.msg, "heartbeat_ms"));
+        ck_assert_ptr_nonnull(strstr(err.msg, "suspect_timeout_ms"));
+    }
+    /* new options: failed ranks out of range, mine, all others; an
+     * initial row longer than the row */
+    struct sst_member pair[2] = {me, {2, "127.0.0.1", 1}};
+    const uint32_t bad_failed[][2] = {{2, 1}, {0, 1}, {1, 1}};
+    for (size_t i = 0; i < 3; i++) {
+        opts_init(&bad, 1);
+        bad.failed_ranks = bad_failed[i];
+        bad.n_failed_ranks = i == 2 ? 2 : 1;
+        expect_refused(pool, pair, 2, 0, fields, 2, &bad, -EINVAL);
+    }
+    opts_init(&bad, 1);
+    bad.n_failed_ranks = 1; /* NULL list */
+    expect_refused(pool, pair, 2, 0, fields, 2, &bad, -EINVAL);
+    static const uint8_t row[4096];
+    opts_init(&bad, 1);
+    bad.initial_row = row;
+    bad.initial_row_len = sizeof(row);
+    expect_refused(pool, &me, 1, 0, fields, 2, &bad, -ERANGE);
+    opts_init(&bad, 1);
+    bad.initial_row_len = 8; /* NULL contents */
+    expect_refused(pool, &me, 1, 0, fields, 2, &bad, -ERANGE);
 
     /* after all that: defaults (opts NULL) and a newer, larger struct */
     struct sst_table *t = NULL;
     ck_assert_int_eq(sst_create(pool, &me, 1, 0, fields, 2, NULL, &t, &err), 0);
     ck_assert_uint_eq(sst_num_members(t), 1);
+    sst_destroy(t);
+    /* the 0.1 layout (before the fields added since): accepted, the rest
+     * defaults (the garbage after it is not read) */
+    opts_init(&bad, 3);
+    bad.heartbeat_ms = 10;
+    bad.size = offsetof(struct sst_options, on_expelled);
+    memset(&bad.on_expelled, 0xa5,
+           sizeof(bad) - offsetof(struct sst_options, on_expelled));
+    ck_assert_int_eq(sst_create(pool, &me, 1, 0, fields, 2, &bad, &t, &err), 0);
+    sst_destroy(t);
+    /* a heartbeat just shorter than the timeout */
+    opts_init(&bad, 4);
+    bad.heartbeat_ms = 999;
+    bad.suspect_timeout_ms = 1000;
+    ck_assert_int_eq(sst_create(pool, &me, 1, 0, fields, 2, &bad, &t, &err), 0);
     sst_destroy(t);
     struct {
         struct sst_options o;
@@ -427,6 +480,105 @@ START_TEST(destroy_from_on_suspect_is_refused)
 }
 END_TEST
 
+/* Issue 11's contract, the same cases as every library's contract test:
+ * options sizes, NULL options and out, strerror of every code both signs,
+ * getters on NULL, the default log line, a stale handle. */
+static void log_to_stderr_trigger(struct sst_table *t, void *ctx)
+{
+    /* Refused and logged at LOG_ERR through the default logger. */
+    sst_destroy(t);
+    atomic_store((atomic_int *)ctx, 1);
+}
+
+START_TEST(contract)
+{
+    /* strerror: both signs, every errno, never "unknown error" */
+    for (int e = 1; e < 134; e++) {
+        const char *a = sst_strerror(e), *b = sst_strerror(-e);
+        ck_assert_str_eq(a, b);
+        if (strerrordesc_np(e))
+            ck_assert_msg(strstr(a, "nknown") == NULL, "errno %d: %s", e, a);
+    }
+    ck_assert_str_eq(sst_strerror(0), "success");
+    ck_assert_ptr_nonnull(sst_strerror(INT_MIN));
+    /* getters on NULL: sentinels never valid */
+    ck_assert_uint_eq(sst_my_rank(NULL), SST_NO_RANK);
+    ck_assert_uint_eq(sst_num_members(NULL), 0);
+    ck_assert_uint_eq(sst_node_id(NULL, 0), UINT32_MAX);
+    ck_assert_ptr_null(sst_row(NULL, 0));
+    ck_assert_int_eq(sst_suspect(NULL, 0, -EIO), -EINVAL);
+
+    struct fab_pool *pool = ts_pool(1, NULL, 0, "tcp");
+    ck_assert_ptr_nonnull(pool);
+    struct sst_member me = {1, "127.0.0.1", fab_pool_port(pool)};
+    struct sst_error err;
+    /* a newer caller's struct: zero extra bytes accepted, set refused */
+    struct {
+        struct sst_options o;
+        uint64_t newer[4];
+    } big;
+    memset(&big, 0, sizeof(big));
+    opts_init(&big.o, 5);
+    big.o.size = sizeof(big);
+    big.newer[2] = 1;
+    struct sst_table *t = SENTINEL;
+    ck_assert_int_eq(sst_create(pool, &me, 1, 0, fields, 2, &big.o, &t, &err),
+                     -EINVAL);
+    ck_assert_ptr_null(t);
+    /* NULL options: defaults; my_rank then a valid rank */
+    ck_assert_int_eq(sst_create(pool, &me, 1, 0, fields, 2, NULL, &t, &err), 0);
+    ck_assert_uint_eq(sst_my_rank(t), 0);
+    ck_assert_int_eq(sst_suspect(t, 0, -EIO), -EINVAL); /* myself */
+    ck_assert_int_eq(sst_suspect(t, 1, -EIO), -EINVAL); /* out of range */
+
+    /* a stale handle whose slot a later registration reuses */
+    atomic_int fired = 0;
+    struct sst_pred *h1 = NULL, *h2 = NULL;
+    ck_assert_int_eq(
+        sst_predicate_add(t, never, count, &fired, SST_RECURRENT, &h1), 0);
+    ck_assert_int_eq(sst_predicate_remove(t, h1), 0);
+    /* let a pass free it, then register another in its place */
+    atomic_int marker = 0;
+    ck_assert_int_eq(
+        sst_predicate_add(t, always, count, &marker, SST_ONE_TIME, NULL), 0);
+    ck_assert(th_wait_until(positive, &marker, 5000));
+    ck_assert_int_eq(
+        sst_predicate_add(t, always, count, &fired, SST_RECURRENT, &h2), 0);
+    ck_assert_int_eq(sst_predicate_remove(t, h1), -ENOENT);
+    atomic_store(&fired, 0);
+    ck_assert(th_wait_until(positive, &fired, 5000)); /* h2 still runs */
+    ck_assert_int_eq(sst_predicate_remove(t, h2), 0);
+    sst_destroy(t);
+
+    /* the default log line: "sst: LEVEL: message" on stderr */
+    char path[] = "/tmp/sst-contract-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    int saved = dup(2);
+    dup2(fd, 2);
+    struct sst_options o;
+    sst_options_init(&o);
+    o.table_id = 6;
+    atomic_int done = 0;
+    ck_assert_int_eq(sst_create(pool, &me, 1, 0, fields, 2, &o, &t, &err), 0);
+    ck_assert_int_eq(sst_predicate_add(t, always, log_to_stderr_trigger, &done,
+                                       SST_ONE_TIME, NULL),
+                     0);
+    ck_assert(th_wait_until(positive, &done, 5000));
+    sst_destroy(t);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char buf[1024] = {0};
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    close(fd);
+    ck_assert_int_gt(n, 0);
+    ck_assert_msg(strncmp(buf, "sst: error: ", 12) == 0, "log line: %s", buf);
+    fab_pool_destroy(pool);
+}
+END_TEST
+
 Suite *sst_misuse_suite(void)
 {
     Suite *s = suite_create("sst-misuse");
@@ -437,6 +589,7 @@ Suite *sst_misuse_suite(void)
     tcase_add_test(tc, table_refuses_bad_calls_and_stays_usable);
     tcase_add_test(tc, destroy_from_trigger_is_refused);
     tcase_add_test(tc, destroy_from_on_suspect_is_refused);
+    tcase_add_test(tc, contract);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -399,6 +400,8 @@ int child_fail(int argc, char **argv)
     static struct suspicion sus;
     struct sst_options o;
     ts_options(&o, 3, suspect_ms);
+    if (a.e2 >> 1)
+        o.heartbeat_ms = (int)(a.e2 >> 1);
     o.on_suspect = on_suspect;
     o.suspect_ctx = &sus;
     struct fab_pool *pool;
@@ -428,7 +431,7 @@ int child_fail(int argc, char **argv)
             sst_strerror(atomic_load(&sus.reason[victim])));
     if (delay_ms > 2 * suspect_ms)
         return 31;
-    if (a.e2 == 1 && atomic_load(&sus.reason[victim]) != -ETIMEDOUT)
+    if ((a.e2 & 1) && atomic_load(&sus.reason[victim]) != -ETIMEDOUT)
         return 32; /* SIGSTOP: only the heartbeat can tell */
     for (uint32_t r = 0; r < victim; r++)
         if (atomic_load(&sus.when_ns[r]) || sst_suspects(t, a.rank, r))
@@ -495,7 +498,8 @@ static bool wait_ready(struct th_procs *procs, const char *dir, uint32_t n,
     return true;
 }
 
-static void run_fail(int sig, int suspect_ms)
+/* hb_ms: heartbeat period (0: default). */
+static void run_fail(int sig, int suspect_ms, int hb_ms)
 {
     const uint32_t n = 4;
     uint16_t ports[4];
@@ -504,8 +508,8 @@ static void run_fail(int sig, int suspect_ms)
     ck_assert_int_eq(th_tmpdir(dir, sizeof(dir)), 0);
     struct th_procs procs;
     th_procs_init(&procs);
-    spawn(&procs, "fail", n, "tcp", dir, suspect_ms, sig == SIGSTOP ? 1 : 0,
-          ports);
+    spawn(&procs, "fail", n, "tcp", dir, suspect_ms,
+          (sig == SIGSTOP ? 1 : 0) | ((long)hb_ms << 1), ports);
     bool ready = wait_ready(&procs, dir, n, 60000);
     if (!ready)
         th_procs_kill_all(&procs);
@@ -525,13 +529,22 @@ static void run_fail(int sig, int suspect_ms)
 
 START_TEST(test_fail_kill)
 {
-    run_fail(SIGKILL, 1000);
+    run_fail(SIGKILL, 1000, 0);
 }
 END_TEST
 
 START_TEST(test_fail_stop)
 {
-    run_fail(SIGSTOP, 1000);
+    run_fail(SIGSTOP, 1000, 0);
+}
+END_TEST
+
+/* A heartbeat longer than half the suspicion timeout (issue 14 item 4: it
+ * made every check count as "we stalled", so a stopped member was never
+ * suspected). */
+START_TEST(test_fail_stop_slow_heartbeat)
+{
+    run_fail(SIGSTOP, 1000, 600);
 }
 END_TEST
 
@@ -689,23 +702,49 @@ END_TEST
 
 /* ---- partition between network namespaces ---------------------------- */
 
-#define NS_A "sstpartA"
-#define NS_B "sstpartB"
+/* Names carry a suffix of the runner's pid (passed to the children in
+ * the environment): test runs of other worktrees on this machine use the
+ * same test and must not delete or reconfigure our namespaces. */
+#define NETNS_ENV "SST_TEST_NETNS_SUFFIX"
 
 static bool netns_ready;
 static char netns_skip[128];
 
 static int sh(const char *cmd)
 {
-    char full[512];
+    char full[600];
     snprintf(full, sizeof(full), "%s >/dev/null 2>&1", cmd);
     return system(full);
 }
 
+static const char *netns_suffix(void)
+{
+    const char *s = getenv(NETNS_ENV);
+    return s ? s : "0";
+}
+
+/* Runs an ip command whose '@'s stand for the suffix. */
+static int ipf(const char *tmpl)
+{
+    char cmd[400];
+    const char *suffix = netns_suffix();
+    size_t k = 0;
+    for (const char *c = tmpl; *c && k + 16 < sizeof(cmd); c++) {
+        if (*c == '@') {
+            for (const char *x = suffix; *x; x++)
+                cmd[k++] = *x;
+        } else {
+            cmd[k++] = *c;
+        }
+    }
+    cmd[k] = 0;
+    return sh(cmd);
+}
+
 static void netns_teardown(void)
 {
-    sh("ip netns del " NS_A);
-    sh("ip netns del " NS_B);
+    ipf("ip netns del sstpA@");
+    ipf("ip netns del sstpB@");
     netns_ready = false;
 }
 
@@ -717,22 +756,25 @@ static void netns_setup(void)
                  "not root: cannot create network namespaces");
         return;
     }
+    char suffix[16];
+    snprintf(suffix, sizeof(suffix), "%d", (int)(getpid() % 1000000));
+    setenv(NETNS_ENV, suffix, 1);
     netns_teardown();
     const char *cmds[] = {
-        "ip netns add " NS_A,
-        "ip netns add " NS_B,
-        "ip link add sstvA type veth peer name sstvB",
-        "ip link set sstvA netns " NS_A,
-        "ip link set sstvB netns " NS_B,
-        "ip -n " NS_A " addr add 10.77.0.1/24 dev sstvA",
-        "ip -n " NS_B " addr add 10.77.0.2/24 dev sstvB",
-        "ip -n " NS_A " link set sstvA up",
-        "ip -n " NS_B " link set sstvB up",
-        "ip -n " NS_A " link set lo up",
-        "ip -n " NS_B " link set lo up",
+        "ip netns add sstpA@",
+        "ip netns add sstpB@",
+        "ip link add svA@ type veth peer name svB@",
+        "ip link set svA@ netns sstpA@",
+        "ip link set svB@ netns sstpB@",
+        "ip -n sstpA@ addr add 10.77.0.1/24 dev svA@",
+        "ip -n sstpB@ addr add 10.77.0.2/24 dev svB@",
+        "ip -n sstpA@ link set svA@ up",
+        "ip -n sstpB@ link set svB@ up",
+        "ip -n sstpA@ link set lo up",
+        "ip -n sstpB@ link set lo up",
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-        if (sh(cmds[i]) != 0) {
+        if (ipf(cmds[i]) != 0) {
             snprintf(netns_skip, sizeof(netns_skip), "'%s' failed", cmds[i]);
             netns_teardown();
             return;
@@ -746,8 +788,10 @@ int child_part(int argc, char **argv)
     struct child_args a;
     if (parse_args(argc, argv, &a) || a.n != 2)
         return 2;
-    int fd = open(a.rank == 0 ? "/run/netns/" NS_A : "/run/netns/" NS_B,
-                  O_RDONLY | O_CLOEXEC);
+    char path[64];
+    snprintf(path, sizeof(path), "/run/netns/sstp%c%s", a.rank == 0 ? 'A' : 'B',
+             netns_suffix());
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || setns(fd, CLONE_NEWNET) != 0)
         return 50;
     close(fd);
@@ -798,7 +842,7 @@ START_TEST(test_partition)
     }
     /* The fixture runs once per test case: a repeated run restores the
      * wire the previous one cut. */
-    ck_assert_int_eq(sh("ip -n " NS_A " link set sstvA up"), 0);
+    ck_assert_int_eq(ipf("ip -n sstpA@ link set svA@ up"), 0);
     /* Own namespaces: these ports are free (a new pair per repetition:
      * the cut connections of the last one may linger). */
     uint16_t ports[2] = {(uint16_t)(7701 + 2 * _i), (uint16_t)(7702 + 2 * _i)};
@@ -813,11 +857,713 @@ START_TEST(test_partition)
     ck_assert_msg(ready, "children not ready");
     int64_t hit = th_now_ns();
     /* Cut the wire: packets vanish, no reset reaches either side. */
-    ck_assert_int_eq(sh("ip -n " NS_A " link set sstvA down"), 0);
+    ck_assert_int_eq(ipf("ip -n sstpA@ link set svA@ down"), 0);
     char buf[32];
     snprintf(buf, sizeof(buf), "%lld", (long long)hit);
     ts_write_file(dir, "hit", buf);
     assert_all_ok(&procs, 60000);
+}
+END_TEST
+
+/* ---- features libderecho needs (issues 12 and 14) ----------------------
+ * One child, "feat"; e1 selects the scenario, e2 a variant.  Each returns
+ * 0 or a code that says which check failed. */
+
+enum feat_mode {
+    FEAT_RETRY = 1,    /* e2 rounds of create retried after -ETIMEDOUT */
+    FEAT_MISMATCH = 2, /* e2 1: member order differs, 2: table_id differs */
+    FEAT_LONG_TRIGGER = 3,
+    FEAT_TOLERATE = 4, /* e2 0: failure during set-up, 1: failed_ranks */
+    FEAT_EXPEL = 5,    /* e2 0: SIGSTOP/SIGCONT, 1: sst_suspect */
+    FEAT_SUBSET = 6,   /* sst_sync_ranks, sst_put_try */
+    FEAT_INITIAL = 7,  /* initial rows */
+};
+
+struct feat_state {
+    _Atomic int suspected[MAXN]; /* reason, 0: not suspected */
+    _Atomic int expelled_by;     /* rank + 1 */
+    _Atomic int trigger_done;
+    _Atomic int put_try_rc;
+    struct sst_table *table;
+};
+
+static struct feat_state feat;
+
+static void feat_on_suspect(void *ctx, struct sst_table *t, uint32_t rank,
+                            uint32_t node_id, int reason)
+{
+    (void)ctx;
+    (void)t;
+    (void)node_id;
+    if (rank < MAXN)
+        atomic_store(&feat.suspected[rank], reason ? reason : -1);
+}
+
+static void feat_on_expelled(void *ctx, struct sst_table *t, uint32_t rank,
+                             uint32_t node_id, int reason)
+{
+    (void)ctx;
+    (void)t;
+    (void)node_id;
+    (void)reason;
+    atomic_store(&feat.expelled_by, (int)rank + 1);
+}
+
+static void feat_members(const struct child_args *a, struct sst_member *m)
+{
+    for (uint32_t i = 0; i < a->n; i++) {
+        m[i].node_id = i + 1;
+        m[i].host = a->hosts[i];
+        m[i].port = a->ports[i];
+    }
+}
+
+static void feat_options(struct sst_options *o, uint64_t id, int suspect_ms)
+{
+    ts_options(o, id, suspect_ms);
+    o->on_suspect = feat_on_suspect;
+    o->on_expelled = feat_on_expelled;
+}
+
+static bool wait_file(const char *dir, const char *name, int timeout_ms)
+{
+    int64_t end = th_now_ms() + timeout_ms;
+    while (!ts_file_exists(dir, name)) {
+        if (th_now_ms() > end)
+            return false;
+        sleep_us(2000);
+    }
+    return true;
+}
+
+static struct sst_field feat_fields[] = {{"value", 8, 1}, {"round", 8, 1}};
+
+/* Rounds of create with a short set-up timeout, retried with the same
+ * table_id after a failure.  A create that returns 0 must be a live table
+ * at once: the peer not suspected and its initial row (this round)
+ * visible.  A round ends when either side succeeded (a file says so: the
+ * other side's last attempt may have failed after ours succeeded, two
+ * generals); then a table with a long set-up timeout lines both up for
+ * the next round. */
+static int feat_retry(const struct child_args *a, struct fab_pool *pool)
+{
+    struct sst_member m[MAXN];
+    feat_members(a, m);
+    long rounds = a->e2;
+    int64_t end = th_now_ms() + 60000 + rounds * 3000;
+    long attempts = 0, failures = 0;
+    for (long k = 1; k <= rounds; k++) {
+        char mine[32], theirs[32];
+        snprintf(mine, sizeof(mine), "ok-%ld-%u", k, a->rank);
+        snprintf(theirs, sizeof(theirs), "ok-%ld-%u", k, 1 - a->rank);
+        for (;;) {
+            if (th_now_ms() > end) {
+                fprintf(stderr, "rank %u: round %ld never set up\n", a->rank,
+                        k);
+                return 50;
+            }
+            if (ts_file_exists(a->dir, theirs))
+                break;
+            /* Stagger the sides so attempts overlap in every way. */
+            sleep_us(((a->rank * 7 + attempts * 13) % 23) * 1000);
+            attempts++;
+            memset(feat.suspected, 0, sizeof(feat.suspected));
+            struct sst_options o;
+            feat_options(&o, 1000 + (uint64_t)k, 2000);
+            o.setup_timeout_ms = 20;
+            o.log_level = LOG_CRIT;
+            uint64_t init[2] = {0, (uint64_t)k};
+            o.initial_row = init;
+            o.initial_row_len = sizeof(init);
+            struct sst_table *t = NULL;
+            struct sst_error err;
+            int rc = sst_create(pool, m, a->n, a->rank, feat_fields, 2, &o, &t,
+                                &err);
+            if (rc) {
+                failures++;
+                if (rc != -ETIMEDOUT && rc != -EHOSTDOWN && rc != -ECONNRESET &&
+                    rc != -ECONNREFUSED) {
+                    fprintf(stderr, "rank %u round %ld: %s\n", a->rank, k,
+                            err.msg);
+                    return 51;
+                }
+                continue;
+            }
+            for (uint32_t r = 0; r < a->n; r++) {
+                if (r == a->rank)
+                    continue;
+                if (sst_suspects(t, a->rank, r) ||
+                    ts_load(sst_field(t, r, 1, 0)) != (uint64_t)k) {
+                    fprintf(stderr,
+                            "rank %u round %ld: create returned a dead "
+                            "table (rank %u %s, its round %" PRIu64 ")\n",
+                            a->rank, k, r,
+                            sst_suspects(t, a->rank, r) ? "suspected" : "live",
+                            ts_load(sst_field(t, r, 1, 0)));
+                    return 52;
+                }
+            }
+            sst_destroy(t);
+            ts_write_file(a->dir, mine, "1");
+            break;
+        }
+        struct sst_options o;
+        feat_options(&o, 100000 + (uint64_t)k, 5000);
+        struct sst_table *t = NULL;
+        struct sst_error err;
+        if (sst_create(pool, m, a->n, a->rank, feat_fields, 2, &o, &t, &err)) {
+            fprintf(stderr, "rank %u round %ld barrier: %s\n", a->rank, k,
+                    err.msg);
+            return 56;
+        }
+        sst_destroy(t);
+    }
+    fprintf(stderr, "rank %u: %ld rounds, %ld attempts, %ld failed\n", a->rank,
+            rounds, attempts, failures);
+    return 0;
+}
+
+static int feat_mismatch(const struct child_args *a, struct fab_pool *pool)
+{
+    struct sst_member m[MAXN];
+    feat_members(a, m);
+    uint32_t rank = a->rank;
+    struct sst_options o;
+    feat_options(&o, 7, 2000);
+    o.setup_timeout_ms = 20000;
+    o.log_level = LOG_CRIT;
+    if (a->rank == 1 && a->e2 == 1) {
+        struct sst_member x = m[0];
+        m[0] = m[1];
+        m[1] = x;
+        rank = 0;
+    }
+    if (a->rank == 1 && a->e2 == 2)
+        o.table_id = 8;
+    struct sst_table *t = NULL;
+    struct sst_error err;
+    int64_t t0 = th_now_ms();
+    int rc = sst_create(pool, m, a->n, rank, feat_fields, 2, &o, &t, &err);
+    int64_t ms = th_now_ms() - t0;
+    fprintf(stderr, "rank %u: %s after %" PRId64 " ms: %s\n", a->rank,
+            sst_strerror(rc), ms, err.msg);
+    /* Stay until the other side has its answer too (our record stays
+     * published for it). */
+    char name[32];
+    snprintf(name, sizeof(name), "done-%u", a->rank);
+    ts_write_file(a->dir, name, "1");
+    snprintf(name, sizeof(name), "done-%u", 1 - a->rank);
+    if (!wait_file(a->dir, name, 40000))
+        return 55;
+    if (rc != -EPROTO)
+        return 53;
+    if (ms > 5000)
+        return 54;
+    return 0;
+}
+
+static bool feat_once(struct sst_table *t, void *ctx)
+{
+    (void)t;
+    (void)ctx;
+    return true;
+}
+
+/* A trigger three times the suspicion timeout long. */
+static void feat_long_trigger(struct sst_table *t, void *ctx)
+{
+    (void)ctx;
+    sleep_us(900000);
+    atomic_store(&feat.put_try_rc, sst_put_try(t, NULL, 0, 0, 8));
+    atomic_store(&feat.trigger_done, 1);
+}
+
+static int feat_long(const struct child_args *a, struct sst_table *t)
+{
+    if (a->rank == 0) {
+        if (sst_predicate_add(t, feat_once, feat_long_trigger, NULL,
+                              SST_ONE_TIME, NULL) != 0)
+            return 55;
+        int64_t end = th_now_ms() + 20000;
+        while (!atomic_load(&feat.trigger_done) && th_now_ms() < end)
+            sleep_us(1000);
+        if (!atomic_load(&feat.trigger_done))
+            return 56;
+        if (atomic_load(&feat.put_try_rc) != 0)
+            return 57;
+        ts_write_file(a->dir, "trigger-done", "1");
+    } else if (!wait_file(a->dir, "trigger-done", 20000)) {
+        return 58;
+    }
+    /* Some more heartbeat periods, then nobody may suspect anyone. */
+    sleep_us(600000);
+    for (uint32_t r = 0; r < a->n; r++) {
+        if (atomic_load(&feat.suspected[r]) || sst_suspects(t, a->rank, r)) {
+            fprintf(stderr, "rank %u suspects rank %u (%s)\n", a->rank, r,
+                    sst_strerror(atomic_load(&feat.suspected[r])));
+            return 59;
+        }
+    }
+    if (sst_sync(t, 10000) != 0)
+        return 60;
+    return 0;
+}
+
+static int feat_tolerate(const struct child_args *a, struct fab_pool *pool)
+{
+    const uint32_t dead = a->n - 1;
+    if (a->rank == dead)
+        return 0; /* never joins: its port refuses */
+    struct sst_member m[MAXN];
+    feat_members(a, m);
+    struct sst_options o;
+    feat_options(&o, 9, 2000);
+    o.setup_timeout_ms = 4000;
+    o.log_level = LOG_CRIT;
+    if (a->e2 == 1) {
+        o.failed_ranks = &dead;
+        o.n_failed_ranks = 1;
+    } else {
+        o.tolerate_failures = true;
+    }
+    struct sst_table *t = NULL;
+    struct sst_error err;
+    int64_t t0 = th_now_ms();
+    int rc = sst_create(pool, m, a->n, a->rank, feat_fields, 2, &o, &t, &err);
+    int64_t ms = th_now_ms() - t0;
+    fprintf(stderr, "rank %u: create %s after %" PRId64 " ms %s\n", a->rank,
+            sst_strerror(rc), ms, err.msg);
+    if (rc)
+        return 61;
+    if (a->e2 == 1 && ms > 3000)
+        return 62; /* a known failure costs no set-up time */
+    if (!sst_suspects(t, a->rank, dead) && a->e2 == 1)
+        return 63;
+    int64_t end = th_now_ms() + 10000;
+    while (a->e2 == 0 && !atomic_load(&feat.suspected[dead]) &&
+           th_now_ms() < end)
+        sleep_us(1000);
+    if (a->e2 == 0 && !atomic_load(&feat.suspected[dead]))
+        return 64; /* reported as suspected */
+    if (sst_num_live(t) != a->n - 1)
+        return 65;
+    /* The live members work together. */
+    ts_store(sst_field(t, a->rank, 0, 0), 42 + a->rank);
+    if (sst_put(t, 0, 8) != 0)
+        return 66;
+    for (uint32_t r = 0; r < dead; r++) {
+        while (ts_load(sst_field(t, r, 0, 0)) != 42 + r) {
+            if (th_now_ms() > end)
+                return 67;
+            sleep_us(500);
+        }
+    }
+    if (sst_sync(t, 10000) != 0)
+        return 68;
+    if (a->e2 == 1 && atomic_load(&feat.suspected[dead]))
+        return 69; /* a given failure is not reported */
+    sst_destroy(t);
+    return 0;
+}
+
+static int feat_expel(const struct child_args *a, struct sst_table *t)
+{
+    const uint32_t victim = a->n - 1;
+    int64_t end = th_now_ms() + 60000;
+    if (a->rank == victim) {
+        /* Stopped and resumed by the parent (e2 0), or suspected by rank
+         * 0 (e2 1): either way told it was removed. */
+        while (!atomic_load(&feat.expelled_by) && th_now_ms() < end)
+            sleep_us(1000);
+        int by = atomic_load(&feat.expelled_by) - 1;
+        fprintf(stderr, "rank %u: expelled by rank %d\n", a->rank, by);
+        if (by < 0)
+            return 70;
+        if (!sst_suspects(t, (uint32_t)by, victim))
+            return 71;
+        ts_write_file(a->dir, "expelled", "1");
+        return 0;
+    }
+    if (a->e2 == 1 && a->rank == 0 && sst_suspect(t, victim, -ECANCELED) != 0)
+        return 72;
+    /* After sst_suspect at rank 0, rank 1 learns it from rank 0's row
+     * (spreading it is the caller's choice). */
+    bool by_row = a->e2 == 1 && a->rank != 0;
+    while (!(by_row ? sst_suspects(t, 0, victim)
+                    : atomic_load(&feat.suspected[victim]) != 0) &&
+           th_now_ms() < end)
+        sleep_us(1000);
+    if (!(by_row ? sst_suspects(t, 0, victim)
+                 : atomic_load(&feat.suspected[victim]) != 0))
+        return 73;
+    if (a->e2 == 1 && a->rank == 0 &&
+        atomic_load(&feat.suspected[victim]) != -ECANCELED)
+        return 74;
+    char name[32];
+    snprintf(name, sizeof(name), "suspected-%u", a->rank);
+    ts_write_file(a->dir, name, "1");
+    if (!wait_file(a->dir, "expelled", 60000))
+        return 75;
+    return 0;
+}
+
+static int feat_subset(const struct child_args *a, struct sst_table *t)
+{
+    const uint32_t pair[2] = {0, 1};
+    if (a->rank < 2) {
+        for (int i = 0; i < 50; i++) {
+            if (sst_sync_ranks(t, pair, 2, 10000) != 0)
+                return 76;
+            /* Every barrier: the other's counter of the same round. */
+            ts_store(sst_field(t, a->rank, 0, 0), (uint64_t)i + 1);
+            int rc;
+            int64_t end = th_now_ms() + 10000;
+            while ((rc = sst_put_try(t, &pair[1 - a->rank], 1, 0, 8)) ==
+                       -EAGAIN &&
+                   th_now_ms() < end)
+                sleep_us(100);
+            if (rc != 0)
+                return 77;
+            while (ts_load(sst_field(t, 1 - a->rank, 0, 0)) < (uint64_t)i + 1)
+                if (th_now_ms() > end)
+                    return 78;
+        }
+    } else {
+        /* Not in the pair: barriers over the pair neither wait for me
+         * nor count towards mine. */
+        if (sst_sync_ranks(t, pair, 2, 300) != -ETIMEDOUT)
+            return 79;
+    }
+    if (sst_sync(t, 20000) != 0)
+        return 80;
+    uint32_t bad = a->n;
+    if (sst_sync_ranks(t, &bad, 1, 10) != -EINVAL ||
+        sst_sync_ranks(t, NULL, 1, 10) != -EINVAL ||
+        sst_put_try(t, &bad, 1, 0, 8) != -EINVAL ||
+        sst_put_try(t, NULL, 0, 0, 0) != -ERANGE)
+        return 81;
+    return 0;
+}
+
+static int feat_initial(const struct child_args *a, struct fab_pool *pool)
+{
+    struct sst_member m[MAXN];
+    feat_members(a, m);
+    struct sst_options o;
+    feat_options(&o, 11, 2000);
+    uint64_t init[2] = {1000 + a->rank, 2000 + a->rank};
+    o.initial_row = init;
+    o.initial_row_len = sizeof(init);
+    struct sst_table *t = NULL;
+    struct sst_error err;
+    if (sst_create(pool, m, a->n, a->rank, feat_fields, 2, &o, &t, &err))
+        return 82;
+    /* No waiting: every row's initial contents are here on return. */
+    for (uint32_t r = 0; r < a->n; r++)
+        if (ts_load(sst_field(t, r, 0, 0)) != 1000 + r ||
+            ts_load(sst_field(t, r, 1, 0)) != 2000 + r)
+            return 83;
+    if (sst_sync(t, 10000) != 0)
+        return 84;
+    sst_destroy(t);
+    return 0;
+}
+
+int child_feat(int argc, char **argv)
+{
+    struct child_args a;
+    if (parse_args(argc, argv, &a))
+        return 2;
+    long mode = a.e1;
+    atomic_store(&feat.expelled_by, 0);
+    struct fab_pool *pool =
+        ts_pool(a.rank + 1, a.hosts[a.rank], a.ports[a.rank], a.provider);
+    if (!pool)
+        return 20;
+    int rc = 0;
+    switch (mode) {
+    case FEAT_RETRY:
+        rc = feat_retry(&a, pool);
+        break;
+    case FEAT_MISMATCH:
+        rc = feat_mismatch(&a, pool);
+        break;
+    case FEAT_TOLERATE:
+        rc = feat_tolerate(&a, pool);
+        break;
+    case FEAT_INITIAL:
+        rc = feat_initial(&a, pool);
+        break;
+    default: {
+        struct sst_member m[MAXN];
+        feat_members(&a, m);
+        struct sst_options o;
+        feat_options(&o, 10, mode == FEAT_LONG_TRIGGER ? 300 : 500);
+        struct sst_table *t = NULL;
+        struct sst_error err;
+        if (sst_create(pool, m, a.n, a.rank, feat_fields, 2, &o, &t, &err)) {
+            fprintf(stderr, "rank %u: %s\n", a.rank, err.msg);
+            return 21;
+        }
+        char name[32];
+        snprintf(name, sizeof(name), "ready-%u", a.rank);
+        ts_write_file(a.dir, name, "1");
+        if (mode == FEAT_LONG_TRIGGER)
+            rc = feat_long(&a, t);
+        else if (mode == FEAT_EXPEL)
+            rc = feat_expel(&a, t);
+        else if (mode == FEAT_SUBSET)
+            rc = feat_subset(&a, t);
+        else
+            rc = 3;
+        if (rc == 0 || mode != FEAT_EXPEL)
+            sst_destroy(t);
+        break;
+    }
+    }
+    if (rc == 0)
+        fab_pool_destroy(pool);
+    return rc;
+}
+
+static void run_feat(long mode, long variant, uint32_t n, int timeout_ms)
+{
+    uint16_t ports[MAXN];
+    ck_assert_int_eq(th_free_tcp_ports(ports, (int)n), 0);
+    char dir[256];
+    ck_assert_int_eq(th_tmpdir(dir, sizeof(dir)), 0);
+    struct th_procs procs;
+    th_procs_init(&procs);
+    spawn(&procs, "feat", n, "tcp", dir, mode, variant, ports);
+    assert_all_ok(&procs, timeout_ms);
+}
+
+START_TEST(test_create_retry)
+{
+    run_feat(FEAT_RETRY, 5, 2, 120000);
+}
+END_TEST
+
+START_TEST(test_create_retry_long)
+{
+    run_feat(FEAT_RETRY, 100, 2, 600000);
+}
+END_TEST
+
+START_TEST(test_mismatch_order)
+{
+    run_feat(FEAT_MISMATCH, 1, 2, 60000);
+}
+END_TEST
+
+START_TEST(test_mismatch_table_id)
+{
+    run_feat(FEAT_MISMATCH, 2, 2, 60000);
+}
+END_TEST
+
+START_TEST(test_long_trigger)
+{
+    run_feat(FEAT_LONG_TRIGGER, 0, 2, 60000);
+}
+END_TEST
+
+START_TEST(test_tolerate_setup_failure)
+{
+    run_feat(FEAT_TOLERATE, 0, 3, 60000);
+}
+END_TEST
+
+START_TEST(test_failed_ranks)
+{
+    run_feat(FEAT_TOLERATE, 1, 3, 60000);
+}
+END_TEST
+
+START_TEST(test_suspect_call)
+{
+    run_feat(FEAT_EXPEL, 1, 3, 60000);
+}
+END_TEST
+
+START_TEST(test_subset_sync)
+{
+    run_feat(FEAT_SUBSET, 0, 3, 60000);
+}
+END_TEST
+
+START_TEST(test_initial_rows)
+{
+    run_feat(FEAT_INITIAL, 0, 3, 60000);
+}
+END_TEST
+
+/* Stopped past the others' timeout, then resumed: told it was removed. */
+START_TEST(test_expelled_after_stop)
+{
+    const uint32_t n = 3;
+    uint16_t ports[3];
+    ck_assert_int_eq(th_free_tcp_ports(ports, (int)n), 0);
+    char dir[256];
+    ck_assert_int_eq(th_tmpdir(dir, sizeof(dir)), 0);
+    struct th_procs procs;
+    th_procs_init(&procs);
+    spawn(&procs, "feat", n, "tcp", dir, FEAT_EXPEL, 0, ports);
+    bool ready = wait_ready(&procs, dir, n, 60000);
+    if (!ready)
+        th_procs_kill_all(&procs);
+    ck_assert_msg(ready, "children not ready");
+    ck_assert_int_eq(th_signal(&procs, (int)n - 1, SIGSTOP), 0);
+    bool seen = true;
+    for (uint32_t r = 0; r + 1 < n; r++) {
+        char name[32];
+        snprintf(name, sizeof(name), "suspected-%u", r);
+        seen = seen && wait_file(dir, name, 30000);
+    }
+    ck_assert_int_eq(th_signal(&procs, (int)n - 1, SIGCONT), 0);
+    if (!seen)
+        th_procs_kill_all(&procs);
+    ck_assert_msg(seen, "the stopped member was not suspected");
+    assert_all_ok(&procs, 60000);
+}
+END_TEST
+
+/* ---- torn words on tcp --------------------------------------------------
+ * Rank 0 pushes, in a loop, a bulk range of varying length (moving where
+ * the next write falls in the TCP stream), then an 8-byte counter, then a
+ * word-atomic element (SST_WORD_SIZE), both holding the pattern
+ * k * 0x0101010101010101 (all bytes equal).  Rank 1 reads both as fast as
+ * it can: a plain counter whose bytes differ was seen half-written (this
+ * is what the test measures and prints); a word element must never be
+ * accepted with unequal bytes, nor go backwards. */
+
+#define TORN_BULK (64 * 1024)
+
+static uint64_t torn_pattern(uint64_t k)
+{
+    return (k & 0xff) * 0x0101010101010101ull;
+}
+
+static bool torn_bytes(uint64_t v)
+{
+    return v != torn_pattern(v & 0xff);
+}
+
+int child_torn(int argc, char **argv)
+{
+    struct child_args a;
+    if (parse_args(argc, argv, &a))
+        return 2;
+    long duration_ms = a.e1;
+    struct sst_field f[] = {{"bulk", 4096, TORN_BULK / 4096},
+                            {"plain", 8, 1},
+                            {"word", SST_WORD_SIZE, 1},
+                            {"seq", 8, 1}};
+    struct sst_options o;
+    ts_options(&o, 21, 5000);
+    struct fab_pool *pool;
+    struct sst_table *t;
+    int rc = child_table(&a, f, 4, &o, &pool, &t);
+    if (rc)
+        return rc;
+    size_t off_plain = sst_field_offset(t, 1),
+           off_word = sst_field_offset(t, 2);
+    uint64_t last = 0;
+    if (a.rank == 0) {
+        uint8_t *bulk = sst_field(t, 0, 0, 0);
+        int64_t end = th_now_ms() + duration_ms;
+        uint64_t k = 0;
+        while (th_now_ms() < end) {
+            k++;
+            size_t len = 1 + (size_t)((k * 7919) % TORN_BULK);
+            memset(bulk, (int)(k & 0xff), len < 64 ? len : 64);
+            if (sst_put(t, 0, len) != 0)
+                return 90;
+            ts_store(sst_field(t, 0, 1, 0), torn_pattern(k));
+            if (sst_put(t, off_plain, 8) != 0)
+                return 91;
+            sst_word_store(sst_field(t, 0, 2, 0), torn_pattern(k));
+            if (sst_put(t, off_word, SST_WORD_SIZE) != 0)
+                return 92;
+        }
+        last = k;
+        ts_store(sst_field(t, 0, 3, 0), last);
+        if (sst_put(t, sst_field_offset(t, 3), 8) != 0)
+            return 93;
+        fprintf(stderr, "rank 0: %" PRIu64 " rounds of bulk+counter+word\n",
+                last);
+    } else {
+        uint64_t reads = 0, plain_torn = 0, refused = 0, prev = 0;
+        const void *plain = sst_field(t, 0, 1, 0);
+        const void *word = sst_field(t, 0, 2, 0);
+        int64_t end = th_now_ms() + duration_ms + 30000;
+        while (ts_load(sst_field(t, 0, 3, 0)) == 0) {
+            if (th_now_ms() > end)
+                return 94;
+            reads++;
+            if (torn_bytes(ts_load(plain)))
+                plain_torn++;
+            uint64_t v;
+            int lr = sst_word_load(word, &v);
+            if (lr == -EAGAIN) {
+                refused++;
+                continue;
+            }
+            if (lr != 0 || torn_bytes(v)) {
+                fprintf(stderr, "rank 1: word accepted torn: %016" PRIx64 "\n",
+                        v);
+                return 95;
+            }
+            /* The pattern wraps every 256 rounds: it may only move
+             * forward by less than a wrap between two reads. */
+            if (v != prev && ((v & 0xff) - (prev & 0xff)) % 256 > 200)
+                fprintf(stderr, "rank 1: word went from %02x to %02x\n",
+                        (unsigned)(prev & 0xff), (unsigned)(v & 0xff));
+            prev = v;
+        }
+        fprintf(stderr,
+                "rank 1: %" PRIu64 " reads: plain counter seen torn %" PRIu64
+                " times, word refused (being written) %" PRIu64 " times, "
+                "accepted torn 0\n",
+                reads, plain_torn, refused);
+        printf("RESULT bench=sst_torn reads=%" PRIu64 " plain_torn=%" PRIu64
+               " word_refused=%" PRIu64 " word_torn=0\n",
+               reads, plain_torn, refused);
+    }
+    if (sst_sync(t, 30000) != 0)
+        return 96;
+    if (a.rank == 1) {
+        uint64_t v = 0;
+        if (sst_word_load(sst_field(t, 0, 2, 0), &v) != 0 ||
+            v != torn_pattern(ts_load(sst_field(t, 0, 3, 0))))
+            return 97;
+    }
+    sst_destroy(t);
+    fab_pool_destroy(pool);
+    return 0;
+}
+
+static void run_torn(long duration_ms)
+{
+    uint16_t ports[2];
+    ck_assert_int_eq(th_free_tcp_ports(ports, 2), 0);
+    char dir[256];
+    ck_assert_int_eq(th_tmpdir(dir, sizeof(dir)), 0);
+    struct th_procs procs;
+    th_procs_init(&procs);
+    spawn(&procs, "torn", 2, "tcp", dir, duration_ms, 0, ports);
+    assert_all_ok(&procs, (int)duration_ms + 120000);
+}
+
+START_TEST(test_torn_words)
+{
+    run_torn(3000);
+}
+END_TEST
+
+START_TEST(test_torn_words_long)
+{
+    run_torn(60000);
 }
 END_TEST
 
@@ -835,6 +1581,21 @@ Suite *sst_multiproc_suite(void)
     tcase_add_test(tc, test_fail_kill);
     tcase_add_test(tc, test_fail_stop);
     tcase_add_test(tc, test_churn);
+    tcase_add_test(tc, test_fail_stop_slow_heartbeat);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("features");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_create_retry);
+    tcase_add_test(tc, test_mismatch_order);
+    tcase_add_test(tc, test_mismatch_table_id);
+    tcase_add_test(tc, test_long_trigger);
+    tcase_add_test(tc, test_tolerate_setup_failure);
+    tcase_add_test(tc, test_failed_ranks);
+    tcase_add_test(tc, test_suspect_call);
+    tcase_add_test(tc, test_expelled_after_stop);
+    tcase_add_test(tc, test_subset_sync);
+    tcase_add_test(tc, test_initial_rows);
+    tcase_add_test(tc, test_torn_words);
     suite_add_tcase(s, tc);
     tc = tcase_create("netns");
     tcase_set_timeout(tc, 300);
@@ -852,6 +1613,8 @@ Suite *sst_stress_suite(void)
     tcase_add_test(tc, test_guard_tcp_long);
     tcase_add_test(tc, test_guard_sockets_long);
     tcase_add_test(tc, test_churn_long);
+    tcase_add_test(tc, test_create_retry_long);
+    tcase_add_test(tc, test_torn_words_long);
     suite_add_tcase(s, tc);
     /* The failure and ordering tests, 20 times in a row. */
     tc = tcase_create("repeat");
@@ -859,6 +1622,8 @@ Suite *sst_stress_suite(void)
     tcase_add_loop_test(tc, test_guard_tcp, 0, 20);
     tcase_add_loop_test(tc, test_fail_kill, 0, 20);
     tcase_add_loop_test(tc, test_fail_stop, 0, 20);
+    tcase_add_loop_test(tc, test_expelled_after_stop, 0, 20);
+    tcase_add_loop_test(tc, test_long_trigger, 0, 20);
     suite_add_tcase(s, tc);
     tc = tcase_create("repeat-netns");
     tcase_set_timeout(tc, 600);

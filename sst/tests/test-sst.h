@@ -19,6 +19,8 @@ int child_guard(int argc, char **argv);
 int child_fail(int argc, char **argv);
 int child_churn(int argc, char **argv);
 int child_part(int argc, char **argv);
+int child_feat(int argc, char **argv);
+int child_torn(int argc, char **argv);
 
 /* A pool for node_id on addr (NULL: 127.0.0.1), port (0: any). */
 struct fab_pool *ts_pool(uint32_t node_id, const char *addr, uint16_t port,

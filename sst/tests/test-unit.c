@@ -33,7 +33,14 @@ START_TEST(test_layout_rejects)
     struct sst_field nocount[] = {{"a", 8, 0}};
     struct sst_field dup[] = {{"a", 8, 1}, {"a", 4, 1}};
     struct sst_field noname[] = {{"", 8, 1}};
-    struct sst_field huge[] = {{"a", 4096, 1000}};
+    struct sst_field huge[] = {{"a", 4096, SST_MAX_ROW_SIZE / 4096 + 1}};
+    struct sst_field edge[] = {{"a", 4096, SST_MAX_ROW_SIZE / 4096}};
+    struct sst_field edge2[] = {{"a", 4096, SST_MAX_ROW_SIZE / 4096},
+                                {"b", 1, 1}};
+    size_t size = 0;
+    ck_assert_int_eq(sst_schema_layout(edge, 1, NULL, &size), 0);
+    ck_assert_uint_eq(size, SST_MAX_ROW_SIZE);
+    ck_assert_int_eq(sst_schema_layout(edge2, 2, NULL, NULL), -ERANGE);
     ck_assert_int_eq(sst_schema_layout(zero, 1, NULL, NULL), -EINVAL);
     ck_assert_int_eq(sst_schema_layout(nocount, 1, NULL, NULL), -EINVAL);
     ck_assert_int_eq(sst_schema_layout(dup, 2, NULL, NULL), -EINVAL);
@@ -514,6 +521,102 @@ START_TEST(test_recreate_no_leaks)
 }
 END_TEST
 
+/* A row far over 0.1's 1 MiB cap (3 MiB + 8): created, pushed whole (in
+ * pieces), every byte arrives, with initial contents in place at once. */
+static const struct sst_field big_fields[] = {{"blob", 4096, 768},
+                                              {"tail", 8, 1}};
+
+struct big_seen {
+    struct sst_table *t;
+    uint32_t from;
+};
+
+static bool big_arrived(void *arg)
+{
+    struct big_seen *s = arg;
+    return ts_load(sst_field(s->t, s->from, 1, 0)) == 0x7a11;
+}
+
+START_TEST(test_big_row)
+{
+    make_pools();
+    struct proc p[NP];
+    create_tables(p, NP, 31, big_fields, 2);
+    for (int i = 0; i < NP; i++)
+        ck_assert_msg(p[i].rc == 0, "create %d: %s", i, p[i].err.msg);
+    struct sst_table *t0 = p[0].table;
+    ck_assert_uint_eq(sst_row_size(t0), 768 * 4096 + 8);
+    uint8_t *blob = sst_field(t0, 0, 0, 0);
+    for (size_t k = 0; k < 768 * 4096; k++)
+        blob[k] = (uint8_t)(k * 131 + 7);
+    ts_store(sst_field(t0, 0, 1, 0), 0x7a11);
+    ck_assert_int_eq(sst_put(t0, 0, sst_row_size(t0)), 0);
+    for (int i = 1; i < NP; i++) {
+        struct big_seen s = {p[i].table, 0};
+        ck_assert(th_wait_until(big_arrived, &s, 20000));
+        const uint8_t *got = sst_field(p[i].table, 0, 0, 0);
+        for (size_t k = 0; k < 768 * 4096; k++)
+            if (got[k] != (uint8_t)(k * 131 + 7))
+                ck_abort_msg("table %d: byte %zu differs", i, k);
+    }
+    for (int i = 0; i < NP; i++)
+        sst_destroy(p[i].table);
+    free_pools();
+}
+END_TEST
+
+/* Every way a write landing in pieces can leave an element: the first k
+ * bytes new, the rest old (tcp lands a write in address order), and
+ * arbitrary byte mixes (other providers): never accepted unless whole. */
+START_TEST(test_word_torn_refused)
+{
+    const uint64_t pairs[][2] = {{0, 1},
+                                 {0xff, 0x100},
+                                 {41, 42},
+                                 {UINT64_MAX, 0},
+                                 {0x0101010101010101ull, 0x0202020202020202ull},
+                                 {123456789, 987654321}};
+    uint64_t v = 7;
+    uint8_t zero[SST_WORD_SIZE] = {0};
+    ck_assert_int_eq(sst_word_load(zero, &v), 0);
+    ck_assert_uint_eq(v, 0); /* a fresh row reads 0 */
+    ck_assert_int_eq(sst_word_load(NULL, &v), -EINVAL);
+    ck_assert_int_eq(sst_word_load(zero, NULL), -EINVAL);
+    sst_word_store(NULL, 1);
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    for (size_t p = 0; p < sizeof(pairs) / sizeof(pairs[0]); p++) {
+        _Alignas(8) uint8_t old_e[SST_WORD_SIZE], new_e[SST_WORD_SIZE],
+            mix_e[SST_WORD_SIZE];
+        sst_word_store(old_e, pairs[p][0]);
+        sst_word_store(new_e, pairs[p][1]);
+        ck_assert_int_eq(sst_word_load(old_e, &v), 0);
+        ck_assert_uint_eq(v, pairs[p][0]);
+        ck_assert_int_eq(sst_word_load(new_e, &v), 0);
+        ck_assert_uint_eq(v, pairs[p][1]);
+        for (int k = 1; k < SST_WORD_SIZE; k++) {
+            memcpy(mix_e, new_e, (size_t)k);
+            memcpy(mix_e + k, old_e + k, (size_t)(SST_WORD_SIZE - k));
+            if (memcmp(mix_e, old_e, sizeof(mix_e)) == 0 ||
+                memcmp(mix_e, new_e, sizeof(mix_e)) == 0)
+                continue; /* bytes that did not change */
+            ck_assert_msg(sst_word_load(mix_e, &v) == -EAGAIN,
+                          "pair %zu: %d new bytes accepted as %llu", p, k,
+                          (unsigned long long)v);
+        }
+        for (int round = 0; round < 2000; round++) {
+            for (int b = 0; b < SST_WORD_SIZE; b++) {
+                seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                mix_e[b] = (seed >> 40) & 1 ? new_e[b] : old_e[b];
+            }
+            if (memcmp(mix_e, old_e, sizeof(mix_e)) == 0 ||
+                memcmp(mix_e, new_e, sizeof(mix_e)) == 0)
+                continue;
+            ck_assert_int_eq(sst_word_load(mix_e, &v), -EAGAIN);
+        }
+    }
+}
+END_TEST
+
 Suite *sst_unit_suite(void)
 {
     Suite *s = suite_create("sst-unit");
@@ -522,6 +625,7 @@ Suite *sst_unit_suite(void)
     tcase_add_test(tc, test_layout_rejects);
     tcase_add_test(tc, test_schema_hash);
     tcase_add_test(tc, test_options_and_errors);
+    tcase_add_test(tc, test_word_torn_refused);
     suite_add_tcase(s, tc);
     tc = tcase_create("in-process");
     tcase_set_timeout(tc, 120);
@@ -531,6 +635,7 @@ Suite *sst_unit_suite(void)
     tcase_add_test(tc, test_predicates);
     tcase_add_test(tc, test_trigger_pingpong);
     tcase_add_test(tc, test_recreate_no_leaks);
+    tcase_add_test(tc, test_big_row);
     suite_add_tcase(s, tc);
     return s;
 }

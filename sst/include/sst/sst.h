@@ -5,8 +5,10 @@
  * only its own row (plain memory writes) and pushes byte ranges of that row
  * to the other members with one-sided writes (sst_put), which land in their
  * copies.  Readers read local memory.  A polling thread owned by the table
- * ("sst-poll") evaluates registered predicates and fires their triggers,
- * sends heartbeats and detects failed members.
+ * ("sst-poll") evaluates registered predicates and fires their triggers
+ * and reports suspicions; a timer thread ("sst-poll-tmr") sends heartbeats
+ * and detects failed members on a clock of its own, so a long trigger
+ * neither silences this member nor hides a silent one.
  *
  * Row layout: the caller describes the row with named fields (element size
  * and count); sst_schema_layout() gives every field an aligned offset in the
@@ -25,18 +27,22 @@
  *
  * CPU: the polling thread spins for a bounded budget (spin_us) after the
  * last change (a trigger fired, a push from a peer or sst_notify), then
- * sleeps on the pool's completion-queue wait fd, the table's eventfd and a
- * timer for the next heartbeat.  Pushes carry remote completion data
- * (fab_writedata) so a sleeping member wakes when a peer pushes.  An idle
- * table costs heartbeats only (default every 20 ms).
+ * sleeps on the pool's completion-queue wait fd and the table's eventfd. Pushes
+ * carry remote completion data (fab_writedata) so a sleeping member wakes when
+ * a peer pushes.  An idle table costs heartbeats only (default every 20 ms).
  *
  * Failure detection: a member is suspected when its heartbeat has not
- * changed for suspect_timeout_ms or its connection broke.  The suspicion is
- * written into my row's suspected field, pushed, and never retracted; the
- * member's connection is failed for every user of the pool first
- * (fab_pool_fail_peer), then its row is frozen (no longer read as new:
- * no heartbeat checks, no pushes to it, it no longer counts in sst_sync).
- * on_suspect reports it.
+ * changed for suspect_timeout_ms, its connection broke, or sst_suspect()
+ * says so.  A check that runs more than half the timeout late means this
+ * process did not run (stopped, starved): the clocks are reset instead
+ * (independent of heartbeat_ms).  The suspicion is written into my row's
+ * suspected field and pushed to the member itself first (so that, stopped
+ * and resumed, it learns it was removed: on_expelled), then the member's
+ * connection is failed for every user of the pool (fab_pool_fail_peer),
+ * its row is frozen (no longer read as new: no heartbeat checks, no pushes
+ * to it, it no longer counts in sst_sync) and my row is pushed to the
+ * others.  Never retracted.  on_suspect reports it on the polling
+ * thread.
  *
  * Threading:
  *  - sst_create/sst_destroy: any thread, but not the table's own polling
@@ -45,8 +51,10 @@
  *  - sst_put*, sst_sync, sst_notify, sst_predicate_add/remove, readers of
  *    rows and accessors: any thread, also from a trigger (sst_sync and
  *    sst_put_wait not from a trigger: -EDEADLK).
- *  - Predicates, triggers and on_suspect run on the table's polling thread,
- *    one at a time, predicates in registration order.  They must not block.
+ *  - Predicates, triggers, on_suspect and on_expelled run on the table's
+ *    polling thread, one at a time, predicates in registration order.  They
+ *    should not block (a long one delays other triggers and callbacks, not
+ *    heartbeats).
  *  - Several tables may share one fab pool (typically one table per view,
  *    plus RDMC groups): every table's thread drives the pool's progress
  *    when it runs; pushes are tagged per table so only the table concerned
@@ -76,6 +84,10 @@ extern "C" {
 #define SST_MAX_MEMBERS 256
 /* Most fields in one row schema. */
 #define SST_MAX_FIELDS 256
+/* Largest user area of a row (1 GiB; 0.1 capped it at 1 MiB).  The whole
+ * table (members x rows) is one registration: a provider or a locked-memory
+ * limit that cannot hold it fails sst_create with its error. */
+#define SST_MAX_ROW_SIZE (1u << 30)
 
 struct sst_table;
 struct sst_pred;
@@ -108,8 +120,10 @@ struct sst_field {
 };
 
 /* Called on the polling thread when a member is suspected (once per
- * member).  reason: -ETIMEDOUT (heartbeat stalled), -ECONNRESET or the
- * reason the pool reported for its connection.  Must not block. */
+ * member; not for members named in failed_ranks).  reason: -ETIMEDOUT
+ * (heartbeat stalled), -ECONNRESET or the reason the pool reported for its
+ * connection, or the reason given to sst_suspect.  Must not block.  The
+ * same signature serves on_expelled (rank/node_id: who suspects me). */
 typedef void (*sst_suspect_fn)(void *ctx, struct sst_table *table,
                                uint32_t rank, uint32_t node_id, int reason);
 
@@ -120,7 +134,8 @@ struct sst_options {
                                members in the pool (libderecho: the view id).
                                Two tables alive at once, or created one after
                                the other, need different ids.  Default 0. */
-    int heartbeat_ms;       /* heartbeat period, default 20 */
+    int heartbeat_ms;       /* heartbeat period, default 20; must be shorter
+                               than suspect_timeout_ms */
     int suspect_timeout_ms; /* heartbeat stall that suspects, default 1000 */
     int setup_timeout_ms;   /* connect + exchange + first sync in
                                sst_create, default 10000 */
@@ -137,6 +152,32 @@ struct sst_options {
     sst_log_fn log;          /* NULL: stderr */
     void *log_ctx;
     int log_level; /* syslog level, default LOG_WARNING */
+    /* ---- added after 0.1 (a smaller opts->size leaves them at their
+     * defaults) ---- */
+    /* Called once, on the polling thread, when a member's row says it
+     * suspects me: the others removed me (e.g. after this process was
+     * stopped longer than their suspicion timeout).  rank/node_id: the
+     * first member seen suspecting me; reason -EHOSTDOWN.  ctx is
+     * suspect_ctx.  NULL: only sst_suspects(t, rank, my_rank) tells. */
+    sst_suspect_fn on_expelled;
+    /* Members known to have failed before the table exists (ranks, not
+     * node ids): their rows are frozen from the start (suspected by me,
+     * never contacted, not waited for, not reported through on_suspect).
+     * Copied.  Default NULL/0. */
+    const uint32_t *failed_ranks;
+    size_t n_failed_ranks;
+    /* A member whose connection fails or cannot be made during set-up
+     * (refused, reset, suspected by the pool) is suspected (on_suspect,
+     * after create returns) instead of failing the create, provided at
+     * least one other member is live.  A member that is merely silent
+     * still fails the create with -ETIMEDOUT.  Default false. */
+    bool tolerate_failures;
+    /* Initial contents of my row's user area (initial_row_len <=
+     * sst_row_size; the rest stays zero).  Pushed before the first
+     * barrier: when sst_create returns every live member sees it.
+     * Copied.  Default NULL/0. */
+    const void *initial_row;
+    size_t initial_row_len;
 };
 
 /* Fills defaults (see the fields). */
@@ -148,7 +189,8 @@ SST_EXPORT const char *sst_strerror(int err);
 /* Computes the offsets of n fields in the user area of a row (offsets[i],
  * may be NULL) and the user area size (*user_size, may be NULL; a multiple
  * of 8).  Pure.  -EINVAL for a bad field (size 0 or > 4096, count 0, NULL,
- * empty, long or duplicate name), -ERANGE when the row would exceed 1 MiB. */
+ * empty, long or duplicate name), -ERANGE when the row would exceed
+ * SST_MAX_ROW_SIZE. */
 SST_EXPORT int sst_schema_layout(const struct sst_field *fields, size_t n,
                                  size_t *offsets, size_t *user_size);
 
@@ -161,19 +203,30 @@ SST_EXPORT uint64_t sst_schema_hash(const struct sst_field *fields, size_t n);
  * Registers the rows in one region of pool, borrows a connection to every
  * other member (connecting when the pool has none), exchanges region
  * descriptors and schema hashes, starts the polling thread and returns
- * after a first barrier (sst_sync) among all members.  Rows start zeroed.
- * members, fields and opts are copied; pool must outlive the table.  opts
- * may be NULL (defaults); *out is set to NULL on failure.
+ * after a first barrier (sst_sync) among all members.  Rows start zeroed
+ * (or with opts->initial_row in mine), and on return every live member's
+ * initial row is visible.  Each call is one attempt with its own identity
+ * (a random nonce in its set-up records): retrying with the same table_id
+ * after a failure is safe, and a member still holding the record of an
+ * earlier attempt fetches the current one before writing.  Never returns
+ * 0 with every other member suspected (those named in failed_ranks
+ * aside).  members, fields and opts are copied; pool must outlive the
+ * table.  opts may be NULL (defaults); *out is set to NULL on failure.
  * Errors: -EINVAL bad arguments (pool or members NULL, n 0 or over
  * SST_MAX_MEMBERS, my_rank >= n, members[my_rank] not the pool's node,
  * a node id listed twice or UINT32_MAX, a host longer than 63 bytes,
- * opts->size smaller than this version's struct sst_options -- there is no
- * older layout; a larger size from a newer header is accepted and the
- * fields it adds are ignored --, heartbeat_ms or suspect_timeout_ms <= 0),
- * the errors of sst_schema_layout for the fields (-EINVAL, -ERANGE),
- * -EPROTO a member's schema (or member list) differs (err names who),
- * -ETIMEDOUT a member did not answer within setup_timeout_ms, -ENOMEM,
- * libfab's connection errors. */
+ * opts->size neither the 0.1 layout's size nor at least this version's
+ * sizeof (a larger size from a newer header is accepted when the bytes
+ * past this version's struct are zero), heartbeat_ms or
+ * suspect_timeout_ms <= 0, heartbeat_ms >= suspect_timeout_ms (the
+ * message names both), failed_ranks out of range, mine or every other
+ * member), -ERANGE initial_row longer than the row, the errors of
+ * sst_schema_layout for the fields (-EINVAL, -ERANGE), -EPROTO a member's
+ * schema, member list or order, or table_id differs (err names who; a
+ * member setting up another table_id over the same members is noticed
+ * after 500 ms, the other side then at once), -ETIMEDOUT a member did not
+ * answer within setup_timeout_ms, -EHOSTDOWN every other member failed
+ * during set-up, -ENOMEM, libfab's connection and registration errors. */
 SST_EXPORT int sst_create(struct fab_pool *pool,
                           const struct sst_member *members, size_t n,
                           uint32_t my_rank, const struct sst_field *fields,
@@ -190,7 +243,12 @@ SST_EXPORT void sst_destroy(struct sst_table *table);
 
 /* ---- rows ------------------------------------------------------------- */
 
+/* Never a valid rank: what rank getters return for a NULL table. */
+#define SST_NO_RANK UINT32_MAX
+
+/* Members in the table (0 for NULL). */
 SST_EXPORT uint32_t sst_num_members(const struct sst_table *table);
+/* My rank (SST_NO_RANK for NULL; 0.1 returned 0). */
 SST_EXPORT uint32_t sst_my_rank(const struct sst_table *table);
 /* Node id of a rank (UINT32_MAX when out of range). */
 SST_EXPORT uint32_t sst_node_id(const struct sst_table *table, uint32_t rank);
@@ -234,6 +292,16 @@ SST_EXPORT int sst_put(struct sst_table *table, size_t offset, size_t len);
 SST_EXPORT int sst_put_to(struct sst_table *table, const uint32_t *ranks,
                           size_t n_ranks, size_t offset, size_t len);
 
+/* sst_put_to that never blocks: when a member's connection, the table's
+ * operation contexts or its staging ring have no room right now it
+ * returns -EAGAIN at once instead of driving progress for up to a second
+ * (sst_put).  For callers that must not wait, e.g. a trigger.  After
+ * -EAGAIN the bytes may have been posted to some of the members: push the
+ * same range again later (a push carries the row's current bytes).
+ * Errors as sst_put_to. */
+SST_EXPORT int sst_put_try(struct sst_table *table, const uint32_t *ranks,
+                           size_t n_ranks, size_t offset, size_t len);
+
 /* Same as sst_put_to (ranks NULL: every live member), then waits until
  * every write was delivered: the bytes are in the members' memory (libfab's
  * FAB_WRITE_DELIVERED, acknowledged by their providers), driving progress.
@@ -248,6 +316,29 @@ SST_EXPORT int sst_put_wait(struct sst_table *table, const uint32_t *ranks,
  * me has entered the same (or a later) sst_sync.  -ETIMEDOUT after
  * timeout_ms (< 0: no limit), -EDEADLK from the polling thread. */
 SST_EXPORT int sst_sync(struct sst_table *table, int timeout_ms);
+
+/* Barrier with a subset of the members: returns when every member of
+ * ranks[0..n_ranks) not suspected by me (my own rank and repeats are
+ * ignored; ranks NULL and n_ranks 0: every member) has entered its own
+ * sst_sync_ranks with a set that includes me as many times as I did with
+ * it.  Counted per pair of members, independent of sst_sync and of
+ * barriers over other subsets.  Errors: -EINVAL (table NULL, ranks NULL
+ * with n_ranks > 0, a rank >= the member count), -ETIMEDOUT after
+ * timeout_ms (< 0: no limit), -EDEADLK from the polling thread, -ENOMEM,
+ * sst_put's errors. */
+SST_EXPORT int sst_sync_ranks(struct sst_table *table, const uint32_t *ranks,
+                              size_t n_ranks, int timeout_ms);
+
+/* Suspects member rank on behalf of the caller (a failure seen by RDMC,
+ * the application, another member's row): exactly what a heartbeat
+ * timeout does (its connection is failed for every user of the pool, its
+ * row frozen, my row's suspected field pushed), and on_suspect reports it
+ * with reason (a negative errno; >= 0 is reported as -EHOSTDOWN) on the
+ * polling thread.  0 also when it was suspected already (nothing
+ * changes) or has closed its table.  Any thread, also from a trigger;
+ * not from libfab callbacks.  -EINVAL: table NULL, rank out of range or
+ * my own. */
+SST_EXPORT int sst_suspect(struct sst_table *table, uint32_t rank, int reason);
 
 /* Wakes the polling thread (e.g. after writing a local field another
  * thread's predicate watches).  Any thread; async-signal-safe. */
@@ -279,11 +370,40 @@ SST_EXPORT int sst_predicate_add(struct sst_table *table, sst_pred_fn pred,
  * polling thread (any trigger, its own included): it is not evaluated
  * again.  -EINVAL for NULL; -ENOENT when handle is not registered with
  * this table any more (removed already, a one-time predicate that fired)
- * or never was (another table's): nothing is touched then.  A handle whose
- * memory a later registration reused cannot be told apart: don't keep
- * stale handles. */
+ * or never was (another table's): nothing is touched then.  Handles
+ * carry a generation (they are not pointers to dereference): a stale
+ * handle is told apart from a later registration that reuses its slot,
+ * and gets -ENOENT. */
 SST_EXPORT int sst_predicate_remove(struct sst_table *table,
                                     struct sst_pred *handle);
+
+/* ---- word-atomic values ------------------------------------------------
+ *
+ * A push lands in the member's memory as its provider writes it: the tcp
+ * provider receives a remote write straight into the row in the pieces
+ * the socket returns (libfabric prov/tcp, xnet_recv_msg_data: readv into
+ * the target, or a copy out of its prefetch buffer), so a reader can see
+ * an aligned 8-byte counter half old, half new when a TCP segment ends
+ * inside it (other traffic on the connection, e.g. RDMC blocks, moves the
+ * boundaries; measured: 703 torn reads in 979 M under bulk traffic).  libsst
+ * does not copy pushes aside; instead, a value that must never be seen torn
+ * lives in an element of SST_WORD_SIZE bytes (a field with elem_size
+ * SST_WORD_SIZE) holding the value and a check word derived from it.
+ * sst_word_load() accepts the pair only when they agree: a pair caught between
+ * two pieces of a write (any mix of old and new bytes, with odds of 2^-64 for a
+ * mix that passes) is refused with -EAGAIN, and a later load sees the whole
+ * write.  A zeroed element reads as 0.  Push the whole element (both words) in
+ * one put, and do not store it while another thread of this process puts it. */
+#define SST_WORD_SIZE 16
+
+/* Stores value into the element at elem (SST_WORD_SIZE bytes, 8-aligned,
+ * in my own row).  NULL: no-op.  Any thread. */
+SST_EXPORT void sst_word_store(void *elem, uint64_t value);
+
+/* Reads the element at elem: 0 and *value, or -EAGAIN when it is being
+ * written (read again later, e.g. in the next predicate pass), -EINVAL
+ * for NULL.  Any thread. */
+SST_EXPORT int sst_word_load(const void *elem, uint64_t *value);
 
 /* ---- statistics ------------------------------------------------------- */
 
