@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <syslog.h>
 
 #include <rdma/fabric.h>
@@ -136,6 +137,7 @@ struct fab_user {
     void *ctx;
     struct fab_borrow_rec *borrows; /* pool->lock */
     struct fab_user *next;
+    uint32_t tag; /* claimed data tag, 0: none (pool->lock) */
 };
 
 struct fab_blob {
@@ -199,7 +201,17 @@ struct fab_pool {
     size_t n_progress, cap_progress;
     _Atomic bool failure_pending;
     struct fab_pool_stats stats;
+    /* Tagged completion data (data.c): tag -> user.  Set under lock,
+     * cleared under progress_lock + lock (fab_user_destroy), read by the
+     * progressing thread (which holds progress_lock). */
+    _Atomic(struct fab_user *) tag_users[FAB_DATA_TAG_MAX + 1];
+    uint32_t tag_next;                  /* next-fit cursor (lock) */
+    _Atomic size_t untagged_data_users; /* on_remote_data, no tag */
 };
+
+/* Size of the first struct fab_options: smaller ones are refused, fields
+ * after it take their defaults when a caller's size ends before them. */
+#define FAB__OPTIONS_V1_SIZE offsetof(struct fab_options, cq_data_limit)
 
 /* util.c */
 void fab__log(const struct fab_pool *pool, int level, const char *fmt, ...)
@@ -235,6 +247,15 @@ void fab__pool_kick(struct fab_pool *pool);
 void fab__serve_bootstrap(struct fab_pool *pool, int fd);
 void fab__report_failures(struct fab_pool *pool);
 void fab__handle_eq(struct fab_pool *pool);
+
+/* data.c */
+size_t fab__cq_data_size(const struct fab_pool *pool); /* in force */
+void fab__data_user_added(struct fab_pool *pool, struct fab_user *user);
+/* pool->lock and progress_lock held. */
+void fab__data_user_removed(struct fab_pool *pool, struct fab_user *user);
+/* A data word landed on conn (progress_lock held). */
+void fab__deliver_data(struct fab_pool *pool, struct fab_conn *conn,
+                       uint64_t data);
 
 /* ops.c */
 int fab__post_rx_data(struct fab_conn *conn, struct fab_op *op);

@@ -596,10 +596,11 @@ int fab_pool_create(const struct fab_options *opts, struct fab_pool **out,
         fab__set_error(err, -EINVAL, "missing options or output");
         return -EINVAL;
     }
-    /* There is no older layout: a smaller size is a caller's mistake (a
-     * partial copy could even split a pointer).  A larger one comes from a
-     * newer header: its extra fields are ignored. */
-    if (opts->size < sizeof(struct fab_options)) {
+    /* Smaller than the first layout: a caller's mistake (a partial copy
+     * could even split a pointer).  Between it and ours: an older caller,
+     * the fields it lacks take their defaults.  Larger: a newer header,
+     * its extra fields are ignored. */
+    if (opts->size < FAB__OPTIONS_V1_SIZE) {
         fab__set_error(err, -EINVAL,
                        "options size %zu, expected %zu (fab_options_init)",
                        opts->size, sizeof(struct fab_options));
@@ -795,7 +796,7 @@ void fab_pool_get_info(const struct fab_pool *pool, struct fab_pool_info *info)
     info->mr_mode = pool->info->domain_attr->mr_mode;
     info->mode = pool->info->mode;
     info->msg_order = pool->info->tx_attr->msg_order;
-    info->cq_data_size = pool->info->domain_attr->cq_data_size;
+    info->cq_data_size = fab__cq_data_size(pool);
     info->max_msg_size = pool->info->ep_attr->max_msg_size;
     info->ordered_writes = pool->ordered_writes;
     info->fence = pool->fence;

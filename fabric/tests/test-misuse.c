@@ -4,6 +4,7 @@
 #include "test-fab.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <string.h>
 #include <syslog.h>
@@ -51,9 +52,11 @@ START_TEST(create_refuses_bad_options)
     ck_assert_int_eq(fab_pool_create(NULL, &p, NULL), -EINVAL);
     ck_assert_ptr_null(p);
 
-    /* zeroed, or a size that is not this version's */
+    /* zeroed, or a size short of the first layout (cq_data_limit and
+     * later fields were added after it) */
     const size_t bad_sizes[] = {0, 1, sizeof(size_t), sizeof(o) / 2,
-                                sizeof(o) - 1};
+                                offsetof(struct fab_options, cq_data_limit) -
+                                    1};
     for (size_t i = 0; i < sizeof(bad_sizes) / sizeof(bad_sizes[0]); i++) {
         silent_options(&o, 1);
         o.size = bad_sizes[i];
