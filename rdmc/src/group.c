@@ -108,6 +108,8 @@ static void free_slot(struct rdmc_group *g, struct rdmc__msg *m)
     m->sends = NULL;
     free(m->have);
     m->have = NULL;
+    free(m->rlist);
+    m->rlist = NULL;
     size_t n = g->n;
     memset(m->is_source, 0, n);
     memset(m->is_target, 0, n);
@@ -125,6 +127,14 @@ static void free_slot(struct rdmc_group *g, struct rdmc__msg *m)
 /* ---- posting ---------------------------------------------------------- */
 
 static void op_done(struct fab_op *fop, int status);
+
+/* The data word of a write to rank `to` (its group's tag). */
+static uint64_t word(const struct rdmc_group *g, uint32_t to, unsigned kind,
+                     uint32_t slot, uint32_t block)
+{
+    return fab_data_word(g->pool, g->peer_tag[to],
+                         rdmc_data_encode(kind, slot, block));
+}
 
 /* Posts one control record to rank `to`.  Returns 0, -EAGAIN (retry later)
  * or a failure (the group is failed). */
@@ -149,10 +159,10 @@ static int post_ctrl(struct rdmc_group *g, struct rdmc__msg *m, uint32_t slot,
     op->data = false;
     op->fop.done = op_done;
     op->fop.ctx = op;
-    int rc = fab_writedata(
-        g->conns[to], g->ctrl_out_mr, off, RDMC_CTRL_SIZE, &g->peer_ctrl[to],
-        ctrl_offset(g, kind, slot, g->rank),
-        rdmc_cq_encode(g->opts.group_id, kind, m->index, 0), 0, &op->fop);
+    int rc =
+        fab_writedata(g->conns[to], g->ctrl_out_mr, off, RDMC_CTRL_SIZE,
+                      &g->peer_ctrl[to], ctrl_offset(g, kind, slot, g->rank),
+                      word(g, to, kind, slot, 0), 0, &op->fop);
     if (rc) {
         put_op(g, op);
         if (rc == -EAGAIN) {
@@ -184,8 +194,7 @@ static int post_block(struct rdmc_group *g, struct rdmc__msg *m, uint32_t slot,
     op->fop.ctx = op;
     int rc = fab_writedata(
         g->conns[s->target], m->mr, off, len, &m->dest[s->target], off,
-        rdmc_cq_encode(g->opts.group_id, RDMC_KIND_BLOCK, m->index, s->block),
-        0, &op->fop);
+        word(g, s->target, RDMC_KIND_BLOCK, slot, s->block), 0, &op->fop);
     if (rc) {
         put_op(g, op);
         if (rc == -EAGAIN) {
@@ -409,7 +418,8 @@ static void start_recv(struct rdmc_group *g, uint32_t slot)
     uint32_t steps = rdmc_schedule_steps(g->opts.algorithm, g->n, blocks);
     m->sends = calloc(steps ? steps : 1, sizeof(*m->sends));
     m->have = calloc(blocks, 1);
-    if (!m->sends || !m->have) {
+    m->rlist = calloc(blocks, sizeof(*m->rlist));
+    if (!m->sends || !m->have || !m->rlist) {
         fail_group(g, RDMC_NO_PEER, -ENOMEM);
         return;
     }
@@ -434,6 +444,9 @@ static void start_recv(struct rdmc_group *g, uint32_t slot)
         fail_group(g, RDMC_NO_PEER, rc);
         return;
     }
+    /* Two passes over the schedule: count what each source sends me,
+     * then lay the blocks out per source in step order. */
+    memset(m->rcnt, 0, g->n * sizeof(*m->rcnt));
     for (uint32_t s = 0; s < steps; s++) {
         struct rdmc_transfer snd, rcv;
         rdmc_schedule_step(g->opts.algorithm, g->n, g->rank, blocks, s, &snd,
@@ -442,9 +455,30 @@ static void start_recv(struct rdmc_group *g, uint32_t slot)
             m->sends[m->nsends++] = (struct rdmc__send){snd.peer, snd.block};
             m->is_target[snd.peer] = 1;
         }
-        if (rcv.peer != RDMC_NO_PEER)
+        if (rcv.peer != RDMC_NO_PEER) {
             m->is_source[rcv.peer] = 1;
+            m->rcnt[rcv.peer]++;
+        }
     }
+    uint32_t off_sum = 0;
+    for (uint32_t r = 0; r < g->n; r++) {
+        m->roff[r] = off_sum;
+        m->rcur[r] = off_sum;
+        off_sum += m->rcnt[r];
+    }
+    if (off_sum != blocks) {
+        fail_group(g, RDMC_NO_PEER, -EPROTO); /* schedule bug */
+        return;
+    }
+    for (uint32_t s = 0; s < steps; s++) {
+        struct rdmc_transfer snd, rcv;
+        rdmc_schedule_step(g->opts.algorithm, g->n, g->rank, blocks, s, &snd,
+                           &rcv);
+        if (rcv.peer != RDMC_NO_PEER)
+            m->rlist[m->rcur[rcv.peer]++] = rcv.block;
+    }
+    for (uint32_t r = 0; r < g->n; r++)
+        m->rcur[r] = m->roff[r];
     m->active = true;
     m->last_activity_ms = now_ms();
     for (uint32_t r = 1; r < g->n; r++) {
@@ -462,24 +496,42 @@ static void start_recv(struct rdmc_group *g, uint32_t slot)
     }
 }
 
+/* Which block a BLOCK word from rank r names: the first block of r's
+ * sends to me, in schedule order, not yet received and with residue
+ * block_mod.  UINT32_MAX when there is none. */
+static uint32_t find_block(struct rdmc__msg *m, uint32_t r, uint32_t block_mod)
+{
+    uint32_t end = m->roff[r] + m->rcnt[r];
+    while (m->rcur[r] < end && m->have[m->rlist[m->rcur[r]]])
+        m->rcur[r]++;
+    for (uint32_t i = m->rcur[r]; i < end; i++) {
+        uint32_t b = m->rlist[i];
+        if (!m->have[b] && b % RDMC_DATA_BLOCK_MOD == block_mod)
+            return b;
+    }
+    return UINT32_MAX;
+}
+
 static void on_remote_data(void *ctx, uint32_t node_id, uint64_t data)
 {
     struct rdmc_group *g = ctx;
-    uint32_t gid, seq, block;
     unsigned kind;
-    if (!rdmc_cq_decode(data, &gid, &kind, &seq, &block) ||
-        gid != g->opts.group_id)
-        return; /* another user's traffic */
+    uint32_t slot, block_mod;
+    rdmc_data_decode((uint32_t)(data & FAB_DATA_PAYLOAD_MAX), &kind, &slot,
+                     &block_mod);
     pthread_mutex_lock(&g->lock);
     int r = rank_of(g, node_id);
     if (g->status || g->stopping || r < 0 || (uint32_t)r == g->rank)
         goto out;
-    uint32_t slot = seq % g->window;
+    if (slot >= g->window) {
+        fail_group(g, node_id, -EBADMSG);
+        goto out;
+    }
     struct rdmc__msg *m = &g->slots[slot];
-    bool current = m->active && !m->delivered && (m->index & 0xfffu) == seq;
+    bool current = m->active && !m->delivered;
     switch (kind) {
     case RDMC_KIND_HEADER:
-        if (r != 0 || g->rank == 0 || (m->active && m->index % 4096 == seq)) {
+        if (r != 0 || g->rank == 0 || m->pending_header) {
             fail_group(g, node_id, -EBADMSG);
             break;
         }
@@ -489,19 +541,20 @@ static void on_remote_data(void *ctx, uint32_t node_id, uint64_t data)
             start_recv(g, slot);
         break;
     case RDMC_KIND_READY: {
-        if (r == 0) {
+        if (r == 0 || m->pending_ready[r]) {
             fail_group(g, node_id, -EBADMSG);
-            break;
-        }
-        if (!current) {
-            m->pending_ready[r] = 1; /* checked when the message starts */
             break;
         }
         struct rdmc_ctrl c;
         size_t off = ctrl_offset(g, RDMC_KIND_READY, slot, (uint32_t)r);
-        if (rdmc_ctrl_decode(g->ctrl_in + off, RDMC_CTRL_SIZE, &c) ||
-            c.kind != RDMC_KIND_READY || c.index != m->index ||
-            c.dest.len < m->size || !m->is_target[r] || m->ready_got[r]) {
+        int bad = rdmc_ctrl_decode(g->ctrl_in + off, RDMC_CTRL_SIZE, &c);
+        if (!current || (!bad && c.index != m->index)) {
+            /* a later message's: checked when that message starts */
+            m->pending_ready[r] = 1;
+            break;
+        }
+        if (bad || c.kind != RDMC_KIND_READY || c.dest.len < m->size ||
+            !m->is_target[r] || m->ready_got[r]) {
             fail_group(g, node_id, -EBADMSG);
             break;
         }
@@ -524,9 +577,11 @@ static void on_remote_data(void *ctx, uint32_t node_id, uint64_t data)
         m->last_activity_ms = now_ms();
         break;
     }
-    case RDMC_KIND_BLOCK:
-        if (g->rank == 0 || !current || block >= m->blocks || m->have[block] ||
-            !m->is_source[r]) {
+    case RDMC_KIND_BLOCK: {
+        uint32_t block = UINT32_MAX;
+        if (g->rank != 0 && current && m->is_source[r])
+            block = find_block(m, (uint32_t)r, block_mod);
+        if (block == UINT32_MAX) {
             fail_group(g, node_id, -EBADMSG);
             break;
         }
@@ -534,6 +589,7 @@ static void on_remote_data(void *ctx, uint32_t node_id, uint64_t data)
         m->nhave++;
         m->last_activity_ms = now_ms();
         break;
+    }
     default:
         fail_group(g, node_id, -EBADMSG);
         break;
@@ -625,8 +681,10 @@ static void *group_main(void *arg)
 
 /* Parameters every member must agree on, published under
  * RDMC_BLOB_KEY(group_id). */
-#define BLOB_VERSION 1
-#define BLOB_SIZE (4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + FAB_MR_DESC_SIZE)
+#define BLOB_VERSION 2
+#define BLOB_TAG_OFF 44  /* this member's libfab data tag */
+#define BLOB_DESC_OFF 48 /* its control region: the last bytes */
+#define BLOB_SIZE (BLOB_DESC_OFF + FAB_MR_DESC_SIZE)
 
 static void put_le(uint8_t *p, uint64_t v, int bytes)
 {
@@ -662,7 +720,8 @@ static void encode_blob(const struct rdmc_group *g, uint8_t *b)
     put_le(b + 24, g->opts.max_msg_size, 8);
     put_le(b + 32, g->n, 4);
     put_le(b + 36, members_hash(g), 8);
-    fab_mr_desc_encode(&d, b + 44);
+    put_le(b + BLOB_TAG_OFF, g->tag, 4);
+    fab_mr_desc_encode(&d, b + BLOB_DESC_OFF);
 }
 
 /* Compares a peer's blob with ours; returns 0 or -EPROTO (logged). */
@@ -692,9 +751,16 @@ static int check_blob(struct rdmc_group *g, uint32_t r, const uint8_t *b,
             return -EPROTO;
         }
     }
-    if (fab_mr_desc_decode(b + 44, FAB_MR_DESC_SIZE, &g->peer_ctrl[r]) ||
+    if (fab_mr_desc_decode(b + BLOB_DESC_OFF, FAB_MR_DESC_SIZE,
+                           &g->peer_ctrl[r]) ||
         g->peer_ctrl[r].len < g->ctrl_len) {
         rdmc__log(g, LOG_ERR, "node %u: bad control region", g->node_ids[r]);
+        return -EPROTO;
+    }
+    g->peer_tag[r] = (uint32_t)get_le(b + BLOB_TAG_OFF, 4);
+    if (g->peer_tag[r] == 0 || g->peer_tag[r] > FAB_DATA_TAG_MAX) {
+        rdmc__log(g, LOG_ERR, "node %u: bad data tag %u", g->node_ids[r],
+                  g->peer_tag[r]);
         return -EPROTO;
     }
     return 0;
@@ -756,6 +822,10 @@ static void release_all(struct rdmc_group *g)
         free(m->pending_ready);
         free(m->acked);
         free(m->dest);
+        free(m->rlist);
+        free(m->roff);
+        free(m->rcnt);
+        free(m->rcur);
     }
     free(g->slots);
     if (!leak) {
@@ -772,6 +842,7 @@ static void release_all(struct rdmc_group *g)
     }
     free(g->conns);
     free(g->peer_ctrl);
+    free(g->peer_tag);
     free(g->node_ids);
     free(g->failed_reported);
     pthread_mutex_destroy(&g->lock);
@@ -808,11 +879,6 @@ int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
     int rc = validate(pool, members, num_members, &o, &rank);
     if (rc)
         return rc;
-    struct fab_pool_info info;
-    fab_pool_get_info(pool, &info);
-    if (info.cq_data_size < 8)
-        return -ENOTSUP;
-
     struct rdmc_group *g = calloc(1, sizeof(*g));
     if (!g)
         return -ENOMEM;
@@ -835,6 +901,7 @@ int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
     g->node_ids = calloc(n, sizeof(*g->node_ids));
     g->conns = calloc(n, sizeof(*g->conns));
     g->peer_ctrl = calloc(n, sizeof(*g->peer_ctrl));
+    g->peer_tag = calloc(n, sizeof(*g->peer_tag));
     g->failed_reported = calloc(n, 1);
     g->slots = calloc(g->window, sizeof(*g->slots));
     g->ctrl_len = (size_t)RDMC__NKINDS * g->window * n * RDMC_CTRL_SIZE;
@@ -843,8 +910,9 @@ int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
     g->nops = RDMC__DATA_INFLIGHT + (size_t)RDMC__NKINDS * g->window * n;
     g->ops = calloc(g->nops, sizeof(*g->ops));
     rc = -ENOMEM;
-    if (!g->node_ids || !g->conns || !g->peer_ctrl || !g->failed_reported ||
-        !g->slots || !g->ctrl_in || !g->ctrl_out || !g->ops)
+    if (!g->node_ids || !g->conns || !g->peer_ctrl || !g->peer_tag ||
+        !g->failed_reported || !g->slots || !g->ctrl_in || !g->ctrl_out ||
+        !g->ops)
         goto fail;
     for (uint32_t i = 0; i < g->window; i++) {
         struct rdmc__msg *m = &g->slots[i];
@@ -855,8 +923,12 @@ int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
         m->pending_ready = calloc(n, 1);
         m->acked = calloc(n, 1);
         m->dest = calloc(n, sizeof(*m->dest));
+        m->roff = calloc(n, sizeof(*m->roff));
+        m->rcnt = calloc(n, sizeof(*m->rcnt));
+        m->rcur = calloc(n, sizeof(*m->rcur));
         if (!m->is_source || !m->is_target || !m->ctrl_sent || !m->ready_got ||
-            !m->pending_ready || !m->acked || !m->dest)
+            !m->pending_ready || !m->acked || !m->dest || !m->roff ||
+            !m->rcnt || !m->rcur)
             goto fail;
     }
     for (size_t i = 0; i < g->nops; i++) {
@@ -880,6 +952,12 @@ int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
     rc = fab_user_create(pool, &ucbs, g, &g->user);
     if (rc)
         goto fail;
+    /* Our words come to us alone, by tag; peers learn it from the blob. */
+    rc = fab_user_claim_tag(g->user, FAB_DATA_TAG_ANY, &g->tag);
+    if (rc) {
+        rdmc__log(g, LOG_ERR, "no libfab data tag: %s", rdmc_strerror(rc));
+        goto fail;
+    }
     int64_t deadline =
         now_ms() + (o.create_timeout_ms > 0 ? o.create_timeout_ms : 10000);
     for (uint32_t r = 0; r < g->n; r++) {

@@ -55,6 +55,11 @@ struct rdmc__msg {
     uint8_t *acked;           /* sender: DONE from that rank */
     struct fab_mr_desc *dest; /* READY's region per rank */
     bool pending_header;      /* HEADER landed while the slot was busy */
+    /* Receiver: the blocks each source sends me, in schedule order:
+     * rlist[roff[r] .. roff[r] + rcnt[r]); rcur[r] is the first of them
+     * not received yet (BLOCK words name a block mod 4096). */
+    uint32_t *rlist;
+    uint32_t *roff, *rcnt, *rcur; /* per rank */
 };
 
 /* A message queued by rdmc_send. */
@@ -73,6 +78,8 @@ struct rdmc_group {
     uint32_t n, rank, window;
     uint32_t *node_ids;
     struct fab_user *user;
+    uint32_t tag;                  /* my libfab data tag */
+    uint32_t *peer_tag;            /* per rank: the tag to write to it with */
     struct fab_conn **conns;       /* per rank; NULL for me */
     struct fab_mr_desc *peer_ctrl; /* per rank: its control region */
     size_t bytes_per_kind;

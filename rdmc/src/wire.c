@@ -123,3 +123,23 @@ bool rdmc_cq_decode(uint64_t data, uint32_t *group_id, unsigned *kind,
         *block = (uint32_t)data & 0xfffffu;
     return true;
 }
+
+uint32_t rdmc_data_encode(unsigned kind, uint32_t slot, uint32_t block)
+{
+    if (kind < RDMC_KIND_HEADER || kind > RDMC_KIND_BLOCK ||
+        slot > RDMC_DATA_SLOT_MAX)
+        return UINT32_MAX;
+    return ((uint32_t)(kind - 1) << 18) | (slot << 12) |
+           (block % RDMC_DATA_BLOCK_MOD);
+}
+
+void rdmc_data_decode(uint32_t payload, unsigned *kind, uint32_t *slot,
+                      uint32_t *block_mod)
+{
+    if (kind)
+        *kind = ((payload >> 18) & 0x3u) + 1;
+    if (slot)
+        *slot = (payload >> 12) & RDMC_DATA_SLOT_MAX;
+    if (block_mod)
+        *block_mod = payload % RDMC_DATA_BLOCK_MOD;
+}

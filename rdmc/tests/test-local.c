@@ -218,7 +218,11 @@ START_TEST(test_malformed_control_from_peer)
     ck_assert_int_eq(fab_pool_fetch(cr[0].pool, 2, RDMC_BLOB_KEY(42), blob,
                                     sizeof(blob), &len, 5000, NULL),
                      0);
-    ck_assert_uint_ge(len, FAB_MR_DESC_SIZE);
+    ck_assert_uint_ge(len, FAB_MR_DESC_SIZE + 4);
+    /* ... after the member's libfab data tag */
+    const uint8_t *tp = blob + len - FAB_MR_DESC_SIZE - 4;
+    uint32_t tag = (uint32_t)tp[0] | (uint32_t)tp[1] << 8 |
+                   (uint32_t)tp[2] << 16 | (uint32_t)tp[3] << 24;
     struct fab_mr_desc ctrl;
     ck_assert_int_eq(fab_mr_desc_decode(blob + len - FAB_MR_DESC_SIZE,
                                         FAB_MR_DESC_SIZE, &ctrl),
@@ -230,10 +234,12 @@ START_TEST(test_malformed_control_from_peer)
                                      FAB_ACCESS_LOCAL, &mr),
                      0);
     /* HEADER slot of message 0 from rank 0 is the region's first record */
-    ck_assert_int_eq(fab_writedata(conn, mr, 0, sizeof(garbage), &ctrl, 0,
-                                   rdmc_cq_encode(42, RDMC_KIND_HEADER, 0, 0),
-                                   0, NULL),
-                     0);
+    ck_assert_int_eq(
+        fab_writedata(conn, mr, 0, sizeof(garbage), &ctrl, 0,
+                      fab_data_word(cr[0].pool, tag,
+                                    rdmc_data_encode(RDMC_KIND_HEADER, 0, 0)),
+                      0, NULL),
+        0);
     struct fab_pool *pool0 = cr[0].pool;
     for (int i = 0; i < 400 && !got_failure(&cr[1].c); i++)
         fab_pool_progress_wait(pool0, 0, 5);
@@ -248,6 +254,65 @@ START_TEST(test_malformed_control_from_peer)
 }
 END_TEST
 
+/* More groups over one pair of pools than libfab first reached with
+ * completion data (32 users per connection): every group moves its
+ * message, each to its own receiver, whatever CQ data the pools carry. */
+#define MANY_GROUPS 40
+
+static bool all_groups_done(void *arg)
+{
+    struct creator *cr = arg;
+    for (int i = 0; i < 2 * MANY_GROUPS; i++)
+        if (atomic_load(&cr[i].c.completed) < 1)
+            return false;
+    return true;
+}
+
+START_TEST(test_many_groups_share_a_connection)
+{
+    struct fab_pool *pools[2];
+    for (int i = 0; i < 2; i++) {
+        pools[i] = tr_pool((uint32_t)i + 1, 0, "tcp");
+        ck_assert_ptr_nonnull(pools[i]);
+    }
+    static struct creator cr[2 * MANY_GROUPS];
+    memset(cr, 0, sizeof(cr));
+    pthread_t t[2 * MANY_GROUPS];
+    for (int k = 0; k < MANY_GROUPS; k++) {
+        for (int i = 0; i < 2; i++) {
+            struct creator *c = &cr[2 * k + i];
+            c->pool = pools[i];
+            for (int j = 0; j < 2; j++)
+                c->members[j] = (struct rdmc_member){
+                    (uint32_t)j + 1, "127.0.0.1", fab_pool_port(pools[j])};
+            quiet_opts(&c->opts, 100 + (uint32_t)k);
+            c->opts.block_size = 1024;
+            c->opts.max_msg_size = 8192;
+            c->opts.create_timeout_ms = 20000;
+        }
+    }
+    for (int i = 0; i < 2 * MANY_GROUPS; i++)
+        pthread_create(&t[i], NULL, create_thread, &cr[i]);
+    for (int i = 0; i < 2 * MANY_GROUPS; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 2 * MANY_GROUPS; i++)
+        ck_assert_msg(cr[i].rc == 0, "group %d: %s", i / 2,
+                      rdmc_strerror(cr[i].rc));
+    static char buf[5000];
+    for (int k = 0; k < MANY_GROUPS; k++)
+        ck_assert_int_eq(rdmc_send(cr[2 * k].g, buf, sizeof(buf), NULL), 0);
+    ck_assert(th_wait_until(all_groups_done, cr, 30000));
+    for (int i = 0; i < 2 * MANY_GROUPS; i++) {
+        ck_assert_int_eq(atomic_load(&cr[i].c.completed), 1);
+        ck_assert_int_eq(atomic_load(&cr[i].c.failures), 0);
+    }
+    for (int i = 0; i < 2 * MANY_GROUPS; i++)
+        rdmc_group_destroy(cr[i].g);
+    for (int i = 0; i < 2; i++)
+        fab_pool_destroy(pools[i]);
+}
+END_TEST
+
 Suite *rdmc_local_suite(void)
 {
     Suite *s = suite_create("rdmc-local");
@@ -257,6 +322,7 @@ Suite *rdmc_local_suite(void)
     tcase_add_test(tc, test_mismatched_block_size);
     tcase_add_test(tc, test_pair_in_process);
     tcase_add_test(tc, test_malformed_control_from_peer);
+    tcase_add_test(tc, test_many_groups_share_a_connection);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -11,8 +11,10 @@
  * from a caller-owned struct fab_pool; many groups live over one pool at
  * once (a live peer is never bootstrapped again).  Blocks and control
  * messages are one-sided fab_writedata operations whose remote CQ data
- * names the group (RDMC_CQ_* below), so every group filters its own traffic
- * on a connection shared with other users (other groups, an SST).  A block
+ * carries the receiving group's libfab data tag (rdmc_data_encode below),
+ * so the receiver's pool hands each word to its group alone, in 4 bytes of
+ * CQ data (verbs) as in 8 (tcp), however many groups share a connection.  A
+ * block
  * is written only after its receiver signalled that its destination buffer
  * is registered (a READY control message carrying the region's descriptor):
  * that is the flow control.
@@ -104,7 +106,8 @@ RDMC_EXPORT int rdmc_schedule_step(enum rdmc_algorithm alg, uint32_t n,
 
 /* ---- wire format -------------------------------------------------------- */
 
-/* Remote CQ data of every write of a group (64 bits):
+/* Every write of a group carries a tagged data word (rdmc_data_encode
+ * below).  The first version's 64-bit layout (rdmc_cq_encode):
  *   63..56 RDMC_CQ_MAGIC, 55..36 group id, 35..32 kind (enum rdmc_ctrl_kind
  *   or RDMC_KIND_BLOCK), 31..20 message index mod 4096, 19..0 block number.
  * Control messages are small records written into the receiver's control
@@ -141,7 +144,30 @@ RDMC_EXPORT int rdmc_ctrl_encode(const struct rdmc_ctrl *c,
 RDMC_EXPORT int rdmc_ctrl_decode(const uint8_t *in, size_t len,
                                  struct rdmc_ctrl *c);
 
-/* CQ data word helpers (pure). */
+/* Data word payloads.  A group claims a libfab data tag
+ * (fab_user_claim_tag) at every member and publishes it with its
+ * parameters; a member writes fab_data_word(pool, receiver's tag, payload)
+ * with a 20-bit payload (FAB_DATA_PAYLOAD_BITS), which fits the 4 bytes of
+ * CQ data verbs carries:
+ *   19..18 kind - 1 (enum rdmc_ctrl_kind), 17..12 message slot (index mod
+ *   window), 11..0 block number mod 4096 (BLOCK; 0 otherwise).
+ * A BLOCK word names a block by its residue: the receiver takes the first
+ * block not yet received, in its schedule's order from that sender, with
+ * that residue (a sender posts its blocks to one receiver in schedule
+ * order).  The control record itself carries the message index. */
+#define RDMC_DATA_SLOT_MAX 63u
+#define RDMC_DATA_BLOCK_MOD 4096u
+/* The payload; UINT32_MAX for a kind outside HEADER..BLOCK or a slot over
+ * RDMC_DATA_SLOT_MAX.  block is taken mod RDMC_DATA_BLOCK_MOD. */
+RDMC_EXPORT uint32_t rdmc_data_encode(unsigned kind, uint32_t slot,
+                                      uint32_t block);
+/* Splits a payload (bits over FAB_DATA_PAYLOAD_BITS are ignored). */
+RDMC_EXPORT void rdmc_data_decode(uint32_t payload, unsigned *kind,
+                                  uint32_t *slot, uint32_t *block_mod);
+
+/* CQ data word helpers of the first version (pure): the 64-bit layout
+ * above, which groups no longer put on the wire (they use tagged words,
+ * rdmc_data_encode); kept for programs that call them. */
 RDMC_EXPORT uint64_t rdmc_cq_encode(uint32_t group_id, unsigned kind,
                                     uint64_t index, uint32_t block);
 /* Splits a data word.  Returns false when it is not librdmc's (magic). */
@@ -228,8 +254,9 @@ RDMC_EXPORT const char *rdmc_strerror(int err);
  * a newer header is accepted and the fields it adds are ignored; unknown
  * algorithm; group id over RDMC_MAX_GROUP_ID; block_size or max_msg_size
  * 0; window not a power of two in 1..64; max_msg_size / block_size over
- * RDMC_MAX_BLOCKS), -ENOTSUP (the provider carries fewer than 8 bytes of
- * CQ data), -EPROTO (a member's
+ * RDMC_MAX_BLOCKS), -ENOTSUP (the pool carries fewer than 4 bytes of CQ
+ * data), -ENOSPC (every libfab data tag of the pool is taken), -EPROTO (a
+ * member's
  * parameters differ: the log says which; the member that sees it withdraws,
  * so the others may get -ETIMEDOUT), -ETIMEDOUT, libfab's codes. */
 #define RDMC_BLOB_KEY(group_id) ((0x52444d43ull << 32) | (uint64_t)(group_id))
