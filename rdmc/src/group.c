@@ -99,8 +99,11 @@ static void put_op(struct rdmc_group *g, struct rdmc__op *op)
 
 static void free_slot(struct rdmc_group *g, struct rdmc__msg *m)
 {
-    fab_mr_destroy(m->mr);
+    if (m->own_mr)
+        fab_mr_destroy(m->mr);
     m->mr = NULL;
+    m->own_mr = false;
+    m->mr_off = 0;
     if (m->own_buf)
         free(m->buf);
     m->buf = NULL;
@@ -149,7 +152,8 @@ static int post_ctrl(struct rdmc_group *g, struct rdmc__msg *m, uint32_t slot,
     else if (kind == RDMC_KIND_READY)
         fab_mr_get_desc(m->mr, &c.dest);
     size_t off = ctrl_offset(g, kind, slot, to);
-    rdmc_ctrl_encode(&c, g->ctrl_out + off);
+    rdmc__ctrl_encode(&c, kind == RDMC_KIND_READY ? m->mr_off : 0,
+                      g->ctrl_out + off);
     struct rdmc__op *op = get_op(g);
     if (!op) {
         g->retry = true;
@@ -192,9 +196,10 @@ static int post_block(struct rdmc_group *g, struct rdmc__msg *m, uint32_t slot,
     op->data = true;
     op->fop.done = op_done;
     op->fop.ctx = op;
-    int rc = fab_writedata(
-        g->conns[s->target], m->mr, off, len, &m->dest[s->target], off,
-        word(g, s->target, RDMC_KIND_BLOCK, slot, s->block), 0, &op->fop);
+    int rc = fab_writedata(g->conns[s->target], m->mr, m->mr_off + off, len,
+                           &m->dest[s->target], m->dest_off[s->target] + off,
+                           word(g, s->target, RDMC_KIND_BLOCK, slot, s->block),
+                           0, &op->fop);
     if (rc) {
         put_op(g, op);
         if (rc == -EAGAIN) {
@@ -257,6 +262,25 @@ static void pump_msg(struct rdmc_group *g, uint32_t slot)
     }
 }
 
+/* Takes rank r's READY for message m (slot) from the control region:
+ * where to write m's blocks in r's memory.  -EBADMSG when malformed, for
+ * another message, too small, or from a rank I send nothing to. */
+static int apply_ready(struct rdmc_group *g, struct rdmc__msg *m, uint32_t slot,
+                       uint32_t r)
+{
+    struct rdmc_ctrl c;
+    uint64_t dest_off = 0;
+    size_t off = ctrl_offset(g, RDMC_KIND_READY, slot, r);
+    if (rdmc__ctrl_decode(g->ctrl_in + off, RDMC_CTRL_SIZE, &c, &dest_off) ||
+        c.kind != RDMC_KIND_READY || c.index != m->index ||
+        c.dest.len - dest_off < m->size || !m->is_target[r])
+        return -EBADMSG;
+    m->dest[r] = c.dest;
+    m->dest_off[r] = dest_off;
+    m->ready_got[r] = 1;
+    return 0;
+}
+
 /* Starts the sender's next queued message if its slot is free. */
 static void start_sends(struct rdmc_group *g)
 {
@@ -269,8 +293,15 @@ static void start_sends(struct rdmc_group *g)
         uint32_t blocks = blocks_of(g, q->size);
         uint32_t steps = rdmc_schedule_steps(g->opts.algorithm, g->n, blocks);
         m->sends = steps ? calloc(steps, sizeof(*m->sends)) : NULL;
-        int rc = fab_mr_register(g->pool, (void *)(uintptr_t)q->buf, q->size,
+        int rc = 0;
+        if (q->mr) {
+            m->mr = q->mr; /* the caller's region: nothing to register */
+            m->mr_off = q->mr_off;
+        } else {
+            rc = fab_mr_register(g->pool, (void *)(uintptr_t)q->buf, q->size,
                                  FAB_ACCESS_LOCAL, &m->mr);
+            m->own_mr = rc == 0;
+        }
         if ((steps && !m->sends) || rc) {
             free(m->sends);
             m->sends = NULL;
@@ -291,7 +322,8 @@ static void start_sends(struct rdmc_group *g)
         m->index = q->index;
         m->size = q->size;
         m->blocks = blocks;
-        m->buf = (uint8_t *)(uintptr_t)q->buf;
+        m->buf = q->mr ? (uint8_t *)fab_mr_addr(q->mr) + q->mr_off
+                       : (uint8_t *)(uintptr_t)q->buf;
         m->own_buf = false;
         m->last_activity_ms = now_ms();
         /* READY records that landed before we started this message */
@@ -299,15 +331,10 @@ static void start_sends(struct rdmc_group *g)
             if (!m->pending_ready[r])
                 continue;
             m->pending_ready[r] = 0;
-            struct rdmc_ctrl c;
-            size_t off = ctrl_offset(g, RDMC_KIND_READY, slot, r);
-            if (rdmc_ctrl_decode(g->ctrl_in + off, RDMC_CTRL_SIZE, &c) ||
-                c.index != m->index || c.dest.len < m->size) {
+            if (apply_ready(g, m, slot, r)) {
                 fail_group(g, g->node_ids[r], -EBADMSG);
                 return;
             }
-            m->dest[r] = c.dest;
-            m->ready_got[r] = 1;
         }
         g->queue_head = q->next;
         if (!g->queue_head)
@@ -405,7 +432,7 @@ static void start_recv(struct rdmc_group *g, uint32_t slot)
         return;
     struct rdmc_ctrl c;
     size_t off = ctrl_offset(g, RDMC_KIND_HEADER, slot, 0);
-    if (rdmc_ctrl_decode(g->ctrl_in + off, RDMC_CTRL_SIZE, &c) ||
+    if (rdmc__ctrl_decode(g->ctrl_in + off, RDMC_CTRL_SIZE, &c, NULL) ||
         c.kind != RDMC_KIND_HEADER || c.group_id != g->opts.group_id ||
         c.index % g->window != slot || c.index < g->next_deliver ||
         c.index >= g->next_deliver + g->window ||
@@ -427,19 +454,41 @@ static void start_recv(struct rdmc_group *g, uint32_t slot)
     m->size = (size_t)c.size;
     m->blocks = blocks;
     void *buf = NULL;
-    if (g->cbs.incoming) {
+    int rc = 0;
+    if (g->opts.incoming_mr) {
+        struct fab_mr *mr = NULL;
+        size_t at = 0;
+        g->cb_depth++;
+        int want = g->opts.incoming_mr(g->ctx, g, c.index, m->size, &mr, &at);
+        g->cb_depth--;
+        if (want == 0 && mr) {
+            if (at > fab_mr_len(mr) || fab_mr_len(mr) - at < m->size) {
+                rdmc__log(g, LOG_ERR,
+                          "incoming_mr: region too small for message %llu",
+                          (unsigned long long)c.index);
+                fail_group(g, RDMC_NO_PEER, -ERANGE);
+                return;
+            }
+            m->mr = mr; /* registered already: no per-message work */
+            m->mr_off = at;
+            buf = (uint8_t *)fab_mr_addr(mr) + at;
+        }
+    } else if (g->cbs.incoming) {
         g->cb_depth++;
         buf = g->cbs.incoming(g->ctx, g, c.index, m->size);
         g->cb_depth--;
     }
-    m->own_buf = buf == NULL;
-    if (!buf)
-        buf = malloc(m->size);
-    m->buf = buf;
-    int rc = buf ? fab_mr_register(g->pool, buf, m->size,
+    if (!m->mr) {
+        m->own_buf = buf == NULL;
+        if (!buf)
+            buf = malloc(m->size);
+        rc = buf ? fab_mr_register(g->pool, buf, m->size,
                                    FAB_ACCESS_LOCAL | FAB_ACCESS_REMOTE_WRITE,
                                    &m->mr)
                  : -ENOMEM;
+        m->own_mr = rc == 0;
+    }
+    m->buf = buf;
     if (rc) {
         fail_group(g, RDMC_NO_PEER, rc);
         return;
@@ -485,14 +534,10 @@ static void start_recv(struct rdmc_group *g, uint32_t slot)
         if (!m->pending_ready[r])
             continue;
         m->pending_ready[r] = 0;
-        size_t roff = ctrl_offset(g, RDMC_KIND_READY, slot, r);
-        if (rdmc_ctrl_decode(g->ctrl_in + roff, RDMC_CTRL_SIZE, &c) ||
-            c.index != m->index || c.dest.len < m->size || !m->is_target[r]) {
+        if (apply_ready(g, m, slot, r)) {
             fail_group(g, g->node_ids[r], -EBADMSG);
             return;
         }
-        m->dest[r] = c.dest;
-        m->ready_got[r] = 1;
     }
 }
 
@@ -547,19 +592,16 @@ static void on_remote_data(void *ctx, uint32_t node_id, uint64_t data)
         }
         struct rdmc_ctrl c;
         size_t off = ctrl_offset(g, RDMC_KIND_READY, slot, (uint32_t)r);
-        int bad = rdmc_ctrl_decode(g->ctrl_in + off, RDMC_CTRL_SIZE, &c);
+        int bad = rdmc__ctrl_decode(g->ctrl_in + off, RDMC_CTRL_SIZE, &c, NULL);
         if (!current || (!bad && c.index != m->index)) {
             /* a later message's: checked when that message starts */
             m->pending_ready[r] = 1;
             break;
         }
-        if (bad || c.kind != RDMC_KIND_READY || c.dest.len < m->size ||
-            !m->is_target[r] || m->ready_got[r]) {
+        if (bad || m->ready_got[r] || apply_ready(g, m, slot, (uint32_t)r)) {
             fail_group(g, node_id, -EBADMSG);
             break;
         }
-        m->dest[r] = c.dest;
-        m->ready_got[r] = 1;
         m->last_activity_ms = now_ms();
         break;
     }
@@ -567,7 +609,7 @@ static void on_remote_data(void *ctx, uint32_t node_id, uint64_t data)
         struct rdmc_ctrl c;
         size_t off = ctrl_offset(g, RDMC_KIND_DONE, slot, (uint32_t)r);
         if (g->rank != 0 || !current || m->acked[r] ||
-            rdmc_ctrl_decode(g->ctrl_in + off, RDMC_CTRL_SIZE, &c) ||
+            rdmc__ctrl_decode(g->ctrl_in + off, RDMC_CTRL_SIZE, &c, NULL) ||
             c.kind != RDMC_KIND_DONE || c.index != m->index) {
             fail_group(g, node_id, -EBADMSG);
             break;
@@ -777,6 +819,9 @@ static int validate(struct fab_pool *pool, const struct rdmc_member *members,
         return -EINVAL;
     if ((o->max_msg_size - 1) / o->block_size + 1 > RDMC_MAX_BLOCKS)
         return -EINVAL;
+    /* 0 would fail the first message at once (< 0 means never) */
+    if (o->timeout_ms == 0)
+        return -EINVAL;
     uint32_t me = fab_pool_node_id(pool);
     int found = -1;
     for (size_t i = 0; i < num; i++) {
@@ -809,7 +854,7 @@ static void release_all(struct rdmc_group *g)
                   g->ops_outstanding);
     for (uint32_t i = 0; g->slots && i < g->window; i++) {
         struct rdmc__msg *m = &g->slots[i];
-        if (!leak)
+        if (!leak && m->own_mr)
             fab_mr_destroy(m->mr);
         if (m->own_buf && !leak)
             free(m->buf);
@@ -824,6 +869,7 @@ static void release_all(struct rdmc_group *g)
         free(m->dest);
         free(m->rlist);
         free(m->roff);
+        free(m->dest_off);
         free(m->rcnt);
         free(m->rcur);
     }
@@ -868,12 +914,13 @@ int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
     rdmc_options_init(&o);
     if (out)
         *out = NULL;
-    /* There is no older layout: a smaller size (0: not initialised) is a
-     * mistake, and a partial copy could split a pointer.  A larger one
-     * comes from a newer header; the fields it adds are ignored. */
-    if (!opts || !out || opts->size < sizeof(o))
+    /* Smaller than the first layout (0: not initialised) is a mistake: a
+     * partial copy could split a pointer.  Between it and ours: an older
+     * caller, the fields it lacks keep their defaults.  Larger: a newer
+     * header; the fields it adds are ignored. */
+    if (!opts || !out || opts->size < RDMC__OPTIONS_V1_SIZE)
         return -EINVAL;
-    memcpy(&o, opts, sizeof(o));
+    memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
     o.size = sizeof(o);
     uint32_t rank;
     int rc = validate(pool, members, num_members, &o, &rank);
@@ -924,11 +971,12 @@ int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
         m->acked = calloc(n, 1);
         m->dest = calloc(n, sizeof(*m->dest));
         m->roff = calloc(n, sizeof(*m->roff));
+        m->dest_off = calloc(n, sizeof(*m->dest_off));
         m->rcnt = calloc(n, sizeof(*m->rcnt));
         m->rcur = calloc(n, sizeof(*m->rcur));
         if (!m->is_source || !m->is_target || !m->ctrl_sent || !m->ready_got ||
             !m->pending_ready || !m->acked || !m->dest || !m->roff ||
-            !m->rcnt || !m->rcur)
+            !m->rcnt || !m->rcur || !m->dest_off)
             goto fail;
     }
     for (size_t i = 0; i < g->nops; i++) {
@@ -1077,11 +1125,10 @@ void rdmc_group_destroy(struct rdmc_group *g)
     release_all(g);
 }
 
-int rdmc_send(struct rdmc_group *g, const void *buf, size_t size,
-              uint64_t *index)
+/* Queues a message: buf (registered per message) or mr + mr_off. */
+static int enqueue(struct rdmc_group *g, const void *buf, struct fab_mr *mr,
+                   size_t mr_off, size_t size, uint64_t *index)
 {
-    if (!g || !buf || size == 0)
-        return -EINVAL;
     if (g->rank != 0)
         return -EPERM;
     if (size > g->opts.max_msg_size)
@@ -1097,6 +1144,8 @@ int rdmc_send(struct rdmc_group *g, const void *buf, size_t size,
         return st;
     }
     q->buf = buf;
+    q->mr = mr;
+    q->mr_off = mr_off;
     q->size = size;
     q->index = g->next_index++;
     if (g->queue_tail)
@@ -1109,6 +1158,24 @@ int rdmc_send(struct rdmc_group *g, const void *buf, size_t size,
     pump(g);
     pthread_mutex_unlock(&g->lock);
     return 0;
+}
+
+int rdmc_send(struct rdmc_group *g, const void *buf, size_t size,
+              uint64_t *index)
+{
+    if (!g || !buf || size == 0)
+        return -EINVAL;
+    return enqueue(g, buf, NULL, 0, size, index);
+}
+
+int rdmc_send_mr(struct rdmc_group *g, struct fab_mr *mr, size_t offset,
+                 size_t size, uint64_t *index)
+{
+    if (!g || !mr || size == 0)
+        return -EINVAL;
+    if (offset > fab_mr_len(mr) || fab_mr_len(mr) - offset < size)
+        return -ERANGE;
+    return enqueue(g, NULL, mr, offset, size, index);
 }
 
 uint32_t rdmc_group_rank(const struct rdmc_group *g)

@@ -5,6 +5,7 @@
 #include "rdmc/rdmc.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 
 #define RDMC__DATA_INFLIGHT 32 /* block writes in flight per group */
@@ -13,6 +14,19 @@
     500 /* destroy of a failed group: let peers stop */
 
 struct rdmc_group;
+
+/* The first struct rdmc_options ended with log_level. */
+#define RDMC__OPTIONS_V1_SIZE offsetof(struct rdmc_options, incoming_mr)
+
+/* Control records as groups write them: version 2, a READY carries the
+ * offset in its region where the message goes (bytes 40..47).  The public
+ * rdmc_ctrl_encode/decode keep version 1 (offset 0, bytes zero). */
+#define RDMC__CTRL_VERSION 2
+int rdmc__ctrl_encode(const struct rdmc_ctrl *c, uint64_t dest_off,
+                      uint8_t out[RDMC_CTRL_SIZE]);
+/* Accepts versions 1 and 2; *dest_off (may be NULL) gets the offset. */
+int rdmc__ctrl_decode(const uint8_t *in, size_t len, struct rdmc_ctrl *c,
+                      uint64_t *dest_off);
 
 /* One posted write: a fab_op plus where it belongs. */
 struct rdmc__op {
@@ -39,6 +53,9 @@ struct rdmc__msg {
     uint8_t *buf;
     bool own_buf;
     struct fab_mr *mr;
+    bool own_mr;              /* registered by us for this message */
+    size_t mr_off;            /* where the message starts in mr */
+    uint64_t *dest_off;       /* per rank: READY's offset in its region */
     struct rdmc__send *sends; /* my sends in step order */
     uint32_t nsends, next_send, sends_done;
     uint8_t *have; /* receiver: per block */
@@ -65,6 +82,8 @@ struct rdmc__msg {
 /* A message queued by rdmc_send. */
 struct rdmc__queued {
     const void *buf;
+    struct fab_mr *mr; /* rdmc_send_mr: the caller's region, else NULL */
+    size_t mr_off;
     size_t size;
     uint64_t index;
     struct rdmc__queued *next;

@@ -313,6 +313,148 @@ START_TEST(test_many_groups_share_a_connection)
 }
 END_TEST
 
+/* Registered memory: the sender multicasts ranges of one registered ring
+ * (rdmc_send_mr), the receiver takes each message into its own ring at
+ * an offset (incoming_mr); bytes, offsets and refusals are checked. */
+#define RING_SLOT 3000
+#define RING_MSGS 6
+
+struct ring {
+    struct fab_mr *mr;
+    uint8_t *mem;
+    atomic_int completed;
+    atomic_int wrong;
+};
+
+static int ring_incoming(void *ctx, struct rdmc_group *g, uint64_t index,
+                         size_t size, struct fab_mr **mr, size_t *offset)
+{
+    struct ring *r = ctx;
+    (void)g;
+    (void)size;
+    *mr = r->mr;
+    *offset = (size_t)(index % 4) * RING_SLOT + 7; /* odd offsets too */
+    return 0;
+}
+
+static void ring_complete(void *ctx, struct rdmc_group *g, uint64_t index,
+                          void *data, size_t size)
+{
+    struct ring *r = ctx;
+    uint8_t *want = r->mem + (size_t)(index % 4) * RING_SLOT + 7;
+    if (rdmc_group_rank(g) == 0)
+        want = r->mem + (size_t)index * 100;
+    if ((uint8_t *)data != want || size != 1000 + (size_t)index * 311)
+        atomic_fetch_add(&r->wrong, 1);
+    else if (rdmc_group_rank(g) != 0) {
+        uint8_t expect[RING_SLOT];
+        tr_fill(expect, size, 7, index);
+        if (memcmp(expect, data, size) != 0)
+            atomic_fetch_add(&r->wrong, 1);
+    }
+    atomic_fetch_add(&r->completed, 1);
+}
+
+struct ring_creator {
+    struct fab_pool *pool;
+    struct rdmc_member members[2];
+    struct rdmc_options opts;
+    struct ring ring;
+    struct rdmc_group *g;
+    int rc;
+};
+
+static void *ring_create_thread(void *arg)
+{
+    struct ring_creator *cr = arg;
+    struct rdmc_callbacks cbs = {.complete = ring_complete};
+    cr->rc = rdmc_group_create(cr->pool, cr->members, 2, &cr->opts, &cbs,
+                               &cr->ring, &cr->g);
+    return NULL;
+}
+
+static bool ring_done(void *arg)
+{
+    struct ring_creator *cr = arg;
+    return atomic_load(&cr[0].ring.completed) == RING_MSGS &&
+           atomic_load(&cr[1].ring.completed) == RING_MSGS;
+}
+
+struct ring_counts {
+    struct ring_creator *cr;
+    int n;
+};
+
+static bool ring_reached(void *arg)
+{
+    struct ring_counts *w = arg;
+    return atomic_load(&w->cr[0].ring.completed) >= w->n &&
+           atomic_load(&w->cr[1].ring.completed) >= w->n;
+}
+
+START_TEST(test_registered_memory)
+{
+    static struct ring_creator cr[2];
+    memset(cr, 0, sizeof(cr));
+    static uint8_t mem[2][4 * RING_SLOT + 64];
+    for (int i = 0; i < 2; i++) {
+        cr[i].pool = tr_pool((uint32_t)i + 1, 0, "tcp");
+        ck_assert_ptr_nonnull(cr[i].pool);
+        cr[i].ring.mem = mem[i];
+        ck_assert_int_eq(
+            fab_mr_register(cr[i].pool, mem[i], sizeof(mem[i]),
+                            FAB_ACCESS_LOCAL | FAB_ACCESS_REMOTE_WRITE,
+                            &cr[i].ring.mr),
+            0);
+    }
+    for (int i = 0; i < 2; i++) {
+        for (int j = 0; j < 2; j++)
+            cr[i].members[j] = (struct rdmc_member){
+                (uint32_t)j + 1, "127.0.0.1", fab_pool_port(cr[j].pool)};
+        quiet_opts(&cr[i].opts, 43);
+        cr[i].opts.block_size = 1024;
+        cr[i].opts.max_msg_size = RING_SLOT;
+        cr[i].opts.incoming_mr = ring_incoming;
+    }
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, ring_create_thread, &cr[i]);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_eq(cr[0].rc, 0);
+    ck_assert_int_eq(cr[1].rc, 0);
+    struct rdmc_group *g = cr[0].g;
+    ck_assert_int_eq(rdmc_send_mr(g, NULL, 0, 10, NULL), -EINVAL);
+    ck_assert_int_eq(rdmc_send_mr(g, cr[0].ring.mr, 0, 0, NULL), -EINVAL);
+    ck_assert_int_eq(
+        rdmc_send_mr(g, cr[0].ring.mr, sizeof(mem[0]) - 5, 10, NULL), -ERANGE);
+    ck_assert_int_eq(
+        rdmc_send_mr(g, cr[0].ring.mr, sizeof(mem[0]) + 1, 1, NULL), -ERANGE);
+    ck_assert_int_eq(rdmc_send_mr(cr[1].g, cr[1].ring.mr, 0, 10, NULL), -EPERM);
+    /* overlapping ranges of one ring: each message's range is filled
+     * after the one before it completed everywhere */
+    for (uint64_t i = 0; i < RING_MSGS; i++) {
+        tr_fill(mem[0] + i * 100, 1000 + (size_t)i * 311, 7, i);
+        uint64_t idx = 99;
+        ck_assert_int_eq(rdmc_send_mr(g, cr[0].ring.mr, (size_t)i * 100,
+                                      1000 + (size_t)i * 311, &idx),
+                         0);
+        ck_assert_uint_eq(idx, i);
+        struct ring_counts want = {cr, (int)i + 1};
+        ck_assert(th_wait_until(ring_reached, &want, 20000));
+    }
+    ck_assert(th_wait_until(ring_done, cr, 20000));
+    ck_assert_int_eq(atomic_load(&cr[0].ring.wrong), 0);
+    ck_assert_int_eq(atomic_load(&cr[1].ring.wrong), 0);
+    for (int i = 0; i < 2; i++)
+        rdmc_group_destroy(cr[i].g);
+    for (int i = 0; i < 2; i++) {
+        fab_mr_destroy(cr[i].ring.mr);
+        fab_pool_destroy(cr[i].pool);
+    }
+}
+END_TEST
+
 Suite *rdmc_local_suite(void)
 {
     Suite *s = suite_create("rdmc-local");
@@ -323,6 +465,7 @@ Suite *rdmc_local_suite(void)
     tcase_add_test(tc, test_pair_in_process);
     tcase_add_test(tc, test_malformed_control_from_peer);
     tcase_add_test(tc, test_many_groups_share_a_connection);
+    tcase_add_test(tc, test_registered_memory);
     suite_add_tcase(s, tc);
     return s;
 }

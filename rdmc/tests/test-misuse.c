@@ -4,6 +4,7 @@
 #include "test-rdmc.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -115,7 +116,8 @@ START_TEST(create_refuses_bad_options)
     struct rdmc_options bad;
     memset(&bad, 0, sizeof(bad));
     expect_refused(pool, &me, 1, &bad);
-    const size_t bad_sizes[] = {0, 1, sizeof(size_t), sizeof(o) - 1};
+    const size_t bad_sizes[] = {0, 1, sizeof(size_t),
+                                offsetof(struct rdmc_options, incoming_mr) - 1};
     for (size_t i = 0; i < sizeof(bad_sizes) / sizeof(bad_sizes[0]); i++) {
         opts_init(&bad, 1);
         bad.size = bad_sizes[i];
@@ -133,6 +135,9 @@ START_TEST(create_refuses_bad_options)
         bad.window = bad_windows[i];
         expect_refused(pool, &me, 1, &bad);
     }
+    opts_init(&bad, 1);
+    bad.timeout_ms = 0; /* would fail the first message at once */
+    expect_refused(pool, &me, 1, &bad);
     opts_init(&bad, 1);
     bad.block_size = 0;
     expect_refused(pool, &me, 1, &bad);

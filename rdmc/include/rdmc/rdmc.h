@@ -215,6 +215,18 @@ struct rdmc_callbacks {
                     int reason);
 };
 
+/* Receiver: where message `index` of `size` bytes goes, in memory the
+ * caller registered once (fab_mr_register on the group's pool with
+ * FAB_ACCESS_LOCAL | FAB_ACCESS_REMOTE_WRITE): set *mr and *offset and
+ * return 0; librdmc writes [offset, offset + size) of it until the
+ * message's `complete` returns (data then points there) and registers
+ * nothing.  Return non-zero (or leave *mr NULL) for librdmc's own buffer.
+ * A range outside the region fails the group with -ERANGE.  Called where
+ * `incoming` would be, which it replaces. */
+typedef int (*rdmc_incoming_mr_fn)(void *ctx, struct rdmc_group *group,
+                                   uint64_t index, size_t size,
+                                   struct fab_mr **mr, size_t *offset);
+
 struct rdmc_options {
     size_t size;                   /* sizeof(struct rdmc_options) */
     uint32_t group_id;             /* same at every member; unique among the
@@ -225,11 +237,15 @@ struct rdmc_options {
     unsigned window;               /* messages in flight, 1..64 (default 4) */
     int create_timeout_ms; /* rendezvous with every member (default 10000) */
     int timeout_ms;        /* no progress on a message for this long fails
-                              the group (default 10000; < 0: never) */
+                              the group (default 10000; < 0: never; 0 is
+                              refused with -EINVAL) */
     int spin_us;           /* progress spin before sleeping (default 50) */
     rdmc_log_fn log;       /* NULL: stderr */
     void *log_ctx;
     int log_level; /* syslog level, default LOG_WARNING */
+    /* Fields below were added after the first layout; a caller whose size
+     * ends before one gets its default. */
+    rdmc_incoming_mr_fn incoming_mr; /* NULL (default): `incoming` */
 };
 
 /* Fills defaults. */
@@ -249,13 +265,15 @@ RDMC_EXPORT const char *rdmc_strerror(int err);
  * failure.  Errors: -EINVAL (pool, members, opts or out NULL; no members
  * or more than RDMC_MAX_MEMBERS; duplicates; a node id RDMC_NO_PEER; my
  * node not a member; another member without a host, with port 0 or a host
- * longer than 63 bytes; opts->size smaller than this version's struct
- * rdmc_options -- 0 included: there is no older layout; a larger size from
- * a newer header is accepted and the fields it adds are ignored; unknown
+ * longer than 63 bytes; opts->size smaller than the first struct
+ * rdmc_options, which ended with log_level -- 0 included; a size between it
+ * and this version's is an older caller, whose missing fields take their
+ * defaults; a larger size from a newer header is accepted and the fields it
+ * adds are ignored; unknown
  * algorithm; group id over RDMC_MAX_GROUP_ID; block_size or max_msg_size
  * 0; window not a power of two in 1..64; max_msg_size / block_size over
- * RDMC_MAX_BLOCKS), -ENOTSUP (the pool carries fewer than 4 bytes of CQ
- * data), -ENOSPC (every libfab data tag of the pool is taken), -EPROTO (a
+ * RDMC_MAX_BLOCKS; timeout_ms 0), -ENOTSUP (the pool carries fewer than 4 bytes
+ * of CQ data), -ENOSPC (every libfab data tag of the pool is taken), -EPROTO (a
  * member's
  * parameters differ: the log says which; the member that sees it withdraws,
  * so the others may get -ETIMEDOUT), -ETIMEDOUT, libfab's codes. */
@@ -282,6 +300,16 @@ RDMC_EXPORT void rdmc_group_destroy(struct rdmc_group *group);
  * queued then), -ENOMEM. */
 RDMC_EXPORT int rdmc_send(struct rdmc_group *group, const void *buf,
                           size_t size, uint64_t *index);
+
+/* rdmc_send from memory the caller registered once (fab_mr_register on
+ * the group's pool, FAB_ACCESS_LOCAL at least): multicasts bytes
+ * [offset, offset + size) of mr, with no registration per message.  The
+ * range stays the caller's, valid and unchanged until the sender's
+ * `complete` (whose data points at it); mr must outlive the message.
+ * Errors as rdmc_send, and -EINVAL for a NULL mr, -ERANGE for a range
+ * outside it. */
+RDMC_EXPORT int rdmc_send_mr(struct rdmc_group *group, struct fab_mr *mr,
+                             size_t offset, size_t size, uint64_t *index);
 
 RDMC_EXPORT uint32_t rdmc_group_rank(const struct rdmc_group *group);
 RDMC_EXPORT uint32_t rdmc_group_size(const struct rdmc_group *group);
