@@ -64,6 +64,8 @@ static size_t ctrl_offset(const struct rdmc_group *g, unsigned kind,
            RDMC_CTRL_SIZE;
 }
 
+static void send_closes(struct rdmc_group *g);
+
 static void fail_group(struct rdmc_group *g, uint32_t node_id, int reason)
 {
     int r = node_id == RDMC_NO_PEER ? -1 : rank_of(g, node_id);
@@ -76,6 +78,10 @@ static void fail_group(struct rdmc_group *g, uint32_t node_id, int reason)
         g->status = reason;
     rdmc__log(g, LOG_NOTICE, "member %u failed: %s", node_id,
               rdmc_strerror(reason));
+    /* We post nothing more: say so to every peer, so that theirs stop too
+     * and each side knows when no write can land in its memory. */
+    g->closing = true;
+    send_closes(g);
     if (!g->stopping && g->cbs.failure) {
         g->cb_depth++;
         g->cbs.failure(g->ctx, g, node_id, reason);
@@ -139,6 +145,69 @@ static uint64_t word(const struct rdmc_group *g, uint32_t to, unsigned kind,
                          rdmc_data_encode(kind, slot, block));
 }
 
+/* Where rank `from` writes its CLOSE in a member's control region: after
+ * the per-kind slots. */
+static size_t close_offset(const struct rdmc_group *g, uint32_t from)
+{
+    return ((size_t)RDMC__NKINDS * g->window * g->n + from) * RDMC_CTRL_SIZE;
+}
+
+/* Posts CLOSE to every peer that has not got one and whose connection is
+ * alive: "I write nothing more into your memory".  Fenced: it lands after
+ * every earlier write of ours.  -EAGAIN is retried by the group's thread
+ * and by waiters. */
+static void send_closes(struct rdmc_group *g)
+{
+    if (!g->closing || !g->open)
+        return;
+    for (uint32_t r = 0; r < g->n; r++) {
+        if (r == g->rank || g->close_sent[r] || !g->conns[r] ||
+            fab_conn_status(g->conns[r]) != 0)
+            continue;
+        struct rdmc__op *op = get_op(g);
+        if (!op) {
+            g->retry = true;
+            return;
+        }
+        struct rdmc_ctrl c = {.kind = RDMC_KIND_DONE,
+                              .group_id = g->opts.group_id};
+        size_t off = close_offset(g, g->rank);
+        rdmc__ctrl_encode(&c, 0, g->ctrl_out + off);
+        op->slot = 0;
+        op->data = false;
+        op->close = true;
+        op->fop.done = op_done;
+        op->fop.ctx = op;
+        int rc = fab_writedata(g->conns[r], g->ctrl_out_mr, off, RDMC_CTRL_SIZE,
+                               &g->peer_ctrl[r], off,
+                               word(g, r, RDMC_KIND_DONE, 0, RDMC__CLOSE_MARK),
+                               FAB_WRITE_FENCE, &op->fop);
+        if (rc) {
+            put_op(g, op);
+            if (rc == -EAGAIN)
+                g->retry = true;
+            else
+                g->close_sent[r] = 1; /* broken: nothing will land */
+            continue;
+        }
+        g->close_sent[r] = 1;
+        g->ops_outstanding++;
+    }
+}
+
+/* True when no live peer can still write into our memory: each sent its
+ * CLOSE or its connection is gone. */
+static bool closed_everywhere(struct rdmc_group *g)
+{
+    for (uint32_t r = 0; r < g->n; r++) {
+        if (r == g->rank || g->close_got[r] || !g->conns[r] ||
+            fab_conn_status(g->conns[r]) != 0)
+            continue;
+        return false;
+    }
+    return true;
+}
+
 /* Posts one control record to rank `to`.  Returns 0, -EAGAIN (retry later)
  * or a failure (the group is failed). */
 static int post_ctrl(struct rdmc_group *g, struct rdmc__msg *m, uint32_t slot,
@@ -161,6 +230,7 @@ static int post_ctrl(struct rdmc_group *g, struct rdmc__msg *m, uint32_t slot,
     }
     op->slot = slot;
     op->data = false;
+    op->close = false;
     op->fop.done = op_done;
     op->fop.ctx = op;
     int rc =
@@ -194,6 +264,7 @@ static int post_block(struct rdmc_group *g, struct rdmc__msg *m, uint32_t slot,
     size_t len = m->size - off < bs ? m->size - off : bs;
     op->slot = slot;
     op->data = true;
+    op->close = false;
     op->fop.done = op_done;
     op->fop.ctx = op;
     int rc = fab_writedata(g->conns[s->target], m->mr, m->mr_off + off, len,
@@ -400,6 +471,12 @@ static void op_done(struct fab_op *fop, int status)
     struct rdmc__op *op = fop->ctx;
     struct rdmc_group *g = op->g;
     pthread_mutex_lock(&g->lock);
+    if (op->close) {
+        g->ops_outstanding--;
+        put_op(g, op);
+        pthread_mutex_unlock(&g->lock);
+        return; /* an error fails the connection: on_failure says it */
+    }
     struct rdmc__msg *m = &g->slots[op->slot];
     g->ops_outstanding--;
     m->outstanding--;
@@ -566,7 +643,19 @@ static void on_remote_data(void *ctx, uint32_t node_id, uint64_t data)
                      &block_mod);
     pthread_mutex_lock(&g->lock);
     int r = rank_of(g, node_id);
-    if (g->status || g->stopping || r < 0 || (uint32_t)r == g->rank)
+    if (r < 0 || (uint32_t)r == g->rank)
+        goto out;
+    if (kind == RDMC_KIND_DONE && block_mod == RDMC__CLOSE_MARK) {
+        /* the peer writes nothing more here; a group still running
+         * cannot go on without it: failed, and we close too */
+        g->close_got[r] = 1;
+        if (g->status == 0)
+            fail_group(g, node_id, -ESHUTDOWN);
+        g->closing = true;
+        send_closes(g);
+        goto out;
+    }
+    if (g->status || g->stopping)
         goto out;
     if (slot >= g->window) {
         fail_group(g, node_id, -EBADMSG);
@@ -712,6 +801,7 @@ static void *group_main(void *arg)
         if (g->retry) {
             g->retry = false;
             pump(g);
+            send_closes(g);
         }
         check_timeouts(g);
         pthread_mutex_unlock(&g->lock);
@@ -891,6 +981,8 @@ static void release_all(struct rdmc_group *g)
     free(g->peer_tag);
     free(g->node_ids);
     free(g->failed_reported);
+    free(g->close_sent);
+    free(g->close_got);
     pthread_mutex_destroy(&g->lock);
     free(g);
 }
@@ -951,15 +1043,17 @@ int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
     g->peer_tag = calloc(n, sizeof(*g->peer_tag));
     g->failed_reported = calloc(n, 1);
     g->slots = calloc(g->window, sizeof(*g->slots));
-    g->ctrl_len = (size_t)RDMC__NKINDS * g->window * n * RDMC_CTRL_SIZE;
+    g->ctrl_len = ((size_t)RDMC__NKINDS * g->window * n + n) * RDMC_CTRL_SIZE;
     g->ctrl_in = calloc(1, g->ctrl_len);
     g->ctrl_out = calloc(1, g->ctrl_len);
-    g->nops = RDMC__DATA_INFLIGHT + (size_t)RDMC__NKINDS * g->window * n;
+    g->nops = RDMC__DATA_INFLIGHT + (size_t)RDMC__NKINDS * g->window * n + n;
+    g->close_sent = calloc(n, 1);
+    g->close_got = calloc(n, 1);
     g->ops = calloc(g->nops, sizeof(*g->ops));
     rc = -ENOMEM;
     if (!g->node_ids || !g->conns || !g->peer_ctrl || !g->peer_tag ||
-        !g->failed_reported || !g->slots || !g->ctrl_in || !g->ctrl_out ||
-        !g->ops)
+        !g->failed_reported || !g->close_sent || !g->close_got || !g->slots ||
+        !g->ctrl_in || !g->ctrl_out || !g->ops)
         goto fail;
     for (uint32_t i = 0; i < g->window; i++) {
         struct rdmc__msg *m = &g->slots[i];
@@ -1096,33 +1190,76 @@ void rdmc_group_destroy(struct rdmc_group *g)
         return;
     }
     g->stopping = true;
+    g->closing = true;
+    send_closes(g);
+    bool handshake = g->open;
     pthread_mutex_unlock(&g->lock);
     stop_thread(g);
     /* Operations in flight still point at our memory: let them complete
-     * (those on broken connections complete with errors), bounded. */
-    int64_t deadline = now_ms() + 3000;
+     * (those on broken connections complete with errors), bounded.  And a
+     * region deregistered under a peer's write makes the peer's provider
+     * fail the whole connection (which other groups and tables share): wait
+     * for every live peer's CLOSE (closing handshake), bounded too, so no
+     * write of theirs can land any more.  Peers close as soon as they see
+     * our CLOSE or notice a failure themselves, so this is short. */
+    int64_t start = now_ms();
     for (;;) {
         pthread_mutex_lock(&g->lock);
+        send_closes(g);
+        bool closed = !handshake || closed_everywhere(g);
         uint32_t left = g->ops_outstanding;
         pthread_mutex_unlock(&g->lock);
-        if (left == 0 || now_ms() > deadline)
+        int64_t waited = now_ms() - start;
+        if (left == 0 && (closed || waited > RDMC__FAILED_GRACE_MS))
+            break;
+        if (waited > 3000)
             break;
         fab_pool_progress_wait(g->pool, 0, 5);
     }
-    /* A failed group may still be the target of writes that surviving
-     * peers posted before they noticed the failure.  Deregistering a region
-     * under such a write makes the peer's provider fail the whole
-     * connection (which other groups share), so give them a moment to stop
-     * before the regions go away. */
-    pthread_mutex_lock(&g->lock);
-    bool failed = g->status != 0;
-    pthread_mutex_unlock(&g->lock);
-    if (failed) {
-        deadline = now_ms() + RDMC__FAILED_GRACE_MS;
-        while (now_ms() < deadline)
-            fab_pool_progress_wait(g->pool, 0, 5);
-    }
+    if (handshake && !closed_everywhere(g))
+        rdmc__log(g, LOG_WARNING,
+                  "destroy: a peer did not close within %d ms; its late "
+                  "writes may fail the connection",
+                  RDMC__FAILED_GRACE_MS);
     release_all(g);
+}
+
+int rdmc_group_wedge(struct rdmc_group *g, int timeout_ms)
+{
+    if (!g)
+        return -EINVAL;
+    pthread_mutex_lock(&g->lock);
+    if (g->cb_depth > 0 ||
+        (g->thread_started && pthread_equal(pthread_self(), g->thread))) {
+        pthread_mutex_unlock(&g->lock);
+        return -EDEADLK; /* the wait below needs this thread's progress */
+    }
+    g->wedged = true;
+    if (g->status == 0)
+        g->status = -ESHUTDOWN; /* stopped on purpose: no failure call */
+    g->closing = true;
+    send_closes(g);
+    pthread_mutex_unlock(&g->lock);
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+    for (;;) {
+        pthread_mutex_lock(&g->lock);
+        send_closes(g);
+        bool closed = !g->open || closed_everywhere(g);
+        if (!closed && now_ms() >= deadline) {
+            for (uint32_t r = 0; r < g->n; r++)
+                if (r != g->rank && !g->close_got[r] && g->conns[r] &&
+                    fab_conn_status(g->conns[r]) == 0)
+                    rdmc__log(g, LOG_WARNING,
+                              "wedge: node %u did not close within %d ms",
+                              g->node_ids[r], timeout_ms);
+            pthread_mutex_unlock(&g->lock);
+            return -ETIMEDOUT;
+        }
+        pthread_mutex_unlock(&g->lock);
+        if (closed)
+            return 0;
+        fab_pool_progress_wait(g->pool, 0, 5);
+    }
 }
 
 /* Queues a message: buf (registered per message) or mr + mr_off. */

@@ -10,8 +10,11 @@
 
 #define RDMC__DATA_INFLIGHT 32 /* block writes in flight per group */
 #define RDMC__NKINDS 3         /* HEADER, READY, DONE control slots */
-#define RDMC__FAILED_GRACE_MS                                                  \
-    500 /* destroy of a failed group: let peers stop */
+/* rdmc_group_destroy waits at most this long for every live peer's CLOSE
+ * (it returns as soon as they all arrived). */
+#define RDMC__FAILED_GRACE_MS 500
+/* A CLOSE is a DONE data word with this block field (a DONE's is 0). */
+#define RDMC__CLOSE_MARK 1u
 
 struct rdmc_group;
 
@@ -34,6 +37,7 @@ struct rdmc__op {
     struct rdmc_group *g;
     uint32_t slot;
     bool data;
+    bool close; /* a CLOSE: belongs to no message slot */
     struct rdmc__op *next_free;
 };
 
@@ -125,6 +129,11 @@ struct rdmc_group {
     int64_t last_dump_ms;
     bool repump;
     bool published;
+    /* Closing handshake (docs/rdmc.md, "Lifecycle"): per rank, CLOSE
+     * posted to it / received from it. */
+    uint8_t *close_sent, *close_got;
+    bool closing; /* CLOSE goes to every peer (failed, wedged, destroyed) */
+    bool wedged;
     pthread_mutex_t lock; /* recursive: callbacks may call rdmc_send */
     pthread_t thread;
     bool thread_started;

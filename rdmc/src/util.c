@@ -38,6 +38,8 @@ const char *rdmc_strerror(int err)
         return "only the sender (rank 0) may send";
     case -EBADMSG:
         return "malformed traffic from a peer";
+    case -ESHUTDOWN:
+        return "group closed (wedged or destroyed at a member)";
     default:
         return fab_strerror(err);
     }

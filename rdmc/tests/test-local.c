@@ -455,6 +455,90 @@ START_TEST(test_registered_memory)
 }
 END_TEST
 
+/* Wedge at one member: the other sees its group fail with -ESHUTDOWN and
+ * closes too, the wedge returns 0, sends are refused, and both destroys
+ * are quick (no fixed sleep for the failed group). */
+START_TEST(test_wedge_closes_both_sides)
+{
+    struct creator cr[2];
+    memset(cr, 0, sizeof(cr));
+    create_pair(cr, 4096, 4096);
+    ck_assert_int_eq(cr[0].rc, 0);
+    ck_assert_int_eq(cr[1].rc, 0);
+    static char buf[10000];
+    ck_assert_int_eq(rdmc_send(cr[0].g, buf, sizeof(buf), NULL), 0);
+    ck_assert_int_eq(rdmc_send(cr[0].g, buf, 10, NULL), 0);
+    ck_assert(th_wait_until(two_done, cr, 20000));
+    ck_assert_int_eq(rdmc_group_wedge(NULL, 100), -EINVAL);
+    int64_t t0 = th_now_ms();
+    ck_assert_int_eq(rdmc_group_wedge(cr[0].g, 5000), 0);
+    ck_assert_int_lt(th_now_ms() - t0, 2000);
+    ck_assert_int_eq(rdmc_send(cr[0].g, buf, 10, NULL), -ESHUTDOWN);
+    ck_assert_int_eq(rdmc_group_status(cr[0].g), -ESHUTDOWN);
+    ck_assert(th_wait_until(got_failure, &cr[1].c, 5000));
+    ck_assert_int_eq(atomic_load(&cr[1].c.reason), -ESHUTDOWN);
+    ck_assert_uint_eq(atomic_load(&cr[1].c.node), 1);
+    ck_assert_int_eq(atomic_load(&cr[0].c.failures), 0); /* on purpose */
+    /* wedging again, or the other side, returns at once */
+    ck_assert_int_eq(rdmc_group_wedge(cr[0].g, 0), 0);
+    ck_assert_int_eq(rdmc_group_wedge(cr[1].g, 1000), 0);
+    for (int i = 0; i < 2; i++) {
+        t0 = th_now_ms();
+        rdmc_group_destroy(cr[i].g);
+        ck_assert_int_lt(th_now_ms() - t0, 300);
+        cr[i].g = NULL;
+    }
+    destroy_pair(cr);
+}
+END_TEST
+
+/* Destroying groups at one member fails them at the other (-ESHUTDOWN);
+ * destroying those failed groups takes no fixed half second each. */
+#define FAILED_GROUPS 4
+
+START_TEST(test_failed_groups_destroy_quickly)
+{
+    struct fab_pool *pools[2];
+    for (int i = 0; i < 2; i++) {
+        pools[i] = tr_pool((uint32_t)i + 1, 0, "tcp");
+        ck_assert_ptr_nonnull(pools[i]);
+    }
+    static struct creator cr[2 * FAILED_GROUPS];
+    memset(cr, 0, sizeof(cr));
+    pthread_t t[2 * FAILED_GROUPS];
+    for (int k = 0; k < FAILED_GROUPS; k++) {
+        for (int i = 0; i < 2; i++) {
+            struct creator *c = &cr[2 * k + i];
+            c->pool = pools[i];
+            for (int j = 0; j < 2; j++)
+                c->members[j] = (struct rdmc_member){
+                    (uint32_t)j + 1, "127.0.0.1", fab_pool_port(pools[j])};
+            quiet_opts(&c->opts, 200 + (uint32_t)k);
+        }
+    }
+    for (int i = 0; i < 2 * FAILED_GROUPS; i++)
+        pthread_create(&t[i], NULL, create_thread, &cr[i]);
+    for (int i = 0; i < 2 * FAILED_GROUPS; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 2 * FAILED_GROUPS; i++)
+        ck_assert_int_eq(cr[i].rc, 0);
+    for (int k = 0; k < FAILED_GROUPS; k++)
+        rdmc_group_destroy(cr[2 * k].g);
+    for (int k = 0; k < FAILED_GROUPS; k++) {
+        ck_assert(th_wait_until(got_failure, &cr[2 * k + 1].c, 5000));
+        ck_assert_int_eq(atomic_load(&cr[2 * k + 1].c.reason), -ESHUTDOWN);
+        ck_assert_int_eq(rdmc_group_status(cr[2 * k + 1].g), -ESHUTDOWN);
+    }
+    int64_t t0 = th_now_ms();
+    for (int k = 0; k < FAILED_GROUPS; k++)
+        rdmc_group_destroy(cr[2 * k + 1].g);
+    /* the first version slept 500 ms per failed group */
+    ck_assert_int_lt(th_now_ms() - t0, FAILED_GROUPS * 500 / 2);
+    for (int i = 0; i < 2; i++)
+        fab_pool_destroy(pools[i]);
+}
+END_TEST
+
 Suite *rdmc_local_suite(void)
 {
     Suite *s = suite_create("rdmc-local");
@@ -466,6 +550,8 @@ Suite *rdmc_local_suite(void)
     tcase_add_test(tc, test_malformed_control_from_peer);
     tcase_add_test(tc, test_many_groups_share_a_connection);
     tcase_add_test(tc, test_registered_memory);
+    tcase_add_test(tc, test_wedge_closes_both_sides);
+    tcase_add_test(tc, test_failed_groups_destroy_quickly);
     suite_add_tcase(s, tc);
     return s;
 }

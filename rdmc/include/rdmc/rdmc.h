@@ -285,11 +285,27 @@ RDMC_EXPORT int rdmc_group_create(struct fab_pool *pool,
                                   const struct rdmc_callbacks *cbs, void *ctx,
                                   struct rdmc_group **out);
 
-/* Stops the group's thread, waits (bounded) for its operations in flight,
- * releases its connections and frees it.  Messages not complete are
+/* Stops the group's thread, sends CLOSE to every peer (see
+ * rdmc_group_wedge) and waits until each live peer closed too (at most
+ * 500 ms; at once when the group was wedged) and its operations in flight
+ * completed, releases its connections and frees it.  Peers whose group
+ * still runs see it fail with -ESHUTDOWN.  Messages not complete are
  * dropped without callbacks.  NULL is a no-op.  From a callback of the
  * group (forbidden) it logs an error and does nothing. */
 RDMC_EXPORT void rdmc_group_destroy(struct rdmc_group *group);
+
+/* Stops the group and waits until no peer can still write into its
+ * memory (closing handshake: every member writes a CLOSE to each peer
+ * after its last write, and a CLOSE fails a group still running at the
+ * peer with -ESHUTDOWN, which then closes too).  No message completes
+ * afterwards and no failure is reported for the wedge itself; rdmc_send
+ * and rdmc_group_status return -ESHUTDOWN (or the failure reason if the
+ * group had failed).  Returns 0 once every peer closed or its connection
+ * broke, -ETIMEDOUT after timeout_ms (< 0: no limit; the log names the
+ * peers that did not close), -EDEADLK from a callback of the group, -EINVAL
+ * for NULL.  Destroying a wedged group then waits for nothing.  Any thread
+ * but the group's callbacks; drives the pool's progress while it waits. */
+RDMC_EXPORT int rdmc_group_wedge(struct rdmc_group *group, int timeout_ms);
 
 /* Sender only: multicasts size bytes of buf (1..max_msg_size).  buf stays
  * the caller's and must stay valid and unchanged until the sender's
