@@ -23,6 +23,7 @@
 #include "rdmc-private.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -812,11 +813,26 @@ static void *group_main(void *arg)
 /* ---- set-up ------------------------------------------------------------ */
 
 /* Parameters every member must agree on, published under
- * RDMC_BLOB_KEY(group_id). */
+ * rdmc_blob_key(group_id, epoch). */
 #define BLOB_VERSION 2
-#define BLOB_TAG_OFF 44  /* this member's libfab data tag */
-#define BLOB_DESC_OFF 48 /* its control region: the last bytes */
+#define BLOB_EPOCH_OFF 44 /* options.epoch */
+#define BLOB_TAG_OFF 52   /* this member's libfab data tag */
+#define BLOB_DESC_OFF 56  /* its control region: the last bytes */
 #define BLOB_SIZE (BLOB_DESC_OFF + FAB_MR_DESC_SIZE)
+
+uint64_t rdmc_blob_key(uint32_t group_id, uint64_t epoch)
+{
+    if (epoch == 0)
+        return RDMC_BLOB_KEY(group_id); /* the first version's key */
+    uint64_t in[2] = {group_id, epoch};
+    /* top byte 'r': never one of the first version's keys ('R...') */
+    return (0x72ull << 56) | (XXH3_64bits(in, sizeof(in)) >> 8);
+}
+
+static uint64_t blob_key(const struct rdmc_group *g)
+{
+    return rdmc_blob_key(g->opts.group_id, g->opts.epoch);
+}
 
 static void put_le(uint8_t *p, uint64_t v, int bytes)
 {
@@ -852,6 +868,7 @@ static void encode_blob(const struct rdmc_group *g, uint8_t *b)
     put_le(b + 24, g->opts.max_msg_size, 8);
     put_le(b + 32, g->n, 4);
     put_le(b + 36, members_hash(g), 8);
+    put_le(b + BLOB_EPOCH_OFF, g->opts.epoch, 8);
     put_le(b + BLOB_TAG_OFF, g->tag, 4);
     fab_mr_desc_encode(&d, b + BLOB_DESC_OFF);
 }
@@ -863,10 +880,11 @@ static int check_blob(struct rdmc_group *g, uint32_t r, const uint8_t *b,
     static const struct {
         const char *name;
         int off, bytes;
-    } fields[] = {{"version", 0, 4},       {"group id", 4, 4},
-                  {"algorithm", 8, 4},     {"window", 12, 4},
-                  {"block size", 16, 8},   {"max message size", 24, 8},
-                  {"member count", 32, 4}, {"member list", 36, 8}};
+    } fields[] = {{"version", 0, 4},           {"group id", 4, 4},
+                  {"algorithm", 8, 4},         {"window", 12, 4},
+                  {"block size", 16, 8},       {"max message size", 24, 8},
+                  {"member count", 32, 4},     {"member list", 36, 8},
+                  {"epoch", BLOB_EPOCH_OFF, 8}};
     if (len != BLOB_SIZE) {
         rdmc__log(g, LOG_ERR, "node %u: malformed group parameters",
                   g->node_ids[r]);
@@ -934,7 +952,7 @@ static int validate(struct fab_pool *pool, const struct rdmc_member *members,
 static void release_all(struct rdmc_group *g)
 {
     if (g->published)
-        fab_pool_unpublish(g->pool, RDMC_BLOB_KEY(g->opts.group_id));
+        fab_pool_unpublish(g->pool, blob_key(g));
     fab_user_destroy(g->user); /* after it, no callback of ours runs */
     g->user = NULL;
     bool leak = g->ops_outstanding > 0;
@@ -997,27 +1015,47 @@ static void stop_thread(struct rdmc_group *g)
     g->thread_started = false;
 }
 
-int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
-                      size_t num_members, const struct rdmc_options *opts,
-                      const struct rdmc_callbacks *cbs, void *ctx,
-                      struct rdmc_group **out)
+static void set_err(struct rdmc_error *err, int code, uint32_t node,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void set_err(struct rdmc_error *err, int code, uint32_t node,
+                    const char *fmt, ...)
+{
+    if (!err || err->code)
+        return; /* the first error of a call is the one reported */
+    err->code = code;
+    err->node_id = node;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+}
+
+/* Phase 1: validate, allocate, register the control regions, become a
+ * libfab user with a data tag.  No thread, nothing published. */
+static int group_setup(struct fab_pool *pool, const struct rdmc_member *members,
+                       size_t num_members, const struct rdmc_options *opts,
+                       const struct rdmc_callbacks *cbs, void *ctx,
+                       struct rdmc_group **out, struct rdmc_error *err)
 {
     struct rdmc_options o;
     rdmc_options_init(&o);
-    if (out)
-        *out = NULL;
     /* Smaller than the first layout (0: not initialised) is a mistake: a
      * partial copy could split a pointer.  Between it and ours: an older
      * caller, the fields it lacks keep their defaults.  Larger: a newer
      * header; the fields it adds are ignored. */
-    if (!opts || !out || opts->size < RDMC__OPTIONS_V1_SIZE)
+    if (!opts || opts->size < RDMC__OPTIONS_V1_SIZE) {
+        set_err(err, -EINVAL, RDMC_NO_PEER, "options missing or too small");
         return -EINVAL;
+    }
     memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
     o.size = sizeof(o);
     uint32_t rank;
     int rc = validate(pool, members, num_members, &o, &rank);
-    if (rc)
+    if (rc) {
+        set_err(err, rc, RDMC_NO_PEER, "invalid members or options");
         return rc;
+    }
     struct rdmc_group *g = calloc(1, sizeof(*g));
     if (!g)
         return -ENOMEM;
@@ -1035,7 +1073,6 @@ int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
     pthread_mutex_init(&g->lock, &attr);
     pthread_mutexattr_destroy(&attr);
     atomic_init(&g->stop, false);
-
     size_t n = g->n;
     g->node_ids = calloc(n, sizeof(*g->node_ids));
     g->conns = calloc(n, sizeof(*g->conns));
@@ -1098,14 +1135,28 @@ int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
     rc = fab_user_claim_tag(g->user, FAB_DATA_TAG_ANY, &g->tag);
     if (rc) {
         rdmc__log(g, LOG_ERR, "no libfab data tag: %s", rdmc_strerror(rc));
+        set_err(err, rc, RDMC_NO_PEER, "no libfab data tag: %s",
+                rdmc_strerror(rc));
         goto fail;
     }
-    int64_t deadline =
-        now_ms() + (o.create_timeout_ms > 0 ? o.create_timeout_ms : 10000);
+    *out = g;
+    return 0;
+
+fail:
+    release_all(g);
+    return rc;
+}
+
+/* Phase 2: borrow a connection to every other member. */
+static int group_connect(struct rdmc_group *g,
+                         const struct rdmc_member *members, int64_t deadline,
+                         struct rdmc_error *err)
+{
     for (uint32_t r = 0; r < g->n; r++) {
-        if (r == rank)
+        if (r == g->rank)
             continue;
-        struct fab_error ferr;
+        struct fab_error ferr = {0};
+        int rc;
         /* members start at their own pace: a refused bootstrap means the
          * peer is not listening yet, so try again until the deadline */
         for (;;) {
@@ -1121,56 +1172,182 @@ int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
         if (rc) {
             rdmc__log(g, LOG_ERR, "connecting to node %u: %s",
                       members[r].node_id, ferr.msg);
-            goto fail;
+            set_err(err, rc, members[r].node_id,
+                    "group %u: connecting to node %u: %s", g->opts.group_id,
+                    members[r].node_id, ferr.msg[0] ? ferr.msg : "failed");
+            return rc;
         }
     }
+    return 0;
+}
+
+/* Phase 3: start the thread (peers may write as soon as they fetched our
+ * blob) and publish our parameters. */
+static int group_publish(struct rdmc_group *g, struct rdmc_error *err)
+{
     if (pthread_create(&g->thread, NULL, group_main, g)) {
-        rc = -EAGAIN;
-        goto fail;
+        set_err(err, -EAGAIN, RDMC_NO_PEER, "no thread");
+        return -EAGAIN;
     }
     g->thread_started = true;
-
     uint8_t mine[BLOB_SIZE];
     encode_blob(g, mine);
-    rc = fab_pool_publish(pool, RDMC_BLOB_KEY(o.group_id), mine, sizeof(mine));
-    if (rc)
-        goto fail;
+    int rc = fab_pool_publish(g->pool, blob_key(g), mine, sizeof(mine));
+    if (rc) {
+        set_err(err, rc, RDMC_NO_PEER, "publishing: %s", rdmc_strerror(rc));
+        return rc;
+    }
     g->published = true;
+    return 0;
+}
+
+/* Phase 4: fetch and compare every member's parameters. */
+static int group_fetch(struct rdmc_group *g, const struct rdmc_member *members,
+                       int64_t deadline, struct rdmc_error *err)
+{
+    uint8_t mine[BLOB_SIZE];
+    encode_blob(g, mine);
     for (uint32_t r = 0; r < g->n; r++) {
-        if (r == rank)
+        if (r == g->rank)
             continue;
         uint8_t theirs[FAB_BLOB_MAX];
         size_t len = 0;
-        struct fab_error ferr;
+        struct fab_error ferr = {0};
         int left = (int)(deadline - now_ms());
-        rc = fab_pool_fetch(pool, members[r].node_id, RDMC_BLOB_KEY(o.group_id),
-                            theirs, sizeof(theirs), &len, left > 0 ? left : 1,
-                            &ferr);
+        int rc =
+            fab_pool_fetch(g->pool, members[r].node_id, blob_key(g), theirs,
+                           sizeof(theirs), &len, left > 0 ? left : 1, &ferr);
         if (rc) {
             rdmc__log(g, LOG_ERR, "group parameters of node %u: %s",
                       members[r].node_id, ferr.msg);
-            goto fail;
+            set_err(err, rc, members[r].node_id,
+                    "group %u: waiting for node %u's parameters: %s",
+                    g->opts.group_id, members[r].node_id,
+                    ferr.msg[0] ? ferr.msg : rdmc_strerror(rc));
+            return rc;
         }
         pthread_mutex_lock(&g->lock);
         rc = check_blob(g, r, theirs, len, mine);
         pthread_mutex_unlock(&g->lock);
-        if (rc)
-            goto fail;
+        if (rc) {
+            set_err(err, rc, members[r].node_id,
+                    "group %u: node %u's parameters differ (see the log)",
+                    g->opts.group_id, members[r].node_id);
+            return rc;
+        }
     }
-    pthread_mutex_lock(&g->lock);
-    g->open = true;
-    pump(g); /* anything that arrived while we waited */
-    pthread_mutex_unlock(&g->lock);
-    *out = g;
     return 0;
+}
 
-fail:
+static void group_abort(struct rdmc_group *g)
+{
     pthread_mutex_lock(&g->lock);
     g->stopping = true;
     pthread_mutex_unlock(&g->lock);
     stop_thread(g);
     release_all(g);
+}
+
+int rdmc_groups_create(struct fab_pool *pool,
+                       const struct rdmc_group_spec *specs, size_t count,
+                       struct rdmc_group **out, struct rdmc_error *err)
+{
+    if (err) {
+        err->code = 0;
+        err->msg[0] = 0;
+        err->node_id = RDMC_NO_PEER;
+    }
+    if (out)
+        for (size_t i = 0; i < count; i++)
+            out[i] = NULL;
+    if (!pool || !specs || !out || count == 0) {
+        set_err(err, -EINVAL, RDMC_NO_PEER, "missing argument");
+        return -EINVAL;
+    }
+    int rc = 0;
+    size_t made = 0;
+    for (; made < count; made++) {
+        const struct rdmc_group_spec *sp = &specs[made];
+        rc = group_setup(pool, sp->members, sp->num_members, sp->opts, sp->cbs,
+                         sp->ctx, &out[made], err);
+        if (rc)
+            goto fail;
+        /* one group id per pool at a time: a batch must not repeat one */
+        for (size_t j = 0; j < made; j++)
+            if (out[j]->opts.group_id == out[made]->opts.group_id) {
+                made++;
+                rc = -EINVAL;
+                set_err(err, rc, RDMC_NO_PEER, "group id %u twice",
+                        out[j]->opts.group_id);
+                goto fail;
+            }
+    }
+    /* One rendezvous for the whole batch: every group connects and
+     * publishes before any waits for a peer's parameters, so members that
+     * list the groups in different orders do not wait for each other. */
+    int timeout = 0;
+    for (size_t i = 0; i < count; i++) {
+        int t = out[i]->opts.create_timeout_ms > 0
+                    ? out[i]->opts.create_timeout_ms
+                    : 10000;
+        if (t > timeout)
+            timeout = t;
+    }
+    int64_t deadline = now_ms() + timeout;
+    for (size_t i = 0; i < count && !rc; i++)
+        rc = group_connect(out[i], specs[i].members, deadline, err);
+    for (size_t i = 0; i < count && !rc; i++)
+        rc = group_publish(out[i], err);
+    for (size_t i = 0; i < count && !rc; i++)
+        rc = group_fetch(out[i], specs[i].members, deadline, err);
+    if (rc)
+        goto fail;
+    for (size_t i = 0; i < count; i++) {
+        struct rdmc_group *g = out[i];
+        pthread_mutex_lock(&g->lock);
+        g->open = true;
+        pump(g); /* anything that arrived while we waited */
+        pthread_mutex_unlock(&g->lock);
+    }
+    return 0;
+
+fail:
+    if (err && err->code == 0)
+        set_err(err, rc, RDMC_NO_PEER, "%s", rdmc_strerror(rc));
+    for (size_t i = 0; i < made && i < count; i++) {
+        if (out[i])
+            group_abort(out[i]);
+        out[i] = NULL;
+    }
     return rc;
+}
+
+int rdmc_group_create_ex(struct fab_pool *pool,
+                         const struct rdmc_member *members, size_t num_members,
+                         const struct rdmc_options *opts,
+                         const struct rdmc_callbacks *cbs, void *ctx,
+                         struct rdmc_group **out, struct rdmc_error *err)
+{
+    if (!out) {
+        if (err) {
+            err->code = 0;
+            err->msg[0] = 0;
+            err->node_id = RDMC_NO_PEER;
+        }
+        set_err(err, -EINVAL, RDMC_NO_PEER, "missing argument");
+        return -EINVAL;
+    }
+    struct rdmc_group_spec spec = {members, num_members, opts, cbs, ctx};
+    return rdmc_groups_create(pool, &spec, 1, out, err);
+}
+
+int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
+                      size_t num_members, const struct rdmc_options *opts,
+                      const struct rdmc_callbacks *cbs, void *ctx,
+                      struct rdmc_group **out)
+{
+    return rdmc_group_create_ex(pool, members, num_members, opts, cbs, ctx, out,
+                                NULL);
 }
 
 void rdmc_group_destroy(struct rdmc_group *g)

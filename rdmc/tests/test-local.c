@@ -539,6 +539,155 @@ START_TEST(test_failed_groups_destroy_quickly)
 }
 END_TEST
 
+/* The groups of a view in one batch: the two members list them in
+ * opposite orders (one at a time, each would wait for the other). */
+#define BATCH 3
+
+struct batch_side {
+    struct fab_pool *pool;
+    struct rdmc_member members[2];
+    struct rdmc_options opts[BATCH];
+    struct rdmc_group_spec specs[BATCH];
+    struct counter c[BATCH];
+    struct rdmc_group *g[BATCH];
+    struct rdmc_error err;
+    int rc;
+};
+
+static void *batch_thread(void *arg)
+{
+    struct batch_side *b = arg;
+    b->rc = rdmc_groups_create(b->pool, b->specs, BATCH, b->g, &b->err);
+    return NULL;
+}
+
+static bool batch_done(void *arg)
+{
+    struct batch_side *b = arg;
+    for (int k = 0; k < BATCH; k++)
+        if (atomic_load(&b[0].c[k].completed) < 1 ||
+            atomic_load(&b[1].c[k].completed) < 1)
+            return false;
+    return true;
+}
+
+START_TEST(test_batch_create_in_any_order)
+{
+    static struct batch_side b[2];
+    memset(b, 0, sizeof(b));
+    static const struct rdmc_callbacks cbs = {.complete = count_complete,
+                                              .failure = count_failure};
+    for (int i = 0; i < 2; i++) {
+        b[i].pool = tr_pool((uint32_t)i + 1, 0, "tcp");
+        ck_assert_ptr_nonnull(b[i].pool);
+    }
+    for (int i = 0; i < 2; i++) {
+        for (int j = 0; j < 2; j++)
+            b[i].members[j] = (struct rdmc_member){(uint32_t)j + 1, "127.0.0.1",
+                                                   fab_pool_port(b[j].pool)};
+        for (int k = 0; k < BATCH; k++) {
+            int pos = i == 0 ? k : BATCH - 1 - k; /* opposite orders */
+            quiet_opts(&b[i].opts[pos], 300 + (uint32_t)k);
+            b[i].opts[pos].epoch = 5;
+            b[i].specs[pos] = (struct rdmc_group_spec){
+                b[i].members, 2, &b[i].opts[pos], &cbs, &b[i].c[k]};
+        }
+    }
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, batch_thread, &b[i]);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 2; i++)
+        ck_assert_msg(b[i].rc == 0, "%s", b[i].err.msg);
+    static char buf[3000];
+    for (int k = 0; k < BATCH; k++)
+        ck_assert_int_eq(rdmc_send(b[0].g[k], buf, sizeof(buf), NULL), 0);
+    ck_assert(th_wait_until(batch_done, b, 20000));
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < BATCH; k++)
+            rdmc_group_destroy(b[i].g[k]);
+    /* bad batches: all or nothing, nothing left behind */
+    struct rdmc_group *g[2] = {(void *)1, (void *)1};
+    struct rdmc_group_spec dup[2] = {b[0].specs[0], b[0].specs[0]};
+    ck_assert_int_eq(rdmc_groups_create(b[0].pool, dup, 2, g, &b[0].err),
+                     -EINVAL);
+    ck_assert_int_eq(b[0].err.code, -EINVAL);
+    ck_assert_ptr_null(g[0]);
+    ck_assert_ptr_null(g[1]);
+    ck_assert_int_eq(rdmc_groups_create(b[0].pool, NULL, 1, g, NULL), -EINVAL);
+    ck_assert_int_eq(rdmc_groups_create(b[0].pool, dup, 0, g, NULL), -EINVAL);
+    for (int i = 0; i < 2; i++)
+        fab_pool_destroy(b[i].pool);
+}
+END_TEST
+
+/* A set-up timeout names the member it waited for; a group id reused
+ * with a new epoch never takes the old group's parameters. */
+START_TEST(test_timeout_names_peer_and_epochs)
+{
+    struct creator cr[2];
+    memset(cr, 0, sizeof(cr));
+    for (int i = 0; i < 2; i++) {
+        cr[i].pool = tr_pool((uint32_t)i + 1, 0, "tcp");
+        ck_assert_ptr_nonnull(cr[i].pool);
+        for (int j = 0; j < 2; j++)
+            cr[i].members[j] =
+                (struct rdmc_member){(uint32_t)j + 1, "127.0.0.1", 0};
+    }
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+            cr[i].members[j].port = fab_pool_port(cr[j].pool);
+    for (int i = 0; i < 2; i++) {
+        quiet_opts(&cr[i].opts, 7);
+        cr[i].opts.epoch = 1;
+    }
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, create_thread, &cr[i]);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_eq(cr[0].rc, 0);
+    ck_assert_int_eq(cr[1].rc, 0);
+    /* node 1 moves on to epoch 2; node 2 still holds epoch 1's group */
+    rdmc_group_destroy(cr[0].g);
+    cr[0].g = NULL;
+    struct rdmc_options o = cr[0].opts;
+    o.epoch = 2;
+    o.create_timeout_ms = 400;
+    o.log_level = 0;
+    struct rdmc_error err;
+    struct rdmc_group *g = (void *)1;
+    int rc = rdmc_group_create_ex(cr[0].pool, cr[0].members, 2, &o, NULL, NULL,
+                                  &g, &err);
+    ck_assert_int_eq(rc, -ETIMEDOUT); /* not the stale epoch-1 group */
+    ck_assert_ptr_null(g);
+    ck_assert_int_eq(err.code, -ETIMEDOUT);
+    ck_assert_uint_eq(err.node_id, 2);
+    ck_assert_msg(strstr(err.msg, "node 2") != NULL, "%s", err.msg);
+    ck_assert_uint_ne(rdmc_blob_key(7, 2), rdmc_blob_key(7, 1));
+    ck_assert_uint_eq(rdmc_blob_key(7, 0), RDMC_BLOB_KEY(7));
+    /* both at epoch 2: fine */
+    rdmc_group_destroy(cr[1].g);
+    cr[1].g = NULL;
+    for (int i = 0; i < 2; i++) {
+        cr[i].opts.epoch = 2;
+        memset(&cr[i].c, 0, sizeof(cr[i].c));
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, create_thread, &cr[i]);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_eq(cr[0].rc, 0);
+    ck_assert_int_eq(cr[1].rc, 0);
+    static char buf[100];
+    ck_assert_int_eq(rdmc_send(cr[0].g, buf, sizeof(buf), NULL), 0);
+    ck_assert_int_eq(rdmc_send(cr[0].g, buf, 1, NULL), 0);
+    ck_assert(th_wait_until(two_done, cr, 20000));
+    destroy_pair(cr);
+}
+END_TEST
+
 Suite *rdmc_local_suite(void)
 {
     Suite *s = suite_create("rdmc-local");
@@ -552,6 +701,8 @@ Suite *rdmc_local_suite(void)
     tcase_add_test(tc, test_registered_memory);
     tcase_add_test(tc, test_wedge_closes_both_sides);
     tcase_add_test(tc, test_failed_groups_destroy_quickly);
+    tcase_add_test(tc, test_batch_create_in_any_order);
+    tcase_add_test(tc, test_timeout_names_peer_and_epochs);
     suite_add_tcase(s, tc);
     return s;
 }

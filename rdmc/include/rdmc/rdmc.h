@@ -246,6 +246,19 @@ struct rdmc_options {
     /* Fields below were added after the first layout; a caller whose size
      * ends before one gets its default. */
     rdmc_incoming_mr_fn incoming_mr; /* NULL (default): `incoming` */
+    uint64_t epoch; /* same at every member; with group_id the group's
+                       identity: a group id reused with another epoch
+                       never meets the old group's parameters (default
+                       0: the first version's key) */
+};
+
+/* Optional detail of a failed create: code (= the return value), a
+ * message, and the peer it concerns (the member whose connection or
+ * parameters did not come in time, or differ), RDMC_NO_PEER if none. */
+struct rdmc_error {
+    int code;
+    char msg[256];
+    uint32_t node_id;
 };
 
 /* Fills defaults. */
@@ -278,12 +291,47 @@ RDMC_EXPORT const char *rdmc_strerror(int err);
  * parameters differ: the log says which; the member that sees it withdraws,
  * so the others may get -ETIMEDOUT), -ETIMEDOUT, libfab's codes. */
 #define RDMC_BLOB_KEY(group_id) ((0x52444d43ull << 32) | (uint64_t)(group_id))
+/* The key a group publishes under: RDMC_BLOB_KEY(group_id) for epoch 0,
+ * else a hash of both (top byte 0x72). Pure. */
+RDMC_EXPORT uint64_t rdmc_blob_key(uint32_t group_id, uint64_t epoch);
 RDMC_EXPORT int rdmc_group_create(struct fab_pool *pool,
                                   const struct rdmc_member *members,
                                   size_t num_members,
                                   const struct rdmc_options *opts,
                                   const struct rdmc_callbacks *cbs, void *ctx,
                                   struct rdmc_group **out);
+
+/* rdmc_group_create with an error detail: err (may be NULL) gets the
+ * code, a message and, for -ETIMEDOUT, -EPROTO and connection errors, the
+ * node id of the member it waited for or disagreed with. */
+RDMC_EXPORT int
+rdmc_group_create_ex(struct fab_pool *pool, const struct rdmc_member *members,
+                     size_t num_members, const struct rdmc_options *opts,
+                     const struct rdmc_callbacks *cbs, void *ctx,
+                     struct rdmc_group **out, struct rdmc_error *err);
+
+/* One group of a batch (rdmc_groups_create); pointers as in
+ * rdmc_group_create, read during the call only. */
+struct rdmc_group_spec {
+    const struct rdmc_member *members;
+    size_t num_members;
+    const struct rdmc_options *opts;
+    const struct rdmc_callbacks *cbs;
+    void *ctx;
+};
+
+/* Creates count groups over one pool in one rendezvous (the groups of a
+ * view): all are set up, connected and published before any waits for a
+ * peer's parameters, so members may list the groups in any order, and the
+ * whole batch takes one set-up time, not count.  All or nothing: out[i]
+ * (count entries) get the groups, or all NULL on failure.  The deadline is
+ * the largest create_timeout_ms of the batch.  Errors as
+ * rdmc_group_create, and -EINVAL for a group id twice in the batch; err as
+ * rdmc_group_create_ex. */
+RDMC_EXPORT int rdmc_groups_create(struct fab_pool *pool,
+                                   const struct rdmc_group_spec *specs,
+                                   size_t count, struct rdmc_group **out,
+                                   struct rdmc_error *err);
 
 /* Stops the group's thread, sends CLOSE to every peer (see
  * rdmc_group_wedge) and waits until each live peer closed too (at most
