@@ -40,6 +40,28 @@ static int64_t now_ms(void)
 
 static void pump(struct rdmc_group *g);
 
+static void glock(struct rdmc_group *g)
+{
+    pthread_mutex_lock(&g->lock);
+    g->lock_depth++;
+}
+
+static void gunlock(struct rdmc_group *g)
+{
+    g->lock_depth--;
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void queue_event(struct rdmc_group *g, struct rdmc__event *ev)
+{
+    ev->next = NULL;
+    if (g->ev_tail)
+        g->ev_tail->next = ev;
+    else
+        g->ev_head = ev;
+    g->ev_tail = ev;
+}
+
 /* Blocks of a message of size bytes; size + block_size - 1 could wrap. */
 static uint32_t blocks_of(const struct rdmc_group *g, uint64_t size)
 {
@@ -84,9 +106,15 @@ static void fail_group(struct rdmc_group *g, uint32_t node_id, int reason)
     g->closing = true;
     send_closes(g);
     if (!g->stopping && g->cbs.failure) {
-        g->cb_depth++;
-        g->cbs.failure(g->ctx, g, node_id, reason);
-        g->cb_depth--;
+        struct rdmc__event *ev = calloc(1, sizeof(*ev));
+        if (!ev) {
+            rdmc__log(g, LOG_ERR, "no memory to report member %u", node_id);
+            return;
+        }
+        ev->failure = true;
+        ev->node = node_id;
+        ev->reason = reason;
+        queue_event(g, ev); /* made by rdmc__dispatch, unlocked */
     }
 }
 
@@ -427,9 +455,14 @@ static void deliver(struct rdmc_group *g)
         m->delivered = true;
         g->next_deliver++;
         if (!g->stopping && g->cbs.complete) {
-            g->cb_depth++;
-            g->cbs.complete(g->ctx, g, m->index, m->buf, m->size);
-            g->cb_depth--;
+            /* the slot (and its buffer) stays until the callback returned */
+            m->cb_pending = true;
+            m->ev = (struct rdmc__event){.index = m->index,
+                                         .data = m->buf,
+                                         .size = m->size,
+                                         .slot = slot};
+            queue_event(g, &m->ev);
+            continue;
         }
         if (m->outstanding == 0) {
             free_slot(g, m);
@@ -467,15 +500,61 @@ static void pump(struct rdmc_group *g)
 
 /* ---- events ----------------------------------------------------------- */
 
+/* Makes the queued callbacks in order with the lock released, one
+ * dispatcher per group at a time (a group's callbacks never overlap, and
+ * a callback may call into librdmc, e.g. rdmc_send, without deadlock).
+ * Every entry point calls it after releasing the lock; a nested call (the
+ * lock still held further up this thread, e.g. libfab completing an
+ * operation inside our own post) leaves the work to the outer one.  After
+ * destroy began, events are dropped without calls. */
+static void dispatch(struct rdmc_group *g)
+{
+    glock(g);
+    if (g->lock_depth > 1 || g->dispatching || !g->ev_head) {
+        gunlock(g);
+        return;
+    }
+    g->dispatching = true;
+    g->cb_thread = pthread_self();
+    while (g->ev_head) {
+        struct rdmc__event *ev = g->ev_head;
+        g->ev_head = ev->next;
+        if (!g->ev_head)
+            g->ev_tail = NULL;
+        bool call = !g->stopping;
+        gunlock(g);
+        if (call && ev->failure)
+            g->cbs.failure(g->ctx, g, ev->node, ev->reason);
+        else if (call)
+            g->cbs.complete(g->ctx, g, ev->index, ev->data, ev->size);
+        glock(g);
+        if (ev->failure) {
+            free(ev);
+            continue;
+        }
+        struct rdmc__msg *m = &g->slots[ev->slot];
+        m->cb_pending = false;
+        if (m->outstanding == 0) {
+            free_slot(g, m);
+            if (m->pending_header)
+                start_recv(g, ev->slot);
+            pump(g); /* the freed slot may start a message */
+        }
+    }
+    g->dispatching = false;
+    gunlock(g);
+}
+
 static void op_done(struct fab_op *fop, int status)
 {
     struct rdmc__op *op = fop->ctx;
     struct rdmc_group *g = op->g;
-    pthread_mutex_lock(&g->lock);
+    glock(g);
     if (op->close) {
         g->ops_outstanding--;
         put_op(g, op);
-        pthread_mutex_unlock(&g->lock);
+        gunlock(g);
+        dispatch(g);
         return; /* an error fails the connection: on_failure says it */
     }
     struct rdmc__msg *m = &g->slots[op->slot];
@@ -490,14 +569,15 @@ static void op_done(struct fab_op *fop, int status)
     m->last_activity_ms = now_ms();
     if (status) {
         fail_group(g, node, status);
-    } else if (m->delivered && m->outstanding == 0) {
+    } else if (m->delivered && m->outstanding == 0 && !m->cb_pending) {
         uint32_t slot = (uint32_t)(m - g->slots);
         free_slot(g, m);
         if (m->pending_header)
             start_recv(g, slot);
     }
     pump(g);
-    pthread_mutex_unlock(&g->lock);
+    gunlock(g);
+    dispatch(g);
 }
 
 /* A HEADER landed in slot (from rank 0) and the slot is free: start
@@ -642,7 +722,7 @@ static void on_remote_data(void *ctx, uint32_t node_id, uint64_t data)
     uint32_t slot, block_mod;
     rdmc_data_decode((uint32_t)(data & FAB_DATA_PAYLOAD_MAX), &kind, &slot,
                      &block_mod);
-    pthread_mutex_lock(&g->lock);
+    glock(g);
     int r = rank_of(g, node_id);
     if (r < 0 || (uint32_t)r == g->rank)
         goto out;
@@ -728,16 +808,18 @@ static void on_remote_data(void *ctx, uint32_t node_id, uint64_t data)
     }
     pump(g);
 out:
-    pthread_mutex_unlock(&g->lock);
+    gunlock(g);
+    dispatch(g);
 }
 
 static void on_failure(void *ctx, uint32_t node_id, int reason)
 {
     struct rdmc_group *g = ctx;
-    pthread_mutex_lock(&g->lock);
+    glock(g);
     if (rank_of(g, node_id) >= 0)
         fail_group(g, node_id, reason ? reason : -ECONNRESET);
-    pthread_mutex_unlock(&g->lock);
+    gunlock(g);
+    dispatch(g);
 }
 
 /* ---- the group's thread ------------------------------------------------ */
@@ -787,6 +869,22 @@ static void check_timeouts(struct rdmc_group *g)
     }
 }
 
+/* What the group's thread does after each progress pass (and
+ * rdmc_groups_poll for groups without a thread): retries, timeouts,
+ * callbacks. */
+static void service(struct rdmc_group *g)
+{
+    glock(g);
+    if (g->retry) {
+        g->retry = false;
+        pump(g);
+        send_closes(g);
+    }
+    check_timeouts(g);
+    gunlock(g);
+    dispatch(g);
+}
+
 static void *group_main(void *arg)
 {
     struct rdmc_group *g = arg;
@@ -794,18 +892,11 @@ static void *group_main(void *arg)
     snprintf(name, sizeof(name), "rdmc-%u", g->opts.group_id);
     pthread_setname_np(pthread_self(), name);
     while (!atomic_load_explicit(&g->stop, memory_order_acquire)) {
-        pthread_mutex_lock(&g->lock);
-        int wait_ms = g->retry ? 2 : 50;
-        pthread_mutex_unlock(&g->lock);
+        glock(g);
+        int wait_ms = g->retry || g->ev_head ? 2 : 50;
+        gunlock(g);
         fab_pool_progress_wait(g->pool, g->opts.spin_us, wait_ms);
-        pthread_mutex_lock(&g->lock);
-        if (g->retry) {
-            g->retry = false;
-            pump(g);
-            send_closes(g);
-        }
-        check_timeouts(g);
-        pthread_mutex_unlock(&g->lock);
+        service(g);
     }
     return NULL;
 }
@@ -930,6 +1021,9 @@ static int validate(struct fab_pool *pool, const struct rdmc_member *members,
     /* 0 would fail the first message at once (< 0 means never) */
     if (o->timeout_ms == 0)
         return -EINVAL;
+    if (o->threading != RDMC_THREAD_PER_GROUP &&
+        o->threading != RDMC_THREAD_CALLER)
+        return -EINVAL;
     uint32_t me = fab_pool_node_id(pool);
     int found = -1;
     for (size_t i = 0; i < num; i++) {
@@ -988,6 +1082,12 @@ static void release_all(struct rdmc_group *g)
         free(g->ctrl_in);
         free(g->ctrl_out);
         free(g->ops);
+    }
+    while (g->ev_head) {
+        struct rdmc__event *ev = g->ev_head;
+        g->ev_head = ev->next;
+        if (ev->failure)
+            free(ev);
     }
     while (g->queue_head) {
         struct rdmc__queued *q = g->queue_head;
@@ -1185,11 +1285,13 @@ static int group_connect(struct rdmc_group *g,
  * blob) and publish our parameters. */
 static int group_publish(struct rdmc_group *g, struct rdmc_error *err)
 {
-    if (pthread_create(&g->thread, NULL, group_main, g)) {
-        set_err(err, -EAGAIN, RDMC_NO_PEER, "no thread");
-        return -EAGAIN;
+    if (g->opts.threading == RDMC_THREAD_PER_GROUP) {
+        if (pthread_create(&g->thread, NULL, group_main, g)) {
+            set_err(err, -EAGAIN, RDMC_NO_PEER, "no thread");
+            return -EAGAIN;
+        }
+        g->thread_started = true;
     }
-    g->thread_started = true;
     uint8_t mine[BLOB_SIZE];
     encode_blob(g, mine);
     int rc = fab_pool_publish(g->pool, blob_key(g), mine, sizeof(mine));
@@ -1226,9 +1328,9 @@ static int group_fetch(struct rdmc_group *g, const struct rdmc_member *members,
                     ferr.msg[0] ? ferr.msg : rdmc_strerror(rc));
             return rc;
         }
-        pthread_mutex_lock(&g->lock);
+        glock(g);
         rc = check_blob(g, r, theirs, len, mine);
-        pthread_mutex_unlock(&g->lock);
+        gunlock(g);
         if (rc) {
             set_err(err, rc, members[r].node_id,
                     "group %u: node %u's parameters differ (see the log)",
@@ -1241,9 +1343,9 @@ static int group_fetch(struct rdmc_group *g, const struct rdmc_member *members,
 
 static void group_abort(struct rdmc_group *g)
 {
-    pthread_mutex_lock(&g->lock);
+    glock(g);
     g->stopping = true;
-    pthread_mutex_unlock(&g->lock);
+    gunlock(g);
     stop_thread(g);
     release_all(g);
 }
@@ -1304,10 +1406,13 @@ int rdmc_groups_create(struct fab_pool *pool,
         goto fail;
     for (size_t i = 0; i < count; i++) {
         struct rdmc_group *g = out[i];
-        pthread_mutex_lock(&g->lock);
+        glock(g);
         g->open = true;
         pump(g); /* anything that arrived while we waited */
-        pthread_mutex_unlock(&g->lock);
+        bool events = g->ev_head != NULL;
+        gunlock(g);
+        if (events)
+            fab_pool_wake(g->pool); /* callbacks: on the group's thread */
     }
     return 0;
 
@@ -1350,18 +1455,27 @@ int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
                                 NULL);
 }
 
+/* This thread runs one of the group's callbacks (or is its thread);
+ * lock held. */
+static bool in_callback(const struct rdmc_group *g)
+{
+    pthread_t me = pthread_self();
+    return g->cb_depth > 0 ||
+           (g->dispatching && pthread_equal(g->cb_thread, me)) ||
+           (g->thread_started && pthread_equal(me, g->thread));
+}
+
 void rdmc_group_destroy(struct rdmc_group *g)
 {
     if (!g)
         return;
-    pthread_mutex_lock(&g->lock);
+    glock(g);
     /* From one of our callbacks (the lock is recursive: only the thread
      * running one sees cb_depth > 0) or our own thread, the join below
      * would wait for itself and the group would be freed under the
      * running callback.  The header forbids it: refuse. */
-    if (g->cb_depth > 0 ||
-        (g->thread_started && pthread_equal(pthread_self(), g->thread))) {
-        pthread_mutex_unlock(&g->lock);
+    if (in_callback(g)) {
+        gunlock(g);
         rdmc__log(g, LOG_ERR,
                   "rdmc_group_destroy called from a callback: refused");
         return;
@@ -1370,7 +1484,7 @@ void rdmc_group_destroy(struct rdmc_group *g)
     g->closing = true;
     send_closes(g);
     bool handshake = g->open;
-    pthread_mutex_unlock(&g->lock);
+    gunlock(g);
     stop_thread(g);
     /* Operations in flight still point at our memory: let them complete
      * (those on broken connections complete with errors), bounded.  And a
@@ -1381,11 +1495,12 @@ void rdmc_group_destroy(struct rdmc_group *g)
      * our CLOSE or notice a failure themselves, so this is short. */
     int64_t start = now_ms();
     for (;;) {
-        pthread_mutex_lock(&g->lock);
+        glock(g);
         send_closes(g);
         bool closed = !handshake || closed_everywhere(g);
-        uint32_t left = g->ops_outstanding;
-        pthread_mutex_unlock(&g->lock);
+        /* a callback running on another thread finishes first */
+        uint32_t left = g->ops_outstanding + (g->dispatching ? 1u : 0u);
+        gunlock(g);
         int64_t waited = now_ms() - start;
         if (left == 0 && (closed || waited > RDMC__FAILED_GRACE_MS))
             break;
@@ -1405,10 +1520,9 @@ int rdmc_group_wedge(struct rdmc_group *g, int timeout_ms)
 {
     if (!g)
         return -EINVAL;
-    pthread_mutex_lock(&g->lock);
-    if (g->cb_depth > 0 ||
-        (g->thread_started && pthread_equal(pthread_self(), g->thread))) {
-        pthread_mutex_unlock(&g->lock);
+    glock(g);
+    if (in_callback(g)) {
+        gunlock(g);
         return -EDEADLK; /* the wait below needs this thread's progress */
     }
     g->wedged = true;
@@ -1416,10 +1530,10 @@ int rdmc_group_wedge(struct rdmc_group *g, int timeout_ms)
         g->status = -ESHUTDOWN; /* stopped on purpose: no failure call */
     g->closing = true;
     send_closes(g);
-    pthread_mutex_unlock(&g->lock);
+    gunlock(g);
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
     for (;;) {
-        pthread_mutex_lock(&g->lock);
+        glock(g);
         send_closes(g);
         bool closed = !g->open || closed_everywhere(g);
         if (!closed && now_ms() >= deadline) {
@@ -1429,14 +1543,37 @@ int rdmc_group_wedge(struct rdmc_group *g, int timeout_ms)
                     rdmc__log(g, LOG_WARNING,
                               "wedge: node %u did not close within %d ms",
                               g->node_ids[r], timeout_ms);
-            pthread_mutex_unlock(&g->lock);
+            gunlock(g);
             return -ETIMEDOUT;
         }
-        pthread_mutex_unlock(&g->lock);
+        gunlock(g);
         if (closed)
             return 0;
         fab_pool_progress_wait(g->pool, 0, 5);
     }
+}
+
+int rdmc_groups_poll(struct rdmc_group *const *groups, size_t n, int timeout_ms)
+{
+    if (n == 0)
+        return 0;
+    if (!groups)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!groups[i])
+            return -EINVAL;
+    fab_pool_progress_wait(groups[0]->pool, groups[0]->opts.spin_us,
+                           timeout_ms);
+    for (size_t i = 1; i < n; i++) {
+        bool seen = false; /* each pool once */
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = groups[j]->pool == groups[i]->pool;
+        if (!seen)
+            fab_pool_progress(groups[i]->pool);
+    }
+    for (size_t i = 0; i < n; i++)
+        service(groups[i]);
+    return 0;
 }
 
 /* Queues a message: buf (registered per message) or mr + mr_off. */
@@ -1450,12 +1587,18 @@ static int enqueue(struct rdmc_group *g, const void *buf, struct fab_mr *mr,
     struct rdmc__queued *q = calloc(1, sizeof(*q));
     if (!q)
         return -ENOMEM;
-    pthread_mutex_lock(&g->lock);
+    glock(g);
     if (g->status || g->stopping) {
         int st = g->status ? g->status : -ECANCELED;
-        pthread_mutex_unlock(&g->lock);
+        gunlock(g);
         free(q);
         return st;
+    }
+    if (g->opts.max_queued &&
+        g->next_index - g->next_deliver >= g->window + g->opts.max_queued) {
+        gunlock(g);
+        free(q);
+        return -EAGAIN; /* the queue is full: wait for a completion */
     }
     q->buf = buf;
     q->mr = mr;
@@ -1470,7 +1613,12 @@ static int enqueue(struct rdmc_group *g, const void *buf, struct fab_mr *mr,
     if (index)
         *index = q->index;
     pump(g);
-    pthread_mutex_unlock(&g->lock);
+    /* Never a callback inside rdmc_send: what pump made complete is
+     * dispatched by the group's thread (or rdmc_groups_poll). */
+    bool events = g->ev_head != NULL && !g->dispatching;
+    gunlock(g);
+    if (events)
+        fab_pool_wake(g->pool);
     return 0;
 }
 
@@ -1511,9 +1659,9 @@ int rdmc_group_status(struct rdmc_group *g)
 {
     if (!g)
         return -EINVAL;
-    pthread_mutex_lock(&g->lock);
+    glock(g);
     int st = g->status;
-    pthread_mutex_unlock(&g->lock);
+    gunlock(g);
     return st;
 }
 
@@ -1521,7 +1669,7 @@ size_t rdmc_group_pending(struct rdmc_group *g)
 {
     if (!g)
         return 0;
-    pthread_mutex_lock(&g->lock);
+    glock(g);
     size_t n = 0;
     if (g->rank == 0)
         n = (size_t)(g->next_index - g->next_deliver);
@@ -1529,6 +1677,6 @@ size_t rdmc_group_pending(struct rdmc_group *g)
         for (uint32_t i = 0; i < g->window; i++)
             if (g->slots[i].active && !g->slots[i].delivered)
                 n++;
-    pthread_mutex_unlock(&g->lock);
+    gunlock(g);
     return n;
 }

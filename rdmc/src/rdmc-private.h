@@ -46,6 +46,19 @@ struct rdmc__send {
     uint32_t block;
 };
 
+/* A callback to make once the group's lock is released (complete or
+ * failure), in order. */
+struct rdmc__event {
+    bool failure;
+    uint64_t index; /* complete */
+    void *data;
+    size_t size;
+    uint32_t slot;
+    uint32_t node; /* failure */
+    int reason;
+    struct rdmc__event *next;
+};
+
 /* One message in flight, in slot index % window. */
 struct rdmc__msg {
     bool active;
@@ -76,6 +89,8 @@ struct rdmc__msg {
     uint8_t *acked;           /* sender: DONE from that rank */
     struct fab_mr_desc *dest; /* READY's region per rank */
     bool pending_header;      /* HEADER landed while the slot was busy */
+    bool cb_pending;          /* its complete event is queued or running */
+    struct rdmc__event ev;    /* that event */
     /* Receiver: the blocks each source sends me, in schedule order:
      * rlist[roff[r] .. roff[r] + rcnt[r]); rcur[r] is the first of them
      * not received yet (BLOCK words name a block mod 4096). */
@@ -134,7 +149,15 @@ struct rdmc_group {
     uint8_t *close_sent, *close_got;
     bool closing; /* CLOSE goes to every peer (failed, wedged, destroyed) */
     bool wedged;
-    pthread_mutex_t lock; /* recursive: callbacks may call rdmc_send */
+    /* Callbacks wait here, collected under the lock, and are made by
+     * rdmc__dispatch with the lock released, one dispatcher at a time. */
+    struct rdmc__event *ev_head, *ev_tail;
+    bool dispatching;
+    pthread_t cb_thread; /* the dispatcher, while dispatching */
+    int lock_depth;      /* lock holds of the owning thread */
+    /* Recursive: libfab may complete our operations on this thread while
+     * we post under it.  No user callback but `incoming` runs under it. */
+    pthread_mutex_t lock;
     pthread_t thread;
     bool thread_started;
     atomic_bool stop;

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct counter {
     atomic_int completed;
@@ -41,6 +42,11 @@ static void quiet_opts(struct rdmc_options *o, uint32_t group_id)
     o->group_id = group_id;
     o->log = tr_quiet_log;
     o->create_timeout_ms = 5000;
+}
+
+static bool two_completed(void *arg)
+{
+    return atomic_load(&((struct counter *)arg)->completed) >= 2;
 }
 
 START_TEST(test_bad_input)
@@ -89,6 +95,9 @@ START_TEST(test_bad_input)
     ck_assert_uint_eq(idx, 0);
     ck_assert_int_eq(rdmc_send(g, buf, 1000, &idx), 0);
     ck_assert_uint_eq(idx, 1);
+    /* complete at once, but never inside rdmc_send: the group's thread
+     * reports them */
+    ck_assert(th_wait_until(two_completed, &c, 5000));
     ck_assert_int_eq(atomic_load(&c.completed), 2);
     ck_assert_int_eq(rdmc_group_status(g), 0);
     rdmc_group_destroy(g);
@@ -688,6 +697,171 @@ START_TEST(test_timeout_names_peer_and_epochs)
 }
 END_TEST
 
+/* A caller lock held around rdmc_send and taken in `complete` (which
+ * also sends): no deadlock, since callbacks run with no librdmc lock and
+ * never inside rdmc_send (the first version called `complete` inline,
+ * under the group's lock). */
+struct locked_sender {
+    pthread_mutex_t lock;
+    struct rdmc_group *g;
+    atomic_int completed;
+    atomic_int lock_timeouts;
+    atomic_int resend_rc;
+};
+
+static void locked_complete(void *ctx, struct rdmc_group *g, uint64_t index,
+                            void *data, size_t size)
+{
+    struct locked_sender *ls = ctx;
+    (void)data;
+    (void)size;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 3;
+    if (pthread_mutex_timedlock(&ls->lock, &ts) != 0) {
+        atomic_fetch_add(&ls->lock_timeouts, 1);
+    } else {
+        static char b[8];
+        if (index == 0) /* a callback may send */
+            atomic_store(&ls->resend_rc, rdmc_send(g, b, sizeof(b), NULL));
+        pthread_mutex_unlock(&ls->lock);
+    }
+    atomic_fetch_add(&ls->completed, 1);
+}
+
+static bool two_locked(void *arg)
+{
+    return atomic_load(&((struct locked_sender *)arg)->completed) >= 2;
+}
+
+START_TEST(test_caller_lock_around_send)
+{
+    struct fab_pool *pool = tr_pool(1, 0, "tcp");
+    ck_assert_ptr_nonnull(pool);
+    struct rdmc_member me = {1, NULL, 0};
+    struct rdmc_options o;
+    quiet_opts(&o, 9);
+    static struct locked_sender ls;
+    memset(&ls, 0, sizeof(ls));
+    pthread_mutex_init(&ls.lock, NULL);
+    atomic_store(&ls.resend_rc, 1);
+    struct rdmc_callbacks cbs = {.complete = locked_complete};
+    ck_assert_int_eq(rdmc_group_create(pool, &me, 1, &o, &cbs, &ls, &ls.g), 0);
+    static char buf[100];
+    pthread_mutex_lock(&ls.lock);
+    ck_assert_int_eq(rdmc_send(ls.g, buf, sizeof(buf), NULL), 0);
+    pthread_mutex_unlock(&ls.lock);
+    ck_assert(th_wait_until(two_locked, &ls, 10000));
+    ck_assert_int_eq(atomic_load(&ls.lock_timeouts), 0);
+    ck_assert_int_eq(atomic_load(&ls.resend_rc), 0);
+    rdmc_group_destroy(ls.g);
+    pthread_mutex_destroy(&ls.lock);
+    fab_pool_destroy(pool);
+}
+END_TEST
+
+/* RDMC_THREAD_CALLER: no group thread; this thread serves both groups
+ * with rdmc_groups_poll, and their callbacks run here.  max_queued
+ * bounds the sender's queue. */
+struct polled {
+    atomic_int completed;
+    atomic_int foreign_thread;
+    pthread_t poller;
+};
+
+static void polled_complete(void *ctx, struct rdmc_group *g, uint64_t index,
+                            void *data, size_t size)
+{
+    struct polled *p = ctx;
+    (void)g;
+    (void)index;
+    (void)data;
+    (void)size;
+    if (!pthread_equal(pthread_self(), p->poller))
+        atomic_fetch_add(&p->foreign_thread, 1);
+    atomic_fetch_add(&p->completed, 1);
+}
+
+struct polled_creator {
+    struct fab_pool *pool;
+    struct rdmc_member members[2];
+    struct rdmc_options opts;
+    struct polled p;
+    struct rdmc_group *g;
+    int rc;
+};
+
+static void *polled_create(void *arg)
+{
+    struct polled_creator *c = arg;
+    struct rdmc_callbacks cbs = {.complete = polled_complete};
+    c->rc =
+        rdmc_group_create(c->pool, c->members, 2, &c->opts, &cbs, &c->p, &c->g);
+    return NULL;
+}
+
+START_TEST(test_caller_driven_groups)
+{
+    static struct polled_creator c[2];
+    memset(c, 0, sizeof(c));
+    for (int i = 0; i < 2; i++) {
+        c[i].pool = tr_pool((uint32_t)i + 1, 0, "tcp");
+        ck_assert_ptr_nonnull(c[i].pool);
+        c[i].p.poller = pthread_self();
+    }
+    for (int i = 0; i < 2; i++) {
+        for (int j = 0; j < 2; j++)
+            c[i].members[j] = (struct rdmc_member){(uint32_t)j + 1, "127.0.0.1",
+                                                   fab_pool_port(c[j].pool)};
+        quiet_opts(&c[i].opts, 11);
+        c[i].opts.threading = RDMC_THREAD_CALLER;
+        c[i].opts.window = 2;
+        c[i].opts.max_queued = 1;
+        c[i].opts.block_size = 512;
+    }
+    /* creation needs the peers' pools progressed: libfab's own threads do
+     * the rendezvous, and nothing is sent yet */
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, polled_create, &c[i]);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_eq(c[0].rc, 0);
+    ck_assert_int_eq(c[1].rc, 0);
+    struct rdmc_options bad = c[0].opts;
+    bad.threading = 7;
+    struct rdmc_group *none = NULL;
+    ck_assert_int_eq(
+        rdmc_group_create(c[0].pool, c[0].members, 2, &bad, NULL, NULL, &none),
+        -EINVAL);
+    static char buf[2000];
+    /* window 2 + max_queued 1: the fourth waits for a completion */
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(rdmc_send(c[0].g, buf, sizeof(buf), NULL), 0);
+    ck_assert_int_eq(rdmc_send(c[0].g, buf, sizeof(buf), NULL), -EAGAIN);
+    ck_assert_int_eq(rdmc_groups_poll(NULL, 1, 0), -EINVAL);
+    ck_assert_int_eq(rdmc_groups_poll(NULL, 0, 0), 0);
+    struct rdmc_group *gs[2] = {c[0].g, c[1].g};
+    int sent = 3;
+    int64_t end = th_now_ms() + 20000;
+    while ((atomic_load(&c[0].p.completed) < 6 ||
+            atomic_load(&c[1].p.completed) < 6) &&
+           th_now_ms() < end) {
+        ck_assert_int_eq(rdmc_groups_poll(gs, 2, 5), 0);
+        if (sent < 6 && rdmc_send(c[0].g, buf, sizeof(buf), NULL) == 0)
+            sent++;
+    }
+    ck_assert_int_eq(atomic_load(&c[0].p.completed), 6);
+    ck_assert_int_eq(atomic_load(&c[1].p.completed), 6);
+    ck_assert_int_eq(atomic_load(&c[0].p.foreign_thread), 0);
+    ck_assert_int_eq(atomic_load(&c[1].p.foreign_thread), 0);
+    for (int i = 0; i < 2; i++)
+        rdmc_group_destroy(c[i].g);
+    for (int i = 0; i < 2; i++)
+        fab_pool_destroy(c[i].pool);
+}
+END_TEST
+
 Suite *rdmc_local_suite(void)
 {
     Suite *s = suite_create("rdmc-local");
@@ -703,6 +877,8 @@ Suite *rdmc_local_suite(void)
     tcase_add_test(tc, test_failed_groups_destroy_quickly);
     tcase_add_test(tc, test_batch_create_in_any_order);
     tcase_add_test(tc, test_timeout_names_peer_and_epochs);
+    tcase_add_test(tc, test_caller_lock_around_send);
+    tcase_add_test(tc, test_caller_driven_groups);
     suite_add_tcase(s, tc);
     return s;
 }

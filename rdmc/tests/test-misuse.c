@@ -229,6 +229,17 @@ static void on_failure(void *ctx, struct rdmc_group *g, uint32_t node,
     }
 }
 
+struct completions_at_least {
+    struct recorder *r;
+    int n;
+};
+
+static bool completions_reached(void *arg)
+{
+    struct completions_at_least *c = arg;
+    return atomic_load(&c->r->completed) >= c->n;
+}
+
 START_TEST(send_misuse_and_destroy_from_complete)
 {
     struct fab_pool *pool = tr_pool(1, 0, "tcp");
@@ -260,17 +271,24 @@ START_TEST(send_misuse_and_destroy_from_complete)
     /* the complete callback tries to destroy the group: refused */
     ck_assert_int_eq(rdmc_send(g, buf, 4096, &idx), 0);
     ck_assert_uint_eq(idx, 0);
+    /* never inside rdmc_send: the group's thread makes the callback */
+    struct completions_at_least one = {&rec, 1};
+    ck_assert(th_wait_until(completions_reached, &one, 5000));
     ck_assert_int_eq(atomic_load(&rec.completed), 1);
     ck_assert_int_eq(atomic_load(&rec.refused_destroys), 1);
     /* and the group goes on */
     ck_assert_int_eq(rdmc_group_status(g), 0);
     ck_assert_int_eq(rdmc_send(g, buf, 1, &idx), 0);
     ck_assert_uint_eq(idx, 1);
+    struct completions_at_least two = {&rec, 2};
+    ck_assert(th_wait_until(completions_reached, &two, 5000));
     ck_assert_int_eq(atomic_load(&rec.completed), 2);
     ck_assert_int_eq(atomic_load(&rec.failures), 0);
     /* the pool cannot go away under the group */
     fab_pool_destroy(pool);
     ck_assert_int_eq(rdmc_send(g, buf, 2, &idx), 0);
+    struct completions_at_least three = {&rec, 3};
+    ck_assert(th_wait_until(completions_reached, &three, 5000));
     ck_assert_int_eq(atomic_load(&rec.completed), 3);
     rdmc_group_destroy(g);
     fab_pool_destroy(pool);

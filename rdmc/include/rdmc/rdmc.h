@@ -24,15 +24,22 @@
  * Threading:
  *  - rdmc_group_create/destroy: any thread, not from a callback.
  *  - rdmc_send, rdmc_group_*: any thread, also from callbacks of the group.
- *  - Each group owns one thread ("rdmc-<group_id>") that drives the pool's
- *    progress (spinning for spin_us, then sleeping on the pool's wait fd)
- *    and checks timeouts.  Since libfab runs completion callbacks on
- *    whichever thread progresses, a group's `incoming` and `complete`
- *    callbacks may run on any progressing thread of the pool (this group's,
- *    another group's, or a thread in rdmc_send) and `failure` on the pool's
- *    thread; never two callbacks of one group at once.  Callbacks must not
- *    block and must not call rdmc_group_destroy (of their own group it is
- *    refused: logged, nothing happens).
+ *  - By default each group owns one thread ("rdmc-<group_id>") that drives
+ *    the pool's progress (spinning for spin_us, then sleeping on the pool's
+ *    wait fd) and checks timeouts.  With options.threading
+ *    RDMC_THREAD_CALLER a group has no thread: the caller's thread drives
+ *    it (one thread may serve every group) with rdmc_groups_poll.
+ *  - Since libfab runs completion callbacks on whichever thread
+ *    progresses, a group's callbacks may run on any progressing thread of
+ *    the pool (this group's, another group's, a thread in
+ *    rdmc_groups_poll) or on the pool's thread; never two callbacks of one
+ *    group at once, and never inside rdmc_send.  `complete` and `failure`
+ *    run with no librdmc lock held (collected, then made after unlocking),
+ *    so they may call rdmc_send and the caller may hold its own lock
+ *    around rdmc_send that the callbacks take too; `incoming` runs under
+ *    the group's lock.  Callbacks must not block and must not call
+ *    rdmc_group_destroy (of their own group it is refused: logged, nothing
+ *    happens) or rdmc_group_wedge (-EDEADLK).
  *
  * Errors: 0 or a negative errno; libfab's and libfabric's codes pass
  * through; rdmc_strerror() names them.
@@ -246,11 +253,20 @@ struct rdmc_options {
     /* Fields below were added after the first layout; a caller whose size
      * ends before one gets its default. */
     rdmc_incoming_mr_fn incoming_mr; /* NULL (default): `incoming` */
-    uint64_t epoch; /* same at every member; with group_id the group's
-                       identity: a group id reused with another epoch
-                       never meets the old group's parameters (default
-                       0: the first version's key) */
+    uint64_t epoch;     /* same at every member; with group_id the group's
+                           identity: a group id reused with another epoch
+                           never meets the old group's parameters (default
+                           0: the first version's key) */
+    unsigned threading; /* RDMC_THREAD_PER_GROUP (default) or
+                           RDMC_THREAD_CALLER: no thread of its own; the
+                           caller drives it with rdmc_groups_poll */
+    size_t max_queued;  /* rdmc_send refuses (-EAGAIN) a message when
+                           window + max_queued are sent and not complete;
+                           0 (default): no bound (the caller's memory) */
 };
+
+#define RDMC_THREAD_PER_GROUP 0u
+#define RDMC_THREAD_CALLER 1u
 
 /* Optional detail of a failed create: code (= the return value), a
  * message, and the peer it concerns (the member whose connection or
@@ -355,13 +371,27 @@ RDMC_EXPORT void rdmc_group_destroy(struct rdmc_group *group);
  * but the group's callbacks; drives the pool's progress while it waits. */
 RDMC_EXPORT int rdmc_group_wedge(struct rdmc_group *group, int timeout_ms);
 
+/* Drives groups whose threading is RDMC_THREAD_CALLER (any group may be
+ * passed): drives the progress of their pools once, waiting up to
+ * timeout_ms on the first group's pool (0: do not wait; < 0: no limit)
+ * for something to happen, then for each group retries what had to wait,
+ * checks its timeout and makes its pending callbacks (complete, failure)
+ * on this thread.  One thread can so serve every group of a pool (or of a
+ * view) instead of one thread per group; call it in a loop.  Returns 0,
+ * -EINVAL (groups NULL with n > 0, a NULL entry).  Not from a callback. */
+RDMC_EXPORT int rdmc_groups_poll(struct rdmc_group *const *groups, size_t n,
+                                 int timeout_ms);
+
 /* Sender only: multicasts size bytes of buf (1..max_msg_size).  buf stays
  * the caller's and must stay valid and unchanged until the sender's
  * `complete` callback for this message.  Queues when `window` messages are
  * in flight.  *index (may be NULL) gets the message index (0, 1, ...).
  * Errors: -EINVAL (NULL, size 0), -EPERM (not rank 0), -EMSGSIZE (over
  * max_msg_size), the failure reason once the group failed (nothing is
- * queued then), -ENOMEM. */
+ * queued then), -EAGAIN (options.max_queued reached: nothing queued),
+ * -ENOMEM.  Never makes a callback itself: a message that completes at
+ * once (a one-member group) is reported by the group's thread (or
+ * rdmc_groups_poll). */
 RDMC_EXPORT int rdmc_send(struct rdmc_group *group, const void *buf,
                           size_t size, uint64_t *index);
 
