@@ -1139,16 +1139,18 @@ static int group_setup(struct fab_pool *pool, const struct rdmc_member *members,
                        struct rdmc_group **out, struct rdmc_error *err)
 {
     struct rdmc_options o;
-    rdmc_options_init(&o);
+    rdmc_options_init(&o); /* NULL options: all defaults */
     /* Smaller than the first layout (0: not initialised) is a mistake: a
      * partial copy could split a pointer.  Between it and ours: an older
      * caller, the fields it lacks keep their defaults.  Larger: a newer
      * header; the fields it adds are ignored. */
-    if (!opts || opts->size < RDMC__OPTIONS_V1_SIZE) {
-        set_err(err, -EINVAL, RDMC_NO_PEER, "options missing or too small");
+    if (opts && opts->size < RDMC__OPTIONS_V1_SIZE) {
+        set_err(err, -EINVAL, RDMC_NO_PEER, "options size %zu too small",
+                opts->size);
         return -EINVAL;
     }
-    memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
+    if (opts)
+        memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
     o.size = sizeof(o);
     uint32_t rank;
     int rc = validate(pool, members, num_members, &o, &rank);

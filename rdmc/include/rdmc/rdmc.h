@@ -280,8 +280,9 @@ struct rdmc_error {
 /* Fills defaults. */
 RDMC_EXPORT void rdmc_options_init(struct rdmc_options *opts);
 
-/* Describes an error code (ours, errno or libfabric's; positive values read
- * as their negation).  Never NULL, also for unknown codes. */
+/* Describes an error code (ours, libfabric's or any errno, with the
+ * system's text); a positive value names the same code as its negation.
+ * Never NULL, also for unknown codes.  Thread-safe. */
 RDMC_EXPORT const char *rdmc_strerror(int err);
 
 /* Creates this process's side of a group: members[0] is the sender, my
@@ -291,7 +292,8 @@ RDMC_EXPORT const char *rdmc_strerror(int err);
  * matching ones (algorithm, block size, maximum size, window, member list):
  * all members must call it within create_timeout_ms.  cbs is copied; ctx is
  * passed back.  *out is the caller's (rdmc_group_destroy); NULL on
- * failure.  Errors: -EINVAL (pool, members, opts or out NULL; no members
+ * failure.  opts NULL means every default (group id 0).  Errors: -EINVAL
+ * (pool, members or out NULL; no members
  * or more than RDMC_MAX_MEMBERS; duplicates; a node id RDMC_NO_PEER; my
  * node not a member; another member without a host, with port 0 or a host
  * longer than 63 bytes; opts->size smaller than the first struct
