@@ -214,9 +214,11 @@ static int post_one(struct sst_table *t, struct sst__peer *p, size_t chunk,
 static int push_ranks(struct sst_table *t, const uint32_t *ranks, size_t n,
                       size_t row_off, size_t len, bool wake, unsigned flags)
 {
+    /* The receiver's libfab tag when it claimed one, else our own word. */
     uint64_t data = 0;
     if (t->use_data)
         data = ((uint64_t)t->tag << 1) | (wake ? SST__DATA_WAKE : 0);
+    uint32_t wake_bit = wake ? SST__DATA_WAKE : 0;
     /* Anyone to send to? */
     bool any = false;
     size_t count = ranks ? n : t->n;
@@ -240,7 +242,11 @@ static int push_ranks(struct sst_table *t, const uint32_t *ranks, size_t n,
         if (r == t->my_rank)
             continue;
         int rc =
-            post_one(t, &t->peers[r], (size_t)chunk, row_off, len, data, flags);
+            post_one(t, &t->peers[r], (size_t)chunk, row_off, len,
+                     t->use_data && t->peers[r].fab_tag
+                         ? fab_data_word(t->pool, t->peers[r].fab_tag, wake_bit)
+                         : data,
+                     flags);
         if (rc && !first)
             first = rc;
     }

@@ -23,7 +23,7 @@
 
 /* Blob exchanged at set-up (fab_pool_publish/fetch). */
 #define SST__BLOB_MAGIC 0x53535444u /* "SSTD" */
-#define SST__BLOB_VERSION 1
+#define SST__BLOB_VERSION 2
 
 /* Operation contexts per peer: bounds the writes one table keeps in flight
  * to one member. */
@@ -65,6 +65,7 @@ struct sst__peer {
     uint16_t port;
     struct fab_conn *conn;     /* NULL for me */
     struct fab_mr_desc remote; /* the member's region */
+    uint32_t fab_tag;          /* its libfab data tag, 0: none */
     /* Suspected by me: frozen, no pushes, not waited for. */
     _Atomic bool suspected;
     /* The member closed its table (its closing flag landed): no more
@@ -120,9 +121,10 @@ struct sst_table {
     struct fab_mr *mr;
     struct sst__staging staging;
 
-    uint64_t key;  /* publish key */
-    uint32_t tag;  /* remote data tag */
-    bool use_data; /* provider carries our data word */
+    uint64_t key;     /* publish key */
+    uint32_t tag;     /* remote data tag */
+    bool use_data;    /* provider carries our data word */
+    uint32_t fab_tag; /* our libfab data tag (0: none: we get every word) */
     int spin_us;
 
     /* Polling thread. */

@@ -23,6 +23,7 @@ struct setup_blob {
     uint32_t rank;
     uint32_t members[SST_MAX_MEMBERS];
     struct fab_mr_desc desc;
+    uint32_t fab_tag; /* libfab data tag for words to this member, or 0 */
 };
 
 static int blob_encode(const struct setup_blob *b, uint8_t *buf, size_t cap,
@@ -41,6 +42,7 @@ static int blob_encode(const struct setup_blob *b, uint8_t *buf, size_t cap,
     uint8_t desc[FAB_MR_DESC_SIZE];
     fab_mr_desc_encode(&b->desc, desc);
     mutils_put_raw(&w, desc, sizeof(desc));
+    mutils_put_u32(&w, b->fab_tag);
     int rc = mutils_writer_error(&w);
     if (rc)
         return rc;
@@ -69,6 +71,7 @@ static int blob_decode(const uint8_t *buf, size_t len, struct setup_blob *b)
         mutils_get_u32(&r, &b->members[i]);
     uint8_t desc[FAB_MR_DESC_SIZE];
     mutils_get_raw(&r, desc, sizeof(desc));
+    mutils_get_u32(&r, &b->fab_tag);
     int rc = mutils_reader_finish(&r);
     if (rc)
         return rc;
@@ -365,6 +368,7 @@ static int connect_members(struct sst_table *t,
             return -EPROTO;
         }
         p->remote = b.desc;
+        p->fab_tag = b.fab_tag <= FAB_DATA_TAG_MAX ? b.fab_tag : 0;
     }
     return 0;
 }
@@ -479,12 +483,18 @@ int sst_create(struct fab_pool *pool, const struct sst_member *members,
     rc = fab_user_create(pool, &cbs, t, &t->user);
     if (rc)
         goto fail;
+    /* Our words come to us alone (and other users, e.g. RDMC groups, never
+     * get ours); without a tag we get every word, as before. */
+    if (t->use_data &&
+        fab_user_claim_tag(t->user, FAB_DATA_TAG_ANY, &t->fab_tag) != 0)
+        t->fab_tag = 0;
 
     /* Publish before connecting: peers fetch it while we fetch theirs. */
     struct setup_blob blob = {.table_id = t->opts.table_id,
                               .schema_hash = t->schema_hash,
                               .n = t->n,
-                              .rank = my_rank};
+                              .rank = my_rank,
+                              .fab_tag = t->fab_tag};
     for (uint32_t i = 0; i < t->n; i++)
         blob.members[i] = members[i].node_id;
     fab_mr_get_desc(t->mr, &blob.desc);
