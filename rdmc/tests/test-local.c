@@ -862,6 +862,92 @@ START_TEST(test_caller_driven_groups)
 }
 END_TEST
 
+/* More blocks than the 4096 residues a BLOCK word can name: every block
+ * from one sender is told apart by schedule order, byte-exact. */
+#define TINY_BLOCK 64
+#define MANY_BLOCKS_SIZE (TINY_BLOCK * 5000 + 17)
+
+struct verified {
+    atomic_int completed;
+    atomic_int wrong;
+};
+
+static void verify_complete(void *ctx, struct rdmc_group *g, uint64_t index,
+                            void *data, size_t size)
+{
+    struct verified *v = ctx;
+    if (rdmc_group_rank(g) != 0) {
+        static uint8_t expect[MANY_BLOCKS_SIZE];
+        tr_fill(expect, size, 8, index);
+        if (size != MANY_BLOCKS_SIZE || memcmp(expect, data, size) != 0)
+            atomic_fetch_add(&v->wrong, 1);
+    }
+    atomic_fetch_add(&v->completed, 1);
+}
+
+struct verified_creator {
+    struct fab_pool *pool;
+    struct rdmc_member members[2];
+    struct rdmc_options opts;
+    struct verified v;
+    struct rdmc_group *g;
+    int rc;
+};
+
+static void *verified_create(void *arg)
+{
+    struct verified_creator *c = arg;
+    struct rdmc_callbacks cbs = {.complete = verify_complete};
+    c->rc =
+        rdmc_group_create(c->pool, c->members, 2, &c->opts, &cbs, &c->v, &c->g);
+    return NULL;
+}
+
+static bool verified_done(void *arg)
+{
+    struct verified_creator *c = arg;
+    return atomic_load(&c[0].v.completed) >= 2 &&
+           atomic_load(&c[1].v.completed) >= 2;
+}
+
+START_TEST(test_more_blocks_than_residues)
+{
+    static struct verified_creator c[2];
+    memset(c, 0, sizeof(c));
+    for (int i = 0; i < 2; i++) {
+        c[i].pool = tr_pool((uint32_t)i + 1, 0, "tcp");
+        ck_assert_ptr_nonnull(c[i].pool);
+    }
+    for (int i = 0; i < 2; i++) {
+        for (int j = 0; j < 2; j++)
+            c[i].members[j] = (struct rdmc_member){(uint32_t)j + 1, "127.0.0.1",
+                                                   fab_pool_port(c[j].pool)};
+        quiet_opts(&c[i].opts, 12);
+        c[i].opts.block_size = TINY_BLOCK;
+        c[i].opts.max_msg_size = MANY_BLOCKS_SIZE;
+    }
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, verified_create, &c[i]);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_eq(c[0].rc, 0);
+    ck_assert_int_eq(c[1].rc, 0);
+    static uint8_t msg[2][MANY_BLOCKS_SIZE];
+    for (uint64_t i = 0; i < 2; i++) {
+        tr_fill(msg[i], MANY_BLOCKS_SIZE, 8, i);
+        ck_assert_int_eq(rdmc_send(c[0].g, msg[i], MANY_BLOCKS_SIZE, NULL), 0);
+    }
+    ck_assert(th_wait_until(verified_done, c, 30000));
+    ck_assert_int_eq(atomic_load(&c[1].v.wrong), 0);
+    ck_assert_int_eq(rdmc_group_status(c[1].g), 0);
+    for (int i = 0; i < 2; i++)
+        rdmc_group_destroy(c[i].g);
+    for (int i = 0; i < 2; i++)
+        fab_pool_destroy(c[i].pool);
+}
+END_TEST
+
 Suite *rdmc_local_suite(void)
 {
     Suite *s = suite_create("rdmc-local");
@@ -879,6 +965,7 @@ Suite *rdmc_local_suite(void)
     tcase_add_test(tc, test_timeout_names_peer_and_epochs);
     tcase_add_test(tc, test_caller_lock_around_send);
     tcase_add_test(tc, test_caller_driven_groups);
+    tcase_add_test(tc, test_more_blocks_than_residues);
     suite_add_tcase(s, tc);
     return s;
 }
