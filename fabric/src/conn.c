@@ -188,6 +188,7 @@ int fab_user_create(struct fab_pool *pool, const struct fab_user_callbacks *cbs,
     pthread_mutex_lock(&pool->lock);
     u->next = pool->users;
     pool->users = u;
+    fab__data_user_added(pool, u);
     pthread_mutex_unlock(&pool->lock);
     *out = u;
     return 0;
@@ -218,6 +219,7 @@ void fab_user_destroy(struct fab_user *user)
             break;
         }
     }
+    fab__data_user_removed(pool, user);
     while (user->borrows) {
         struct fab_borrow_rec *r = user->borrows;
         user->borrows = r->next;

@@ -183,6 +183,7 @@ struct fab_user {
     void *ctx;
     struct fab_borrow_rec *borrows; /* pool->lock */
     struct fab_user *next;
+    uint32_t tag; /* claimed data tag, 0: none (pool->lock) */
 };
 
 struct fab_blob {
@@ -257,6 +258,12 @@ struct fab_pool {
     /* Group key copy (auth_key_len 0: none). */
     uint8_t auth_key[FAB_AUTH_KEY_MAX];
     size_t auth_key_len;
+    /* Tagged completion data (data.c): tag -> user.  Set under lock,
+     * cleared under progress_lock + lock (fab_user_destroy), read by the
+     * progressing thread (which holds progress_lock). */
+    _Atomic(struct fab_user *) tag_users[FAB_DATA_TAG_MAX + 1];
+    uint32_t tag_next;                  /* next-fit cursor (lock) */
+    _Atomic size_t untagged_data_users; /* on_remote_data, no tag */
 };
 
 /* util.c */
@@ -319,6 +326,15 @@ void fab__pool_kick(struct fab_pool *pool);
 struct fab_conn *fab__conn_new_locked(struct fab_pool *pool, uint32_t node_id);
 void fab__report_failures(struct fab_pool *pool);
 void fab__handle_eq(struct fab_pool *pool);
+
+/* data.c */
+size_t fab__cq_data_size(const struct fab_pool *pool); /* in force */
+void fab__data_user_added(struct fab_pool *pool, struct fab_user *user);
+/* pool->lock and progress_lock held. */
+void fab__data_user_removed(struct fab_pool *pool, struct fab_user *user);
+/* A data word landed on conn (progress_lock held). */
+void fab__deliver_data(struct fab_pool *pool, struct fab_conn *conn,
+                       uint64_t data);
 
 /* ops.c */
 int fab__post_rx_data(struct fab_conn *conn, struct fab_op *op);

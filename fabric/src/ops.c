@@ -95,7 +95,7 @@ static int post_write(struct fab_conn *conn, const struct fab_mr *src,
         return -ERANGE;
     struct fab_pool *pool = conn->pool;
     if (with_data) {
-        size_t sz = pool->info->domain_attr->cq_data_size;
+        size_t sz = fab__cq_data_size(pool);
         if (sz == 0 || (sz < 8 && (data >> (8 * sz)) != 0))
             return -ERANGE;
     }
@@ -242,44 +242,12 @@ int fab_recv(struct fab_conn *conn, const struct fab_mr *dst, size_t off,
 
 /* ---- progress --------------------------------------------------------- */
 
-#define MAX_DATA_USERS 32
-
-/* Remote CQ data: fan out to every user holding the connection. */
-static void deliver_data(struct fab_pool *pool, struct fab_conn *conn,
-                         uint64_t data)
-{
-    struct {
-        void (*fn)(void *ctx, uint32_t node_id, uint64_t data);
-        void *ctx;
-    } calls[MAX_DATA_USERS];
-    size_t n = 0;
-    pthread_mutex_lock(&pool->lock);
-    for (struct fab_user *u = pool->users; u && n < MAX_DATA_USERS;
-         u = u->next) {
-        if (!u->cbs.on_remote_data)
-            continue;
-        for (struct fab_borrow_rec *r = u->borrows; r; r = r->next) {
-            if (r->conn == conn) {
-                calls[n].fn = u->cbs.on_remote_data;
-                calls[n].ctx = u->ctx;
-                n++;
-                break;
-            }
-        }
-    }
-    pthread_mutex_unlock(&pool->lock);
-    /* Users cannot vanish meanwhile: fab_user_destroy waits for
-     * progress_lock, which we hold. */
-    for (size_t i = 0; i < n; i++)
-        calls[i].fn(calls[i].ctx, conn->node_id, data);
-}
-
 static void complete(struct fab_conn *conn, struct fab_op *op, int status,
                      size_t len, uint64_t data)
 {
     if (op->internal[1] == RX_DATA_MARK) {
         if (status == 0) {
-            deliver_data(conn->pool, conn, data);
+            fab__deliver_data(conn->pool, conn, data);
             if (atomic_load(&conn->status) == 0)
                 fab__post_rx_data(conn, op);
         }
@@ -338,7 +306,7 @@ static int drain_cq(struct fab_pool *pool, struct fab_conn *conn)
             if (op)
                 complete(conn, op, 0, e[i].len, e[i].data);
             else if (e[i].flags & FI_REMOTE_CQ_DATA)
-                deliver_data(pool, conn, e[i].data); /* no receive used */
+                fab__deliver_data(pool, conn, e[i].data); /* no receive */
         }
     }
 }

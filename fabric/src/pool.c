@@ -473,9 +473,6 @@ int fab_pool_create(const struct fab_options *opts, struct fab_pool **out,
         fab_options_init(&defaults); /* NULL: every default */
         opts = &defaults;
     }
-    /* There is no older layout: a smaller size is a caller's mistake (a
-     * partial copy could even split a pointer).  A larger one comes from a
-     * newer header: its extra fields are ignored. */
     /* Two layouts exist: the first version's (the fields up to
      * log_level; the later ones take their defaults) and this one.  A
      * size in between would cut a field.  A larger one comes from a newer
@@ -735,7 +732,7 @@ void fab_pool_get_info(const struct fab_pool *pool, struct fab_pool_info *info)
     info->mr_mode = pool->info->domain_attr->mr_mode;
     info->mode = pool->info->mode;
     info->msg_order = pool->info->tx_attr->msg_order;
-    info->cq_data_size = pool->info->domain_attr->cq_data_size;
+    info->cq_data_size = fab__cq_data_size(pool);
     info->max_msg_size = pool->info->ep_attr->max_msg_size;
     info->ordered_writes = pool->ordered_writes;
     info->fence = pool->fence;

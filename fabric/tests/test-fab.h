@@ -15,6 +15,7 @@ Suite *fab_pool_suite(void);
 Suite *fab_multiproc_suite(void);
 Suite *fab_stress_suite(void);
 Suite *fab_harden_suite(void);
+Suite *fab_data_suite(void);
 
 int child_guard_writer(int argc, char **argv);
 int child_guard_reader(int argc, char **argv);

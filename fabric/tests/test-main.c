@@ -85,6 +85,7 @@ int main(int argc, char **argv)
                                              fab_multiproc_suite,
                                              fab_stress_suite,
                                              fab_harden_suite,
+                                             fab_data_suite,
                                              NULL};
     return th_main(argc, argv, suites, children);
 }

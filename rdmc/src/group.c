@@ -25,6 +25,7 @@
 #include <mutils/mutils.h>
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,28 @@ static int64_t now_ms(void)
 }
 
 static void pump(struct rdmc_group *g);
+
+static void glock(struct rdmc_group *g)
+{
+    pthread_mutex_lock(&g->lock);
+    g->lock_depth++;
+}
+
+static void gunlock(struct rdmc_group *g)
+{
+    g->lock_depth--;
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void queue_event(struct rdmc_group *g, struct rdmc__event *ev)
+{
+    ev->next = NULL;
+    if (g->ev_tail)
+        g->ev_tail->next = ev;
+    else
+        g->ev_head = ev;
+    g->ev_tail = ev;
+}
 
 /* Blocks of a message of size bytes; size + block_size - 1 could wrap. */
 static uint32_t blocks_of(const struct rdmc_group *g, uint64_t size)
@@ -66,6 +89,8 @@ static size_t ctrl_offset(const struct rdmc_group *g, unsigned kind,
            RDMC_CTRL_SIZE;
 }
 
+static void send_closes(struct rdmc_group *g);
+
 static void fail_group(struct rdmc_group *g, uint32_t node_id, int reason)
 {
     int r = node_id == RDMC_NO_PEER ? -1 : rank_of(g, node_id);
@@ -78,10 +103,20 @@ static void fail_group(struct rdmc_group *g, uint32_t node_id, int reason)
         g->status = reason;
     rdmc__log(g, LOG_NOTICE, "member %u failed: %s", node_id,
               rdmc_strerror(reason));
+    /* We post nothing more: say so to every peer, so that theirs stop too
+     * and each side knows when no write can land in its memory. */
+    g->closing = true;
+    send_closes(g);
     if (!g->stopping && g->cbs.failure) {
-        g->cb_depth++;
-        g->cbs.failure(g->ctx, g, node_id, reason);
-        g->cb_depth--;
+        struct rdmc__event *ev = calloc(1, sizeof(*ev));
+        if (!ev) {
+            rdmc__log(g, LOG_ERR, "no memory to report member %u", node_id);
+            return;
+        }
+        ev->failure = true;
+        ev->node = node_id;
+        ev->reason = reason;
+        queue_event(g, ev); /* made by rdmc__dispatch, unlocked */
     }
 }
 
@@ -101,8 +136,11 @@ static void put_op(struct rdmc_group *g, struct rdmc__op *op)
 
 static void free_slot(struct rdmc_group *g, struct rdmc__msg *m)
 {
-    fab_mr_destroy(m->mr);
+    if (m->own_mr)
+        fab_mr_destroy(m->mr);
     m->mr = NULL;
+    m->own_mr = false;
+    m->mr_off = 0;
     if (m->own_buf)
         free(m->buf);
     m->buf = NULL;
@@ -110,6 +148,8 @@ static void free_slot(struct rdmc_group *g, struct rdmc__msg *m)
     m->sends = NULL;
     free(m->have);
     m->have = NULL;
+    free(m->rlist);
+    m->rlist = NULL;
     size_t n = g->n;
     memset(m->is_source, 0, n);
     memset(m->is_target, 0, n);
@@ -128,6 +168,77 @@ static void free_slot(struct rdmc_group *g, struct rdmc__msg *m)
 
 static void op_done(struct fab_op *fop, int status);
 
+/* The data word of a write to rank `to` (its group's tag). */
+static uint64_t word(const struct rdmc_group *g, uint32_t to, unsigned kind,
+                     uint32_t slot, uint32_t block)
+{
+    return fab_data_word(g->pool, g->peer_tag[to],
+                         rdmc_data_encode(kind, slot, block));
+}
+
+/* Where rank `from` writes its CLOSE in a member's control region: after
+ * the per-kind slots. */
+static size_t close_offset(const struct rdmc_group *g, uint32_t from)
+{
+    return ((size_t)RDMC__NKINDS * g->window * g->n + from) * RDMC_CTRL_SIZE;
+}
+
+/* Posts CLOSE to every peer that has not got one and whose connection is
+ * alive: "I write nothing more into your memory".  Fenced: it lands after
+ * every earlier write of ours.  -EAGAIN is retried by the group's thread
+ * and by waiters. */
+static void send_closes(struct rdmc_group *g)
+{
+    if (!g->closing || !g->open)
+        return;
+    for (uint32_t r = 0; r < g->n; r++) {
+        if (r == g->rank || g->close_sent[r] || !g->conns[r] ||
+            fab_conn_status(g->conns[r]) != 0)
+            continue;
+        struct rdmc__op *op = get_op(g);
+        if (!op) {
+            g->retry = true;
+            return;
+        }
+        struct rdmc_ctrl c = {.kind = RDMC_KIND_DONE,
+                              .group_id = g->opts.group_id};
+        size_t off = close_offset(g, g->rank);
+        rdmc__ctrl_encode(&c, 0, g->ctrl_out + off);
+        op->slot = 0;
+        op->data = false;
+        op->close = true;
+        op->fop.done = op_done;
+        op->fop.ctx = op;
+        int rc = fab_writedata(g->conns[r], g->ctrl_out_mr, off, RDMC_CTRL_SIZE,
+                               &g->peer_ctrl[r], off,
+                               word(g, r, RDMC_KIND_DONE, 0, RDMC__CLOSE_MARK),
+                               FAB_WRITE_FENCE, &op->fop);
+        if (rc) {
+            put_op(g, op);
+            if (rc == -EAGAIN)
+                g->retry = true;
+            else
+                g->close_sent[r] = 1; /* broken: nothing will land */
+            continue;
+        }
+        g->close_sent[r] = 1;
+        g->ops_outstanding++;
+    }
+}
+
+/* True when no live peer can still write into our memory: each sent its
+ * CLOSE or its connection is gone. */
+static bool closed_everywhere(struct rdmc_group *g)
+{
+    for (uint32_t r = 0; r < g->n; r++) {
+        if (r == g->rank || g->close_got[r] || !g->conns[r] ||
+            fab_conn_status(g->conns[r]) != 0)
+            continue;
+        return false;
+    }
+    return true;
+}
+
 /* Posts one control record to rank `to`.  Returns 0, -EAGAIN (retry later)
  * or a failure (the group is failed). */
 static int post_ctrl(struct rdmc_group *g, struct rdmc__msg *m, uint32_t slot,
@@ -141,7 +252,8 @@ static int post_ctrl(struct rdmc_group *g, struct rdmc__msg *m, uint32_t slot,
     else if (kind == RDMC_KIND_READY)
         fab_mr_get_desc(m->mr, &c.dest);
     size_t off = ctrl_offset(g, kind, slot, to);
-    rdmc_ctrl_encode(&c, g->ctrl_out + off);
+    rdmc__ctrl_encode(&c, kind == RDMC_KIND_READY ? m->mr_off : 0,
+                      g->ctrl_out + off);
     struct rdmc__op *op = get_op(g);
     if (!op) {
         g->retry = true;
@@ -149,12 +261,13 @@ static int post_ctrl(struct rdmc_group *g, struct rdmc__msg *m, uint32_t slot,
     }
     op->slot = slot;
     op->data = false;
+    op->close = false;
     op->fop.done = op_done;
     op->fop.ctx = op;
-    int rc = fab_writedata(
-        g->conns[to], g->ctrl_out_mr, off, RDMC_CTRL_SIZE, &g->peer_ctrl[to],
-        ctrl_offset(g, kind, slot, g->rank),
-        rdmc_cq_encode(g->opts.group_id, kind, m->index, 0), 0, &op->fop);
+    int rc =
+        fab_writedata(g->conns[to], g->ctrl_out_mr, off, RDMC_CTRL_SIZE,
+                      &g->peer_ctrl[to], ctrl_offset(g, kind, slot, g->rank),
+                      word(g, to, kind, slot, 0), 0, &op->fop);
     if (rc) {
         put_op(g, op);
         if (rc == -EAGAIN) {
@@ -182,12 +295,13 @@ static int post_block(struct rdmc_group *g, struct rdmc__msg *m, uint32_t slot,
     size_t len = m->size - off < bs ? m->size - off : bs;
     op->slot = slot;
     op->data = true;
+    op->close = false;
     op->fop.done = op_done;
     op->fop.ctx = op;
-    int rc = fab_writedata(
-        g->conns[s->target], m->mr, off, len, &m->dest[s->target], off,
-        rdmc_cq_encode(g->opts.group_id, RDMC_KIND_BLOCK, m->index, s->block),
-        0, &op->fop);
+    int rc = fab_writedata(g->conns[s->target], m->mr, m->mr_off + off, len,
+                           &m->dest[s->target], m->dest_off[s->target] + off,
+                           word(g, s->target, RDMC_KIND_BLOCK, slot, s->block),
+                           0, &op->fop);
     if (rc) {
         put_op(g, op);
         if (rc == -EAGAIN) {
@@ -250,6 +364,25 @@ static void pump_msg(struct rdmc_group *g, uint32_t slot)
     }
 }
 
+/* Takes rank r's READY for message m (slot) from the control region:
+ * where to write m's blocks in r's memory.  -EBADMSG when malformed, for
+ * another message, too small, or from a rank I send nothing to. */
+static int apply_ready(struct rdmc_group *g, struct rdmc__msg *m, uint32_t slot,
+                       uint32_t r)
+{
+    struct rdmc_ctrl c;
+    uint64_t dest_off = 0;
+    size_t off = ctrl_offset(g, RDMC_KIND_READY, slot, r);
+    if (rdmc__ctrl_decode(g->ctrl_in + off, RDMC_CTRL_SIZE, &c, &dest_off) ||
+        c.kind != RDMC_KIND_READY || c.index != m->index ||
+        c.dest.len - dest_off < m->size || !m->is_target[r])
+        return -EBADMSG;
+    m->dest[r] = c.dest;
+    m->dest_off[r] = dest_off;
+    m->ready_got[r] = 1;
+    return 0;
+}
+
 /* Starts the sender's next queued message if its slot is free. */
 static void start_sends(struct rdmc_group *g)
 {
@@ -262,8 +395,15 @@ static void start_sends(struct rdmc_group *g)
         uint32_t blocks = blocks_of(g, q->size);
         uint32_t steps = rdmc_schedule_steps(g->opts.algorithm, g->n, blocks);
         m->sends = steps ? calloc(steps, sizeof(*m->sends)) : NULL;
-        int rc = fab_mr_register(g->pool, (void *)(uintptr_t)q->buf, q->size,
+        int rc = 0;
+        if (q->mr) {
+            m->mr = q->mr; /* the caller's region: nothing to register */
+            m->mr_off = q->mr_off;
+        } else {
+            rc = fab_mr_register(g->pool, (void *)(uintptr_t)q->buf, q->size,
                                  FAB_ACCESS_LOCAL, &m->mr);
+            m->own_mr = rc == 0;
+        }
         if ((steps && !m->sends) || rc) {
             free(m->sends);
             m->sends = NULL;
@@ -284,7 +424,8 @@ static void start_sends(struct rdmc_group *g)
         m->index = q->index;
         m->size = q->size;
         m->blocks = blocks;
-        m->buf = (uint8_t *)(uintptr_t)q->buf;
+        m->buf = q->mr ? (uint8_t *)fab_mr_addr(q->mr) + q->mr_off
+                       : (uint8_t *)(uintptr_t)q->buf;
         m->own_buf = false;
         m->last_activity_ms = now_ms();
         /* READY records that landed before we started this message */
@@ -292,15 +433,10 @@ static void start_sends(struct rdmc_group *g)
             if (!m->pending_ready[r])
                 continue;
             m->pending_ready[r] = 0;
-            struct rdmc_ctrl c;
-            size_t off = ctrl_offset(g, RDMC_KIND_READY, slot, r);
-            if (rdmc_ctrl_decode(g->ctrl_in + off, RDMC_CTRL_SIZE, &c) ||
-                c.index != m->index || c.dest.len < m->size) {
+            if (apply_ready(g, m, slot, r)) {
                 fail_group(g, g->node_ids[r], -EBADMSG);
                 return;
             }
-            m->dest[r] = c.dest;
-            m->ready_got[r] = 1;
         }
         g->queue_head = q->next;
         if (!g->queue_head)
@@ -321,9 +457,14 @@ static void deliver(struct rdmc_group *g)
         m->delivered = true;
         g->next_deliver++;
         if (!g->stopping && g->cbs.complete) {
-            g->cb_depth++;
-            g->cbs.complete(g->ctx, g, m->index, m->buf, m->size);
-            g->cb_depth--;
+            /* the slot (and its buffer) stays until the callback returned */
+            m->cb_pending = true;
+            m->ev = (struct rdmc__event){.index = m->index,
+                                         .data = m->buf,
+                                         .size = m->size,
+                                         .slot = slot};
+            queue_event(g, &m->ev);
+            continue;
         }
         if (m->outstanding == 0) {
             free_slot(g, m);
@@ -361,11 +502,63 @@ static void pump(struct rdmc_group *g)
 
 /* ---- events ----------------------------------------------------------- */
 
+/* Makes the queued callbacks in order with the lock released, one
+ * dispatcher per group at a time (a group's callbacks never overlap, and
+ * a callback may call into librdmc, e.g. rdmc_send, without deadlock).
+ * Every entry point calls it after releasing the lock; a nested call (the
+ * lock still held further up this thread, e.g. libfab completing an
+ * operation inside our own post) leaves the work to the outer one.  After
+ * destroy began, events are dropped without calls. */
+static void dispatch(struct rdmc_group *g)
+{
+    glock(g);
+    if (g->lock_depth > 1 || g->dispatching || !g->ev_head) {
+        gunlock(g);
+        return;
+    }
+    g->dispatching = true;
+    g->cb_thread = pthread_self();
+    while (g->ev_head) {
+        struct rdmc__event *ev = g->ev_head;
+        g->ev_head = ev->next;
+        if (!g->ev_head)
+            g->ev_tail = NULL;
+        bool call = !g->stopping;
+        gunlock(g);
+        if (call && ev->failure)
+            g->cbs.failure(g->ctx, g, ev->node, ev->reason);
+        else if (call)
+            g->cbs.complete(g->ctx, g, ev->index, ev->data, ev->size);
+        glock(g);
+        if (ev->failure) {
+            free(ev);
+            continue;
+        }
+        struct rdmc__msg *m = &g->slots[ev->slot];
+        m->cb_pending = false;
+        if (m->outstanding == 0) {
+            free_slot(g, m);
+            if (m->pending_header)
+                start_recv(g, ev->slot);
+            pump(g); /* the freed slot may start a message */
+        }
+    }
+    g->dispatching = false;
+    gunlock(g);
+}
+
 static void op_done(struct fab_op *fop, int status)
 {
     struct rdmc__op *op = fop->ctx;
     struct rdmc_group *g = op->g;
-    pthread_mutex_lock(&g->lock);
+    glock(g);
+    if (op->close) {
+        g->ops_outstanding--;
+        put_op(g, op);
+        gunlock(g);
+        dispatch(g);
+        return; /* an error fails the connection: on_failure says it */
+    }
     struct rdmc__msg *m = &g->slots[op->slot];
     g->ops_outstanding--;
     m->outstanding--;
@@ -378,14 +571,15 @@ static void op_done(struct fab_op *fop, int status)
     m->last_activity_ms = now_ms();
     if (status) {
         fail_group(g, node, status);
-    } else if (m->delivered && m->outstanding == 0) {
+    } else if (m->delivered && m->outstanding == 0 && !m->cb_pending) {
         uint32_t slot = (uint32_t)(m - g->slots);
         free_slot(g, m);
         if (m->pending_header)
             start_recv(g, slot);
     }
     pump(g);
-    pthread_mutex_unlock(&g->lock);
+    gunlock(g);
+    dispatch(g);
 }
 
 /* A HEADER landed in slot (from rank 0) and the slot is free: start
@@ -398,7 +592,7 @@ static void start_recv(struct rdmc_group *g, uint32_t slot)
         return;
     struct rdmc_ctrl c;
     size_t off = ctrl_offset(g, RDMC_KIND_HEADER, slot, 0);
-    if (rdmc_ctrl_decode(g->ctrl_in + off, RDMC_CTRL_SIZE, &c) ||
+    if (rdmc__ctrl_decode(g->ctrl_in + off, RDMC_CTRL_SIZE, &c, NULL) ||
         c.kind != RDMC_KIND_HEADER || c.group_id != g->opts.group_id ||
         c.index % g->window != slot || c.index < g->next_deliver ||
         c.index >= g->next_deliver + g->window ||
@@ -411,7 +605,8 @@ static void start_recv(struct rdmc_group *g, uint32_t slot)
     uint32_t steps = rdmc_schedule_steps(g->opts.algorithm, g->n, blocks);
     m->sends = calloc(steps ? steps : 1, sizeof(*m->sends));
     m->have = calloc(blocks, 1);
-    if (!m->sends || !m->have) {
+    m->rlist = calloc(blocks, sizeof(*m->rlist));
+    if (!m->sends || !m->have || !m->rlist) {
         fail_group(g, RDMC_NO_PEER, -ENOMEM);
         return;
     }
@@ -419,23 +614,48 @@ static void start_recv(struct rdmc_group *g, uint32_t slot)
     m->size = (size_t)c.size;
     m->blocks = blocks;
     void *buf = NULL;
-    if (g->cbs.incoming) {
+    int rc = 0;
+    if (g->opts.incoming_mr) {
+        struct fab_mr *mr = NULL;
+        size_t at = 0;
+        g->cb_depth++;
+        int want = g->opts.incoming_mr(g->ctx, g, c.index, m->size, &mr, &at);
+        g->cb_depth--;
+        if (want == 0 && mr) {
+            if (at > fab_mr_len(mr) || fab_mr_len(mr) - at < m->size) {
+                rdmc__log(g, LOG_ERR,
+                          "incoming_mr: region too small for message %llu",
+                          (unsigned long long)c.index);
+                fail_group(g, RDMC_NO_PEER, -ERANGE);
+                return;
+            }
+            m->mr = mr; /* registered already: no per-message work */
+            m->mr_off = at;
+            buf = (uint8_t *)fab_mr_addr(mr) + at;
+        }
+    } else if (g->cbs.incoming) {
         g->cb_depth++;
         buf = g->cbs.incoming(g->ctx, g, c.index, m->size);
         g->cb_depth--;
     }
-    m->own_buf = buf == NULL;
-    if (!buf)
-        buf = malloc(m->size);
-    m->buf = buf;
-    int rc = buf ? fab_mr_register(g->pool, buf, m->size,
+    if (!m->mr) {
+        m->own_buf = buf == NULL;
+        if (!buf)
+            buf = malloc(m->size);
+        rc = buf ? fab_mr_register(g->pool, buf, m->size,
                                    FAB_ACCESS_LOCAL | FAB_ACCESS_REMOTE_WRITE,
                                    &m->mr)
                  : -ENOMEM;
+        m->own_mr = rc == 0;
+    }
+    m->buf = buf;
     if (rc) {
         fail_group(g, RDMC_NO_PEER, rc);
         return;
     }
+    /* Two passes over the schedule: count what each source sends me,
+     * then lay the blocks out per source in step order. */
+    memset(m->rcnt, 0, g->n * sizeof(*m->rcnt));
     for (uint32_t s = 0; s < steps; s++) {
         struct rdmc_transfer snd, rcv;
         rdmc_schedule_step(g->opts.algorithm, g->n, g->rank, blocks, s, &snd,
@@ -444,44 +664,91 @@ static void start_recv(struct rdmc_group *g, uint32_t slot)
             m->sends[m->nsends++] = (struct rdmc__send){snd.peer, snd.block};
             m->is_target[snd.peer] = 1;
         }
-        if (rcv.peer != RDMC_NO_PEER)
+        if (rcv.peer != RDMC_NO_PEER) {
             m->is_source[rcv.peer] = 1;
+            m->rcnt[rcv.peer]++;
+        }
     }
+    uint32_t off_sum = 0;
+    for (uint32_t r = 0; r < g->n; r++) {
+        m->roff[r] = off_sum;
+        m->rcur[r] = off_sum;
+        off_sum += m->rcnt[r];
+    }
+    if (off_sum != blocks) {
+        fail_group(g, RDMC_NO_PEER, -EPROTO); /* schedule bug */
+        return;
+    }
+    for (uint32_t s = 0; s < steps; s++) {
+        struct rdmc_transfer snd, rcv;
+        rdmc_schedule_step(g->opts.algorithm, g->n, g->rank, blocks, s, &snd,
+                           &rcv);
+        if (rcv.peer != RDMC_NO_PEER)
+            m->rlist[m->rcur[rcv.peer]++] = rcv.block;
+    }
+    for (uint32_t r = 0; r < g->n; r++)
+        m->rcur[r] = m->roff[r];
     m->active = true;
     m->last_activity_ms = now_ms();
     for (uint32_t r = 1; r < g->n; r++) {
         if (!m->pending_ready[r])
             continue;
         m->pending_ready[r] = 0;
-        size_t roff = ctrl_offset(g, RDMC_KIND_READY, slot, r);
-        if (rdmc_ctrl_decode(g->ctrl_in + roff, RDMC_CTRL_SIZE, &c) ||
-            c.index != m->index || c.dest.len < m->size || !m->is_target[r]) {
+        if (apply_ready(g, m, slot, r)) {
             fail_group(g, g->node_ids[r], -EBADMSG);
             return;
         }
-        m->dest[r] = c.dest;
-        m->ready_got[r] = 1;
     }
+}
+
+/* Which block a BLOCK word from rank r names: the first block of r's
+ * sends to me, in schedule order, not yet received and with residue
+ * block_mod.  UINT32_MAX when there is none. */
+static uint32_t find_block(struct rdmc__msg *m, uint32_t r, uint32_t block_mod)
+{
+    uint32_t end = m->roff[r] + m->rcnt[r];
+    while (m->rcur[r] < end && m->have[m->rlist[m->rcur[r]]])
+        m->rcur[r]++;
+    for (uint32_t i = m->rcur[r]; i < end; i++) {
+        uint32_t b = m->rlist[i];
+        if (!m->have[b] && b % RDMC_DATA_BLOCK_MOD == block_mod)
+            return b;
+    }
+    return UINT32_MAX;
 }
 
 static void on_remote_data(void *ctx, uint32_t node_id, uint64_t data)
 {
     struct rdmc_group *g = ctx;
-    uint32_t gid, seq, block;
     unsigned kind;
-    if (!rdmc_cq_decode(data, &gid, &kind, &seq, &block) ||
-        gid != g->opts.group_id)
-        return; /* another user's traffic */
-    pthread_mutex_lock(&g->lock);
+    uint32_t slot, block_mod;
+    rdmc_data_decode((uint32_t)(data & FAB_DATA_PAYLOAD_MAX), &kind, &slot,
+                     &block_mod);
+    glock(g);
     int r = rank_of(g, node_id);
-    if (g->status || g->stopping || r < 0 || (uint32_t)r == g->rank)
+    if (r < 0 || (uint32_t)r == g->rank)
         goto out;
-    uint32_t slot = seq % g->window;
+    if (kind == RDMC_KIND_DONE && block_mod == RDMC__CLOSE_MARK) {
+        /* the peer writes nothing more here; a group still running
+         * cannot go on without it: failed, and we close too */
+        g->close_got[r] = 1;
+        if (g->status == 0)
+            fail_group(g, node_id, -ESHUTDOWN);
+        g->closing = true;
+        send_closes(g);
+        goto out;
+    }
+    if (g->status || g->stopping)
+        goto out;
+    if (slot >= g->window) {
+        fail_group(g, node_id, -EBADMSG);
+        goto out;
+    }
     struct rdmc__msg *m = &g->slots[slot];
-    bool current = m->active && !m->delivered && (m->index & 0xfffu) == seq;
+    bool current = m->active && !m->delivered;
     switch (kind) {
     case RDMC_KIND_HEADER:
-        if (r != 0 || g->rank == 0 || (m->active && m->index % 4096 == seq)) {
+        if (r != 0 || g->rank == 0 || m->pending_header) {
             fail_group(g, node_id, -EBADMSG);
             break;
         }
@@ -491,24 +758,22 @@ static void on_remote_data(void *ctx, uint32_t node_id, uint64_t data)
             start_recv(g, slot);
         break;
     case RDMC_KIND_READY: {
-        if (r == 0) {
+        if (r == 0 || m->pending_ready[r]) {
             fail_group(g, node_id, -EBADMSG);
-            break;
-        }
-        if (!current) {
-            m->pending_ready[r] = 1; /* checked when the message starts */
             break;
         }
         struct rdmc_ctrl c;
         size_t off = ctrl_offset(g, RDMC_KIND_READY, slot, (uint32_t)r);
-        if (rdmc_ctrl_decode(g->ctrl_in + off, RDMC_CTRL_SIZE, &c) ||
-            c.kind != RDMC_KIND_READY || c.index != m->index ||
-            c.dest.len < m->size || !m->is_target[r] || m->ready_got[r]) {
+        int bad = rdmc__ctrl_decode(g->ctrl_in + off, RDMC_CTRL_SIZE, &c, NULL);
+        if (!current || (!bad && c.index != m->index)) {
+            /* a later message's: checked when that message starts */
+            m->pending_ready[r] = 1;
+            break;
+        }
+        if (bad || m->ready_got[r] || apply_ready(g, m, slot, (uint32_t)r)) {
             fail_group(g, node_id, -EBADMSG);
             break;
         }
-        m->dest[r] = c.dest;
-        m->ready_got[r] = 1;
         m->last_activity_ms = now_ms();
         break;
     }
@@ -516,7 +781,7 @@ static void on_remote_data(void *ctx, uint32_t node_id, uint64_t data)
         struct rdmc_ctrl c;
         size_t off = ctrl_offset(g, RDMC_KIND_DONE, slot, (uint32_t)r);
         if (g->rank != 0 || !current || m->acked[r] ||
-            rdmc_ctrl_decode(g->ctrl_in + off, RDMC_CTRL_SIZE, &c) ||
+            rdmc__ctrl_decode(g->ctrl_in + off, RDMC_CTRL_SIZE, &c, NULL) ||
             c.kind != RDMC_KIND_DONE || c.index != m->index) {
             fail_group(g, node_id, -EBADMSG);
             break;
@@ -526,9 +791,11 @@ static void on_remote_data(void *ctx, uint32_t node_id, uint64_t data)
         m->last_activity_ms = now_ms();
         break;
     }
-    case RDMC_KIND_BLOCK:
-        if (g->rank == 0 || !current || block >= m->blocks || m->have[block] ||
-            !m->is_source[r]) {
+    case RDMC_KIND_BLOCK: {
+        uint32_t block = UINT32_MAX;
+        if (g->rank != 0 && current && m->is_source[r])
+            block = find_block(m, (uint32_t)r, block_mod);
+        if (block == UINT32_MAX) {
             fail_group(g, node_id, -EBADMSG);
             break;
         }
@@ -536,22 +803,25 @@ static void on_remote_data(void *ctx, uint32_t node_id, uint64_t data)
         m->nhave++;
         m->last_activity_ms = now_ms();
         break;
+    }
     default:
         fail_group(g, node_id, -EBADMSG);
         break;
     }
     pump(g);
 out:
-    pthread_mutex_unlock(&g->lock);
+    gunlock(g);
+    dispatch(g);
 }
 
 static void on_failure(void *ctx, uint32_t node_id, int reason)
 {
     struct rdmc_group *g = ctx;
-    pthread_mutex_lock(&g->lock);
+    glock(g);
     if (rank_of(g, node_id) >= 0)
         fail_group(g, node_id, reason ? reason : -ECONNRESET);
-    pthread_mutex_unlock(&g->lock);
+    gunlock(g);
+    dispatch(g);
 }
 
 /* ---- the group's thread ------------------------------------------------ */
@@ -601,6 +871,22 @@ static void check_timeouts(struct rdmc_group *g)
     }
 }
 
+/* What the group's thread does after each progress pass (and
+ * rdmc_groups_poll for groups without a thread): retries, timeouts,
+ * callbacks. */
+static void service(struct rdmc_group *g)
+{
+    glock(g);
+    if (g->retry) {
+        g->retry = false;
+        pump(g);
+        send_closes(g);
+    }
+    check_timeouts(g);
+    gunlock(g);
+    dispatch(g);
+}
+
 static void *group_main(void *arg)
 {
     struct rdmc_group *g = arg;
@@ -608,17 +894,11 @@ static void *group_main(void *arg)
     snprintf(name, sizeof(name), "rdmc-%u", g->opts.group_id);
     pthread_setname_np(pthread_self(), name);
     while (!atomic_load_explicit(&g->stop, memory_order_acquire)) {
-        pthread_mutex_lock(&g->lock);
-        int wait_ms = g->retry ? 2 : 50;
-        pthread_mutex_unlock(&g->lock);
+        glock(g);
+        int wait_ms = g->retry || g->ev_head ? 2 : 50;
+        gunlock(g);
         fab_pool_progress_wait(g->pool, g->opts.spin_us, wait_ms);
-        pthread_mutex_lock(&g->lock);
-        if (g->retry) {
-            g->retry = false;
-            pump(g);
-        }
-        check_timeouts(g);
-        pthread_mutex_unlock(&g->lock);
+        service(g);
     }
     return NULL;
 }
@@ -626,9 +906,26 @@ static void *group_main(void *arg)
 /* ---- set-up ------------------------------------------------------------ */
 
 /* Parameters every member must agree on, published under
- * RDMC_BLOB_KEY(group_id). */
-#define BLOB_VERSION 1
-#define BLOB_SIZE (4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + FAB_MR_DESC_SIZE)
+ * rdmc_blob_key(group_id, epoch). */
+#define BLOB_VERSION 2
+#define BLOB_EPOCH_OFF 44 /* options.epoch */
+#define BLOB_TAG_OFF 52   /* this member's libfab data tag */
+#define BLOB_DESC_OFF 56  /* its control region: the last bytes */
+#define BLOB_SIZE (BLOB_DESC_OFF + FAB_MR_DESC_SIZE)
+
+uint64_t rdmc_blob_key(uint32_t group_id, uint64_t epoch)
+{
+    if (epoch == 0)
+        return RDMC_BLOB_KEY(group_id); /* the first version's key */
+    uint64_t in[2] = {group_id, epoch};
+    /* top byte 'r': never one of the first version's keys ('R...') */
+    return (0x72ull << 56) | (XXH3_64bits(in, sizeof(in)) >> 8);
+}
+
+static uint64_t blob_key(const struct rdmc_group *g)
+{
+    return rdmc_blob_key(g->opts.group_id, g->opts.epoch);
+}
 
 /* Little-endian fields of 4 or 8 bytes. */
 static void put_le(uint8_t *p, uint64_t v, int bytes)
@@ -664,7 +961,9 @@ static void encode_blob(const struct rdmc_group *g, uint8_t *b)
     put_le(b + 24, g->opts.max_msg_size, 8);
     put_le(b + 32, g->n, 4);
     put_le(b + 36, members_hash(g), 8);
-    fab_mr_desc_encode(&d, b + 44);
+    put_le(b + BLOB_EPOCH_OFF, g->opts.epoch, 8);
+    put_le(b + BLOB_TAG_OFF, g->tag, 4);
+    fab_mr_desc_encode(&d, b + BLOB_DESC_OFF);
 }
 
 /* Compares a peer's blob with ours; returns 0 or -EPROTO (logged). */
@@ -674,10 +973,11 @@ static int check_blob(struct rdmc_group *g, uint32_t r, const uint8_t *b,
     static const struct {
         const char *name;
         int off, bytes;
-    } fields[] = {{"version", 0, 4},       {"group id", 4, 4},
-                  {"algorithm", 8, 4},     {"window", 12, 4},
-                  {"block size", 16, 8},   {"max message size", 24, 8},
-                  {"member count", 32, 4}, {"member list", 36, 8}};
+    } fields[] = {{"version", 0, 4},           {"group id", 4, 4},
+                  {"algorithm", 8, 4},         {"window", 12, 4},
+                  {"block size", 16, 8},       {"max message size", 24, 8},
+                  {"member count", 32, 4},     {"member list", 36, 8},
+                  {"epoch", BLOB_EPOCH_OFF, 8}};
     if (len != BLOB_SIZE) {
         rdmc__log(g, LOG_ERR, "node %u: malformed group parameters",
                   g->node_ids[r]);
@@ -694,9 +994,16 @@ static int check_blob(struct rdmc_group *g, uint32_t r, const uint8_t *b,
             return -EPROTO;
         }
     }
-    if (fab_mr_desc_decode(b + 44, FAB_MR_DESC_SIZE, &g->peer_ctrl[r]) ||
+    if (fab_mr_desc_decode(b + BLOB_DESC_OFF, FAB_MR_DESC_SIZE,
+                           &g->peer_ctrl[r]) ||
         g->peer_ctrl[r].len < g->ctrl_len) {
         rdmc__log(g, LOG_ERR, "node %u: bad control region", g->node_ids[r]);
+        return -EPROTO;
+    }
+    g->peer_tag[r] = (uint32_t)get_le(b + BLOB_TAG_OFF, 4);
+    if (g->peer_tag[r] == 0 || g->peer_tag[r] > FAB_DATA_TAG_MAX) {
+        rdmc__log(g, LOG_ERR, "node %u: bad data tag %u", g->node_ids[r],
+                  g->peer_tag[r]);
         return -EPROTO;
     }
     return 0;
@@ -712,6 +1019,12 @@ static int validate(struct fab_pool *pool, const struct rdmc_member *members,
         o->window == 0 || o->window > 64 || (o->window & (o->window - 1)))
         return -EINVAL;
     if ((o->max_msg_size - 1) / o->block_size + 1 > RDMC_MAX_BLOCKS)
+        return -EINVAL;
+    /* 0 would fail the first message at once (< 0 means never) */
+    if (o->timeout_ms == 0)
+        return -EINVAL;
+    if (o->threading != RDMC_THREAD_PER_GROUP &&
+        o->threading != RDMC_THREAD_CALLER)
         return -EINVAL;
     uint32_t me = fab_pool_node_id(pool);
     int found = -1;
@@ -735,7 +1048,7 @@ static int validate(struct fab_pool *pool, const struct rdmc_member *members,
 static void release_all(struct rdmc_group *g)
 {
     if (g->published)
-        fab_pool_unpublish(g->pool, RDMC_BLOB_KEY(g->opts.group_id));
+        fab_pool_unpublish(g->pool, blob_key(g));
     fab_user_destroy(g->user); /* after it, no callback of ours runs */
     g->user = NULL;
     bool leak = g->ops_outstanding > 0;
@@ -745,7 +1058,7 @@ static void release_all(struct rdmc_group *g)
                   g->ops_outstanding);
     for (uint32_t i = 0; g->slots && i < g->window; i++) {
         struct rdmc__msg *m = &g->slots[i];
-        if (!leak)
+        if (!leak && m->own_mr)
             fab_mr_destroy(m->mr);
         if (m->own_buf && !leak)
             free(m->buf);
@@ -758,6 +1071,11 @@ static void release_all(struct rdmc_group *g)
         free(m->pending_ready);
         free(m->acked);
         free(m->dest);
+        free(m->rlist);
+        free(m->roff);
+        free(m->dest_off);
+        free(m->rcnt);
+        free(m->rcur);
     }
     free(g->slots);
     if (!leak) {
@@ -767,6 +1085,12 @@ static void release_all(struct rdmc_group *g)
         free(g->ctrl_out);
         free(g->ops);
     }
+    while (g->ev_head) {
+        struct rdmc__event *ev = g->ev_head;
+        g->ev_head = ev->next;
+        if (ev->failure)
+            free(ev);
+    }
     while (g->queue_head) {
         struct rdmc__queued *q = g->queue_head;
         g->queue_head = q->next;
@@ -774,8 +1098,11 @@ static void release_all(struct rdmc_group *g)
     }
     free(g->conns);
     free(g->peer_ctrl);
+    free(g->peer_tag);
     free(g->node_ids);
     free(g->failed_reported);
+    free(g->close_sent);
+    free(g->close_got);
     pthread_mutex_destroy(&g->lock);
     free(g);
 }
@@ -790,31 +1117,49 @@ static void stop_thread(struct rdmc_group *g)
     g->thread_started = false;
 }
 
-int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
-                      size_t num_members, const struct rdmc_options *opts,
-                      const struct rdmc_callbacks *cbs, void *ctx,
-                      struct rdmc_group **out)
+static void set_err(struct rdmc_error *err, int code, uint32_t node,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void set_err(struct rdmc_error *err, int code, uint32_t node,
+                    const char *fmt, ...)
+{
+    if (!err || err->code)
+        return; /* the first error of a call is the one reported */
+    err->code = code;
+    err->node_id = node;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+}
+
+/* Phase 1: validate, allocate, register the control regions, become a
+ * libfab user with a data tag.  No thread, nothing published. */
+static int group_setup(struct fab_pool *pool, const struct rdmc_member *members,
+                       size_t num_members, const struct rdmc_options *opts,
+                       const struct rdmc_callbacks *cbs, void *ctx,
+                       struct rdmc_group **out, struct rdmc_error *err)
 {
     struct rdmc_options o;
-    rdmc_options_init(&o);
-    if (out)
-        *out = NULL;
-    /* There is no older layout: a smaller size (0: not initialised) is a
-     * mistake, and a partial copy could split a pointer.  A larger one
-     * comes from a newer header; the fields it adds are ignored. */
-    if (!opts || !out || opts->size < sizeof(o))
+    rdmc_options_init(&o); /* NULL options: all defaults */
+    /* Smaller than the first layout (0: not initialised) is a mistake: a
+     * partial copy could split a pointer.  Between it and ours: an older
+     * caller, the fields it lacks keep their defaults.  Larger: a newer
+     * header; the fields it adds are ignored. */
+    if (opts && opts->size < RDMC__OPTIONS_V1_SIZE) {
+        set_err(err, -EINVAL, RDMC_NO_PEER, "options size %zu too small",
+                opts->size);
         return -EINVAL;
-    memcpy(&o, opts, sizeof(o));
+    }
+    if (opts)
+        memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
     o.size = sizeof(o);
     uint32_t rank;
     int rc = validate(pool, members, num_members, &o, &rank);
-    if (rc)
+    if (rc) {
+        set_err(err, rc, RDMC_NO_PEER, "invalid members or options");
         return rc;
-    struct fab_pool_info info;
-    fab_pool_get_info(pool, &info);
-    if (info.cq_data_size < 8)
-        return -ENOTSUP;
-
+    }
     struct rdmc_group *g = calloc(1, sizeof(*g));
     if (!g)
         return -ENOMEM;
@@ -832,21 +1177,24 @@ int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
     pthread_mutex_init(&g->lock, &attr);
     pthread_mutexattr_destroy(&attr);
     atomic_init(&g->stop, false);
-
     size_t n = g->n;
     g->node_ids = calloc(n, sizeof(*g->node_ids));
     g->conns = calloc(n, sizeof(*g->conns));
     g->peer_ctrl = calloc(n, sizeof(*g->peer_ctrl));
+    g->peer_tag = calloc(n, sizeof(*g->peer_tag));
     g->failed_reported = calloc(n, 1);
     g->slots = calloc(g->window, sizeof(*g->slots));
-    g->ctrl_len = (size_t)RDMC__NKINDS * g->window * n * RDMC_CTRL_SIZE;
+    g->ctrl_len = ((size_t)RDMC__NKINDS * g->window * n + n) * RDMC_CTRL_SIZE;
     g->ctrl_in = calloc(1, g->ctrl_len);
     g->ctrl_out = calloc(1, g->ctrl_len);
-    g->nops = RDMC__DATA_INFLIGHT + (size_t)RDMC__NKINDS * g->window * n;
+    g->nops = RDMC__DATA_INFLIGHT + (size_t)RDMC__NKINDS * g->window * n + n;
+    g->close_sent = calloc(n, 1);
+    g->close_got = calloc(n, 1);
     g->ops = calloc(g->nops, sizeof(*g->ops));
     rc = -ENOMEM;
-    if (!g->node_ids || !g->conns || !g->peer_ctrl || !g->failed_reported ||
-        !g->slots || !g->ctrl_in || !g->ctrl_out || !g->ops)
+    if (!g->node_ids || !g->conns || !g->peer_ctrl || !g->peer_tag ||
+        !g->failed_reported || !g->close_sent || !g->close_got || !g->slots ||
+        !g->ctrl_in || !g->ctrl_out || !g->ops)
         goto fail;
     for (uint32_t i = 0; i < g->window; i++) {
         struct rdmc__msg *m = &g->slots[i];
@@ -857,8 +1205,13 @@ int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
         m->pending_ready = calloc(n, 1);
         m->acked = calloc(n, 1);
         m->dest = calloc(n, sizeof(*m->dest));
+        m->roff = calloc(n, sizeof(*m->roff));
+        m->dest_off = calloc(n, sizeof(*m->dest_off));
+        m->rcnt = calloc(n, sizeof(*m->rcnt));
+        m->rcur = calloc(n, sizeof(*m->rcur));
         if (!m->is_source || !m->is_target || !m->ctrl_sent || !m->ready_got ||
-            !m->pending_ready || !m->acked || !m->dest)
+            !m->pending_ready || !m->acked || !m->dest || !m->roff ||
+            !m->rcnt || !m->rcur || !m->dest_off)
             goto fail;
     }
     for (size_t i = 0; i < g->nops; i++) {
@@ -882,12 +1235,32 @@ int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
     rc = fab_user_create(pool, &ucbs, g, &g->user);
     if (rc)
         goto fail;
-    int64_t deadline =
-        now_ms() + (o.create_timeout_ms > 0 ? o.create_timeout_ms : 10000);
+    /* Our words come to us alone, by tag; peers learn it from the blob. */
+    rc = fab_user_claim_tag(g->user, FAB_DATA_TAG_ANY, &g->tag);
+    if (rc) {
+        rdmc__log(g, LOG_ERR, "no libfab data tag: %s", rdmc_strerror(rc));
+        set_err(err, rc, RDMC_NO_PEER, "no libfab data tag: %s",
+                rdmc_strerror(rc));
+        goto fail;
+    }
+    *out = g;
+    return 0;
+
+fail:
+    release_all(g);
+    return rc;
+}
+
+/* Phase 2: borrow a connection to every other member. */
+static int group_connect(struct rdmc_group *g,
+                         const struct rdmc_member *members, int64_t deadline,
+                         struct rdmc_error *err)
+{
     for (uint32_t r = 0; r < g->n; r++) {
-        if (r == rank)
+        if (r == g->rank)
             continue;
-        struct fab_error ferr;
+        struct fab_error ferr = {0};
+        int rc;
         /* members start at their own pace: a refused bootstrap means the
          * peer is not listening yet, so try again until the deadline */
         for (;;) {
@@ -903,109 +1276,314 @@ int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
         if (rc) {
             rdmc__log(g, LOG_ERR, "connecting to node %u: %s",
                       members[r].node_id, ferr.msg);
-            goto fail;
+            set_err(err, rc, members[r].node_id,
+                    "group %u: connecting to node %u: %s", g->opts.group_id,
+                    members[r].node_id, ferr.msg[0] ? ferr.msg : "failed");
+            return rc;
         }
     }
-    if (pthread_create(&g->thread, NULL, group_main, g)) {
-        rc = -EAGAIN;
-        goto fail;
-    }
-    g->thread_started = true;
+    return 0;
+}
 
+/* Phase 3: start the thread (peers may write as soon as they fetched our
+ * blob) and publish our parameters. */
+static int group_publish(struct rdmc_group *g, struct rdmc_error *err)
+{
+    if (g->opts.threading == RDMC_THREAD_PER_GROUP) {
+        if (pthread_create(&g->thread, NULL, group_main, g)) {
+            set_err(err, -EAGAIN, RDMC_NO_PEER, "no thread");
+            return -EAGAIN;
+        }
+        g->thread_started = true;
+    }
     uint8_t mine[BLOB_SIZE];
     encode_blob(g, mine);
-    rc = fab_pool_publish(pool, RDMC_BLOB_KEY(o.group_id), mine, sizeof(mine));
-    if (rc)
-        goto fail;
+    int rc = fab_pool_publish(g->pool, blob_key(g), mine, sizeof(mine));
+    if (rc) {
+        set_err(err, rc, RDMC_NO_PEER, "publishing: %s", rdmc_strerror(rc));
+        return rc;
+    }
     g->published = true;
+    return 0;
+}
+
+/* Phase 4: fetch and compare every member's parameters. */
+static int group_fetch(struct rdmc_group *g, const struct rdmc_member *members,
+                       int64_t deadline, struct rdmc_error *err)
+{
+    uint8_t mine[BLOB_SIZE];
+    encode_blob(g, mine);
     for (uint32_t r = 0; r < g->n; r++) {
-        if (r == rank)
+        if (r == g->rank)
             continue;
         uint8_t theirs[FAB_BLOB_MAX];
         size_t len = 0;
-        struct fab_error ferr;
+        struct fab_error ferr = {0};
         int left = (int)(deadline - now_ms());
-        rc = fab_pool_fetch(pool, members[r].node_id, RDMC_BLOB_KEY(o.group_id),
-                            theirs, sizeof(theirs), &len, left > 0 ? left : 1,
-                            &ferr);
+        int rc =
+            fab_pool_fetch(g->pool, members[r].node_id, blob_key(g), theirs,
+                           sizeof(theirs), &len, left > 0 ? left : 1, &ferr);
         if (rc) {
             rdmc__log(g, LOG_ERR, "group parameters of node %u: %s",
                       members[r].node_id, ferr.msg);
-            goto fail;
+            set_err(err, rc, members[r].node_id,
+                    "group %u: waiting for node %u's parameters: %s",
+                    g->opts.group_id, members[r].node_id,
+                    ferr.msg[0] ? ferr.msg : rdmc_strerror(rc));
+            return rc;
         }
-        pthread_mutex_lock(&g->lock);
+        glock(g);
         rc = check_blob(g, r, theirs, len, mine);
-        pthread_mutex_unlock(&g->lock);
+        gunlock(g);
+        if (rc) {
+            set_err(err, rc, members[r].node_id,
+                    "group %u: node %u's parameters differ (see the log)",
+                    g->opts.group_id, members[r].node_id);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static void group_abort(struct rdmc_group *g)
+{
+    glock(g);
+    g->stopping = true;
+    gunlock(g);
+    stop_thread(g);
+    release_all(g);
+}
+
+int rdmc_groups_create(struct fab_pool *pool,
+                       const struct rdmc_group_spec *specs, size_t count,
+                       struct rdmc_group **out, struct rdmc_error *err)
+{
+    if (err) {
+        err->code = 0;
+        err->msg[0] = 0;
+        err->node_id = RDMC_NO_PEER;
+    }
+    if (out)
+        for (size_t i = 0; i < count; i++)
+            out[i] = NULL;
+    if (!pool || !specs || !out || count == 0) {
+        set_err(err, -EINVAL, RDMC_NO_PEER, "missing argument");
+        return -EINVAL;
+    }
+    int rc = 0;
+    size_t made = 0;
+    for (; made < count; made++) {
+        const struct rdmc_group_spec *sp = &specs[made];
+        rc = group_setup(pool, sp->members, sp->num_members, sp->opts, sp->cbs,
+                         sp->ctx, &out[made], err);
         if (rc)
             goto fail;
+        /* one group id per pool at a time: a batch must not repeat one */
+        for (size_t j = 0; j < made; j++)
+            if (out[j]->opts.group_id == out[made]->opts.group_id) {
+                made++;
+                rc = -EINVAL;
+                set_err(err, rc, RDMC_NO_PEER, "group id %u twice",
+                        out[j]->opts.group_id);
+                goto fail;
+            }
     }
-    pthread_mutex_lock(&g->lock);
-    g->open = true;
-    pump(g); /* anything that arrived while we waited */
-    pthread_mutex_unlock(&g->lock);
-    *out = g;
+    /* One rendezvous for the whole batch: every group connects and
+     * publishes before any waits for a peer's parameters, so members that
+     * list the groups in different orders do not wait for each other. */
+    int timeout = 0;
+    for (size_t i = 0; i < count; i++) {
+        int t = out[i]->opts.create_timeout_ms > 0
+                    ? out[i]->opts.create_timeout_ms
+                    : 10000;
+        if (t > timeout)
+            timeout = t;
+    }
+    int64_t deadline = now_ms() + timeout;
+    for (size_t i = 0; i < count && !rc; i++)
+        rc = group_connect(out[i], specs[i].members, deadline, err);
+    for (size_t i = 0; i < count && !rc; i++)
+        rc = group_publish(out[i], err);
+    for (size_t i = 0; i < count && !rc; i++)
+        rc = group_fetch(out[i], specs[i].members, deadline, err);
+    if (rc)
+        goto fail;
+    for (size_t i = 0; i < count; i++) {
+        struct rdmc_group *g = out[i];
+        glock(g);
+        g->open = true;
+        pump(g); /* anything that arrived while we waited */
+        bool events = g->ev_head != NULL;
+        gunlock(g);
+        if (events)
+            fab_pool_wake(g->pool); /* callbacks: on the group's thread */
+    }
     return 0;
 
 fail:
-    pthread_mutex_lock(&g->lock);
-    g->stopping = true;
-    pthread_mutex_unlock(&g->lock);
-    stop_thread(g);
-    release_all(g);
+    if (err && err->code == 0)
+        set_err(err, rc, RDMC_NO_PEER, "%s", rdmc_strerror(rc));
+    for (size_t i = 0; i < made && i < count; i++) {
+        if (out[i])
+            group_abort(out[i]);
+        out[i] = NULL;
+    }
     return rc;
+}
+
+int rdmc_group_create_ex(struct fab_pool *pool,
+                         const struct rdmc_member *members, size_t num_members,
+                         const struct rdmc_options *opts,
+                         const struct rdmc_callbacks *cbs, void *ctx,
+                         struct rdmc_group **out, struct rdmc_error *err)
+{
+    if (!out) {
+        if (err) {
+            err->code = 0;
+            err->msg[0] = 0;
+            err->node_id = RDMC_NO_PEER;
+        }
+        set_err(err, -EINVAL, RDMC_NO_PEER, "missing argument");
+        return -EINVAL;
+    }
+    struct rdmc_group_spec spec = {members, num_members, opts, cbs, ctx};
+    return rdmc_groups_create(pool, &spec, 1, out, err);
+}
+
+int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
+                      size_t num_members, const struct rdmc_options *opts,
+                      const struct rdmc_callbacks *cbs, void *ctx,
+                      struct rdmc_group **out)
+{
+    return rdmc_group_create_ex(pool, members, num_members, opts, cbs, ctx, out,
+                                NULL);
+}
+
+/* This thread runs one of the group's callbacks (or is its thread);
+ * lock held. */
+static bool in_callback(const struct rdmc_group *g)
+{
+    pthread_t me = pthread_self();
+    return g->cb_depth > 0 ||
+           (g->dispatching && pthread_equal(g->cb_thread, me)) ||
+           (g->thread_started && pthread_equal(me, g->thread));
 }
 
 void rdmc_group_destroy(struct rdmc_group *g)
 {
     if (!g)
         return;
-    pthread_mutex_lock(&g->lock);
+    glock(g);
     /* From one of our callbacks (the lock is recursive: only the thread
      * running one sees cb_depth > 0) or our own thread, the join below
      * would wait for itself and the group would be freed under the
      * running callback.  The header forbids it: refuse. */
-    if (g->cb_depth > 0 ||
-        (g->thread_started && pthread_equal(pthread_self(), g->thread))) {
-        pthread_mutex_unlock(&g->lock);
+    if (in_callback(g)) {
+        gunlock(g);
         rdmc__log(g, LOG_ERR,
                   "rdmc_group_destroy called from a callback: refused");
         return;
     }
     g->stopping = true;
-    pthread_mutex_unlock(&g->lock);
+    g->closing = true;
+    send_closes(g);
+    bool handshake = g->open;
+    gunlock(g);
     stop_thread(g);
     /* Operations in flight still point at our memory: let them complete
-     * (those on broken connections complete with errors), bounded. */
-    int64_t deadline = now_ms() + 3000;
+     * (those on broken connections complete with errors), bounded.  And a
+     * region deregistered under a peer's write makes the peer's provider
+     * fail the whole connection (which other groups and tables share): wait
+     * for every live peer's CLOSE (closing handshake), bounded too, so no
+     * write of theirs can land any more.  Peers close as soon as they see
+     * our CLOSE or notice a failure themselves, so this is short. */
+    int64_t start = now_ms();
     for (;;) {
-        pthread_mutex_lock(&g->lock);
-        uint32_t left = g->ops_outstanding;
-        pthread_mutex_unlock(&g->lock);
-        if (left == 0 || now_ms() > deadline)
+        glock(g);
+        send_closes(g);
+        bool closed = !handshake || closed_everywhere(g);
+        /* a callback running on another thread finishes first */
+        uint32_t left = g->ops_outstanding + (g->dispatching ? 1u : 0u);
+        gunlock(g);
+        int64_t waited = now_ms() - start;
+        if (left == 0 && (closed || waited > RDMC__FAILED_GRACE_MS))
+            break;
+        if (waited > 3000)
             break;
         fab_pool_progress_wait(g->pool, 0, 5);
     }
-    /* A failed group may still be the target of writes that surviving
-     * peers posted before they noticed the failure.  Deregistering a region
-     * under such a write makes the peer's provider fail the whole
-     * connection (which other groups share), so give them a moment to stop
-     * before the regions go away. */
-    pthread_mutex_lock(&g->lock);
-    bool failed = g->status != 0;
-    pthread_mutex_unlock(&g->lock);
-    if (failed) {
-        deadline = now_ms() + RDMC__FAILED_GRACE_MS;
-        while (now_ms() < deadline)
-            fab_pool_progress_wait(g->pool, 0, 5);
-    }
+    if (handshake && !closed_everywhere(g))
+        rdmc__log(g, LOG_WARNING,
+                  "destroy: a peer did not close within %d ms; its late "
+                  "writes may fail the connection",
+                  RDMC__FAILED_GRACE_MS);
     release_all(g);
 }
 
-int rdmc_send(struct rdmc_group *g, const void *buf, size_t size,
-              uint64_t *index)
+int rdmc_group_wedge(struct rdmc_group *g, int timeout_ms)
 {
-    if (!g || !buf || size == 0)
+    if (!g)
         return -EINVAL;
+    glock(g);
+    if (in_callback(g)) {
+        gunlock(g);
+        return -EDEADLK; /* the wait below needs this thread's progress */
+    }
+    g->wedged = true;
+    if (g->status == 0)
+        g->status = -ESHUTDOWN; /* stopped on purpose: no failure call */
+    g->closing = true;
+    send_closes(g);
+    gunlock(g);
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+    for (;;) {
+        glock(g);
+        send_closes(g);
+        bool closed = !g->open || closed_everywhere(g);
+        if (!closed && now_ms() >= deadline) {
+            for (uint32_t r = 0; r < g->n; r++)
+                if (r != g->rank && !g->close_got[r] && g->conns[r] &&
+                    fab_conn_status(g->conns[r]) == 0)
+                    rdmc__log(g, LOG_WARNING,
+                              "wedge: node %u did not close within %d ms",
+                              g->node_ids[r], timeout_ms);
+            gunlock(g);
+            return -ETIMEDOUT;
+        }
+        gunlock(g);
+        if (closed)
+            return 0;
+        fab_pool_progress_wait(g->pool, 0, 5);
+    }
+}
+
+int rdmc_groups_poll(struct rdmc_group *const *groups, size_t n, int timeout_ms)
+{
+    if (n == 0)
+        return 0;
+    if (!groups)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!groups[i])
+            return -EINVAL;
+    fab_pool_progress_wait(groups[0]->pool, groups[0]->opts.spin_us,
+                           timeout_ms);
+    for (size_t i = 1; i < n; i++) {
+        bool seen = false; /* each pool once */
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = groups[j]->pool == groups[i]->pool;
+        if (!seen)
+            fab_pool_progress(groups[i]->pool);
+    }
+    for (size_t i = 0; i < n; i++)
+        service(groups[i]);
+    return 0;
+}
+
+/* Queues a message: buf (registered per message) or mr + mr_off. */
+static int enqueue(struct rdmc_group *g, const void *buf, struct fab_mr *mr,
+                   size_t mr_off, size_t size, uint64_t *index)
+{
     if (g->rank != 0)
         return -EPERM;
     if (size > g->opts.max_msg_size)
@@ -1013,14 +1591,22 @@ int rdmc_send(struct rdmc_group *g, const void *buf, size_t size,
     struct rdmc__queued *q = calloc(1, sizeof(*q));
     if (!q)
         return -ENOMEM;
-    pthread_mutex_lock(&g->lock);
+    glock(g);
     if (g->status || g->stopping) {
         int st = g->status ? g->status : -ECANCELED;
-        pthread_mutex_unlock(&g->lock);
+        gunlock(g);
         free(q);
         return st;
     }
+    if (g->opts.max_queued &&
+        g->next_index - g->next_deliver >= g->window + g->opts.max_queued) {
+        gunlock(g);
+        free(q);
+        return -EAGAIN; /* the queue is full: wait for a completion */
+    }
     q->buf = buf;
+    q->mr = mr;
+    q->mr_off = mr_off;
     q->size = size;
     q->index = g->next_index++;
     if (g->queue_tail)
@@ -1031,8 +1617,31 @@ int rdmc_send(struct rdmc_group *g, const void *buf, size_t size,
     if (index)
         *index = q->index;
     pump(g);
-    pthread_mutex_unlock(&g->lock);
+    /* Never a callback inside rdmc_send: what pump made complete is
+     * dispatched by the group's thread (or rdmc_groups_poll). */
+    bool events = g->ev_head != NULL && !g->dispatching;
+    gunlock(g);
+    if (events)
+        fab_pool_wake(g->pool);
     return 0;
+}
+
+int rdmc_send(struct rdmc_group *g, const void *buf, size_t size,
+              uint64_t *index)
+{
+    if (!g || !buf || size == 0)
+        return -EINVAL;
+    return enqueue(g, buf, NULL, 0, size, index);
+}
+
+int rdmc_send_mr(struct rdmc_group *g, struct fab_mr *mr, size_t offset,
+                 size_t size, uint64_t *index)
+{
+    if (!g || !mr || size == 0)
+        return -EINVAL;
+    if (offset > fab_mr_len(mr) || fab_mr_len(mr) - offset < size)
+        return -ERANGE;
+    return enqueue(g, NULL, mr, offset, size, index);
 }
 
 uint32_t rdmc_group_rank(const struct rdmc_group *g)
@@ -1054,9 +1663,9 @@ int rdmc_group_status(struct rdmc_group *g)
 {
     if (!g)
         return -EINVAL;
-    pthread_mutex_lock(&g->lock);
+    glock(g);
     int st = g->status;
-    pthread_mutex_unlock(&g->lock);
+    gunlock(g);
     return st;
 }
 
@@ -1064,7 +1673,7 @@ size_t rdmc_group_pending(struct rdmc_group *g)
 {
     if (!g)
         return 0;
-    pthread_mutex_lock(&g->lock);
+    glock(g);
     size_t n = 0;
     if (g->rank == 0)
         n = (size_t)(g->next_index - g->next_deliver);
@@ -1072,6 +1681,6 @@ size_t rdmc_group_pending(struct rdmc_group *g)
         for (uint32_t i = 0; i < g->window; i++)
             if (g->slots[i].active && !g->slots[i].delivered)
                 n++;
-    pthread_mutex_unlock(&g->lock);
+    gunlock(g);
     return n;
 }

@@ -5,14 +5,31 @@
 #include "rdmc/rdmc.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 
 #define RDMC__DATA_INFLIGHT 32 /* block writes in flight per group */
 #define RDMC__NKINDS 3         /* HEADER, READY, DONE control slots */
-#define RDMC__FAILED_GRACE_MS                                                  \
-    500 /* destroy of a failed group: let peers stop */
+/* rdmc_group_destroy waits at most this long for every live peer's CLOSE
+ * (it returns as soon as they all arrived). */
+#define RDMC__FAILED_GRACE_MS 500
+/* A CLOSE is a DONE data word with this block field (a DONE's is 0). */
+#define RDMC__CLOSE_MARK 1u
 
 struct rdmc_group;
+
+/* The first struct rdmc_options ended with log_level. */
+#define RDMC__OPTIONS_V1_SIZE offsetof(struct rdmc_options, incoming_mr)
+
+/* Control records as groups write them: version 2, a READY carries the
+ * offset in its region where the message goes (bytes 40..47).  The public
+ * rdmc_ctrl_encode/decode keep version 1 (offset 0, bytes zero). */
+#define RDMC__CTRL_VERSION 2
+int rdmc__ctrl_encode(const struct rdmc_ctrl *c, uint64_t dest_off,
+                      uint8_t out[RDMC_CTRL_SIZE]);
+/* Accepts versions 1 and 2; *dest_off (may be NULL) gets the offset. */
+int rdmc__ctrl_decode(const uint8_t *in, size_t len, struct rdmc_ctrl *c,
+                      uint64_t *dest_off);
 
 /* One posted write: a fab_op plus where it belongs. */
 struct rdmc__op {
@@ -20,12 +37,26 @@ struct rdmc__op {
     struct rdmc_group *g;
     uint32_t slot;
     bool data;
+    bool close; /* a CLOSE: belongs to no message slot */
     struct rdmc__op *next_free;
 };
 
 struct rdmc__send {
     uint32_t target;
     uint32_t block;
+};
+
+/* A callback to make once the group's lock is released (complete or
+ * failure), in order. */
+struct rdmc__event {
+    bool failure;
+    uint64_t index; /* complete */
+    void *data;
+    size_t size;
+    uint32_t slot;
+    uint32_t node; /* failure */
+    int reason;
+    struct rdmc__event *next;
 };
 
 /* One message in flight, in slot index % window. */
@@ -39,6 +70,9 @@ struct rdmc__msg {
     uint8_t *buf;
     bool own_buf;
     struct fab_mr *mr;
+    bool own_mr;              /* registered by us for this message */
+    size_t mr_off;            /* where the message starts in mr */
+    uint64_t *dest_off;       /* per rank: READY's offset in its region */
     struct rdmc__send *sends; /* my sends in step order */
     uint32_t nsends, next_send, sends_done;
     uint8_t *have; /* receiver: per block */
@@ -55,11 +89,20 @@ struct rdmc__msg {
     uint8_t *acked;           /* sender: DONE from that rank */
     struct fab_mr_desc *dest; /* READY's region per rank */
     bool pending_header;      /* HEADER landed while the slot was busy */
+    bool cb_pending;          /* its complete event is queued or running */
+    struct rdmc__event ev;    /* that event */
+    /* Receiver: the blocks each source sends me, in schedule order:
+     * rlist[roff[r] .. roff[r] + rcnt[r]); rcur[r] is the first of them
+     * not received yet (BLOCK words name a block mod 4096). */
+    uint32_t *rlist;
+    uint32_t *roff, *rcnt, *rcur; /* per rank */
 };
 
 /* A message queued by rdmc_send. */
 struct rdmc__queued {
     const void *buf;
+    struct fab_mr *mr; /* rdmc_send_mr: the caller's region, else NULL */
+    size_t mr_off;
     size_t size;
     uint64_t index;
     struct rdmc__queued *next;
@@ -73,6 +116,8 @@ struct rdmc_group {
     uint32_t n, rank, window;
     uint32_t *node_ids;
     struct fab_user *user;
+    uint32_t tag;                  /* my libfab data tag */
+    uint32_t *peer_tag;            /* per rank: the tag to write to it with */
     struct fab_conn **conns;       /* per rank; NULL for me */
     struct fab_mr_desc *peer_ctrl; /* per rank: its control region */
     size_t bytes_per_kind;
@@ -99,7 +144,20 @@ struct rdmc_group {
     int64_t last_dump_ms;
     bool repump;
     bool published;
-    pthread_mutex_t lock; /* recursive: callbacks may call rdmc_send */
+    /* Closing handshake (docs/rdmc.md, "Lifecycle"): per rank, CLOSE
+     * posted to it / received from it. */
+    uint8_t *close_sent, *close_got;
+    bool closing; /* CLOSE goes to every peer (failed, wedged, destroyed) */
+    bool wedged;
+    /* Callbacks wait here, collected under the lock, and are made by
+     * rdmc__dispatch with the lock released, one dispatcher at a time. */
+    struct rdmc__event *ev_head, *ev_tail;
+    bool dispatching;
+    pthread_t cb_thread; /* the dispatcher, while dispatching */
+    int lock_depth;      /* lock holds of the owning thread */
+    /* Recursive: libfab may complete our operations on this thread while
+     * we post under it.  No user callback but `incoming` runs under it. */
+    pthread_mutex_t lock;
     pthread_t thread;
     bool thread_started;
     atomic_bool stop;

@@ -2,6 +2,8 @@
 #include "rdmc-private.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <rdma/fi_errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,24 +25,49 @@ void rdmc_options_init(struct rdmc_options *opts)
     opts->log_level = LOG_WARNING;
 }
 
+/* Every code librdmc itself gives a meaning of its own; other codes are
+ * libfab's, libfabric's or the system's. */
+#define RDMC_ERRORS(X)                                                         \
+    X(0, "success")                                                            \
+    X(EPROTO, "group members disagree on the group's parameters")              \
+    X(EMSGSIZE, "message larger than the group's maximum")                     \
+    X(EPERM, "only the sender (rank 0) may send")                              \
+    X(EBADMSG, "malformed traffic from a peer")                                \
+    X(ESHUTDOWN, "group closed (wedged or destroyed at a member)")             \
+    X(EDEADLK, "not allowed from a callback of the group")                     \
+    X(EAGAIN, "sender's queue is full (max_queued): retry after a completion") \
+    X(ENOSPC, "no free libfab data tag in the pool")
+
 const char *rdmc_strerror(int err)
 {
-    if (err > 0)
-        err = -err; /* positive errno values read as their negation */
+    if (err == INT_MIN)
+        return "unknown error"; /* -INT_MIN does not exist */
+    if (err < 0)
+        err = -err; /* either sign names the same code */
     switch (err) {
-    case 0:
-        return "success";
-    case -EPROTO:
-        return "group members disagree on the group's parameters";
-    case -EMSGSIZE:
-        return "message larger than the group's maximum";
-    case -EPERM:
-        return "only the sender (rank 0) may send";
-    case -EBADMSG:
-        return "malformed traffic from a peer";
+#define RDMC_ERROR_CASE(code, text)                                            \
+    case code:                                                                 \
+        return text;
+        RDMC_ERRORS(RDMC_ERROR_CASE)
+#undef RDMC_ERROR_CASE
     default:
-        return fab_strerror(err);
+        break;
     }
+    if (err >= FI_ERRNO_OFFSET)
+        return fab_strerror(-err); /* libfabric's own codes */
+    /* The system's static text (strerror is not thread-safe). */
+    const char *text = strerrordesc_np(err);
+    if (text)
+        return text;
+    return fab_strerror(-err);
+}
+
+static const char *level_name(int level)
+{
+    static const char *const names[] = {"emergency", "alert",   "critical",
+                                        "error",     "warning", "notice",
+                                        "info",      "debug"};
+    return level >= 0 && level <= 7 ? names[level] : "log";
 }
 
 void rdmc__log(struct rdmc_group *g, int level, const char *fmt, ...)
@@ -55,5 +82,6 @@ void rdmc__log(struct rdmc_group *g, int level, const char *fmt, ...)
     if (g->opts.log)
         g->opts.log(g->opts.log_ctx, level, "rdmc", msg);
     else
-        fprintf(stderr, "rdmc[%u]: %s\n", g->opts.group_id, msg);
+        fprintf(stderr, "rdmc: %s: group %u: %s\n", level_name(level),
+                g->opts.group_id, msg);
 }

@@ -26,6 +26,11 @@ struct fab_pool *tr_pool(uint32_t node_id, uint16_t port, const char *provider)
     o.connect_timeout_ms = 10000;
     o.log = tr_quiet_log;
     o.log_level = getenv("RDMC_TEST_VERBOSE") ? LOG_DEBUG : LOG_WARNING;
+    /* RDMC_TEST_CQ_DATA=4: every pool carries 4 bytes of CQ data, as
+     * verbs does (the second meson entry of each suite). */
+    const char *cq = getenv("RDMC_TEST_CQ_DATA");
+    if (cq && *cq)
+        o.cq_data_limit = (size_t)strtoul(cq, NULL, 10);
     struct fab_pool *pool = NULL;
     struct fab_error err;
     if (fab_pool_create(&o, &pool, &err))

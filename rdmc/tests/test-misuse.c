@@ -4,6 +4,7 @@
 #include "test-rdmc.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -29,6 +30,16 @@ START_TEST(pure_functions_refuse_nonsense)
     }
     ck_assert_str_eq(rdmc_strerror(EPERM), rdmc_strerror(-EPERM));
     ck_assert_str_eq(rdmc_strerror(EBADMSG), rdmc_strerror(-EBADMSG));
+    /* every errno, either sign: the same text, never "unknown error" */
+    for (int e = 1; e < 134; e++) {
+        if (e == 41 || e == 58)
+            continue; /* numbers Linux leaves unused */
+        ck_assert_str_eq(rdmc_strerror(e), rdmc_strerror(-e));
+        ck_assert_msg(strcmp(rdmc_strerror(e), "unknown error") != 0,
+                      "errno %d", e);
+    }
+    ck_assert_str_eq(rdmc_strerror(-ENOENT), "No such file or directory");
+    ck_assert_ptr_nonnull(strstr(rdmc_strerror(-ESHUTDOWN), "closed"));
 
     ck_assert_ptr_null(rdmc_algorithm_name((enum rdmc_algorithm)4));
     ck_assert_ptr_null(rdmc_algorithm_name((enum rdmc_algorithm) - 1));
@@ -110,12 +121,18 @@ START_TEST(create_refuses_bad_options)
     opts_init(&o, 1);
     ck_assert_int_eq(rdmc_group_create(pool, &me, 1, &o, NULL, NULL, NULL),
                      -EINVAL);
-    expect_refused(pool, &me, 1, NULL);
+    /* NULL options: every default (group id 0) */
+    struct rdmc_group *dflt = NULL;
+    ck_assert_int_eq(rdmc_group_create(pool, &me, 1, NULL, NULL, NULL, &dflt),
+                     0);
+    ck_assert_uint_eq(rdmc_group_id(dflt), 0);
+    rdmc_group_destroy(dflt);
     /* zeroed, or a size that is not this version's */
     struct rdmc_options bad;
     memset(&bad, 0, sizeof(bad));
     expect_refused(pool, &me, 1, &bad);
-    const size_t bad_sizes[] = {0, 1, sizeof(size_t), sizeof(o) - 1};
+    const size_t bad_sizes[] = {0, 1, sizeof(size_t),
+                                offsetof(struct rdmc_options, incoming_mr) - 1};
     for (size_t i = 0; i < sizeof(bad_sizes) / sizeof(bad_sizes[0]); i++) {
         opts_init(&bad, 1);
         bad.size = bad_sizes[i];
@@ -133,6 +150,9 @@ START_TEST(create_refuses_bad_options)
         bad.window = bad_windows[i];
         expect_refused(pool, &me, 1, &bad);
     }
+    opts_init(&bad, 1);
+    bad.timeout_ms = 0; /* would fail the first message at once */
+    expect_refused(pool, &me, 1, &bad);
     opts_init(&bad, 1);
     bad.block_size = 0;
     expect_refused(pool, &me, 1, &bad);
@@ -224,6 +244,17 @@ static void on_failure(void *ctx, struct rdmc_group *g, uint32_t node,
     }
 }
 
+struct completions_at_least {
+    struct recorder *r;
+    int n;
+};
+
+static bool completions_reached(void *arg)
+{
+    struct completions_at_least *c = arg;
+    return atomic_load(&c->r->completed) >= c->n;
+}
+
 START_TEST(send_misuse_and_destroy_from_complete)
 {
     struct fab_pool *pool = tr_pool(1, 0, "tcp");
@@ -255,17 +286,24 @@ START_TEST(send_misuse_and_destroy_from_complete)
     /* the complete callback tries to destroy the group: refused */
     ck_assert_int_eq(rdmc_send(g, buf, 4096, &idx), 0);
     ck_assert_uint_eq(idx, 0);
+    /* never inside rdmc_send: the group's thread makes the callback */
+    struct completions_at_least one = {&rec, 1};
+    ck_assert(th_wait_until(completions_reached, &one, 5000));
     ck_assert_int_eq(atomic_load(&rec.completed), 1);
     ck_assert_int_eq(atomic_load(&rec.refused_destroys), 1);
     /* and the group goes on */
     ck_assert_int_eq(rdmc_group_status(g), 0);
     ck_assert_int_eq(rdmc_send(g, buf, 1, &idx), 0);
     ck_assert_uint_eq(idx, 1);
+    struct completions_at_least two = {&rec, 2};
+    ck_assert(th_wait_until(completions_reached, &two, 5000));
     ck_assert_int_eq(atomic_load(&rec.completed), 2);
     ck_assert_int_eq(atomic_load(&rec.failures), 0);
     /* the pool cannot go away under the group */
     fab_pool_destroy(pool);
     ck_assert_int_eq(rdmc_send(g, buf, 2, &idx), 0);
+    struct completions_at_least three = {&rec, 3};
+    ck_assert(th_wait_until(completions_reached, &three, 5000));
     ck_assert_int_eq(atomic_load(&rec.completed), 3);
     rdmc_group_destroy(g);
     fab_pool_destroy(pool);

@@ -247,6 +247,30 @@ START_TEST(test_cq_words)
 }
 END_TEST
 
+/* Tagged-word payloads fit libfab's 20 bits, for every kind and slot. */
+START_TEST(test_data_payloads)
+{
+    for (unsigned kind = RDMC_KIND_HEADER; kind <= RDMC_KIND_BLOCK; kind++) {
+        for (uint32_t slot = 0; slot <= RDMC_DATA_SLOT_MAX; slot++) {
+            uint32_t p = rdmc_data_encode(kind, slot, 0x12345 + slot);
+            ck_assert_uint_le(p, FAB_DATA_PAYLOAD_MAX);
+            unsigned k;
+            uint32_t sl, b;
+            rdmc_data_decode(p, &k, &sl, &b);
+            ck_assert_uint_eq(k, kind);
+            ck_assert_uint_eq(sl, slot);
+            ck_assert_uint_eq(b, (0x12345 + slot) % RDMC_DATA_BLOCK_MOD);
+        }
+    }
+    ck_assert_uint_eq(rdmc_data_encode(0, 0, 0), UINT32_MAX);
+    ck_assert_uint_eq(rdmc_data_encode(RDMC_KIND_BLOCK + 1, 0, 0), UINT32_MAX);
+    ck_assert_uint_eq(
+        rdmc_data_encode(RDMC_KIND_BLOCK, RDMC_DATA_SLOT_MAX + 1, 0),
+        UINT32_MAX);
+    rdmc_data_decode(0, NULL, NULL, NULL); /* NULL outputs are fine */
+}
+END_TEST
+
 Suite *rdmc_unit_suite(void)
 {
     Suite *s = suite_create("rdmc-unit");
@@ -259,6 +283,7 @@ Suite *rdmc_unit_suite(void)
     tcase_add_test(tc, test_ctrl_roundtrip);
     tcase_add_test(tc, test_ctrl_malformed);
     tcase_add_test(tc, test_cq_words);
+    tcase_add_test(tc, test_data_payloads);
     suite_add_tcase(s, tc);
     return s;
 }

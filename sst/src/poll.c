@@ -44,8 +44,11 @@ void sst__on_remote_data(void *ctx, uint32_t node_id, uint64_t data)
     (void)node_id;
     if (t->use_data) {
         /* Pushes of other tables over the same connection, and our peers'
-         * heartbeats, do not concern this thread. */
-        if ((data >> 1) != t->tag || !(data & SST__DATA_WAKE))
+         * heartbeats, do not concern this thread.  With a libfab tag only
+         * our own words come here. */
+        if (!t->fab_tag && (data >> 1) != t->tag)
+            return;
+        if (!(data & SST__DATA_WAKE))
             return;
     }
     if (sst__on_poll_thread(t)) {

@@ -221,9 +221,11 @@ static int push_ranks(struct sst_table *t, const uint32_t *ranks, size_t n,
                       size_t row_off, size_t len, bool wake, unsigned flags,
                       bool no_wait)
 {
+    /* The receiver's libfab tag when it claimed one, else our own word. */
     uint64_t data = 0;
     if (t->use_data)
         data = ((uint64_t)t->tag << 1) | (wake ? SST__DATA_WAKE : 0);
+    uint32_t wake_bit = wake ? SST__DATA_WAKE : 0;
     /* Anyone to send to? */
     bool any = false;
     size_t count = ranks ? n : t->n;
@@ -246,7 +248,11 @@ static int push_ranks(struct sst_table *t, const uint32_t *ranks, size_t n,
         uint32_t r = ranks ? ranks[i] : (uint32_t)i;
         if (r == t->my_rank)
             continue;
-        int rc = post_one(t, &t->peers[r], (size_t)chunk, row_off, len, data,
+        const struct sst__peer *p = &t->peers[r];
+        uint64_t word = t->use_data && p->fab_tag
+                            ? fab_data_word(t->pool, p->fab_tag, wake_bit)
+                            : data;
+        int rc = post_one(t, &t->peers[r], (size_t)chunk, row_off, len, word,
                           flags, no_wait);
         if (rc && !first)
             first = rc;

@@ -41,6 +41,7 @@ struct desc_rec {
     uint32_t rank;
     uint32_t members[SST_MAX_MEMBERS];
     struct fab_mr_desc desc;
+    uint32_t fab_tag; /* libfab data tag for words to this member, or 0 */
     /* This attempt is over, refused because of the attempt with this
      * nonce (0: none). */
     uint64_t verdict;
@@ -85,6 +86,7 @@ static int desc_encode(const struct desc_rec *b, uint8_t *buf, size_t cap,
     uint8_t desc[FAB_MR_DESC_SIZE];
     fab_mr_desc_encode(&b->desc, desc);
     mutils_put_raw(&w, desc, sizeof(desc));
+    mutils_put_u32(&w, b->fab_tag);
     for (uint32_t i = 0; i < b->n; i++)
         mutils_put_u64(&w, b->seen[i]);
     int rc = mutils_writer_error(&w);
@@ -112,6 +114,7 @@ static int desc_decode(const uint8_t *buf, size_t len, struct desc_rec *b)
         mutils_get_u32(&r, &b->members[i]);
     uint8_t desc[FAB_MR_DESC_SIZE];
     mutils_get_raw(&r, desc, sizeof(desc));
+    mutils_get_u32(&r, &b->fab_tag);
     for (uint32_t i = 0; i < b->n; i++)
         mutils_get_u64(&r, &b->seen[i]);
     int rc = mutils_reader_finish(&r);
@@ -167,6 +170,7 @@ static int publish_desc(struct sst_table *t, uint64_t verdict)
                          .nonce = t->nonce,
                          .n = t->n,
                          .rank = t->my_rank,
+                         .fab_tag = t->fab_tag,
                          .verdict = verdict};
     for (uint32_t i = 0; i < t->n; i++) {
         d.members[i] = t->peers[i].node_id;
@@ -405,6 +409,7 @@ static int step_record(struct sst_table *t, struct sst__peer *p,
     int moved = 0;
     if (b->nonce != p->nonce) {
         p->remote = b->desc;
+        p->fab_tag = b->fab_tag <= FAB_DATA_TAG_MAX ? b->fab_tag : 0;
         p->nonce = b->nonce;
         x->republish = true;
         moved = 1;

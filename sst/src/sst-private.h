@@ -29,7 +29,7 @@
 
 /* Blob exchanged at set-up (fab_pool_publish/fetch). */
 #define SST__BLOB_MAGIC 0x53535444u /* "SSTD" */
-#define SST__BLOB_VERSION 2
+#define SST__BLOB_VERSION 3
 
 /* Longest single push; longer ranges are cut into pieces. */
 #define SST__MAX_PUSH ((size_t)1 << 20)
@@ -74,6 +74,7 @@ struct sst__peer {
     uint16_t port;
     struct fab_conn *conn;     /* NULL for me */
     struct fab_mr_desc remote; /* the member's region */
+    uint32_t fab_tag;          /* its libfab data tag, 0: none */
     /* Suspected by me: frozen, no pushes, not waited for. */
     _Atomic bool suspected;
     /* The member closed its table (its closing flag landed): no more
@@ -150,6 +151,7 @@ struct sst_table {
     uint32_t tag;           /* remote data tag */
     size_t max_push;        /* longest single write */
     bool use_data;          /* provider carries our data word */
+    uint32_t fab_tag; /* our libfab data tag (0: none: we get every word) */
     int spin_us;
 
     /* Polling thread. */

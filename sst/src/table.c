@@ -507,6 +507,11 @@ int sst_create(struct fab_pool *pool, const struct sst_member *members,
     rc = init_wakeups(t);
     if (rc)
         goto fail;
+    /* Our words come to us alone (and other users, e.g. RDMC groups, never
+     * get ours); without a tag we get every word, as before. */
+    if (t->use_data &&
+        fab_user_claim_tag(t->user, FAB_DATA_TAG_ANY, &t->fab_tag) != 0)
+        t->fab_tag = 0;
 
     /* Publish before connecting: peers fetch it while we fetch theirs. */
     sst__setup_keys(t);

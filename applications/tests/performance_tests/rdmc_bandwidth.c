@@ -1,7 +1,7 @@
 /* rdmc_bandwidth: librdmc goodput against a plain-TCP fan-out baseline.
  *
  *   rdmc_bandwidth [-n nodes] [-a algorithm|all] [-s size|all] [-c count]
- *                  [-b block_size] [-p provider] [-w window]
+ *                  [-b block_size] [-p provider] [-w window] [-r]
  *
  * Spawns nodes - 1 local receiver processes (default 3 nodes in all); the
  * parent is the sender.  For each configuration it multicasts `count`
@@ -14,8 +14,9 @@
  * stderr; one line per configuration on stdout:
  *   RESULT bench=rdmc_bandwidth nodes=3 algorithm=binomial_send
  *   size=1048576 gbytes_per_s=... tcp_fanout_gbytes_per_s=...
- *   idle_cpu_pct=...
- */
+ *   idle_cpu_pct=... registered=0
+ * -r: buffers registered once (rdmc_send_mr at the sender, incoming_mr at
+ * the receivers; registered=1) instead of per message. */
 #include <rdmc/rdmc.h>
 
 #include <arpa/inet.h>
@@ -47,6 +48,7 @@ struct config {
     size_t block;
     const char *provider;
     unsigned window;
+    bool registered;
     uint32_t group_id;
     uint16_t fab_ports[MAX_NODES];
     uint16_t tcp_ports[MAX_NODES];
@@ -56,6 +58,7 @@ struct state {
     atomic_ullong completed;
     atomic_int failures;
     uint8_t **bufs;
+    struct fab_mr **mrs; /* -r: bufs registered once */
     unsigned nbufs;
 };
 
@@ -88,6 +91,17 @@ static void *on_incoming(void *ctx, struct rdmc_group *g, uint64_t index,
     (void)g;
     (void)size;
     return st->bufs[index % st->nbufs];
+}
+
+static int on_incoming_mr(void *ctx, struct rdmc_group *g, uint64_t index,
+                          size_t size, struct fab_mr **mr, size_t *offset)
+{
+    struct state *st = ctx;
+    (void)g;
+    (void)size;
+    *mr = st->mrs[index % st->nbufs];
+    *offset = 0;
+    return 0;
 }
 
 static void on_complete(void *ctx, struct rdmc_group *g, uint64_t index,
@@ -185,6 +199,17 @@ static struct rdmc_group *make_group(const struct config *c, int rank,
     o.max_msg_size = c->size;
     o.window = c->window;
     o.log = quiet;
+    if (c->registered) {
+        o.incoming_mr = on_incoming_mr;
+        st->mrs = calloc(st->nbufs, sizeof(*st->mrs));
+        for (unsigned i = 0; i < st->nbufs; i++)
+            if (fab_mr_register(pool, st->bufs[i], c->size,
+                                FAB_ACCESS_LOCAL | FAB_ACCESS_REMOTE_WRITE,
+                                &st->mrs[i])) {
+                fprintf(stderr, "registering buffers failed\n");
+                return NULL;
+            }
+    }
     struct rdmc_callbacks cbs = {on_incoming, on_complete, on_failure};
     struct rdmc_group *g = NULL;
     int rc =
@@ -206,6 +231,15 @@ static void alloc_bufs(struct state *st, const struct config *c)
         st->bufs[i] = malloc(c->size);
         memset(st->bufs[i], (int)i + 1, c->size);
     }
+}
+
+/* Before the pool goes. */
+static void drop_mrs(struct state *st)
+{
+    for (unsigned i = 0; st->mrs && i < st->nbufs; i++)
+        fab_mr_destroy(st->mrs[i]);
+    free(st->mrs);
+    st->mrs = NULL;
 }
 
 static void free_bufs(struct state *st)
@@ -272,6 +306,7 @@ static int run_receiver(const struct config *c, int rank, int out_fd, int in_fd)
     close(fd);
     close(lfd);
     rdmc_group_destroy(g);
+    drop_mrs(&st);
     fab_pool_destroy(pool);
     free_bufs(&st);
     return 0;
@@ -326,8 +361,12 @@ static int run_config(struct config *c)
     if (!g)
         return -1;
     double t0 = now_s();
-    for (unsigned i = 0; i < c->count; i++)
-        rdmc_send(g, st.bufs[i % st.nbufs], c->size, NULL);
+    for (unsigned i = 0; i < c->count; i++) {
+        if (c->registered)
+            rdmc_send_mr(g, st.mrs[i % st.nbufs], 0, c->size, NULL);
+        else
+            rdmc_send(g, st.bufs[i % st.nbufs], c->size, NULL);
+    }
     bool ok = wait_count(&st, c->count, 300);
     double rdmc_s = now_s() - t0;
     double idle = idle_cpu_pct();
@@ -371,6 +410,7 @@ static int run_config(struct config *c)
         close(to_child[r][1]);
     }
     rdmc_group_destroy(g);
+    drop_mrs(&st);
     fab_pool_destroy(pool);
     free_bufs(&st);
     double bytes = (double)c->size * c->count;
@@ -381,9 +421,9 @@ static int run_config(struct config *c)
     }
     printf("RESULT bench=rdmc_bandwidth nodes=%d algorithm=%s size=%zu "
            "gbytes_per_s=%.3f tcp_fanout_gbytes_per_s=%.3f "
-           "idle_cpu_pct=%.2f\n",
+           "idle_cpu_pct=%.2f registered=%d\n",
            c->nodes, rdmc_algorithm_name(c->alg), c->size, bytes / rdmc_s / 1e9,
-           bytes / tcp_s / 1e9, idle);
+           bytes / tcp_s / 1e9, idle, c->registered ? 1 : 0);
     fflush(stdout);
     return 0;
 }
@@ -393,7 +433,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: rdmc_bandwidth [-n nodes] [-a algorithm|all] "
                  "[-s size|all] [-c count] [-b block_size] [-p provider] "
-                 "[-w window]\n");
+                 "[-w window] [-r]\n");
 }
 
 int main(int argc, char **argv)
@@ -414,11 +454,12 @@ int main(int argc, char **argv)
         {"block-size", required_argument, NULL, 'b'},
         {"provider", required_argument, NULL, 'p'},
         {"window", required_argument, NULL, 'w'},
+        {"registered", no_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int opt;
-    while ((opt = getopt_long(argc, argv, "n:a:s:c:b:p:w:h", longopts, NULL)) !=
-           -1) {
+    while ((opt = getopt_long(argc, argv, "n:a:s:c:b:p:w:rh", longopts,
+                              NULL)) != -1) {
         switch (opt) {
         case 'n':
             c.nodes = atoi(optarg);

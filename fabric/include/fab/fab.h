@@ -136,6 +136,12 @@ struct fab_options {
     /* HELLOs answered and awaiting their connection request (default 256,
      * at most 65536; at most 4 per node id): one more drops the oldest. */
     uint32_t bootstrap_max_pending;
+    size_t cq_data_limit; /* use at most this many bytes of remote CQ data
+                             (0, default: what the provider carries).  4
+                             makes tcp behave as verbs, which carries 4:
+                             fab_pool_get_info reports the smaller size and
+                             fab_writedata refuses wider words.  Every pool
+                             of a system must use the same value. */
 };
 
 /* Sizes a group key may have (fab_options.auth_key_len). */
@@ -182,6 +188,14 @@ FAB_EXPORT const char *fab_strerror(int err);
  * negative bootstrap_timeout_ms, bootstrap limits over 65536; provider longer
  * than 31 bytes, domain or listen_addr longer than 63; listen_addr not an
  * IPv4 address; unknown write_ordering; cq_size over 2^20; node_id
+ * listener and the pool thread.  *out is owned by the caller (destroy with
+ * fab_pool_destroy); on failure it is set to NULL.  Errors: -EINVAL bad
+ * options (opts or out NULL; opts->size smaller than the first layout,
+ * which ends with log_level -- a size between it and this version's is an
+ * older caller: the missing fields take their defaults; a larger size from
+ * a newer header is accepted and the fields it adds are ignored; provider
+ * longer than 31 bytes, domain or listen_addr longer than 63; listen_addr not
+ * an IPv4 address; unknown write_ordering; cq_size over 2^20; node_id
  * UINT32_MAX), -FI_ENODATA no matching provider/device (e.g. verbs without
  * an RDMA NIC, an unknown provider name), -EADDRINUSE, other libfabric
  * codes; err (may be NULL) gets a message. */
@@ -302,10 +316,33 @@ struct fab_user_callbacks {
      * only connections nobody borrows (docs/fab.md, "Failures"). */
     void (*on_failure)(void *ctx, uint32_t node_id, int reason);
     /* A peer's fab_writedata landed: its data word.  Called on the
-     * progressing thread for every user holding that connection (users
-     * filter by their own encoding).  May be NULL. */
+     * progressing thread.  A user that claimed a tag
+     * (fab_user_claim_tag) gets the words carrying its tag, and only
+     * those; every other user holding that connection gets every word
+     * (users filter by their own encoding), however many there are.  May
+     * be NULL. */
     void (*on_remote_data)(void *ctx, uint32_t node_id, uint64_t data);
 };
+
+/* ---- tagged completion data -------------------------------------------- *
+ * A user may claim a data tag (fab_user_claim_tag).  A writer that knows
+ * the tag a peer's user claimed puts it into the remote CQ data word with
+ * fab_data_word(); the peer's pool then hands that word to that user only,
+ * looked up in a table (O(1), however many users share the connection).
+ * The word has FAB_DATA_PAYLOAD_BITS bits of the caller's own (the payload:
+ * data & FAB_DATA_PAYLOAD_MAX), on every provider that carries at least 4
+ * bytes of CQ data (verbs included).  Users without a tag keep getting
+ * every word of every connection they hold, tagged or not.
+ *
+ * Layout (docs/fab.md): with 4 bytes of CQ data, tag << 20 | payload;
+ * with 8, FAB_DATA_MARK << 32 | tag << 20 | payload (the mark keeps the
+ * words of untagged users, which never set it, from reaching tagged ones). */
+#define FAB_DATA_TAG_BITS 12u
+#define FAB_DATA_TAG_MAX ((1u << FAB_DATA_TAG_BITS) - 1) /* tags 1..4095 */
+#define FAB_DATA_PAYLOAD_BITS 20u
+#define FAB_DATA_PAYLOAD_MAX ((1u << FAB_DATA_PAYLOAD_BITS) - 1)
+#define FAB_DATA_MARK 0xFAB7A6E0u
+#define FAB_DATA_TAG_ANY 0u /* fab_user_claim_tag: the pool picks one */
 
 /* A borrower of connections.  cbs is copied; ctx is passed back.
  * Errors: -EINVAL, -ENOMEM. */
@@ -319,6 +356,31 @@ FAB_EXPORT int fab_user_create(struct fab_pool *pool,
  * connection is closed; keep op memory until the user is destroyed.  NULL
  * is a no-op. */
 FAB_EXPORT void fab_user_destroy(struct fab_user *user);
+
+/* Claims a data tag for user: from then on the user's on_remote_data
+ * gets exactly the words built with fab_data_word(pool, tag, ...) by any
+ * peer, from any connection of the pool (node_id says which peer wrote),
+ * and no other word.  want is a tag in 1..FAB_DATA_TAG_MAX (peers agree on
+ * a value) or FAB_DATA_TAG_ANY (the pool picks a free one, not the one
+ * freed last: tell the peers, e.g. in a published blob).  *tag (may be NULL)
+ * gets it.  The tag is freed by fab_user_destroy.  Errors: -EINVAL (NULL
+ * user, want over FAB_DATA_TAG_MAX), -EALREADY (the user has a tag),
+ * -EBUSY (another user holds want), -ENOSPC (every tag is taken),
+ * -ENOTSUP (the pool carries fewer than 4 bytes of CQ data).  Any thread,
+ * not from a callback of the pool. */
+FAB_EXPORT int fab_user_claim_tag(struct fab_user *user, uint32_t want,
+                                  uint32_t *tag);
+
+/* The tag the user claimed, 0 when none (or user NULL). */
+FAB_EXPORT uint32_t fab_user_tag(const struct fab_user *user);
+
+/* The remote CQ data word that carries payload (its low
+ * FAB_DATA_PAYLOAD_BITS bits) to the user of a peer's pool that claimed
+ * tag (1..FAB_DATA_TAG_MAX; other values give 0, a word no tagged user
+ * gets).  Depends only on the pool's CQ data size: peers with the same
+ * provider and cq_data_limit agree.  Pure, any thread. */
+FAB_EXPORT uint64_t fab_data_word(const struct fab_pool *pool, uint32_t tag,
+                                  uint32_t payload);
 
 /* Borrows the connection to node_id, whose pool listens at host:port
  * (IPv4 dotted quad or name).  If the pool already has a live connection to
