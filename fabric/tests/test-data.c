@@ -291,7 +291,8 @@ START_TEST(claim_rules)
 }
 END_TEST
 
-/* A caller built against the first struct fab_options (no cq_data_limit)
+/* A caller built against the first struct fab_options (no auth_key, no
+ * cq_data_limit)
  * still creates a pool, with the provider's full CQ data. */
 START_TEST(first_options_layout_accepted)
 {
@@ -299,7 +300,7 @@ START_TEST(first_options_layout_accepted)
     fab_options_init(&o);
     o.node_id = 1;
     o.cq_data_limit = 4; /* beyond the old size: must be ignored */
-    o.size = offsetof(struct fab_options, cq_data_limit);
+    o.size = offsetof(struct fab_options, auth_key);
     struct fab_pool *p = NULL;
     struct fab_error err;
     ck_assert_msg(fab_pool_create(&o, &p, &err) == 0, "%s", err.msg);
@@ -307,7 +308,7 @@ START_TEST(first_options_layout_accepted)
     fab_pool_get_info(p, &info);
     ck_assert_uint_eq(info.cq_data_size, 8);
     fab_pool_destroy(p);
-    o.size = offsetof(struct fab_options, cq_data_limit) - 1;
+    o.size = offsetof(struct fab_options, auth_key) - 1;
     ck_assert_int_eq(fab_pool_create(&o, &p, &err), -EINVAL);
 }
 END_TEST

@@ -79,13 +79,8 @@ static const struct th_child children[] = {
 
 int main(int argc, char **argv)
 {
-    static Suite *(*const suites[])(void) = {fab_unit_suite,
-                                             fab_misuse_suite,
-                                             fab_pool_suite,
-                                             fab_multiproc_suite,
-                                             fab_stress_suite,
-                                             fab_harden_suite,
-                                             fab_data_suite,
-                                             NULL};
+    static Suite *(*const suites[])(void) = {
+        fab_unit_suite,   fab_misuse_suite, fab_pool_suite, fab_multiproc_suite,
+        fab_stress_suite, fab_harden_suite, fab_data_suite, NULL};
     return th_main(argc, argv, suites, children);
 }
