@@ -176,14 +176,11 @@ int persistent_log_import(struct persistent_log *log, const uint8_t *bytes,
         return e;
     if (p.count == 0)
         return 0;
-    uint64_t n = atomic_load(&log->count);
-    int64_t prev = PERSISTENT_INVALID_VERSION;
-    if (n > 0) {
-        uint64_t s = pers__slot(log, n - 1);
-        prev = log->ent[s].ver;
-        if (p.first_version <= prev || p.first_ts < log->ent[s].ts)
-            return -EINVAL;
-    }
+    /* Above the last version ever appended (kept across a trim that
+     * emptied the log), as append requires. */
+    int64_t prev = log->last_ver;
+    if (p.first_version <= prev || p.first_ts < log->last_ts)
+        return -EINVAL;
     size_t pos = EXP_HEADER;
     for (uint64_t i = 0; i < p.count; i++) {
         int64_t v = (int64_t)pers__get64(bytes + pos);

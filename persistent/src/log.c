@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,6 +221,9 @@ static int write_meta(struct persistent_log *log, uint64_t start_off,
     if (fd >= 0)
         close(fd);
     if (err) {
+        /* The slot may be half-written or written but not durable: the
+         * log claims nothing more (writes fail with -EIO; reopen). */
+        atomic_store(&log->broken, true);
         pers__log(log, LOG_ERR, "%s: cannot write: %s", log->meta_path,
                   strerror(-err));
         return err;
@@ -447,6 +451,8 @@ static int recover(struct persistent_log *log, const struct meta *m,
     log->reserved_end = pos;
     atomic_store(&log->synced_end, pos);
     atomic_store(&log->persisted, last_v);
+    log->last_ver = last_v;
+    log->last_ts = last_ts;
     return 0;
 }
 
@@ -729,6 +735,8 @@ int persistent_log_open(const struct persistent_options *user_opts,
     }
     log->head = 0;
     log->head_index = m.start_index;
+    log->last_ver = PERSISTENT_INVALID_VERSION;
+    log->last_ts = INT64_MIN;
     log->start_off = m.start_off;
     log->punched_upto = page_down(m.start_off);
     e = recover(log, &m, (uint64_t)st.st_size, err);
@@ -777,6 +785,13 @@ void persistent_log_close(struct persistent_log *log)
     uint64_t synced = atomic_load(&log->synced_end);
     if (synced != log->meta_durable)
         write_meta(log, log->start_off, log->head_index, synced);
+    /* Point lookups running without lock: new ones see seq odd and go for
+     * the read lock (which the caller must not start after close); the
+     * running ones are waited for before anything is freed. */
+    pers__change_begin(log);
+    atomic_thread_fence(memory_order_seq_cst);
+    while (atomic_load_explicit(&log->unlocked_readers, memory_order_acquire))
+        sched_yield();
     pthread_rwlock_unlock(&log->lock);
     pthread_mutex_unlock(&log->persist_lock);
     free_log(log);
@@ -917,11 +932,11 @@ int persistent_log_append(struct persistent_log *log, int64_t version,
     if (log->broken)
         return -EIO;
     uint64_t n = atomic_load_explicit(&log->count, memory_order_relaxed);
-    if (n > 0) {
-        uint64_t last = pers__slot(log, n - 1);
-        if (version <= log->ent[last].ver || timestamp_ns < log->ent[last].ts)
-            return -EINVAL;
-    }
+    /* Against the last version ever appended, not the last live entry: a
+     * trim that empties the log does not lower it (else a smaller version
+     * could follow a persisted one and persist would skip it). */
+    if (version <= log->last_ver || timestamp_ns < log->last_ts)
+        return -EINVAL;
     if (size > PERS__MAX_ENTRY)
         return -ENOSPC;
     uint64_t end = atomic_load_explicit(&log->end_off, memory_order_relaxed);
@@ -978,6 +993,8 @@ int persistent_log_append(struct persistent_log *log, int64_t version,
         log->ent[slot].ts = timestamp_ns;
         log->ent[slot].off = end;
         log->ent[slot].len = (uint32_t)size;
+        log->last_ver = version;
+        log->last_ts = timestamp_ns;
         atomic_store_explicit(&log->end_off, end + rec, memory_order_release);
         atomic_store_explicit(&log->count, n + 1, memory_order_release);
     }
@@ -992,6 +1009,11 @@ int persistent_log_persist(struct persistent_log *log, int64_t up_to_version)
     int64_t done = atomic_load_explicit(&log->persisted, memory_order_acquire);
     if (up_to_version >= 0 && up_to_version <= done && done >= 0)
         return 0;
+    /* A foreach callback of this log holds its read lock: waiting for the
+     * persist mutex there deadlocks against a trim, truncate or close that
+     * holds the mutex and waits for the write lock. */
+    if (pers__in_iteration(log))
+        return -EDEADLK;
     int e = pers__lock(&log->persist_lock);
     if (e)
         return e; /* from the persisted callback */
@@ -1051,6 +1073,10 @@ static int trim_entries(struct persistent_log *log, uint64_t k)
         return e; /* from the persisted callback */
     pthread_rwlock_wrlock(&log->lock);
     pers__change_begin(log);
+    if (atomic_load(&log->broken)) {
+        e = -EIO;
+        goto out;
+    }
     /* Staged records go to the file first: offsets below are file ones. */
     e = pers__flush(log);
     if (e)
@@ -1142,8 +1168,21 @@ int persistent_log_truncate(struct persistent_log *log, int64_t version)
     uint64_t n = atomic_load(&log->count);
     int64_t p = pers__find_le_version(log, n, version);
     uint64_t keep = (uint64_t)(p + 1);
-    if (keep >= n)
+    if (keep >= n) {
+        /* Nothing to cut; a log that trims emptied keeps its last version
+         * (the next append must be above it) until a truncate below it. */
+        if (n == 0 && version < log->last_ver) {
+            int64_t v = version < 0 ? -1 : version;
+            log->last_ver = v;
+            if (atomic_load(&log->persisted) > v)
+                atomic_store(&log->persisted, v);
+        }
         goto out;
+    }
+    if (atomic_load(&log->broken)) {
+        e = -EIO;
+        goto out;
+    }
     e = pers__flush(log);
     if (e)
         goto out;
@@ -1159,11 +1198,21 @@ int persistent_log_truncate(struct persistent_log *log, int64_t version)
         if (e)
             goto out;
     }
-    if (ftruncate(log->fd, (off_t)new_end) != 0 || fsync(log->fd) != 0) {
+    if (ftruncate(log->fd, (off_t)new_end) != 0) {
+        /* Nothing changed: the file and the log are as before. */
         e = -errno;
         pers__log(log, LOG_ERR, "%s: cannot truncate: %s", log->data_path,
                   strerror(-e));
         goto out;
+    }
+    /* The file is cut now, synced or not: the index follows it, so that
+     * no lookup returns (or faults on) a record beyond the end.  A failed
+     * sync leaves the cut's durability unknown: the log refuses writes. */
+    if (fsync(log->fd) != 0) {
+        e = -errno;
+        atomic_store(&log->broken, true);
+        pers__log(log, LOG_ERR, "%s: cannot sync a truncate: %s",
+                  log->data_path, strerror(-e));
     }
     atomic_store(&log->count, keep);
     atomic_store(&log->end_off, new_end);
@@ -1175,6 +1224,11 @@ int persistent_log_truncate(struct persistent_log *log, int64_t version)
                             : PERSISTENT_INVALID_VERSION;
     if (atomic_load(&log->persisted) > last)
         atomic_store(&log->persisted, last);
+    /* Cut to nothing: the next version must be above the cut (entries
+     * trimmed before had lower versions still). */
+    log->last_ver = keep > 0 ? last : (version < 0 ? -1 : version);
+    log->last_ts =
+        keep > 0 ? log->ent[pers__slot(log, keep - 1)].ts : INT64_MIN;
 out:
     pers__change_end(log);
     pthread_rwlock_unlock(&log->lock);

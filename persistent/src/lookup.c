@@ -185,7 +185,8 @@ static int point_lookup(const struct persistent_log *log, enum lookup_kind kind,
     if (!log || !out)
         return -EINVAL;
     int r;
-    if (try_unlocked(log, kind, key, out, &r))
+    bool done = try_unlocked(log, kind, key, out, &r);
+    if (done)
         return r;
     int le = pers__rdlock(log);
     if (le)
@@ -349,6 +350,23 @@ uint64_t persistent_log_data_size(const struct persistent_log *log)
     return s;
 }
 
+/* The foreach calls running on this thread, innermost first (a callback
+ * may iterate another log, or the same one). */
+struct iter_frame {
+    const struct persistent_log *log;
+    struct iter_frame *prev;
+};
+static _Thread_local struct iter_frame *iter_top;
+
+bool pers__in_iteration(const struct persistent_log *log)
+{
+    for (const struct iter_frame *f = iter_top; f; f = f->prev) {
+        if (f->log == log)
+            return true;
+    }
+    return false;
+}
+
 static int iterate(const struct persistent_log *log, uint64_t from,
                    uint64_t to_excl, persistent_entry_fn fn, void *ctx)
 {
@@ -358,19 +376,17 @@ static int iterate(const struct persistent_log *log, uint64_t from,
         if (r)
             return r;
     }
-    /* Mark this thread as iterating, so that a trim or truncate from fn
-     * (forbidden) fails instead of waiting for this read lock forever. */
-    struct persistent_log *l = (struct persistent_log *)log;
-    pid_t none = 0;
-    bool marked = from < to_excl &&
-                  atomic_compare_exchange_strong(&l->iter_tid, &none, gettid());
+    /* Mark this thread as iterating this log, so that a trim, truncate,
+     * persist or close from fn (forbidden) fails instead of waiting for
+     * this read lock forever. */
+    struct iter_frame frame = {log, iter_top};
+    iter_top = &frame;
     for (uint64_t p = from; p < to_excl && r == 0; p++) {
         struct persistent_entry e;
         pers__fill(log, p, &e);
         r = fn(ctx, &e);
     }
-    if (marked)
-        atomic_store(&l->iter_tid, 0);
+    iter_top = frame.prev;
     return r;
 }
 

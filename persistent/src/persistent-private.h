@@ -163,20 +163,21 @@ struct persistent_log {
      * ran without lock and saw no change of seq read a consistent log. */
     _Atomic uint64_t seq;
     pthread_mutex_t persist_lock; /* persist vs trim/truncate */
-    /* The thread running a foreach callback (0: none; with several
-     * iterating threads, the first): a trim, truncate or import it makes
-     * would wait for its own read lock, so it is refused instead. */
-    _Atomic pid_t iter_tid;
+    /* Versions stay increasing across trims (docs/persistent.md): the
+     * last version and timestamp appended, kept when a trim empties the
+     * log, lowered only by truncate.  Writer thread. */
+    int64_t last_ver;
+    int64_t last_ts;
+    /* Point lookups running without lock (lookup.c); close waits for them
+     * to drain after making new ones take the lock. */
+    _Atomic uint64_t unlocked_readers;
     _Atomic bool refusing_close; /* logging a refused close */
 };
 
-/* True when the calling thread is inside a foreach callback of log. */
-static inline bool pers__in_iteration(const struct persistent_log *log)
-{
-    pid_t t = atomic_load_explicit(&((struct persistent_log *)log)->iter_tid,
-                                   memory_order_relaxed);
-    return t != 0 && t == gettid();
-}
+/* True when the calling thread is inside a foreach callback of log (it
+ * holds the log's read lock: trim, truncate, import, close and persist
+ * from there would wait for it, or for a thread waiting for it). */
+bool pers__in_iteration(const struct persistent_log *log);
 
 /* Brackets a change by trim or truncate (write lock held): readers
  * without lock see seq odd or changed and retry with the read lock. */

@@ -33,7 +33,12 @@
  * (persistent_log_copy) to keep them longer.
  *
  * Errors: functions return 0 or a negative errno; persistent_strerror()
- * names it.
+ * names it.  After a failed sync (fdatasync/fsync) of either file, or a
+ * failed write of NAME.meta, the log no longer knows what is durable: it
+ * refuses append, persist, trim, truncate and import with -EIO from then
+ * on (lookups still answer what is in the file); close and reopen it.  A
+ * truncate whose sync failed has cut the index with the file, so no
+ * lookup reaches past the file's end.
  */
 #ifndef PERSISTENT_PERSISTENT_H
 #define PERSISTENT_PERSISTENT_H
@@ -161,14 +166,15 @@ PERSISTENT_EXPORT int persistent_log_open(const struct persistent_options *opts,
 PERSISTENT_EXPORT void persistent_log_close(struct persistent_log *log);
 
 /* Appends an entry.  version must be >= 0 and greater than the last
- * version, timestamp_ns not smaller than the last timestamp: -EINVAL
- * otherwise (also for a NULL log, or NULL data with size > 0).  data (size
- * bytes, may be NULL when size is 0) is copied.  -ENOSPC when max_log_entry or
- * max_data_size would be exceeded or the disk is full (blocks are reserved
- * here), -EFBIG beyond the process's file size limit (RLIMIT_FSIZE), or the
- * file system's error when the stage had to be written out (-EIO, ...): the log
- * is then unchanged and stays usable.  Not durable until persist.  Writer
- * thread. */
+ * version appended, timestamp_ns not smaller than the last timestamp:
+ * -EINVAL otherwise (a trim that empties the log does not lower them; a
+ * truncate lowers them to its cut) (also for a NULL log, or NULL data with size
+ * > 0).  data (size bytes, may be NULL when size is 0) is copied.  -ENOSPC when
+ * max_log_entry or max_data_size would be exceeded or the disk is full (blocks
+ * are reserved here), -EFBIG beyond the process's file size limit
+ * (RLIMIT_FSIZE), or the file system's error when the stage had to be written
+ * out (-EIO, ...): the log is then unchanged and stays usable.  Not durable
+ * until persist.  Writer thread. */
 PERSISTENT_EXPORT int persistent_log_append(struct persistent_log *log,
                                             int64_t version,
                                             int64_t timestamp_ns,
@@ -182,9 +188,11 @@ PERSISTENT_EXPORT int persistent_log_append(struct persistent_log *log,
  * (negative, or beyond the last version) persists everything appended.  On
  * success the latest persisted version is the last version appended
  * before the call, and the persisted callback runs if it advanced.  Returns
- * 0, -EIO (or another errno of fdatasync), or -EINVAL (NULL log, or called
- * from the persisted callback).  Any one thread at a time (see
- * Threading). */
+ * 0, -EIO (or another errno of fdatasync), -EINVAL (NULL log, or called
+ * from the persisted callback) or -EDEADLK (called from a foreach callback
+ * of this log, whose read lock a trim, truncate or close on another thread
+ * may be waiting for while holding what persist needs).  Any one thread at
+ * a time (see Threading). */
 PERSISTENT_EXPORT int persistent_log_persist(struct persistent_log *log,
                                              int64_t up_to_version);
 
@@ -213,7 +221,9 @@ PERSISTENT_EXPORT int persistent_log_trim_index(struct persistent_log *log,
  * cleanup of a view change, or a restart's trim to the agreed log); the
  * cut is durable on return.  A version below the first entry's (any
  * negative one) empties the log.  The latest persisted version drops with
- * it.  Invalidates views.  Returns 0, an errno of the file system, or
+ * it, and so does the last version (the next append must be above
+ * version; on a log that trims emptied, a version below its last lowers
+ * that).  Invalidates views.  Returns 0, an errno of the file system, or
  * -EINVAL (NULL log, or called from the persisted callback or a foreach
  * callback).  Writer thread (waits for a persist in progress). */
 PERSISTENT_EXPORT int persistent_log_truncate(struct persistent_log *log,
