@@ -123,18 +123,24 @@ static int read_all(int fd, void *buf, size_t len, off_t off)
 
 /* ---- metadata ----------------------------------------------------------- */
 
+/* One slot: the same 128 bytes in both files (docs/persistent.md). */
 struct meta {
     uint64_t seq; /* the slot with the higher valid seq is current */
     uint64_t nonce;
     uint64_t start_off;
     int64_t start_index;
     uint64_t durable;
+    uint64_t gen;      /* write generation, bumped by truncate */
+    uint64_t gen_off;  /* records from here on carry gen */
+    int64_t floor_ver; /* the last entry trimmed: later versions are above */
+    int64_t floor_ts;
 };
 
-static void encode_meta(uint8_t b[PERS__META_SIZE], const struct meta *m)
+static void encode_meta(uint8_t b[PERS__META_SIZE], uint64_t magic,
+                        const struct meta *m)
 {
     memset(b, 0, PERS__META_SIZE);
-    pers__put64(b + 0, PERS__META_MAGIC);
+    pers__put64(b + 0, magic);
     pers__put32(b + 8, PERS__FORMAT);
     pers__put32(b + 12, PERS__META_SIZE);
     pers__put64(b + 16, m->nonce);
@@ -142,26 +148,42 @@ static void encode_meta(uint8_t b[PERS__META_SIZE], const struct meta *m)
     pers__put64(b + 32, (uint64_t)m->start_index);
     pers__put64(b + 40, m->durable);
     pers__put64(b + 48, m->seq);
-    pers__put64(b + 56, XXH3_64bits(b, 56));
+    pers__put64(b + 56, m->gen);
+    pers__put64(b + 64, m->gen_off);
+    pers__put64(b + 72, (uint64_t)m->floor_ver);
+    pers__put64(b + 80, (uint64_t)m->floor_ts);
+    pers__put64(b + PERS__META_SIZE - 8, XXH3_64bits(b, PERS__META_SIZE - 8));
 }
 
-static int decode_meta(const uint8_t b[PERS__META_SIZE], struct meta *m)
+static int decode_meta(const uint8_t b[PERS__META_SIZE], uint64_t magic,
+                       struct meta *m)
 {
-    if (pers__get64(b) != PERS__META_MAGIC ||
-        pers__get32(b + 8) != PERS__FORMAT ||
+    if (pers__get64(b) != magic || pers__get32(b + 8) != PERS__FORMAT ||
         pers__get32(b + 12) != PERS__META_SIZE ||
-        pers__get64(b + 56) != XXH3_64bits(b, 56))
+        pers__get64(b + PERS__META_SIZE - 8) !=
+            XXH3_64bits(b, PERS__META_SIZE - 8))
         return -EBADMSG;
+    for (size_t i = 88; i < PERS__META_SIZE - 8; i++) {
+        if (b[i] != 0)
+            return -EBADMSG;
+    }
     m->nonce = pers__get64(b + 16);
     m->start_off = pers__get64(b + 24);
     m->start_index = (int64_t)pers__get64(b + 32);
     m->durable = pers__get64(b + 40);
     m->seq = pers__get64(b + 48);
+    m->gen = pers__get64(b + 56);
+    m->gen_off = pers__get64(b + 64);
+    m->floor_ver = (int64_t)pers__get64(b + 72);
+    m->floor_ts = (int64_t)pers__get64(b + 80);
     /* Indexes count on from start_index by at most 2^32 live entries and
      * grow by one per append: a start index near INT64_MAX cannot come from
      * a real log, and counting on from it would overflow. */
     if (m->start_off < PERS__FILE_HEADER || m->start_off % PERS__ALIGN ||
-        m->start_index < 0 || m->start_index > PERS__MAX_START_INDEX)
+        m->start_index < 0 || m->start_index > PERS__MAX_START_INDEX ||
+        m->durable < PERS__FILE_HEADER || m->durable > PERS__SYNCED_MASK ||
+        m->gen_off < PERS__FILE_HEADER || m->gen_off % PERS__ALIGN ||
+        m->floor_ver < -1)
         return -EBADMSG;
     return 0;
 }
@@ -200,47 +222,67 @@ out:
     return err;
 }
 
-/* NAME.meta holds two slots, PERS__META_SLOT bytes apart (separate pages,
- * so a torn write of one never touches the other).  An update overwrites
- * the older slot with a higher seq and syncs: after a crash the newer slot
- * is either complete (checksum) or the older one still is.  No space is
- * allocated, so trimming works on a full disk. */
-static int write_meta(struct persistent_log *log, uint64_t start_off,
-                      int64_t start_index, uint64_t durable)
+/* The slots as they stand in memory, with a new seq. */
+static struct meta current_meta(const struct persistent_log *log)
 {
-    struct meta m = {log->meta_seq + 1, log->nonce, start_off, start_index,
-                     durable};
+    struct meta m = {log->meta_seq + 1, log->nonce,        log->start_off,
+                     log->head_index,   log->meta_durable, log->gen,
+                     log->gen_off,      log->floor_ver,    log->floor_ts};
+    return m;
+}
+
+/* Records m in both files: the older slot of NAME.log (its first two
+ * pages), fdatasync, then the older slot of NAME.meta, fdatasync.  So
+ * NAME.log is never behind NAME.meta: after a crash the two agree or
+ * NAME.log is one step ahead, and any other difference is a stale or
+ * damaged file (open refuses).  Each slot is written over the older one
+ * (separate pages), so a torn write leaves the newer one.  No space is
+ * allocated, so trimming works on a full disk.  On failure the log is
+ * broken (what is durable is unknown). */
+static int write_meta(struct persistent_log *log, const struct meta *m)
+{
     uint8_t b[PERS__META_SIZE];
-    encode_meta(b, &m);
-    int fd = open(log->meta_path, O_WRONLY | O_CLOEXEC);
-    int err = fd < 0 ? -errno : 0;
-    if (!err)
-        err = write_all(fd, b, sizeof(b), (off_t)(m.seq % 2) * PERS__META_SLOT);
-    if (!err && fdatasync(fd) != 0)
+    off_t at = (off_t)(m->seq % 2) * PERS__META_SLOT;
+    encode_meta(b, PERS__FILE_MAGIC, m);
+    const char *path = log->data_path;
+    int err = write_all(log->fd, b, sizeof(b), at);
+    if (!err && fdatasync(log->fd) != 0)
         err = -errno;
-    if (fd >= 0)
-        close(fd);
+    if (!err) {
+        path = log->meta_path;
+        encode_meta(b, PERS__META_MAGIC, m);
+        int fd = open(log->meta_path, O_WRONLY | O_CLOEXEC);
+        err = fd < 0 ? -errno : 0;
+        if (!err)
+            err = write_all(fd, b, sizeof(b), at);
+        if (!err && fdatasync(fd) != 0)
+            err = -errno;
+        if (fd >= 0)
+            close(fd);
+    }
     if (err) {
-        /* The slot may be half-written or written but not durable: the
-         * log claims nothing more (writes fail with -EIO; reopen). */
         atomic_store(&log->broken, true);
-        pers__log(log, LOG_ERR, "%s: cannot write: %s", log->meta_path,
-                  strerror(-err));
+        pers__log(log, LOG_ERR, "%s: cannot write: %s", path, strerror(-err));
         return err;
     }
-    log->meta_seq = m.seq;
-    log->meta_durable = durable;
+    log->meta_seq = m->seq;
+    log->meta_durable = m->durable;
+    log->gen = m->gen;
+    log->gen_off = m->gen_off;
+    log->floor_ver = m->floor_ver;
+    log->floor_ts = m->floor_ts;
     return 0;
 }
 
-static void encode_file_header(uint8_t b[PERS__FILE_HEADER], uint64_t nonce)
+/* Two slots (seq 0 and 1, the same content) in a buffer of two pages. */
+static void encode_slots(uint8_t *b, uint64_t magic, const struct meta *m)
 {
     memset(b, 0, PERS__FILE_HEADER);
-    pers__put64(b + 0, PERS__FILE_MAGIC);
-    pers__put32(b + 8, PERS__FORMAT);
-    pers__put32(b + 12, PERS__FILE_HEADER);
-    pers__put64(b + 16, nonce);
-    pers__put64(b + 56, XXH3_64bits(b, 56));
+    struct meta s = *m;
+    for (int i = 0; i < 2; i++) {
+        s.seq = (uint64_t)i;
+        encode_meta(b + (size_t)i * PERS__META_SLOT, magic, &s);
+    }
 }
 
 /* Creates NAME.meta then NAME.log (through NAME.log.tmp and rename), so
@@ -255,18 +297,26 @@ static int create_files(struct persistent_log *log)
                 (uint64_t)getpid();
     }
     log->nonce = nonce;
-    uint8_t *mb = calloc(1, 2 * PERS__META_SLOT);
-    if (!mb)
+    uint8_t *b = malloc(PERS__FILE_HEADER);
+    if (!b)
         return -ENOMEM;
-    struct meta m = {1, nonce, PERS__FILE_HEADER, 0, PERS__FILE_HEADER};
-    encode_meta(mb + PERS__META_SLOT, &m);
-    int err = create_file(log->dir_fd, log->meta_path, mb, 2 * PERS__META_SLOT);
-    free(mb);
-    if (err)
-        return err;
-    uint8_t hdr[PERS__FILE_HEADER];
-    encode_file_header(hdr, nonce);
-    return create_file(log->dir_fd, log->data_path, hdr, sizeof(hdr));
+    struct meta m = {1,
+                     nonce,
+                     PERS__FILE_HEADER,
+                     0,
+                     PERS__FILE_HEADER,
+                     0,
+                     PERS__FILE_HEADER,
+                     -1,
+                     INT64_MIN};
+    encode_slots(b, PERS__META_MAGIC, &m);
+    int err = create_file(log->dir_fd, log->meta_path, b, PERS__FILE_HEADER);
+    if (!err) {
+        encode_slots(b, PERS__FILE_MAGIC, &m);
+        err = create_file(log->dir_fd, log->data_path, b, PERS__FILE_HEADER);
+    }
+    free(b);
+    return err;
 }
 
 /* ---- recovery ------------------------------------------------------------ */
@@ -276,7 +326,8 @@ struct rec {
     int64_t version;
     int64_t ts;
     uint64_t synced;
-    uint64_t size; /* whole record, padded */
+    uint32_t gen16; /* low 16 bits of the write generation */
+    uint64_t size;  /* whole record, padded */
 };
 
 /* The end of what recovery may read: the file's end or the mapping
@@ -313,7 +364,9 @@ static enum rec_check check_record(const struct persistent_log *log,
     r->len = pers__get32(h + PERS__R_LEN);
     r->version = (int64_t)pers__get64(h + PERS__R_VERSION);
     r->ts = (int64_t)pers__get64(h + PERS__R_TS);
-    r->synced = pers__get64(h + PERS__R_SYNCED);
+    uint64_t sw = pers__get64(h + PERS__R_SYNCED);
+    r->synced = sw & PERS__SYNCED_MASK;
+    r->gen16 = (uint32_t)(sw >> PERS__SYNCED_BITS);
     r->size = pers__rec_size(pos, r->len);
     if (r->size > file_size - pos)
         return REC_BAD;
@@ -372,9 +425,13 @@ static int recover(struct persistent_log *log, const struct meta *m,
     uint64_t pos = m->start_off; /* <= file_size: checked before mapping */
     int64_t last_v = -1, last_ts = INT64_MIN;
     struct rec r;
+    uint32_t gen16 = (uint32_t)(m->gen & 0xffff);
     while (pos < file_size) {
         enum rec_check c = check_record(log, pos, file_size, &r);
-        if (c == REC_BAD)
+        /* From gen_off on, a record of another write generation was cut by
+         * a truncate (a crash came before the file was), or the file is an
+         * older copy: either way not an entry of this history. */
+        if (c == REC_BAD || (pos >= m->gen_off && r.gen16 != gen16))
             break;
         if (r.version <= last_v || r.ts < last_ts || r.version < 0) {
             set_error(err, log->data_path, pos,
@@ -414,10 +471,10 @@ static int recover(struct persistent_log *log, const struct meta *m,
         for (uint64_t p = pos + PERS__ALIGN; p + PERS__REC_HEADER <= file_size;
              p += PERS__ALIGN) {
             if (check_record(log, p, file_size, &r) == REC_OK &&
-                r.synced > durable)
+                (p < m->gen_off || r.gen16 == gen16) && r.synced > durable)
                 durable = r.synced;
         }
-        if (pos < durable || log->meta_fallback) {
+        if (pos < durable) {
             set_error(err, log->data_path, pos,
                       "damaged entry at offset %llu inside the durable part "
                       "(durable up to %llu)",
@@ -451,17 +508,63 @@ static int recover(struct persistent_log *log, const struct meta *m,
     log->reserved_end = pos;
     atomic_store(&log->synced_end, pos);
     atomic_store(&log->persisted, last_v);
-    log->last_ver = last_v;
-    log->last_ts = last_ts;
+    /* Versions stay increasing across trims, and reopens: the slots keep
+     * the last version trimmed. */
+    log->last_ver = last_v > m->floor_ver ? last_v : m->floor_ver;
+    log->last_ts = last_ts > m->floor_ts ? last_ts : m->floor_ts;
     return 0;
 }
 
-/* Reads NAME.meta: the valid slot (checksum, nonce of NAME.log) with the
- * higher seq.  A damaged slot beside a valid one is a torn metadata write
- * (or damage): the other slot is used and recovery gets stricter. */
-static int read_meta(struct persistent_log *log, struct meta *m,
-                     struct persistent_error *err)
+/* Decodes the two slots of one file (buf: its first two pages): the valid
+ * one with the higher seq in *m; valid[i] says which were.  Returns the
+ * number of valid slots. */
+static int pick_slot(const uint8_t *buf, uint64_t magic, uint64_t nonce,
+                     bool check_nonce, struct meta *m, bool valid[2])
 {
+    struct meta cand[2];
+    int n = 0, cur = -1;
+    for (int i = 0; i < 2; i++) {
+        valid[i] = decode_meta(buf + (size_t)i * PERS__META_SLOT, magic,
+                               &cand[i]) == 0 &&
+                   cand[i].seq % 2 == (uint64_t)i &&
+                   (!check_nonce || cand[i].nonce == nonce);
+        if (valid[i]) {
+            n++;
+            if (cur < 0 || cand[i].seq > cand[cur].seq)
+                cur = i;
+        }
+    }
+    if (cur >= 0)
+        *m = cand[cur];
+    return n;
+}
+
+static bool same_meta(const struct meta *a, const struct meta *b)
+{
+    return a->nonce == b->nonce && a->start_off == b->start_off &&
+           a->start_index == b->start_index && a->durable == b->durable &&
+           a->gen == b->gen && a->gen_off == b->gen_off &&
+           a->floor_ver == b->floor_ver && a->floor_ts == b->floor_ts;
+}
+
+/* Reads NAME.meta and decides, with NAME.log's slots (hdr, its first two
+ * pages), what the log's state is.  NAME.log's slots are written first,
+ * so the two files agree (same seq, same fields) or NAME.log is one seq
+ * ahead (a crash between the two writes, or a NAME.meta one update old):
+ * NAME.log's newest slot is then the state.  NAME.meta one seq ahead is
+ * accepted only when NAME.log's slot of that seq is damaged (it was
+ * written and synced before NAME.meta's was).  Anything else means one
+ * file is an older copy or damaged: -EBADMSG naming both. */
+static int read_meta(struct persistent_log *log, const uint8_t *hdr,
+                     struct meta *m, struct persistent_error *err)
+{
+    struct meta lm;
+    bool lvalid[2];
+    if (pick_slot(hdr, PERS__FILE_MAGIC, 0, false, &lm, lvalid) == 0) {
+        set_error(err, log->data_path, 0, "bad file header (both slots)");
+        return -EBADMSG;
+    }
+    log->nonce = lm.nonce;
     /* O_NONBLOCK: a FIFO in its place must not block the open (it is
      * refused below, as anything but a regular file is). */
     int fd = open(log->meta_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -473,39 +576,64 @@ static int read_meta(struct persistent_log *log, struct meta *m,
     }
     struct stat st;
     int e = fstat(fd, &st) != 0 ? -errno : 0;
-    uint8_t slot[2][PERS__META_SIZE];
-    if (!e && (!S_ISREG(st.st_mode) || st.st_size != 2 * PERS__META_SLOT))
+    uint8_t *buf = calloc(1, PERS__FILE_HEADER);
+    if (!e && !buf)
+        e = -ENOMEM;
+    if (!e && (!S_ISREG(st.st_mode) || st.st_size != PERS__FILE_HEADER))
         e = -EBADMSG;
-    for (int i = 0; i < 2 && !e; i++)
-        e = read_all(fd, slot[i], PERS__META_SIZE, (off_t)i * PERS__META_SLOT);
+    if (!e)
+        e = read_all(fd, buf, PERS__FILE_HEADER, 0);
     close(fd);
     if (e) {
+        free(buf);
         set_error(err, log->meta_path, 0, "cannot read the metadata: %s",
                   strerror(-e));
         return e;
     }
-    struct meta cand[2];
-    bool ok[2], zero[2];
-    for (int i = 0; i < 2; i++) {
-        ok[i] = decode_meta(slot[i], &cand[i]) == 0 &&
-                cand[i].nonce == log->nonce && cand[i].seq % 2 == (uint64_t)i;
-        zero[i] = true;
-        for (size_t k = 0; k < PERS__META_SIZE; k++)
-            zero[i] = zero[i] && slot[i][k] == 0;
-    }
-    if (!ok[0] && !ok[1]) {
-        set_error(err, log->meta_path, 0, "no valid metadata slot");
+    if (pers__get64(buf) == PERS__META_MAGIC &&
+        pers__get32(buf + 8) != PERS__FORMAT) {
+        set_error(err, log->meta_path, 8,
+                  "on-disk format %u; this library reads format %u only",
+                  pers__get32(buf + 8), PERS__FORMAT);
+        free(buf);
         return -EBADMSG;
     }
-    int cur = ok[0] && (!ok[1] || cand[0].seq > cand[1].seq) ? 0 : 1;
-    *m = cand[cur];
-    log->meta_seq = m->seq;
-    log->meta_durable = m->durable;
-    log->meta_fallback = !ok[1 - cur] && !zero[1 - cur];
-    if (log->meta_fallback)
+    struct meta mm;
+    bool mvalid[2];
+    int nm = pick_slot(buf, PERS__META_MAGIC, lm.nonce, true, &mm, mvalid);
+    free(buf);
+    if (nm == 0) {
+        set_error(err, log->meta_path, 0, "no valid metadata slot (for %s)",
+                  log->data_path);
+        return -EBADMSG;
+    }
+    if (mm.seq == lm.seq && same_meta(&mm, &lm)) {
+        *m = lm;
+    } else if (lm.seq == mm.seq + 1) {
         pers__log(log, LOG_WARNING,
-                  "%s: metadata slot %d is damaged, using slot %d",
-                  log->meta_path, 1 - cur, cur);
+                  "%s is one update behind %s (an interrupted trim, "
+                  "truncate or close): using %s",
+                  log->meta_path, log->data_path, log->data_path);
+        *m = lm;
+    } else if (mm.seq == lm.seq + 1 && !lvalid[mm.seq % 2]) {
+        pers__log(log, LOG_WARNING,
+                  "%s: the newest header slot is damaged: using %s",
+                  log->data_path, log->meta_path);
+        *m = mm;
+    } else {
+        set_error(err, log->data_path, (lm.seq % 2) * PERS__META_SLOT,
+                  "%s (write generation %llu) and %s (write generation "
+                  "%llu) disagree: one of them is an older copy or damaged",
+                  log->data_path, (unsigned long long)lm.seq, log->meta_path,
+                  (unsigned long long)mm.seq);
+        return -EBADMSG;
+    }
+    log->meta_seq = lm.seq > mm.seq ? lm.seq : mm.seq;
+    log->meta_durable = m->durable;
+    log->gen = m->gen;
+    log->gen_off = m->gen_off;
+    log->floor_ver = m->floor_ver;
+    log->floor_ts = m->floor_ts;
     return 0;
 }
 
@@ -687,32 +815,38 @@ int persistent_log_open(const struct persistent_options *user_opts,
     if (e)
         goto fail;
 
-    uint8_t hdr[PERS__FILE_HEADER];
-    e = read_all(log->fd, hdr, sizeof(hdr), 0);
-    if (e == -EBADMSG ||
-        (!e && (pers__get64(hdr) != PERS__FILE_MAGIC ||
-                pers__get32(hdr + 12) != PERS__FILE_HEADER ||
-                pers__get64(hdr + 56) != XXH3_64bits(hdr, 56)))) {
-        set_error(err, log->data_path, 0, "bad file header");
-        e = -EBADMSG;
+    /* The header: two slots, or (any older format) a header naming its
+     * format at the same place. */
+    uint8_t *hdr = calloc(1, PERS__FILE_HEADER);
+    if (!hdr) {
+        e = -ENOMEM;
         goto fail;
-    } else if (!e && pers__get32(hdr + 8) != PERS__FORMAT) {
+    }
+    struct stat hst;
+    e = fstat(log->fd, &hst) != 0 ? -errno : 0;
+    size_t hlen = !e && (uint64_t)hst.st_size < PERS__FILE_HEADER
+                      ? (size_t)hst.st_size
+                      : PERS__FILE_HEADER;
+    if (!e)
+        e = read_all(log->fd, hdr, hlen, 0);
+    if (!e && hlen >= 12 && pers__get64(hdr) == PERS__FILE_MAGIC &&
+        pers__get32(hdr + 8) != PERS__FORMAT) {
         set_error(err, log->data_path, 8,
                   "on-disk format %u; this library reads format %u only",
                   pers__get32(hdr + 8), PERS__FORMAT);
         e = -EBADMSG;
-        goto fail;
+    } else if (!e && hlen < PERS__FILE_HEADER) {
+        set_error(err, log->data_path, 0, "bad file header (%zu bytes)", hlen);
+        e = -EBADMSG;
     } else if (e) {
         set_error(err, log->data_path, 0, "cannot read: %s", strerror(-e));
-        goto fail;
     }
-    log->nonce = pers__get64(hdr + 16);
-
-    struct meta m = {0, 0, 0, 0, 0};
-    e = read_meta(log, &m, err);
+    struct meta m = {0};
+    if (!e)
+        e = read_meta(log, hdr, &m, err);
+    free(hdr);
     if (e)
         goto fail;
-    log->meta_durable = m.durable;
 
     struct stat st;
     if (fstat(log->fd, &st) != 0) {
@@ -782,9 +916,14 @@ void persistent_log_close(struct persistent_log *log)
      * the stage; the blocks reserved beyond the end are given back. */
     if (pers__flush(log) == 0)
         (void)ftruncate(log->fd, (off_t)atomic_load(&log->end_off));
+    /* The durable point goes into both files' slots (so a later open can
+     * tell damage from a torn tail); a broken log claims nothing. */
     uint64_t synced = atomic_load(&log->synced_end);
-    if (synced != log->meta_durable)
-        write_meta(log, log->start_off, log->head_index, synced);
+    if (synced != log->meta_durable && !atomic_load(&log->broken)) {
+        struct meta m = current_meta(log);
+        m.durable = synced;
+        write_meta(log, &m);
+    }
     /* Point lookups running without lock: new ones see seq odd and go for
      * the read lock (which the caller must not start after close); the
      * running ones are waited for before anything is freed. */
@@ -953,7 +1092,9 @@ int persistent_log_append(struct persistent_log *log, int64_t version,
     pers__put32(h + PERS__R_LEN, (uint32_t)size);
     pers__put64(h + PERS__R_VERSION, (uint64_t)version);
     pers__put64(h + PERS__R_TS, (uint64_t)timestamp_ns);
-    pers__put64(h + PERS__R_SYNCED, atomic_load(&log->synced_end));
+    pers__put64(h + PERS__R_SYNCED,
+                atomic_load(&log->synced_end) |
+                    ((log->gen & 0xffff) << PERS__SYNCED_BITS));
     pers__put64(h + PERS__R_DATAHASH, XXH3_64bits(size ? data : h, size));
     pers__put64(h + PERS__R_HDRHASH, XXH3_64bits(h, PERS__R_HDRHASH));
 
@@ -1085,8 +1226,26 @@ static int trim_entries(struct persistent_log *log, uint64_t k)
     uint64_t new_start =
         k < n ? log->ent[pers__slot(log, k)].off : atomic_load(&log->end_off);
     int64_t new_index = log->head_index + (int64_t)k;
-    uint64_t durable = atomic_load(&log->synced_end);
-    e = write_meta(log, new_start, new_index, durable);
+    /* The slots must never point past what is durable in NAME.log (a power
+     * loss would leave start_off beyond the file's end): trimming past the
+     * persisted point syncs the records first. */
+    if (new_start > atomic_load(&log->synced_end)) {
+        if (fdatasync(log->fd) != 0) {
+            e = -errno;
+            atomic_store(&log->broken, true);
+            pers__log(log, LOG_ERR, "%s: fdatasync failed: %s", log->data_path,
+                      strerror(-e));
+            goto out;
+        }
+        atomic_store(&log->synced_end, atomic_load(&log->flushed_end));
+    }
+    struct meta m = current_meta(log);
+    m.start_off = new_start;
+    m.start_index = new_index;
+    m.floor_ver = log->ent[pers__slot(log, k - 1)].ver;
+    m.floor_ts = log->ent[pers__slot(log, k - 1)].ts;
+    m.durable = atomic_load(&log->synced_end);
+    e = write_meta(log, &m);
     if (e)
         goto out;
     log->head = (log->head + k) & log->mask;
@@ -1191,16 +1350,32 @@ int persistent_log_truncate(struct persistent_log *log, int64_t version)
         uint64_t s = pers__slot(log, keep - 1);
         new_end = pers__ent_end(&log->ent[s]);
     }
-    /* NAME.meta must not claim the cut part durable: new records will be
-     * written there and a torn one must read as a torn tail. */
-    if (log->meta_durable > new_end) {
-        e = write_meta(log, log->start_off, log->head_index, new_end);
-        if (e)
-            goto out;
+    /* First a new write generation in both files' slots: records from
+     * new_end on must carry it, so the cut records (still in the file
+     * should a crash come before ftruncate) read as a torn tail, and an
+     * older copy of NAME.log is told apart.  The slots also stop claiming
+     * the cut part durable. */
+    int64_t last = keep > 0 ? log->ent[pers__slot(log, keep - 1)].ver
+                            : (version < 0 ? -1 : version);
+    int64_t last_ts =
+        keep > 0 ? log->ent[pers__slot(log, keep - 1)].ts : INT64_MIN;
+    struct meta m = current_meta(log);
+    m.gen = log->gen + 1;
+    m.gen_off = new_end;
+    uint64_t synced = atomic_load(&log->synced_end);
+    m.durable = synced < new_end ? synced : new_end;
+    if (m.floor_ver > last) {
+        m.floor_ver = last;
+        m.floor_ts = INT64_MIN;
     }
+    e = write_meta(log, &m);
+    if (e)
+        goto out;
     if (ftruncate(log->fd, (off_t)new_end) != 0) {
-        /* Nothing changed: the file and the log are as before. */
+        /* The file is as before, but its slots name the new generation:
+         * appending after the old records would make them unreadable. */
         e = -errno;
+        atomic_store(&log->broken, true);
         pers__log(log, LOG_ERR, "%s: cannot truncate: %s", log->data_path,
                   strerror(-e));
         goto out;
@@ -1220,15 +1395,13 @@ int persistent_log_truncate(struct persistent_log *log, int64_t version)
     log->reserved_end = new_end; /* ftruncate dropped the reservation */
     if (atomic_load(&log->synced_end) > new_end)
         atomic_store(&log->synced_end, new_end);
-    int64_t last = keep > 0 ? log->ent[pers__slot(log, keep - 1)].ver
-                            : PERSISTENT_INVALID_VERSION;
-    if (atomic_load(&log->persisted) > last)
-        atomic_store(&log->persisted, last);
+    int64_t kept = keep > 0 ? last : PERSISTENT_INVALID_VERSION;
+    if (atomic_load(&log->persisted) > kept)
+        atomic_store(&log->persisted, kept);
     /* Cut to nothing: the next version must be above the cut (entries
      * trimmed before had lower versions still). */
-    log->last_ver = keep > 0 ? last : (version < 0 ? -1 : version);
-    log->last_ts =
-        keep > 0 ? log->ent[pers__slot(log, keep - 1)].ts : INT64_MIN;
+    log->last_ver = last;
+    log->last_ts = last_ts;
 out:
     pers__change_end(log);
     pthread_rwlock_unlock(&log->lock);

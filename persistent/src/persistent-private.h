@@ -15,11 +15,17 @@
 
 #define PERS__FILE_MAGIC 0x474f4c5052454444ull /* "DDERPLOG" LE */
 #define PERS__META_MAGIC 0x4154454d52455044ull /* "DPERMETA" LE */
-#define PERS__FORMAT 2u                        /* data and metadata files */
-#define PERS__EXPORT_FORMAT 1u      /* persistent_log_export's bytes */
-#define PERS__FILE_HEADER 64u       /* data file header, entries start here */
-#define PERS__META_SIZE 64u         /* one metadata slot */
-#define PERS__META_SLOT 4096u       /* distance between the two slots */
+#define PERS__FORMAT 3u                        /* data and metadata files */
+#define PERS__EXPORT_FORMAT 1u /* persistent_log_export's bytes */
+/* Both files start with two slots PERS__META_SLOT apart (separate pages):
+ * NAME.log's are its header, entries start after them. */
+#define PERS__FILE_HEADER 8192u /* entries start here */
+#define PERS__META_SIZE 128u    /* one slot */
+#define PERS__META_SLOT 4096u   /* distance between the two slots */
+/* A record's synced_end word: the durable offset in the low 48 bits, the
+ * low 16 bits of the write generation (bumped by truncate) above. */
+#define PERS__SYNCED_BITS 48
+#define PERS__SYNCED_MASK ((1ull << PERS__SYNCED_BITS) - 1)
 #define PERS__REC_MAGIC 0x43455250u /* "PREC" LE */
 #define PERS__REC_HEADER 48u
 #define PERS__ALIGN 8u
@@ -149,10 +155,17 @@ struct persistent_log {
     /* Durability. */
     _Atomic int64_t persisted;   /* latest persisted version */
     _Atomic uint64_t synced_end; /* file offset known durable */
-    uint64_t meta_durable;       /* what NAME.meta says is durable */
-    uint64_t meta_seq;           /* seq of the current metadata slot */
-    bool meta_fallback;          /* the newer slot was damaged: trust less */
-    uint64_t punched_upto;       /* holes punched below this offset */
+    uint64_t meta_durable;       /* what the slots say is durable */
+    uint64_t meta_seq;           /* seq of the current slots */
+    /* Write generation: bumped by truncate; records at or after gen_off
+     * carry it (docs/persistent.md, "Two files, one history"). */
+    uint64_t gen;
+    uint64_t gen_off;
+    /* The last entry trimmed (version, timestamp), as the slots say: a
+     * reopened log's versions go on above it. */
+    int64_t floor_ver;
+    int64_t floor_ts;
+    uint64_t punched_upto; /* holes punched below this offset */
     bool punch_warned;
     _Atomic bool
         broken; /* a failed fdatasync or remap: no more durability claims */

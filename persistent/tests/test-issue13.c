@@ -607,17 +607,14 @@ Suite *tc_issue13_suite(void)
     TCase *tc = tcase_create("issue13");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, full_trim_keeps_versions_increasing);
-    if (getenv("PERSISTENT_PENDING")) /* not fixed yet */
-        tcase_add_test(tc, zeroed_or_old_meta_never_cuts_durable_data);
-    if (getenv("PERSISTENT_PENDING")) /* not fixed yet */
-        tcase_add_test(tc, trim_past_persisted_then_power_loss_reopens);
+    tcase_add_test(tc, zeroed_or_old_meta_never_cuts_durable_data);
+    tcase_add_test(tc, trim_past_persisted_then_power_loss_reopens);
     tcase_add_test(tc, truncate_sync_failure_keeps_memory_and_file_agreeing);
     tcase_add_test(tc, persist_from_foreach_is_refused_not_deadlocked);
     tcase_add_test(tc, registry_frontier_stays_durable_under_truncate);
     if (getenv("PERSISTENT_PENDING")) /* not fixed yet */
         tcase_add_test(tc, close_waits_for_unlocked_lookups);
-    if (getenv("PERSISTENT_PENDING")) /* not fixed yet */
-        tcase_add_test(tc, older_log_copy_is_refused);
+    tcase_add_test(tc, older_log_copy_is_refused);
     suite_add_tcase(s, tc);
     return s;
 }

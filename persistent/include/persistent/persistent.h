@@ -138,8 +138,11 @@ struct persistent_log;
 /* Opens (creating it when absent) the log called name (letters, digits,
  * '.', '_', '-'; at most 200 bytes; not starting with '.') in
  * opts->directory.  The log uses two files there: NAME.log (entries) and
- * NAME.meta (trim point, written atomically).  On open a torn tail is
- * dropped (logged at LOG_WARNING) and the file is made durable again.
+ * NAME.meta; both hold the trim point and write generation (written
+ * atomically), and must agree.  On open a torn tail is dropped (logged at
+ * LOG_WARNING) and the file is made durable again; a file that is damaged
+ * or an older copy of itself gives a correct prefix of what was persisted
+ * or -EBADMSG (docs/persistent.md), never stale entries.
  * opts may be NULL (defaults); it is copied.  err may be NULL.
  * Returns 0 and *out, or (with *out = NULL when out is not NULL):
  * -EINVAL (out or name NULL, bad name or options, or a log holding more
@@ -156,7 +159,7 @@ PERSISTENT_EXPORT int persistent_log_open(const struct persistent_options *opts,
                                           struct persistent_error *err);
 
 /* Closes the log: writes staged entries to the file (without syncing),
- * gives back reserved blocks, records the durable point in NAME.meta (so a
+ * gives back reserved blocks, records the durable point in both files (so a
  * later open can tell corruption from a torn tail) and frees it.  Does not
  * persist: entries appended since the last persist may or may not survive
  * a crash.  Every view becomes invalid.  NULL is a no-op.  Writer thread;
@@ -206,8 +209,9 @@ persistent_log_latest_persisted(const struct persistent_log *log);
  * system (hole punching; where the file system cannot, the space stays
  * allocated and a LOG_NOTICE says so).  Trimming beyond the last entry
  * empties the log; indexes keep counting.  The new head is recorded
- * atomically in NAME.meta before space is released.  Invalidates views.
- * Any version or index is accepted: one at or below the first entry's
+ * atomically in both files before space is released; a trim past the
+ * persisted point first makes the entries durable (fdatasync).  Invalidates
+ * views. Any version or index is accepted: one at or below the first entry's
  * (negative indexes included: trim_index does not count from the end)
  * trims nothing.  Returns 0, an errno of the file system, or -EINVAL (NULL
  * log, or called from the persisted callback or a foreach callback).
