@@ -639,7 +639,42 @@ static int read_meta(struct persistent_log *log, const uint8_t *hdr,
 
 /* ---- open / close -------------------------------------------------------- */
 
-static void free_log(struct persistent_log *log)
+/* Closed logs' memory, reused by the next open (type-stable: see the
+ * struct). */
+static pthread_mutex_t free_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct persistent_log *free_logs;
+
+static struct persistent_log *alloc_log(void)
+{
+    pthread_mutex_lock(&free_lock);
+    struct persistent_log *log = free_logs;
+    if (log)
+        free_logs = log->next_free;
+    pthread_mutex_unlock(&free_lock);
+    if (log) {
+        size_t from = offsetof(struct persistent_log, seq);
+        memset((char *)log + from, 0, sizeof(*log) - from);
+        return log;
+    }
+    log = calloc(1, sizeof(*log));
+    if (!log)
+        return NULL;
+    pthread_rwlock_init(&log->lock, NULL);
+    /* Error-checking mutexes: a callback that calls back into the log on
+     * the thread holding one (forbidden, but easy to do by mistake) gets
+     * EDEADLK instead of a hang; pers__lock turns it into -EINVAL. */
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+    pthread_mutex_init(&log->persist_lock, &attr);
+    pthread_mutex_init(&log->stage_lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+    return log;
+}
+
+/* Releases what the log holds (the log is closed: open false, and no
+ * lock-free reader uses it). */
+static void release_log(struct persistent_log *log)
 {
     if (log->map)
         munmap(log->map, log->map_size);
@@ -649,15 +684,26 @@ static void free_log(struct persistent_log *log)
         close(log->fd);
     if (log->dir_fd >= 0)
         close(log->dir_fd);
-    pthread_rwlock_destroy(&log->lock);
-    pthread_mutex_destroy(&log->persist_lock);
-    pthread_mutex_destroy(&log->stage_lock);
     free(log->stage);
     free(log->dir);
     free(log->name);
     free(log->data_path);
     free(log->meta_path);
-    free(log);
+}
+
+/* The memory goes to the free list for the next open. */
+static void recycle_log(struct persistent_log *log)
+{
+    pthread_mutex_lock(&free_lock);
+    log->next_free = free_logs;
+    free_logs = log;
+    pthread_mutex_unlock(&free_lock);
+}
+
+static void free_log(struct persistent_log *log)
+{
+    release_log(log);
+    recycle_log(log);
 }
 
 static int open_files(struct persistent_log *log, struct persistent_error *err)
@@ -776,21 +822,12 @@ int persistent_log_open(const struct persistent_options *user_opts,
         set_error(err, opts.directory, 0, "invalid options");
         return -EINVAL;
     }
-    struct persistent_log *log = calloc(1, sizeof(*log));
+    pers__readers_init();
+    struct persistent_log *log = alloc_log();
     if (!log)
         return -ENOMEM;
     log->fd = -1;
     log->dir_fd = -1;
-    pthread_rwlock_init(&log->lock, NULL);
-    /* Error-checking mutexes: a callback that calls back into the log on
-     * the thread holding one (forbidden, but easy to do by mistake) gets
-     * EDEADLK instead of a hang; pers__lock turns it into -EINVAL. */
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
-    pthread_mutex_init(&log->persist_lock, &attr);
-    pthread_mutex_init(&log->stage_lock, &attr);
-    pthread_mutexattr_destroy(&attr);
     log->opts = opts;
     log->dir = strdup(opts.directory);
     log->name = strdup(name);
@@ -876,6 +913,7 @@ int persistent_log_open(const struct persistent_options *user_opts,
     e = recover(log, &m, (uint64_t)st.st_size, err);
     if (e)
         goto fail;
+    atomic_store_explicit(&log->open, true, memory_order_release);
     *out = log;
     return 0;
 fail:
@@ -924,16 +962,16 @@ void persistent_log_close(struct persistent_log *log)
         m.durable = synced;
         write_meta(log, &m);
     }
-    /* Point lookups running without lock: new ones see seq odd and go for
-     * the read lock (which the caller must not start after close); the
-     * running ones are waited for before anything is freed. */
+    /* Point lookups running without lock: they are waited for before
+     * anything is released.  Later ones (and lookups that waited for the
+     * read lock) see the log closed and touch nothing else. */
     pers__change_begin(log);
-    atomic_thread_fence(memory_order_seq_cst);
-    while (atomic_load_explicit(&log->unlocked_readers, memory_order_acquire))
-        sched_yield();
+    atomic_store(&log->open, false);
+    pers__wait_readers(log);
+    release_log(log);
     pthread_rwlock_unlock(&log->lock);
     pthread_mutex_unlock(&log->persist_lock);
-    free_log(log);
+    recycle_log(log);
 }
 
 /* ---- append / persist ------------------------------------------------------

@@ -2,6 +2,11 @@
 #include "persistent-private.h"
 
 #include <errno.h>
+#include <linux/membarrier.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* Versions and timestamps are both non-decreasing along the ring, so one
  * search serves both: the logical position of the last entry with key <= k,
@@ -131,6 +136,82 @@ static void unlock(const struct persistent_log *log)
  * index unmasked before seq is checked, so a torn read is harmless. */
 enum lookup_kind { BY_VERSION_EXACT, BY_VERSION_LE, BY_TIME_LE };
 
+/* ---- lock-free readers and close ----------------------------------------
+ *
+ * A thread doing a lookup without lock first names the log in its reader
+ * slot, then checks that the log is open; close marks the log closed, then
+ * waits until no slot names it.  For the slot store to be seen by close
+ * whenever the reader saw the log open (a store then a load on each side),
+ * both sides need a full barrier: close issues membarrier(2), which runs
+ * one on every thread of the process, so the reader needs only a compiler
+ * barrier (no atomic read-modify-write, which would serialise lookups).
+ * Without membarrier the reader takes a full fence itself.  Threads beyond
+ * the slots take the read lock instead. */
+#define READER_SLOTS 256
+
+struct reader_slot {
+    _Atomic(const struct persistent_log *) log;
+    _Atomic bool taken;
+} __attribute__((aligned(64)));
+
+static struct reader_slot reader_slots[READER_SLOTS];
+static _Atomic bool have_membarrier;
+static pthread_once_t readers_once = PTHREAD_ONCE_INIT;
+static pthread_key_t reader_key;
+/* This thread's slot + 1; 0 when not taken yet, -1 when none was free. */
+static _Thread_local int my_slot;
+
+static void release_slot(void *p)
+{
+    int i = (int)(intptr_t)p - 1;
+    if (i >= 0 && i < READER_SLOTS)
+        atomic_store_explicit(&reader_slots[i].taken, false,
+                              memory_order_release);
+}
+
+static void readers_setup(void)
+{
+    long r = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+                     0, 0);
+    atomic_store(&have_membarrier, r == 0);
+    (void)pthread_key_create(&reader_key, release_slot);
+}
+
+void pers__readers_init(void)
+{
+    pthread_once(&readers_once, readers_setup);
+}
+
+static struct reader_slot *reader_slot(void)
+{
+    if (my_slot > 0)
+        return &reader_slots[my_slot - 1];
+    if (my_slot < 0)
+        return NULL;
+    for (int i = 0; i < READER_SLOTS; i++) {
+        bool no = false;
+        if (atomic_compare_exchange_strong(&reader_slots[i].taken, &no, true)) {
+            my_slot = i + 1;
+            (void)pthread_setspecific(reader_key, (void *)(intptr_t)(i + 1));
+            return &reader_slots[i];
+        }
+    }
+    my_slot = -1;
+    return NULL;
+}
+
+void pers__wait_readers(const struct persistent_log *log)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load(&have_membarrier))
+        (void)syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    for (int i = 0; i < READER_SLOTS; i++) {
+        while (atomic_load_explicit(&reader_slots[i].log,
+                                    memory_order_acquire) == log)
+            sched_yield();
+    }
+}
+
 static bool try_unlocked(const struct persistent_log *log,
                          enum lookup_kind kind, int64_t key,
                          struct persistent_entry *out, int *res)
@@ -185,9 +266,20 @@ static int point_lookup(const struct persistent_log *log, enum lookup_kind kind,
     if (!log || !out)
         return -EINVAL;
     int r;
-    bool done = try_unlocked(log, kind, key, out, &r);
-    if (done)
-        return r;
+    struct reader_slot *slot = reader_slot();
+    if (slot) {
+        atomic_store_explicit(&slot->log, log, memory_order_relaxed);
+        if (atomic_load_explicit(&have_membarrier, memory_order_relaxed))
+            atomic_signal_fence(memory_order_seq_cst);
+        else
+            atomic_thread_fence(memory_order_seq_cst);
+        bool done = atomic_load_explicit(&((struct persistent_log *)log)->open,
+                                         memory_order_acquire) &&
+                    try_unlocked(log, kind, key, out, &r);
+        atomic_store_explicit(&slot->log, NULL, memory_order_release);
+        if (done)
+            return r;
+    }
     int le = pers__rdlock(log);
     if (le)
         return le;

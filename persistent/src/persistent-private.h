@@ -111,6 +111,22 @@ static inline uint64_t pers__ent_end(const struct pers__ent *e)
 /* ---- (the log) ------------------------------------------------------ */
 
 struct persistent_log {
+    /* Type-stable part: a closed log's memory is kept (on a free list,
+     * reused by the next open) and its locks are never destroyed, so a
+     * lookup that raced with close finds `open` false instead of freed
+     * memory. */
+    pthread_rwlock_t lock;        /* readers vs trim/truncate/close */
+    pthread_mutex_t persist_lock; /* persist vs trim/truncate */
+    pthread_mutex_t stage_lock;   /* the stage (below) */
+    _Atomic bool open;            /* false from close on */
+    struct persistent_log *next_free;
+
+    /* Everything from here on is zeroed when the memory is reused. */
+    /* Sequence lock beside lock for the point lookups (lookup.c): odd while
+     * trim or truncate change the index or the window (or close runs), so
+     * a lookup that ran without lock and saw no change of seq read a
+     * consistent log. */
+    _Atomic uint64_t seq;
     struct persistent_options opts;
     char *dir;
     char *name;
@@ -144,7 +160,6 @@ struct persistent_log {
      * in the file; pers__flush writes them.  stage and stage_len are under
      * stage_lock; flushed_end is published with release so that readers
      * know whether a record needs a flush before they map it. */
-    pthread_mutex_t stage_lock;
     uint8_t *stage;
     size_t stage_len;
     _Atomic uint64_t flushed_end;
@@ -170,20 +185,11 @@ struct persistent_log {
     _Atomic bool
         broken; /* a failed fdatasync or remap: no more durability claims */
 
-    pthread_rwlock_t lock; /* readers vs trim/truncate/close */
-    /* Sequence lock beside lock for the point lookups (lookup.c): odd while
-     * trim or truncate change the index or the window, so a lookup that
-     * ran without lock and saw no change of seq read a consistent log. */
-    _Atomic uint64_t seq;
-    pthread_mutex_t persist_lock; /* persist vs trim/truncate */
     /* Versions stay increasing across trims (docs/persistent.md): the
      * last version and timestamp appended, kept when a trim empties the
      * log, lowered only by truncate.  Writer thread. */
     int64_t last_ver;
     int64_t last_ts;
-    /* Point lookups running without lock (lookup.c); close waits for them
-     * to drain after making new ones take the lock. */
-    _Atomic uint64_t unlocked_readers;
     _Atomic bool refusing_close; /* logging a refused close */
 };
 
@@ -191,6 +197,13 @@ struct persistent_log {
  * holds the log's read lock: trim, truncate, import, close and persist
  * from there would wait for it, or for a thread waiting for it). */
 bool pers__in_iteration(const struct persistent_log *log);
+
+/* Lock-free point lookups (lookup.c): each reading thread publishes the
+ * log it reads in a slot of its own; close marks the log closed, then
+ * (after a membarrier, or a fence on each read where the kernel has none)
+ * waits until no slot names it.  pers__readers_init once per process. */
+void pers__readers_init(void);
+void pers__wait_readers(const struct persistent_log *log);
 
 /* Brackets a change by trim or truncate (write lock held): readers
  * without lock see seq odd or changed and retry with the read lock. */
@@ -220,7 +233,14 @@ static inline int pers__lock(pthread_mutex_t *m)
 static inline int pers__rdlock(const struct persistent_log *log)
 {
     struct persistent_log *l = (struct persistent_log *)log;
-    return pthread_rwlock_rdlock(&l->lock) == 0 ? 0 : -EINVAL;
+    if (pthread_rwlock_rdlock(&l->lock) != 0)
+        return -EINVAL;
+    /* A log closed while this thread waited for the lock. */
+    if (!atomic_load_explicit(&l->open, memory_order_acquire)) {
+        pthread_rwlock_unlock(&l->lock);
+        return -EINVAL;
+    }
+    return 0;
 }
 
 /* Logging through the options' callback. */

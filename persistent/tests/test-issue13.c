@@ -612,8 +612,7 @@ Suite *tc_issue13_suite(void)
     tcase_add_test(tc, truncate_sync_failure_keeps_memory_and_file_agreeing);
     tcase_add_test(tc, persist_from_foreach_is_refused_not_deadlocked);
     tcase_add_test(tc, registry_frontier_stays_durable_under_truncate);
-    if (getenv("PERSISTENT_PENDING")) /* not fixed yet */
-        tcase_add_test(tc, close_waits_for_unlocked_lookups);
+    tcase_add_test(tc, close_waits_for_unlocked_lookups);
     tcase_add_test(tc, older_log_copy_is_refused);
     suite_add_tcase(s, tc);
     return s;

@@ -163,7 +163,11 @@ PERSISTENT_EXPORT int persistent_log_open(const struct persistent_options *opts,
  * later open can tell corruption from a torn tail) and frees it.  Does not
  * persist: entries appended since the last persist may or may not survive
  * a crash.  Every view becomes invalid.  NULL is a no-op.  Writer thread;
- * waits for a persist or lookup running on another thread.  Called from the
+ * waits for a persist or lookup running on another thread (lock-free point
+ * lookups included).  A lookup called on another thread while close runs
+ * gets -EINVAL (or, for the functions returning a value, the empty log's
+ * value) and touches nothing; one called after close returned is a use
+ * after free.  Called from the
  * persisted callback or from a foreach callback (forbidden) it does
  * nothing: the log stays open and must be closed later. */
 PERSISTENT_EXPORT void persistent_log_close(struct persistent_log *log);
