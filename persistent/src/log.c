@@ -391,8 +391,8 @@ static int map_window(struct persistent_log *log, uint64_t base_off)
                    (off_t)base_off);
     if (p == MAP_FAILED)
         return -errno;
-    log->map = p;
-    log->map_base_off = base_off;
+    PERS__STORE(log->map, (uint8_t *)p);
+    PERS__STORE(log->map_base_off, base_off);
     return 0;
 }
 
@@ -1167,11 +1167,13 @@ int persistent_log_append(struct persistent_log *log, int64_t version,
         log->stage_len += rec;
     }
     if (!e) {
+        /* Relaxed atomics: a lock-free lookup with an older head (a trim
+         * ran meanwhile) may read this slot, and throws the answer away. */
         uint64_t slot = pers__slot(log, n);
-        log->ent[slot].ver = version;
-        log->ent[slot].ts = timestamp_ns;
-        log->ent[slot].off = end;
-        log->ent[slot].len = (uint32_t)size;
+        PERS__STORE(log->ent[slot].ver, version);
+        PERS__STORE(log->ent[slot].ts, timestamp_ns);
+        PERS__STORE(log->ent[slot].off, end);
+        PERS__STORE(log->ent[slot].len, (uint32_t)size);
         log->last_ver = version;
         log->last_ts = timestamp_ns;
         atomic_store_explicit(&log->end_off, end + rec, memory_order_release);
@@ -1286,9 +1288,9 @@ static int trim_entries(struct persistent_log *log, uint64_t k)
     e = write_meta(log, &m);
     if (e)
         goto out;
-    log->head = (log->head + k) & log->mask;
+    PERS__STORE(log->head, (log->head + k) & log->mask);
     atomic_store(&log->count, n - k);
-    log->head_index = new_index;
+    PERS__STORE(log->head_index, new_index);
     log->start_off = new_start;
 
     /* Give the space back: whole pages only, the page holding the new first

@@ -22,11 +22,11 @@
 static int64_t find_le(const struct persistent_log *log, bool by_time,
                        uint64_t n, int64_t k)
 {
-    const uint64_t head = log->head, mask = log->mask;
+    const uint64_t head = PERS__LOAD(log->head), mask = log->mask;
     /* The key is the entry's first or second word: one cache line holds
      * the key and everything pers__fill needs. */
     const int64_t *keys = by_time ? &log->ent[0].ts : &log->ent[0].ver;
-#define KEY(p) keys[((head + (p)) & mask) * 4]
+#define KEY(p) PERS__LOAD(keys[((head + (p)) & mask) * 4])
     if (n == 0 || KEY(0) > k)
         return -1;
     if (KEY(n - 1) <= k)
@@ -173,6 +173,9 @@ static void readers_setup(void)
 {
     long r = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
                      0, 0);
+#ifdef PERS__TSAN
+    r = -1; /* the sanitizer sees the readers' fences, not membarrier's */
+#endif
     atomic_store(&have_membarrier, r == 0);
     (void)pthread_key_create(&reader_key, release_slot);
 }
@@ -200,9 +203,13 @@ static struct reader_slot *reader_slot(void)
     return NULL;
 }
 
+#ifdef PERS__TSAN
+_Atomic uint64_t pers__fence_word;
+#endif
+
 void pers__wait_readers(const struct persistent_log *log)
 {
-    atomic_thread_fence(memory_order_seq_cst);
+    PERS__FULL_FENCE();
     if (atomic_load(&have_membarrier))
         (void)syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
     for (int i = 0; i < READER_SLOTS; i++) {
@@ -231,11 +238,11 @@ static bool try_unlocked(const struct persistent_log *log,
         e = -ENOENT;
     } else {
         uint64_t slot = pers__slot(log, (uint64_t)p);
-        v.version = log->ent[slot].ver;
-        v.timestamp_ns = log->ent[slot].ts;
-        v.index = log->head_index + p;
-        v.size = log->ent[slot].len;
-        off = log->ent[slot].off;
+        v.version = PERS__LOAD(log->ent[slot].ver);
+        v.timestamp_ns = PERS__LOAD(log->ent[slot].ts);
+        v.index = PERS__LOAD(log->head_index) + p;
+        v.size = PERS__LOAD(log->ent[slot].len);
+        off = PERS__LOAD(log->ent[slot].off);
         if (kind == BY_VERSION_EXACT && v.version != key) {
             e = -ENOENT;
         } else {
@@ -243,12 +250,19 @@ static bool try_unlocked(const struct persistent_log *log,
             if (rec_end >
                 atomic_load_explicit(&l->flushed_end, memory_order_acquire))
                 return false; /* pers__flush first: under the lock */
-            map = log->map;
-            base = log->map_base_off;
+            map = PERS__LOAD(log->map);
+            base = PERS__LOAD(log->map_base_off);
         }
     }
+#ifdef PERS__TSAN
+    /* A release RMW: the loads above cannot move after it. */
+    uint64_t again =
+        atomic_fetch_add_explicit(&l->seq, 0, memory_order_acq_rel);
+#else
     atomic_thread_fence(memory_order_acquire);
-    if (atomic_load_explicit(&l->seq, memory_order_relaxed) != s)
+    uint64_t again = atomic_load_explicit(&l->seq, memory_order_relaxed);
+#endif
+    if (again != s)
         return false;
     if (!e) {
         v.data = map + (off - base) + PERS__REC_HEADER;
@@ -272,7 +286,7 @@ static int point_lookup(const struct persistent_log *log, enum lookup_kind kind,
         if (atomic_load_explicit(&have_membarrier, memory_order_relaxed))
             atomic_signal_fence(memory_order_seq_cst);
         else
-            atomic_thread_fence(memory_order_seq_cst);
+            PERS__FULL_FENCE();
         bool done = atomic_load_explicit(&((struct persistent_log *)log)->open,
                                          memory_order_acquire) &&
                     try_unlocked(log, kind, key, out, &r);
@@ -428,6 +442,11 @@ int64_t persistent_log_last_index(const struct persistent_log *log)
     int64_t i = log->head_index + (int64_t)count_of(log) - 1;
     unlock(log);
     return i;
+}
+
+int64_t persistent_log_last_appended(const struct persistent_log *log)
+{
+    return log ? log->last_ver : PERSISTENT_INVALID_VERSION;
 }
 
 uint64_t persistent_log_data_size(const struct persistent_log *log)

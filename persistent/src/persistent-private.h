@@ -89,6 +89,31 @@ static inline uint64_t pers__get64(const uint8_t *p)
     return v;
 }
 
+/* Relaxed atomic access to plain words that the lock-free point lookups
+ * read while the writer changes them (index entries, head, head_index,
+ * the window): the same plain moves on x86-64, but defined behaviour in
+ * C11 (the lookup throws a torn answer away when seq changed). */
+#define PERS__LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+/* ThreadSanitizer does not model fences (GCC refuses them with -Wtsan):
+ * under it the fences below become read-modify-writes of a word of their
+ * own, which order the same way in C11 and which it understands. */
+#if defined(__SANITIZE_THREAD__)
+#define PERS__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PERS__TSAN 1
+#endif
+#endif
+#ifdef PERS__TSAN
+extern _Atomic uint64_t pers__fence_word;
+#define PERS__FULL_FENCE()                                                     \
+    ((void)atomic_fetch_add_explicit(&pers__fence_word, 0,                     \
+                                     memory_order_seq_cst))
+#else
+#define PERS__FULL_FENCE() atomic_thread_fence(memory_order_seq_cst)
+#endif
+#define PERS__STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
 /* ---- the log object ------------------------------------------------------ */
 
 /* One index entry: 32 bytes, two to a cache line. */
@@ -209,9 +234,8 @@ void pers__wait_readers(const struct persistent_log *log);
  * without lock see seq odd or changed and retry with the read lock. */
 static inline void pers__change_begin(struct persistent_log *log)
 {
-    uint64_t s = atomic_load_explicit(&log->seq, memory_order_relaxed);
-    atomic_store_explicit(&log->seq, s + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
+    /* acq_rel: the changes that follow cannot move before it. */
+    atomic_fetch_add_explicit(&log->seq, 1, memory_order_acq_rel);
 }
 static inline void pers__change_end(struct persistent_log *log)
 {
@@ -252,7 +276,7 @@ void pers__log_opts(const struct persistent_options *opts, int level,
 /* Slot of logical position p (0 = head). */
 static inline uint64_t pers__slot(const struct persistent_log *log, uint64_t p)
 {
-    return (log->head + p) & log->mask;
+    return (PERS__LOAD(log->head) + p) & log->mask;
 }
 
 /* Writes the staged records to the file (pers__flush takes stage_lock,

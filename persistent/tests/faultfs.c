@@ -20,6 +20,26 @@ static _Atomic int fail_err = EIO;
 static char track_part[256];
 static _Atomic bool tracking;
 static _Atomic long long synced_size = -1;
+static _Atomic int report_fd = -1;
+
+void ff_report_to(int fd)
+{
+    atomic_store(&report_fd, fd);
+}
+
+/* The real function, looked up once (atomically: any thread may be
+ * first). */
+static void *real(_Atomic(void *) *slot, const char *name)
+{
+    void *f = atomic_load_explicit(slot, memory_order_acquire);
+    if (!f) {
+        f = dlsym(RTLD_NEXT, name);
+        if (!f)
+            _exit(99);
+        atomic_store_explicit(slot, f, memory_order_release);
+    }
+    return f;
+}
 
 void ff_track(const char *path_part)
 {
@@ -46,8 +66,20 @@ static void synced(int fd)
         return;
     path[n] = 0;
     struct stat st;
-    if (strstr(path, track_part) && fstat(fd, &st) == 0)
+    if (strstr(path, track_part) && fstat(fd, &st) == 0) {
         atomic_store(&synced_size, (long long)st.st_size);
+        int rfd = atomic_load(&report_fd);
+        if (rfd >= 0) {
+            /* Reported before the sync returns to its caller: anything the
+             * caller writes next relies on a size already reported. */
+            int64_t msg[2] = {FF_REPORT_SYNCED, (int64_t)st.st_size};
+            static _Atomic(void *) wslot;
+            ssize_t (*w)(int, const void *, size_t) =
+                (ssize_t(*)(int, const void *, size_t))real(&wslot, "write");
+            if (w(rfd, msg, sizeof(msg)) != sizeof(msg))
+                _exit(98);
+        }
+    }
 }
 
 void ff_arm(const char *path_part, unsigned ops, long nth, bool sticky, int err)
@@ -75,20 +107,6 @@ long ff_calls(void)
 long ff_failed(void)
 {
     return atomic_load(&failed);
-}
-
-/* The real function, looked up once (atomically: any thread may be
- * first). */
-static void *real(_Atomic(void *) *slot, const char *name)
-{
-    void *f = atomic_load_explicit(slot, memory_order_acquire);
-    if (!f) {
-        f = dlsym(RTLD_NEXT, name);
-        if (!f)
-            _exit(99);
-        atomic_store_explicit(slot, f, memory_order_release);
-    }
-    return f;
 }
 
 /* True when this call is to fail (errno is then set). */

@@ -39,5 +39,9 @@ long ff_failed(void);
  * append-only file); -1 before the first. */
 void ff_track(const char *path_part);
 long long ff_synced_size(void);
+/* From now on each tracked sync also writes {FF_REPORT_SYNCED, size} (two
+ * int64_t) to fd, before the sync returns (-1: stop). */
+#define FF_REPORT_SYNCED 2
+void ff_report_to(int fd);
 
 #endif

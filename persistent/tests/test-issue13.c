@@ -181,6 +181,8 @@ START_TEST(full_trim_keeps_versions_increasing)
      * refused, as it was before the trim. */
     ck_assert_int_eq(persistent_log_append(log, 5, 5000, "x", 1), -EINVAL);
     ck_assert_int_eq(persistent_log_append(log, 100, 5000, "x", 1), -EINVAL);
+    ck_assert_int_eq(persistent_log_last_appended(log), 100);
+    ck_assert_int_eq(persistent_log_last_version(log), -1);
     ck_assert_int_eq(persistent_log_append(log, 101, 5000, "x", 1), 0);
     ff_arm(dir, FF_SYNCS, -1, false, 0);
     ck_assert_int_eq(persistent_log_persist(log, 101), 0);
@@ -197,6 +199,12 @@ START_TEST(full_trim_keeps_versions_increasing)
     free(bytes);
     /* A truncate below the last version lowers it (the ragged-edge cut of
      * a view change): then lower versions are accepted, and persisted. */
+    /* A reopen keeps the rule (the slots hold the last entry trimmed). */
+    persistent_log_close(log);
+    ck_assert_int_eq(persistent_log_open(&opts, "t", &log, NULL), 0);
+    ck_assert_uint_eq(persistent_log_count(log), 0);
+    ck_assert_int_eq(persistent_log_last_appended(log), 101);
+    ck_assert_int_eq(persistent_log_append(log, 101, 5000, "x", 1), -EINVAL);
     ck_assert_int_eq(persistent_log_truncate(log, 50), 0);
     ck_assert_int_le(persistent_log_latest_persisted(log), 50);
     ck_assert_int_eq(persistent_log_append(log, 51, 6000, "y", 1), 0);
@@ -454,10 +462,10 @@ static void *close_reader(void *arg)
             continue;
         x = x * 6364136223846793005ull + 1;
         struct persistent_entry e;
+        /* The answer's view dies with close: only the lookup is used. */
         int r =
             persistent_log_get_at_version(log, (int64_t)(x >> 40) % 2000, &e);
-        if (r == 0 && e.size > 0)
-            (void)*(volatile const uint8_t *)e.data;
+        ck_assert(r == 0 || r == -EINVAL || r == -ENOENT);
         atomic_fetch_add(&c->lookups, 1);
     }
     return NULL;

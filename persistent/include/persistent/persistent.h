@@ -30,7 +30,11 @@
  * Views: lookups return a view into the log's mapping of the file
  * (struct persistent_entry.data).  A view stays valid until the next trim,
  * truncate or close of that log, whichever thread does it; copy the bytes
- * (persistent_log_copy) to keep them longer.
+ * (persistent_log_copy) to keep them longer.  A thread other than the
+ * writer may read a view only while it knows no trim, truncate or close
+ * runs (a truncate cuts the file: reading a cut page raises SIGBUS); the
+ * safe reads from any thread are persistent_log_copy, export and the
+ * entries passed to a foreach callback (all under the read lock).
  *
  * Errors: functions return 0 or a negative errno; persistent_strerror()
  * names it.  After a failed sync (fdatasync/fsync) of either file, or a
@@ -303,6 +307,14 @@ PERSISTENT_EXPORT int64_t
 persistent_log_first_index(const struct persistent_log *log);
 PERSISTENT_EXPORT int64_t
 persistent_log_last_index(const struct persistent_log *log);
+/* The version the next append must exceed: the last version appended,
+ * also when trims emptied the log since (after a reopen: the last entry
+ * found, or the last entry trimmed when none is left), lowered only by
+ * truncate.  PERSISTENT_INVALID_VERSION when there never was one.  Writer
+ * thread (or any thread while the writer does not append). */
+PERSISTENT_EXPORT int64_t
+persistent_log_last_appended(const struct persistent_log *log);
+
 /* Live bytes of entries in the file (what max_data_size bounds). */
 PERSISTENT_EXPORT uint64_t
 persistent_log_data_size(const struct persistent_log *log);
