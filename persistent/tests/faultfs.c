@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -123,10 +124,15 @@ static bool hit(unsigned op, int fd)
     if (!strstr(path, part))
         return false;
     long k = atomic_fetch_add(&calls, 1);
+    if (getenv("FF_DEBUG") && atoi(getenv("FF_DEBUG")) > 1)
+        fprintf(stderr, "faultfs: call %ld op %u on %s\n", k, op, path);
     long at = atomic_load(&nth_fail);
     if (at < 0 || k < at || (k > at && !atomic_load(&sticky_fail)))
         return false;
     atomic_fetch_add(&failed, 1);
+    if (getenv("FF_DEBUG"))
+        fprintf(stderr, "faultfs: failing op %u on %s (call %ld)\n", op, path,
+                k);
     errno = atomic_load(&fail_err);
     return true;
 }
