@@ -475,7 +475,8 @@ START_TEST(close_waits_for_unlocked_lookups)
 {
     char dir[512];
     tc_tmpdir(dir, sizeof(dir));
-    struct close_ctx c = {0};
+    struct close_ctx c;
+    memset(&c, 0, sizeof(c));
     pthread_t t[2];
     for (int i = 0; i < 2; i++)
         ck_assert_int_eq(pthread_create(&t[i], NULL, close_reader, &c), 0);
