@@ -396,6 +396,44 @@ static int map_window(struct persistent_log *log, uint64_t base_off)
     return 0;
 }
 
+/* Unmaps the windows a growth left behind (views into them die: trim,
+ * truncate and close only). */
+static void drop_old_maps(struct persistent_log *log)
+{
+    for (size_t i = 0; i < log->n_old_maps; i++)
+        munmap(log->old_maps[i].p, log->old_maps[i].len);
+    free(log->old_maps);
+    log->old_maps = NULL;
+    log->n_old_maps = 0;
+}
+
+/* Makes the window at least need bytes long (need <= window_max): a new,
+ * larger mapping at the same file offset (doubling), the old one kept for
+ * the views into it.  Writer thread; the caller publishes the entries that
+ * need it (count, release) after this. */
+static int grow_window(struct persistent_log *log, uint64_t need)
+{
+    size_t len = log->map_size;
+    while (len < need)
+        len *= 2;
+    len = (size_t)page_up(len);
+    if (len > log->window_max)
+        len = log->window_max;
+    struct pers__old_map *om =
+        realloc(log->old_maps, (log->n_old_maps + 1) * sizeof(*om));
+    if (!om)
+        return -ENOMEM;
+    log->old_maps = om;
+    void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, log->fd,
+                   (off_t)log->map_base_off);
+    if (p == MAP_FAILED)
+        return -errno;
+    om[log->n_old_maps++] = (struct pers__old_map){log->map, log->map_size};
+    log->map_size = len;
+    PERS__STORE(log->map, (uint8_t *)p);
+    return 0;
+}
+
 #define HUGE_PAGE (2u << 20)
 
 /* The index ring: anonymous, reserved lazily, aligned to a huge page so
@@ -678,6 +716,7 @@ static void release_log(struct persistent_log *log)
 {
     if (log->map)
         munmap(log->map, log->map_size);
+    drop_old_maps(log);
     if (log->ent_raw)
         munmap(log->ent_raw, log->ent_raw_len);
     if (log->fd >= 0)
@@ -819,7 +858,18 @@ int persistent_log_open(const struct persistent_options *user_opts,
     if (!opts.directory || !opts.directory[0] || opts.max_log_entry == 0 ||
         opts.max_log_entry > (1ull << 32) || opts.max_data_size < 4096 ||
         opts.max_data_size > (1ull << 46)) {
-        set_error(err, opts.directory, 0, "invalid options");
+        if (opts.max_log_entry > (1ull << 32))
+            set_error(err, opts.directory, 0,
+                      "max_log_entry %llu is above this library's limit "
+                      "2^32 (4294967296)",
+                      (unsigned long long)opts.max_log_entry);
+        else if (opts.max_data_size > (1ull << 46))
+            set_error(err, opts.directory, 0,
+                      "max_data_size %llu is above this library's limit "
+                      "2^46 (64 TiB)",
+                      (unsigned long long)opts.max_data_size);
+        else
+            set_error(err, opts.directory, 0, "invalid options");
         return -EINVAL;
     }
     pers__readers_init();
@@ -898,7 +948,14 @@ int persistent_log_open(const struct persistent_options *user_opts,
         e = -EBADMSG;
         goto fail;
     }
-    log->map_size = page_up(opts.max_data_size) + 2 * page_size();
+    /* The window covers what the file holds (at least 1 MiB) and grows
+     * with the log, up to what max_data_size needs. */
+    log->window_max = page_up(opts.max_data_size) + 2 * page_size();
+    uint64_t have = (uint64_t)st.st_size - page_down(m.start_off);
+    uint64_t first = PERS__MIN_WINDOW;
+    while (first < have && first < log->window_max)
+        first *= 2;
+    log->map_size = first < log->window_max ? first : log->window_max;
     e = map_window(log, page_down(m.start_off));
     if (e) {
         set_error(err, log->data_path, 0, "cannot map: %s", strerror(-e));
@@ -913,6 +970,10 @@ int persistent_log_open(const struct persistent_options *user_opts,
     e = recover(log, &m, (uint64_t)st.st_size, err);
     if (e)
         goto fail;
+    /* The directory was needed for creation and reset only: one file
+     * descriptor per open log (NAME.meta is opened when written). */
+    close(log->dir_fd);
+    log->dir_fd = -1;
     atomic_store_explicit(&log->open, true, memory_order_release);
     *out = log;
     return 0;
@@ -994,7 +1055,14 @@ static int reserve(struct persistent_log *log, uint64_t need)
         return 0;
     }
     uint64_t from = log->reserved_end;
-    uint64_t chunk = page_up(need) + PERS__RESERVE_CHUNK;
+    /* Ahead by as much as the log holds (16 KiB .. 4 MiB): a small log
+     * takes little disk, a large one reserves in large steps. */
+    uint64_t ahead = need - log->start_off;
+    if (ahead < PERS__RESERVE_MIN)
+        ahead = PERS__RESERVE_MIN;
+    if (ahead > PERS__RESERVE_CHUNK)
+        ahead = PERS__RESERVE_CHUNK;
+    uint64_t chunk = page_up(need) + page_up(ahead);
     if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
         chunk > rl.rlim_cur)
         chunk = rl.rlim_cur;
@@ -1119,8 +1187,13 @@ int persistent_log_append(struct persistent_log *log, int64_t version,
     uint64_t end = atomic_load_explicit(&log->end_off, memory_order_relaxed);
     uint64_t rec = pers__rec_size(end, size);
     if (n >= log->cap || end + rec - log->start_off > log->opts.max_data_size ||
-        end + rec - log->map_base_off > log->map_size)
+        end + rec - log->map_base_off > log->window_max)
         return -ENOSPC;
+    if (end + rec - log->map_base_off > log->map_size) {
+        int ge = grow_window(log, end + rec - log->map_base_off);
+        if (ge)
+            return ge;
+    }
     int e = reserve(log, end + rec);
     if (e)
         return e;
@@ -1311,7 +1384,9 @@ static int trim_entries(struct persistent_log *log, uint64_t k)
                       log->data_path, strerror(errno));
         }
     }
-    /* Slide the window so the live part fits it again. */
+    /* Slide the window so the live part fits it again; the windows a
+     * growth left behind go (views died with this trim). */
+    drop_old_maps(log);
     if (page_down(new_start) != log->map_base_off) {
         int me = map_window(log, page_down(new_start));
         if (me) {

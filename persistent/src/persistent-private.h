@@ -33,7 +33,9 @@
 #define PERS__MAX_ENTRY 0xffffffffull
 #define PERS__MAX_START_INDEX ((int64_t)1 << 62) /* sane NAME.meta bound */
 #define PERS__STAGE_SIZE (1u << 20)      /* appends gathered per write */
-#define PERS__RESERVE_CHUNK (4ull << 20) /* blocks reserved ahead */
+#define PERS__RESERVE_CHUNK (4ull << 20) /* blocks reserved ahead, most */
+#define PERS__RESERVE_MIN (16ull << 10)  /* and least */
+#define PERS__MIN_WINDOW (1ull << 20)    /* first mapping window */
 
 /* Record header fields (offsets inside the 48 bytes). */
 #define PERS__R_MAGIC 0
@@ -116,6 +118,11 @@ extern _Atomic uint64_t pers__fence_word;
 
 /* ---- the log object ------------------------------------------------------ */
 
+struct pers__old_map {
+    void *p;
+    size_t len;
+};
+
 /* One index entry: 32 bytes, two to a cache line. */
 struct pers__ent {
     int64_t ver;
@@ -166,6 +173,14 @@ struct persistent_log {
     uint8_t *map;
     size_t map_size;
     uint64_t map_base_off;
+    /* The window grows with the log (doubling) up to window_max (what
+     * max_data_size needs), so an open log reserves address space for its
+     * size, not its limit.  Growing maps a new, larger window and keeps the
+     * smaller ones mapped (views into them stay valid) until the next trim
+     * or close unmaps them. */
+    size_t window_max;
+    struct pers__old_map *old_maps;
+    size_t n_old_maps;
 
     /* The index: rings of capacity cap (a power of two), slot of logical
      * position p = (head + p) & mask.  head/count change under the write

@@ -438,6 +438,10 @@ START_TEST(registry_frontier_stays_durable_under_truncate)
     const char *env = getenv("PERSISTENT_REGISTRY_MS");
     long rounds;
     long bad = registry_race(dir, env ? atol(env) : 1500, &rounds);
+    fprintf(stderr,
+            "registry race: %ld make_version/truncate steps against a "
+            "persisting thread, %ld frontiers not durable\n",
+            rounds, bad);
     ck_assert_msg(bad == 0,
                   "%ld of %ld frontiers claimed a version not durable", bad,
                   rounds);

@@ -14,6 +14,10 @@
  * reported with -EBADMSG, the file and the offset (docs/persistent.md says
  * which case is which).
  *
+ * Timestamps: replicas must append the same (version, timestamp) pairs;
+ * stamp each version deterministically, e.g. ts(v) = max(ts(v-1), the
+ * sender's timestamp in the message) (docs/persistent.md).
+ *
  * Writes: appends are gathered in a 1 MiB stage in memory and written to
  * the file in large writes: when the stage fills, at persist, at trim,
  * truncate and close, or when a reader asks for a record still staged
@@ -102,14 +106,15 @@ struct persistent_options {
     /* Discard any existing log of this name on open.  Default false. */
     bool reset;
     /* Most live entries (after trims) the log holds; appends beyond fail
-     * with -ENOSPC.  1 .. 2^32, default 1048576.  Rounded up to a power of
-     * two. */
+     * with -ENOSPC.  1 .. 2^32 (4294967296: open refuses more with -EINVAL
+     * and an err.msg naming the limit), default 1048576.  Rounded up to a
+     * power of two. */
     uint64_t max_log_entry;
     /* Most live bytes of entries (headers included: 48 bytes an entry plus
      * padding to 8, plus at most 1/16 more when the record is padded to a
-     * page end) the log holds; appends beyond fail with -ENOSPC.  Also the
-     * size of the address-space window the log maps.  4096 .. 2^46.
-     * Default 64 GiB. */
+     * page end) the log holds; appends beyond fail with -ENOSPC.  The
+     * address-space window the log maps grows with it up to this.  4096 ..
+     * 2^46.  Default 64 GiB. */
     uint64_t max_data_size;
     /* Log messages: default stderr at LOG_WARNING and above. */
     persistent_log_fn log;
