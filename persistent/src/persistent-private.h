@@ -322,7 +322,10 @@ void pers__fill(const struct persistent_log *log, uint64_t p,
 static inline const uint8_t *pers__payload(const struct persistent_log *log,
                                            uint64_t slot)
 {
-    return log->map + (log->ent[slot].off - log->map_base_off) +
+    /* The window may grow under a reader (append, not locked out by the
+     * read lock): either window maps the record. */
+    return PERS__LOAD(log->map) +
+           (log->ent[slot].off - PERS__LOAD(log->map_base_off)) +
            PERS__REC_HEADER;
 }
 
