@@ -27,7 +27,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-static const uint8_t zero_pad[PERS__PAGE];
+static const uint8_t zero_pad[PERSISTENT__PAGE];
 
 static uint64_t page_size(void)
 {
@@ -136,54 +136,58 @@ struct meta {
     int64_t floor_ts;
 };
 
-static void encode_meta(uint8_t b[PERS__META_SIZE], uint64_t magic,
+static void encode_meta(uint8_t b[PERSISTENT__META_SIZE], uint64_t magic,
                         const struct meta *m)
 {
-    memset(b, 0, PERS__META_SIZE);
-    pers__put64(b + 0, magic);
-    pers__put32(b + 8, PERS__FORMAT);
-    pers__put32(b + 12, PERS__META_SIZE);
-    pers__put64(b + 16, m->nonce);
-    pers__put64(b + 24, m->start_off);
-    pers__put64(b + 32, (uint64_t)m->start_index);
-    pers__put64(b + 40, m->durable);
-    pers__put64(b + 48, m->seq);
-    pers__put64(b + 56, m->gen);
-    pers__put64(b + 64, m->gen_off);
-    pers__put64(b + 72, (uint64_t)m->floor_ver);
-    pers__put64(b + 80, (uint64_t)m->floor_ts);
-    pers__put64(b + PERS__META_SIZE - 8, XXH3_64bits(b, PERS__META_SIZE - 8));
+    memset(b, 0, PERSISTENT__META_SIZE);
+    persistent__put64(b + 0, magic);
+    persistent__put32(b + 8, PERSISTENT__FORMAT);
+    persistent__put32(b + 12, PERSISTENT__META_SIZE);
+    persistent__put64(b + 16, m->nonce);
+    persistent__put64(b + 24, m->start_off);
+    persistent__put64(b + 32, (uint64_t)m->start_index);
+    persistent__put64(b + 40, m->durable);
+    persistent__put64(b + 48, m->seq);
+    persistent__put64(b + 56, m->gen);
+    persistent__put64(b + 64, m->gen_off);
+    persistent__put64(b + 72, (uint64_t)m->floor_ver);
+    persistent__put64(b + 80, (uint64_t)m->floor_ts);
+    persistent__put64(b + PERSISTENT__META_SIZE - 8,
+                      XXH3_64bits(b, PERSISTENT__META_SIZE - 8));
 }
 
-static int decode_meta(const uint8_t b[PERS__META_SIZE], uint64_t magic,
+static int decode_meta(const uint8_t b[PERSISTENT__META_SIZE], uint64_t magic,
                        struct meta *m)
 {
-    if (pers__get64(b) != magic || pers__get32(b + 8) != PERS__FORMAT ||
-        pers__get32(b + 12) != PERS__META_SIZE ||
-        pers__get64(b + PERS__META_SIZE - 8) !=
-            XXH3_64bits(b, PERS__META_SIZE - 8))
+    if (persistent__get64(b) != magic ||
+        persistent__get32(b + 8) != PERSISTENT__FORMAT ||
+        persistent__get32(b + 12) != PERSISTENT__META_SIZE ||
+        persistent__get64(b + PERSISTENT__META_SIZE - 8) !=
+            XXH3_64bits(b, PERSISTENT__META_SIZE - 8))
         return -EBADMSG;
-    for (size_t i = 88; i < PERS__META_SIZE - 8; i++) {
+    for (size_t i = 88; i < PERSISTENT__META_SIZE - 8; i++) {
         if (b[i] != 0)
             return -EBADMSG;
     }
-    m->nonce = pers__get64(b + 16);
-    m->start_off = pers__get64(b + 24);
-    m->start_index = (int64_t)pers__get64(b + 32);
-    m->durable = pers__get64(b + 40);
-    m->seq = pers__get64(b + 48);
-    m->gen = pers__get64(b + 56);
-    m->gen_off = pers__get64(b + 64);
-    m->floor_ver = (int64_t)pers__get64(b + 72);
-    m->floor_ts = (int64_t)pers__get64(b + 80);
+    m->nonce = persistent__get64(b + 16);
+    m->start_off = persistent__get64(b + 24);
+    m->start_index = (int64_t)persistent__get64(b + 32);
+    m->durable = persistent__get64(b + 40);
+    m->seq = persistent__get64(b + 48);
+    m->gen = persistent__get64(b + 56);
+    m->gen_off = persistent__get64(b + 64);
+    m->floor_ver = (int64_t)persistent__get64(b + 72);
+    m->floor_ts = (int64_t)persistent__get64(b + 80);
     /* Indexes count on from start_index by at most 2^32 live entries and
      * grow by one per append: a start index near INT64_MAX cannot come from
      * a real log, and counting on from it would overflow. */
-    if (m->start_off < PERS__FILE_HEADER || m->start_off % PERS__ALIGN ||
-        m->start_index < 0 || m->start_index > PERS__MAX_START_INDEX ||
-        m->durable < PERS__FILE_HEADER || m->durable > PERS__SYNCED_MASK ||
-        m->gen_off < PERS__FILE_HEADER || m->gen_off % PERS__ALIGN ||
-        m->floor_ver < -1)
+    if (m->start_off < PERSISTENT__FILE_HEADER ||
+        m->start_off % PERSISTENT__ALIGN || m->start_index < 0 ||
+        m->start_index > PERSISTENT__MAX_START_INDEX ||
+        m->durable < PERSISTENT__FILE_HEADER ||
+        m->durable > PERSISTENT__SYNCED_MASK ||
+        m->gen_off < PERSISTENT__FILE_HEADER ||
+        m->gen_off % PERSISTENT__ALIGN || m->floor_ver < -1)
         return -EBADMSG;
     return 0;
 }
@@ -241,16 +245,16 @@ static struct meta current_meta(const struct persistent_log *log)
  * broken (what is durable is unknown). */
 static int write_meta(struct persistent_log *log, const struct meta *m)
 {
-    uint8_t b[PERS__META_SIZE];
-    off_t at = (off_t)(m->seq % 2) * PERS__META_SLOT;
-    encode_meta(b, PERS__FILE_MAGIC, m);
+    uint8_t b[PERSISTENT__META_SIZE];
+    off_t at = (off_t)(m->seq % 2) * PERSISTENT__META_SLOT;
+    encode_meta(b, PERSISTENT__FILE_MAGIC, m);
     const char *path = log->data_path;
     int err = write_all(log->fd, b, sizeof(b), at);
     if (!err && fdatasync(log->fd) != 0)
         err = -errno;
     if (!err) {
         path = log->meta_path;
-        encode_meta(b, PERS__META_MAGIC, m);
+        encode_meta(b, PERSISTENT__META_MAGIC, m);
         int fd = open(log->meta_path, O_WRONLY | O_CLOEXEC);
         err = fd < 0 ? -errno : 0;
         if (!err)
@@ -262,7 +266,8 @@ static int write_meta(struct persistent_log *log, const struct meta *m)
     }
     if (err) {
         atomic_store(&log->broken, true);
-        pers__log(log, LOG_ERR, "%s: cannot write: %s", path, strerror(-err));
+        persistent__log(log, LOG_ERR, "%s: cannot write: %s", path,
+                        persistent_strerror(err));
         return err;
     }
     log->meta_seq = m->seq;
@@ -277,11 +282,11 @@ static int write_meta(struct persistent_log *log, const struct meta *m)
 /* Two slots (seq 0 and 1, the same content) in a buffer of two pages. */
 static void encode_slots(uint8_t *b, uint64_t magic, const struct meta *m)
 {
-    memset(b, 0, PERS__FILE_HEADER);
+    memset(b, 0, PERSISTENT__FILE_HEADER);
     struct meta s = *m;
     for (int i = 0; i < 2; i++) {
         s.seq = (uint64_t)i;
-        encode_meta(b + (size_t)i * PERS__META_SLOT, magic, &s);
+        encode_meta(b + (size_t)i * PERSISTENT__META_SLOT, magic, &s);
     }
 }
 
@@ -297,23 +302,25 @@ static int create_files(struct persistent_log *log)
                 (uint64_t)getpid();
     }
     log->nonce = nonce;
-    uint8_t *b = malloc(PERS__FILE_HEADER);
+    uint8_t *b = malloc(PERSISTENT__FILE_HEADER);
     if (!b)
         return -ENOMEM;
     struct meta m = {1,
                      nonce,
-                     PERS__FILE_HEADER,
+                     PERSISTENT__FILE_HEADER,
                      0,
-                     PERS__FILE_HEADER,
+                     PERSISTENT__FILE_HEADER,
                      0,
-                     PERS__FILE_HEADER,
+                     PERSISTENT__FILE_HEADER,
                      -1,
                      INT64_MIN};
-    encode_slots(b, PERS__META_MAGIC, &m);
-    int err = create_file(log->dir_fd, log->meta_path, b, PERS__FILE_HEADER);
+    encode_slots(b, PERSISTENT__META_MAGIC, &m);
+    int err =
+        create_file(log->dir_fd, log->meta_path, b, PERSISTENT__FILE_HEADER);
     if (!err) {
-        encode_slots(b, PERS__FILE_MAGIC, &m);
-        err = create_file(log->dir_fd, log->data_path, b, PERS__FILE_HEADER);
+        encode_slots(b, PERSISTENT__FILE_MAGIC, &m);
+        err = create_file(log->dir_fd, log->data_path, b,
+                          PERSISTENT__FILE_HEADER);
     }
     free(b);
     return err;
@@ -354,32 +361,34 @@ static enum rec_check check_record(const struct persistent_log *log,
                                    struct rec *r)
 {
     uint64_t end = readable_end(log, file_size);
-    if (pos < log->map_base_off || pos > end || end - pos < PERS__REC_HEADER)
+    if (pos < log->map_base_off || pos > end ||
+        end - pos < PERSISTENT__REC_HEADER)
         return REC_BAD;
     const uint8_t *h = log->map + (pos - log->map_base_off);
-    if (pers__get32(h + PERS__R_MAGIC) != PERS__REC_MAGIC)
+    if (persistent__get32(h + PERSISTENT__R_MAGIC) != PERSISTENT__REC_MAGIC)
         return REC_BAD;
-    if (pers__get64(h + PERS__R_HDRHASH) != XXH3_64bits(h, PERS__R_HDRHASH))
+    if (persistent__get64(h + PERSISTENT__R_HDRHASH) !=
+        XXH3_64bits(h, PERSISTENT__R_HDRHASH))
         return REC_BAD;
-    r->len = pers__get32(h + PERS__R_LEN);
-    r->version = (int64_t)pers__get64(h + PERS__R_VERSION);
-    r->ts = (int64_t)pers__get64(h + PERS__R_TS);
-    uint64_t sw = pers__get64(h + PERS__R_SYNCED);
-    r->synced = sw & PERS__SYNCED_MASK;
-    r->gen16 = (uint32_t)(sw >> PERS__SYNCED_BITS);
-    r->size = pers__rec_size(pos, r->len);
+    r->len = persistent__get32(h + PERSISTENT__R_LEN);
+    r->version = (int64_t)persistent__get64(h + PERSISTENT__R_VERSION);
+    r->ts = (int64_t)persistent__get64(h + PERSISTENT__R_TS);
+    uint64_t sw = persistent__get64(h + PERSISTENT__R_SYNCED);
+    r->synced = sw & PERSISTENT__SYNCED_MASK;
+    r->gen16 = (uint32_t)(sw >> PERSISTENT__SYNCED_BITS);
+    r->size = persistent__rec_size(pos, r->len);
     if (r->size > file_size - pos)
         return REC_BAD;
     if (r->size > end - pos)
         return REC_BEYOND;
     /* The padding (to 8 bytes, then to the page end) is zero, so every
      * byte of the record is checked. */
-    for (uint64_t i = PERS__REC_HEADER + r->len; i < r->size; i++) {
+    for (uint64_t i = PERSISTENT__REC_HEADER + r->len; i < r->size; i++) {
         if (h[i] != 0)
             return REC_BAD;
     }
-    if (pers__get64(h + PERS__R_DATAHASH) !=
-        XXH3_64bits(h + PERS__REC_HEADER, r->len))
+    if (persistent__get64(h + PERSISTENT__R_DATAHASH) !=
+        XXH3_64bits(h + PERSISTENT__REC_HEADER, r->len))
         return REC_BAD;
     return REC_OK;
 }
@@ -391,8 +400,8 @@ static int map_window(struct persistent_log *log, uint64_t base_off)
                    (off_t)base_off);
     if (p == MAP_FAILED)
         return -errno;
-    PERS__STORE(log->map, (uint8_t *)p);
-    PERS__STORE(log->map_base_off, base_off);
+    PERSISTENT__STORE(log->map, (uint8_t *)p);
+    PERSISTENT__STORE(log->map_base_off, base_off);
     return 0;
 }
 
@@ -419,7 +428,7 @@ static int grow_window(struct persistent_log *log, uint64_t need)
     len = (size_t)page_up(len);
     if (len > log->window_max)
         len = log->window_max;
-    struct pers__old_map *om =
+    struct persistent__old_map *om =
         realloc(log->old_maps, (log->n_old_maps + 1) * sizeof(*om));
     if (!om)
         return -ENOMEM;
@@ -428,9 +437,10 @@ static int grow_window(struct persistent_log *log, uint64_t need)
                    (off_t)log->map_base_off);
     if (p == MAP_FAILED)
         return -errno;
-    om[log->n_old_maps++] = (struct pers__old_map){log->map, log->map_size};
+    om[log->n_old_maps++] =
+        (struct persistent__old_map){log->map, log->map_size};
     log->map_size = len;
-    PERS__STORE(log->map, (uint8_t *)p);
+    PERSISTENT__STORE(log->map, (uint8_t *)p);
     return 0;
 }
 
@@ -439,9 +449,10 @@ static int grow_window(struct persistent_log *log, uint64_t need)
 /* The index ring: anonymous, reserved lazily, aligned to a huge page so
  * that transparent huge pages can back all of it (lookups jump around the
  * index; huge pages spare most TLB misses). */
-static struct pers__ent *map_index(uint64_t cap, void **raw, size_t *raw_len)
+static struct persistent__ent *map_index(uint64_t cap, void **raw,
+                                         size_t *raw_len)
 {
-    size_t len = cap * sizeof(struct pers__ent) + HUGE_PAGE;
+    size_t len = cap * sizeof(struct persistent__ent) + HUGE_PAGE;
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
@@ -449,8 +460,8 @@ static struct pers__ent *map_index(uint64_t cap, void **raw, size_t *raw_len)
     *raw = p;
     *raw_len = len;
     uintptr_t a = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
-    madvise((void *)a, cap * sizeof(struct pers__ent), MADV_HUGEPAGE);
-    return (struct pers__ent *)a;
+    madvise((void *)a, cap * sizeof(struct persistent__ent), MADV_HUGEPAGE);
+    return (struct persistent__ent *)a;
 }
 
 /* Scans the records from the trim point, fills the index, and decides what
@@ -506,8 +517,8 @@ static int recover(struct persistent_log *log, const struct meta *m,
             return -EINVAL;
         }
         uint64_t durable = m->durable;
-        for (uint64_t p = pos + PERS__ALIGN; p + PERS__REC_HEADER <= file_size;
-             p += PERS__ALIGN) {
+        for (uint64_t p = pos + PERSISTENT__ALIGN;
+             p + PERSISTENT__REC_HEADER <= file_size; p += PERSISTENT__ALIGN) {
             if (check_record(log, p, file_size, &r) == REC_OK &&
                 (p < m->gen_off || r.gen16 == gen16) && r.synced > durable)
                 durable = r.synced;
@@ -519,10 +530,10 @@ static int recover(struct persistent_log *log, const struct meta *m,
                       (unsigned long long)pos, (unsigned long long)durable);
             return -EBADMSG;
         }
-        pers__log(log, LOG_WARNING,
-                  "%s: dropping a torn tail of %llu bytes at offset %llu",
-                  log->data_path, (unsigned long long)(file_size - pos),
-                  (unsigned long long)pos);
+        persistent__log(log, LOG_WARNING,
+                        "%s: dropping a torn tail of %llu bytes at offset %llu",
+                        log->data_path, (unsigned long long)(file_size - pos),
+                        (unsigned long long)pos);
         if (ftruncate(log->fd, (off_t)pos) != 0) {
             int e = -errno;
             set_error(err, log->data_path, pos, "cannot cut the torn tail");
@@ -562,7 +573,7 @@ static int pick_slot(const uint8_t *buf, uint64_t magic, uint64_t nonce,
     struct meta cand[2];
     int n = 0, cur = -1;
     for (int i = 0; i < 2; i++) {
-        valid[i] = decode_meta(buf + (size_t)i * PERS__META_SLOT, magic,
+        valid[i] = decode_meta(buf + (size_t)i * PERSISTENT__META_SLOT, magic,
                                &cand[i]) == 0 &&
                    cand[i].seq % 2 == (uint64_t)i &&
                    (!check_nonce || cand[i].nonce == nonce);
@@ -598,7 +609,7 @@ static int read_meta(struct persistent_log *log, const uint8_t *hdr,
 {
     struct meta lm;
     bool lvalid[2];
-    if (pick_slot(hdr, PERS__FILE_MAGIC, 0, false, &lm, lvalid) == 0) {
+    if (pick_slot(hdr, PERSISTENT__FILE_MAGIC, 0, false, &lm, lvalid) == 0) {
         set_error(err, log->data_path, 0, "bad file header (both slots)");
         return -EBADMSG;
     }
@@ -609,36 +620,37 @@ static int read_meta(struct persistent_log *log, const uint8_t *hdr,
     if (fd < 0) {
         int e = -errno;
         set_error(err, log->meta_path, 0, "cannot open the metadata: %s",
-                  strerror(-e));
+                  persistent_strerror(e));
         return e == -ENOENT ? -EBADMSG : e;
     }
     struct stat st;
     int e = fstat(fd, &st) != 0 ? -errno : 0;
-    uint8_t *buf = calloc(1, PERS__FILE_HEADER);
+    uint8_t *buf = calloc(1, PERSISTENT__FILE_HEADER);
     if (!e && !buf)
         e = -ENOMEM;
-    if (!e && (!S_ISREG(st.st_mode) || st.st_size != PERS__FILE_HEADER))
+    if (!e && (!S_ISREG(st.st_mode) || st.st_size != PERSISTENT__FILE_HEADER))
         e = -EBADMSG;
     if (!e)
-        e = read_all(fd, buf, PERS__FILE_HEADER, 0);
+        e = read_all(fd, buf, PERSISTENT__FILE_HEADER, 0);
     close(fd);
     if (e) {
         free(buf);
         set_error(err, log->meta_path, 0, "cannot read the metadata: %s",
-                  strerror(-e));
+                  persistent_strerror(e));
         return e;
     }
-    if (pers__get64(buf) == PERS__META_MAGIC &&
-        pers__get32(buf + 8) != PERS__FORMAT) {
+    if (persistent__get64(buf) == PERSISTENT__META_MAGIC &&
+        persistent__get32(buf + 8) != PERSISTENT__FORMAT) {
         set_error(err, log->meta_path, 8,
                   "on-disk format %u; this library reads format %u only",
-                  pers__get32(buf + 8), PERS__FORMAT);
+                  persistent__get32(buf + 8), PERSISTENT__FORMAT);
         free(buf);
         return -EBADMSG;
     }
     struct meta mm;
     bool mvalid[2];
-    int nm = pick_slot(buf, PERS__META_MAGIC, lm.nonce, true, &mm, mvalid);
+    int nm =
+        pick_slot(buf, PERSISTENT__META_MAGIC, lm.nonce, true, &mm, mvalid);
     free(buf);
     if (nm == 0) {
         set_error(err, log->meta_path, 0, "no valid metadata slot (for %s)",
@@ -648,18 +660,18 @@ static int read_meta(struct persistent_log *log, const uint8_t *hdr,
     if (mm.seq == lm.seq && same_meta(&mm, &lm)) {
         *m = lm;
     } else if (lm.seq == mm.seq + 1) {
-        pers__log(log, LOG_WARNING,
-                  "%s is one update behind %s (an interrupted trim, "
-                  "truncate or close): using %s",
-                  log->meta_path, log->data_path, log->data_path);
+        persistent__log(log, LOG_WARNING,
+                        "%s is one update behind %s (an interrupted trim, "
+                        "truncate or close): using %s",
+                        log->meta_path, log->data_path, log->data_path);
         *m = lm;
     } else if (mm.seq == lm.seq + 1 && !lvalid[mm.seq % 2]) {
-        pers__log(log, LOG_WARNING,
-                  "%s: the newest header slot is damaged: using %s",
-                  log->data_path, log->meta_path);
+        persistent__log(log, LOG_WARNING,
+                        "%s: the newest header slot is damaged: using %s",
+                        log->data_path, log->meta_path);
         *m = mm;
     } else {
-        set_error(err, log->data_path, (lm.seq % 2) * PERS__META_SLOT,
+        set_error(err, log->data_path, (lm.seq % 2) * PERSISTENT__META_SLOT,
                   "%s (write generation %llu) and %s (write generation "
                   "%llu) disagree: one of them is an older copy or damaged",
                   log->data_path, (unsigned long long)lm.seq, log->meta_path,
@@ -700,7 +712,7 @@ static struct persistent_log *alloc_log(void)
     pthread_rwlock_init(&log->lock, NULL);
     /* Error-checking mutexes: a callback that calls back into the log on
      * the thread holding one (forbidden, but easy to do by mistake) gets
-     * EDEADLK instead of a hang; pers__lock turns it into -EINVAL. */
+     * EDEADLK instead of a hang; persistent__lock turns it into -EINVAL. */
     pthread_mutexattr_t attr;
     pthread_mutexattr_init(&attr);
     pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
@@ -750,13 +762,15 @@ static int open_files(struct persistent_log *log, struct persistent_error *err)
     const char *dir = log->dir;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         int e = -errno;
-        set_error(err, dir, 0, "cannot create the directory: %s", strerror(-e));
+        set_error(err, dir, 0, "cannot create the directory: %s",
+                  persistent_strerror(e));
         return e;
     }
     log->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (log->dir_fd < 0) {
         int e = -errno;
-        set_error(err, dir, 0, "cannot open the directory: %s", strerror(-e));
+        set_error(err, dir, 0, "cannot open the directory: %s",
+                  persistent_strerror(e));
         return e;
     }
     if (log->opts.reset) {
@@ -794,21 +808,22 @@ static int open_files(struct persistent_log *log, struct persistent_error *err)
         /* NAME.meta is written before NAME.log appears (by rename), so a
          * lone NAME.meta is a creation that did not finish. */
         if (access(log->meta_path, F_OK) == 0)
-            pers__log(log, LOG_WARNING,
-                      "%s: metadata without a log file (an interrupted "
-                      "creation?): starting an empty log",
-                      log->meta_path);
+            persistent__log(log, LOG_WARNING,
+                            "%s: metadata without a log file (an interrupted "
+                            "creation?): starting an empty log",
+                            log->meta_path);
         int e = create_files(log);
         if (e) {
             set_error(err, log->data_path, 0, "cannot create the log: %s",
-                      strerror(-e));
+                      persistent_strerror(e));
             return e;
         }
         log->fd = open(log->data_path, O_RDWR | O_CLOEXEC);
     }
     if (log->fd < 0) {
         int e = -errno;
-        set_error(err, log->data_path, 0, "cannot open: %s", strerror(-e));
+        set_error(err, log->data_path, 0, "cannot open: %s",
+                  persistent_strerror(e));
         return e;
     }
     struct stat st;
@@ -824,14 +839,10 @@ static int open_files(struct persistent_log *log, struct persistent_error *err)
     return 0;
 }
 
-int persistent_log_open(const struct persistent_options *user_opts,
-                        const char *name, struct persistent_log **out,
-                        struct persistent_error *err)
+static int open_log(const struct persistent_options *user_opts,
+                    const char *name, struct persistent_log **out,
+                    struct persistent_error *err)
 {
-    if (err)
-        memset(err, 0, sizeof(*err));
-    if (out)
-        *out = NULL;
     if (!out || !valid_name(name)) {
         set_error(err, name, 0, "invalid log name");
         return -EINVAL;
@@ -839,18 +850,36 @@ int persistent_log_open(const struct persistent_options *user_opts,
     struct persistent_options opts;
     persistent_options_init(&opts);
     if (user_opts) {
-        /* The size of the caller's struct: an older, shorter one (at least
-         * through max_data_size) is fine, the fields it lacks keep their
-         * defaults.  A size that is larger than this library's struct, or
-         * that cuts a field in two, is not one any version had. */
+        /* The size of the caller's struct (docs/api.md's rule): an older,
+         * shorter one (at least through max_data_size, the first release's
+         * fields) is fine, the fields it lacks keep their defaults; a
+         * newer, larger one is fine when the bytes this library does not
+         * know are zero (fields left at their "unset" value).  A size
+         * that cuts a field in two, or above 4096 bytes, is not one any
+         * version had. */
         size_t n = user_opts->size;
-        if (n < offsetof(struct persistent_options, log) || n > sizeof(opts) ||
+        if (n < offsetof(struct persistent_options, log) ||
+            n > PERSISTENT__MAX_OPTIONS_SIZE ||
             n % _Alignof(struct persistent_options) != 0) {
             set_error(err, name, 0,
                       "options size %zu is not one of a "
                       "struct persistent_options (this library's: %zu)",
                       n, sizeof(opts));
             return -EINVAL;
+        }
+        if (n > sizeof(opts)) {
+            const uint8_t *extra = (const uint8_t *)user_opts + sizeof(opts);
+            for (size_t i = 0; i < n - sizeof(opts); i++) {
+                if (extra[i] != 0) {
+                    set_error(err, name, 0,
+                              "options size %zu: byte %zu is not zero, and "
+                              "this library's struct persistent_options "
+                              "ends at %zu",
+                              n, sizeof(opts) + i, sizeof(opts));
+                    return -EINVAL;
+                }
+            }
+            n = sizeof(opts);
         }
         memcpy(&opts, user_opts, n);
         opts.size = sizeof(opts);
@@ -872,7 +901,7 @@ int persistent_log_open(const struct persistent_options *user_opts,
             set_error(err, opts.directory, 0, "invalid options");
         return -EINVAL;
     }
-    pers__readers_init();
+    persistent__readers_init();
     struct persistent_log *log = alloc_log();
     if (!log)
         return -ENOMEM;
@@ -890,7 +919,7 @@ int persistent_log_open(const struct persistent_options *user_opts,
     log->cap = cap;
     log->mask = cap - 1;
     log->ent = map_index(cap, &log->ent_raw, &log->ent_raw_len);
-    log->stage = malloc(PERS__STAGE_SIZE);
+    log->stage = malloc(PERSISTENT__STAGE_SIZE);
     if (!log->name || !log->data_path || !log->meta_path || !log->ent ||
         !log->stage) {
         free_log(log);
@@ -904,29 +933,30 @@ int persistent_log_open(const struct persistent_options *user_opts,
 
     /* The header: two slots, or (any older format) a header naming its
      * format at the same place. */
-    uint8_t *hdr = calloc(1, PERS__FILE_HEADER);
+    uint8_t *hdr = calloc(1, PERSISTENT__FILE_HEADER);
     if (!hdr) {
         e = -ENOMEM;
         goto fail;
     }
     struct stat hst;
     e = fstat(log->fd, &hst) != 0 ? -errno : 0;
-    size_t hlen = !e && (uint64_t)hst.st_size < PERS__FILE_HEADER
+    size_t hlen = !e && (uint64_t)hst.st_size < PERSISTENT__FILE_HEADER
                       ? (size_t)hst.st_size
-                      : PERS__FILE_HEADER;
+                      : PERSISTENT__FILE_HEADER;
     if (!e)
         e = read_all(log->fd, hdr, hlen, 0);
-    if (!e && hlen >= 12 && pers__get64(hdr) == PERS__FILE_MAGIC &&
-        pers__get32(hdr + 8) != PERS__FORMAT) {
+    if (!e && hlen >= 12 && persistent__get64(hdr) == PERSISTENT__FILE_MAGIC &&
+        persistent__get32(hdr + 8) != PERSISTENT__FORMAT) {
         set_error(err, log->data_path, 8,
                   "on-disk format %u; this library reads format %u only",
-                  pers__get32(hdr + 8), PERS__FORMAT);
+                  persistent__get32(hdr + 8), PERSISTENT__FORMAT);
         e = -EBADMSG;
-    } else if (!e && hlen < PERS__FILE_HEADER) {
+    } else if (!e && hlen < PERSISTENT__FILE_HEADER) {
         set_error(err, log->data_path, 0, "bad file header (%zu bytes)", hlen);
         e = -EBADMSG;
     } else if (e) {
-        set_error(err, log->data_path, 0, "cannot read: %s", strerror(-e));
+        set_error(err, log->data_path, 0, "cannot read: %s",
+                  persistent_strerror(e));
     }
     struct meta m = {0};
     if (!e)
@@ -952,13 +982,14 @@ int persistent_log_open(const struct persistent_options *user_opts,
      * with the log, up to what max_data_size needs. */
     log->window_max = page_up(opts.max_data_size) + 2 * page_size();
     uint64_t have = (uint64_t)st.st_size - page_down(m.start_off);
-    uint64_t first = PERS__MIN_WINDOW;
+    uint64_t first = PERSISTENT__MIN_WINDOW;
     while (first < have && first < log->window_max)
         first *= 2;
     log->map_size = first < log->window_max ? first : log->window_max;
     e = map_window(log, page_down(m.start_off));
     if (e) {
-        set_error(err, log->data_path, 0, "cannot map: %s", strerror(-e));
+        set_error(err, log->data_path, 0, "cannot map: %s",
+                  persistent_strerror(e));
         goto fail;
     }
     log->head = 0;
@@ -982,13 +1013,31 @@ fail:
     return e;
 }
 
+int persistent_log_open(const struct persistent_options *user_opts,
+                        const char *name, struct persistent_log **out,
+                        struct persistent_error *err)
+{
+    if (err)
+        memset(err, 0, sizeof(*err));
+    if (out)
+        *out = NULL;
+    int e = open_log(user_opts, name, out, err);
+    if (e && err) {
+        err->code = e;
+        if (!err->msg[0])
+            snprintf(err->msg, sizeof(err->msg), "%s", persistent_strerror(e));
+    }
+    return e;
+}
+
 static void refuse_close(struct persistent_log *log, const char *why)
 {
     /* The flag keeps a log callback that closes the log in turn from
      * recursing. */
     if (!atomic_exchange(&log->refusing_close, true)) {
-        pers__log(log, LOG_ERR, "%s: close %s (forbidden): the log stays open",
-                  log->data_path, why);
+        persistent__log(log, LOG_ERR,
+                        "%s: close %s (forbidden): the log stays open",
+                        log->data_path, why);
         atomic_store(&log->refusing_close, false);
     }
 }
@@ -1002,18 +1051,18 @@ void persistent_log_close(struct persistent_log *log)
      * would be a use after free, so such a close is refused (and logged)
      * and the log stays open.  A persist or a lookup running on another
      * thread is waited for. */
-    if (pers__in_iteration(log)) {
+    if (persistent__in_iteration(log)) {
         refuse_close(log, "from a foreach callback");
         return;
     }
-    if (pers__lock(&log->persist_lock) != 0) {
+    if (persistent__lock(&log->persist_lock) != 0) {
         refuse_close(log, "from the persisted callback");
         return;
     }
     pthread_rwlock_wrlock(&log->lock);
     /* Unpersisted entries reach the page cache as they would have without
      * the stage; the blocks reserved beyond the end are given back. */
-    if (pers__flush(log) == 0)
+    if (persistent__flush(log) == 0)
         (void)ftruncate(log->fd, (off_t)atomic_load(&log->end_off));
     /* The durable point goes into both files' slots (so a later open can
      * tell damage from a torn tail); a broken log claims nothing. */
@@ -1026,9 +1075,9 @@ void persistent_log_close(struct persistent_log *log)
     /* Point lookups running without lock: they are waited for before
      * anything is released.  Later ones (and lookups that waited for the
      * read lock) see the log closed and touch nothing else. */
-    pers__change_begin(log);
+    persistent__change_begin(log);
     atomic_store(&log->open, false);
-    pers__wait_readers(log);
+    persistent__wait_readers(log);
     release_log(log);
     pthread_rwlock_unlock(&log->lock);
     pthread_mutex_unlock(&log->persist_lock);
@@ -1058,10 +1107,10 @@ static int reserve(struct persistent_log *log, uint64_t need)
     /* Ahead by as much as the log holds (16 KiB .. 4 MiB): a small log
      * takes little disk, a large one reserves in large steps. */
     uint64_t ahead = need - log->start_off;
-    if (ahead < PERS__RESERVE_MIN)
-        ahead = PERS__RESERVE_MIN;
-    if (ahead > PERS__RESERVE_CHUNK)
-        ahead = PERS__RESERVE_CHUNK;
+    if (ahead < PERSISTENT__RESERVE_MIN)
+        ahead = PERSISTENT__RESERVE_MIN;
+    if (ahead > PERSISTENT__RESERVE_CHUNK)
+        ahead = PERSISTENT__RESERVE_CHUNK;
     uint64_t chunk = page_up(need) + page_up(ahead);
     if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
         chunk > rl.rlim_cur)
@@ -1091,7 +1140,7 @@ static int reserve(struct persistent_log *log, uint64_t need)
 /* Writes the staged bytes at flushed_end.  Caller holds stage_lock.  On
  * error the stage is kept (a partial write is rewritten next time; on a
  * reopen it would read as a torn tail). */
-int pers__flush_locked(struct persistent_log *log)
+int persistent__flush_locked(struct persistent_log *log)
 {
     if (log->stage_len == 0)
         return 0;
@@ -1099,9 +1148,9 @@ int pers__flush_locked(struct persistent_log *log)
         atomic_load_explicit(&log->flushed_end, memory_order_relaxed);
     int e = write_all(log->fd, log->stage, log->stage_len, (off_t)pos);
     if (e) {
-        pers__log(log, LOG_ERR, "%s: cannot write %zu bytes at %llu: %s",
-                  log->data_path, log->stage_len, (unsigned long long)pos,
-                  strerror(-e));
+        persistent__log(log, LOG_ERR, "%s: cannot write %zu bytes at %llu: %s",
+                        log->data_path, log->stage_len, (unsigned long long)pos,
+                        persistent_strerror(e));
         return e;
     }
     atomic_store_explicit(&log->flushed_end, pos + log->stage_len,
@@ -1110,12 +1159,12 @@ int pers__flush_locked(struct persistent_log *log)
     return 0;
 }
 
-int pers__flush(struct persistent_log *log)
+int persistent__flush(struct persistent_log *log)
 {
-    int e = pers__lock(&log->stage_lock);
+    int e = persistent__lock(&log->stage_lock);
     if (e)
         return e;
-    e = pers__flush_locked(log);
+    e = persistent__flush_locked(log);
     pthread_mutex_unlock(&log->stage_lock);
     return e;
 }
@@ -1140,13 +1189,13 @@ static int write_direct(struct persistent_log *log, const uint8_t *h,
                         const void *data, size_t size, uint64_t end)
 {
     struct iovec iov[3] = {
-        {(void *)(uintptr_t)h, PERS__REC_HEADER},
+        {(void *)(uintptr_t)h, PERSISTENT__REC_HEADER},
         {(void *)(uintptr_t)data, size},
         {(void *)(uintptr_t)zero_pad,
-         pers__rec_size(end, size) - PERS__REC_HEADER - size},
+         persistent__rec_size(end, size) - PERSISTENT__REC_HEADER - size},
     };
     int niov = 3, first = 0;
-    uint64_t pos = end, left = pers__rec_size(end, size);
+    uint64_t pos = end, left = persistent__rec_size(end, size);
     while (left > 0) {
         ssize_t w = pwritev(log->fd, iov + first, niov - first, (off_t)pos);
         if (w < 0 && errno == EINTR)
@@ -1182,10 +1231,10 @@ int persistent_log_append(struct persistent_log *log, int64_t version,
      * could follow a persisted one and persist would skip it). */
     if (version <= log->last_ver || timestamp_ns < log->last_ts)
         return -EINVAL;
-    if (size > PERS__MAX_ENTRY)
+    if (size > PERSISTENT__MAX_ENTRY)
         return -ENOSPC;
     uint64_t end = atomic_load_explicit(&log->end_off, memory_order_relaxed);
-    uint64_t rec = pers__rec_size(end, size);
+    uint64_t rec = persistent__rec_size(end, size);
     if (n >= log->cap || end + rec - log->start_off > log->opts.max_data_size ||
         end + rec - log->map_base_off > log->window_max)
         return -ENOSPC;
@@ -1198,55 +1247,58 @@ int persistent_log_append(struct persistent_log *log, int64_t version,
     if (e)
         return e;
 
-    uint8_t h[PERS__REC_HEADER];
-    pers__put32(h + PERS__R_MAGIC, PERS__REC_MAGIC);
-    pers__put32(h + PERS__R_LEN, (uint32_t)size);
-    pers__put64(h + PERS__R_VERSION, (uint64_t)version);
-    pers__put64(h + PERS__R_TS, (uint64_t)timestamp_ns);
-    pers__put64(h + PERS__R_SYNCED,
-                atomic_load(&log->synced_end) |
-                    ((log->gen & 0xffff) << PERS__SYNCED_BITS));
-    pers__put64(h + PERS__R_DATAHASH, XXH3_64bits(size ? data : h, size));
-    pers__put64(h + PERS__R_HDRHASH, XXH3_64bits(h, PERS__R_HDRHASH));
+    uint8_t h[PERSISTENT__REC_HEADER];
+    persistent__put32(h + PERSISTENT__R_MAGIC, PERSISTENT__REC_MAGIC);
+    persistent__put32(h + PERSISTENT__R_LEN, (uint32_t)size);
+    persistent__put64(h + PERSISTENT__R_VERSION, (uint64_t)version);
+    persistent__put64(h + PERSISTENT__R_TS, (uint64_t)timestamp_ns);
+    persistent__put64(h + PERSISTENT__R_SYNCED,
+                      atomic_load(&log->synced_end) |
+                          ((log->gen & 0xffff) << PERSISTENT__SYNCED_BITS));
+    persistent__put64(h + PERSISTENT__R_DATAHASH,
+                      XXH3_64bits(size ? data : h, size));
+    persistent__put64(h + PERSISTENT__R_HDRHASH,
+                      XXH3_64bits(h, PERSISTENT__R_HDRHASH));
 
     /* Records are gathered in the stage and written out in large writes
      * (when it fills, at persist, or when a reader needs them): the page
      * cache takes a few big writes far better than one per entry. */
-    e = pers__lock(&log->stage_lock);
+    e = persistent__lock(&log->stage_lock);
     if (e)
         return e;
-    if (log->stage_len + rec > PERS__STAGE_SIZE) {
+    if (log->stage_len + rec > PERSISTENT__STAGE_SIZE) {
         uint64_t from =
             atomic_load_explicit(&log->flushed_end, memory_order_relaxed);
-        e = pers__flush_locked(log);
+        e = persistent__flush_locked(log);
         if (!e)
             start_writeback(log, from, end);
     }
-    if (!e && rec > PERS__STAGE_SIZE) {
+    if (!e && rec > PERSISTENT__STAGE_SIZE) {
         e = write_direct(log, h, data, size, end);
         if (!e)
             start_writeback(log, end, end + rec);
         if (e && ftruncate(log->fd, (off_t)end) != 0)
-            pers__log(log, LOG_ERR, "%s: cannot undo a partial append",
-                      log->data_path);
+            persistent__log(log, LOG_ERR, "%s: cannot undo a partial append",
+                            log->data_path);
         if (e)
             log->reserved_end = end; /* the cut dropped the reservation */
     } else if (!e) {
         uint8_t *p = log->stage + log->stage_len;
-        memcpy(p, h, PERS__REC_HEADER);
+        memcpy(p, h, PERSISTENT__REC_HEADER);
         if (size)
-            memcpy(p + PERS__REC_HEADER, data, size);
-        memset(p + PERS__REC_HEADER + size, 0, rec - PERS__REC_HEADER - size);
+            memcpy(p + PERSISTENT__REC_HEADER, data, size);
+        memset(p + PERSISTENT__REC_HEADER + size, 0,
+               rec - PERSISTENT__REC_HEADER - size);
         log->stage_len += rec;
     }
     if (!e) {
         /* Relaxed atomics: a lock-free lookup with an older head (a trim
          * ran meanwhile) may read this slot, and throws the answer away. */
-        uint64_t slot = pers__slot(log, n);
-        PERS__STORE(log->ent[slot].ver, version);
-        PERS__STORE(log->ent[slot].ts, timestamp_ns);
-        PERS__STORE(log->ent[slot].off, end);
-        PERS__STORE(log->ent[slot].len, (uint32_t)size);
+        uint64_t slot = persistent__slot(log, n);
+        PERSISTENT__STORE(log->ent[slot].ver, version);
+        PERSISTENT__STORE(log->ent[slot].ts, timestamp_ns);
+        PERSISTENT__STORE(log->ent[slot].off, end);
+        PERSISTENT__STORE(log->ent[slot].len, (uint32_t)size);
         log->last_ver = version;
         log->last_ts = timestamp_ns;
         atomic_store_explicit(&log->end_off, end + rec, memory_order_release);
@@ -1266,9 +1318,9 @@ int persistent_log_persist(struct persistent_log *log, int64_t up_to_version)
     /* A foreach callback of this log holds its read lock: waiting for the
      * persist mutex there deadlocks against a trim, truncate or close that
      * holds the mutex and waits for the write lock. */
-    if (pers__in_iteration(log))
+    if (persistent__in_iteration(log))
         return -EDEADLK;
-    int e = pers__lock(&log->persist_lock);
+    int e = persistent__lock(&log->persist_lock);
     if (e)
         return e; /* from the persisted callback */
     uint64_t n = atomic_load_explicit(&log->count, memory_order_acquire);
@@ -1278,12 +1330,12 @@ int persistent_log_persist(struct persistent_log *log, int64_t up_to_version)
     }
     if (n == 0)
         goto out;
-    uint64_t slot = pers__slot(log, n - 1);
+    uint64_t slot = persistent__slot(log, n - 1);
     int64_t v = log->ent[slot].ver;
-    uint64_t end = pers__ent_end(&log->ent[slot]);
+    uint64_t end = persistent__ent_end(&log->ent[slot]);
     if (v <= atomic_load(&log->persisted))
         goto out;
-    e = pers__flush(log);
+    e = persistent__flush(log);
     if (e)
         goto out;
     if (fdatasync(log->fd) != 0) {
@@ -1292,8 +1344,8 @@ int persistent_log_persist(struct persistent_log *log, int64_t up_to_version)
          * pages: later syncs could "succeed" without the data, so the log
          * refuses to claim durability from now on. */
         log->broken = true;
-        pers__log(log, LOG_ERR, "%s: fdatasync failed: %s", log->data_path,
-                  strerror(-e));
+        persistent__log(log, LOG_ERR, "%s: fdatasync failed: %s",
+                        log->data_path, persistent_strerror(e));
         goto out;
     }
     if (end > atomic_load(&log->synced_end))
@@ -1320,24 +1372,24 @@ int64_t persistent_log_latest_persisted(const struct persistent_log *log)
 /* Drops the first k entries (caller checked 0 < k <= count). */
 static int trim_entries(struct persistent_log *log, uint64_t k)
 {
-    if (pers__in_iteration(log))
+    if (persistent__in_iteration(log))
         return -EINVAL; /* from a foreach callback */
-    int e = pers__lock(&log->persist_lock);
+    int e = persistent__lock(&log->persist_lock);
     if (e)
         return e; /* from the persisted callback */
     pthread_rwlock_wrlock(&log->lock);
-    pers__change_begin(log);
+    persistent__change_begin(log);
     if (atomic_load(&log->broken)) {
         e = -EIO;
         goto out;
     }
     /* Staged records go to the file first: offsets below are file ones. */
-    e = pers__flush(log);
+    e = persistent__flush(log);
     if (e)
         goto out;
     uint64_t n = atomic_load(&log->count);
-    uint64_t new_start =
-        k < n ? log->ent[pers__slot(log, k)].off : atomic_load(&log->end_off);
+    uint64_t new_start = k < n ? log->ent[persistent__slot(log, k)].off
+                               : atomic_load(&log->end_off);
     int64_t new_index = log->head_index + (int64_t)k;
     /* The slots must never point past what is durable in NAME.log (a power
      * loss would leave start_off beyond the file's end): trimming past the
@@ -1346,8 +1398,8 @@ static int trim_entries(struct persistent_log *log, uint64_t k)
         if (fdatasync(log->fd) != 0) {
             e = -errno;
             atomic_store(&log->broken, true);
-            pers__log(log, LOG_ERR, "%s: fdatasync failed: %s", log->data_path,
-                      strerror(-e));
+            persistent__log(log, LOG_ERR, "%s: fdatasync failed: %s",
+                            log->data_path, persistent_strerror(e));
             goto out;
         }
         atomic_store(&log->synced_end, atomic_load(&log->flushed_end));
@@ -1355,22 +1407,22 @@ static int trim_entries(struct persistent_log *log, uint64_t k)
     struct meta m = current_meta(log);
     m.start_off = new_start;
     m.start_index = new_index;
-    m.floor_ver = log->ent[pers__slot(log, k - 1)].ver;
-    m.floor_ts = log->ent[pers__slot(log, k - 1)].ts;
+    m.floor_ver = log->ent[persistent__slot(log, k - 1)].ver;
+    m.floor_ts = log->ent[persistent__slot(log, k - 1)].ts;
     m.durable = atomic_load(&log->synced_end);
     e = write_meta(log, &m);
     if (e)
         goto out;
-    PERS__STORE(log->head, (log->head + k) & log->mask);
+    PERSISTENT__STORE(log->head, (log->head + k) & log->mask);
     atomic_store(&log->count, n - k);
-    PERS__STORE(log->head_index, new_index);
+    PERSISTENT__STORE(log->head_index, new_index);
     log->start_off = new_start;
 
     /* Give the space back: whole pages only, the page holding the new first
      * record stays (punching would zero part of it). */
-    uint64_t lo =
-        page_up(log->punched_upto > PERS__FILE_HEADER ? log->punched_upto
-                                                      : PERS__FILE_HEADER);
+    uint64_t lo = page_up(log->punched_upto > PERSISTENT__FILE_HEADER
+                              ? log->punched_upto
+                              : PERSISTENT__FILE_HEADER);
     uint64_t hi = page_down(new_start);
     if (hi > lo) {
         if (fallocate(log->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -1378,10 +1430,11 @@ static int trim_entries(struct persistent_log *log, uint64_t k)
             log->punched_upto = hi;
         } else if (!log->punch_warned) {
             log->punch_warned = true;
-            pers__log(log, LOG_NOTICE,
-                      "%s: the file system cannot punch holes (%s): trimmed "
-                      "space is not given back",
-                      log->data_path, strerror(errno));
+            persistent__log(
+                log, LOG_NOTICE,
+                "%s: the file system cannot punch holes (%s): trimmed "
+                "space is not given back",
+                log->data_path, persistent_strerror(errno));
         }
     }
     /* Slide the window so the live part fits it again; the windows a
@@ -1391,13 +1444,13 @@ static int trim_entries(struct persistent_log *log, uint64_t k)
         int me = map_window(log, page_down(new_start));
         if (me) {
             log->broken = true;
-            pers__log(log, LOG_ERR, "%s: cannot remap: %s", log->data_path,
-                      strerror(-me));
+            persistent__log(log, LOG_ERR, "%s: cannot remap: %s",
+                            log->data_path, persistent_strerror(me));
             e = me;
         }
     }
 out:
-    pers__change_end(log);
+    persistent__change_end(log);
     pthread_rwlock_unlock(&log->lock);
     pthread_mutex_unlock(&log->persist_lock);
     return e;
@@ -1412,8 +1465,9 @@ int persistent_log_trim(struct persistent_log *log, int64_t version)
         return 0;
     /* Entries with a version lower than version: the position of the last
      * one <= version - 1, plus one. */
-    int64_t p =
-        version == INT64_MIN ? -1 : pers__find_le_version(log, n, version - 1);
+    int64_t p = version == INT64_MIN
+                    ? -1
+                    : persistent__find_le_version(log, n, version - 1);
     if (p < 0)
         return 0;
     return trim_entries(log, (uint64_t)p + 1);
@@ -1432,15 +1486,15 @@ int persistent_log_trim_index(struct persistent_log *log, int64_t index)
 
 int persistent_log_truncate(struct persistent_log *log, int64_t version)
 {
-    if (!log || pers__in_iteration(log))
-        return -EINVAL; /* pers__in_iteration: from a foreach callback */
-    int e = pers__lock(&log->persist_lock);
+    if (!log || persistent__in_iteration(log))
+        return -EINVAL; /* persistent__in_iteration: from a foreach callback */
+    int e = persistent__lock(&log->persist_lock);
     if (e)
         return e; /* from the persisted callback */
     pthread_rwlock_wrlock(&log->lock);
-    pers__change_begin(log);
+    persistent__change_begin(log);
     uint64_t n = atomic_load(&log->count);
-    int64_t p = pers__find_le_version(log, n, version);
+    int64_t p = persistent__find_le_version(log, n, version);
     uint64_t keep = (uint64_t)(p + 1);
     if (keep >= n) {
         /* Nothing to cut; a log that trims emptied keeps its last version
@@ -1457,23 +1511,23 @@ int persistent_log_truncate(struct persistent_log *log, int64_t version)
         e = -EIO;
         goto out;
     }
-    e = pers__flush(log);
+    e = persistent__flush(log);
     if (e)
         goto out;
     uint64_t new_end = log->start_off;
     if (keep > 0) {
-        uint64_t s = pers__slot(log, keep - 1);
-        new_end = pers__ent_end(&log->ent[s]);
+        uint64_t s = persistent__slot(log, keep - 1);
+        new_end = persistent__ent_end(&log->ent[s]);
     }
     /* First a new write generation in both files' slots: records from
      * new_end on must carry it, so the cut records (still in the file
      * should a crash come before ftruncate) read as a torn tail, and an
      * older copy of NAME.log is told apart.  The slots also stop claiming
      * the cut part durable. */
-    int64_t last = keep > 0 ? log->ent[pers__slot(log, keep - 1)].ver
+    int64_t last = keep > 0 ? log->ent[persistent__slot(log, keep - 1)].ver
                             : (version < 0 ? -1 : version);
     int64_t last_ts =
-        keep > 0 ? log->ent[pers__slot(log, keep - 1)].ts : INT64_MIN;
+        keep > 0 ? log->ent[persistent__slot(log, keep - 1)].ts : INT64_MIN;
     struct meta m = current_meta(log);
     m.gen = log->gen + 1;
     m.gen_off = new_end;
@@ -1491,8 +1545,8 @@ int persistent_log_truncate(struct persistent_log *log, int64_t version)
          * appending after the old records would make them unreadable. */
         e = -errno;
         atomic_store(&log->broken, true);
-        pers__log(log, LOG_ERR, "%s: cannot truncate: %s", log->data_path,
-                  strerror(-e));
+        persistent__log(log, LOG_ERR, "%s: cannot truncate: %s", log->data_path,
+                        persistent_strerror(e));
         goto out;
     }
     /* The file is cut now, synced or not: the index follows it, so that
@@ -1501,8 +1555,8 @@ int persistent_log_truncate(struct persistent_log *log, int64_t version)
     if (fsync(log->fd) != 0) {
         e = -errno;
         atomic_store(&log->broken, true);
-        pers__log(log, LOG_ERR, "%s: cannot sync a truncate: %s",
-                  log->data_path, strerror(-e));
+        persistent__log(log, LOG_ERR, "%s: cannot sync a truncate: %s",
+                        log->data_path, persistent_strerror(e));
     }
     atomic_store(&log->count, keep);
     atomic_store(&log->end_off, new_end);
@@ -1518,7 +1572,7 @@ int persistent_log_truncate(struct persistent_log *log, int64_t version)
     log->last_ver = last;
     log->last_ts = last_ts;
 out:
-    pers__change_end(log);
+    persistent__change_end(log);
     pthread_rwlock_unlock(&log->lock);
     pthread_mutex_unlock(&log->persist_lock);
     return e;

@@ -22,11 +22,11 @@
 static int64_t find_le(const struct persistent_log *log, bool by_time,
                        uint64_t n, int64_t k)
 {
-    const uint64_t head = PERS__LOAD(log->head), mask = log->mask;
+    const uint64_t head = PERSISTENT__LOAD(log->head), mask = log->mask;
     /* The key is the entry's first or second word: one cache line holds
-     * the key and everything pers__fill needs. */
+     * the key and everything persistent__fill needs. */
     const int64_t *keys = by_time ? &log->ent[0].ts : &log->ent[0].ver;
-#define KEY(p) PERS__LOAD(keys[((head + (p)) & mask) * 4])
+#define KEY(p) PERSISTENT__LOAD(keys[((head + (p)) & mask) * 4])
     if (n == 0 || KEY(0) > k)
         return -1;
     if (KEY(n - 1) <= k)
@@ -98,20 +98,20 @@ static int64_t find_le(const struct persistent_log *log, bool by_time,
     return (int64_t)lo;
 }
 
-int64_t pers__find_le_version(const struct persistent_log *log, uint64_t n,
-                              int64_t v)
+int64_t persistent__find_le_version(const struct persistent_log *log,
+                                    uint64_t n, int64_t v)
 {
     return find_le(log, false, n, v);
 }
 
-void pers__fill(const struct persistent_log *log, uint64_t p,
-                struct persistent_entry *out)
+void persistent__fill(const struct persistent_log *log, uint64_t p,
+                      struct persistent_entry *out)
 {
-    uint64_t s = pers__slot(log, p);
+    uint64_t s = persistent__slot(log, p);
     out->version = log->ent[s].ver;
     out->timestamp_ns = log->ent[s].ts;
     out->index = log->head_index + (int64_t)p;
-    out->data = pers__payload(log, s);
+    out->data = persistent__payload(log, s);
     out->size = log->ent[s].len;
 }
 
@@ -173,14 +173,14 @@ static void readers_setup(void)
 {
     long r = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
                      0, 0);
-#ifdef PERS__TSAN
+#ifdef PERSISTENT__TSAN
     r = -1; /* the sanitizer sees the readers' fences, not membarrier's */
 #endif
     atomic_store(&have_membarrier, r == 0);
     (void)pthread_key_create(&reader_key, release_slot);
 }
 
-void pers__readers_init(void)
+void persistent__readers_init(void)
 {
     pthread_once(&readers_once, readers_setup);
 }
@@ -203,13 +203,13 @@ static struct reader_slot *reader_slot(void)
     return NULL;
 }
 
-#ifdef PERS__TSAN
-_Atomic uint64_t pers__fence_word;
+#ifdef PERSISTENT__TSAN
+_Atomic uint64_t persistent__fence_word;
 #endif
 
-void pers__wait_readers(const struct persistent_log *log)
+void persistent__wait_readers(const struct persistent_log *log)
 {
-    PERS__FULL_FENCE();
+    PERSISTENT__FULL_FENCE();
     if (atomic_load(&have_membarrier))
         (void)syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
     for (int i = 0; i < READER_SLOTS; i++) {
@@ -237,24 +237,24 @@ static bool try_unlocked(const struct persistent_log *log,
     if (p < 0) {
         e = -ENOENT;
     } else {
-        uint64_t slot = pers__slot(log, (uint64_t)p);
-        v.version = PERS__LOAD(log->ent[slot].ver);
-        v.timestamp_ns = PERS__LOAD(log->ent[slot].ts);
-        v.index = PERS__LOAD(log->head_index) + p;
-        v.size = PERS__LOAD(log->ent[slot].len);
-        off = PERS__LOAD(log->ent[slot].off);
+        uint64_t slot = persistent__slot(log, (uint64_t)p);
+        v.version = PERSISTENT__LOAD(log->ent[slot].ver);
+        v.timestamp_ns = PERSISTENT__LOAD(log->ent[slot].ts);
+        v.index = PERSISTENT__LOAD(log->head_index) + p;
+        v.size = PERSISTENT__LOAD(log->ent[slot].len);
+        off = PERSISTENT__LOAD(log->ent[slot].off);
         if (kind == BY_VERSION_EXACT && v.version != key) {
             e = -ENOENT;
         } else {
-            uint64_t rec_end = off + pers__rec_size(off, v.size);
+            uint64_t rec_end = off + persistent__rec_size(off, v.size);
             if (rec_end >
                 atomic_load_explicit(&l->flushed_end, memory_order_acquire))
-                return false; /* pers__flush first: under the lock */
-            map = PERS__LOAD(log->map);
-            base = PERS__LOAD(log->map_base_off);
+                return false; /* persistent__flush first: under the lock */
+            map = PERSISTENT__LOAD(log->map);
+            base = PERSISTENT__LOAD(log->map_base_off);
         }
     }
-#ifdef PERS__TSAN
+#ifdef PERSISTENT__TSAN
     /* A release RMW: the loads above cannot move after it. */
     uint64_t again =
         atomic_fetch_add_explicit(&l->seq, 0, memory_order_acq_rel);
@@ -265,7 +265,7 @@ static bool try_unlocked(const struct persistent_log *log,
     if (again != s)
         return false;
     if (!e) {
-        v.data = map + (off - base) + PERS__REC_HEADER;
+        v.data = map + (off - base) + PERSISTENT__REC_HEADER;
         *out = v;
     }
     *res = e;
@@ -286,7 +286,7 @@ static int point_lookup(const struct persistent_log *log, enum lookup_kind kind,
         if (atomic_load_explicit(&have_membarrier, memory_order_relaxed))
             atomic_signal_fence(memory_order_seq_cst);
         else
-            PERS__FULL_FENCE();
+            PERSISTENT__FULL_FENCE();
         bool done = atomic_load_explicit(&((struct persistent_log *)log)->open,
                                          memory_order_acquire) &&
                     try_unlocked(log, kind, key, out, &r);
@@ -294,17 +294,17 @@ static int point_lookup(const struct persistent_log *log, enum lookup_kind kind,
         if (done)
             return r;
     }
-    int le = pers__rdlock(log);
+    int le = persistent__rdlock(log);
     if (le)
         return le;
     uint64_t n = count_of(log);
     int64_t p = find_le(log, kind == BY_TIME_LE, n, key);
     int e = -ENOENT;
     if (p >= 0 && (kind != BY_VERSION_EXACT ||
-                   log->ent[pers__slot(log, (uint64_t)p)].ver == key)) {
-        e = pers__visible(log, (uint64_t)p);
+                   log->ent[persistent__slot(log, (uint64_t)p)].ver == key)) {
+        e = persistent__visible(log, (uint64_t)p);
         if (!e)
-            pers__fill(log, (uint64_t)p, out);
+            persistent__fill(log, (uint64_t)p, out);
     }
     unlock(log);
     return e;
@@ -352,14 +352,14 @@ int persistent_log_get_index(const struct persistent_log *log, int64_t index,
 {
     if (!log || !out)
         return -EINVAL;
-    int le = pers__rdlock(log);
+    int le = persistent__rdlock(log);
     if (le)
         return le;
     uint64_t n = count_of(log);
     int64_t p = position_of(log, n, index);
-    int e = p >= 0 ? pers__visible(log, (uint64_t)p) : -ENOENT;
+    int e = p >= 0 ? persistent__visible(log, (uint64_t)p) : -ENOENT;
     if (!e)
-        pers__fill(log, (uint64_t)p, out);
+        persistent__fill(log, (uint64_t)p, out);
     unlock(log);
     return e;
 }
@@ -369,15 +369,15 @@ int persistent_log_copy(const struct persistent_log *log, int64_t index,
 {
     if (!log || !out || (cap > 0 && !buf))
         return -EINVAL;
-    int le = pers__rdlock(log);
+    int le = persistent__rdlock(log);
     if (le)
         return le;
     uint64_t n = count_of(log);
     int64_t p = position_of(log, n, index);
-    int e = p >= 0 ? pers__visible(log, (uint64_t)p) : -ENOENT;
+    int e = p >= 0 ? persistent__visible(log, (uint64_t)p) : -ENOENT;
     if (!e) {
         struct persistent_entry view;
-        pers__fill(log, (uint64_t)p, &view);
+        persistent__fill(log, (uint64_t)p, &view);
         *out = view;
         if (view.size > cap) {
             out->data = NULL; /* no view escapes the read lock */
@@ -402,12 +402,12 @@ static int64_t version_at(const struct persistent_log *log, bool last)
 {
     if (!log)
         return PERSISTENT_INVALID_VERSION;
-    if (pers__rdlock(log))
+    if (persistent__rdlock(log))
         return PERSISTENT_INVALID_VERSION;
     uint64_t n = count_of(log);
     int64_t v = PERSISTENT_INVALID_VERSION;
     if (n > 0)
-        v = log->ent[pers__slot(log, last ? n - 1 : 0)].ver;
+        v = log->ent[persistent__slot(log, last ? n - 1 : 0)].ver;
     unlock(log);
     return v;
 }
@@ -426,7 +426,7 @@ int64_t persistent_log_first_index(const struct persistent_log *log)
 {
     if (!log)
         return 0;
-    if (pers__rdlock(log))
+    if (persistent__rdlock(log))
         return 0;
     int64_t i = log->head_index;
     unlock(log);
@@ -437,7 +437,7 @@ int64_t persistent_log_last_index(const struct persistent_log *log)
 {
     if (!log)
         return -1;
-    if (pers__rdlock(log))
+    if (persistent__rdlock(log))
         return -1;
     int64_t i = log->head_index + (int64_t)count_of(log) - 1;
     unlock(log);
@@ -453,7 +453,7 @@ uint64_t persistent_log_data_size(const struct persistent_log *log)
 {
     if (!log)
         return 0;
-    if (pers__rdlock(log))
+    if (persistent__rdlock(log))
         return 0;
     uint64_t s =
         atomic_load(&((struct persistent_log *)log)->end_off) - log->start_off;
@@ -469,7 +469,7 @@ struct iter_frame {
 };
 static _Thread_local struct iter_frame *iter_top;
 
-bool pers__in_iteration(const struct persistent_log *log)
+bool persistent__in_iteration(const struct persistent_log *log)
 {
     for (const struct iter_frame *f = iter_top; f; f = f->prev) {
         if (f->log == log)
@@ -483,7 +483,7 @@ static int iterate(const struct persistent_log *log, uint64_t from,
 {
     int r = 0;
     if (from < to_excl) {
-        r = pers__visible(log, to_excl - 1);
+        r = persistent__visible(log, to_excl - 1);
         if (r)
             return r;
     }
@@ -494,7 +494,7 @@ static int iterate(const struct persistent_log *log, uint64_t from,
     iter_top = &frame;
     for (uint64_t p = from; p < to_excl && r == 0; p++) {
         struct persistent_entry e;
-        pers__fill(log, p, &e);
+        persistent__fill(log, p, &e);
         r = fn(ctx, &e);
     }
     iter_top = frame.prev;
@@ -507,7 +507,7 @@ int persistent_log_foreach_index(const struct persistent_log *log,
 {
     if (!log || !fn)
         return -EINVAL;
-    int le = pers__rdlock(log);
+    int le = persistent__rdlock(log);
     if (le)
         return le;
     uint64_t n = count_of(log);
@@ -532,7 +532,7 @@ int persistent_log_foreach_version(const struct persistent_log *log,
 {
     if (!log || !fn)
         return -EINVAL;
-    int le = pers__rdlock(log);
+    int le = persistent__rdlock(log);
     if (le)
         return le;
     uint64_t n = count_of(log);

@@ -86,9 +86,9 @@ int persistent_registry_add(struct persistent_registry *reg,
 static int serialize(struct persistent_registry *reg, struct field *f,
                      size_t *size)
 {
-    uint64_t most = f->log->opts.max_data_size < PERS__MAX_ENTRY
+    uint64_t most = f->log->opts.max_data_size < PERSISTENT__MAX_ENTRY
                         ? f->log->opts.max_data_size
-                        : PERS__MAX_ENTRY;
+                        : PERSISTENT__MAX_ENTRY;
     for (int attempt = 0; attempt < 4; attempt++) {
         *size = 0;
         int e = f->ops.serialize(f->ctx, reg->buf, reg->buf_cap, size);

@@ -48,8 +48,8 @@
  * truncate whose sync failed has cut the index with the file, so no
  * lookup reaches past the file's end.
  */
-#ifndef PERSISTENT_PERSISTENT_H
-#define PERSISTENT_PERSISTENT_H
+#ifndef DERECHO_PERSISTENT_H
+#define DERECHO_PERSISTENT_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -95,8 +95,10 @@ typedef void (*persistent_persisted_fn)(void *ctx, int64_t version);
 struct persistent_options {
     /* sizeof(struct persistent_options), set by _init.  A smaller size (an
      * older, shorter struct, at least through max_data_size) is accepted,
-     * the fields it lacks keep their defaults; a size larger than this
-     * library's struct, or one cutting a field in two, is -EINVAL. */
+     * the fields it lacks keep their defaults; a larger size (a newer
+     * struct, at most 4096 bytes) is accepted when the bytes beyond this
+     * library's struct are zero, else -EINVAL; one cutting a field in two
+     * is -EINVAL.  NULL options mean all defaults. */
     size_t size;
     /* Folder of the log files (created, one level, when missing).  For
      * Persistent fields: PERS/file_path; for Volatile fields a tmpfs
@@ -128,15 +130,23 @@ struct persistent_options {
 /* Fills *opts with the defaults above (and opts->size). */
 PERSISTENT_EXPORT void persistent_options_init(struct persistent_options *opts);
 
-/* Where and why an open failed, for -EBADMSG (damaged file) and I/O errors:
- * the file's path and the byte offset of the damage. */
+/* Why an open failed (the project's error shape: code and message first):
+ * code is the error returned (a negative errno; 0 after success), msg says
+ * why in words, and for -EBADMSG (damaged file) and I/O errors file is the
+ * file's path and offset the byte offset of the damage. */
 struct persistent_error {
+    int code;
+    char msg[256];
     char file[512];
     uint64_t offset;
-    char msg[256];
 };
 
-/* The name of a (negative) error code, e.g. "-EBADMSG: bad message". */
+/* The name and meaning of an error code, negative or positive (the same
+ * text for both), e.g. "EBADMSG: damaged log file or malformed bytes"; for
+ * an errno this library does not return, the system's name and text
+ * ("EMFILE: Too many open files"), "unknown error N" for a number that is
+ * no errno.  Any thread: the texts are constant, except that last kind,
+ * which lives in a buffer of the calling thread until its next call. */
 PERSISTENT_EXPORT const char *persistent_strerror(int err);
 
 /* ---- logs -----------------------------------------------------------------
