@@ -27,20 +27,26 @@ static int64_t find_le(const struct persistent_log *log, bool by_time,
      * the key and everything persistent__fill needs. */
     const int64_t *keys = by_time ? &log->ent[0].ts : &log->ent[0].ver;
 #define KEY(p) PERSISTENT__LOAD(keys[((head + (p)) & mask) * 4])
-    if (n == 0 || KEY(0) > k)
+    /* Each key is loaded once (the loads are atomic, which the compiler
+     * does not merge): klo/khi follow lo/hi. */
+    if (n == 0)
         return -1;
-    if (KEY(n - 1) <= k)
+    int64_t klo = KEY(0);
+    if (klo > k)
+        return -1;
+    int64_t khi = KEY(n - 1);
+    if (khi <= k)
         return (int64_t)(n - 1);
     /* Invariant: KEY(lo) <= k < KEY(hi). */
     uint64_t lo = 0, hi = n - 1;
     for (int step = 0; step < 3 && hi - lo > 16; step++) {
-        double span = (double)KEY(hi) - (double)KEY(lo);
+        double span = (double)khi - (double)klo;
         /* span > 0 and 0 <= frac < 1 by the invariant; the checks keep a
          * lookup without lock (try_unlocked) defined while trim or
          * truncate runs, whose answer is thrown away then. */
         if (!(span > 0))
             break;
-        double frac = ((double)k - (double)KEY(lo)) / span;
+        double frac = ((double)k - (double)klo) / span;
         if (!(frac >= 0))
             frac = 0;
         if (frac > 1)
@@ -59,32 +65,49 @@ static int64_t find_le(const struct persistent_log *log, bool by_time,
             /* A good guess ends within a few entries (runs of equal
              * timestamps included): one or two cache lines. */
             uint64_t j = g + 1;
-            while (j < hi && j <= g + 4 && KEY(j) <= k)
+            int64_t kprev = kg, kj = j < hi ? KEY(j) : khi;
+            while (j < hi && j <= g + 4 && kj <= k) {
                 j++;
-            if (j < hi && KEY(j) > k)
+                kprev = kj;
+                kj = j < hi ? KEY(j) : khi;
+            }
+            if (j < hi && kj > k)
                 return (int64_t)(j - 1);
             lo = j - 1;
+            klo = kprev;
             if (j >= hi)
                 break;
             uint64_t near = j + 8 < hi ? j + 8 : hi;
-            if (KEY(near) > k)
+            int64_t kn = near < hi ? KEY(near) : khi;
+            if (kn > k) {
                 hi = near;
-            else
+                khi = kn;
+            } else {
                 lo = near;
+                klo = kn;
+            }
         } else {
             uint64_t j = g - 1;
-            while (j > lo && j + 4 >= g && KEY(j) > k)
+            int64_t kj = KEY(j);
+            while (j > lo && j + 4 >= g && kj > k) {
                 j--;
-            if (KEY(j) <= k)
+                kj = KEY(j);
+            }
+            if (kj <= k)
                 return (int64_t)j;
             hi = j;
+            khi = kj;
             if (j <= lo + 1)
                 break;
             uint64_t near = j > lo + 8 ? j - 8 : lo;
-            if (KEY(near) <= k)
+            int64_t kn = near > lo ? KEY(near) : klo;
+            if (kn <= k) {
                 lo = near;
-            else
+                klo = kn;
+            } else {
                 hi = near;
+                khi = kn;
+            }
         }
     }
     /* Branch-free bisection of (lo, hi]: keeps the loop predictable. */
@@ -158,8 +181,10 @@ static struct reader_slot reader_slots[READER_SLOTS];
 static _Atomic bool have_membarrier;
 static pthread_once_t readers_once = PTHREAD_ONCE_INIT;
 static pthread_key_t reader_key;
-/* This thread's slot + 1; 0 when not taken yet, -1 when none was free. */
-static _Thread_local int my_slot;
+/* This thread's slot (NULL until taken), and whether none was free. */
+static _Thread_local struct reader_slot *my_slot
+    __attribute__((tls_model("initial-exec")));
+static _Thread_local bool no_slot __attribute__((tls_model("initial-exec")));
 
 static void release_slot(void *p)
 {
@@ -185,21 +210,20 @@ void persistent__readers_init(void)
     pthread_once(&readers_once, readers_setup);
 }
 
-static struct reader_slot *reader_slot(void)
+/* Takes a free slot for this thread (first lock-free lookup). */
+static struct reader_slot *take_slot(void)
 {
-    if (my_slot > 0)
-        return &reader_slots[my_slot - 1];
-    if (my_slot < 0)
+    if (no_slot)
         return NULL;
     for (int i = 0; i < READER_SLOTS; i++) {
         bool no = false;
         if (atomic_compare_exchange_strong(&reader_slots[i].taken, &no, true)) {
-            my_slot = i + 1;
+            my_slot = &reader_slots[i];
             (void)pthread_setspecific(reader_key, (void *)(intptr_t)(i + 1));
-            return &reader_slots[i];
+            return my_slot;
         }
     }
-    my_slot = -1;
+    no_slot = true;
     return NULL;
 }
 
@@ -280,16 +304,19 @@ static int point_lookup(const struct persistent_log *log, enum lookup_kind kind,
     if (!log || !out)
         return -EINVAL;
     int r;
-    struct reader_slot *slot = reader_slot();
+    struct reader_slot *slot = my_slot;
+    if (__builtin_expect(!slot, 0))
+        slot = take_slot();
     if (slot) {
+        /* Close makes seq odd for good before it looks at the slots, so
+         * try_unlocked (which checks seq first) does not read a log being
+         * closed: the read lock (which checks open) answers then. */
         atomic_store_explicit(&slot->log, log, memory_order_relaxed);
         if (atomic_load_explicit(&have_membarrier, memory_order_relaxed))
             atomic_signal_fence(memory_order_seq_cst);
         else
             PERSISTENT__FULL_FENCE();
-        bool done = atomic_load_explicit(&((struct persistent_log *)log)->open,
-                                         memory_order_acquire) &&
-                    try_unlocked(log, kind, key, out, &r);
+        bool done = try_unlocked(log, kind, key, out, &r);
         atomic_store_explicit(&slot->log, NULL, memory_order_release);
         if (done)
             return r;
@@ -467,7 +494,8 @@ struct iter_frame {
     const struct persistent_log *log;
     struct iter_frame *prev;
 };
-static _Thread_local struct iter_frame *iter_top;
+static _Thread_local struct iter_frame *iter_top
+    __attribute__((tls_model("initial-exec")));
 
 bool persistent__in_iteration(const struct persistent_log *log)
 {
