@@ -21,6 +21,12 @@ struct persistent_registry {
     bool made;              /* a version was made: no more fields */
     uint8_t *buf;
     size_t buf_cap;
+    /* Truncate lowers the fields' `through`; a persist pass that began
+     * before it must not raise them again above the cut.  truncate bumps
+     * cuts under lock; persist raises `through` under lock only when cuts
+     * did not change since its pass began. */
+    pthread_mutex_t lock;
+    uint64_t cuts;
 };
 
 int persistent_registry_create(struct persistent_registry **out)
@@ -31,6 +37,7 @@ int persistent_registry_create(struct persistent_registry **out)
     if (!reg)
         return -ENOMEM;
     atomic_store(&reg->latest, PERSISTENT_INVALID_VERSION);
+    pthread_mutex_init(&reg->lock, NULL);
     *out = reg;
     return 0;
 }
@@ -39,6 +46,7 @@ void persistent_registry_destroy(struct persistent_registry *reg)
 {
     if (!reg)
         return;
+    pthread_mutex_destroy(&reg->lock);
     free(reg->fields);
     free(reg->buf);
     free(reg);
@@ -78,9 +86,9 @@ int persistent_registry_add(struct persistent_registry *reg,
 static int serialize(struct persistent_registry *reg, struct field *f,
                      size_t *size)
 {
-    uint64_t most = f->log->opts.max_data_size < PERS__MAX_ENTRY
+    uint64_t most = f->log->opts.max_data_size < PERSISTENT__MAX_ENTRY
                         ? f->log->opts.max_data_size
-                        : PERS__MAX_ENTRY;
+                        : PERSISTENT__MAX_ENTRY;
     for (int attempt = 0; attempt < 4; attempt++) {
         *size = 0;
         int e = f->ops.serialize(f->ctx, reg->buf, reg->buf_cap, size);
@@ -153,7 +161,10 @@ int persistent_registry_persist(struct persistent_registry *reg, int64_t v)
 {
     if (!reg)
         return -EINVAL;
+    pthread_mutex_lock(&reg->lock);
+    uint64_t cuts = reg->cuts;
     int64_t latest = atomic_load(&reg->latest);
+    pthread_mutex_unlock(&reg->lock);
     if (v > latest)
         v = latest;
     if (v < 0)
@@ -167,8 +178,12 @@ int persistent_registry_persist(struct persistent_registry *reg, int64_t v)
                 first_err = e;
             continue;
         }
-        if (atomic_load(&f->through) < v)
+        /* A truncate since the pass began may have cut below v (and a
+         * new version v may not be durable): claim nothing then. */
+        pthread_mutex_lock(&reg->lock);
+        if (reg->cuts == cuts && atomic_load(&f->through) < v)
             atomic_store(&f->through, v);
+        pthread_mutex_unlock(&reg->lock);
     }
     return first_err;
 }
@@ -178,16 +193,24 @@ int persistent_registry_truncate(struct persistent_registry *reg, int64_t v)
     if (!reg)
         return -EINVAL;
     int first_err = 0;
+    /* Lowered before the logs are cut, so no frontier read in between
+     * counts a version about to be cut; persist passes already running
+     * see cuts changed and raise nothing. */
+    pthread_mutex_lock(&reg->lock);
+    reg->cuts++;
     for (size_t i = 0; i < reg->num_fields; i++) {
         struct field *f = &reg->fields[i];
-        int e = persistent_log_truncate(f->log, v);
-        if (e && !first_err)
-            first_err = e;
         if (atomic_load(&f->through) > v)
             atomic_store(&f->through, v < 0 ? PERSISTENT_INVALID_VERSION : v);
     }
     if (atomic_load(&reg->latest) > v)
         atomic_store(&reg->latest, v < 0 ? PERSISTENT_INVALID_VERSION : v);
+    pthread_mutex_unlock(&reg->lock);
+    for (size_t i = 0; i < reg->num_fields; i++) {
+        int e = persistent_log_truncate(reg->fields[i].log, v);
+        if (e && !first_err)
+            first_err = e;
+    }
     return first_err;
 }
 

@@ -2,6 +2,7 @@
 #include "persistent-private.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <syslog.h>
@@ -36,48 +37,56 @@ void persistent_options_init(struct persistent_options *opts)
     opts->log_level = LOG_WARNING;
 }
 
+/* The codes libpersistent returns, with what they mean here: one table
+ * (an X-macro list) for persistent_strerror. */
+#define PERSISTENT__ERRORS(X)                                                  \
+    X(EINVAL, "invalid argument")                                              \
+    X(ENOENT, "no such entry or file")                                         \
+    X(ENOSPC, "log or file system full")                                       \
+    X(EFBIG, "file too large")                                                 \
+    X(EBADMSG, "damaged log file or malformed bytes")                          \
+    X(ENOBUFS, "buffer too small")                                             \
+    X(ENOMEM, "out of memory")                                                 \
+    X(EIO, "input/output error")                                               \
+    X(EBUSY, "log already open")                                               \
+    X(EACCES, "permission denied")                                             \
+    X(ERANGE, "out of range")                                                  \
+    X(ENOTDIR, "not a directory")                                              \
+    X(EISDIR, "is a directory")                                                \
+    X(ENAMETOOLONG, "path too long")                                           \
+    X(EROFS, "read-only file system")                                          \
+    X(EPERM, "operation not permitted")                                        \
+    X(EOVERFLOW, "value too large")                                            \
+    X(EDEADLK, "would deadlock (persist from a foreach callback)")
+
 const char *persistent_strerror(int err)
 {
+    if (err == INT_MIN)
+        return "unknown error"; /* its negation does not exist */
+    if (err < 0)
+        err = -err;
     switch (err) {
     case 0:
         return "success";
-    case -EINVAL:
-        return "-EINVAL: invalid argument";
-    case -ENOENT:
-        return "-ENOENT: no such entry or file";
-    case -ENOSPC:
-        return "-ENOSPC: log or file system full";
-    case -EFBIG:
-        return "-EFBIG: file too large";
-    case -EBADMSG:
-        return "-EBADMSG: damaged log file or malformed bytes";
-    case -ENOBUFS:
-        return "-ENOBUFS: buffer too small";
-    case -ENOMEM:
-        return "-ENOMEM: out of memory";
-    case -EIO:
-        return "-EIO: input/output error";
-    case -EBUSY:
-        return "-EBUSY: log already open";
-    case -EACCES:
-        return "-EACCES: permission denied";
-    case -ERANGE:
-        return "-ERANGE: out of range";
-    case -ENOTDIR:
-        return "-ENOTDIR: not a directory";
-    case -EISDIR:
-        return "-EISDIR: is a directory";
-    case -ENAMETOOLONG:
-        return "-ENAMETOOLONG: path too long";
-    case -EROFS:
-        return "-EROFS: read-only file system";
-    case -EPERM:
-        return "-EPERM: operation not permitted";
-    case -EOVERFLOW:
-        return "-EOVERFLOW: value too large";
+#define PERSISTENT__CASE(name, text)                                           \
+    case name:                                                                 \
+        return #name ": " text;
+        PERSISTENT__ERRORS(PERSISTENT__CASE)
+#undef PERSISTENT__CASE
     default:
-        return "unknown error";
+        break;
     }
+    /* Any other errno: the system's name and text (strerrorname_np and
+     * strerrordesc_np return constant strings: thread-safe, unlike
+     * strerror), in a buffer of the calling thread. */
+    static _Thread_local char buf[160];
+    const char *name = strerrorname_np(err);
+    const char *desc = strerrordesc_np(err);
+    if (name && desc)
+        snprintf(buf, sizeof(buf), "%s: %s", name, desc);
+    else
+        snprintf(buf, sizeof(buf), "unknown error %d", err);
+    return buf;
 }
 
 static const char *level_name(int level)
@@ -116,8 +125,8 @@ static void vlog(const struct persistent_options *opts, int level,
         fprintf(stderr, "persistent: %s: %s\n", level_name(level), msg);
 }
 
-void pers__log_opts(const struct persistent_options *opts, int level,
-                    const char *fmt, ...)
+void persistent__log_opts(const struct persistent_options *opts, int level,
+                          const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -125,8 +134,8 @@ void pers__log_opts(const struct persistent_options *opts, int level,
     va_end(ap);
 }
 
-void pers__log(const struct persistent_log *log, int level, const char *fmt,
-               ...)
+void persistent__log(const struct persistent_log *log, int level,
+                     const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

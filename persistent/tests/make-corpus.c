@@ -75,14 +75,14 @@ int main(int argc, char **argv)
     opts.max_data_size = 1 << 24;
     struct persistent_log *log = NULL;
     char out[512];
-    const char *names[] = {"empty",       "small",  "trimmed",
-                           "unpersisted", "padded", "large"};
-    for (int k = 0; k < 6; k++) {
+    const char *names[] = {"empty",  "small", "trimmed",  "unpersisted",
+                           "padded", "large", "truncated"};
+    for (int k = 0; k < 7; k++) {
         if (persistent_log_open(&opts, names[k], &log, NULL) != 0)
             return 1;
         if (k == 4) {
-            /* Records padded to a page end (format 2): 3900 bytes from
-             * offset 64, then 2000 after it. */
+            /* Records padded to a page end: 3900 bytes from offset 8192,
+             * then 2000 after it. */
             static uint8_t big[3900];
             for (size_t i = 0; i < sizeof(big); i++)
                 big[i] = (uint8_t)(i * 31);
@@ -102,7 +102,7 @@ int main(int argc, char **argv)
             persistent_log_append(log, 3, 3, "last", 4);
             persistent_log_persist(log, 3);
         }
-        int n = k == 0 || k >= 4 ? 0 : 12;
+        int n = k == 0 || (k >= 4 && k < 6) ? 0 : 12;
         for (int v = 1; v <= n; v++) {
             char buf[64];
             int len =
@@ -113,6 +113,12 @@ int main(int argc, char **argv)
             persistent_log_persist(log, 100);
         if (k == 2)
             persistent_log_trim(log, 9);
+        if (k == 6) {
+            /* A truncate (a new write generation), then more entries. */
+            persistent_log_truncate(log, 10);
+            persistent_log_append(log, 11, 5, "again", 5);
+            persistent_log_persist(log, 11);
+        }
         if (k == 1) {
             uint8_t *bytes;
             size_t len;

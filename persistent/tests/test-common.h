@@ -43,6 +43,9 @@ Suite *tc_threads_suite(void);
 Suite *tc_crash_suite(void);
 Suite *tc_faults_suite(void);
 Suite *tc_misuse_suite(void);
+Suite *tc_issue13_suite(void);
+Suite *tc_issue12_suite(void);
+Suite *tc_contract_suite(void);
 
 int tc_crash_child(int argc, char **argv);
 int tc_enospc_child(int argc, char **argv);

@@ -1,9 +1,13 @@
 /* Crash: a child appends, persists and trims in a loop and reports each
- * persisted version on a pipe; the parent kill -9s it at seeded random
- * points, reopens the log and checks that every reported version is there
- * byte for byte and that whatever lies beyond is a valid prefix of what
- * was appended.  PERSISTENT_CRASH_ROUNDS sets the rounds (default 3; the
+ * persisted version on a pipe (with the size NAME.log had at its last
+ * successful sync, seen by the faultfs interposer); the parent kill -9s it
+ * at seeded random points, and in two rounds of three then simulates a
+ * power loss: NAME.log is cut back, or zeroed, beyond the last reported
+ * durable size.  It reopens the log and checks that every reported version
+ * is there byte for byte and that whatever lies beyond is a valid prefix of
+ * what was appended.  PERSISTENT_CRASH_ROUNDS sets the rounds (default 3; the
  * stress suite runs 50), PERSISTENT_CRASH_SEED the seed (default: time). */
+#include "faultfs.h"
 #include "test-common.h"
 
 #include <errno.h>
@@ -21,6 +25,10 @@
 #define STEP 3         /* versions are multiples of STEP */
 #define TRIM_EVERY 400 /* entries; keeps the last KEEP */
 #define KEEP 300
+/* Entries; then a trim past everything, persisted or not (so a power loss
+ * may come right after a trim past the persisted point). */
+#define FULL_TRIM_EVERY 250
+#define REPORT_PERSISTED 1 /* pipe messages: {kind, value}, int64_t each */
 
 /* Child: argv = {name, dir, pipe fd}. */
 int tc_crash_child(int argc, char **argv)
@@ -41,7 +49,11 @@ int tc_crash_child(int argc, char **argv)
                 (unsigned long long)err.offset, err.msg);
         return 3;
     }
-    int64_t v = persistent_log_last_version(log);
+    char data[600];
+    snprintf(data, sizeof(data), "%s/crash.log", argv[1]);
+    ff_track(data);
+    ff_report_to(fd);
+    int64_t v = persistent_log_last_appended(log);
     if (v < 0)
         v = 0;
     uint8_t *buf = malloc(MAXP);
@@ -61,12 +73,18 @@ int tc_crash_child(int argc, char **argv)
             e = persistent_log_persist(log, v);
             if (e)
                 return 5;
-            int64_t p = persistent_log_latest_persisted(log);
-            if (write(fd, &p, sizeof(p)) != sizeof(p))
+            int64_t rep[2] = {REPORT_PERSISTED,
+                              persistent_log_latest_persisted(log)};
+            if (write(fd, rep, sizeof(rep)) != sizeof(rep))
                 return 6;
         }
         if ((v / STEP) % TRIM_EVERY == 0) {
             e = persistent_log_trim(log, v - KEEP * STEP);
+            if (e)
+                return 7;
+        }
+        if ((v / STEP) % FULL_TRIM_EVERY == 0) {
+            e = persistent_log_trim(log, v + 1);
             if (e)
                 return 7;
         }
@@ -89,21 +107,25 @@ static void check_log(const char *dir, const int64_t *reported, size_t n,
     int64_t max_reported = -1;
     for (size_t i = 0; i < n; i++)
         max_reported = reported[i] > max_reported ? reported[i] : max_reported;
-    ck_assert_msg(last >= max_reported,
-                  "round %d: last %lld < reported persisted %lld", round,
-                  (long long)last, (long long)max_reported);
+    /* The last version appended survives a trim of everything (and the
+     * reopen): never below a reported persisted one. */
+    int64_t appended = persistent_log_last_appended(log);
+    ck_assert_msg(appended >= max_reported,
+                  "round %d: last appended %lld < reported persisted %lld",
+                  round, (long long)appended, (long long)max_reported);
     ck_assert_int_eq(persistent_log_latest_persisted(log), last);
     /* A trim keeps the KEEP entries behind the one just appended, and a
      * kill -9 loses nothing that was written: never fewer entries remain. */
-    int64_t total = last / STEP;
+    int64_t full = (last / STEP) / FULL_TRIM_EVERY * FULL_TRIM_EVERY * STEP;
+    int64_t total = (last - full) / STEP;
     uint64_t at_least = total < KEEP + 1 ? (uint64_t)total : KEEP + 1;
     ck_assert_msg(persistent_log_count(log) >= at_least,
                   "round %d: %llu entries left of %lld", round,
                   (unsigned long long)persistent_log_count(log),
                   (long long)total);
     for (size_t i = 0; i < n; i++) {
-        if (reported[i] < first)
-            continue; /* trimmed since */
+        if (reported[i] < first || first < 0)
+            continue; /* trimmed since (first < 0: everything was) */
         struct persistent_entry e;
         ck_assert_msg(persistent_log_get(log, reported[i], &e) == 0,
                       "round %d: persisted %lld missing", round,
@@ -127,6 +149,45 @@ static void check_log(const char *dir, const int64_t *reported, size_t n,
             round, n, (long long)max_reported, (long long)first,
             (long long)last, torn ? ", torn tail dropped" : "");
     persistent_log_close(log);
+}
+
+static void take(const uint8_t *msg, int64_t *reported, size_t *n, size_t cap,
+                 int64_t *durable)
+{
+    int64_t m[2];
+    memcpy(m, msg, sizeof(m));
+    if (m[0] == REPORT_PERSISTED && *n < cap)
+        reported[(*n)++] = m[1];
+    else if (m[0] == FF_REPORT_SYNCED)
+        *durable = m[1];
+}
+
+static int power_losses;
+
+/* What a power loss may keep of NAME.log: everything up to the size at
+ * its last sync, and beyond it nothing (cut) or zeros (a size update that
+ * reached the disk without the data). */
+static void power_loss(const char *dir, int64_t durable, bool zero)
+{
+    char data[600];
+    snprintf(data, sizeof(data), "%s/crash.log", dir);
+    uint64_t size = tc_file_size(data);
+    if (durable < 0 || (uint64_t)durable >= size)
+        return;
+    power_losses++;
+    if (!zero) {
+        tc_truncate_file(data, (uint64_t)durable);
+        return;
+    }
+    int fd = open(data, O_WRONLY);
+    ck_assert_int_ge(fd, 0);
+    static const uint8_t z[65536];
+    for (uint64_t at = (uint64_t)durable; at < size;) {
+        size_t k = size - at < sizeof(z) ? (size_t)(size - at) : sizeof(z);
+        ck_assert_int_eq(pwrite(fd, z, k, (off_t)at), (ssize_t)k);
+        at += k;
+    }
+    close(fd);
 }
 
 START_TEST(kill_9_at_random_points)
@@ -158,7 +219,8 @@ START_TEST(kill_9_at_random_points)
         /* Let it run 5..150 ms, reading reports as they come. */
         int64_t until = th_now_ms() + 5 + (int64_t)(rand_r(&seed) % 146);
         size_t n = 0;
-        uint8_t part[8];
+        int64_t durable = -1;
+        uint8_t part[16];
         size_t have = 0;
         for (;;) {
             int64_t now = th_now_ms();
@@ -166,8 +228,7 @@ START_TEST(kill_9_at_random_points)
             if (got > 0) {
                 have += (size_t)got;
                 if (have == sizeof(part)) {
-                    if (n < cap)
-                        memcpy(&reported[n++], part, sizeof(part));
+                    take(part, reported, &n, cap, &durable);
                     have = 0;
                 }
                 continue;
@@ -189,17 +250,20 @@ START_TEST(kill_9_at_random_points)
                 break;
             have += (size_t)got;
             if (have == sizeof(part)) {
-                if (n < cap)
-                    memcpy(&reported[n++], part, sizeof(part));
+                take(part, reported, &n, cap, &durable);
                 have = 0;
             }
         }
         close(pfd[0]);
+        if (round % 3 != 0)
+            power_loss(dir, durable, round % 3 == 2);
         check_log(dir, reported, n, round);
     }
     free(reported);
-    fprintf(stderr, "crash: %d rounds passed, %d with a torn tail\n", rounds,
-            torn_tails);
+    fprintf(stderr,
+            "crash: %d rounds passed, %d with a torn tail, %d with a "
+            "simulated power loss\n",
+            rounds, torn_tails, power_losses);
 }
 END_TEST
 

@@ -335,7 +335,7 @@ START_TEST(bad_arguments)
     ck_assert_ptr_null(log);
     persistent_log_close(NULL);
     ck_assert_str_eq(persistent_strerror(-EBADMSG),
-                     "-EBADMSG: damaged log file or malformed bytes");
+                     "EBADMSG: damaged log file or malformed bytes");
     /* Two opens of the same log at once. */
     struct persistent_log *a = tc_open(dir, "busy");
     tc_options(&opts, dir);

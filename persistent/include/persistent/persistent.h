@@ -14,6 +14,10 @@
  * reported with -EBADMSG, the file and the offset (docs/persistent.md says
  * which case is which).
  *
+ * Timestamps: replicas must append the same (version, timestamp) pairs;
+ * stamp each version deterministically, e.g. ts(v) = max(ts(v-1), the
+ * sender's timestamp in the message) (docs/persistent.md).
+ *
  * Writes: appends are gathered in a 1 MiB stage in memory and written to
  * the file in large writes: when the stage fills, at persist, at trim,
  * truncate and close, or when a reader asks for a record still staged
@@ -30,13 +34,22 @@
  * Views: lookups return a view into the log's mapping of the file
  * (struct persistent_entry.data).  A view stays valid until the next trim,
  * truncate or close of that log, whichever thread does it; copy the bytes
- * (persistent_log_copy) to keep them longer.
+ * (persistent_log_copy) to keep them longer.  A thread other than the
+ * writer may read a view only while it knows no trim, truncate or close
+ * runs (a truncate cuts the file: reading a cut page raises SIGBUS); the
+ * safe reads from any thread are persistent_log_copy, export and the
+ * entries passed to a foreach callback (all under the read lock).
  *
  * Errors: functions return 0 or a negative errno; persistent_strerror()
- * names it.
+ * names it.  After a failed sync (fdatasync/fsync) of either file, or a
+ * failed write of NAME.meta, the log no longer knows what is durable: it
+ * refuses append, persist, trim, truncate and import with -EIO from then
+ * on (lookups still answer what is in the file); close and reopen it.  A
+ * truncate whose sync failed has cut the index with the file, so no
+ * lookup reaches past the file's end.
  */
-#ifndef PERSISTENT_PERSISTENT_H
-#define PERSISTENT_PERSISTENT_H
+#ifndef DERECHO_PERSISTENT_H
+#define DERECHO_PERSISTENT_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -82,8 +95,10 @@ typedef void (*persistent_persisted_fn)(void *ctx, int64_t version);
 struct persistent_options {
     /* sizeof(struct persistent_options), set by _init.  A smaller size (an
      * older, shorter struct, at least through max_data_size) is accepted,
-     * the fields it lacks keep their defaults; a size larger than this
-     * library's struct, or one cutting a field in two, is -EINVAL. */
+     * the fields it lacks keep their defaults; a larger size (a newer
+     * struct, at most 4096 bytes) is accepted when the bytes beyond this
+     * library's struct are zero, else -EINVAL; one cutting a field in two
+     * is -EINVAL.  NULL options mean all defaults. */
     size_t size;
     /* Folder of the log files (created, one level, when missing).  For
      * Persistent fields: PERS/file_path; for Volatile fields a tmpfs
@@ -93,14 +108,15 @@ struct persistent_options {
     /* Discard any existing log of this name on open.  Default false. */
     bool reset;
     /* Most live entries (after trims) the log holds; appends beyond fail
-     * with -ENOSPC.  1 .. 2^32, default 1048576.  Rounded up to a power of
-     * two. */
+     * with -ENOSPC.  1 .. 2^32 (4294967296: open refuses more with -EINVAL
+     * and an err.msg naming the limit), default 1048576.  Rounded up to a
+     * power of two. */
     uint64_t max_log_entry;
     /* Most live bytes of entries (headers included: 48 bytes an entry plus
      * padding to 8, plus at most 1/16 more when the record is padded to a
-     * page end) the log holds; appends beyond fail with -ENOSPC.  Also the
-     * size of the address-space window the log maps.  4096 .. 2^46.
-     * Default 64 GiB. */
+     * page end) the log holds; appends beyond fail with -ENOSPC.  The
+     * address-space window the log maps grows with it up to this.  4096 ..
+     * 2^46.  Default 64 GiB. */
     uint64_t max_data_size;
     /* Log messages: default stderr at LOG_WARNING and above. */
     persistent_log_fn log;
@@ -114,15 +130,23 @@ struct persistent_options {
 /* Fills *opts with the defaults above (and opts->size). */
 PERSISTENT_EXPORT void persistent_options_init(struct persistent_options *opts);
 
-/* Where and why an open failed, for -EBADMSG (damaged file) and I/O errors:
- * the file's path and the byte offset of the damage. */
+/* Why an open failed (the project's error shape: code and message first):
+ * code is the error returned (a negative errno; 0 after success), msg says
+ * why in words, and for -EBADMSG (damaged file) and I/O errors file is the
+ * file's path and offset the byte offset of the damage. */
 struct persistent_error {
+    int code;
+    char msg[256];
     char file[512];
     uint64_t offset;
-    char msg[256];
 };
 
-/* The name of a (negative) error code, e.g. "-EBADMSG: bad message". */
+/* The name and meaning of an error code, negative or positive (the same
+ * text for both), e.g. "EBADMSG: damaged log file or malformed bytes"; for
+ * an errno this library does not return, the system's name and text
+ * ("EMFILE: Too many open files"), "unknown error N" for a number that is
+ * no errno.  Any thread: the texts are constant, except that last kind,
+ * which lives in a buffer of the calling thread until its next call. */
 PERSISTENT_EXPORT const char *persistent_strerror(int err);
 
 /* ---- logs -----------------------------------------------------------------
@@ -133,8 +157,11 @@ struct persistent_log;
 /* Opens (creating it when absent) the log called name (letters, digits,
  * '.', '_', '-'; at most 200 bytes; not starting with '.') in
  * opts->directory.  The log uses two files there: NAME.log (entries) and
- * NAME.meta (trim point, written atomically).  On open a torn tail is
- * dropped (logged at LOG_WARNING) and the file is made durable again.
+ * NAME.meta; both hold the trim point and write generation (written
+ * atomically), and must agree.  On open a torn tail is dropped (logged at
+ * LOG_WARNING) and the file is made durable again; a file that is damaged
+ * or an older copy of itself gives a correct prefix of what was persisted
+ * or -EBADMSG (docs/persistent.md), never stale entries.
  * opts may be NULL (defaults); it is copied.  err may be NULL.
  * Returns 0 and *out, or (with *out = NULL when out is not NULL):
  * -EINVAL (out or name NULL, bad name or options, or a log holding more
@@ -151,24 +178,29 @@ PERSISTENT_EXPORT int persistent_log_open(const struct persistent_options *opts,
                                           struct persistent_error *err);
 
 /* Closes the log: writes staged entries to the file (without syncing),
- * gives back reserved blocks, records the durable point in NAME.meta (so a
+ * gives back reserved blocks, records the durable point in both files (so a
  * later open can tell corruption from a torn tail) and frees it.  Does not
  * persist: entries appended since the last persist may or may not survive
  * a crash.  Every view becomes invalid.  NULL is a no-op.  Writer thread;
- * waits for a persist or lookup running on another thread.  Called from the
+ * waits for a persist or lookup running on another thread (lock-free point
+ * lookups included).  A lookup called on another thread while close runs
+ * gets -EINVAL (or, for the functions returning a value, the empty log's
+ * value) and touches nothing; one called after close returned is a use
+ * after free.  Called from the
  * persisted callback or from a foreach callback (forbidden) it does
  * nothing: the log stays open and must be closed later. */
 PERSISTENT_EXPORT void persistent_log_close(struct persistent_log *log);
 
 /* Appends an entry.  version must be >= 0 and greater than the last
- * version, timestamp_ns not smaller than the last timestamp: -EINVAL
- * otherwise (also for a NULL log, or NULL data with size > 0).  data (size
- * bytes, may be NULL when size is 0) is copied.  -ENOSPC when max_log_entry or
- * max_data_size would be exceeded or the disk is full (blocks are reserved
- * here), -EFBIG beyond the process's file size limit (RLIMIT_FSIZE), or the
- * file system's error when the stage had to be written out (-EIO, ...): the log
- * is then unchanged and stays usable.  Not durable until persist.  Writer
- * thread. */
+ * version appended, timestamp_ns not smaller than the last timestamp:
+ * -EINVAL otherwise (a trim that empties the log does not lower them; a
+ * truncate lowers them to its cut) (also for a NULL log, or NULL data with size
+ * > 0).  data (size bytes, may be NULL when size is 0) is copied.  -ENOSPC when
+ * max_log_entry or max_data_size would be exceeded or the disk is full (blocks
+ * are reserved here), -EFBIG beyond the process's file size limit
+ * (RLIMIT_FSIZE), or the file system's error when the stage had to be written
+ * out (-EIO, ...): the log is then unchanged and stays usable.  Not durable
+ * until persist.  Writer thread. */
 PERSISTENT_EXPORT int persistent_log_append(struct persistent_log *log,
                                             int64_t version,
                                             int64_t timestamp_ns,
@@ -182,9 +214,11 @@ PERSISTENT_EXPORT int persistent_log_append(struct persistent_log *log,
  * (negative, or beyond the last version) persists everything appended.  On
  * success the latest persisted version is the last version appended
  * before the call, and the persisted callback runs if it advanced.  Returns
- * 0, -EIO (or another errno of fdatasync), or -EINVAL (NULL log, or called
- * from the persisted callback).  Any one thread at a time (see
- * Threading). */
+ * 0, -EIO (or another errno of fdatasync), -EINVAL (NULL log, or called
+ * from the persisted callback) or -EDEADLK (called from a foreach callback
+ * of this log, whose read lock a trim, truncate or close on another thread
+ * may be waiting for while holding what persist needs).  Any one thread at
+ * a time (see Threading). */
 PERSISTENT_EXPORT int persistent_log_persist(struct persistent_log *log,
                                              int64_t up_to_version);
 
@@ -198,8 +232,9 @@ persistent_log_latest_persisted(const struct persistent_log *log);
  * system (hole punching; where the file system cannot, the space stays
  * allocated and a LOG_NOTICE says so).  Trimming beyond the last entry
  * empties the log; indexes keep counting.  The new head is recorded
- * atomically in NAME.meta before space is released.  Invalidates views.
- * Any version or index is accepted: one at or below the first entry's
+ * atomically in both files before space is released; a trim past the
+ * persisted point first makes the entries durable (fdatasync).  Invalidates
+ * views. Any version or index is accepted: one at or below the first entry's
  * (negative indexes included: trim_index does not count from the end)
  * trims nothing.  Returns 0, an errno of the file system, or -EINVAL (NULL
  * log, or called from the persisted callback or a foreach callback).
@@ -213,7 +248,9 @@ PERSISTENT_EXPORT int persistent_log_trim_index(struct persistent_log *log,
  * cleanup of a view change, or a restart's trim to the agreed log); the
  * cut is durable on return.  A version below the first entry's (any
  * negative one) empties the log.  The latest persisted version drops with
- * it.  Invalidates views.  Returns 0, an errno of the file system, or
+ * it, and so does the last version (the next append must be above
+ * version; on a log that trims emptied, a version below its last lowers
+ * that).  Invalidates views.  Returns 0, an errno of the file system, or
  * -EINVAL (NULL log, or called from the persisted callback or a foreach
  * callback).  Writer thread (waits for a persist in progress). */
 PERSISTENT_EXPORT int persistent_log_truncate(struct persistent_log *log,
@@ -285,6 +322,14 @@ PERSISTENT_EXPORT int64_t
 persistent_log_first_index(const struct persistent_log *log);
 PERSISTENT_EXPORT int64_t
 persistent_log_last_index(const struct persistent_log *log);
+/* The version the next append must exceed: the last version appended,
+ * also when trims emptied the log since (after a reopen: the last entry
+ * found, or the last entry trimmed when none is left), lowered only by
+ * truncate.  PERSISTENT_INVALID_VERSION when there never was one.  Writer
+ * thread (or any thread while the writer does not append). */
+PERSISTENT_EXPORT int64_t
+persistent_log_last_appended(const struct persistent_log *log);
+
 /* Live bytes of entries in the file (what max_data_size bounds). */
 PERSISTENT_EXPORT uint64_t
 persistent_log_data_size(const struct persistent_log *log);
