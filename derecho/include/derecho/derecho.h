@@ -565,6 +565,21 @@ typedef void (*derecho_log_fn)(void *ctx, int level, const char *module,
  * derecho_group_destroy; must not block. */
 typedef void (*derecho_view_fn)(void *ctx, const struct derecho_view *view);
 
+/* A message was delivered (docs/derecho.md, "Ordered multicast").  Runs
+ * on the group's delivery thread ("derecho-dlv"), one message at a time,
+ * in the shard's order (ordered mode) or on receipt (unordered mode).
+ * sender: its node id; version = (view id << 32) | position of the
+ * message in the view's order of the shard (null messages take positions
+ * but are never delivered).  data points into the ring (valid until the
+ * callback returns; size may be 0).  A slow callback holds back senders
+ * (their windows fill), never heartbeats or view changes.  May send
+ * (a blocking send to a shard whose window is full waits for deliveries
+ * that only this thread makes: use DERECHO_SEND_NONBLOCK here); must not
+ * call derecho_group_destroy. */
+typedef void (*derecho_deliver_fn)(void *ctx, uint32_t subgroup, uint32_t shard,
+                                   uint32_t sender, uint64_t version,
+                                   const void *data, size_t size);
+
 struct derecho_group_options {
     size_t size;             /* sizeof(struct derecho_group_options) */
     derecho_view_fn on_view; /* may be NULL */
@@ -574,6 +589,10 @@ struct derecho_group_options {
     derecho_log_fn log;      /* NULL: stderr ("derecho: LEVEL: msg") */
     void *log_ctx;
     int log_level; /* syslog level, default LOG_WARNING */
+    /* Added with the multicast (a struct from an older header ends here;
+     * its size is accepted and these stay NULL). */
+    derecho_deliver_fn on_deliver; /* may be NULL */
+    void *deliver_ctx;
 };
 
 /* Fills the defaults above and sets o->size.  NULL: nothing happens. */
@@ -620,6 +639,55 @@ DERECHO_EXPORT void derecho_group_destroy(struct derecho_group *g);
  * -EINVAL, -ENOMEM. */
 DERECHO_EXPORT int derecho_group_get_view(struct derecho_group *g,
                                           struct derecho_view **out);
+
+/* ======================================================================= */
+/* Sending (ordered multicast over SMC; docs/derecho.md)                   */
+/* ======================================================================= */
+
+/* flags of the send calls: return -EAGAIN instead of waiting. */
+#define DERECHO_SEND_NONBLOCK 1
+
+/* Reserves size bytes in place in my next outgoing slot of subgroup (in
+ * my shard of it); *buf gets where to write them (valid until the commit
+ * or cancel).  Fill them, then derecho_send_commit.  One reservation per
+ * subgroup at a time in a process: another thread's reserve waits for
+ * it.  Waits (or -EAGAIN with DERECHO_SEND_NONBLOCK) while the window is
+ * full (window_size messages of mine not yet delivered by every shard
+ * member), during a view change, and while the subgroup is not
+ * provisioned.  Errors: -EINVAL (NULL), -ERANGE (no such subgroup),
+ * -ENOENT (I am in no shard of subgroup), -EPERM (my shard lists me as
+ * receive-only), -EMSGSIZE (size over the profile's max_smc_payload_size;
+ * larger messages go through RDMC, not built yet), -EBUSY (this thread
+ * already holds the reservation), -EAGAIN, -ESHUTDOWN (the group is being
+ * destroyed).  Any thread but the delivery thread for blocking calls. */
+DERECHO_EXPORT int derecho_send_reserve(struct derecho_group *g,
+                                        uint32_t subgroup, size_t size,
+                                        int flags, void **buf);
+
+/* Sends the reserved message with its first size bytes (at most the
+ * reserved size).  From then on it is delivered to every shard member in
+ * order (or, if the view changes first, up to the view's end; see
+ * docs/derecho.md).  Errors: -EINVAL (size over the reservation),
+ * -ENOENT (this thread holds no reservation of subgroup), -ERANGE, and
+ * a push error (logged; the message was committed locally). */
+DERECHO_EXPORT int derecho_send_commit(struct derecho_group *g,
+                                       uint32_t subgroup, size_t size);
+
+/* Drops this thread's reservation of subgroup (nothing is sent).
+ * -ENOENT when there is none. */
+DERECHO_EXPORT int derecho_send_cancel(struct derecho_group *g,
+                                       uint32_t subgroup);
+
+/* Copies size bytes from data into a slot and commits it: reserve + copy
+ * + commit, with their errors. */
+DERECHO_EXPORT int derecho_send(struct derecho_group *g, uint32_t subgroup,
+                                const void *data, size_t size, int flags);
+
+/* The largest message my shard of subgroup takes through SMC (its
+ * profile's max_smc_payload_size).  -ERANGE, -ENOENT as above, -EAGAIN
+ * between views or while not provisioned. */
+DERECHO_EXPORT int derecho_send_max_size(struct derecho_group *g,
+                                         uint32_t subgroup, size_t *size);
 
 #ifdef __cplusplus
 }
