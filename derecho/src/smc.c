@@ -43,6 +43,7 @@
 #define IDLE_POLL_MS 100       /* delivery thread: safety-net wake-up */
 #define SYNC_TIMEOUT_MS 5000   /* epoch end: barrier over the old table */
 #define MAX_PROFILES 64
+#define SETUP_TIMEOUT_MS 5000 /* a view's table among its members */
 
 struct profile {
     char name[DERECHO_MAX_NAME + 1];
@@ -813,6 +814,7 @@ int derecho__smc_view_start(struct derecho__smc *s,
     sst_options_init(&so);
     so.table_id = (uint64_t)v->id;
     so.heartbeat_ms = s->heartbeat_ms;
+    so.setup_timeout_ms = SETUP_TIMEOUT_MS;
     so.on_suspect = on_suspect;
     so.suspect_ctx = s;
     so.thread_name = "derecho-sst";

@@ -33,6 +33,16 @@ static Suite *multiproc_suite(void)
 {
     Suite *s = suite_create("derecho-multiproc");
     suite_add_tcase(s, tc_group());
+    suite_add_tcase(s, tc_smc());
+    return s;
+}
+
+/* vs_stress processes checked by check_vs (the test in
+ * applications/meson.build passes their paths). */
+static Suite *vs_suite(void)
+{
+    Suite *s = suite_create("derecho-vs");
+    suite_add_tcase(s, tc_vs());
     return s;
 }
 
@@ -47,6 +57,6 @@ static Suite *stress_suite(void)
 int main(int argc, char **argv)
 {
     static Suite *(*const suites[])(void) = {unit_suite, multiproc_suite,
-                                             stress_suite, NULL};
+                                             stress_suite, vs_suite, NULL};
     return th_main(argc, argv, suites, group_children);
 }
