@@ -39,7 +39,7 @@
 
 #define SLOT_HEADER 8
 #define SLOT_NULL (1ull << 32) /* header flag: a null message */
-#define SPIN_NS 50000          /* delivery thread: spin after progress */
+#define SPIN_NS 20000          /* delivery thread: spin after progress */
 #define IDLE_POLL_MS 100       /* delivery thread: safety-net wake-up */
 #define SYNC_TIMEOUT_MS 5000   /* epoch end: barrier over the old table */
 #define MAX_PROFILES 64

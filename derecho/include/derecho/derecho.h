@@ -1,7 +1,7 @@
 /* libderecho: groups, views, subgroups and shards (docs/derecho.md).
  *
- * What this version holds (the group lifecycle, membership changes and the
- * ordered multicast are not built yet; docs/derecho.md, "Not built yet"):
+ * What this version holds (membership changes over the SST, failures and
+ * RDMC are not built yet; docs/derecho.md, "Not built yet"):
  *  1. Layout specs: the application declares its subgroup types in order,
  *     each with its subgroups and their shard policies (one subgroup over
  *     every member; k identical subgroups; even shards; flexible min/max
@@ -18,6 +18,12 @@
  *     plain sockets, for processes not yet in the connection pool.
  *  5. Groups, first steps: the contact rule, joins (batched, refused with
  *     a reason, redirected), leaves, views announced by the leader.
+ *  6. Ordered multicast over SMC: one fab pool per process (sst_port),
+ *     one SST table per view holding each member's ring of window_size
+ *     slots per subgroup, round robin order with null messages sent at
+ *     once, delivery when stable on one delivery thread per process,
+ *     unordered mode, sender subsets; the reserve/commit and copy send
+ *     API.  Messages over max_smc_payload_size: -EMSGSIZE (RDMC next).
  *
  * Errors: 0 or a negative errno; derecho_strerror() names them.  Where a
  * number is not enough, struct derecho_error (optional everywhere) says
@@ -619,19 +625,27 @@ struct derecho_group;
  * -ETIMEDOUT (no contact admitted us in time), -EADDRINUSE (gms_port
  * taken), -EINVAL (bad arguments or options), -EPROTO, -ENOMEM, -errno.
  *
- * Not built yet: failure detection over the SST (a member that stops
+ * It also creates the process's fab pool on sst_port (-EADDRINUSE when
+ * taken) and, at every installed view, the view's SST table with every
+ * member (docs/derecho.md, "Ordered multicast over SMC"); rdmc_port is
+ * read but not bound (one pool serves SST and, later, RDMC).
+ *
+ * Not built yet: failure handling over the SST (a member that stops
  * without closing its connection is not removed), leader takeover,
- * multicast. */
+ * RDMC. */
 DERECHO_EXPORT int derecho_group_create(const struct conf *c,
                                         const struct derecho_layout_spec *spec,
                                         const struct derecho_group_options *o,
                                         struct derecho_group **out,
                                         struct derecho_error *err);
 
-/* Leaves the group (closes the control connections, which makes the
- * leader install a view without this member), stops and joins the
- * group's thread and frees everything.  NULL is a no-op.  Must not be
- * called from on_view. */
+/* Leaves the group: stops the group's thread, ends the current view's
+ * multicast (undelivered messages are dropped here), closes its SST
+ * table, the pool and the control connections (the leader then installs
+ * a view without this member), joins the delivery thread and frees
+ * everything.  No other thread may be in a send call of this group (or
+ * enter one) meanwhile.  NULL is a no-op.  Must not be called from
+ * on_view or on_deliver. */
 DERECHO_EXPORT void derecho_group_destroy(struct derecho_group *g);
 
 /* A copy of the current view in *out (destroy it with
@@ -658,8 +672,8 @@ DERECHO_EXPORT int derecho_group_get_view(struct derecho_group *g,
  * -ENOENT (I am in no shard of subgroup), -EPERM (my shard lists me as
  * receive-only), -EMSGSIZE (size over the profile's max_smc_payload_size;
  * larger messages go through RDMC, not built yet), -EBUSY (this thread
- * already holds the reservation), -EAGAIN, -ESHUTDOWN (the group is being
- * destroyed).  Any thread but the delivery thread for blocking calls. */
+ * already holds the reservation), -EAGAIN.  Any thread (blocking calls
+ * not from on_deliver), but not during derecho_group_destroy. */
 DERECHO_EXPORT int derecho_send_reserve(struct derecho_group *g,
                                         uint32_t subgroup, size_t size,
                                         int flags, void **buf);
