@@ -874,7 +874,6 @@ void derecho__smc_view_end(struct derecho__smc *s,
     /* Wedge: no sends from now on.  An open reservation points into the
      * table: wait for its commit (or cancel) before the table goes. */
     v->wedged = true;
-    s->cur = NULL;
     s->generation++;
     pthread_cond_broadcast(&s->cond);
     for (;;) {
@@ -893,6 +892,7 @@ void derecho__smc_view_end(struct derecho__smc *s,
                  (long long)v->id);
         s->waiters--;
     }
+    s->cur = NULL;
     s->retire = v;
     s->retire_next = next;
     s->retire_done = false;
@@ -952,8 +952,7 @@ static int find_shard(struct derecho__smc *s, uint32_t subgroup, size_t size,
         if (s->closing)
             return -ESHUTDOWN;
         struct sview *v = s->cur;
-        int wait_reason = 0;
-        if (v) {
+        if (v && !v->wedged) {
             if (subgroup >= v->num_subgroups)
                 return -ERANGE;
             int32_t idx = v->mine[subgroup];
@@ -974,9 +973,7 @@ static int find_shard(struct derecho__smc *s, uint32_t subgroup, size_t size,
                     return 0;
                 }
             }
-            wait_reason = 1;
         }
-        (void)wait_reason;
         if (flags & DERECHO_SEND_NONBLOCK)
             return -EAGAIN;
         struct timespec ts;
@@ -1010,12 +1007,11 @@ int derecho__smc_reserve(struct derecho__smc *s, uint32_t subgroup, size_t size,
 static int reserved_shard(struct derecho__smc *s, uint32_t subgroup,
                           struct sview **vp, struct sshard **shp)
 {
+    /* A view that is ending keeps s->cur until its open reservations are
+     * committed or cancelled (a committed one is part of the view). */
     struct sview *v = s->cur;
-    if (!v) {
-        /* The view ended (it waited for this reservation, so it cannot
-         * have): only a reservation never made gets here. */
+    if (!v)
         return -ENOENT;
-    }
     if (subgroup >= v->num_subgroups)
         return -ERANGE;
     int32_t idx = v->mine[subgroup];

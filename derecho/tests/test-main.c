@@ -46,6 +46,13 @@ static Suite *vs_suite(void)
     return s;
 }
 
+static Suite *vs_stress_suite(void)
+{
+    Suite *s = suite_create("derecho-vs-stress");
+    suite_add_tcase(s, tc_vs_stress());
+    return s;
+}
+
 /* The stress tier (meson test --setup stress --suite derecho). */
 static Suite *stress_suite(void)
 {
@@ -56,7 +63,8 @@ static Suite *stress_suite(void)
 
 int main(int argc, char **argv)
 {
-    static Suite *(*const suites[])(void) = {unit_suite, multiproc_suite,
-                                             stress_suite, vs_suite, NULL};
+    static Suite *(*const suites[])(void) = {unit_suite,      multiproc_suite,
+                                             stress_suite,    vs_suite,
+                                             vs_stress_suite, NULL};
     return th_main(argc, argv, suites, group_children);
 }

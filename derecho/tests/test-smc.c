@@ -538,3 +538,21 @@ TCase *tc_vs(void)
     tcase_add_test(tc, vs_stress_sigterm_leaves_cleanly);
     return tc;
 }
+
+/* The stress tier: longer runs, many times in a row. */
+START_TEST(vs_stress_repeated)
+{
+    for (int i = 0; i < 10; i++) {
+        run_vs(3, 1000, "1,100,3000,10240", "all", -1);
+        run_vs(4, 500, "64,8000", "half", -1);
+    }
+}
+END_TEST
+
+TCase *tc_vs_stress(void)
+{
+    TCase *tc = tcase_create("vs_stress_repeated");
+    tcase_set_timeout(tc, 3000);
+    tcase_add_test(tc, vs_stress_repeated);
+    return tc;
+}
