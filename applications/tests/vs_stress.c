@@ -315,8 +315,23 @@ int main(int argc, char **argv)
         }
         goto leave;
     }
+    /* The view's multicast starts right after on_view: -EAGAIN until
+     * then. */
     size_t max_size = 0;
-    if (sender && derecho_send_max_size(g, 0, &max_size) == 0)
+    int mrc = -EAGAIN;
+    for (int tries = 0; sender && mrc == -EAGAIN && tries < 1000; tries++) {
+        mrc = derecho_send_max_size(g, 0, &max_size);
+        if (mrc == -EAGAIN) {
+            struct timespec pause = {0, 10000000};
+            nanosleep(&pause, NULL);
+        }
+    }
+    if (sender && mrc != 0) {
+        fprintf(stderr, "vs_stress: %s\n", derecho_strerror(mrc));
+        status = 1;
+        goto leave;
+    }
+    if (sender)
         for (size_t i = 0; i < num_sizes; i++)
             if (sizes[i] > max_size) {
                 fprintf(stderr,
@@ -326,7 +341,15 @@ int main(int argc, char **argv)
                 status = 64;
                 goto leave;
             }
-    uint8_t *buf = malloc(max_size ? max_size : 1);
+    size_t largest = 1;
+    for (size_t i = 0; i < num_sizes; i++)
+        if (sizes[i] > largest)
+            largest = sizes[i];
+    uint8_t *buf = malloc(largest);
+    if (!buf) {
+        status = 1;
+        goto leave;
+    }
     for (long i = 0; sender && i < messages && !stop_signal; i++) {
         size_t size = sizes[(size_t)i % num_sizes];
         int rc;
