@@ -5,12 +5,16 @@
  * (the schema is the same in every row):
  *   s<i>.slots  window x (8-byte header + max_smc_payload_size rounded up
  *               to 8): the ring this member writes as a sender;
- *   s<i>.nsent  how many messages (nulls included) it put in the ring;
- *   s<i>.cnt    recv[K] then ndel[K]: per sender of my shard, how many of
- *               its messages I received and delivered (K = the largest
- *               sender count of the subgroup's shards).
- * A sender writes a slot, pushes it to the shard, then pushes nsent (the
- * guard pattern: libsst keeps pushes from one member in order).  The
+ *   s<i>.cnt    nsent (how many messages, nulls included, it put in the
+ *               ring), then recv[K] and ndel[K]: per sender of my shard,
+ *               how many of its messages I received and delivered (K = the
+ *               largest sender count of the subgroup's shards).
+ * A sender writes a slot, pushes it to the shard, then the counters
+ * starting at nsent (the guard pattern: libsst keeps pushes from one
+ * member in order).  Pushes that include nsent are made under the lock,
+ * so they leave in the order nsent grew.  When the delivery thread is
+ * awake (not asleep, not in an upcall) the sender leaves that push to its
+ * next pass, which carries recv/ndel too: one push for many messages.  The
  * delivery thread ("derecho-dlv") turns nsent into recv, delivers in round
  * robin order what every shard member received, pushes recv/ndel, and
  * sends a null message at once when another sender has a message in a
@@ -71,6 +75,7 @@ struct sshard {
     uint64_t seen_sum;
     /* Senders, under smc->lock. */
     uint64_t nsent;
+    bool dirty; /* nsent not pushed yet: the delivery thread will */
     bool reserved;
     pthread_t owner;
 };
@@ -113,6 +118,7 @@ struct derecho__smc {
     bool thread_started;
     int wake_fd;
     atomic_int sleeping;
+    atomic_int in_upcall;
 };
 
 static void slog(const struct derecho__smc *s, int level, const char *fmt, ...)
@@ -185,6 +191,16 @@ static inline uint64_t *cnt_of(struct sview *v, struct sshard *sh,
     return (uint64_t *)(void *)(row(v, rank) + sh->off_cnt);
 }
 
+/* Pushes my counters (nsent, recv, ndel) to the shard.  Under s->lock. */
+static int push_counters(struct sview *v, struct sshard *sh)
+{
+    sh->dirty = false;
+    if (sh->n < 2)
+        return 0;
+    return sst_put_to(v->t, sh->ranks, sh->n, sh->off_nsent,
+                      8 + (size_t)sh->K * 16);
+}
+
 static inline uint8_t *slot_of(struct sview *v, struct sshard *sh,
                                uint32_t rank, uint64_t index)
 {
@@ -231,8 +247,12 @@ static int publish_slot(struct derecho__smc *s, struct sview *v,
         rc = sst_put_to(v->t, sh->ranks, sh->n, off, bytes);
     sh->nsent++;
     store(nsent_of(v, sh, v->my_rank), sh->nsent);
-    if (rc == 0 && sh->n > 1)
-        rc = sst_put_to(v->t, sh->ranks, sh->n, sh->off_nsent, 8);
+    if (atomic_load(&s->sleeping) || atomic_load(&s->in_upcall)) {
+        if (rc == 0 && sh->n > 1)
+            rc = sst_put_to(v->t, sh->ranks, sh->n, sh->off_nsent, 8);
+    } else {
+        sh->dirty = true; /* the awake delivery thread's next pass */
+    }
     if (rc)
         slog(s, LOG_ERR, "view %lld: push of a message failed: %s",
              (long long)v->id, sst_strerror(rc));
@@ -254,10 +274,13 @@ static void upcall(struct derecho__smc *s, struct sview *v, struct sshard *sh,
     size_t len = (size_t)(uint32_t)hdr;
     if (len > sh->payload)
         len = sh->payload; /* never past the slot, whatever a peer wrote */
-    if (s->o->on_deliver)
+    if (s->o->on_deliver) {
+        atomic_store(&s->in_upcall, 1);
         s->o->on_deliver(s->o->deliver_ctx, sh->subgroup, sh->shard,
                          sh->sender_ids[j], ((uint64_t)v->id << 32) | pos,
                          slot + SLOT_HEADER, len);
+        atomic_store(&s->in_upcall, 0);
+    }
 }
 
 /* Is every shard member's recv[j] past round?  With only[] given, only
@@ -313,13 +336,14 @@ static bool shard_pass(struct derecho__smc *s, struct sview *v,
             moved = true;
         }
     }
-    if (moved && sh->n > 1) {
-        int rc =
-            sst_put_to(v->t, sh->ranks, sh->n, sh->off_cnt, (size_t)sh->K * 16);
+    pthread_mutex_lock(&s->lock);
+    if (moved || sh->dirty) {
+        int rc = push_counters(v, sh);
         if (rc)
             slog(s, LOG_ERR, "view %lld: push of counters failed: %s",
                  (long long)v->id, sst_strerror(rc));
     }
+    pthread_mutex_unlock(&s->lock);
     /* A null message at once when another sender has a message in a round
      * where I have none: it would block delivery after it. */
     if (!edge_of && sh->mode == DERECHO_MODE_ORDERED && sh->me_sender >= 0) {
@@ -335,6 +359,8 @@ static bool shard_pass(struct derecho__smc *s, struct sview *v,
             publish_slot(s, v, sh, 0);
             moved = true;
         }
+        if (sh->dirty)
+            push_counters(v, sh);
         pthread_mutex_unlock(&s->lock);
     }
     return moved;
@@ -410,9 +436,9 @@ static void end_epoch(struct derecho__smc *s, struct sview *v,
     for (size_t i = 0; i < v->num_shards; i++)
         shard_pass(s, v, &v->shards[i], NULL);
     for (size_t i = 0; i < v->num_shards; i++) {
-        struct sshard *sh = &v->shards[i];
-        if (sh->n > 1 && sh->k > 0)
-            sst_put_to(v->t, sh->ranks, sh->n, sh->off_cnt, (size_t)sh->K * 16);
+        pthread_mutex_lock(&s->lock);
+        push_counters(v, &v->shards[i]);
+        pthread_mutex_unlock(&s->lock);
     }
     if (!next)
         return;
@@ -665,7 +691,7 @@ int derecho__smc_view_start(struct derecho__smc *s,
     *out = NULL;
     const struct derecho_layout *l = derecho_view_layout(view);
     uint32_t nsub = derecho_layout_num_subgroups(l);
-    if (nsub * 3 + 1 > SST_MAX_FIELDS) {
+    if (nsub * 2 + 1 > SST_MAX_FIELDS) {
         slog(s, LOG_ERR,
              "view %lld: %u subgroups: over what one SST row "
              "holds; no multicast in this view",
@@ -675,9 +701,9 @@ int derecho__smc_view_start(struct derecho__smc *s,
     struct sview *v = calloc(1, sizeof(*v));
     size_t n = derecho_view_num_members(view);
     struct sst_member *members = calloc(n, sizeof(*members));
-    struct sst_field *fields = calloc(nsub * 3 + 1, sizeof(*fields));
-    char(*names)[32] = calloc(nsub * 3 + 1, sizeof(*names));
-    size_t *offsets = calloc(nsub * 3 + 1, sizeof(*offsets));
+    struct sst_field *fields = calloc(nsub * 2 + 1, sizeof(*fields));
+    char(*names)[32] = calloc(nsub * 2 + 1, sizeof(*names));
+    size_t *offsets = calloc(nsub * 2 + 1, sizeof(*offsets));
     int rc = -ENOMEM;
     if (!v || !members || !fields || !names || !offsets)
         goto out;
@@ -694,7 +720,7 @@ int derecho__smc_view_start(struct derecho__smc *s,
         const struct derecho_member *m = derecho_view_member(view, i);
         members[i] = (struct sst_member){m->node_id, m->ip, m->sst_port};
     }
-    /* The schema: three fields per subgroup, sized by the largest window,
+    /* The schema: two fields per subgroup, sized by the largest window,
      * payload and sender count of its shards. */
     size_t nf = 0;
     uint32_t *Ks = calloc(nsub + 1, sizeof(*Ks));
@@ -731,11 +757,8 @@ int derecho__smc_view_start(struct derecho__smc *s,
         snprintf(names[nf], 32, "s%u.slots", sg);
         fields[nf] = (struct sst_field){names[nf], 8, W * slot / 8};
         nf++;
-        snprintf(names[nf], 32, "s%u.nsent", sg);
-        fields[nf] = (struct sst_field){names[nf], 8, 1};
-        nf++;
         snprintf(names[nf], 32, "s%u.cnt", sg);
-        fields[nf] = (struct sst_field){names[nf], 8, 2 * (size_t)K};
+        fields[nf] = (struct sst_field){names[nf], 8, 1 + 2 * (size_t)K};
         nf++;
     }
     snprintf(names[nf], 32, "pad");
@@ -775,9 +798,9 @@ int derecho__smc_view_start(struct derecho__smc *s,
         sh->payload = find_profile(s, info.profile)->payload;
         if (sh->payload > Ps[sg])
             sh->payload = Ps[sg];
-        sh->off_slots = offsets[3 * sg];
-        sh->off_nsent = offsets[3 * sg + 1];
-        sh->off_cnt = offsets[3 * sg + 2];
+        sh->off_slots = offsets[2 * sg];
+        sh->off_nsent = offsets[2 * sg + 1];
+        sh->off_cnt = sh->off_nsent + 8;
         sh->ranks = calloc(sh->n, sizeof(*sh->ranks));
         sh->sender_ranks = calloc(sh->n, sizeof(*sh->sender_ranks));
         sh->sender_ids = calloc(sh->n, sizeof(*sh->sender_ids));
