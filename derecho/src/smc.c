@@ -119,7 +119,26 @@ struct derecho__smc {
     int wake_fd;
     atomic_int sleeping;
     atomic_int in_upcall;
+    /* My messages a view ended without delivering, to send again first in
+     * the next view, in order (under lock; the delivery thread sends
+     * them, and new sends to their subgroup wait until they are out). */
+    struct carry *carry_head, *carry_tail;
 };
+
+struct carry {
+    struct carry *next;
+    uint32_t subgroup;
+    size_t len;
+    uint8_t data[];
+};
+
+static bool carry_pending(const struct derecho__smc *s, uint32_t subgroup)
+{
+    for (const struct carry *c = s->carry_head; c; c = c->next)
+        if (c->subgroup == subgroup)
+            return true;
+    return false;
+}
 
 static void slog(const struct derecho__smc *s, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -263,6 +282,40 @@ static int publish_slot(struct derecho__smc *s, struct sview *v,
 /* ---- the delivery thread ----------------------------------------------------
  */
 
+/* Sends the carried messages of sh's subgroup, in order, while the window
+ * has room.  Under s->lock. */
+static void resend_carried(struct derecho__smc *s, struct sview *v,
+                           struct sshard *sh)
+{
+    struct carry **pp = &s->carry_head, *prev = NULL;
+    while (*pp && !v->wedged && !sh->reserved) {
+        struct carry *c = *pp;
+        if (c->subgroup != sh->subgroup) {
+            prev = c;
+            pp = &c->next;
+            continue;
+        }
+        if (sh->me_sender < 0 || c->len > sh->payload) {
+            slog(s, LOG_WARNING,
+                 "view %lld: a message carried over from the previous view "
+                 "cannot be sent in subgroup %u (not a sender, or too large)",
+                 (long long)v->id, sh->subgroup);
+        } else if (!window_has_room(v, sh)) {
+            return;
+        } else {
+            uint8_t *slot = slot_of(v, sh, v->my_rank, sh->nsent);
+            uint64_t hdr = c->len;
+            memcpy(slot, &hdr, sizeof(hdr));
+            memcpy(slot + SLOT_HEADER, c->data, c->len);
+            publish_slot(s, v, sh, c->len);
+        }
+        *pp = c->next;
+        if (s->carry_tail == c)
+            s->carry_tail = prev;
+        free(c);
+    }
+}
+
 static void upcall(struct derecho__smc *s, struct sview *v, struct sshard *sh,
                    uint32_t j, uint64_t round, uint64_t pos)
 {
@@ -352,6 +405,9 @@ static bool shard_pass(struct derecho__smc *s, struct sview *v,
             if ((int)j != sh->me_sender && load(mine + j) > most)
                 most = load(mine + j);
         pthread_mutex_lock(&s->lock);
+        resend_carried(s, v, sh);
+        if (carry_pending(s, sh->subgroup))
+            most = 0; /* they come first; nulls after */
         while (!v->wedged && !sh->reserved && sh->nsent < most &&
                window_has_room(v, sh)) {
             uint64_t hdr = SLOT_NULL;
@@ -463,11 +519,43 @@ static void end_epoch(struct derecho__smc *s, struct sview *v,
         for (uint32_t j = 0; j < sh->k; j++)
             beyond += load(mine + j) - sh->delivered[j];
         if (beyond)
-            slog(s, LOG_WARNING,
-                 "view %lld: subgroup %u shard %u: %llu received "
-                 "message(s) beyond the view's end not delivered",
+            slog(s, LOG_INFO,
+                 "view %lld: subgroup %u shard %u: %llu message(s) "
+                 "beyond the view's end (their senders send them again)",
                  (long long)v->id, sh->subgroup, sh->shard,
                  (unsigned long long)beyond);
+        /* Mine beyond the end: no survivor delivered them; send them
+         * again first in the next view, in order. */
+        for (uint64_t r = sh->me_sender >= 0
+                              ? sh->delivered[(uint32_t)sh->me_sender]
+                              : sh->nsent;
+             r < sh->nsent; r++) {
+            const uint8_t *slot = slot_of(v, sh, v->my_rank, r);
+            uint64_t hdr;
+            memcpy(&hdr, slot, sizeof(hdr));
+            if (hdr & SLOT_NULL)
+                continue;
+            size_t len = (size_t)(uint32_t)hdr;
+            struct carry *c = malloc(sizeof(*c) + len + 1);
+            if (!c) {
+                slog(s, LOG_ERR,
+                     "view %lld: out of memory: a message "
+                     "beyond the view's end is lost",
+                     (long long)v->id);
+                continue;
+            }
+            c->next = NULL;
+            c->subgroup = sh->subgroup;
+            c->len = len;
+            memcpy(c->data, slot + SLOT_HEADER, len);
+            pthread_mutex_lock(&s->lock);
+            if (s->carry_tail)
+                s->carry_tail->next = c;
+            else
+                s->carry_head = c;
+            s->carry_tail = c;
+            pthread_mutex_unlock(&s->lock);
+        }
         free(survivor);
     }
 }
@@ -955,6 +1043,11 @@ void derecho__smc_destroy(struct derecho__smc *s)
         pthread_join(s->thread, NULL);
     }
     fab_pool_destroy(s->pool);
+    while (s->carry_head) {
+        struct carry *c = s->carry_head;
+        s->carry_head = c->next;
+        free(c);
+    }
     if (s->wake_fd >= 0)
         close(s->wake_fd);
     pthread_cond_destroy(&s->cond);
@@ -990,7 +1083,8 @@ static int find_shard(struct derecho__smc *s, uint32_t subgroup, size_t size,
                 if (sh->reserved) {
                     if (pthread_equal(sh->owner, pthread_self()))
                         return -EBUSY;
-                } else if (window_has_room(v, sh)) {
+                } else if (!carry_pending(s, subgroup) &&
+                           window_has_room(v, sh)) {
                     *vp = v;
                     *shp = sh;
                     return 0;
