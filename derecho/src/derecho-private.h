@@ -132,4 +132,40 @@ void derecho__json_free(struct derecho__json *v);
 const struct derecho__json *derecho__json_get(const struct derecho__json *v,
                                               const char *key);
 
+/* ---- SMC multicast (smc.c) ------------------------------------------------
+ */
+
+struct conf;
+struct derecho__smc;
+struct derecho__smc_view;
+
+/* The process's fab pool (on sst_port) and the delivery thread.  o must
+ * outlive the result.  Errors: those of fab_pool_create, the profiles'
+ * keys, -ENOMEM. */
+int derecho__smc_create(const struct conf *c,
+                        const struct derecho_layout_spec *spec,
+                        const struct derecho_member *me, uint64_t fingerprint,
+                        const struct derecho_group_options *o,
+                        struct derecho__smc **out, struct derecho_error *err);
+/* Ends the current view if any, then joins the thread, frees the pool. */
+void derecho__smc_destroy(struct derecho__smc *s);
+/* Creates view's SST table (collective: every member calls it). */
+int derecho__smc_view_start(struct derecho__smc *s,
+                            const struct derecho_view *view,
+                            struct derecho__smc_view **out);
+/* Makes a started view current: sends and deliveries begin. */
+void derecho__smc_view_activate(struct derecho__smc *s,
+                                struct derecho__smc_view *view);
+/* Ends the current view: wedges, then the delivery thread delivers what
+ * every member of next received (next NULL: leaving, nothing more), and
+ * the table is destroyed. */
+void derecho__smc_view_end(struct derecho__smc *s,
+                           const struct derecho_view *next);
+int derecho__smc_reserve(struct derecho__smc *s, uint32_t subgroup, size_t size,
+                         int flags, void **buf);
+int derecho__smc_commit(struct derecho__smc *s, uint32_t subgroup, size_t size);
+int derecho__smc_cancel(struct derecho__smc *s, uint32_t subgroup);
+int derecho__smc_max_payload(struct derecho__smc *s, uint32_t subgroup,
+                             size_t *size);
+
 #endif

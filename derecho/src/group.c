@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,7 @@ struct derecho_group {
     bool thread_started;
     pthread_mutex_t lock; /* guards view */
     struct derecho_view *view;
+    struct derecho__smc *smc; /* the pool, SST tables, delivery thread */
     /* Leader only, owned by the group's thread. */
     struct peer *peers;
     size_t num_peers;
@@ -151,6 +153,19 @@ int derecho_group_get_view(struct derecho_group *g, struct derecho_view **out)
  * callback. */
 static void install(struct derecho_group *g, struct derecho_view *v)
 {
+    /* The old view's epoch ends first (its last deliveries come before
+     * the new view is announced to the application), then every member
+     * of v creates v's table together. */
+    struct derecho__smc_view *sv = NULL;
+    if (g->smc) {
+        derecho__smc_view_end(g->smc, v);
+        int rc = derecho__smc_view_start(g->smc, v, &sv);
+        if (rc)
+            glog(g, LOG_ERR,
+                 "view %lld: no multicast in this view (%s); sends wait "
+                 "for the next",
+                 (long long)derecho_view_id(v), derecho_strerror(rc));
+    }
     pthread_mutex_lock(&g->lock);
     struct derecho_view *old = g->view;
     g->view = v;
@@ -166,6 +181,8 @@ static void install(struct derecho_group *g, struct derecho_view *v)
          departed, derecho_view_my_rank(v));
     if (g->o.on_view)
         g->o.on_view(g->o.ctx, v);
+    if (sv)
+        derecho__smc_view_activate(g->smc, sv);
 }
 
 static int send_encoded(int fd, int type, int (*encode)(const void *, void *),
@@ -661,13 +678,15 @@ static int read_options(const struct derecho_group_options *in,
     derecho_group_options_init(o);
     if (!in)
         return 0;
-    if (in->size < sizeof(*o))
+    /* A struct from the header before the multicast ends at on_deliver. */
+    size_t old = offsetof(struct derecho_group_options, on_deliver);
+    if (in->size != old && in->size < sizeof(*o))
         return -EINVAL;
     const unsigned char *extra = (const unsigned char *)in + sizeof(*o);
-    for (size_t i = 0; i < in->size - sizeof(*o); i++)
+    for (size_t i = 0; in->size > sizeof(*o) && i < in->size - sizeof(*o); i++)
         if (extra[i])
             return -EINVAL;
-    *o = *in;
+    memcpy(o, in, in->size < sizeof(*o) ? in->size : sizeof(*o));
     o->size = sizeof(*o);
     return o->join_timeout_ms < 0 ? -EINVAL : 0;
 }
@@ -741,6 +760,10 @@ int derecho_group_create(const struct conf *c,
                       g->me.gms_port, derecho_strerror(rc));
         goto fail;
     }
+    rc = derecho__smc_create(c, spec, &g->me, g->fingerprint, &g->o, &g->smc,
+                             err);
+    if (rc)
+        goto fail;
     /* The contact rule: the process at the contact address is the leader
      * of view 0; everyone else joins through it. */
     g->leader =
@@ -777,6 +800,10 @@ void derecho_group_destroy(struct derecho_group *g)
             glog(g, LOG_ERR, "cannot wake the group's thread");
         pthread_join(g->thread, NULL);
     }
+    /* Leave the multicast first (the others see this table close), then
+     * close the control connections, which makes the leader install the
+     * next view. */
+    derecho__smc_destroy(g->smc);
     for (size_t i = 0; i < g->num_peers; i++)
         if (g->peers[i].fd >= 0)
             close(g->peers[i].fd);
@@ -795,4 +822,52 @@ void derecho_group_destroy(struct derecho_group *g)
     derecho_view_destroy(g->view);
     pthread_mutex_destroy(&g->lock);
     free(g);
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+int derecho_send_reserve(struct derecho_group *g, uint32_t subgroup,
+                         size_t size, int flags, void **buf)
+{
+    if (buf)
+        *buf = NULL;
+    if (!g || !buf || !g->smc)
+        return -EINVAL;
+    return derecho__smc_reserve(g->smc, subgroup, size, flags, buf);
+}
+
+int derecho_send_commit(struct derecho_group *g, uint32_t subgroup, size_t size)
+{
+    if (!g || !g->smc || size == SIZE_MAX)
+        return -EINVAL;
+    return derecho__smc_commit(g->smc, subgroup, size);
+}
+
+int derecho_send_cancel(struct derecho_group *g, uint32_t subgroup)
+{
+    if (!g || !g->smc)
+        return -EINVAL;
+    return derecho__smc_cancel(g->smc, subgroup);
+}
+
+int derecho_send(struct derecho_group *g, uint32_t subgroup, const void *data,
+                 size_t size, int flags)
+{
+    if (!g || (!data && size > 0))
+        return -EINVAL;
+    void *buf;
+    int rc = derecho_send_reserve(g, subgroup, size, flags, &buf);
+    if (rc)
+        return rc;
+    if (size)
+        memcpy(buf, data, size);
+    return derecho_send_commit(g, subgroup, size);
+}
+
+int derecho_send_max_size(struct derecho_group *g, uint32_t subgroup,
+                          size_t *size)
+{
+    if (!g || !size || !g->smc)
+        return -EINVAL;
+    return derecho__smc_max_payload(g->smc, subgroup, size);
 }

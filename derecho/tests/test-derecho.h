@@ -16,6 +16,9 @@ TCase *tc_view(void);
 TCase *tc_control(void);
 TCase *tc_group(void);
 TCase *tc_group_stress(void);
+TCase *tc_smc(void);
+TCase *tc_vs(void);
+TCase *tc_vs_stress(void);
 
 /* Child processes of the group tests (test-group.c). */
 extern const struct th_child group_children[];

@@ -68,14 +68,17 @@ static int child_member(int argc, char **argv)
 {
     if (argc < 7)
         return 100;
-    char a_id[64], a_gms[64], a_contact[64];
+    char a_id[64], a_gms[64], a_contact[64], a_sst[64];
     snprintf(a_id, sizeof(a_id), "--DERECHO/local_id=%s", argv[1]);
+    /* Every member's pool listens on its own sst_port (argv[8]). */
+    snprintf(a_sst, sizeof(a_sst), "--DERECHO/sst_port=%s",
+             argc > 8 ? argv[8] : "0");
     snprintf(a_gms, sizeof(a_gms), "--DERECHO/gms_port=%s", argv[2]);
     snprintf(a_contact, sizeof(a_contact), "--DERECHO/contact_port=%s",
              argv[3]);
     char a_name[] = "member";
-    char *args[] = {a_name, a_id, a_gms, a_contact, NULL};
-    int nargs = 4;
+    char *args[] = {a_name, a_id, a_gms, a_contact, a_sst, NULL};
+    int nargs = 5;
     struct conf_options co;
     conf_options_init(&co);
     co.no_env = true;
@@ -122,7 +125,8 @@ static int child_member(int argc, char **argv)
         status = 2;
         goto out;
     }
-    struct wait_arg w = {&s, n, argc > 7 ? argv[7] : NULL};
+    struct wait_arg w = {&s, n,
+                         argc > 7 && strcmp(argv[7], "-") ? argv[7] : NULL};
     if (!th_wait_until(reached, &w, 30000)) {
         fprintf(stderr, "member %s: never saw %d members\n", argv[1], n);
         status = 3;
@@ -156,12 +160,16 @@ static int spawn(struct th_procs *p, unsigned id, uint16_t gms,
                  uint16_t contact, int n, const char *type, const char *mode,
                  const char *file)
 {
-    char a[4][32];
+    char a[5][32];
+    uint16_t sst;
+    ck_assert_int_eq(th_free_tcp_ports(&sst, 1), 0);
+    snprintf(a[4], sizeof(a[4]), "%u", sst);
     snprintf(a[0], sizeof(a[0]), "%u", id);
     snprintf(a[1], sizeof(a[1]), "%u", gms);
     snprintf(a[2], sizeof(a[2]), "%u", contact);
     snprintf(a[3], sizeof(a[3]), "%d", n);
-    const char *args[] = {a[0], a[1], a[2], a[3], type, mode, file, NULL};
+    const char *args[] = {a[0], a[1], a[2], a[3], type, mode, file ? file : "-",
+                          a[4], NULL};
     int i = th_spawn_child(p, "member", args);
     ck_assert_int_ge(i, 0);
     return i;

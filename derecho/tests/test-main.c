@@ -33,6 +33,23 @@ static Suite *multiproc_suite(void)
 {
     Suite *s = suite_create("derecho-multiproc");
     suite_add_tcase(s, tc_group());
+    suite_add_tcase(s, tc_smc());
+    return s;
+}
+
+/* vs_stress processes checked by check_vs (the test in
+ * applications/meson.build passes their paths). */
+static Suite *vs_suite(void)
+{
+    Suite *s = suite_create("derecho-vs");
+    suite_add_tcase(s, tc_vs());
+    return s;
+}
+
+static Suite *vs_stress_suite(void)
+{
+    Suite *s = suite_create("derecho-vs-stress");
+    suite_add_tcase(s, tc_vs_stress());
     return s;
 }
 
@@ -46,7 +63,8 @@ static Suite *stress_suite(void)
 
 int main(int argc, char **argv)
 {
-    static Suite *(*const suites[])(void) = {unit_suite, multiproc_suite,
-                                             stress_suite, NULL};
+    static Suite *(*const suites[])(void) = {unit_suite,      multiproc_suite,
+                                             stress_suite,    vs_suite,
+                                             vs_stress_suite, NULL};
     return th_main(argc, argv, suites, group_children);
 }

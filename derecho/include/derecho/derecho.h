@@ -1,7 +1,7 @@
 /* libderecho: groups, views, subgroups and shards (docs/derecho.md).
  *
- * What this version holds (the group lifecycle, membership changes and the
- * ordered multicast are not built yet; docs/derecho.md, "Not built yet"):
+ * What this version holds (membership changes over the SST, failures and
+ * RDMC are not built yet; docs/derecho.md, "Not built yet"):
  *  1. Layout specs: the application declares its subgroup types in order,
  *     each with its subgroups and their shard policies (one subgroup over
  *     every member; k identical subgroups; even shards; flexible min/max
@@ -18,6 +18,12 @@
  *     plain sockets, for processes not yet in the connection pool.
  *  5. Groups, first steps: the contact rule, joins (batched, refused with
  *     a reason, redirected), leaves, views announced by the leader.
+ *  6. Ordered multicast over SMC: one fab pool per process (sst_port),
+ *     one SST table per view holding each member's ring of window_size
+ *     slots per subgroup, round robin order with null messages sent at
+ *     once, delivery when stable on one delivery thread per process,
+ *     unordered mode, sender subsets; the reserve/commit and copy send
+ *     API.  Messages over max_smc_payload_size: -EMSGSIZE (RDMC next).
  *
  * Errors: 0 or a negative errno; derecho_strerror() names them.  Where a
  * number is not enough, struct derecho_error (optional everywhere) says
@@ -565,6 +571,21 @@ typedef void (*derecho_log_fn)(void *ctx, int level, const char *module,
  * derecho_group_destroy; must not block. */
 typedef void (*derecho_view_fn)(void *ctx, const struct derecho_view *view);
 
+/* A message was delivered (docs/derecho.md, "Ordered multicast").  Runs
+ * on the group's delivery thread ("derecho-dlv"), one message at a time,
+ * in the shard's order (ordered mode) or on receipt (unordered mode).
+ * sender: its node id; version = (view id << 32) | position of the
+ * message in the view's order of the shard (null messages take positions
+ * but are never delivered).  data points into the ring (valid until the
+ * callback returns; size may be 0).  A slow callback holds back senders
+ * (their windows fill), never heartbeats or view changes.  May send
+ * (a blocking send to a shard whose window is full waits for deliveries
+ * that only this thread makes: use DERECHO_SEND_NONBLOCK here); must not
+ * call derecho_group_destroy. */
+typedef void (*derecho_deliver_fn)(void *ctx, uint32_t subgroup, uint32_t shard,
+                                   uint32_t sender, uint64_t version,
+                                   const void *data, size_t size);
+
 struct derecho_group_options {
     size_t size;             /* sizeof(struct derecho_group_options) */
     derecho_view_fn on_view; /* may be NULL */
@@ -574,6 +595,10 @@ struct derecho_group_options {
     derecho_log_fn log;      /* NULL: stderr ("derecho: LEVEL: msg") */
     void *log_ctx;
     int log_level; /* syslog level, default LOG_WARNING */
+    /* Added with the multicast (a struct from an older header ends here;
+     * its size is accepted and these stay NULL). */
+    derecho_deliver_fn on_deliver; /* may be NULL */
+    void *deliver_ctx;
 };
 
 /* Fills the defaults above and sets o->size.  NULL: nothing happens. */
@@ -600,19 +625,27 @@ struct derecho_group;
  * -ETIMEDOUT (no contact admitted us in time), -EADDRINUSE (gms_port
  * taken), -EINVAL (bad arguments or options), -EPROTO, -ENOMEM, -errno.
  *
- * Not built yet: failure detection over the SST (a member that stops
+ * It also creates the process's fab pool on sst_port (-EADDRINUSE when
+ * taken) and, at every installed view, the view's SST table with every
+ * member (docs/derecho.md, "Ordered multicast over SMC"); rdmc_port is
+ * read but not bound (one pool serves SST and, later, RDMC).
+ *
+ * Not built yet: failure handling over the SST (a member that stops
  * without closing its connection is not removed), leader takeover,
- * multicast. */
+ * RDMC. */
 DERECHO_EXPORT int derecho_group_create(const struct conf *c,
                                         const struct derecho_layout_spec *spec,
                                         const struct derecho_group_options *o,
                                         struct derecho_group **out,
                                         struct derecho_error *err);
 
-/* Leaves the group (closes the control connections, which makes the
- * leader install a view without this member), stops and joins the
- * group's thread and frees everything.  NULL is a no-op.  Must not be
- * called from on_view. */
+/* Leaves the group: stops the group's thread, ends the current view's
+ * multicast (undelivered messages are dropped here), closes its SST
+ * table, the pool and the control connections (the leader then installs
+ * a view without this member), joins the delivery thread and frees
+ * everything.  No other thread may be in a send call of this group (or
+ * enter one) meanwhile.  NULL is a no-op.  Must not be called from
+ * on_view or on_deliver. */
 DERECHO_EXPORT void derecho_group_destroy(struct derecho_group *g);
 
 /* A copy of the current view in *out (destroy it with
@@ -620,6 +653,55 @@ DERECHO_EXPORT void derecho_group_destroy(struct derecho_group *g);
  * -EINVAL, -ENOMEM. */
 DERECHO_EXPORT int derecho_group_get_view(struct derecho_group *g,
                                           struct derecho_view **out);
+
+/* ======================================================================= */
+/* Sending (ordered multicast over SMC; docs/derecho.md)                   */
+/* ======================================================================= */
+
+/* flags of the send calls: return -EAGAIN instead of waiting. */
+#define DERECHO_SEND_NONBLOCK 1
+
+/* Reserves size bytes in place in my next outgoing slot of subgroup (in
+ * my shard of it); *buf gets where to write them (valid until the commit
+ * or cancel).  Fill them, then derecho_send_commit.  One reservation per
+ * subgroup at a time in a process: another thread's reserve waits for
+ * it.  Waits (or -EAGAIN with DERECHO_SEND_NONBLOCK) while the window is
+ * full (window_size messages of mine not yet delivered by every shard
+ * member), during a view change, and while the subgroup is not
+ * provisioned.  Errors: -EINVAL (NULL), -ERANGE (no such subgroup),
+ * -ENOENT (I am in no shard of subgroup), -EPERM (my shard lists me as
+ * receive-only), -EMSGSIZE (size over the profile's max_smc_payload_size;
+ * larger messages go through RDMC, not built yet), -EBUSY (this thread
+ * already holds the reservation), -EAGAIN.  Any thread (blocking calls
+ * not from on_deliver), but not during derecho_group_destroy. */
+DERECHO_EXPORT int derecho_send_reserve(struct derecho_group *g,
+                                        uint32_t subgroup, size_t size,
+                                        int flags, void **buf);
+
+/* Sends the reserved message with its first size bytes (at most the
+ * reserved size).  From then on it is delivered to every shard member in
+ * order (or, if the view changes first, up to the view's end; see
+ * docs/derecho.md).  Errors: -EINVAL (size over the reservation),
+ * -ENOENT (this thread holds no reservation of subgroup), -ERANGE, and
+ * a push error (logged; the message was committed locally). */
+DERECHO_EXPORT int derecho_send_commit(struct derecho_group *g,
+                                       uint32_t subgroup, size_t size);
+
+/* Drops this thread's reservation of subgroup (nothing is sent).
+ * -ENOENT when there is none. */
+DERECHO_EXPORT int derecho_send_cancel(struct derecho_group *g,
+                                       uint32_t subgroup);
+
+/* Copies size bytes from data into a slot and commits it: reserve + copy
+ * + commit, with their errors. */
+DERECHO_EXPORT int derecho_send(struct derecho_group *g, uint32_t subgroup,
+                                const void *data, size_t size, int flags);
+
+/* The largest message my shard of subgroup takes through SMC (its
+ * profile's max_smc_payload_size).  -ERANGE, -ENOENT as above, -EAGAIN
+ * between views or while not provisioned. */
+DERECHO_EXPORT int derecho_send_max_size(struct derecho_group *g,
+                                         uint32_t subgroup, size_t *size);
 
 #ifdef __cplusplus
 }

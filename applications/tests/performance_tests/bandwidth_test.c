@@ -1,0 +1,270 @@
+/* bandwidth_test: ordered (or unordered) multicast throughput of a group,
+ * with the original Derecho's command line.
+ *
+ *   bandwidth_test [--SECTION/key=value ... --] [--spawn] num_nodes
+ *                  sender_selector num_messages delivery_mode
+ *
+ * sender_selector: 0 all members send, 1 half (the first num_nodes/2, at
+ * least one), 2 one; delivery_mode: 0 ordered, 1 unordered.  The message
+ * size is the subgroup's max_payload_size ([SUBGROUP/DEFAULT]); for now it
+ * must fit max_smc_payload_size (RDMC comes with the next step).  Every
+ * sender sends num_messages; each member measures from the moment it sees
+ * the full view to its last delivery.
+ *
+ * Without --spawn this process is one member (its configuration gives
+ * local_id, ports, contact), prints its figures and appends the original's
+ * line "num_nodes sender_selector size window num_messages delivery_mode
+ * gbytes_per_s" to data_derecho_bw.  With --spawn it starts num_nodes
+ * members on 127.0.0.1 itself (free ports) and prints
+ *   RESULT bench=bandwidth_test nodes=N senders=all|half|one size=S
+ *          window=W mode=ordered|unordered msgs_per_s=... (median over
+ *          members) min_msgs_per_s=... gbytes_per_s=... rss_mb=... (max)
+ * and appends the median line to data_derecho_bw. */
+#include "derecho-bench.h"
+
+#include <fcntl.h>
+
+static const char *const selector_names[] = {"all", "half", "one"};
+
+struct bw {
+    uint64_t expected;
+};
+
+static void on_deliver(void *ctx, uint32_t subgroup, uint32_t shard,
+                       uint32_t sender, uint64_t version, const void *data,
+                       size_t size)
+{
+    (void)subgroup;
+    (void)shard;
+    (void)sender;
+    (void)version;
+    (void)data;
+    (void)size;
+    struct bench_member *m = ctx;
+    int64_t now = bench_now_ns();
+    pthread_mutex_lock(&m->lock);
+    if (m->delivered++ == 0)
+        m->first_ns = now;
+    m->last_ns = now;
+    struct bw *b = m->app;
+    if (m->delivered >= b->expected)
+        pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+}
+
+struct full_arg {
+    struct bench_member *m;
+    size_t n;
+};
+
+static bool full_view(void *arg)
+{
+    struct full_arg *a = arg;
+    return a->m->members_now >= a->n;
+}
+
+static bool all_delivered(void *arg)
+{
+    struct bench_member *m = arg;
+    return m->delivered >= ((struct bw *)m->app)->expected;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: bandwidth_test [--SECTION/key=value ... --] [--spawn] "
+               "num_nodes sender_selector(0 all, 1 half, 2 one) num_messages "
+               "delivery_mode(0 ordered, 1 unordered)\n");
+}
+
+static void append_data(long nodes, long selector, uint64_t size,
+                        uint64_t window, long messages, long mode, double gbps)
+{
+    FILE *f = fopen("data_derecho_bw", "a");
+    if (!f)
+        return;
+    fprintf(f, "%ld %ld %llu %llu %ld %ld %f\n", nodes, selector,
+            (unsigned long long)size, (unsigned long long)window, messages,
+            mode, gbps);
+    fclose(f);
+}
+
+static int run_member(struct conf *c, long nodes, long selector, long messages,
+                      long mode, bool spawned)
+{
+    uint64_t size = 0, window = 0, me = 0;
+    conf_get_size(c, "SUBGROUP/DEFAULT", "max_payload_size", &size);
+    conf_get_u64(c, "SUBGROUP/DEFAULT", "window_size", &window);
+    conf_get_u64(c, "DERECHO", "local_id", &me);
+    uint32_t max_senders = selector == 0 ? 0
+                           : selector == 1
+                               ? (uint32_t)(nodes / 2 ? nodes / 2 : 1)
+                               : 1;
+    struct derecho_layout_spec *spec = bench_spec(
+        mode ? DERECHO_MODE_UNORDERED : DERECHO_MODE_ORDERED, max_senders);
+    struct bench_member m;
+    bench_member_init(&m);
+    m.my_id = (uint32_t)me;
+    struct bw b = {0};
+    m.app = &b;
+    struct derecho_group_options o;
+    derecho_group_options_init(&o);
+    o.on_view = bench_on_view;
+    o.ctx = &m;
+    o.on_deliver = on_deliver;
+    o.deliver_ctx = &m;
+    o.log_level = LOG_ERR;
+    struct derecho_group *g = NULL;
+    struct derecho_error err;
+    if (!spec || derecho_group_create(c, spec, &o, &g, &err) != 0) {
+        fprintf(stderr, "bandwidth_test: %s\n", spec ? err.msg : "layout");
+        derecho_layout_spec_destroy(spec);
+        return 1;
+    }
+    int status = 0;
+    struct full_arg fa = {&m, (size_t)nodes};
+    if (!bench_wait(&m, full_view, &fa, 60000)) {
+        fprintf(stderr, "bandwidth_test: no view of %ld members\n", nodes);
+        status = 1;
+        goto out;
+    }
+    pthread_mutex_lock(&m.lock);
+    b.expected = (uint64_t)messages * m.num_senders;
+    bool sender = m.sender;
+    pthread_mutex_unlock(&m.lock);
+    size_t max = 0;
+    int rc = derecho_send_max_size(g, 0, &max);
+    if (rc == 0 && size > max) {
+        fprintf(stderr,
+                "bandwidth_test: max_payload_size %llu is over "
+                "max_smc_payload_size %zu (RDMC is not built yet): %s\n",
+                (unsigned long long)size, max, derecho_strerror(-EMSGSIZE));
+        status = 1;
+        goto out;
+    }
+    int64_t t0 = bench_now_ns();
+    for (long i = 0; sender && i < messages; i++) {
+        void *buf;
+        rc = derecho_send_reserve(g, 0, size, 0, &buf);
+        if (rc == 0) {
+            memset(buf, (int)i, size < 64 ? size : 64);
+            rc = derecho_send_commit(g, 0, size);
+        }
+        if (rc) {
+            fprintf(stderr, "bandwidth_test: send: %s\n", derecho_strerror(rc));
+            status = 1;
+            goto out;
+        }
+    }
+    if (!bench_wait(&m, all_delivered, &m, BENCH_TIMEOUT_MS)) {
+        fprintf(stderr, "bandwidth_test: %llu of %llu delivered\n",
+                (unsigned long long)m.delivered,
+                (unsigned long long)b.expected);
+        status = 1;
+        goto out;
+    }
+    double secs = (double)(m.last_ns - t0) / 1e9;
+    double rate = secs > 0 ? (double)b.expected / secs : 0;
+    double gbps = rate * (double)size / 1e9;
+    printf("MEMBER node=%llu msgs_per_s=%.0f gbytes_per_s=%.4f rss_mb=%.1f\n",
+           (unsigned long long)me, rate, gbps, bench_rss_mb());
+    fflush(stdout);
+    if (spawned)
+        bench_wait_release();
+    else
+        append_data(nodes, selector, size, window, messages, mode, gbps);
+out:
+    derecho_group_destroy(g);
+    derecho_layout_spec_destroy(spec);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    /* The overrides (everything before a bare "--") go to spawned members
+     * as they are. */
+    int dashes = -1;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--") == 0) {
+            dashes = i;
+            break;
+        }
+    int noverrides = dashes > 0 ? dashes - 1 : 0;
+    char **overrides = calloc((size_t)noverrides + 1, sizeof(*overrides));
+    for (int i = 0; i < noverrides; i++)
+        overrides[i] = argv[1 + i];
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            free(overrides);
+            return 0;
+        }
+    struct conf_options co;
+    conf_options_init(&co);
+    co.log_level = LOG_ERR;
+    struct conf *c = NULL;
+    struct conf_error cerr;
+    if (conf_startup(&co, &argc, argv, &c, &cerr) != 0) {
+        char line[512];
+        conf_error_format(&cerr, line, sizeof(line));
+        fprintf(stderr, "bandwidth_test: %s\n", line);
+        free(overrides);
+        return 64;
+    }
+    bool spawn = false, member = false;
+    int k = 1;
+    for (; k < argc && strncmp(argv[k], "--", 2) == 0; k++) {
+        if (strcmp(argv[k], "--spawn") == 0)
+            spawn = true;
+        else if (strcmp(argv[k], "--member") == 0)
+            member = true;
+        else
+            break;
+    }
+    long v[4];
+    int nv = 0;
+    bool bad = argc - k != 4;
+    for (int i = k; !bad && i < argc; i++) {
+        char *end;
+        v[nv++] = strtol(argv[i], &end, 10);
+        bad = *end || end == argv[i];
+    }
+    if (bad || v[0] < 1 || v[0] > BENCH_MAX_NODES || v[1] < 0 || v[1] > 2 ||
+        v[2] < 0 || v[3] < 0 || v[3] > 1) {
+        usage(stderr);
+        conf_destroy(c);
+        free(overrides);
+        return 64;
+    }
+    int status;
+    if (!spawn) {
+        status = run_member(c, v[0], v[1], v[2], v[3], member);
+    } else {
+        struct bench_children ch;
+        status =
+            bench_spawn(&ch, (int)v[0], noverrides, overrides, 4, argv + k);
+        if (status == 0)
+            status = bench_collect(&ch);
+        if (status == 0) {
+            uint64_t size = 0, window = 0;
+            conf_get_size(c, "SUBGROUP/DEFAULT", "max_payload_size", &size);
+            conf_get_u64(c, "SUBGROUP/DEFAULT", "window_size", &window);
+            double med, min, max, gmed, gmin, gmax, rmed, rmin, rmax;
+            bench_stats(&ch, "msgs_per_s", &med, &min, &max);
+            bench_stats(&ch, "gbytes_per_s", &gmed, &gmin, &gmax);
+            bench_stats(&ch, "rss_mb", &rmed, &rmin, &rmax);
+            printf("RESULT bench=bandwidth_test nodes=%ld senders=%s size=%llu "
+                   "window=%llu mode=%s msgs_per_s=%.0f min_msgs_per_s=%.0f "
+                   "gbytes_per_s=%.4f rss_mb=%.1f\n",
+                   v[0], selector_names[v[1]], (unsigned long long)size,
+                   (unsigned long long)window, v[3] ? "unordered" : "ordered",
+                   med, min, gmed, rmax);
+            append_data(v[0], v[1], size, window, v[2], v[3], gmed);
+        } else {
+            fprintf(stderr, "bandwidth_test: %s\n", derecho_strerror(status));
+            status = 1;
+        }
+    }
+    conf_destroy(c);
+    free(overrides);
+    return status;
+}

@@ -1,0 +1,343 @@
+/* Shared parts of bandwidth_test and latency_test: starting N members on
+ * loopback (--spawn), one group member's set-up, and collecting the
+ * members' figures.  Header-only (static functions), included once by
+ * each benchmark. */
+#ifndef DERECHO_BENCH_H
+#define DERECHO_BENCH_H
+
+#include <conf/conf.h>
+#include <derecho/derecho.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BENCH_MAX_NODES 16
+#define BENCH_TIMEOUT_MS 300000
+
+static int64_t bench_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* n free TCP ports on 127.0.0.1 in [20000, 32000), held bound together
+ * while picked so they are distinct. */
+static inline int bench_free_ports(uint16_t *ports, int n)
+{
+    int fds[2 * BENCH_MAX_NODES];
+    int got = 0;
+    unsigned seed = (unsigned)getpid() ^ (unsigned)bench_now_ns();
+    for (int tries = 0; got < n && tries < 10000; tries++) {
+        uint16_t p = (uint16_t)(20000 + rand_r(&seed) % 12000);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons(p),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+            ports[got] = p;
+            fds[got++] = fd;
+        } else if (fd >= 0) {
+            close(fd);
+        }
+    }
+    for (int i = 0; i < got; i++)
+        close(fds[i]);
+    return got == n ? 0 : -EADDRINUSE;
+}
+
+/* A member's state shared with the callbacks. */
+struct bench_member {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    size_t members_now;
+    bool sender;
+    uint32_t num_senders;
+    uint32_t my_id;
+    uint64_t delivered;
+    int64_t first_ns, last_ns;
+    void *app; /* the benchmark's own state */
+};
+
+static inline void bench_on_view(void *ctx, const struct derecho_view *v)
+{
+    struct bench_member *m = ctx;
+    struct derecho_shard_info sh;
+    pthread_mutex_lock(&m->lock);
+    m->members_now = derecho_view_num_members(v);
+    m->num_senders = 0;
+    m->sender = false;
+    if (derecho_layout_shard(derecho_view_layout(v), 0, 0, &sh) == 0) {
+        m->num_senders = sh.num_senders;
+        for (size_t i = 0; i < sh.num_members; i++)
+            if (sh.is_sender[i] && sh.members[i] == m->my_id)
+                m->sender = true;
+    }
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* Waits until pred(m) holds (checked under m->lock) or timeout_ms. */
+static inline bool bench_wait(struct bench_member *m, bool (*pred)(void *),
+                              void *arg, int timeout_ms)
+{
+    int64_t deadline = bench_now_ns() + (int64_t)timeout_ms * 1000000;
+    pthread_mutex_lock(&m->lock);
+    bool ok;
+    while (!(ok = pred(arg)) && bench_now_ns() < deadline) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 20000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return ok;
+}
+
+static inline void bench_member_init(struct bench_member *m)
+{
+    memset(m, 0, sizeof(*m));
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->cond, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+/* One subgroup of one shard over every member; max_senders 0 = all. */
+static inline struct derecho_layout_spec *bench_spec(int mode,
+                                                     uint32_t max_senders)
+{
+    struct derecho_layout_spec *spec = NULL;
+    struct derecho_shard_policy p;
+    derecho_shard_policy_init(&p);
+    p.mode = mode;
+    p.max_senders = max_senders;
+    if (derecho_layout_spec_create(&spec) ||
+        derecho_layout_spec_add_type(spec, "Bench", NULL) ||
+        derecho_layout_spec_add_subgroup(spec, 0, 1, &p, NULL)) {
+        derecho_layout_spec_destroy(spec);
+        return NULL;
+    }
+    return spec;
+}
+
+static inline double bench_rss_mb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0;
+}
+
+/* CPU this process uses over ms of wall time, in % of one core. */
+static inline double bench_cpu_pct(int ms)
+{
+    struct rusage a, b;
+    getrusage(RUSAGE_SELF, &a);
+    int64_t t0 = bench_now_ns();
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+    getrusage(RUSAGE_SELF, &b);
+    double wall = (double)(bench_now_ns() - t0) / 1e9;
+    double cpu = (double)(b.ru_utime.tv_sec - a.ru_utime.tv_sec) +
+                 (double)(b.ru_stime.tv_sec - a.ru_stime.tv_sec) +
+                 (double)(b.ru_utime.tv_usec - a.ru_utime.tv_usec) / 1e6 +
+                 (double)(b.ru_stime.tv_usec - a.ru_stime.tv_usec) / 1e6;
+    return 100.0 * cpu / wall;
+}
+
+/* ---- --spawn --------------------------------------------------------------
+ * The parent starts n copies of this program as members (node ids 0..n-1,
+ * node 0 the contact), passing them its configuration overrides, the
+ * ports, and its own arguments plus --member.  Each member prints one
+ * "MEMBER key=value ..." line on its stdout (a pipe to the parent) and
+ * then waits for its stdin to close before it leaves, so that every member
+ * finishes its measurement inside the full group. */
+
+struct bench_children {
+    int n;
+    pid_t pid[BENCH_MAX_NODES];
+    int out[BENCH_MAX_NODES]; /* read end of the child's stdout */
+    int in[BENCH_MAX_NODES];  /* write end of the child's stdin */
+    char line[BENCH_MAX_NODES][512];
+};
+
+static inline int bench_spawn(struct bench_children *c, int n, int noverrides,
+                              char **overrides, int nargs, char **args)
+{
+    uint16_t ports[2 * BENCH_MAX_NODES];
+    if (n < 1 || n > BENCH_MAX_NODES || bench_free_ports(ports, 2 * n) != 0)
+        return -EINVAL;
+    memset(c, 0, sizeof(*c));
+    c->n = n;
+    for (int i = 0; i < n; i++) {
+        int out[2], in[2];
+        if (pipe2(out, O_CLOEXEC) || pipe2(in, O_CLOEXEC))
+            return -errno;
+        char a[6][64];
+        snprintf(a[0], 64, "--DERECHO/local_id=%d", i);
+        snprintf(a[1], 64, "--DERECHO/gms_port=%u", ports[2 * i]);
+        snprintf(a[2], 64, "--DERECHO/sst_port=%u", ports[2 * i + 1]);
+        snprintf(a[3], 64, "--DERECHO/contact_port=%u", ports[0]);
+        snprintf(a[4], 64, "--DERECHO/local_ip=127.0.0.1");
+        snprintf(a[5], 64, "--DERECHO/contact_ip=127.0.0.1");
+        char **argv = calloc((size_t)(noverrides + nargs + 10), sizeof(*argv));
+        if (!argv)
+            return -ENOMEM;
+        int k = 0;
+        argv[k++] = (char *)"derecho-bench-member";
+        for (int j = 0; j < noverrides; j++)
+            argv[k++] = overrides[j];
+        for (int j = 0; j < 6; j++)
+            argv[k++] = a[j];
+        argv[k++] = (char *)"--";
+        argv[k++] = (char *)"--member";
+        for (int j = 0; j < nargs; j++)
+            argv[k++] = args[j];
+        argv[k] = NULL;
+        pid_t pid = fork();
+        if (pid == 0) {
+            dup2(out[1], 1);
+            dup2(in[0], 0);
+            execv("/proc/self/exe", argv);
+            _exit(127);
+        }
+        free(argv);
+        close(out[1]);
+        close(in[0]);
+        if (pid < 0)
+            return -errno;
+        c->pid[i] = pid;
+        c->out[i] = out[0];
+        c->in[i] = in[1];
+    }
+    return 0;
+}
+
+/* Reads every child's MEMBER line (bounded), then lets them leave and
+ * reaps them.  Returns 0 when all reported and exited 0. */
+static inline int bench_collect(struct bench_children *c)
+{
+    int64_t deadline = bench_now_ns() + (int64_t)BENCH_TIMEOUT_MS * 1000000;
+    size_t have[BENCH_MAX_NODES] = {0};
+    bool done[BENCH_MAX_NODES] = {false};
+    int left = c->n, rc = 0;
+    while (left > 0 && bench_now_ns() < deadline) {
+        struct pollfd p[BENCH_MAX_NODES];
+        for (int i = 0; i < c->n; i++)
+            p[i] = (struct pollfd){.fd = done[i] ? -1 : c->out[i],
+                                   .events = POLLIN};
+        if (poll(p, (nfds_t)c->n, 1000) < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < c->n; i++) {
+            if (done[i] || !p[i].revents)
+                continue;
+            ssize_t r = read(c->out[i], c->line[i] + have[i],
+                             sizeof(c->line[i]) - 1 - have[i]);
+            if (r <= 0) {
+                done[i] = true;
+                left--;
+                rc = -EPIPE;
+                fprintf(stderr, "member %d ended without a result\n", i);
+                continue;
+            }
+            have[i] += (size_t)r;
+            c->line[i][have[i]] = '\0';
+            if (strchr(c->line[i], '\n') || have[i] == sizeof(c->line[i]) - 1) {
+                done[i] = true;
+                left--;
+            }
+        }
+    }
+    if (left > 0) {
+        fprintf(stderr, "members did not report within %d s\n",
+                BENCH_TIMEOUT_MS / 1000);
+        rc = -ETIMEDOUT;
+    }
+    for (int i = 0; i < c->n; i++)
+        close(c->in[i]); /* leave now */
+    for (int i = 0; i < c->n; i++) {
+        int status = 0;
+        int64_t until = bench_now_ns() + 30000000000LL;
+        pid_t r;
+        while ((r = waitpid(c->pid[i], &status, WNOHANG)) == 0 &&
+               bench_now_ns() < until) {
+            struct timespec ts = {0, 10000000};
+            nanosleep(&ts, NULL);
+        }
+        if (r == 0) {
+            kill(c->pid[i], SIGKILL);
+            waitpid(c->pid[i], &status, 0);
+            rc = rc ? rc : -ETIMEDOUT;
+        } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            fprintf(stderr, "member %d: exit status %#x\n", i, status);
+            rc = rc ? rc : -ECHILD;
+        }
+        close(c->out[i]);
+    }
+    return rc;
+}
+
+/* The value of key=... in a MEMBER line, or NAN. */
+static inline double bench_field(const char *line, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof(pat), " %s=", key);
+    const char *p = strstr(line, pat);
+    return p ? strtod(p + strlen(pat), NULL) : __builtin_nan("");
+}
+
+static inline int bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median and min/max of key over the members' lines. */
+static inline void bench_stats(const struct bench_children *c, const char *key,
+                               double *median, double *min, double *max)
+{
+    double v[BENCH_MAX_NODES];
+    for (int i = 0; i < c->n; i++)
+        v[i] = bench_field(c->line[i], key);
+    qsort(v, (size_t)c->n, sizeof(v[0]), bench_cmp_double);
+    *median = c->n % 2 ? v[c->n / 2] : (v[c->n / 2 - 1] + v[c->n / 2]) / 2;
+    *min = v[0];
+    *max = v[c->n - 1];
+}
+
+/* A member started by --spawn waits for the parent's go to leave. */
+static inline void bench_wait_release(void)
+{
+    char b[16];
+    struct pollfd p = {.fd = 0, .events = POLLIN};
+    int64_t deadline = bench_now_ns() + (int64_t)BENCH_TIMEOUT_MS * 1000000;
+    while (bench_now_ns() < deadline) {
+        if (poll(&p, 1, 1000) > 0 && read(0, b, sizeof(b)) <= 0)
+            return;
+    }
+}
+
+#endif

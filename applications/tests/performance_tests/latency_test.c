@@ -1,0 +1,269 @@
+/* latency_test: send-to-delivery latency of ordered multicast.
+ *
+ *   latency_test [--SECTION/key=value ... --] [--spawn] num_nodes
+ *                saturated|pingpong num_messages
+ *
+ * One subgroup of one shard over every member, every member a sender,
+ * messages of the subgroup's max_payload_size ([SUBGROUP/DEFAULT]; at
+ * most max_smc_payload_size for now) carrying their send time
+ * (CLOCK_MONOTONIC, one clock for the processes of one machine).
+ *  - saturated: every member sends num_messages as fast as its window
+ *    allows; every delivery's latency is recorded;
+ *  - pingpong: node 0 sends one message, waits for its own delivery, sends
+ *    the next (the other members are idle senders: the order needs their
+ *    null messages); every member records the latency of each delivery.
+ * Then each member stays idle for 3 s and measures its CPU use.
+ * With --spawn, the members run on 127.0.0.1 and one line is printed:
+ *   RESULT bench=latency_test nodes=N size=S load=L us_p50=... us_p99=...
+ *          (median over members of their percentiles) rss_mb=... (max)
+ *          idle_cpu_pct=... (max) */
+#include "derecho-bench.h"
+
+#include <math.h>
+
+struct lat {
+    uint64_t expected;
+    double *us;
+    uint64_t own; /* my own messages delivered */
+};
+
+static void on_deliver(void *ctx, uint32_t subgroup, uint32_t shard,
+                       uint32_t sender, uint64_t version, const void *data,
+                       size_t size)
+{
+    (void)subgroup;
+    (void)shard;
+    (void)version;
+    struct bench_member *m = ctx;
+    struct lat *l = m->app;
+    int64_t now = bench_now_ns(), sent = 0;
+    if (size >= 8)
+        memcpy(&sent, data, 8);
+    pthread_mutex_lock(&m->lock);
+    if (m->delivered < l->expected)
+        l->us[m->delivered] = (double)(now - sent) / 1000.0;
+    m->delivered++;
+    if (sender == m->my_id)
+        l->own++;
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+}
+
+struct wait_arg {
+    struct bench_member *m;
+    uint64_t n;
+};
+
+static bool full_view(void *arg)
+{
+    struct wait_arg *a = arg;
+    return a->m->members_now >= a->n;
+}
+
+static bool delivered_n(void *arg)
+{
+    struct wait_arg *a = arg;
+    return a->m->delivered >= a->n;
+}
+
+static bool own_n(void *arg)
+{
+    struct wait_arg *a = arg;
+    return ((struct lat *)a->m->app)->own >= a->n;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: latency_test [--SECTION/key=value ... --] [--spawn] "
+               "num_nodes saturated|pingpong num_messages\n");
+}
+
+static int run_member(struct conf *c, long nodes, bool pingpong, long messages,
+                      bool spawned)
+{
+    uint64_t size = 0, me = 0;
+    conf_get_size(c, "SUBGROUP/DEFAULT", "max_payload_size", &size);
+    conf_get_u64(c, "DERECHO", "local_id", &me);
+    if (size < 8)
+        size = 8;
+    struct derecho_layout_spec *spec = bench_spec(DERECHO_MODE_ORDERED, 0);
+    struct bench_member m;
+    bench_member_init(&m);
+    m.my_id = (uint32_t)me;
+    struct lat l = {0};
+    l.expected = (uint64_t)messages * (pingpong ? 1 : (uint64_t)nodes);
+    l.us = calloc(l.expected + 1, sizeof(*l.us));
+    m.app = &l;
+    struct derecho_group_options o;
+    derecho_group_options_init(&o);
+    o.on_view = bench_on_view;
+    o.ctx = &m;
+    o.on_deliver = on_deliver;
+    o.deliver_ctx = &m;
+    o.log_level = LOG_ERR;
+    struct derecho_group *g = NULL;
+    struct derecho_error err;
+    if (!spec || !l.us || derecho_group_create(c, spec, &o, &g, &err) != 0) {
+        fprintf(stderr, "latency_test: %s\n", spec ? err.msg : "layout");
+        derecho_layout_spec_destroy(spec);
+        free(l.us);
+        return 1;
+    }
+    int status = 0;
+    struct wait_arg wa = {&m, (uint64_t)nodes};
+    if (!bench_wait(&m, full_view, &wa, 60000)) {
+        fprintf(stderr, "latency_test: no view of %ld members\n", nodes);
+        status = 1;
+        goto out;
+    }
+    size_t max = 0;
+    if (derecho_send_max_size(g, 0, &max) == 0 && size > max) {
+        fprintf(stderr,
+                "latency_test: max_payload_size %llu is over "
+                "max_smc_payload_size %zu (RDMC is not built yet)\n",
+                (unsigned long long)size, max);
+        status = 1;
+        goto out;
+    }
+    bool sends = !pingpong || me == 0;
+    for (long i = 0; sends && i < messages; i++) {
+        void *buf;
+        int rc = derecho_send_reserve(g, 0, size, 0, &buf);
+        if (rc == 0) {
+            int64_t now = bench_now_ns();
+            memcpy(buf, &now, 8);
+            rc = derecho_send_commit(g, 0, size);
+        }
+        if (rc) {
+            fprintf(stderr, "latency_test: send: %s\n", derecho_strerror(rc));
+            status = 1;
+            goto out;
+        }
+        if (pingpong) {
+            struct wait_arg own = {&m, (uint64_t)i + 1};
+            if (!bench_wait(&m, own_n, &own, 10000)) {
+                fprintf(stderr, "latency_test: message %ld not delivered\n", i);
+                status = 1;
+                goto out;
+            }
+        }
+    }
+    wa.n = l.expected;
+    if (!bench_wait(&m, delivered_n, &wa, BENCH_TIMEOUT_MS)) {
+        fprintf(stderr, "latency_test: %llu of %llu delivered\n",
+                (unsigned long long)m.delivered,
+                (unsigned long long)l.expected);
+        status = 1;
+        goto out;
+    }
+    qsort(l.us, l.expected, sizeof(double), cmp);
+    double p50 = l.us[l.expected / 2];
+    double p99 = l.us[(size_t)((double)l.expected * 0.99)];
+    double idle = bench_cpu_pct(3000);
+    printf("MEMBER node=%llu us_p50=%.1f us_p99=%.1f rss_mb=%.1f "
+           "idle_cpu_pct=%.2f\n",
+           (unsigned long long)me, p50, p99, bench_rss_mb(), idle);
+    fflush(stdout);
+    if (spawned)
+        bench_wait_release();
+out:
+    derecho_group_destroy(g);
+    derecho_layout_spec_destroy(spec);
+    free(l.us);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    int dashes = -1;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--") == 0) {
+            dashes = i;
+            break;
+        }
+    int noverrides = dashes > 0 ? dashes - 1 : 0;
+    char **overrides = calloc((size_t)noverrides + 1, sizeof(*overrides));
+    for (int i = 0; i < noverrides; i++)
+        overrides[i] = argv[1 + i];
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            free(overrides);
+            return 0;
+        }
+    struct conf_options co;
+    conf_options_init(&co);
+    co.log_level = LOG_ERR;
+    struct conf *c = NULL;
+    struct conf_error cerr;
+    if (conf_startup(&co, &argc, argv, &c, &cerr) != 0) {
+        char line[512];
+        conf_error_format(&cerr, line, sizeof(line));
+        fprintf(stderr, "latency_test: %s\n", line);
+        free(overrides);
+        return 64;
+    }
+    bool spawn = false, member = false;
+    int k = 1;
+    for (; k < argc && strncmp(argv[k], "--", 2) == 0; k++) {
+        if (strcmp(argv[k], "--spawn") == 0)
+            spawn = true;
+        else if (strcmp(argv[k], "--member") == 0)
+            member = true;
+        else
+            break;
+    }
+    long nodes = 0, messages = 0;
+    bool pingpong = false, bad = argc - k != 3;
+    if (!bad) {
+        char *e1, *e2;
+        nodes = strtol(argv[k], &e1, 10);
+        messages = strtol(argv[k + 2], &e2, 10);
+        pingpong = strcmp(argv[k + 1], "pingpong") == 0;
+        bad = *e1 || *e2 || nodes < 1 || nodes > BENCH_MAX_NODES ||
+              messages < 1 ||
+              (!pingpong && strcmp(argv[k + 1], "saturated") != 0);
+    }
+    if (bad) {
+        usage(stderr);
+        conf_destroy(c);
+        free(overrides);
+        return 64;
+    }
+    int status;
+    if (!spawn) {
+        status = run_member(c, nodes, pingpong, messages, member);
+    } else {
+        struct bench_children ch;
+        status =
+            bench_spawn(&ch, (int)nodes, noverrides, overrides, 3, argv + k);
+        if (status == 0)
+            status = bench_collect(&ch);
+        if (status == 0) {
+            uint64_t size = 0;
+            conf_get_size(c, "SUBGROUP/DEFAULT", "max_payload_size", &size);
+            double p50, p50min, p50max, p99, p99min, p99max, rss, rmin, rmax,
+                idle, imin, imax;
+            bench_stats(&ch, "us_p50", &p50, &p50min, &p50max);
+            bench_stats(&ch, "us_p99", &p99, &p99min, &p99max);
+            bench_stats(&ch, "rss_mb", &rss, &rmin, &rmax);
+            bench_stats(&ch, "idle_cpu_pct", &idle, &imin, &imax);
+            printf("RESULT bench=latency_test nodes=%ld size=%llu load=%s "
+                   "us_p50=%.1f us_p99=%.1f rss_mb=%.1f idle_cpu_pct=%.2f\n",
+                   nodes, (unsigned long long)size,
+                   pingpong ? "pingpong" : "saturated", p50, p99, rmax, imax);
+        } else {
+            fprintf(stderr, "latency_test: %s\n", derecho_strerror(status));
+            status = 1;
+        }
+    }
+    conf_destroy(c);
+    free(overrides);
+    return status;
+}

@@ -1,0 +1,410 @@
+/* vs_stress: one member of a group that multicasts messages of mixed sizes
+ * and logs every view and delivery, for tests/tools/check_vs (issue 15).
+ *
+ *   vs_stress [--SECTION/key=value ...] -- --nodes N --messages M
+ *             --sizes S1,S2,... --senders all|half|one --log FILE
+ *
+ * The configuration follows the derecho-config rules (a file,
+ * DERECHO_CONF_FILE, overrides before `--`).  The layout is one subgroup
+ * (index 0) of one shard (index 0) holding every member; with --senders
+ * half only the first max(1, N/2) members (rank order) send, with one only
+ * the first.  The member waits for a view of N members, sends M messages
+ * whose sizes cycle through the list (random bytes; even messages through
+ * derecho_send_reserve/commit, odd ones through derecho_send), waits until
+ * it delivered M messages of every sender still in its view, then leaves
+ * and exits 0.  SIGINT/SIGTERM: leaves cleanly and exits 128 + signal.
+ *
+ * The log holds only these lines, each written with one write(2):
+ *   view <view_id> <node,node,...>
+ *   deliver <subgroup> <shard> <view_id> <sender_node> <seq> <size> <hash>
+ * (seq: position in the view's order of the shard; hash: XXH3-64 of the
+ * payload in hex).  Everything else goes to stderr.
+ *
+ * Exit: 0 done, 1 group error, 2 timed out, 64 usage, 128+N signal.
+ * For now every size must be at most the profile's max_smc_payload_size
+ * (RDMC for larger messages comes with the next step). */
+#include <conf/conf.h>
+#include <derecho/derecho.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#define MAX_SIZES 64
+#define MAX_NODES 1024
+#define VIEW_TIMEOUT_S 60 /* to see N members */
+#define DELIVER_TIMEOUT_S 300
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+struct state {
+    int log_fd;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    size_t members_now;
+    uint32_t senders[MAX_NODES]; /* senders of shard 0 in the current view */
+    size_t num_senders;
+    uint64_t delivered[MAX_NODES + 1]; /* per sender node id (capped) */
+    bool log_failed;
+};
+
+static void write_line(struct state *s, const char *line, size_t len)
+{
+    if (write(s->log_fd, line, len) != (ssize_t)len)
+        s->log_failed = true;
+}
+
+static void on_view(void *ctx, const struct derecho_view *v)
+{
+    struct state *s = ctx;
+    char line[16384];
+    size_t n = derecho_view_num_members(v);
+    int len =
+        snprintf(line, sizeof(line), "view %" PRId64 " ", derecho_view_id(v));
+    for (size_t i = 0; i < n && len < (int)sizeof(line) - 16; i++)
+        len += snprintf(line + len, sizeof(line) - (size_t)len, "%s%u",
+                        i ? "," : "", derecho_view_member(v, i)->node_id);
+    line[len++] = '\n';
+    write_line(s, line, (size_t)len);
+    struct derecho_shard_info sh;
+    pthread_mutex_lock(&s->lock);
+    s->members_now = n;
+    s->num_senders = 0;
+    if (derecho_layout_shard(derecho_view_layout(v), 0, 0, &sh) == 0)
+        for (size_t i = 0; i < sh.num_members && i < MAX_NODES; i++)
+            if (sh.is_sender[i])
+                s->senders[s->num_senders++] = sh.members[i];
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void on_deliver(void *ctx, uint32_t subgroup, uint32_t shard,
+                       uint32_t sender, uint64_t version, const void *data,
+                       size_t size)
+{
+    struct state *s = ctx;
+    char line[160];
+    int len = snprintf(
+        line, sizeof(line),
+        "deliver %u %u %" PRIu64 " %u %" PRIu64 " %zu %016" PRIx64 "\n",
+        subgroup, shard, version >> 32, sender, version & 0xffffffffu, size,
+        (uint64_t)XXH3_64bits(data, size));
+    write_line(s, line, (size_t)len);
+    pthread_mutex_lock(&s->lock);
+    s->delivered[sender < MAX_NODES ? sender : MAX_NODES]++;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: vs_stress [--SECTION/key=value ...] -- --nodes N "
+               "--messages M --sizes S1,S2,... --senders all|half|one "
+               "--log FILE\n");
+}
+
+static int parse_sizes(const char *text, size_t *sizes, size_t *n)
+{
+    *n = 0;
+    const char *p = text;
+    while (*p) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(p, &end, 10);
+        if (errno || end == p || v > (1ull << 31) || *n == MAX_SIZES)
+            return -1;
+        sizes[(*n)++] = (size_t)v;
+        if (*end == ',')
+            end++;
+        else if (*end)
+            return -1;
+        p = end;
+    }
+    return *n ? 0 : -1;
+}
+
+static void deadline_after(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
+static bool all_delivered(struct state *s, uint64_t m)
+{
+    for (size_t i = 0; i < s->num_senders; i++)
+        if (s->delivered[s->senders[i] < MAX_NODES ? s->senders[i]
+                                                   : MAX_NODES] < m)
+            return false;
+    return true;
+}
+
+static void fill_random(uint8_t *p, size_t n, uint64_t seed)
+{
+    uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        p[i] = (uint8_t)x;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct conf_options co;
+    conf_options_init(&co);
+    co.log_level = LOG_ERR;
+    struct conf *c = NULL;
+    struct conf_error cerr;
+    if (conf_startup(&co, &argc, argv, &c, &cerr) != 0) {
+        char line[512];
+        conf_error_format(&cerr, line, sizeof(line));
+        fprintf(stderr, "vs_stress: %s\n", line);
+        usage(stderr);
+        return 64;
+    }
+    static const struct option longopts[] = {
+        {"nodes", required_argument, NULL, 'n'},
+        {"messages", required_argument, NULL, 'm'},
+        {"sizes", required_argument, NULL, 's'},
+        {"senders", required_argument, NULL, 'S'},
+        {"log", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    long nodes = 0, messages = -1;
+    size_t sizes[MAX_SIZES], num_sizes = 0;
+    const char *senders = "all", *log_path = NULL;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'n':
+            nodes = strtol(optarg, NULL, 10);
+            break;
+        case 'm':
+            messages = strtol(optarg, NULL, 10);
+            break;
+        case 's':
+            if (parse_sizes(optarg, sizes, &num_sizes) != 0) {
+                fprintf(stderr, "vs_stress: bad --sizes %s\n", optarg);
+                conf_destroy(c);
+                return 64;
+            }
+            break;
+        case 'S':
+            senders = optarg;
+            break;
+        case 'l':
+            log_path = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            conf_destroy(c);
+            return 0;
+        default:
+            usage(stderr);
+            conf_destroy(c);
+            return 64;
+        }
+    }
+    if (optind != argc || nodes < 1 || nodes > MAX_NODES || messages < 0 ||
+        num_sizes == 0 || !log_path ||
+        (strcmp(senders, "all") && strcmp(senders, "half") &&
+         strcmp(senders, "one"))) {
+        usage(stderr);
+        conf_destroy(c);
+        return 64;
+    }
+    struct state st;
+    memset(&st, 0, sizeof(st));
+    pthread_mutex_init(&st.lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&st.cond, &ca);
+    st.log_fd = open(log_path,
+                     O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    if (st.log_fd < 0) {
+        fprintf(stderr, "vs_stress: %s: %s\n", log_path, strerror(errno));
+        conf_destroy(c);
+        return 64;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    struct derecho_layout_spec *spec = NULL;
+    struct derecho_shard_policy p;
+    derecho_shard_policy_init(&p);
+    p.max_senders = strcmp(senders, "one") == 0 ? 1
+                    : strcmp(senders, "half") == 0
+                        ? (uint32_t)(nodes / 2 ? nodes / 2 : 1)
+                        : 0;
+    uint32_t type;
+    if (derecho_layout_spec_create(&spec) ||
+        derecho_layout_spec_add_type(spec, "VsStress", &type) ||
+        derecho_layout_spec_add_subgroup(spec, type, 1, &p, NULL)) {
+        fprintf(stderr, "vs_stress: cannot build the layout\n");
+        return 1;
+    }
+    struct derecho_group_options o;
+    derecho_group_options_init(&o);
+    o.on_view = on_view;
+    o.ctx = &st;
+    o.on_deliver = on_deliver;
+    o.deliver_ctx = &st;
+    o.log_level = getenv("VS_STRESS_VERBOSE") ? LOG_DEBUG : LOG_WARNING;
+    struct derecho_group *g = NULL;
+    struct derecho_error err;
+    int status = 0;
+    if (derecho_group_create(c, spec, &o, &g, &err) != 0) {
+        fprintf(stderr, "vs_stress: %s\n", err.msg);
+        status = 1;
+        goto out;
+    }
+    uint64_t me = 0;
+    conf_get_u64(c, "DERECHO", "local_id", &me);
+    /* A view of N members. */
+    struct timespec ts;
+    deadline_after(&ts, VIEW_TIMEOUT_S * 1000);
+    pthread_mutex_lock(&st.lock);
+    for (;;) {
+        if (st.members_now >= (size_t)nodes || stop_signal)
+            break;
+        struct timespec tick, now;
+        deadline_after(&tick, 50);
+        pthread_cond_timedwait(&st.cond, &st.lock, &tick);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec > ts.tv_sec)
+            break;
+    }
+    bool sender = false;
+    for (size_t i = 0; i < st.num_senders; i++)
+        sender = sender || st.senders[i] == me;
+    bool ready = st.members_now >= (size_t)nodes;
+    pthread_mutex_unlock(&st.lock);
+    if (!ready) {
+        if (!stop_signal) {
+            fprintf(stderr,
+                    "vs_stress %" PRIu64 ": no view of %ld members "
+                    "within %d s\n",
+                    me, nodes, VIEW_TIMEOUT_S);
+            status = 2;
+        }
+        goto leave;
+    }
+    /* The view's multicast starts right after on_view: -EAGAIN until
+     * then. */
+    size_t max_size = 0;
+    int mrc = -EAGAIN;
+    for (int tries = 0; sender && mrc == -EAGAIN && tries < 1000; tries++) {
+        mrc = derecho_send_max_size(g, 0, &max_size);
+        if (mrc == -EAGAIN) {
+            struct timespec pause = {0, 10000000};
+            nanosleep(&pause, NULL);
+        }
+    }
+    if (sender && mrc != 0) {
+        fprintf(stderr, "vs_stress: %s\n", derecho_strerror(mrc));
+        status = 1;
+        goto leave;
+    }
+    if (sender)
+        for (size_t i = 0; i < num_sizes; i++)
+            if (sizes[i] > max_size) {
+                fprintf(stderr,
+                        "vs_stress: size %zu is over max_smc_payload_size "
+                        "%zu (RDMC is not built yet)\n",
+                        sizes[i], max_size);
+                status = 64;
+                goto leave;
+            }
+    size_t largest = 1;
+    for (size_t i = 0; i < num_sizes; i++)
+        if (sizes[i] > largest)
+            largest = sizes[i];
+    uint8_t *buf = malloc(largest);
+    if (!buf) {
+        status = 1;
+        goto leave;
+    }
+    for (long i = 0; sender && i < messages && !stop_signal; i++) {
+        size_t size = sizes[(size_t)i % num_sizes];
+        int rc;
+        if (i % 2 == 0) {
+            void *slot;
+            rc = derecho_send_reserve(g, 0, size, 0, &slot);
+            if (rc == 0) {
+                fill_random(slot, size, me * 1000003 + (uint64_t)i);
+                rc = derecho_send_commit(g, 0, size);
+            }
+        } else {
+            fill_random(buf, size, me * 1000003 + (uint64_t)i);
+            rc = derecho_send(g, 0, buf, size, 0);
+        }
+        if (rc) {
+            fprintf(stderr, "vs_stress %" PRIu64 ": send %ld: %s\n", me, i,
+                    derecho_strerror(rc));
+            status = 1;
+            break;
+        }
+    }
+    free(buf);
+    if (status == 0) {
+        deadline_after(&ts, DELIVER_TIMEOUT_S * 1000);
+        pthread_mutex_lock(&st.lock);
+        bool timed_out = false;
+        while (!all_delivered(&st, (uint64_t)messages) && !stop_signal &&
+               !timed_out) {
+            struct timespec tick;
+            deadline_after(&tick, 50);
+            pthread_cond_timedwait(&st.cond, &st.lock, &tick);
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            timed_out = now.tv_sec > ts.tv_sec;
+        }
+        pthread_mutex_unlock(&st.lock);
+        if (timed_out) {
+            fprintf(stderr,
+                    "vs_stress %" PRIu64 ": not everything delivered within "
+                    "%d s\n",
+                    me, DELIVER_TIMEOUT_S);
+            status = 2;
+        }
+    }
+leave:
+    derecho_group_destroy(g);
+    if (st.log_failed) {
+        fprintf(stderr, "vs_stress: writing %s failed\n", log_path);
+        status = 1;
+    }
+    if (stop_signal)
+        status = 128 + stop_signal;
+out:
+    close(st.log_fd);
+    derecho_layout_spec_destroy(spec);
+    conf_destroy(c);
+    return status;
+}

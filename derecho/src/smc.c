@@ -1,0 +1,1201 @@
+/* Ordered multicast over SMC (small-message multicast in the SST rows).
+ *
+ * Every installed view gets one SST table (table id = view id) over the
+ * process's fab pool.  Its rows hold, for every subgroup of the layout
+ * (the schema is the same in every row):
+ *   s<i>.slots  window x (8-byte header + max_smc_payload_size rounded up
+ *               to 8): the ring this member writes as a sender;
+ *   s<i>.cnt    nsent (how many messages, nulls included, it put in the
+ *               ring), then recv[K] and ndel[K]: per sender of my shard,
+ *               how many of its messages I received and delivered (K = the
+ *               largest sender count of the subgroup's shards).
+ * A sender writes a slot, pushes it to the shard, then the counters
+ * starting at nsent (the guard pattern: libsst keeps pushes from one
+ * member in order).  Pushes that include nsent are made under the lock,
+ * so they leave in the order nsent grew.  When the delivery thread is
+ * awake (not asleep, not in an upcall) the sender leaves that push to its
+ * next pass, which carries recv/ndel too: one push for many messages.  The
+ * delivery thread ("derecho-dlv") turns nsent into recv, delivers in round
+ * robin order what every shard member received, pushes recv/ndel, and
+ * sends a null message at once when another sender has a message in a
+ * round where it has none.  A slot is reused once every shard member
+ * delivered the message it held (ndel), so upcalls read it in place.
+ * The SST's polling thread only evaluates a cheap predicate that wakes the
+ * delivery thread when a counter of a row it reads changed. */
+#include "derecho-private.h"
+
+#include <conf/conf.h>
+#include <fab/fab.h>
+#include <sst/sst.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SLOT_HEADER 8
+#define SLOT_NULL (1ull << 32) /* header flag: a null message */
+#define SPIN_NS 20000          /* delivery thread: spin after progress */
+#define IDLE_POLL_MS 100       /* delivery thread: safety-net wake-up */
+#define SYNC_TIMEOUT_MS 5000   /* epoch end: barrier over the old table */
+#define MAX_PROFILES 64
+#define SETUP_TIMEOUT_MS 5000 /* a view's table among its members */
+
+struct profile {
+    char name[DERECHO_MAX_NAME + 1];
+    uint32_t window;
+    size_t payload; /* max_smc_payload_size */
+};
+
+/* One shard this process belongs to, in one view. */
+struct sshard {
+    uint32_t subgroup, shard;
+    int mode;
+    uint32_t n;      /* shard members */
+    uint32_t *ranks; /* their table ranks, shard order */
+    uint32_t k;      /* senders */
+    uint32_t *sender_ranks;
+    uint32_t *sender_ids;
+    int me_sender; /* my index among the senders, or -1 */
+    uint32_t window;
+    size_t payload, slot_size;
+    size_t off_slots, off_nsent, off_cnt;
+    uint32_t K;
+    /* Delivery thread only. */
+    uint64_t next;       /* ordered: next position to deliver */
+    uint64_t *delivered; /* per sender */
+    uint64_t seen_sum;
+    /* Senders, under smc->lock. */
+    uint64_t nsent;
+    bool dirty; /* nsent not pushed yet: the delivery thread will */
+    bool reserved;
+    pthread_t owner;
+};
+
+struct sview {
+    struct derecho__smc *s;
+    uint64_t pred_sum; /* SST polling thread only */
+    int64_t id;
+    struct sst_table *t;
+    uint32_t my_rank;
+    uint32_t num_subgroups;
+    int32_t *mine; /* per subgroup: index in shards, -1 none, -2 not
+                      provisioned */
+    bool *receive_only;
+    struct sshard *shards;
+    size_t num_shards;
+    bool wedged; /* under smc->lock */
+    struct sst_pred *pred;
+};
+
+struct derecho__smc {
+    const struct derecho_group_options *o;
+    uint32_t my_id;
+    struct fab_pool *pool;
+    struct profile profiles[MAX_PROFILES];
+    size_t num_profiles;
+    int heartbeat_ms;
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* senders, view changes, epoch ends */
+    int waiters;
+    struct sview *cur; /* NULL between views */
+    uint64_t generation;
+    bool closing;
+    /* Epoch end, done by the delivery thread. */
+    struct sview *retire;
+    const struct derecho_view *retire_next;
+    bool retire_done;
+    /* The delivery thread. */
+    pthread_t thread;
+    bool thread_started;
+    int wake_fd;
+    atomic_int sleeping;
+    atomic_int in_upcall;
+    /* My messages a view ended without delivering, to send again first in
+     * the next view, in order (under lock; the delivery thread sends
+     * them, and new sends to their subgroup wait until they are out). */
+    struct carry *carry_head, *carry_tail;
+};
+
+struct carry {
+    struct carry *next;
+    uint32_t subgroup;
+    size_t len;
+    uint8_t data[];
+};
+
+static bool carry_pending(const struct derecho__smc *s, uint32_t subgroup)
+{
+    for (const struct carry *c = s->carry_head; c; c = c->next)
+        if (c->subgroup == subgroup)
+            return true;
+    return false;
+}
+
+static void slog(const struct derecho__smc *s, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void slog(const struct derecho__smc *s, int level, const char *fmt, ...)
+{
+    if (level > s->o->log_level)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (s->o->log)
+        s->o->log(s->o->log_ctx, level, "derecho", msg);
+    else
+        fprintf(stderr, "derecho: %s: %s\n",
+                level <= LOG_ERR       ? "error"
+                : level <= LOG_WARNING ? "warning"
+                                       : "info",
+                msg);
+}
+
+static void wake(struct derecho__smc *s)
+{
+    if (atomic_exchange(&s->sleeping, 0)) {
+        uint64_t one = 1;
+        if (write(s->wake_fd, &one, sizeof(one)) < 0) {
+            /* The counter is full: the thread is being woken anyway. */
+        }
+    }
+}
+
+static void deadline_in(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- rows ------------------------------------------------------------------
+ */
+
+static inline uint8_t *row(struct sview *v, uint32_t rank)
+{
+    return sst_row(v->t, rank);
+}
+
+static inline uint64_t *nsent_of(struct sview *v, struct sshard *sh,
+                                 uint32_t rank)
+{
+    return (uint64_t *)(void *)(row(v, rank) + sh->off_nsent);
+}
+
+static inline uint64_t *cnt_of(struct sview *v, struct sshard *sh,
+                               uint32_t rank)
+{
+    return (uint64_t *)(void *)(row(v, rank) + sh->off_cnt);
+}
+
+/* Pushes my counters (nsent, recv, ndel) to the shard.  Under s->lock. */
+static int push_counters(struct sview *v, struct sshard *sh)
+{
+    sh->dirty = false;
+    if (sh->n < 2)
+        return 0;
+    return sst_put_to(v->t, sh->ranks, sh->n, sh->off_nsent,
+                      8 + (size_t)sh->K * 16);
+}
+
+static inline uint8_t *slot_of(struct sview *v, struct sshard *sh,
+                               uint32_t rank, uint64_t index)
+{
+    return row(v, rank) + sh->off_slots + (index % sh->window) * sh->slot_size;
+}
+
+static inline uint64_t load(const uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static inline void store(uint64_t *p, uint64_t x)
+{
+    __atomic_store_n(p, x, __ATOMIC_RELEASE);
+}
+
+/* Lowest count of my messages delivered by every shard member. */
+static uint64_t min_delivered_of_mine(struct sview *v, struct sshard *sh)
+{
+    uint64_t m = UINT64_MAX;
+    for (uint32_t i = 0; i < sh->n; i++) {
+        uint64_t d =
+            load(cnt_of(v, sh, sh->ranks[i]) + sh->K + (uint32_t)sh->me_sender);
+        if (d < m)
+            m = d;
+    }
+    return m;
+}
+
+static bool window_has_room(struct sview *v, struct sshard *sh)
+{
+    return sh->nsent - min_delivered_of_mine(v, sh) < sh->window;
+}
+
+/* Publishes my next slot (header already written): the slot's used bytes,
+ * then nsent.  Under smc->lock. */
+static int publish_slot(struct derecho__smc *s, struct sview *v,
+                        struct sshard *sh, size_t len)
+{
+    size_t off = sh->off_slots + (sh->nsent % sh->window) * sh->slot_size;
+    size_t bytes = SLOT_HEADER + ((len + 7) & ~(size_t)7);
+    int rc = 0;
+    if (sh->n > 1)
+        rc = sst_put_to(v->t, sh->ranks, sh->n, off, bytes);
+    sh->nsent++;
+    store(nsent_of(v, sh, v->my_rank), sh->nsent);
+    if (atomic_load(&s->sleeping) || atomic_load(&s->in_upcall)) {
+        if (rc == 0 && sh->n > 1)
+            rc = sst_put_to(v->t, sh->ranks, sh->n, sh->off_nsent, 8);
+    } else {
+        sh->dirty = true; /* the awake delivery thread's next pass */
+    }
+    if (rc)
+        slog(s, LOG_ERR, "view %lld: push of a message failed: %s",
+             (long long)v->id, sst_strerror(rc));
+    wake(s);
+    return rc;
+}
+
+/* ---- the delivery thread ----------------------------------------------------
+ */
+
+/* Sends the carried messages of sh's subgroup, in order, while the window
+ * has room.  Under s->lock. */
+static void resend_carried(struct derecho__smc *s, struct sview *v,
+                           struct sshard *sh)
+{
+    struct carry **pp = &s->carry_head, *prev = NULL;
+    while (*pp && !v->wedged && !sh->reserved) {
+        struct carry *c = *pp;
+        if (c->subgroup != sh->subgroup) {
+            prev = c;
+            pp = &c->next;
+            continue;
+        }
+        if (sh->me_sender < 0 || c->len > sh->payload) {
+            slog(s, LOG_WARNING,
+                 "view %lld: a message carried over from the previous view "
+                 "cannot be sent in subgroup %u (not a sender, or too large)",
+                 (long long)v->id, sh->subgroup);
+        } else if (!window_has_room(v, sh)) {
+            return;
+        } else {
+            uint8_t *slot = slot_of(v, sh, v->my_rank, sh->nsent);
+            uint64_t hdr = c->len;
+            memcpy(slot, &hdr, sizeof(hdr));
+            memcpy(slot + SLOT_HEADER, c->data, c->len);
+            publish_slot(s, v, sh, c->len);
+        }
+        *pp = c->next;
+        if (s->carry_tail == c)
+            s->carry_tail = prev;
+        free(c);
+    }
+}
+
+static void upcall(struct derecho__smc *s, struct sview *v, struct sshard *sh,
+                   uint32_t j, uint64_t round, uint64_t pos)
+{
+    const uint8_t *slot = slot_of(v, sh, sh->sender_ranks[j], round);
+    uint64_t hdr;
+    memcpy(&hdr, slot, sizeof(hdr));
+    if (hdr & SLOT_NULL)
+        return;
+    size_t len = (size_t)(uint32_t)hdr;
+    if (len > sh->payload)
+        len = sh->payload; /* never past the slot, whatever a peer wrote */
+    if (s->o->on_deliver) {
+        atomic_store(&s->in_upcall, 1);
+        s->o->on_deliver(s->o->deliver_ctx, sh->subgroup, sh->shard,
+                         sh->sender_ids[j], ((uint64_t)v->id << 32) | pos,
+                         slot + SLOT_HEADER, len);
+        atomic_store(&s->in_upcall, 0);
+    }
+}
+
+/* Is every shard member's recv[j] past round?  With only[] given, only
+ * those members count (epoch end: the survivors). */
+static bool received_by_all(struct sview *v, struct sshard *sh, uint32_t j,
+                            uint64_t round, const bool *only)
+{
+    for (uint32_t i = 0; i < sh->n; i++) {
+        if (only && !only[i])
+            continue;
+        if (load(cnt_of(v, sh, sh->ranks[i]) + j) <= round)
+            return false;
+    }
+    return true;
+}
+
+/* One pass over a shard.  Returns true when something moved. */
+static bool shard_pass(struct derecho__smc *s, struct sview *v,
+                       struct sshard *sh, const bool *edge_of)
+{
+    if (sh->k == 0)
+        return false;
+    uint64_t *mine = cnt_of(v, sh, v->my_rank);
+    bool moved = false;
+    /* Receipts (not at an epoch end: recv is final then). */
+    for (uint32_t j = 0; j < sh->k && !edge_of; j++) {
+        uint64_t ns = load(nsent_of(v, sh, sh->sender_ranks[j]));
+        uint64_t have = load(mine + j);
+        if (ns <= have)
+            continue;
+        if (ns - have > sh->window)
+            ns = have + sh->window; /* a peer cannot be further ahead */
+        store(mine + j, ns);
+        moved = true;
+        if (sh->mode == DERECHO_MODE_UNORDERED) {
+            for (uint64_t r = sh->delivered[j]; r < ns; r++)
+                upcall(s, v, sh, j, r, r * sh->k + j);
+            sh->delivered[j] = ns;
+            store(mine + sh->K + j, ns);
+        }
+    }
+    if (sh->mode == DERECHO_MODE_ORDERED) {
+        for (int batch = 0; batch < 1024; batch++) {
+            uint64_t pos = sh->next;
+            uint32_t j = (uint32_t)(pos % sh->k);
+            uint64_t round = pos / sh->k;
+            if (!received_by_all(v, sh, j, round, edge_of))
+                break;
+            upcall(s, v, sh, j, round, pos);
+            sh->next++;
+            sh->delivered[j] = round + 1;
+            store(mine + sh->K + j, round + 1);
+            moved = true;
+        }
+    }
+    pthread_mutex_lock(&s->lock);
+    if (moved || sh->dirty) {
+        int rc = push_counters(v, sh);
+        if (rc)
+            slog(s, LOG_ERR, "view %lld: push of counters failed: %s",
+                 (long long)v->id, sst_strerror(rc));
+    }
+    pthread_mutex_unlock(&s->lock);
+    /* A null message at once when another sender has a message in a round
+     * where I have none: it would block delivery after it. */
+    if (!edge_of && sh->mode == DERECHO_MODE_ORDERED && sh->me_sender >= 0) {
+        uint64_t most = 0;
+        for (uint32_t j = 0; j < sh->k; j++)
+            if ((int)j != sh->me_sender && load(mine + j) > most)
+                most = load(mine + j);
+        pthread_mutex_lock(&s->lock);
+        resend_carried(s, v, sh);
+        if (carry_pending(s, sh->subgroup))
+            most = 0; /* they come first; nulls after */
+        while (!v->wedged && !sh->reserved && sh->nsent < most &&
+               window_has_room(v, sh)) {
+            uint64_t hdr = SLOT_NULL;
+            memcpy(slot_of(v, sh, v->my_rank, sh->nsent), &hdr, sizeof(hdr));
+            publish_slot(s, v, sh, 0);
+            moved = true;
+        }
+        if (sh->dirty)
+            push_counters(v, sh);
+        pthread_mutex_unlock(&s->lock);
+    }
+    return moved;
+}
+
+/* Sum of the counters of the rows a shard reads: changes when a peer's
+ * push landed (senders wait for ndel, the delivery thread for the rest). */
+static uint64_t shard_sum(struct sview *v, struct sshard *sh)
+{
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < sh->n; i++) {
+        const uint64_t *c = cnt_of(v, sh, sh->ranks[i]);
+        for (uint32_t j = 0; j < 2 * sh->K; j++)
+            sum += load(c + j) * (j + 1);
+        sum += load(nsent_of(v, sh, sh->ranks[i])) * 7919;
+    }
+    return sum;
+}
+
+static bool view_pass(struct derecho__smc *s, struct sview *v)
+{
+    bool moved = false;
+    for (size_t i = 0; i < v->num_shards; i++) {
+        struct sshard *sh = &v->shards[i];
+        if (shard_pass(s, v, sh, NULL))
+            moved = true;
+        uint64_t sum = shard_sum(v, sh);
+        if (sum != sh->seen_sum) {
+            sh->seen_sum = sum;
+            moved = true;
+        }
+    }
+    if (moved) {
+        pthread_mutex_lock(&s->lock);
+        if (s->waiters)
+            pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+    }
+    return moved;
+}
+
+/* SST predicate: a row this process reads changed.  Cheap; on the SST's
+ * polling thread, which it never blocks. */
+static bool rows_changed(struct sst_table *t, void *ctx)
+{
+    (void)t;
+    struct sview *v = ctx;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < v->num_shards; i++)
+        sum += shard_sum(v, &v->shards[i]);
+    if (sum == v->pred_sum)
+        return false;
+    v->pred_sum = sum;
+    return true;
+}
+
+/* The trigger runs on the polling thread: waking the delivery thread is a
+ * write to an eventfd, which never blocks. */
+static void wake_delivery(struct sst_table *t, void *ctx)
+{
+    (void)t;
+    struct sview *v = ctx;
+    wake(v->s);
+}
+
+/* The end of a view's epoch: final counters, a barrier over the old table,
+ * then delivery of what every surviving member received (the members of
+ * next; none when leaving).  Later steps add the ragged edge with
+ * failures and the resending of what lies beyond it. */
+static void end_epoch(struct derecho__smc *s, struct sview *v,
+                      const struct derecho_view *next)
+{
+    for (size_t i = 0; i < v->num_shards; i++)
+        shard_pass(s, v, &v->shards[i], NULL);
+    for (size_t i = 0; i < v->num_shards; i++) {
+        pthread_mutex_lock(&s->lock);
+        push_counters(v, &v->shards[i]);
+        pthread_mutex_unlock(&s->lock);
+    }
+    if (!next)
+        return;
+    int rc = sst_sync(v->t, SYNC_TIMEOUT_MS);
+    if (rc)
+        slog(s, LOG_WARNING, "view %lld: end-of-view barrier: %s",
+             (long long)v->id, sst_strerror(rc));
+    for (size_t i = 0; i < v->num_shards; i++) {
+        struct sshard *sh = &v->shards[i];
+        if (sh->mode != DERECHO_MODE_ORDERED || sh->k == 0)
+            continue;
+        bool *survivor = calloc(sh->n, sizeof(*survivor));
+        if (!survivor)
+            continue;
+        for (uint32_t m = 0; m < sh->n; m++)
+            survivor[m] = derecho_view_rank_of(
+                              next, sst_node_id(v->t, sh->ranks[m])) >= 0;
+        while (shard_pass(s, v, sh, survivor)) {
+        }
+        uint64_t beyond = 0;
+        const uint64_t *mine = cnt_of(v, sh, v->my_rank);
+        for (uint32_t j = 0; j < sh->k; j++)
+            beyond += load(mine + j) - sh->delivered[j];
+        if (beyond)
+            slog(s, LOG_INFO,
+                 "view %lld: subgroup %u shard %u: %llu message(s) "
+                 "beyond the view's end (their senders send them again)",
+                 (long long)v->id, sh->subgroup, sh->shard,
+                 (unsigned long long)beyond);
+        /* Mine beyond the end: no survivor delivered them; send them
+         * again first in the next view, in order. */
+        for (uint64_t r = sh->me_sender >= 0
+                              ? sh->delivered[(uint32_t)sh->me_sender]
+                              : sh->nsent;
+             r < sh->nsent; r++) {
+            const uint8_t *slot = slot_of(v, sh, v->my_rank, r);
+            uint64_t hdr;
+            memcpy(&hdr, slot, sizeof(hdr));
+            if (hdr & SLOT_NULL)
+                continue;
+            size_t len = (size_t)(uint32_t)hdr;
+            struct carry *c = malloc(sizeof(*c) + len + 1);
+            if (!c) {
+                slog(s, LOG_ERR,
+                     "view %lld: out of memory: a message "
+                     "beyond the view's end is lost",
+                     (long long)v->id);
+                continue;
+            }
+            c->next = NULL;
+            c->subgroup = sh->subgroup;
+            c->len = len;
+            memcpy(c->data, slot + SLOT_HEADER, len);
+            pthread_mutex_lock(&s->lock);
+            if (s->carry_tail)
+                s->carry_tail->next = c;
+            else
+                s->carry_head = c;
+            s->carry_tail = c;
+            pthread_mutex_unlock(&s->lock);
+        }
+        free(survivor);
+    }
+}
+
+static void *delivery_main(void *arg)
+{
+    struct derecho__smc *s = arg;
+    pthread_setname_np(pthread_self(), "derecho-dlv");
+    int64_t spin_until = 0;
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        bool closing = s->closing;
+        struct sview *v = s->cur, *retire = s->retire;
+        const struct derecho_view *next = s->retire_next;
+        pthread_mutex_unlock(&s->lock);
+        if (retire) {
+            end_epoch(s, retire, next);
+            pthread_mutex_lock(&s->lock);
+            s->retire = NULL;
+            s->retire_done = true;
+            pthread_cond_broadcast(&s->cond);
+            pthread_mutex_unlock(&s->lock);
+            continue;
+        }
+        if (closing)
+            break;
+        if (v && view_pass(s, v)) {
+            spin_until = mono_ns() + SPIN_NS;
+            continue;
+        }
+        if (mono_ns() < spin_until) {
+            sched_yield();
+            continue;
+        }
+        atomic_store(&s->sleeping, 1);
+        if (v && view_pass(s, v)) {
+            atomic_store(&s->sleeping, 0);
+            spin_until = mono_ns() + SPIN_NS;
+            continue;
+        }
+        pthread_mutex_lock(&s->lock);
+        bool work = s->retire || s->closing || s->cur != v;
+        pthread_mutex_unlock(&s->lock);
+        if (!work) {
+            struct pollfd p = {.fd = s->wake_fd, .events = POLLIN};
+            poll(&p, 1, IDLE_POLL_MS);
+        }
+        atomic_store(&s->sleeping, 0);
+        uint64_t drain;
+        if (read(s->wake_fd, &drain, sizeof(drain)) < 0) {
+            /* nothing to drain */
+        }
+    }
+    return NULL;
+}
+
+/* ---- set-up ---------------------------------------------------------------
+ */
+
+static const struct profile *find_profile(const struct derecho__smc *s,
+                                          const char *name)
+{
+    for (size_t i = 0; i < s->num_profiles; i++)
+        if (strcmp(s->profiles[i].name, name) == 0)
+            return &s->profiles[i];
+    return &s->profiles[0]; /* DEFAULT */
+}
+
+static int read_profile(struct derecho__smc *s, const struct conf *c,
+                        const char *name, struct derecho_error *err)
+{
+    for (size_t i = 0; i < s->num_profiles; i++)
+        if (strcmp(s->profiles[i].name, name) == 0)
+            return 0;
+    if (s->num_profiles == MAX_PROFILES)
+        return derecho__fail(err, -ENOSPC, "group: more than %d profiles",
+                             MAX_PROFILES);
+    char section[DERECHO_MAX_NAME + 16];
+    snprintf(section, sizeof(section), "SUBGROUP/%s", name);
+    uint64_t w = 0, p = 0;
+    int rc = conf_get_u64(c, section, "window_size", &w);
+    if (rc == 0)
+        rc = conf_get_size(c, section, "max_smc_payload_size", &p);
+    if (rc)
+        return derecho__fail(err, rc,
+                             "group: [%s] window_size or "
+                             "max_smc_payload_size: %s",
+                             section, derecho_strerror(rc));
+    if (w == 0 || w > 65536 || p == 0 || p > (1u << 20))
+        return derecho__fail(err, -ERANGE,
+                             "group: [%s] window_size or "
+                             "max_smc_payload_size out of range",
+                             section);
+    struct profile *pr = &s->profiles[s->num_profiles++];
+    derecho__copy_str(pr->name, sizeof(pr->name), name);
+    pr->window = (uint32_t)w;
+    pr->payload = (size_t)p;
+    return 0;
+}
+
+static void fab_log(void *ctx, int level, const char *module, const char *msg)
+{
+    const struct derecho__smc *s = ctx;
+    if (level > s->o->log_level)
+        return;
+    if (s->o->log)
+        s->o->log(s->o->log_ctx, level, module, msg);
+    else
+        fprintf(stderr, "%s: %s\n", module, msg);
+}
+
+int derecho__smc_create(const struct conf *c,
+                        const struct derecho_layout_spec *spec,
+                        const struct derecho_member *me, uint64_t fingerprint,
+                        const struct derecho_group_options *o,
+                        struct derecho__smc **out, struct derecho_error *err)
+{
+    *out = NULL;
+    struct derecho__smc *s = calloc(1, sizeof(*s));
+    if (!s)
+        return derecho__fail(err, -ENOMEM, "group: out of memory");
+    s->o = o;
+    s->my_id = me->node_id;
+    s->wake_fd = -1;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    int rc = read_profile(s, c, "DEFAULT", err);
+    for (uint32_t i = 0; rc == 0 && i < spec->num_subgroups; i++)
+        for (uint32_t k = 0; rc == 0 && k < spec->subgroups[i].num_shards; k++)
+            rc = read_profile(s, c, spec->subgroups[i].shards[k].profile, err);
+    uint64_t hb = 20;
+    if (rc == 0 &&
+        conf_get_u64_range(c, "DERECHO", "heartbeat_ms", 1, 60000, &hb) != 0)
+        hb = 20;
+    s->heartbeat_ms = (int)hb;
+    const char *provider = "tcp", *domain = NULL;
+    if (rc == 0) {
+        if (conf_get_string(c, "RDMA", "provider", &provider) != 0)
+            provider = "tcp";
+        if (conf_get_string(c, "RDMA", "domain", &domain) != 0)
+            domain = NULL;
+    }
+    if (rc == 0) {
+        struct fab_options fo;
+        fab_options_init(&fo);
+        fo.provider = provider;
+        fo.domain = domain && *domain ? domain : NULL;
+        fo.node_id = me->node_id;
+        fo.listen_addr = me->ip;
+        fo.port = me->sst_port;
+        fo.fingerprint = fingerprint;
+        fo.log = fab_log;
+        fo.log_ctx = s;
+        fo.log_level = o->log_level;
+        struct fab_error ferr;
+        rc = fab_pool_create(&fo, &s->pool, &ferr);
+        if (rc)
+            derecho__fail(err, rc == -EADDRINUSE ? -EADDRINUSE : rc,
+                          "group: fab pool on %s:%u (sst_port): %s", me->ip,
+                          me->sst_port, ferr.msg);
+    }
+    if (rc == 0) {
+        s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (s->wake_fd < 0)
+            rc = derecho__fail(err, -errno, "group: eventfd");
+    }
+    if (rc == 0) {
+        rc = -pthread_create(&s->thread, NULL, delivery_main, s);
+        if (rc)
+            derecho__fail(err, rc, "group: cannot start the delivery thread");
+        else
+            s->thread_started = true;
+    }
+    if (rc) {
+        derecho__smc_destroy(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+static void free_view(struct sview *v)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < v->num_shards; i++) {
+        free(v->shards[i].ranks);
+        free(v->shards[i].sender_ranks);
+        free(v->shards[i].sender_ids);
+        free(v->shards[i].delivered);
+    }
+    free(v->shards);
+    free(v->mine);
+    free(v->receive_only);
+    free(v);
+}
+
+static void on_suspect(void *ctx, struct sst_table *t, uint32_t rank,
+                       uint32_t node_id, int reason)
+{
+    (void)t;
+    (void)rank;
+    struct derecho__smc *s = ctx;
+    slog(s, LOG_WARNING, "node %u suspected: %s", node_id,
+         sst_strerror(reason));
+}
+
+static void sst_log(void *ctx, int level, const char *module, const char *msg)
+{
+    fab_log(ctx, level, module, msg);
+}
+
+int derecho__smc_view_start(struct derecho__smc *s,
+                            const struct derecho_view *view,
+                            struct derecho__smc_view **out)
+{
+    *out = NULL;
+    const struct derecho_layout *l = derecho_view_layout(view);
+    uint32_t nsub = derecho_layout_num_subgroups(l);
+    if (nsub * 2 + 1 > SST_MAX_FIELDS) {
+        slog(s, LOG_ERR,
+             "view %lld: %u subgroups: over what one SST row "
+             "holds; no multicast in this view",
+             (long long)derecho_view_id(view), nsub);
+        return -ERANGE;
+    }
+    struct sview *v = calloc(1, sizeof(*v));
+    size_t n = derecho_view_num_members(view);
+    struct sst_member *members = calloc(n, sizeof(*members));
+    struct sst_field *fields = calloc(nsub * 2 + 1, sizeof(*fields));
+    char(*names)[32] = calloc(nsub * 2 + 1, sizeof(*names));
+    size_t *offsets = calloc(nsub * 2 + 1, sizeof(*offsets));
+    int rc = -ENOMEM;
+    if (!v || !members || !fields || !names || !offsets)
+        goto out;
+    v->s = s;
+    v->id = derecho_view_id(view);
+    v->my_rank = (uint32_t)derecho_view_my_rank(view);
+    v->num_subgroups = nsub;
+    v->mine = calloc(nsub + 1, sizeof(*v->mine));
+    v->receive_only = calloc(nsub + 1, sizeof(*v->receive_only));
+    v->shards = calloc(nsub + 1, sizeof(*v->shards));
+    if (!v->mine || !v->receive_only || !v->shards)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const struct derecho_member *m = derecho_view_member(view, i);
+        members[i] = (struct sst_member){m->node_id, m->ip, m->sst_port};
+    }
+    /* The schema: two fields per subgroup, sized by the largest window,
+     * payload and sender count of its shards. */
+    size_t nf = 0;
+    uint32_t *Ks = calloc(nsub + 1, sizeof(*Ks));
+    uint32_t *Ws = calloc(nsub + 1, sizeof(*Ws));
+    size_t *Ss = calloc(nsub + 1, sizeof(*Ss)), *Ps = calloc(nsub + 1, 8);
+    if (!Ks || !Ws || !Ss || !Ps) {
+        free(Ks);
+        free(Ws);
+        free(Ss);
+        free(Ps);
+        goto out;
+    }
+    for (uint32_t sg = 0; sg < nsub; sg++) {
+        struct derecho_subgroup_info si;
+        derecho_layout_subgroup(l, sg, &si);
+        uint32_t K = 1, W = 1;
+        size_t P = 8;
+        for (uint32_t k = 0; k < si.num_shards; k++) {
+            struct derecho_shard_info sh;
+            derecho_layout_shard(l, sg, k, &sh);
+            const struct profile *pr = find_profile(s, sh.profile);
+            if (sh.num_senders > K)
+                K = sh.num_senders;
+            if (pr->window > W)
+                W = pr->window;
+            if (pr->payload > P)
+                P = pr->payload;
+        }
+        size_t slot = SLOT_HEADER + ((P + 7) & ~(size_t)7);
+        Ks[sg] = K;
+        Ws[sg] = W;
+        Ss[sg] = slot;
+        Ps[sg] = P;
+        snprintf(names[nf], 32, "s%u.slots", sg);
+        fields[nf] = (struct sst_field){names[nf], 8, W * slot / 8};
+        nf++;
+        snprintf(names[nf], 32, "s%u.cnt", sg);
+        fields[nf] = (struct sst_field){names[nf], 8, 1 + 2 * (size_t)K};
+        nf++;
+    }
+    snprintf(names[nf], 32, "pad");
+    fields[nf] = (struct sst_field){names[nf], 8, 1};
+    nf++;
+    size_t row_size = 0;
+    rc = sst_schema_layout(fields, nf, offsets, &row_size);
+    if (rc) {
+        slog(s, LOG_ERR,
+             "view %lld: the SMC rings do not fit an SST row (%s): "
+             "lower window_size x max_smc_payload_size",
+             (long long)v->id, sst_strerror(rc));
+        free(Ks);
+        free(Ws);
+        free(Ss);
+        free(Ps);
+        goto out;
+    }
+    /* My shards. */
+    for (uint32_t sg = 0; sg < nsub; sg++) {
+        struct derecho_subgroup_info si;
+        derecho_layout_subgroup(l, sg, &si);
+        int k = derecho_layout_shard_of(l, sg, s->my_id);
+        v->mine[sg] = si.provisioned ? -1 : -2;
+        if (k < 0)
+            continue;
+        struct derecho_shard_info info;
+        derecho_layout_shard(l, sg, (uint32_t)k, &info);
+        struct sshard *sh = &v->shards[v->num_shards];
+        sh->subgroup = sg;
+        sh->shard = (uint32_t)k;
+        sh->mode = info.mode;
+        sh->n = (uint32_t)info.num_members;
+        sh->K = Ks[sg];
+        sh->window = Ws[sg];
+        sh->slot_size = Ss[sg];
+        sh->payload = find_profile(s, info.profile)->payload;
+        if (sh->payload > Ps[sg])
+            sh->payload = Ps[sg];
+        sh->off_slots = offsets[2 * sg];
+        sh->off_nsent = offsets[2 * sg + 1];
+        sh->off_cnt = sh->off_nsent + 8;
+        sh->ranks = calloc(sh->n, sizeof(*sh->ranks));
+        sh->sender_ranks = calloc(sh->n, sizeof(*sh->sender_ranks));
+        sh->sender_ids = calloc(sh->n, sizeof(*sh->sender_ids));
+        sh->delivered = calloc(sh->n, sizeof(*sh->delivered));
+        v->num_shards++;
+        if (!sh->ranks || !sh->sender_ranks || !sh->sender_ids ||
+            !sh->delivered) {
+            rc = -ENOMEM;
+            break;
+        }
+        sh->me_sender = -1;
+        for (uint32_t m = 0; m < sh->n; m++) {
+            uint32_t rank =
+                (uint32_t)derecho_view_rank_of(view, info.members[m]);
+            sh->ranks[m] = rank;
+            if (info.is_sender[m]) {
+                if (info.members[m] == s->my_id)
+                    sh->me_sender = (int)sh->k;
+                sh->sender_ranks[sh->k] = rank;
+                sh->sender_ids[sh->k] = info.members[m];
+                sh->k++;
+            }
+        }
+        v->mine[sg] = (int32_t)(v->num_shards - 1);
+        v->receive_only[sg] = sh->me_sender < 0;
+    }
+    free(Ks);
+    free(Ws);
+    free(Ss);
+    free(Ps);
+    if (rc)
+        goto out;
+    struct sst_options so;
+    sst_options_init(&so);
+    so.table_id = (uint64_t)v->id;
+    so.heartbeat_ms = s->heartbeat_ms;
+    so.setup_timeout_ms = SETUP_TIMEOUT_MS;
+    so.on_suspect = on_suspect;
+    so.suspect_ctx = s;
+    so.thread_name = "derecho-sst";
+    so.log = sst_log;
+    so.log_ctx = s;
+    so.log_level = s->o->log_level;
+    struct sst_error serr;
+    rc = sst_create(s->pool, members, n, v->my_rank, fields, nf, &so, &v->t,
+                    &serr);
+    if (rc) {
+        slog(s, LOG_ERR, "view %lld: SST table: %s", (long long)v->id,
+             serr.msg);
+        goto out;
+    }
+    rc = sst_predicate_add(v->t, rows_changed, wake_delivery, v, SST_RECURRENT,
+                           &v->pred);
+    if (rc) {
+        sst_destroy(v->t);
+        v->t = NULL;
+        goto out;
+    }
+    slog(s, LOG_INFO, "view %lld: SST table of %zu members, row %zu bytes",
+         (long long)v->id, n, row_size);
+out:
+    free(members);
+    free(fields);
+    free(names);
+    free(offsets);
+    if (rc) {
+        free_view(v);
+        return rc;
+    }
+    *out = (struct derecho__smc_view *)v;
+    return 0;
+}
+
+void derecho__smc_view_activate(struct derecho__smc *s,
+                                struct derecho__smc_view *view)
+{
+    pthread_mutex_lock(&s->lock);
+    s->cur = (struct sview *)view;
+    s->generation++;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    wake(s);
+}
+
+void derecho__smc_view_end(struct derecho__smc *s,
+                           const struct derecho_view *next)
+{
+    pthread_mutex_lock(&s->lock);
+    struct sview *v = s->cur;
+    if (!v) {
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
+    /* Wedge: no sends from now on.  An open reservation points into the
+     * table: wait for its commit (or cancel) before the table goes. */
+    v->wedged = true;
+    s->generation++;
+    pthread_cond_broadcast(&s->cond);
+    for (;;) {
+        bool open = false;
+        for (size_t i = 0; i < v->num_shards; i++)
+            open = open || v->shards[i].reserved;
+        if (!open)
+            break;
+        struct timespec ts;
+        deadline_in(&ts, 1000);
+        s->waiters++;
+        if (pthread_cond_timedwait(&s->cond, &s->lock, &ts) == ETIMEDOUT)
+            slog(s, LOG_WARNING,
+                 "view %lld: waiting for a reserved message to be "
+                 "committed before the view ends",
+                 (long long)v->id);
+        s->waiters--;
+    }
+    s->cur = NULL;
+    s->retire = v;
+    s->retire_next = next;
+    s->retire_done = false;
+    pthread_mutex_unlock(&s->lock);
+    atomic_store(&s->sleeping, 1);
+    wake(s);
+    pthread_mutex_lock(&s->lock);
+    while (!s->retire_done) {
+        struct timespec ts;
+        deadline_in(&ts, 10000);
+        s->waiters++;
+        if (pthread_cond_timedwait(&s->cond, &s->lock, &ts) == ETIMEDOUT &&
+            !s->retire_done)
+            slog(s, LOG_WARNING,
+                 "view %lld: the delivery thread has not finished the "
+                 "view's deliveries after 10 s (a slow upcall?)",
+                 (long long)v->id);
+        s->waiters--;
+    }
+    pthread_mutex_unlock(&s->lock);
+    sst_destroy(v->t);
+    free_view(v);
+}
+
+void derecho__smc_destroy(struct derecho__smc *s)
+{
+    if (!s)
+        return;
+    derecho__smc_view_end(s, NULL);
+    if (s->thread_started) {
+        pthread_mutex_lock(&s->lock);
+        s->closing = true;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+        atomic_store(&s->sleeping, 1);
+        wake(s);
+        pthread_join(s->thread, NULL);
+    }
+    fab_pool_destroy(s->pool);
+    while (s->carry_head) {
+        struct carry *c = s->carry_head;
+        s->carry_head = c->next;
+        free(c);
+    }
+    if (s->wake_fd >= 0)
+        close(s->wake_fd);
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+/* ---- sending ----------------------------------------------------------------
+ */
+
+/* Finds my shard of subgroup in the current view, waiting (blocking
+ * sends) while there is no view, the view is wedged, the subgroup is not
+ * provisioned or another thread holds the reservation.  Under s->lock. */
+static int find_shard(struct derecho__smc *s, uint32_t subgroup, size_t size,
+                      int flags, struct sview **vp, struct sshard **shp)
+{
+    for (;;) {
+        if (s->closing)
+            return -ESHUTDOWN;
+        struct sview *v = s->cur;
+        if (v && !v->wedged) {
+            if (subgroup >= v->num_subgroups)
+                return -ERANGE;
+            int32_t idx = v->mine[subgroup];
+            if (idx == -1)
+                return -ENOENT;
+            if (idx >= 0) {
+                struct sshard *sh = &v->shards[idx];
+                if (v->receive_only[subgroup])
+                    return -EPERM;
+                if (size > sh->payload)
+                    return -EMSGSIZE;
+                if (sh->reserved) {
+                    if (pthread_equal(sh->owner, pthread_self()))
+                        return -EBUSY;
+                } else if (!carry_pending(s, subgroup) &&
+                           window_has_room(v, sh)) {
+                    *vp = v;
+                    *shp = sh;
+                    return 0;
+                }
+            }
+        }
+        if (flags & DERECHO_SEND_NONBLOCK)
+            return -EAGAIN;
+        struct timespec ts;
+        deadline_in(&ts, 100);
+        s->waiters++;
+        pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+        s->waiters--;
+    }
+}
+
+int derecho__smc_reserve(struct derecho__smc *s, uint32_t subgroup, size_t size,
+                         int flags, void **buf)
+{
+    pthread_mutex_lock(&s->lock);
+    struct sview *v;
+    struct sshard *sh;
+    int rc = find_shard(s, subgroup, size, flags, &v, &sh);
+    if (rc == 0) {
+        sh->reserved = true;
+        sh->owner = pthread_self();
+        uint8_t *slot = slot_of(v, sh, v->my_rank, sh->nsent);
+        uint64_t hdr = size;
+        memcpy(slot, &hdr, sizeof(hdr));
+        *buf = slot + SLOT_HEADER;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* The reservation of subgroup held by this thread, under s->lock. */
+static int reserved_shard(struct derecho__smc *s, uint32_t subgroup,
+                          struct sview **vp, struct sshard **shp)
+{
+    /* A view that is ending keeps s->cur until its open reservations are
+     * committed or cancelled (a committed one is part of the view). */
+    struct sview *v = s->cur;
+    if (!v)
+        return -ENOENT;
+    if (subgroup >= v->num_subgroups)
+        return -ERANGE;
+    int32_t idx = v->mine[subgroup];
+    if (idx < 0 || !v->shards[idx].reserved ||
+        !pthread_equal(v->shards[idx].owner, pthread_self()))
+        return -ENOENT;
+    *vp = v;
+    *shp = &v->shards[idx];
+    return 0;
+}
+
+int derecho__smc_commit(struct derecho__smc *s, uint32_t subgroup, size_t size)
+{
+    pthread_mutex_lock(&s->lock);
+    struct sview *v = NULL;
+    struct sshard *sh = NULL;
+    int rc = reserved_shard(s, subgroup, &v, &sh);
+    if (rc == 0) {
+        uint8_t *slot = slot_of(v, sh, v->my_rank, sh->nsent);
+        uint64_t hdr;
+        memcpy(&hdr, slot, sizeof(hdr));
+        if (size == SIZE_MAX)
+            size = (size_t)(uint32_t)hdr;
+        if (size > (size_t)(uint32_t)hdr) {
+            rc = -EINVAL;
+        } else {
+            hdr = size;
+            memcpy(slot, &hdr, sizeof(hdr));
+            sh->reserved = false;
+            rc = publish_slot(s, v, sh, size);
+            if (s->waiters)
+                pthread_cond_broadcast(&s->cond);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int derecho__smc_cancel(struct derecho__smc *s, uint32_t subgroup)
+{
+    pthread_mutex_lock(&s->lock);
+    struct sview *v = NULL;
+    struct sshard *sh = NULL;
+    int rc = reserved_shard(s, subgroup, &v, &sh);
+    if (rc == 0) {
+        sh->reserved = false;
+        if (s->waiters)
+            pthread_cond_broadcast(&s->cond);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int derecho__smc_max_payload(struct derecho__smc *s, uint32_t subgroup,
+                             size_t *size)
+{
+    pthread_mutex_lock(&s->lock);
+    int rc = -EAGAIN;
+    struct sview *v = s->cur;
+    if (v && subgroup >= v->num_subgroups)
+        rc = -ERANGE;
+    else if (v && v->mine[subgroup] == -1)
+        rc = -ENOENT;
+    else if (v && v->mine[subgroup] >= 0) {
+        *size = v->shards[v->mine[subgroup]].payload;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
