@@ -1251,42 +1251,9 @@ fail:
     return rc;
 }
 
-/* Phase 2: borrow a connection to every other member. */
-static int group_connect(struct rdmc_group *g,
-                         const struct rdmc_member *members, int64_t deadline,
-                         struct rdmc_error *err)
-{
-    for (uint32_t r = 0; r < g->n; r++) {
-        if (r == g->rank)
-            continue;
-        struct fab_error ferr = {0};
-        int rc;
-        /* members start at their own pace: a refused bootstrap means the
-         * peer is not listening yet, so try again until the deadline */
-        for (;;) {
-            int left = (int)(deadline - now_ms());
-            rc = fab_borrow(g->user, members[r].node_id, members[r].host,
-                            members[r].port, left > 0 ? left : 1, &g->conns[r],
-                            &ferr);
-            if (rc != -ECONNREFUSED || now_ms() >= deadline)
-                break;
-            struct timespec ts = {0, 20 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-        }
-        if (rc) {
-            rdmc__log(g, LOG_ERR, "connecting to node %u: %s",
-                      members[r].node_id, ferr.msg);
-            set_err(err, rc, members[r].node_id,
-                    "group %u: connecting to node %u: %s", g->opts.group_id,
-                    members[r].node_id, ferr.msg[0] ? ferr.msg : "failed");
-            return rc;
-        }
-    }
-    return 0;
-}
-
-/* Phase 3: start the thread (peers may write as soon as they fetched our
- * blob) and publish our parameters. */
+/* Phase 2: start the thread (peers may write as soon as they fetched our
+ * blob; nothing is posted before the group is open) and publish our
+ * parameters. */
 static int group_publish(struct rdmc_group *g, struct rdmc_error *err)
 {
     if (g->opts.threading == RDMC_THREAD_PER_GROUP) {
@@ -1307,42 +1274,62 @@ static int group_publish(struct rdmc_group *g, struct rdmc_error *err)
     return 0;
 }
 
-/* Phase 4: fetch and compare every member's parameters. */
-static int group_fetch(struct rdmc_group *g, const struct rdmc_member *members,
-                       int64_t deadline, struct rdmc_error *err)
-{
+/* The rendezvous callbacks of phase 3. */
+struct meet {
+    struct rdmc_group *g;
     uint8_t mine[BLOB_SIZE];
-    encode_blob(g, mine);
-    for (uint32_t r = 0; r < g->n; r++) {
-        if (r == g->rank)
-            continue;
-        uint8_t theirs[FAB_BLOB_MAX];
-        size_t len = 0;
-        struct fab_error ferr = {0};
-        int left = (int)(deadline - now_ms());
-        int rc =
-            fab_pool_fetch(g->pool, members[r].node_id, blob_key(g), theirs,
-                           sizeof(theirs), &len, left > 0 ? left : 1, &ferr);
-        if (rc) {
-            rdmc__log(g, LOG_ERR, "group parameters of node %u: %s",
-                      members[r].node_id, ferr.msg);
-            set_err(err, rc, members[r].node_id,
-                    "group %u: waiting for node %u's parameters: %s",
-                    g->opts.group_id, members[r].node_id,
-                    ferr.msg[0] ? ferr.msg : rdmc_strerror(rc));
-            return rc;
-        }
-        glock(g);
-        rc = check_blob(g, r, theirs, len, mine);
-        gunlock(g);
-        if (rc) {
-            set_err(err, rc, members[r].node_id,
-                    "group %u: node %u's parameters differ (see the log)",
-                    g->opts.group_id, members[r].node_id);
-            return rc;
-        }
+    size_t failed_index; /* the member named by the error */
+};
+
+static int meet_check(void *ctx, size_t index, const void *blob, size_t len,
+                      struct fab_error *ferr)
+{
+    struct meet *mt = ctx;
+    struct rdmc_group *g = mt->g;
+    glock(g);
+    int rc = check_blob(g, (uint32_t)index, blob, len, mt->mine);
+    gunlock(g);
+    if (rc) {
+        mt->failed_index = index;
+        ferr->code = rc;
+        snprintf(ferr->msg, sizeof(ferr->msg),
+                 "node %u's parameters differ (see the log)",
+                 g->node_ids[index]);
+        return rc;
     }
-    return 0;
+    return FAB_RENDEZVOUS_DONE;
+}
+
+static int meet_failed(void *ctx, size_t index, int rc,
+                       const struct fab_error *why, struct fab_error *ferr)
+{
+    struct meet *mt = ctx;
+    mt->failed_index = index;
+    *ferr = *why;
+    rdmc__log(mt->g, LOG_ERR, "%s", why->msg);
+    return rc;
+}
+
+/* Phase 3: borrow a connection to every other member, fetch and compare
+ * its parameters (libfab's rendezvous). */
+static int group_meet(struct rdmc_group *g, const struct rdmc_member *members,
+                      int64_t deadline, struct rdmc_error *err)
+{
+    struct meet mt = {.g = g, .failed_index = SIZE_MAX};
+    encode_blob(g, mt.mine);
+    static const struct fab_rendezvous_ops ops = {.check = meet_check,
+                                                  .failed = meet_failed};
+    struct fab_error ferr = {0};
+    int left = (int)(deadline - now_ms());
+    int rc = fab_rendezvous(g->user, members, g->n, NULL, blob_key(g),
+                            left > 0 ? left : 1, &ops, &mt, g->conns, &ferr);
+    if (rc)
+        set_err(err, rc,
+                mt.failed_index < g->n ? g->node_ids[mt.failed_index]
+                                       : RDMC_NO_PEER,
+                "group %u: %s", g->opts.group_id,
+                ferr.msg[0] ? ferr.msg : rdmc_strerror(rc));
+    return rc;
 }
 
 static void group_abort(struct rdmc_group *g)
@@ -1388,9 +1375,9 @@ int rdmc_groups_create(struct fab_pool *pool,
                 goto fail;
             }
     }
-    /* One rendezvous for the whole batch: every group connects and
-     * publishes before any waits for a peer's parameters, so members that
-     * list the groups in different orders do not wait for each other. */
+    /* One rendezvous for the whole batch: every group publishes before
+     * any waits for a peer's parameters, so members that list the groups
+     * in different orders do not wait for each other. */
     int timeout = 0;
     for (size_t i = 0; i < count; i++) {
         int t = out[i]->opts.create_timeout_ms > 0
@@ -1401,11 +1388,9 @@ int rdmc_groups_create(struct fab_pool *pool,
     }
     int64_t deadline = now_ms() + timeout;
     for (size_t i = 0; i < count && !rc; i++)
-        rc = group_connect(out[i], specs[i].members, deadline, err);
-    for (size_t i = 0; i < count && !rc; i++)
         rc = group_publish(out[i], err);
     for (size_t i = 0; i < count && !rc; i++)
-        rc = group_fetch(out[i], specs[i].members, deadline, err);
+        rc = group_meet(out[i], specs[i].members, deadline, err);
     if (rc)
         goto fail;
     for (size_t i = 0; i < count; i++) {

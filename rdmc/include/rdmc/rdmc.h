@@ -189,13 +189,12 @@ struct rdmc_group;
 typedef void (*rdmc_log_fn)(void *ctx, int level, const char *module,
                             const char *msg);
 
-/* A member: node id and where its pool's bootstrap listener is (used only
- * when the pool has no live connection to it yet). */
-struct rdmc_member {
-    uint32_t node_id;
-    const char *host; /* IPv4 dotted quad or name; copied */
-    uint16_t port;
-};
+/* A member: libfab's struct fab_member (node_id, host, port: where its
+ * pool's bootstrap listener is, used only when the pool has no live
+ * connection to it yet; host is copied).  `struct rdmc_member` is that struct
+ * under its old name (a macro: both names are the same type, so member
+ * arrays pass between libfab, libsst and librdmc as they are). */
+#define rdmc_member fab_member
 
 struct rdmc_callbacks {
     /* A message of `size` bytes is arriving (receivers only).  Return a
