@@ -41,16 +41,78 @@ static int64_t now_ms(void)
 }
 
 static void pump(struct rdmc_group *g);
+static void handle_done(struct rdmc_group *g, struct rdmc__op *op,
+                        uint32_t node, int status);
+static void handle_data(struct rdmc_group *g, uint32_t node_id, uint64_t data);
+static void fail_group(struct rdmc_group *g, uint32_t node_id, int reason);
+
+/* What the application gave for a message (incoming or incoming_mr). */
+struct incoming_buf {
+    bool asked;
+    int want; /* incoming_mr's return */
+    void *buf;
+    struct fab_mr *mr;
+    size_t at;
+};
+
+static void ask_incoming(struct rdmc_group *g, const struct rdmc__event *ev,
+                         struct incoming_buf *got);
+static void finish_recv(struct rdmc_group *g, uint32_t slot,
+                        const struct incoming_buf *got);
 
 static void glock(struct rdmc_group *g)
 {
     pthread_mutex_lock(&g->lock);
-    g->lock_depth++;
+    atomic_store_explicit(&g->owner, pthread_self(), memory_order_relaxed);
+    atomic_store_explicit(&g->owned, true, memory_order_release);
+}
+
+/* This thread holds the group's lock (libfab calls us back from inside
+ * our own post). */
+static bool held_here(struct rdmc_group *g)
+{
+    return atomic_load_explicit(&g->owned, memory_order_acquire) &&
+           pthread_equal(atomic_load_explicit(&g->owner, memory_order_relaxed),
+                         pthread_self());
+}
+
+static void defer(struct rdmc_group *g, struct rdmc__deferred *d)
+{
+    d->next = NULL;
+    if (g->def_tail)
+        g->def_tail->next = d;
+    else
+        g->def_head = d;
+    g->def_tail = d;
+}
+
+/* Handles what libfab handed us while we held the lock (in order; the
+ * handlers may post and so defer more).  Lock held. */
+static void drain_deferred(struct rdmc_group *g)
+{
+    while (g->def_head || g->def_oom) {
+        if (g->def_oom) {
+            g->def_oom = false;
+            fail_group(g, RDMC_NO_PEER, -ENOMEM);
+            continue;
+        }
+        struct rdmc__deferred *d = g->def_head;
+        g->def_head = d->next;
+        if (!g->def_head)
+            g->def_tail = NULL;
+        if (d->op) {
+            handle_done(g, d->op, d->node_id, d->status);
+        } else {
+            handle_data(g, d->node_id, d->data);
+            free(d);
+        }
+    }
 }
 
 static void gunlock(struct rdmc_group *g)
 {
-    g->lock_depth--;
+    drain_deferred(g);
+    atomic_store_explicit(&g->owned, false, memory_order_release);
     pthread_mutex_unlock(&g->lock);
 }
 
@@ -505,14 +567,13 @@ static void pump(struct rdmc_group *g)
 /* Makes the queued callbacks in order with the lock released, one
  * dispatcher per group at a time (a group's callbacks never overlap, and
  * a callback may call into librdmc, e.g. rdmc_send, without deadlock).
- * Every entry point calls it after releasing the lock; a nested call (the
- * lock still held further up this thread, e.g. libfab completing an
- * operation inside our own post) leaves the work to the outer one.  After
- * destroy began, events are dropped without calls. */
+ * Every entry point calls it after releasing the lock; a nested call (a
+ * callback's own call into librdmc) leaves the work to the outer one.
+ * After destroy began, events are dropped without calls. */
 static void dispatch(struct rdmc_group *g)
 {
     glock(g);
-    if (g->lock_depth > 1 || g->dispatching || !g->ev_head) {
+    if (g->dispatching || !g->ev_head) {
         gunlock(g);
         return;
     }
@@ -525,11 +586,22 @@ static void dispatch(struct rdmc_group *g)
             g->ev_tail = NULL;
         bool call = !g->stopping;
         gunlock(g);
-        if (call && ev->failure)
+        struct incoming_buf got = {0};
+        if (call && ev->incoming)
+            ask_incoming(g, ev, &got);
+        else if (call && ev->failure)
             g->cbs.failure(g->ctx, g, ev->node, ev->reason);
         else if (call)
             g->cbs.complete(g->ctx, g, ev->index, ev->data, ev->size);
         glock(g);
+        if (ev->incoming) {
+            g->slots[ev->slot].awaiting_buf = false;
+            if (call)
+                finish_recv(g, ev->slot, &got);
+            pump(g);
+            free(ev);
+            continue;
+        }
         if (ev->failure) {
             free(ev);
             continue;
@@ -551,12 +623,26 @@ static void op_done(struct fab_op *fop, int status)
 {
     struct rdmc__op *op = fop->ctx;
     struct rdmc_group *g = op->g;
+    if (held_here(g)) {
+        /* inside our own post: after the poster's work, before unlock */
+        op->def_rec = (struct rdmc__deferred){
+            .op = op, .status = status, .node_id = fop->node_id};
+        defer(g, &op->def_rec);
+        return;
+    }
     glock(g);
+    handle_done(g, op, fop->node_id, status);
+    gunlock(g);
+    dispatch(g);
+}
+
+/* op completed with status; lock held. */
+static void handle_done(struct rdmc_group *g, struct rdmc__op *op,
+                        uint32_t node, int status)
+{
     if (op->close) {
         g->ops_outstanding--;
         put_op(g, op);
-        gunlock(g);
-        dispatch(g);
         return; /* an error fails the connection: on_failure says it */
     }
     struct rdmc__msg *m = &g->slots[op->slot];
@@ -566,7 +652,6 @@ static void op_done(struct fab_op *fop, int status)
         g->data_inflight--;
         m->sends_done++;
     }
-    uint32_t node = fop->node_id;
     put_op(g, op);
     m->last_activity_ms = now_ms();
     if (status) {
@@ -578,8 +663,6 @@ static void op_done(struct fab_op *fop, int status)
             start_recv(g, slot);
     }
     pump(g);
-    gunlock(g);
-    dispatch(g);
 }
 
 /* A HEADER landed in slot (from rank 0) and the slot is free: start
@@ -613,30 +696,62 @@ static void start_recv(struct rdmc_group *g, uint32_t slot)
     m->index = c.index;
     m->size = (size_t)c.size;
     m->blocks = blocks;
-    void *buf = NULL;
+    struct incoming_buf none = {0};
+    if (!g->opts.incoming_mr && !g->cbs.incoming) {
+        finish_recv(g, slot, &none);
+        return;
+    }
+    /* The application's buffer: asked by the dispatcher without the lock;
+     * it finishes the start (finish_recv) after the call. */
+    struct rdmc__event *ev = calloc(1, sizeof(*ev));
+    if (!ev) {
+        fail_group(g, RDMC_NO_PEER, -ENOMEM);
+        return;
+    }
+    ev->incoming = true;
+    ev->slot = slot;
+    ev->index = c.index;
+    ev->size = m->size;
+    m->awaiting_buf = true;
+    queue_event(g, ev);
+}
+
+/* The incoming/incoming_mr call for ev, without the lock. */
+static void ask_incoming(struct rdmc_group *g, const struct rdmc__event *ev,
+                         struct incoming_buf *got)
+{
+    got->asked = true;
+    if (g->opts.incoming_mr)
+        got->want = g->opts.incoming_mr(g->ctx, g, ev->index, ev->size,
+                                        &got->mr, &got->at);
+    else if (g->cbs.incoming)
+        got->buf = g->cbs.incoming(g->ctx, g, ev->index, ev->size);
+}
+
+/* The rest of start_recv once the destination is known (got); lock held. */
+static void finish_recv(struct rdmc_group *g, uint32_t slot,
+                        const struct incoming_buf *got)
+{
+    struct rdmc__msg *m = &g->slots[slot];
+    if (g->status || g->stopping)
+        return;
+    uint32_t blocks = m->blocks;
+    uint32_t steps = rdmc_schedule_steps(g->opts.algorithm, g->n, blocks);
+    void *buf = got->buf;
     int rc = 0;
-    if (g->opts.incoming_mr) {
-        struct fab_mr *mr = NULL;
-        size_t at = 0;
-        g->cb_depth++;
-        int want = g->opts.incoming_mr(g->ctx, g, c.index, m->size, &mr, &at);
-        g->cb_depth--;
-        if (want == 0 && mr) {
-            if (at > fab_mr_len(mr) || fab_mr_len(mr) - at < m->size) {
-                rdmc__log(g, LOG_ERR,
-                          "incoming_mr: region too small for message %llu",
-                          (unsigned long long)c.index);
-                fail_group(g, RDMC_NO_PEER, -ERANGE);
-                return;
-            }
-            m->mr = mr; /* registered already: no per-message work */
-            m->mr_off = at;
-            buf = (uint8_t *)fab_mr_addr(mr) + at;
+    if (got->asked && g->opts.incoming_mr && got->want == 0 && got->mr) {
+        struct fab_mr *mr = got->mr;
+        size_t at = got->at;
+        if (at > fab_mr_len(mr) || fab_mr_len(mr) - at < m->size) {
+            rdmc__log(g, LOG_ERR,
+                      "incoming_mr: region too small for message %llu",
+                      (unsigned long long)m->index);
+            fail_group(g, RDMC_NO_PEER, -ERANGE);
+            return;
         }
-    } else if (g->cbs.incoming) {
-        g->cb_depth++;
-        buf = g->cbs.incoming(g->ctx, g, c.index, m->size);
-        g->cb_depth--;
+        m->mr = mr; /* registered already: no per-message work */
+        m->mr_off = at;
+        buf = (uint8_t *)fab_mr_addr(mr) + at;
     }
     if (!m->mr) {
         m->own_buf = buf == NULL;
@@ -720,14 +835,34 @@ static uint32_t find_block(struct rdmc__msg *m, uint32_t r, uint32_t block_mod)
 static void on_remote_data(void *ctx, uint32_t node_id, uint64_t data)
 {
     struct rdmc_group *g = ctx;
+    if (held_here(g)) {
+        /* inside our own post: after the poster's work, before unlock */
+        struct rdmc__deferred *d = calloc(1, sizeof(*d));
+        if (!d) {
+            g->def_oom = true;
+            return;
+        }
+        d->node_id = node_id;
+        d->data = data;
+        defer(g, d);
+        return;
+    }
+    glock(g);
+    handle_data(g, node_id, data);
+    gunlock(g);
+    dispatch(g);
+}
+
+/* A peer's data word; lock held. */
+static void handle_data(struct rdmc_group *g, uint32_t node_id, uint64_t data)
+{
     unsigned kind;
     uint32_t slot, block_mod;
     rdmc_data_decode((uint32_t)(data & FAB_DATA_PAYLOAD_MAX), &kind, &slot,
                      &block_mod);
-    glock(g);
     int r = rank_of(g, node_id);
     if (r < 0 || (uint32_t)r == g->rank)
-        goto out;
+        return;
     if (kind == RDMC_KIND_DONE && block_mod == RDMC__CLOSE_MARK) {
         /* the peer writes nothing more here; a group still running
          * cannot go on without it: failed, and we close too */
@@ -736,13 +871,13 @@ static void on_remote_data(void *ctx, uint32_t node_id, uint64_t data)
             fail_group(g, node_id, -ESHUTDOWN);
         g->closing = true;
         send_closes(g);
-        goto out;
+        return;
     }
     if (g->status || g->stopping)
-        goto out;
+        return;
     if (slot >= g->window) {
         fail_group(g, node_id, -EBADMSG);
-        goto out;
+        return;
     }
     struct rdmc__msg *m = &g->slots[slot];
     bool current = m->active && !m->delivered;
@@ -752,7 +887,7 @@ static void on_remote_data(void *ctx, uint32_t node_id, uint64_t data)
             fail_group(g, node_id, -EBADMSG);
             break;
         }
-        if (m->active)
+        if (m->active || m->awaiting_buf)
             m->pending_header = true;
         else
             start_recv(g, slot);
@@ -809,9 +944,6 @@ static void on_remote_data(void *ctx, uint32_t node_id, uint64_t data)
         break;
     }
     pump(g);
-out:
-    gunlock(g);
-    dispatch(g);
 }
 
 static void on_failure(void *ctx, uint32_t node_id, int reason)
@@ -895,6 +1027,7 @@ static void *group_main(void *arg)
     pthread_setname_np(pthread_self(), name);
     while (!atomic_load_explicit(&g->stop, memory_order_acquire)) {
         glock(g);
+        drain_deferred(g);
         int wait_ms = g->retry || g->ev_head ? 2 : 50;
         gunlock(g);
         fab_pool_progress_wait(g->pool, g->opts.spin_us, wait_ms);
@@ -1171,11 +1304,8 @@ static int group_setup(struct fab_pool *pool, const struct rdmc_member *members,
     g->n = (uint32_t)num_members;
     g->rank = rank;
     g->window = o.window;
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-    pthread_mutex_init(&g->lock, &attr);
-    pthread_mutexattr_destroy(&attr);
+    pthread_mutex_init(&g->lock, NULL);
+    atomic_init(&g->owned, false);
     atomic_init(&g->stop, false);
     size_t n = g->n;
     g->node_ids = calloc(n, sizeof(*g->node_ids));
@@ -1398,6 +1528,7 @@ int rdmc_groups_create(struct fab_pool *pool,
         glock(g);
         g->open = true;
         pump(g); /* anything that arrived while we waited */
+        drain_deferred(g);
         bool events = g->ev_head != NULL;
         gunlock(g);
         if (events)
@@ -1449,8 +1580,7 @@ int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
 static bool in_callback(const struct rdmc_group *g)
 {
     pthread_t me = pthread_self();
-    return g->cb_depth > 0 ||
-           (g->dispatching && pthread_equal(g->cb_thread, me)) ||
+    return (g->dispatching && pthread_equal(g->cb_thread, me)) ||
            (g->thread_started && pthread_equal(me, g->thread));
 }
 
@@ -1459,8 +1589,8 @@ void rdmc_group_destroy(struct rdmc_group *g)
     if (!g)
         return;
     glock(g);
-    /* From one of our callbacks (the lock is recursive: only the thread
-     * running one sees cb_depth > 0) or our own thread, the join below
+    /* From one of our callbacks (made by the dispatcher: only its thread
+     * sees itself as cb_thread) or our own thread, the join below
      * would wait for itself and the group would be freed under the
      * running callback.  The header forbids it: refuse. */
     if (in_callback(g)) {
@@ -1604,6 +1734,7 @@ static int enqueue(struct rdmc_group *g, const void *buf, struct fab_mr *mr,
     pump(g);
     /* Never a callback inside rdmc_send: what pump made complete is
      * dispatched by the group's thread (or rdmc_groups_poll). */
+    drain_deferred(g);
     bool events = g->ev_head != NULL && !g->dispatching;
     gunlock(g);
     if (events)
