@@ -315,17 +315,11 @@ static int cond_wait_until(struct fab_pool *pool, int64_t deadline_ms)
     int64_t now = fab__now_ms();
     if (now >= deadline_ms)
         return -ETIMEDOUT;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t wait = deadline_ms - now;
     if (wait > 50)
         wait = 50; /* re-check now and then: states also change by time */
-    ts.tv_sec += wait / 1000;
-    ts.tv_nsec += (wait % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts;
+    fab__abstime_after_ms(wait, &ts);
     pthread_cond_timedwait(&pool->cond, &pool->lock, &ts);
     return 0;
 }
