@@ -1278,12 +1278,21 @@ static int group_setup(struct fab_pool *pool, const struct rdmc_member *members,
     /* Smaller than the first layout (0: not initialised) is a mistake: a
      * partial copy could split a pointer.  Between it and ours: an older
      * caller, the fields it lacks keep their defaults.  Larger: a newer
-     * header; the fields it adds are ignored. */
+     * header, accepted while the fields it adds are zero (their defaults);
+     * a set one asks for something this version cannot do. */
     if (opts && opts->size < RDMC__OPTIONS_V1_SIZE) {
         set_err(err, -EINVAL, RDMC_NO_PEER, "options size %zu too small",
                 opts->size);
         return -EINVAL;
     }
+    for (size_t i = sizeof(o); opts && i < opts->size; i++)
+        if (((const uint8_t *)opts)[i] != 0) {
+            set_err(err, -EINVAL, RDMC_NO_PEER,
+                    "options size %zu: byte %zu past this version's %zu is "
+                    "set",
+                    opts->size, i, sizeof(o));
+            return -EINVAL;
+        }
     if (opts)
         memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
     o.size = sizeof(o);
@@ -1772,7 +1781,7 @@ uint32_t rdmc_group_size(const struct rdmc_group *g)
 
 uint32_t rdmc_group_id(const struct rdmc_group *g)
 {
-    return g ? g->opts.group_id : 0;
+    return g ? g->opts.group_id : UINT32_MAX;
 }
 
 int rdmc_group_status(struct rdmc_group *g)

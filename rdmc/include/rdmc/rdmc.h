@@ -298,8 +298,8 @@ RDMC_EXPORT const char *rdmc_strerror(int err);
  * longer than 63 bytes; opts->size smaller than the first struct
  * rdmc_options, which ended with log_level -- 0 included; a size between it
  * and this version's is an older caller, whose missing fields take their
- * defaults; a larger size from a newer header is accepted and the fields it
- * adds are ignored; unknown
+ * defaults; a larger size from a newer header is accepted while every
+ * byte past this version's struct is zero, refused otherwise; unknown
  * algorithm; group id over RDMC_MAX_GROUP_ID; block_size or max_msg_size
  * 0; window not a power of two in 1..64; max_msg_size / block_size over
  * RDMC_MAX_BLOCKS; timeout_ms 0), -ENOTSUP (the pool carries fewer than 4 bytes
@@ -406,12 +406,15 @@ RDMC_EXPORT int rdmc_send(struct rdmc_group *group, const void *buf,
 RDMC_EXPORT int rdmc_send_mr(struct rdmc_group *group, struct fab_mr *mr,
                              size_t offset, size_t size, uint64_t *index);
 
+/* The group's facts; on a NULL group the sentinels RDMC_NO_PEER (rank),
+ * 0 (size) and UINT32_MAX (id, over RDMC_MAX_GROUP_ID), never valid. */
 RDMC_EXPORT uint32_t rdmc_group_rank(const struct rdmc_group *group);
 RDMC_EXPORT uint32_t rdmc_group_size(const struct rdmc_group *group);
 RDMC_EXPORT uint32_t rdmc_group_id(const struct rdmc_group *group);
-/* 0 while healthy, else the first failure reason. */
+/* 0 while healthy, else the first failure reason; -EINVAL for NULL. */
 RDMC_EXPORT int rdmc_group_status(struct rdmc_group *group);
-/* Messages sent (sender) or started (receiver) and not yet complete. */
+/* Messages sent (sender) or started (receiver) and not yet complete (0 for
+ * NULL). */
 RDMC_EXPORT size_t rdmc_group_pending(struct rdmc_group *group);
 
 #ifdef __cplusplus
