@@ -33,12 +33,12 @@
  *    progresses, a group's callbacks may run on any progressing thread of
  *    the pool (this group's, another group's, a thread in
  *    rdmc_groups_poll) or on the pool's thread; never two callbacks of one
- *    group at once, and never inside rdmc_send.  `complete` and `failure`
- *    run with no librdmc lock held (collected, then made after unlocking),
- *    so they may call rdmc_send and the caller may hold its own lock
- *    around rdmc_send that the callbacks take too; `incoming` runs under
- *    the group's lock.  Callbacks must not block and must not call
- *    rdmc_group_destroy (of their own group it is refused: logged, nothing
+ *    group at once, and never inside rdmc_send.  Every callback
+ *    (`incoming`, `incoming_mr`, `complete`, `failure`) runs with no
+ *    librdmc lock held (collected, then made after unlocking), so they may
+ *    call rdmc_send and the caller may hold its own lock around a librdmc
+ *    call that the callbacks take too.  Callbacks must not block and must not
+ * call rdmc_group_destroy (of their own group it is refused: logged, nothing
  *    happens) or rdmc_group_wedge (-EDEADLK).
  *
  * Errors: 0 or a negative errno; libfab's and libfabric's codes pass
