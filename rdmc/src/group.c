@@ -1266,12 +1266,13 @@ static void set_err(struct rdmc_error *err, int code, uint32_t node,
     va_end(ap);
 }
 
-/* Phase 1: validate, allocate, register the control regions, become a
- * libfab user with a data tag.  No thread, nothing published. */
-static int group_setup(struct fab_pool *pool, const struct rdmc_member *members,
-                       size_t num_members, const struct rdmc_options *opts,
-                       const struct rdmc_callbacks *cbs, void *ctx,
-                       struct rdmc_group **out, struct rdmc_error *err)
+/* Phase 1a: the options (NULL: every default) checked and copied into *o,
+ * the members checked, my rank found. */
+static int setup_validate(struct fab_pool *pool,
+                          const struct rdmc_member *members, size_t num_members,
+                          const struct rdmc_options *opts,
+                          struct rdmc_options *o_out, uint32_t *rank_out,
+                          struct rdmc_error *err)
 {
     struct rdmc_options o;
     rdmc_options_init(&o); /* NULL options: all defaults */
@@ -1296,23 +1297,32 @@ static int group_setup(struct fab_pool *pool, const struct rdmc_member *members,
     if (opts)
         memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
     o.size = sizeof(o);
-    uint32_t rank;
-    int rc = validate(pool, members, num_members, &o, &rank);
+    int rc = validate(pool, members, num_members, &o, rank_out);
     if (rc) {
         set_err(err, rc, RDMC_NO_PEER, "invalid members or options");
         return rc;
     }
+    *o_out = o;
+    return 0;
+}
+
+/* Phase 1b: the group object and its per-member and per-slot state. */
+static int setup_alloc(struct fab_pool *pool, const struct rdmc_member *members,
+                       size_t num_members, const struct rdmc_options *o,
+                       uint32_t rank, const struct rdmc_callbacks *cbs,
+                       void *ctx, struct rdmc_group **out)
+{
     struct rdmc_group *g = calloc(1, sizeof(*g));
     if (!g)
         return -ENOMEM;
     g->pool = pool;
-    g->opts = o;
+    g->opts = *o;
     if (cbs)
         g->cbs = *cbs;
     g->ctx = ctx;
     g->n = (uint32_t)num_members;
     g->rank = rank;
-    g->window = o.window;
+    g->window = o->window;
     pthread_mutex_init(&g->lock, NULL);
     atomic_init(&g->owned, false);
     atomic_init(&g->stop, false);
@@ -1330,7 +1340,7 @@ static int group_setup(struct fab_pool *pool, const struct rdmc_member *members,
     g->close_sent = calloc(n, 1);
     g->close_got = calloc(n, 1);
     g->ops = calloc(g->nops, sizeof(*g->ops));
-    rc = -ENOMEM;
+    int rc = -ENOMEM;
     if (!g->node_ids || !g->conns || !g->peer_ctrl || !g->peer_tag ||
         !g->failed_reported || !g->close_sent || !g->close_got || !g->slots ||
         !g->ctrl_in || !g->ctrl_out || !g->ops)
@@ -1360,34 +1370,67 @@ static int group_setup(struct fab_pool *pool, const struct rdmc_member *members,
     for (size_t i = 0; i < n; i++)
         g->node_ids[i] = members[i].node_id;
 
-    rc = fab_mr_register(pool, g->ctrl_in, g->ctrl_len,
-                         FAB_ACCESS_LOCAL | FAB_ACCESS_REMOTE_WRITE,
-                         &g->ctrl_in_mr);
-    if (rc)
-        goto fail;
-    rc = fab_mr_register(pool, g->ctrl_out, g->ctrl_len, FAB_ACCESS_LOCAL,
-                         &g->ctrl_out_mr);
-    if (rc)
-        goto fail;
-    struct fab_user_callbacks ucbs = {.on_failure = on_failure,
-                                      .on_remote_data = on_remote_data};
-    rc = fab_user_create(pool, &ucbs, g, &g->user);
-    if (rc)
-        goto fail;
-    /* Our words come to us alone, by tag; peers learn it from the blob. */
-    rc = fab_user_claim_tag(g->user, FAB_DATA_TAG_ANY, &g->tag);
-    if (rc) {
-        rdmc__log(g, LOG_ERR, "no libfab data tag: %s", rdmc_strerror(rc));
-        set_err(err, rc, RDMC_NO_PEER, "no libfab data tag: %s",
-                rdmc_strerror(rc));
-        goto fail;
-    }
     *out = g;
     return 0;
 
 fail:
     release_all(g);
     return rc;
+}
+
+/* Phase 1c: the control regions registered, a libfab user with a data
+ * tag.  No thread, nothing published. */
+static int setup_register(struct rdmc_group *g, struct rdmc_error *err)
+{
+    struct fab_pool *pool = g->pool;
+    int rc;
+    rc = fab_mr_register(pool, g->ctrl_in, g->ctrl_len,
+                         FAB_ACCESS_LOCAL | FAB_ACCESS_REMOTE_WRITE,
+                         &g->ctrl_in_mr);
+    if (rc)
+        return rc;
+    rc = fab_mr_register(pool, g->ctrl_out, g->ctrl_len, FAB_ACCESS_LOCAL,
+                         &g->ctrl_out_mr);
+    if (rc)
+        return rc;
+    struct fab_user_callbacks ucbs = {.on_failure = on_failure,
+                                      .on_remote_data = on_remote_data};
+    rc = fab_user_create(pool, &ucbs, g, &g->user);
+    if (rc)
+        return rc;
+    /* Our words come to us alone, by tag; peers learn it from the blob. */
+    rc = fab_user_claim_tag(g->user, FAB_DATA_TAG_ANY, &g->tag);
+    if (rc) {
+        rdmc__log(g, LOG_ERR, "no libfab data tag: %s", rdmc_strerror(rc));
+        set_err(err, rc, RDMC_NO_PEER, "no libfab data tag: %s",
+                rdmc_strerror(rc));
+        return rc;
+    }
+    return 0;
+}
+
+/* Phase 1: validate, allocate, register. */
+static int group_setup(struct fab_pool *pool, const struct rdmc_member *members,
+                       size_t num_members, const struct rdmc_options *opts,
+                       const struct rdmc_callbacks *cbs, void *ctx,
+                       struct rdmc_group **out, struct rdmc_error *err)
+{
+    struct rdmc_options o;
+    uint32_t rank;
+    int rc = setup_validate(pool, members, num_members, opts, &o, &rank, err);
+    if (rc)
+        return rc;
+    struct rdmc_group *g = NULL;
+    rc = setup_alloc(pool, members, num_members, &o, rank, cbs, ctx, &g);
+    if (rc)
+        return rc;
+    rc = setup_register(g, err);
+    if (rc) {
+        release_all(g);
+        return rc;
+    }
+    *out = g;
+    return 0;
 }
 
 /* Phase 2: start the thread (peers may write as soon as they fetched our
