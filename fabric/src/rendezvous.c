@@ -178,8 +178,9 @@ int fab_rendezvous(struct fab_user *user, const struct fab_member *members,
                               .state = state};
     uint32_t me = fab_pool_node_id(user->pool);
     for (size_t i = 0; i < n; i++)
-        state[i] =
-            members[i].node_id == me || (skip && skip[i]) ? SKIP : NEED_BORROW;
+        state[i] = members[i].node_id == me || (skip && skip[i]) ? SKIP
+                   : conns[i] ? NEED_BLOB /* borrowed by the caller */
+                              : NEED_BORROW;
     long idle_us = PAUSE_FIRST_US;
     int rc;
     for (;;) {

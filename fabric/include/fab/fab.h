@@ -354,8 +354,9 @@ struct fab_rendezvous_ops {
 /* Runs the rendezvous of the caller's member with members[0..n) (n <=
  * 65536) over user's pool: every member whose node id is not the pool's
  * own and whose skip[i] is false (skip may be NULL) is borrowed into
- * conns[i] (the caller owns the borrows afterwards, also on failure:
- * fab_release each non-NULL entry; other entries are left as they were)
+ * conns[i] unless conns[i] already holds the caller's borrow (the caller
+ * owns the borrows afterwards, also on failure: fab_release each non-NULL
+ * entry; entries of skipped members are left as they were)
  * and its blob under key fetched until ops->check says DONE, within
  * timeout_ms (> 0) for all of them.  Between passes in which nothing
  * moved it pauses 100 us, doubling up to 2 ms.
