@@ -315,17 +315,11 @@ static int cond_wait_until(struct fab_pool *pool, int64_t deadline_ms)
     int64_t now = fab__now_ms();
     if (now >= deadline_ms)
         return -ETIMEDOUT;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t wait = deadline_ms - now;
     if (wait > 50)
         wait = 50; /* re-check now and then: states also change by time */
-    ts.tv_sec += wait / 1000;
-    ts.tv_nsec += (wait % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts;
+    fab__abstime_after_ms(wait, &ts);
     pthread_cond_timedwait(&pool->cond, &pool->lock, &ts);
     return 0;
 }
@@ -451,51 +445,51 @@ static int dial(struct fab_pool *pool, struct fab_conn *c, uint64_t token,
     }
 }
 
-int fab_borrow(struct fab_user *user, uint32_t node_id, const char *host,
-               uint16_t port, int timeout_ms, struct fab_conn **out,
-               struct fab_error *err)
+/* fab_borrow, phase 1: the arguments (an empty host is none). */
+static int borrow_validate(struct fab_user *user, uint32_t node_id,
+                           const char **host, struct fab_conn **out,
+                           struct fab_error *err)
 {
-    if (err) {
-        err->code = 0;
-        err->msg[0] = 0;
-    }
     if (out)
         *out = NULL;
     if (!user || !out) {
         fab__set_error(err, -EINVAL, "missing user or output");
         return -EINVAL;
     }
-    struct fab_pool *pool = user->pool;
-    if (host && !host[0])
-        host = NULL; /* "" is no address either */
-    if (host && strnlen(host, sizeof(((struct fab_conn *)0)->host)) >=
-                    sizeof(((struct fab_conn *)0)->host)) {
+    if (*host && !(*host)[0])
+        *host = NULL; /* "" is no address either */
+    if (*host && strnlen(*host, sizeof(((struct fab_conn *)0)->host)) >=
+                     sizeof(((struct fab_conn *)0)->host)) {
         fab__set_error(err, -EINVAL, "node %u: host name too long", node_id);
         return -EINVAL;
     }
-    if (node_id == pool->opts.node_id) {
+    if (node_id == user->pool->opts.node_id) {
         fab__set_error(err, -EINVAL, "node %u is this pool's own id", node_id);
         return -EINVAL;
     }
-    if (timeout_ms < 0)
-        timeout_ms = pool->opts.connect_timeout_ms;
-    int64_t start = fab__now_ms();
-    int64_t deadline = start + timeout_ms;
-    struct fab_conn *c;
-    int rc = 0;
+    return 0;
+}
 
-    pthread_mutex_lock(&pool->lock);
+/* Phase 2 (pool->lock held, kept): a live connection borrowed, or a
+ * refusal (*done, the result returned), or a wait while someone sets one
+ * up; *done false when this call must dial. */
+static int borrow_wait_locked(struct fab_user *user, uint32_t node_id,
+                              int64_t start, int64_t deadline,
+                              struct fab_conn **out, bool *done,
+                              struct fab_error *err)
+{
+    struct fab_pool *pool = user->pool;
     for (;;) {
-        c = fab__conn_find(pool, node_id);
+        struct fab_conn *c = fab__conn_find(pool, node_id);
         if (c && c->state == FAB__CONN_LIVE) {
-            rc = add_borrow_locked(user, c);
-            pthread_mutex_unlock(&pool->lock);
+            *done = true;
+            int rc = add_borrow_locked(user, c);
             if (rc == 0)
                 *out = c;
             return rc;
         }
         if (c && c->state == FAB__CONN_FAILED && c->refs > 0) {
-            pthread_mutex_unlock(&pool->lock);
+            *done = true;
             fab__set_error(err, -EHOSTDOWN,
                            "node %u: connection failed (%s) and is still "
                            "held",
@@ -506,7 +500,7 @@ int fab_borrow(struct fab_user *user, uint32_t node_id, const char *host,
             /* From on_failure (forbidden): set-up needs this very thread
              * (bootstrap server, connection events); waiting here would
              * stall it, and every failure report, until the timeout. */
-            pthread_mutex_unlock(&pool->lock);
+            *done = true;
             fab__set_error(err, -EDEADLK,
                            "node %u: borrow from the pool's thread needs "
                            "a live connection",
@@ -516,7 +510,7 @@ int fab_borrow(struct fab_user *user, uint32_t node_id, const char *host,
         if (c && c->state != FAB__CONN_FAILED) {
             /* Someone (us or the peer) is setting it up: wait. */
             if (cond_wait_until(pool, deadline) < 0) {
-                pthread_mutex_unlock(&pool->lock);
+                *done = true;
                 fab__set_error(err, -ETIMEDOUT,
                                "node %u: connection set-up timed out", node_id);
                 return -ETIMEDOUT;
@@ -533,25 +527,26 @@ int fab_borrow(struct fab_user *user, uint32_t node_id, const char *host,
             if (cond_wait_until(pool, grace < deadline ? grace : deadline) <
                     0 &&
                 fab__now_ms() >= deadline) {
-                pthread_mutex_unlock(&pool->lock);
+                *done = true;
                 fab__set_error(err, -ETIMEDOUT,
                                "node %u: connection set-up timed out", node_id);
                 return -ETIMEDOUT;
             }
             continue;
         }
-        break;
+        *done = false; /* nobody sets it up: dial */
+        return 0;
     }
-    if (!host || !port) {
-        pthread_mutex_unlock(&pool->lock);
-        fab__set_error(err, -EINVAL, "node %u: no address to dial", node_id);
-        return -EINVAL;
-    }
-    c = calloc(1, sizeof(*c));
-    if (!c) {
-        pthread_mutex_unlock(&pool->lock);
+}
+
+/* Phase 3 (pool->lock held): a DIALING entry for node_id, held by us. */
+static int dial_entry_locked(struct fab_pool *pool, uint32_t node_id,
+                             const char *host, uint16_t port, int64_t deadline,
+                             struct fab_conn **out)
+{
+    struct fab_conn *c = calloc(1, sizeof(*c));
+    if (!c)
         return -ENOMEM;
-    }
     c->pool = pool;
     c->node_id = node_id;
     c->cq_fd = -1;
@@ -564,14 +559,20 @@ int fab_borrow(struct fab_user *user, uint32_t node_id, const char *host,
     c->port = port;
     if (getrandom(&c->token, sizeof(c->token), 0) != sizeof(c->token))
         c->token = (uint64_t)fab__now_ms() ^ ((uint64_t)node_id << 32);
-    uint64_t token = c->token;
     c->next = pool->conns;
     pool->conns = c;
-    pthread_mutex_unlock(&pool->lock);
+    *out = c;
+    return 0;
+}
 
-    bool wait_incoming = false;
-    rc = dial(pool, c, token, host, port, deadline, &wait_incoming, err);
-
+/* Phase 4, after the dial (rc): wait until the entry is live and hand our
+ * dialing reference over as the user's borrow, or fail the entry. */
+static int borrow_finish(struct fab_user *user, struct fab_conn *c, int rc,
+                         bool wait_incoming, int64_t deadline,
+                         struct fab_conn **out, struct fab_error *err)
+{
+    struct fab_pool *pool = user->pool;
+    uint32_t node_id = c->node_id;
     pthread_mutex_lock(&pool->lock);
     if (rc == 0 && wait_incoming) {
         /* The peer's attempt wins: the pool thread takes this entry over
@@ -619,4 +620,47 @@ int fab_borrow(struct fab_user *user, uint32_t node_id, const char *host,
     if (err && err->code == 0)
         fab__set_error(err, rc, "node %u: %s", node_id, fab_strerror(rc));
     return rc;
+}
+
+int fab_borrow(struct fab_user *user, uint32_t node_id, const char *host,
+               uint16_t port, int timeout_ms, struct fab_conn **out,
+               struct fab_error *err)
+{
+    if (err) {
+        err->code = 0;
+        err->msg[0] = 0;
+    }
+    int rc = borrow_validate(user, node_id, &host, out, err);
+    if (rc)
+        return rc;
+    struct fab_pool *pool = user->pool;
+    if (timeout_ms < 0)
+        timeout_ms = pool->opts.connect_timeout_ms;
+    int64_t start = fab__now_ms();
+    int64_t deadline = start + timeout_ms;
+
+    pthread_mutex_lock(&pool->lock);
+    bool done = false;
+    rc = borrow_wait_locked(user, node_id, start, deadline, out, &done, err);
+    if (done) {
+        pthread_mutex_unlock(&pool->lock);
+        return rc;
+    }
+    if (!host || !port) {
+        pthread_mutex_unlock(&pool->lock);
+        fab__set_error(err, -EINVAL, "node %u: no address to dial", node_id);
+        return -EINVAL;
+    }
+    struct fab_conn *c = NULL;
+    rc = dial_entry_locked(pool, node_id, host, port, deadline, &c);
+    if (rc) {
+        pthread_mutex_unlock(&pool->lock);
+        return rc;
+    }
+    uint64_t token = c->token;
+    pthread_mutex_unlock(&pool->lock);
+
+    bool wait_incoming = false;
+    rc = dial(pool, c, token, host, port, deadline, &wait_incoming, err);
+    return borrow_finish(user, c, rc, wait_incoming, deadline, out, err);
 }

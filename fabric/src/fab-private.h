@@ -272,6 +272,10 @@ void fab__log(const struct fab_pool *pool, int level, const char *fmt, ...)
 void fab__set_error(struct fab_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int64_t fab__now_ms(void);
+int64_t fab__now_us(void);
+/* *ts = CLOCK_MONOTONIC time wait_ms from now (pthread_cond_timedwait on a
+ * condition variable of that clock). */
+void fab__abstime_after_ms(int64_t wait_ms, struct timespec *ts);
 int fab__fi_err(ssize_t ret); /* libfabric ret -> our convention */
 
 /* socket helpers (sock.c) */

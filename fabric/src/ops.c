@@ -11,13 +11,6 @@
 
 #define RX_DATA_MARK ((void *)1)
 
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static int check_conn(struct fab_conn *conn)
 {
     if (!conn)
@@ -396,12 +389,12 @@ int fab_pool_progress_wait(struct fab_pool *pool, int spin_us, int timeout_ms)
 {
     if (!pool)
         return -EINVAL;
-    int64_t start = now_us();
+    int64_t start = fab__now_us();
     for (;;) {
         int n = fab_pool_progress(pool);
         if (n != 0)
             return n;
-        if (now_us() - start >= spin_us)
+        if (fab__now_us() - start >= spin_us)
             break;
         /* Spinning: stay polite to the provider's and peers' threads. */
         sched_yield();

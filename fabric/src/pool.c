@@ -455,19 +455,11 @@ static void pool_free(struct fab_pool *pool)
     free(pool);
 }
 
-int fab_pool_create(const struct fab_options *opts, struct fab_pool **out,
-                    struct fab_error *err)
+/* fab_pool_create, phase 1: the options (NULL: every default) checked
+ * and copied into *given, defaults for fields the caller's layout lacks. */
+static int pool_validate(const struct fab_options *opts,
+                         struct fab_options *given, struct fab_error *err)
 {
-    if (err) {
-        err->code = 0;
-        err->msg[0] = 0;
-    }
-    if (out)
-        *out = NULL;
-    if (!out) {
-        fab__set_error(err, -EINVAL, "missing output");
-        return -EINVAL;
-    }
     struct fab_options defaults;
     if (!opts) {
         fab_options_init(&defaults); /* NULL: every default */
@@ -528,31 +520,38 @@ int fab_pool_create(const struct fab_options *opts, struct fab_pool **out,
                        FAB__CQ_SIZE_MAX);
         return -EINVAL;
     }
-    struct fab_options given;
-    fab_options_init(&given);
-    memcpy(&given, opts,
-           opts->size < sizeof(given) ? opts->size : sizeof(given));
-    if (given.auth_key_len &&
-        (!given.auth_key || given.auth_key_len < FAB_AUTH_KEY_MIN ||
-         given.auth_key_len > FAB_AUTH_KEY_MAX)) {
+    fab_options_init(given);
+    memcpy(given, opts,
+           opts->size < sizeof(*given) ? opts->size : sizeof(*given));
+    if (given->auth_key_len &&
+        (!given->auth_key || given->auth_key_len < FAB_AUTH_KEY_MIN ||
+         given->auth_key_len > FAB_AUTH_KEY_MAX)) {
         fab__set_error(err, -EINVAL, "auth_key: %zu bytes%s; %d to %d needed",
-                       given.auth_key_len, given.auth_key ? "" : " at NULL",
+                       given->auth_key_len, given->auth_key ? "" : " at NULL",
                        FAB_AUTH_KEY_MIN, FAB_AUTH_KEY_MAX);
         return -EINVAL;
     }
-    if (given.bootstrap_timeout_ms < 0 || given.bootstrap_max_conns > 65536 ||
-        given.bootstrap_max_pending > 65536) {
+    if (given->bootstrap_timeout_ms < 0 || given->bootstrap_max_conns > 65536 ||
+        given->bootstrap_max_pending > 65536) {
         fab__set_error(err, -EINVAL,
                        "bootstrap limits out of range (timeout %d ms, %u "
                        "connections, %u pending; at most 65536 each)",
-                       given.bootstrap_timeout_ms, given.bootstrap_max_conns,
-                       given.bootstrap_max_pending);
+                       given->bootstrap_timeout_ms, given->bootstrap_max_conns,
+                       given->bootstrap_max_pending);
         return -EINVAL;
     }
+    return 0;
+}
+
+/* Phase 2: the pool object with its defaults, copies of the caller's
+ * strings and key, locks; nothing opened yet. */
+static int pool_alloc(const struct fab_options *given, struct fab_pool **out,
+                      struct fab_error *err)
+{
     struct fab_pool *pool = calloc(1, sizeof(*pool));
     if (!pool)
         return -ENOMEM;
-    pool->opts = given;
+    pool->opts = *given;
     pool->opts.size = sizeof(pool->opts);
     struct fab_options *o = &pool->opts;
     if (o->auth_key_len) {
@@ -612,16 +611,24 @@ int fab_pool_create(const struct fab_options *opts, struct fab_pool **out,
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&pool->cond, &ca);
     pthread_condattr_destroy(&ca);
+    *out = pool;
+    return 0;
+}
 
+/* Phase 3: the fabric, the bootstrap listener, the wake-up and epoll
+ * descriptors. */
+static int pool_open(struct fab_pool *pool, struct fab_error *err)
+{
+    const struct fab_options *o = &pool->opts;
     int rc = open_fabric(pool, err);
     if (rc)
-        goto fail;
+        return rc;
     rc = fab__sock_listen(pool->listen_addr, o->port, &pool->listen_fd,
                           &pool->port);
     if (rc) {
         fab__set_error(err, rc, "bootstrap listener on %s:%u: %s",
                        pool->listen_addr, (unsigned)o->port, fab_strerror(rc));
-        goto fail;
+        return rc;
     }
     pool->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     pool->user_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -631,7 +638,7 @@ int fab_pool_create(const struct fab_options *opts, struct fab_pool **out,
         pool->user_wait_fd < 0) {
         rc = -errno;
         fab__set_error(err, rc, "eventfd/epoll: %s", fab_strerror(rc));
-        goto fail;
+        return rc;
     }
     int *fds[] = {&pool->wake_fd, &pool->listen_fd, &pool->eq_fd};
     for (size_t i = 0; i < 3; i++) {
@@ -640,19 +647,27 @@ int fab_pool_create(const struct fab_options *opts, struct fab_pool **out,
         if (epoll_ctl(pool->epoll_fd, EPOLL_CTL_ADD, *fds[i], &ev) < 0) {
             rc = -errno;
             fab__set_error(err, rc, "epoll_ctl: %s", fab_strerror(rc));
-            goto fail;
+            return rc;
         }
     }
     struct epoll_event uev = {.events = EPOLLIN, .data.ptr = NULL};
     if (epoll_ctl(pool->user_wait_fd, EPOLL_CTL_ADD, pool->user_wake_fd, &uev) <
         0) {
         rc = -errno;
-        goto fail;
+        fab__set_error(err, rc, "epoll_ctl: %s", fab_strerror(rc));
+        return rc;
     }
-    rc = -pthread_create(&pool->thread, NULL, pool_thread, pool);
+    return 0;
+}
+
+/* Phase 4: the pool thread. */
+static int pool_start(struct fab_pool *pool, struct fab_error *err)
+{
+    const struct fab_options *o = &pool->opts;
+    int rc = -pthread_create(&pool->thread, NULL, pool_thread, pool);
     if (rc) {
         fab__set_error(err, rc, "pthread_create: %s", fab_strerror(rc));
-        goto fail;
+        return rc;
     }
     pool->thread_started = true;
     fab__log(pool, LOG_INFO,
@@ -662,13 +677,41 @@ int fab_pool_create(const struct fab_options *opts, struct fab_pool **out,
              (unsigned)pool->port,
              (unsigned long long)pool->info->domain_attr->mr_mode,
              pool->ordered_writes ? "yes" : "no");
+    return 0;
+}
+
+int fab_pool_create(const struct fab_options *opts, struct fab_pool **out,
+                    struct fab_error *err)
+{
+    if (err) {
+        err->code = 0;
+        err->msg[0] = 0;
+    }
+    if (out)
+        *out = NULL;
+    if (!out) {
+        fab__set_error(err, -EINVAL, "missing output");
+        return -EINVAL;
+    }
+    struct fab_options given;
+    int rc = pool_validate(opts, &given, err);
+    if (rc)
+        return rc;
+    struct fab_pool *pool = NULL;
+    rc = pool_alloc(&given, &pool, err);
+    if (rc)
+        return rc;
+    rc = pool_open(pool, err);
+    if (rc == 0)
+        rc = pool_start(pool, err);
+    if (rc) {
+        if (err && err->code == 0)
+            fab__set_error(err, rc, "%s", fab_strerror(rc));
+        pool_free(pool);
+        return rc;
+    }
     *out = pool;
     return 0;
-fail:
-    if (err && err->code == 0)
-        fab__set_error(err, rc, "%s", fab_strerror(rc));
-    pool_free(pool);
-    return rc;
 }
 
 void fab_pool_destroy(struct fab_pool *pool)

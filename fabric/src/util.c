@@ -113,11 +113,24 @@ void fab__set_error(struct fab_error *err, int code, const char *fmt, ...)
     va_end(ap);
 }
 
-int64_t fab__now_ms(void)
+/* The library's one monotonic clock; every deadline is in its time. */
+int64_t fab__now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t fab__now_ms(void)
+{
+    return fab__now_us() / 1000;
+}
+
+void fab__abstime_after_ms(int64_t wait_ms, struct timespec *ts)
+{
+    int64_t at = fab__now_us() + wait_ms * 1000;
+    ts->tv_sec = (time_t)(at / 1000000);
+    ts->tv_nsec = (long)(at % 1000000) * 1000;
 }
 
 int fab__fi_err(ssize_t ret)

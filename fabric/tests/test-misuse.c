@@ -631,8 +631,227 @@ START_TEST(borrow_from_on_failure_is_refused)
 }
 END_TEST
 
+/* Issue 11's contract, the same cases as every library's contract test:
+ * options sizes (short, zeroed, longer), NULL options and out, strerror of
+ * every code both signs and of an unrelated errno, getters on NULL, a
+ * callback that calls back into the library.  (libfab has no removable
+ * handle a caller could hold stale: users, connections and regions are
+ * the caller's until it gives them back.) */
+struct again {
+    struct fab_conn *conn;
+    struct fab_mr *src;
+    struct fab_mr_desc dst;
+    struct fab_op second;
+    atomic_int rc;
+    atomic_int done;
+};
+
+static void count_done(struct fab_op *op, int status)
+{
+    struct again *a = op->ctx;
+    (void)status;
+    atomic_fetch_add(&a->done, 1);
+}
+
+static void write_again_in_done(struct fab_op *op, int status)
+{
+    struct again *a = op->ctx;
+    (void)status;
+    /* a completion may post on the same connection */
+    a->second = (struct fab_op){.done = count_done, .ctx = a};
+    atomic_store(&a->rc,
+                 fab_write(a->conn, a->src, 8, 8, &a->dst, 8, 0, &a->second));
+    atomic_fetch_add(&a->done, 1);
+}
+
+START_TEST(contract)
+{
+    /* strerror: both signs, every errno, an unrelated one is the
+     * system's text */
+    for (int e = 1; e < 134; e++) {
+        ck_assert_str_eq(fab_strerror(e), fab_strerror(-e));
+        if (strerrordesc_np(e))
+            ck_assert_msg(strcmp(fab_strerror(e), "unknown error") != 0,
+                          "errno %d", e);
+    }
+    ck_assert_str_eq(fab_strerror(EDOM), strerrordesc_np(EDOM));
+    ck_assert_str_eq(fab_strerror(-EDOM), strerrordesc_np(EDOM));
+
+    /* options: short and zeroed refused, NULL means defaults, a longer
+     * struct accepted only with zero extra bytes */
+    struct fab_error err;
+    struct fab_pool *p = SENTINEL;
+    struct fab_options o;
+    silent_options(&o, 1);
+    o.size = offsetof(struct fab_options, node_id);
+    ck_assert_int_eq(fab_pool_create(&o, &p, &err), -EINVAL);
+    ck_assert_int_eq(err.code, -EINVAL);
+    ck_assert_ptr_null(p);
+    memset(&o, 0, sizeof(o));
+    p = SENTINEL;
+    ck_assert_int_eq(fab_pool_create(&o, &p, &err), -EINVAL);
+    ck_assert_ptr_null(p);
+    struct {
+        struct fab_options o;
+        uint64_t newer[4];
+    } big;
+    memset(&big, 0, sizeof(big));
+    silent_options(&big.o, 1);
+    big.o.size = sizeof(big);
+    ck_assert_int_eq(fab_pool_create(&big.o, &p, &err), 0);
+    fab_pool_destroy(p);
+    big.newer[3] = 1;
+    p = SENTINEL;
+    ck_assert_int_eq(fab_pool_create(&big.o, &p, &err), -EINVAL);
+    ck_assert_ptr_null(p);
+    ck_assert_int_eq(fab_pool_create(NULL, &p, NULL), 0);
+    fab_pool_destroy(p);
+    /* NULL out */
+    silent_options(&o, 1);
+    ck_assert_int_eq(fab_pool_create(&o, NULL, &err), -EINVAL);
+    ck_assert_int_eq(err.code, -EINVAL);
+
+    /* getters on NULL: sentinels that are never valid values */
+    ck_assert_uint_eq(fab_pool_port(NULL), 0);
+    ck_assert_uint_eq(fab_pool_node_id(NULL), UINT32_MAX);
+    ck_assert_uint_eq(fab_conn_node_id(NULL), UINT32_MAX);
+    ck_assert_int_eq(fab_conn_status(NULL), -EINVAL);
+    ck_assert_uint_eq(fab_conn_outstanding(NULL), 0);
+    ck_assert_uint_eq(fab_user_tag(NULL), 0);
+    ck_assert_uint_eq(fab_mr_len(NULL), 0);
+    ck_assert_ptr_null(fab_mr_addr(NULL));
+    ck_assert_int_eq(fab_pool_wait_fd(NULL), -EINVAL);
+
+    /* a completion that calls back into the library */
+    struct pair pr;
+    pair_open(&pr, NULL, NULL);
+    static uint8_t src[64], dst[64];
+    static struct again a;
+    memset(&a, 0, sizeof(a));
+    atomic_store(&a.rc, 1);
+    struct fab_mr *mdst;
+    ck_assert_int_eq(
+        fab_mr_register(pr.p1, src, sizeof(src), FAB_ACCESS_LOCAL, &a.src), 0);
+    ck_assert_int_eq(fab_mr_register(pr.p2, dst, sizeof(dst),
+                                     FAB_ACCESS_LOCAL | FAB_ACCESS_REMOTE_WRITE,
+                                     &mdst),
+                     0);
+    fab_mr_get_desc(mdst, &a.dst);
+    a.conn = pr.c12;
+    struct fab_op op = {.done = write_again_in_done, .ctx = &a};
+    ck_assert_int_eq(fab_write(pr.c12, a.src, 0, 8, &a.dst, 0, 0, &op), 0);
+    ck_assert(TH_WAIT_UNTIL(
+        (fab_pool_progress_wait(pr.p1, 100, 10), atomic_load(&a.done) == 2),
+        5000));
+    ck_assert_int_eq(atomic_load(&a.rc), 0);
+    fab_mr_destroy(a.src);
+    fab_mr_destroy(mdst);
+    pair_close(&pr);
+}
+END_TEST
+
+/* fab_rendezvous: two pools in this process meet (each borrows the other,
+ * fetches its blob, the check compares); a member that never listens is
+ * named when time runs out. */
+struct meeting {
+    struct fab_pool *pool;
+    struct fab_user *user;
+    struct fab_member members[3];
+    size_t n;
+    int timeout_ms;
+    struct fab_conn *conns[3];
+    struct fab_error err;
+    int checks;
+    int rc;
+};
+
+static int meet_check(void *ctx, size_t index, const void *blob, size_t len,
+                      struct fab_error *err)
+{
+    struct meeting *m = ctx;
+    (void)err;
+    m->checks++;
+    char want[16];
+    snprintf(want, sizeof(want), "node %u", m->members[index].node_id);
+    if (len != strlen(want) + 1 || memcmp(blob, want, len) != 0)
+        return -EPROTO;
+    return FAB_RENDEZVOUS_DONE;
+}
+
+static void *meet_thread(void *arg)
+{
+    struct meeting *m = arg;
+    static const struct fab_rendezvous_ops ops = {.check = meet_check};
+    m->rc = fab_rendezvous(m->user, m->members, m->n, NULL, 77, m->timeout_ms,
+                           &ops, m, m->conns, &m->err);
+    return NULL;
+}
+
+START_TEST(rendezvous_meets_and_names_the_missing_peer)
+{
+    struct meeting m[2];
+    memset(m, 0, sizeof(m));
+    for (int i = 0; i < 2; i++) {
+        m[i].pool = tf_pool((uint32_t)i + 1, 0, NULL);
+        ck_assert_ptr_nonnull(m[i].pool);
+        ck_assert_int_eq(fab_user_create(m[i].pool, NULL, NULL, &m[i].user), 0);
+        char blob[16];
+        snprintf(blob, sizeof(blob), "node %d", i + 1);
+        ck_assert_int_eq(
+            fab_pool_publish(m[i].pool, 77, blob, strlen(blob) + 1), 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        m[i].n = 2;
+        m[i].timeout_ms = 10000;
+        for (int j = 0; j < 2; j++)
+            m[i].members[j] = (struct fab_member){(uint32_t)j + 1, "127.0.0.1",
+                                                  fab_pool_port(m[j].pool)};
+    }
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, meet_thread, &m[i]);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(m[i].rc, 0);
+        ck_assert_int_eq(m[i].checks, 1);
+        ck_assert_ptr_null(m[i].conns[i]);
+        ck_assert_ptr_nonnull(m[i].conns[1 - i]);
+        fab_release(m[i].user, m[i].conns[1 - i]);
+        m[i].conns[1 - i] = NULL;
+    }
+    /* node 3 listens nowhere (a port nobody has): refused until the
+     * deadline, then named */
+    m[0].n = 3;
+    m[0].timeout_ms = 300;
+    uint16_t nobody = 0;
+    ck_assert_int_eq(th_free_tcp_ports(&nobody, 1), 0);
+    m[0].members[2] = (struct fab_member){3, "127.0.0.1", nobody};
+    m[0].checks = 0;
+    meet_thread(&m[0]);
+    ck_assert_int_eq(m[0].rc, -ETIMEDOUT);
+    ck_assert_int_eq(m[0].err.code, -ETIMEDOUT);
+    ck_assert_msg(strstr(m[0].err.msg, "node 3") != NULL, "%s", m[0].err.msg);
+    if (m[0].conns[1])
+        fab_release(m[0].user, m[0].conns[1]);
+    /* bad arguments */
+    static const struct fab_rendezvous_ops none = {0};
+    ck_assert_int_eq(fab_rendezvous(m[0].user, m[0].members, 2, NULL, 77, 100,
+                                    &none, NULL, m[0].conns, &m[0].err),
+                     -EINVAL);
+    ck_assert_int_eq(fab_rendezvous(NULL, m[0].members, 2, NULL, 77, 100, &none,
+                                    NULL, m[0].conns, NULL),
+                     -EINVAL);
+    for (int i = 0; i < 2; i++) {
+        fab_user_destroy(m[i].user);
+        fab_pool_destroy(m[i].pool);
+    }
+}
+END_TEST
+
 Suite *fab_misuse_suite(void)
 {
+
     Suite *s = suite_create("fab-misuse");
     TCase *tc = tcase_create("misuse");
     tcase_set_timeout(tc, 30);
@@ -644,6 +863,8 @@ Suite *fab_misuse_suite(void)
     tcase_add_test(tc, operations_refuse_bad_ranges_and_foreign_regions);
     tcase_add_test(tc, destroy_from_callbacks_is_refused);
     tcase_add_test(tc, borrow_from_on_failure_is_refused);
+    tcase_add_test(tc, contract);
+    tcase_add_test(tc, rendezvous_meets_and_names_the_missing_peer);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -82,14 +82,10 @@ static int setup(char **argv, struct peer_setup *s)
     /* Both sides borrow each other: simultaneous connects, and retries
      * while the peer's process is still starting. */
     struct fab_error err;
-    int64_t end = th_now_ms() + 10000;
-    int rc;
-    do {
-        rc = fab_borrow(s->user, peer, peer_addr, peer_port, 2000, &s->conn,
-                        &err);
-        if (rc == -ECONNREFUSED)
-            usleep(10000);
-    } while (rc == -ECONNREFUSED && th_now_ms() < end);
+    int rc = -ECONNREFUSED;
+    TH_WAIT_UNTIL((rc = fab_borrow(s->user, peer, peer_addr, peer_port, 2000,
+                                   &s->conn, &err)) != -ECONNREFUSED,
+                  10000);
     if (rc) {
         fprintf(stderr, "node %u: borrow: %s\n", me, err.msg);
         return 13;
@@ -445,14 +441,11 @@ static void run_kill(const char *provider, bool idle)
     struct fab_conn *c[2];
     for (int i = 0; i < 2; i++)
         ck_assert_int_eq(fab_user_create(me, &cb, &f[i], &u[i]), 0);
-    int64_t end = th_now_ms() + 10000;
-    int rc;
+    int rc = -ECONNREFUSED;
     struct fab_error err;
-    do {
-        rc = fab_borrow(u[0], 2, "127.0.0.1", port, 2000, &c[0], &err);
-        if (rc == -ECONNREFUSED)
-            usleep(10000);
-    } while (rc == -ECONNREFUSED && th_now_ms() < end);
+    TH_WAIT_UNTIL((rc = fab_borrow(u[0], 2, "127.0.0.1", port, 2000, &c[0],
+                                   &err)) != -ECONNREFUSED,
+                  10000);
     ck_assert_msg(rc == 0, "%s", err.msg);
     ck_assert_int_eq(fab_borrow(u[1], 2, NULL, 0, 2000, &c[1], &err), 0);
 
@@ -533,22 +526,14 @@ START_TEST(idle_sockets_do_not_stall_the_pool)
     ck_assert_int_eq(fab_user_create(me, &cb, &f, &u), 0);
     struct fab_conn *c2, *c3;
     struct fab_error err;
-    int64_t end = th_now_ms() + 10000;
-    int rc;
-    do {
-        rc = fab_borrow(u, 2, "127.0.0.1", ports[0], 2000, &c2, &err);
-        if (rc == -ECONNREFUSED)
-            usleep(10000);
-    } while (rc == -ECONNREFUSED && th_now_ms() < end);
+    int rc = -ECONNREFUSED;
+    TH_WAIT_UNTIL((rc = fab_borrow(u, 2, "127.0.0.1", ports[0], 2000, &c2,
+                                   &err)) != -ECONNREFUSED,
+                  10000);
     ck_assert_msg(rc == 0, "%s", err.msg);
     /* Node 3's listener is up once it accepts a connection. */
-    end = th_now_ms() + 10000;
-    int probe;
-    do {
-        probe = idle_socket(ports[1]);
-        if (probe < 0)
-            usleep(10000);
-    } while (probe < 0 && th_now_ms() < end);
+    int probe = -1;
+    TH_WAIT_UNTIL((probe = idle_socket(ports[1])) >= 0, 10000);
     ck_assert_int_ge(probe, 0);
     close(probe);
 
@@ -565,8 +550,8 @@ START_TEST(idle_sockets_do_not_stall_the_pool)
     ck_assert_int_eq(th_signal(&procs, 0, SIGKILL), 0);
     ck_assert_int_eq(th_wait_one(&procs, 0, 5000), 0);
     t0 = th_now_ms();
-    while (atomic_load(&f.n) == 0 && th_now_ms() - t0 < 10000)
-        fab_pool_progress_wait(me, 50, 10);
+    TH_WAIT_UNTIL((fab_pool_progress_wait(me, 50, 10), atomic_load(&f.n) != 0),
+                  10000);
     int64_t t_fail = th_now_ms() - t0;
     fprintf(stderr,
             "100 idle bootstrap sockets: cold borrow %lld ms, kill -9 to "

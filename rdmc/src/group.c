@@ -41,16 +41,78 @@ static int64_t now_ms(void)
 }
 
 static void pump(struct rdmc_group *g);
+static void handle_done(struct rdmc_group *g, struct rdmc__op *op,
+                        uint32_t node, int status);
+static void handle_data(struct rdmc_group *g, uint32_t node_id, uint64_t data);
+static void fail_group(struct rdmc_group *g, uint32_t node_id, int reason);
+
+/* What the application gave for a message (incoming or incoming_mr). */
+struct incoming_buf {
+    bool asked;
+    int want; /* incoming_mr's return */
+    void *buf;
+    struct fab_mr *mr;
+    size_t at;
+};
+
+static void ask_incoming(struct rdmc_group *g, const struct rdmc__event *ev,
+                         struct incoming_buf *got);
+static void finish_recv(struct rdmc_group *g, uint32_t slot,
+                        const struct incoming_buf *got);
 
 static void glock(struct rdmc_group *g)
 {
     pthread_mutex_lock(&g->lock);
-    g->lock_depth++;
+    atomic_store_explicit(&g->owner, pthread_self(), memory_order_relaxed);
+    atomic_store_explicit(&g->owned, true, memory_order_release);
+}
+
+/* This thread holds the group's lock (libfab calls us back from inside
+ * our own post). */
+static bool held_here(struct rdmc_group *g)
+{
+    return atomic_load_explicit(&g->owned, memory_order_acquire) &&
+           pthread_equal(atomic_load_explicit(&g->owner, memory_order_relaxed),
+                         pthread_self());
+}
+
+static void defer(struct rdmc_group *g, struct rdmc__deferred *d)
+{
+    d->next = NULL;
+    if (g->def_tail)
+        g->def_tail->next = d;
+    else
+        g->def_head = d;
+    g->def_tail = d;
+}
+
+/* Handles what libfab handed us while we held the lock (in order; the
+ * handlers may post and so defer more).  Lock held. */
+static void drain_deferred(struct rdmc_group *g)
+{
+    while (g->def_head || g->def_oom) {
+        if (g->def_oom) {
+            g->def_oom = false;
+            fail_group(g, RDMC_NO_PEER, -ENOMEM);
+            continue;
+        }
+        struct rdmc__deferred *d = g->def_head;
+        g->def_head = d->next;
+        if (!g->def_head)
+            g->def_tail = NULL;
+        if (d->op) {
+            handle_done(g, d->op, d->node_id, d->status);
+        } else {
+            handle_data(g, d->node_id, d->data);
+            free(d);
+        }
+    }
 }
 
 static void gunlock(struct rdmc_group *g)
 {
-    g->lock_depth--;
+    drain_deferred(g);
+    atomic_store_explicit(&g->owned, false, memory_order_release);
     pthread_mutex_unlock(&g->lock);
 }
 
@@ -505,14 +567,13 @@ static void pump(struct rdmc_group *g)
 /* Makes the queued callbacks in order with the lock released, one
  * dispatcher per group at a time (a group's callbacks never overlap, and
  * a callback may call into librdmc, e.g. rdmc_send, without deadlock).
- * Every entry point calls it after releasing the lock; a nested call (the
- * lock still held further up this thread, e.g. libfab completing an
- * operation inside our own post) leaves the work to the outer one.  After
- * destroy began, events are dropped without calls. */
+ * Every entry point calls it after releasing the lock; a nested call (a
+ * callback's own call into librdmc) leaves the work to the outer one.
+ * After destroy began, events are dropped without calls. */
 static void dispatch(struct rdmc_group *g)
 {
     glock(g);
-    if (g->lock_depth > 1 || g->dispatching || !g->ev_head) {
+    if (g->dispatching || !g->ev_head) {
         gunlock(g);
         return;
     }
@@ -525,11 +586,22 @@ static void dispatch(struct rdmc_group *g)
             g->ev_tail = NULL;
         bool call = !g->stopping;
         gunlock(g);
-        if (call && ev->failure)
+        struct incoming_buf got = {0};
+        if (call && ev->incoming)
+            ask_incoming(g, ev, &got);
+        else if (call && ev->failure)
             g->cbs.failure(g->ctx, g, ev->node, ev->reason);
         else if (call)
             g->cbs.complete(g->ctx, g, ev->index, ev->data, ev->size);
         glock(g);
+        if (ev->incoming) {
+            g->slots[ev->slot].awaiting_buf = false;
+            if (call)
+                finish_recv(g, ev->slot, &got);
+            pump(g);
+            free(ev);
+            continue;
+        }
         if (ev->failure) {
             free(ev);
             continue;
@@ -551,12 +623,26 @@ static void op_done(struct fab_op *fop, int status)
 {
     struct rdmc__op *op = fop->ctx;
     struct rdmc_group *g = op->g;
+    if (held_here(g)) {
+        /* inside our own post: after the poster's work, before unlock */
+        op->def_rec = (struct rdmc__deferred){
+            .op = op, .status = status, .node_id = fop->node_id};
+        defer(g, &op->def_rec);
+        return;
+    }
     glock(g);
+    handle_done(g, op, fop->node_id, status);
+    gunlock(g);
+    dispatch(g);
+}
+
+/* op completed with status; lock held. */
+static void handle_done(struct rdmc_group *g, struct rdmc__op *op,
+                        uint32_t node, int status)
+{
     if (op->close) {
         g->ops_outstanding--;
         put_op(g, op);
-        gunlock(g);
-        dispatch(g);
         return; /* an error fails the connection: on_failure says it */
     }
     struct rdmc__msg *m = &g->slots[op->slot];
@@ -566,7 +652,6 @@ static void op_done(struct fab_op *fop, int status)
         g->data_inflight--;
         m->sends_done++;
     }
-    uint32_t node = fop->node_id;
     put_op(g, op);
     m->last_activity_ms = now_ms();
     if (status) {
@@ -578,8 +663,6 @@ static void op_done(struct fab_op *fop, int status)
             start_recv(g, slot);
     }
     pump(g);
-    gunlock(g);
-    dispatch(g);
 }
 
 /* A HEADER landed in slot (from rank 0) and the slot is free: start
@@ -613,30 +696,62 @@ static void start_recv(struct rdmc_group *g, uint32_t slot)
     m->index = c.index;
     m->size = (size_t)c.size;
     m->blocks = blocks;
-    void *buf = NULL;
+    struct incoming_buf none = {0};
+    if (!g->opts.incoming_mr && !g->cbs.incoming) {
+        finish_recv(g, slot, &none);
+        return;
+    }
+    /* The application's buffer: asked by the dispatcher without the lock;
+     * it finishes the start (finish_recv) after the call. */
+    struct rdmc__event *ev = calloc(1, sizeof(*ev));
+    if (!ev) {
+        fail_group(g, RDMC_NO_PEER, -ENOMEM);
+        return;
+    }
+    ev->incoming = true;
+    ev->slot = slot;
+    ev->index = c.index;
+    ev->size = m->size;
+    m->awaiting_buf = true;
+    queue_event(g, ev);
+}
+
+/* The incoming/incoming_mr call for ev, without the lock. */
+static void ask_incoming(struct rdmc_group *g, const struct rdmc__event *ev,
+                         struct incoming_buf *got)
+{
+    got->asked = true;
+    if (g->opts.incoming_mr)
+        got->want = g->opts.incoming_mr(g->ctx, g, ev->index, ev->size,
+                                        &got->mr, &got->at);
+    else if (g->cbs.incoming)
+        got->buf = g->cbs.incoming(g->ctx, g, ev->index, ev->size);
+}
+
+/* The rest of start_recv once the destination is known (got); lock held. */
+static void finish_recv(struct rdmc_group *g, uint32_t slot,
+                        const struct incoming_buf *got)
+{
+    struct rdmc__msg *m = &g->slots[slot];
+    if (g->status || g->stopping)
+        return;
+    uint32_t blocks = m->blocks;
+    uint32_t steps = rdmc_schedule_steps(g->opts.algorithm, g->n, blocks);
+    void *buf = got->buf;
     int rc = 0;
-    if (g->opts.incoming_mr) {
-        struct fab_mr *mr = NULL;
-        size_t at = 0;
-        g->cb_depth++;
-        int want = g->opts.incoming_mr(g->ctx, g, c.index, m->size, &mr, &at);
-        g->cb_depth--;
-        if (want == 0 && mr) {
-            if (at > fab_mr_len(mr) || fab_mr_len(mr) - at < m->size) {
-                rdmc__log(g, LOG_ERR,
-                          "incoming_mr: region too small for message %llu",
-                          (unsigned long long)c.index);
-                fail_group(g, RDMC_NO_PEER, -ERANGE);
-                return;
-            }
-            m->mr = mr; /* registered already: no per-message work */
-            m->mr_off = at;
-            buf = (uint8_t *)fab_mr_addr(mr) + at;
+    if (got->asked && g->opts.incoming_mr && got->want == 0 && got->mr) {
+        struct fab_mr *mr = got->mr;
+        size_t at = got->at;
+        if (at > fab_mr_len(mr) || fab_mr_len(mr) - at < m->size) {
+            rdmc__log(g, LOG_ERR,
+                      "incoming_mr: region too small for message %llu",
+                      (unsigned long long)m->index);
+            fail_group(g, RDMC_NO_PEER, -ERANGE);
+            return;
         }
-    } else if (g->cbs.incoming) {
-        g->cb_depth++;
-        buf = g->cbs.incoming(g->ctx, g, c.index, m->size);
-        g->cb_depth--;
+        m->mr = mr; /* registered already: no per-message work */
+        m->mr_off = at;
+        buf = (uint8_t *)fab_mr_addr(mr) + at;
     }
     if (!m->mr) {
         m->own_buf = buf == NULL;
@@ -720,14 +835,34 @@ static uint32_t find_block(struct rdmc__msg *m, uint32_t r, uint32_t block_mod)
 static void on_remote_data(void *ctx, uint32_t node_id, uint64_t data)
 {
     struct rdmc_group *g = ctx;
+    if (held_here(g)) {
+        /* inside our own post: after the poster's work, before unlock */
+        struct rdmc__deferred *d = calloc(1, sizeof(*d));
+        if (!d) {
+            g->def_oom = true;
+            return;
+        }
+        d->node_id = node_id;
+        d->data = data;
+        defer(g, d);
+        return;
+    }
+    glock(g);
+    handle_data(g, node_id, data);
+    gunlock(g);
+    dispatch(g);
+}
+
+/* A peer's data word; lock held. */
+static void handle_data(struct rdmc_group *g, uint32_t node_id, uint64_t data)
+{
     unsigned kind;
     uint32_t slot, block_mod;
     rdmc_data_decode((uint32_t)(data & FAB_DATA_PAYLOAD_MAX), &kind, &slot,
                      &block_mod);
-    glock(g);
     int r = rank_of(g, node_id);
     if (r < 0 || (uint32_t)r == g->rank)
-        goto out;
+        return;
     if (kind == RDMC_KIND_DONE && block_mod == RDMC__CLOSE_MARK) {
         /* the peer writes nothing more here; a group still running
          * cannot go on without it: failed, and we close too */
@@ -736,13 +871,13 @@ static void on_remote_data(void *ctx, uint32_t node_id, uint64_t data)
             fail_group(g, node_id, -ESHUTDOWN);
         g->closing = true;
         send_closes(g);
-        goto out;
+        return;
     }
     if (g->status || g->stopping)
-        goto out;
+        return;
     if (slot >= g->window) {
         fail_group(g, node_id, -EBADMSG);
-        goto out;
+        return;
     }
     struct rdmc__msg *m = &g->slots[slot];
     bool current = m->active && !m->delivered;
@@ -752,7 +887,7 @@ static void on_remote_data(void *ctx, uint32_t node_id, uint64_t data)
             fail_group(g, node_id, -EBADMSG);
             break;
         }
-        if (m->active)
+        if (m->active || m->awaiting_buf)
             m->pending_header = true;
         else
             start_recv(g, slot);
@@ -809,9 +944,6 @@ static void on_remote_data(void *ctx, uint32_t node_id, uint64_t data)
         break;
     }
     pump(g);
-out:
-    gunlock(g);
-    dispatch(g);
 }
 
 static void on_failure(void *ctx, uint32_t node_id, int reason)
@@ -895,6 +1027,7 @@ static void *group_main(void *arg)
     pthread_setname_np(pthread_self(), name);
     while (!atomic_load_explicit(&g->stop, memory_order_acquire)) {
         glock(g);
+        drain_deferred(g);
         int wait_ms = g->retry || g->ev_head ? 2 : 50;
         gunlock(g);
         fab_pool_progress_wait(g->pool, g->opts.spin_us, wait_ms);
@@ -1133,49 +1266,65 @@ static void set_err(struct rdmc_error *err, int code, uint32_t node,
     va_end(ap);
 }
 
-/* Phase 1: validate, allocate, register the control regions, become a
- * libfab user with a data tag.  No thread, nothing published. */
-static int group_setup(struct fab_pool *pool, const struct rdmc_member *members,
-                       size_t num_members, const struct rdmc_options *opts,
-                       const struct rdmc_callbacks *cbs, void *ctx,
-                       struct rdmc_group **out, struct rdmc_error *err)
+/* Phase 1a: the options (NULL: every default) checked and copied into *o,
+ * the members checked, my rank found. */
+static int setup_validate(struct fab_pool *pool,
+                          const struct rdmc_member *members, size_t num_members,
+                          const struct rdmc_options *opts,
+                          struct rdmc_options *o_out, uint32_t *rank_out,
+                          struct rdmc_error *err)
 {
     struct rdmc_options o;
     rdmc_options_init(&o); /* NULL options: all defaults */
     /* Smaller than the first layout (0: not initialised) is a mistake: a
      * partial copy could split a pointer.  Between it and ours: an older
      * caller, the fields it lacks keep their defaults.  Larger: a newer
-     * header; the fields it adds are ignored. */
+     * header, accepted while the fields it adds are zero (their defaults);
+     * a set one asks for something this version cannot do. */
     if (opts && opts->size < RDMC__OPTIONS_V1_SIZE) {
         set_err(err, -EINVAL, RDMC_NO_PEER, "options size %zu too small",
                 opts->size);
         return -EINVAL;
     }
+    for (size_t i = sizeof(o); opts && i < opts->size; i++)
+        if (((const uint8_t *)opts)[i] != 0) {
+            set_err(err, -EINVAL, RDMC_NO_PEER,
+                    "options size %zu: byte %zu past this version's %zu is "
+                    "set",
+                    opts->size, i, sizeof(o));
+            return -EINVAL;
+        }
     if (opts)
         memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
     o.size = sizeof(o);
-    uint32_t rank;
-    int rc = validate(pool, members, num_members, &o, &rank);
+    int rc = validate(pool, members, num_members, &o, rank_out);
     if (rc) {
         set_err(err, rc, RDMC_NO_PEER, "invalid members or options");
         return rc;
     }
+    *o_out = o;
+    return 0;
+}
+
+/* Phase 1b: the group object and its per-member and per-slot state. */
+static int setup_alloc(struct fab_pool *pool, const struct rdmc_member *members,
+                       size_t num_members, const struct rdmc_options *o,
+                       uint32_t rank, const struct rdmc_callbacks *cbs,
+                       void *ctx, struct rdmc_group **out)
+{
     struct rdmc_group *g = calloc(1, sizeof(*g));
     if (!g)
         return -ENOMEM;
     g->pool = pool;
-    g->opts = o;
+    g->opts = *o;
     if (cbs)
         g->cbs = *cbs;
     g->ctx = ctx;
     g->n = (uint32_t)num_members;
     g->rank = rank;
-    g->window = o.window;
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-    pthread_mutex_init(&g->lock, &attr);
-    pthread_mutexattr_destroy(&attr);
+    g->window = o->window;
+    pthread_mutex_init(&g->lock, NULL);
+    atomic_init(&g->owned, false);
     atomic_init(&g->stop, false);
     size_t n = g->n;
     g->node_ids = calloc(n, sizeof(*g->node_ids));
@@ -1191,7 +1340,7 @@ static int group_setup(struct fab_pool *pool, const struct rdmc_member *members,
     g->close_sent = calloc(n, 1);
     g->close_got = calloc(n, 1);
     g->ops = calloc(g->nops, sizeof(*g->ops));
-    rc = -ENOMEM;
+    int rc = -ENOMEM;
     if (!g->node_ids || !g->conns || !g->peer_ctrl || !g->peer_tag ||
         !g->failed_reported || !g->close_sent || !g->close_got || !g->slots ||
         !g->ctrl_in || !g->ctrl_out || !g->ops)
@@ -1221,28 +1370,6 @@ static int group_setup(struct fab_pool *pool, const struct rdmc_member *members,
     for (size_t i = 0; i < n; i++)
         g->node_ids[i] = members[i].node_id;
 
-    rc = fab_mr_register(pool, g->ctrl_in, g->ctrl_len,
-                         FAB_ACCESS_LOCAL | FAB_ACCESS_REMOTE_WRITE,
-                         &g->ctrl_in_mr);
-    if (rc)
-        goto fail;
-    rc = fab_mr_register(pool, g->ctrl_out, g->ctrl_len, FAB_ACCESS_LOCAL,
-                         &g->ctrl_out_mr);
-    if (rc)
-        goto fail;
-    struct fab_user_callbacks ucbs = {.on_failure = on_failure,
-                                      .on_remote_data = on_remote_data};
-    rc = fab_user_create(pool, &ucbs, g, &g->user);
-    if (rc)
-        goto fail;
-    /* Our words come to us alone, by tag; peers learn it from the blob. */
-    rc = fab_user_claim_tag(g->user, FAB_DATA_TAG_ANY, &g->tag);
-    if (rc) {
-        rdmc__log(g, LOG_ERR, "no libfab data tag: %s", rdmc_strerror(rc));
-        set_err(err, rc, RDMC_NO_PEER, "no libfab data tag: %s",
-                rdmc_strerror(rc));
-        goto fail;
-    }
     *out = g;
     return 0;
 
@@ -1251,42 +1378,64 @@ fail:
     return rc;
 }
 
-/* Phase 2: borrow a connection to every other member. */
-static int group_connect(struct rdmc_group *g,
-                         const struct rdmc_member *members, int64_t deadline,
-                         struct rdmc_error *err)
+/* Phase 1c: the control regions registered, a libfab user with a data
+ * tag.  No thread, nothing published. */
+static int setup_register(struct rdmc_group *g, struct rdmc_error *err)
 {
-    for (uint32_t r = 0; r < g->n; r++) {
-        if (r == g->rank)
-            continue;
-        struct fab_error ferr = {0};
-        int rc;
-        /* members start at their own pace: a refused bootstrap means the
-         * peer is not listening yet, so try again until the deadline */
-        for (;;) {
-            int left = (int)(deadline - now_ms());
-            rc = fab_borrow(g->user, members[r].node_id, members[r].host,
-                            members[r].port, left > 0 ? left : 1, &g->conns[r],
-                            &ferr);
-            if (rc != -ECONNREFUSED || now_ms() >= deadline)
-                break;
-            struct timespec ts = {0, 20 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-        }
-        if (rc) {
-            rdmc__log(g, LOG_ERR, "connecting to node %u: %s",
-                      members[r].node_id, ferr.msg);
-            set_err(err, rc, members[r].node_id,
-                    "group %u: connecting to node %u: %s", g->opts.group_id,
-                    members[r].node_id, ferr.msg[0] ? ferr.msg : "failed");
-            return rc;
-        }
+    struct fab_pool *pool = g->pool;
+    int rc;
+    rc = fab_mr_register(pool, g->ctrl_in, g->ctrl_len,
+                         FAB_ACCESS_LOCAL | FAB_ACCESS_REMOTE_WRITE,
+                         &g->ctrl_in_mr);
+    if (rc)
+        return rc;
+    rc = fab_mr_register(pool, g->ctrl_out, g->ctrl_len, FAB_ACCESS_LOCAL,
+                         &g->ctrl_out_mr);
+    if (rc)
+        return rc;
+    struct fab_user_callbacks ucbs = {.on_failure = on_failure,
+                                      .on_remote_data = on_remote_data};
+    rc = fab_user_create(pool, &ucbs, g, &g->user);
+    if (rc)
+        return rc;
+    /* Our words come to us alone, by tag; peers learn it from the blob. */
+    rc = fab_user_claim_tag(g->user, FAB_DATA_TAG_ANY, &g->tag);
+    if (rc) {
+        rdmc__log(g, LOG_ERR, "no libfab data tag: %s", rdmc_strerror(rc));
+        set_err(err, rc, RDMC_NO_PEER, "no libfab data tag: %s",
+                rdmc_strerror(rc));
+        return rc;
     }
     return 0;
 }
 
-/* Phase 3: start the thread (peers may write as soon as they fetched our
- * blob) and publish our parameters. */
+/* Phase 1: validate, allocate, register. */
+static int group_setup(struct fab_pool *pool, const struct rdmc_member *members,
+                       size_t num_members, const struct rdmc_options *opts,
+                       const struct rdmc_callbacks *cbs, void *ctx,
+                       struct rdmc_group **out, struct rdmc_error *err)
+{
+    struct rdmc_options o;
+    uint32_t rank;
+    int rc = setup_validate(pool, members, num_members, opts, &o, &rank, err);
+    if (rc)
+        return rc;
+    struct rdmc_group *g = NULL;
+    rc = setup_alloc(pool, members, num_members, &o, rank, cbs, ctx, &g);
+    if (rc)
+        return rc;
+    rc = setup_register(g, err);
+    if (rc) {
+        release_all(g);
+        return rc;
+    }
+    *out = g;
+    return 0;
+}
+
+/* Phase 2: start the thread (peers may write as soon as they fetched our
+ * blob; nothing is posted before the group is open) and publish our
+ * parameters. */
 static int group_publish(struct rdmc_group *g, struct rdmc_error *err)
 {
     if (g->opts.threading == RDMC_THREAD_PER_GROUP) {
@@ -1307,42 +1456,62 @@ static int group_publish(struct rdmc_group *g, struct rdmc_error *err)
     return 0;
 }
 
-/* Phase 4: fetch and compare every member's parameters. */
-static int group_fetch(struct rdmc_group *g, const struct rdmc_member *members,
-                       int64_t deadline, struct rdmc_error *err)
-{
+/* The rendezvous callbacks of phase 3. */
+struct meet {
+    struct rdmc_group *g;
     uint8_t mine[BLOB_SIZE];
-    encode_blob(g, mine);
-    for (uint32_t r = 0; r < g->n; r++) {
-        if (r == g->rank)
-            continue;
-        uint8_t theirs[FAB_BLOB_MAX];
-        size_t len = 0;
-        struct fab_error ferr = {0};
-        int left = (int)(deadline - now_ms());
-        int rc =
-            fab_pool_fetch(g->pool, members[r].node_id, blob_key(g), theirs,
-                           sizeof(theirs), &len, left > 0 ? left : 1, &ferr);
-        if (rc) {
-            rdmc__log(g, LOG_ERR, "group parameters of node %u: %s",
-                      members[r].node_id, ferr.msg);
-            set_err(err, rc, members[r].node_id,
-                    "group %u: waiting for node %u's parameters: %s",
-                    g->opts.group_id, members[r].node_id,
-                    ferr.msg[0] ? ferr.msg : rdmc_strerror(rc));
-            return rc;
-        }
-        glock(g);
-        rc = check_blob(g, r, theirs, len, mine);
-        gunlock(g);
-        if (rc) {
-            set_err(err, rc, members[r].node_id,
-                    "group %u: node %u's parameters differ (see the log)",
-                    g->opts.group_id, members[r].node_id);
-            return rc;
-        }
+    size_t failed_index; /* the member named by the error */
+};
+
+static int meet_check(void *ctx, size_t index, const void *blob, size_t len,
+                      struct fab_error *ferr)
+{
+    struct meet *mt = ctx;
+    struct rdmc_group *g = mt->g;
+    glock(g);
+    int rc = check_blob(g, (uint32_t)index, blob, len, mt->mine);
+    gunlock(g);
+    if (rc) {
+        mt->failed_index = index;
+        ferr->code = rc;
+        snprintf(ferr->msg, sizeof(ferr->msg),
+                 "node %u's parameters differ (see the log)",
+                 g->node_ids[index]);
+        return rc;
     }
-    return 0;
+    return FAB_RENDEZVOUS_DONE;
+}
+
+static int meet_failed(void *ctx, size_t index, int rc,
+                       const struct fab_error *why, struct fab_error *ferr)
+{
+    struct meet *mt = ctx;
+    mt->failed_index = index;
+    *ferr = *why;
+    rdmc__log(mt->g, LOG_ERR, "%s", why->msg);
+    return rc;
+}
+
+/* Phase 3: borrow a connection to every other member, fetch and compare
+ * its parameters (libfab's rendezvous). */
+static int group_meet(struct rdmc_group *g, const struct rdmc_member *members,
+                      int64_t deadline, struct rdmc_error *err)
+{
+    struct meet mt = {.g = g, .failed_index = SIZE_MAX};
+    encode_blob(g, mt.mine);
+    static const struct fab_rendezvous_ops ops = {.check = meet_check,
+                                                  .failed = meet_failed};
+    struct fab_error ferr = {0};
+    int left = (int)(deadline - now_ms());
+    int rc = fab_rendezvous(g->user, members, g->n, NULL, blob_key(g),
+                            left > 0 ? left : 1, &ops, &mt, g->conns, &ferr);
+    if (rc)
+        set_err(err, rc,
+                mt.failed_index < g->n ? g->node_ids[mt.failed_index]
+                                       : RDMC_NO_PEER,
+                "group %u: %s", g->opts.group_id,
+                ferr.msg[0] ? ferr.msg : rdmc_strerror(rc));
+    return rc;
 }
 
 static void group_abort(struct rdmc_group *g)
@@ -1388,9 +1557,9 @@ int rdmc_groups_create(struct fab_pool *pool,
                 goto fail;
             }
     }
-    /* One rendezvous for the whole batch: every group connects and
-     * publishes before any waits for a peer's parameters, so members that
-     * list the groups in different orders do not wait for each other. */
+    /* One rendezvous for the whole batch: every group publishes before
+     * any waits for a peer's parameters, so members that list the groups
+     * in different orders do not wait for each other. */
     int timeout = 0;
     for (size_t i = 0; i < count; i++) {
         int t = out[i]->opts.create_timeout_ms > 0
@@ -1401,11 +1570,9 @@ int rdmc_groups_create(struct fab_pool *pool,
     }
     int64_t deadline = now_ms() + timeout;
     for (size_t i = 0; i < count && !rc; i++)
-        rc = group_connect(out[i], specs[i].members, deadline, err);
-    for (size_t i = 0; i < count && !rc; i++)
         rc = group_publish(out[i], err);
     for (size_t i = 0; i < count && !rc; i++)
-        rc = group_fetch(out[i], specs[i].members, deadline, err);
+        rc = group_meet(out[i], specs[i].members, deadline, err);
     if (rc)
         goto fail;
     for (size_t i = 0; i < count; i++) {
@@ -1413,6 +1580,7 @@ int rdmc_groups_create(struct fab_pool *pool,
         glock(g);
         g->open = true;
         pump(g); /* anything that arrived while we waited */
+        drain_deferred(g);
         bool events = g->ev_head != NULL;
         gunlock(g);
         if (events)
@@ -1464,8 +1632,7 @@ int rdmc_group_create(struct fab_pool *pool, const struct rdmc_member *members,
 static bool in_callback(const struct rdmc_group *g)
 {
     pthread_t me = pthread_self();
-    return g->cb_depth > 0 ||
-           (g->dispatching && pthread_equal(g->cb_thread, me)) ||
+    return (g->dispatching && pthread_equal(g->cb_thread, me)) ||
            (g->thread_started && pthread_equal(me, g->thread));
 }
 
@@ -1474,8 +1641,8 @@ void rdmc_group_destroy(struct rdmc_group *g)
     if (!g)
         return;
     glock(g);
-    /* From one of our callbacks (the lock is recursive: only the thread
-     * running one sees cb_depth > 0) or our own thread, the join below
+    /* From one of our callbacks (made by the dispatcher: only its thread
+     * sees itself as cb_thread) or our own thread, the join below
      * would wait for itself and the group would be freed under the
      * running callback.  The header forbids it: refuse. */
     if (in_callback(g)) {
@@ -1619,6 +1786,7 @@ static int enqueue(struct rdmc_group *g, const void *buf, struct fab_mr *mr,
     pump(g);
     /* Never a callback inside rdmc_send: what pump made complete is
      * dispatched by the group's thread (or rdmc_groups_poll). */
+    drain_deferred(g);
     bool events = g->ev_head != NULL && !g->dispatching;
     gunlock(g);
     if (events)
@@ -1656,7 +1824,7 @@ uint32_t rdmc_group_size(const struct rdmc_group *g)
 
 uint32_t rdmc_group_id(const struct rdmc_group *g)
 {
-    return g ? g->opts.group_id : 0;
+    return g ? g->opts.group_id : UINT32_MAX;
 }
 
 int rdmc_group_status(struct rdmc_group *g)

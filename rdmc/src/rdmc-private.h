@@ -32,6 +32,17 @@ int rdmc__ctrl_decode(const uint8_t *in, size_t len, struct rdmc_ctrl *c,
                       uint64_t *dest_off);
 
 /* One posted write: a fab_op plus where it belongs. */
+/* A completion or remote data word that libfab handed us on the thread
+ * that holds the group's lock (libfab progresses inside our posts): kept
+ * here and handled before that thread releases the lock. */
+struct rdmc__deferred {
+    struct rdmc__deferred *next;
+    struct rdmc__op *op; /* a completion of op (status); NULL: a data word */
+    int status;
+    uint32_t node_id;
+    uint64_t data;
+};
+
 struct rdmc__op {
     struct fab_op fop; /* first: the fab_op pointer is the op pointer */
     struct rdmc_group *g;
@@ -39,6 +50,7 @@ struct rdmc__op {
     bool data;
     bool close; /* a CLOSE: belongs to no message slot */
     struct rdmc__op *next_free;
+    struct rdmc__deferred def_rec; /* its completion, when deferred */
 };
 
 struct rdmc__send {
@@ -50,6 +62,7 @@ struct rdmc__send {
  * failure), in order. */
 struct rdmc__event {
     bool failure;
+    bool incoming;  /* ask the application for slot's buffer */
     uint64_t index; /* complete */
     void *data;
     size_t size;
@@ -90,7 +103,8 @@ struct rdmc__msg {
     struct fab_mr_desc *dest; /* READY's region per rank */
     bool pending_header;      /* HEADER landed while the slot was busy */
     bool cb_pending;          /* its complete event is queued or running */
-    struct rdmc__event ev;    /* that event */
+    bool awaiting_buf;     /* HEADER taken, the incoming event not yet done */
+    struct rdmc__event ev; /* that event */
     /* Receiver: the blocks each source sends me, in schedule order:
      * rlist[roff[r] .. roff[r] + rcnt[r]); rcur[r] is the first of them
      * not received yet (BLOCK words name a block mod 4096). */
@@ -140,7 +154,6 @@ struct rdmc_group {
     bool stopping;
     bool retry;
     int pump_depth;
-    int cb_depth; /* user callbacks running (on the thread holding lock) */
     int64_t last_dump_ms;
     bool repump;
     bool published;
@@ -154,10 +167,15 @@ struct rdmc_group {
     struct rdmc__event *ev_head, *ev_tail;
     bool dispatching;
     pthread_t cb_thread; /* the dispatcher, while dispatching */
-    int lock_depth;      /* lock holds of the owning thread */
-    /* Recursive: libfab may complete our operations on this thread while
-     * we post under it.  No user callback but `incoming` runs under it. */
+    /* Not recursive.  libfab may complete our operations (and hand us
+     * data words) on this thread while we post under it: those are
+     * deferred (def_head) and handled before the lock is released.  No
+     * user callback runs under it. */
     pthread_mutex_t lock;
+    _Atomic(pthread_t) owner; /* the thread holding lock, while owned */
+    atomic_bool owned;
+    struct rdmc__deferred *def_head, *def_tail;
+    bool def_oom; /* a data word was lost for memory: fail the group */
     pthread_t thread;
     bool thread_started;
     atomic_bool stop;

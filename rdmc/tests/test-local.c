@@ -113,6 +113,8 @@ struct creator {
     struct counter c;
     struct rdmc_group *g;
     int rc;
+    const struct rdmc_callbacks *cbs; /* NULL: count_complete/failure */
+    void *cb_ctx;                     /* with cbs */
 };
 
 static void *create_thread(void *arg)
@@ -120,8 +122,9 @@ static void *create_thread(void *arg)
     struct creator *cr = arg;
     struct rdmc_callbacks cbs = {.complete = count_complete,
                                  .failure = count_failure};
-    cr->rc = rdmc_group_create(cr->pool, cr->members, 2, &cr->opts, &cbs,
-                               &cr->c, &cr->g);
+    cr->rc = rdmc_group_create(cr->pool, cr->members, 2, &cr->opts,
+                               cr->cbs ? cr->cbs : &cbs,
+                               cr->cbs ? cr->cb_ctx : &cr->c, &cr->g);
     return NULL;
 }
 
@@ -760,6 +763,78 @@ START_TEST(test_caller_lock_around_send)
 }
 END_TEST
 
+/* The incoming callback runs without the group's lock: while it waits
+ * for a caller lock, the holder of that lock can call into the group
+ * (rdmc_group_pending takes the group's lock).  The first versions called
+ * incoming under the group's lock: rdmc_group_pending waited until
+ * incoming gave up its 3 s wait for the caller lock. */
+struct incoming_lock {
+    pthread_mutex_t lock;
+    atomic_int entered;
+    atomic_int lock_timeouts;
+    atomic_int completed;
+};
+
+static void *locked_incoming(void *ctx, struct rdmc_group *g, uint64_t index,
+                             size_t size)
+{
+    struct incoming_lock *il = ctx;
+    (void)g;
+    (void)index;
+    (void)size;
+    atomic_store(&il->entered, 1);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 3;
+    if (pthread_mutex_timedlock(&il->lock, &ts) != 0)
+        atomic_fetch_add(&il->lock_timeouts, 1);
+    else
+        pthread_mutex_unlock(&il->lock);
+    return NULL; /* librdmc's own buffer */
+}
+
+static void incoming_complete(void *ctx, struct rdmc_group *g, uint64_t index,
+                              void *data, size_t size)
+{
+    (void)g;
+    (void)index;
+    (void)data;
+    (void)size;
+    atomic_fetch_add(&((struct incoming_lock *)ctx)->completed, 1);
+}
+
+START_TEST(test_incoming_without_group_lock)
+{
+    struct creator cr[2];
+    memset(cr, 0, sizeof(cr));
+    static struct incoming_lock il;
+    memset(&il, 0, sizeof(il));
+    pthread_mutex_init(&il.lock, NULL);
+    static const struct rdmc_callbacks cbs = {.incoming = locked_incoming,
+                                              .complete = incoming_complete};
+    cr[1].cbs = &cbs;
+    cr[1].cb_ctx = &il;
+    create_pair(cr, 4096, 4096);
+    ck_assert_int_eq(cr[0].rc, 0);
+    ck_assert_int_eq(cr[1].rc, 0);
+    static char buf[100];
+    pthread_mutex_lock(&il.lock);
+    ck_assert_int_eq(rdmc_send(cr[0].g, buf, sizeof(buf), NULL), 0);
+    bool entered = TH_WAIT_UNTIL(atomic_load(&il.entered), 10000);
+    int64_t t0 = th_now_ms();
+    size_t pending = rdmc_group_pending(cr[1].g);
+    int64_t waited = th_now_ms() - t0;
+    pthread_mutex_unlock(&il.lock);
+    ck_assert(entered);
+    ck_assert_uint_le(pending, 1);
+    ck_assert_int_lt(waited, 1000);
+    ck_assert(TH_WAIT_UNTIL(atomic_load(&il.completed) == 1, 10000));
+    ck_assert_int_eq(atomic_load(&il.lock_timeouts), 0);
+    destroy_pair(cr);
+    pthread_mutex_destroy(&il.lock);
+}
+END_TEST
+
 /* RDMC_THREAD_CALLER: no group thread; this thread serves both groups
  * with rdmc_groups_poll, and their callbacks run here.  max_queued
  * bounds the sender's queue. */
@@ -964,6 +1039,7 @@ Suite *rdmc_local_suite(void)
     tcase_add_test(tc, test_batch_create_in_any_order);
     tcase_add_test(tc, test_timeout_names_peer_and_epochs);
     tcase_add_test(tc, test_caller_lock_around_send);
+    tcase_add_test(tc, test_incoming_without_group_lock);
     tcase_add_test(tc, test_caller_driven_groups);
     tcase_add_test(tc, test_more_blocks_than_residues);
     suite_add_tcase(s, tc);

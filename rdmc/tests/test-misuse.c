@@ -280,7 +280,7 @@ START_TEST(send_misuse_and_destroy_from_complete)
     ck_assert_uint_eq(rdmc_group_pending(g), 0);
     ck_assert_uint_eq(rdmc_group_rank(NULL), RDMC_NO_PEER);
     ck_assert_uint_eq(rdmc_group_size(NULL), 0);
-    ck_assert_uint_eq(rdmc_group_id(NULL), 0);
+    ck_assert_uint_eq(rdmc_group_id(NULL), UINT32_MAX);
     ck_assert_int_eq(rdmc_group_status(NULL), -EINVAL);
     ck_assert_uint_eq(rdmc_group_pending(NULL), 0);
     /* the complete callback tries to destroy the group: refused */
@@ -376,6 +376,113 @@ START_TEST(failed_group_refuses_sends_and_destroy_from_failure)
 }
 END_TEST
 
+/* Issue 11's contract, the same cases as every library's contract test:
+ * options sizes (short, zeroed, longer), NULL options and out, strerror of
+ * every code both signs and of an unrelated errno, getters on NULL, a
+ * callback that calls back into the library.  (librdmc has no removable
+ * handle a caller could hold stale: a group is the caller's until
+ * rdmc_group_destroy.) */
+struct calls_back {
+    atomic_int completed;
+    atomic_int send_rc;
+    atomic_uint rank;
+};
+
+static void complete_calls_back(void *ctx, struct rdmc_group *g, uint64_t index,
+                                void *data, size_t size)
+{
+    struct calls_back *cb = ctx;
+    (void)data;
+    (void)size;
+    atomic_store(&cb->rank, rdmc_group_rank(g));
+    if (index == 0) {
+        static char b[4];
+        atomic_store(&cb->send_rc, rdmc_send(g, b, sizeof(b), NULL));
+    }
+    atomic_fetch_add(&cb->completed, 1);
+}
+
+START_TEST(contract)
+{
+    /* strerror: both signs, every errno, an unrelated one is the system's
+     * text */
+    for (int e = 1; e < 134; e++) {
+        ck_assert_str_eq(rdmc_strerror(e), rdmc_strerror(-e));
+        if (strerrordesc_np(e))
+            ck_assert_msg(strcmp(rdmc_strerror(e), "unknown error") != 0,
+                          "errno %d", e);
+    }
+    ck_assert_str_eq(rdmc_strerror(EDOM), strerrordesc_np(EDOM));
+    ck_assert_str_eq(rdmc_strerror(-EDOM), strerrordesc_np(EDOM));
+    ck_assert_str_eq(rdmc_strerror(0), rdmc_strerror(-0));
+
+    /* getters on NULL: never valid values */
+    ck_assert_uint_eq(rdmc_group_rank(NULL), RDMC_NO_PEER);
+    ck_assert_uint_eq(rdmc_group_size(NULL), 0);
+    ck_assert_uint_gt(rdmc_group_id(NULL), RDMC_MAX_GROUP_ID);
+    ck_assert_int_eq(rdmc_group_status(NULL), -EINVAL);
+    ck_assert_uint_eq(rdmc_group_pending(NULL), 0);
+
+    struct fab_pool *pool = tr_pool(1, 0, "tcp");
+    ck_assert_ptr_nonnull(pool);
+    struct rdmc_member me = {1, NULL, 0};
+    struct rdmc_error err;
+    struct rdmc_group *g = SENTINEL;
+    struct rdmc_options o;
+    /* short and zeroed options refused */
+    opts_init(&o, 3);
+    o.size = offsetof(struct rdmc_options, group_id);
+    ck_assert_int_eq(
+        rdmc_group_create_ex(pool, &me, 1, &o, NULL, NULL, &g, &err), -EINVAL);
+    ck_assert_int_eq(err.code, -EINVAL);
+    ck_assert_ptr_null(g);
+    memset(&o, 0, sizeof(o));
+    g = SENTINEL;
+    ck_assert_int_eq(rdmc_group_create(pool, &me, 1, &o, NULL, NULL, &g),
+                     -EINVAL);
+    ck_assert_ptr_null(g);
+    /* a newer caller's struct: zero extra bytes accepted, set refused */
+    struct {
+        struct rdmc_options o;
+        uint64_t newer[4];
+    } big;
+    memset(&big, 0, sizeof(big));
+    opts_init(&big.o, 3);
+    big.o.size = sizeof(big);
+    ck_assert_int_eq(rdmc_group_create(pool, &me, 1, &big.o, NULL, NULL, &g),
+                     0);
+    rdmc_group_destroy(g);
+    big.newer[1] = 1;
+    g = SENTINEL;
+    ck_assert_int_eq(
+        rdmc_group_create_ex(pool, &me, 1, &big.o, NULL, NULL, &g, &err),
+        -EINVAL);
+    ck_assert_int_eq(err.code, -EINVAL);
+    ck_assert_ptr_null(g);
+    /* NULL out */
+    ck_assert_int_eq(
+        rdmc_group_create_ex(pool, &me, 1, &o, NULL, NULL, NULL, &err),
+        -EINVAL);
+    ck_assert_int_eq(err.code, -EINVAL);
+    /* NULL options: every default; a complete that calls back (a getter
+     * and a send) */
+    static struct calls_back cb;
+    memset(&cb, 0, sizeof(cb));
+    atomic_store(&cb.send_rc, 1);
+    atomic_store(&cb.rank, 99);
+    struct rdmc_callbacks cbs = {.complete = complete_calls_back};
+    ck_assert_int_eq(rdmc_group_create(pool, &me, 1, NULL, &cbs, &cb, &g), 0);
+    ck_assert_uint_eq(rdmc_group_id(g), 0);
+    static char buf[16];
+    ck_assert_int_eq(rdmc_send(g, buf, sizeof(buf), NULL), 0);
+    ck_assert(TH_WAIT_UNTIL(atomic_load(&cb.completed) == 2, 10000));
+    ck_assert_int_eq(atomic_load(&cb.send_rc), 0);
+    ck_assert_uint_eq(atomic_load(&cb.rank), 0);
+    rdmc_group_destroy(g);
+    fab_pool_destroy(pool);
+}
+END_TEST
+
 Suite *rdmc_misuse_suite(void)
 {
     Suite *s = suite_create("rdmc-misuse");
@@ -385,6 +492,7 @@ Suite *rdmc_misuse_suite(void)
     tcase_add_test(tc, create_refuses_bad_options);
     tcase_add_test(tc, send_misuse_and_destroy_from_complete);
     tcase_add_test(tc, failed_group_refuses_sends_and_destroy_from_failure);
+    tcase_add_test(tc, contract);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -446,12 +446,7 @@ static int wait_for(struct sst_table *t,
         /* The polling thread signals after pushes land; the short bound
          * covers a signal sent between our check and the wait. */
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 2000000;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        sst__abstime_after_us(2000, &ts);
         pthread_cond_timedwait(&t->sync_cond, &t->sync_lock, &ts);
     }
     pthread_mutex_unlock(&t->sync_lock);

@@ -30,8 +30,6 @@
 /* A member pretending to set up another table over the same members for
  * this long (while ours never appears) is a mismatch. */
 #define LOBBY_GRACE_US 500000
-/* Fetches of DESC are cut into slices; between slices the lobby is read. */
-#define FETCH_SLICE_MS 100
 
 struct desc_rec {
     uint64_t table_id;
@@ -205,18 +203,6 @@ void sst__setup_unpublish(struct sst_table *t, bool keep_desc)
 
 /* ---- exchange ---------------------------------------------------------- */
 
-static int ms_left(int64_t deadline)
-{
-    int64_t left = (deadline - sst__now_us()) / 1000;
-    return left > 0 ? (int)(left > 1000000 ? 1000000 : left) : 0;
-}
-
-static void pause_us(long us)
-{
-    struct timespec ts = {0, us * 1000};
-    nanosleep(&ts, NULL);
-}
-
 /* A member that failed during set-up: tolerated (suspected once the table
  * runs) or fatal. */
 static int setup_failed(struct sst_table *t, struct sst__peer *p, int rc,
@@ -324,173 +310,105 @@ static int probe_lobby(struct sst_table *t, struct sst__peer *p,
     return -EPROTO;
 }
 
-/* Set-up state of a member (sst__setup_exchange). */
-enum member_state { NEED_BORROW, NEED_RECORD, CONFIRMED, DROPPED };
-
+/* The exchange runs as libfab's rendezvous (fab_rendezvous) under the DESC
+ * key; these are its callbacks. */
 struct exchange {
-    enum member_state state[SST_MAX_MEMBERS];
+    struct sst_table *t;
+    struct sst_error *err;
     uint64_t lobby_nonce[SST_MAX_MEMBERS];
     int64_t lobby_since[SST_MAX_MEMBERS];
-    bool republish;
 };
 
-static int slice_ms(int64_t deadline)
-{
-    int left = ms_left(deadline);
-    return left < FETCH_SLICE_MS ? left : FETCH_SLICE_MS;
-}
-
-static int drop(struct sst_table *t, struct sst__peer *p, struct exchange *x,
-                int rc, struct sst_error *err, const char *what)
-{
-    rc = setup_failed(t, p, rc, err, what);
-    if (rc == 0)
-        x->state[p->rank] = DROPPED;
-    return rc;
-}
-
-static int step_borrow(struct sst_table *t, struct sst__peer *p,
-                       int64_t deadline, struct exchange *x,
-                       struct sst_error *err)
-{
-    struct fab_error ferr;
-    int rc = fab_borrow(t->user, p->node_id, p->host, p->port,
-                        ms_left(deadline), &p->conn, &ferr);
-    if (rc == -ECONNREFUSED) {
-        /* Its process may still be starting: try again next pass. */
-        p->conn = NULL;
-        return 0;
-    }
-    if (rc) {
-        p->conn = NULL;
-        if (!t->opts.tolerate_failures || rc == -EPROTO) {
-            sst__set_error(err, rc, "connecting to rank %u (node %u): %s",
-                           p->rank, p->node_id, ferr.msg);
-            return rc;
-        }
-        return drop(t, p, x, rc, err, "connecting");
-    }
-    x->state[p->rank] = NEED_RECORD;
-    return 1;
-}
-
 /* p's record: its region and nonce (a new nonce: a new attempt, whose
- * region replaces the one I held), and whether it holds my current
- * record.  1 when something changed. */
-static int step_record(struct sst_table *t, struct sst__peer *p,
-                       int64_t deadline, struct exchange *x,
-                       struct sst_error *err)
+ * region replaces the one I held, and my record is published again to
+ * list it), and whether it holds my current record (then p is done). */
+static int on_record(void *ctx, size_t index, const void *buf, size_t len,
+                     struct fab_error *ferr)
 {
-    uint8_t buf[FAB_BLOB_MAX];
-    size_t len = 0;
-    struct fab_error ferr;
-    int rc = fab_pool_fetch(t->pool, p->node_id, t->key_desc, buf, sizeof(buf),
-                            &len, slice_ms(deadline), &ferr);
-    if (rc == -ETIMEDOUT)
-        return probe_lobby(t, p, &x->lobby_nonce[p->rank],
-                           &x->lobby_since[p->rank], err);
-    if (rc)
-        return drop(t, p, x, rc, err, "fetching its set-up record");
+    (void)ferr;
+    struct exchange *x = ctx;
+    struct sst_table *t = x->t;
+    struct sst__peer *p = &t->peers[index];
     struct desc_rec *b = malloc(sizeof(*b));
     if (!b)
         return -ENOMEM;
     if (desc_decode(buf, len, b) != 0) {
         free(b);
-        sst__set_error(err, -EPROTO,
+        sst__set_error(x->err, -EPROTO,
                        "rank %u (node %u): malformed set-up record", p->rank,
                        p->node_id);
         return -EPROTO;
     }
-    rc = check_desc(t, p, b, err);
+    int rc = check_desc(t, p, b, x->err);
     if (rc) {
         free(b);
         return rc;
     }
-    int moved = 0;
+    rc = FAB_RENDEZVOUS_AGAIN;
     if (b->nonce != p->nonce) {
         p->remote = b->desc;
         p->fab_tag = b->fab_tag <= FAB_DATA_TAG_MAX ? b->fab_tag : 0;
         p->nonce = b->nonce;
-        x->republish = true;
-        moved = 1;
+        rc = publish_desc(t, 0);
+        if (rc == 0)
+            rc = FAB_RENDEZVOUS_CHANGED;
     }
-    if (b->seen[t->my_rank] == t->nonce) {
-        x->state[p->rank] = CONFIRMED;
-        moved = 1;
-    }
+    if (rc >= 0 && b->seen[t->my_rank] == t->nonce)
+        rc = FAB_RENDEZVOUS_DONE;
     free(b);
-    return moved;
+    return rc;
+}
+
+static int on_waiting(void *ctx, size_t index, struct fab_error *ferr)
+{
+    (void)ferr;
+    struct exchange *x = ctx;
+    return probe_lobby(x->t, &x->t->peers[index], &x->lobby_nonce[index],
+                       &x->lobby_since[index], x->err);
+}
+
+static int on_failed(void *ctx, size_t index, int rc,
+                     const struct fab_error *why, struct fab_error *ferr)
+{
+    (void)ferr;
+    struct exchange *x = ctx;
+    struct sst__peer *p = &x->t->peers[index];
+    if (rc == -EPROTO || !x->t->opts.tolerate_failures) {
+        if (x->err && x->err->code == 0)
+            sst__set_error(x->err, rc, "rank %u (%s)", p->rank, why->msg);
+        return rc;
+    }
+    return setup_failed(x->t, p, rc, x->err, why->msg);
 }
 
 int sst__setup_exchange(struct sst_table *t, int64_t member_deadline,
                         struct sst_error *err)
 {
     struct exchange *x = calloc(1, sizeof(*x));
+    struct fab_member members[SST_MAX_MEMBERS];
+    struct fab_conn *conns[SST_MAX_MEMBERS];
+    bool skip[SST_MAX_MEMBERS];
     if (!x)
         return -ENOMEM;
-    for (uint32_t r = 0; r < t->n; r++)
-        x->state[r] = r == t->my_rank || atomic_load(&t->peers[r].suspected)
-                          ? CONFIRMED
-                          : NEED_BORROW;
-    int rc = 0;
-    long idle_us = 100;
-    for (;;) {
-        if (rc < 0)
-            break;
-        bool done = true, moved = false;
-        for (uint32_t r = 0; r < t->n && rc >= 0; r++) {
-            struct sst__peer *p = &t->peers[r];
-            if (x->state[r] == CONFIRMED || x->state[r] == DROPPED)
-                continue;
-            done = false;
-            if (ms_left(member_deadline) <= 0) {
-                rc = drop(t, p, x, -ETIMEDOUT, err,
-                          x->state[r] == NEED_BORROW
-                              ? "no connection"
-                              : "did not publish or confirm the table in "
-                                "time");
-                continue;
-            }
-            if (p->conn && fab_conn_status(p->conn)) {
-                rc = drop(t, p, x, fab_conn_status(p->conn), err,
-                          "connection failed");
-                continue;
-            }
-            switch (x->state[r]) {
-            case NEED_BORROW:
-                rc = step_borrow(t, p, member_deadline, x, err);
-                break;
-            case NEED_RECORD:
-                rc = step_record(t, p, member_deadline, x, err);
-                break;
-            default:
-                break;
-            }
-            if (rc > 0)
-                moved = true;
-        }
-        if (rc < 0)
-            break;
-        if (x->republish) {
-            x->republish = false;
-            rc = publish_desc(t, 0);
-            continue;
-        }
-        if (done) {
-            rc = 0;
-            break;
-        }
-        /* Waiting for members: a short pause first (they are usually a
-         * round trip behind), longer ones later. */
-        if (!moved) {
-            pause_us(idle_us);
-            if (idle_us < 2000)
-                idle_us *= 2;
-        } else {
-            idle_us = 100;
-        }
-        rc = 0;
+    x->t = t;
+    x->err = err;
+    for (uint32_t r = 0; r < t->n; r++) {
+        struct sst__peer *p = &t->peers[r];
+        members[r] = (struct fab_member){p->node_id, p->host, p->port};
+        conns[r] = p->conn;
+        skip[r] = r == t->my_rank || atomic_load(&p->suspected);
     }
+    static const struct fab_rendezvous_ops ops = {
+        .check = on_record, .waiting = on_waiting, .failed = on_failed};
+    int64_t left_ms = (member_deadline - sst__now_us()) / 1000;
+    struct fab_error ferr;
+    int rc =
+        fab_rendezvous(t->user, members, t->n, skip, t->key_desc,
+                       left_ms > 0 ? (int)left_ms : 1, &ops, x, conns, &ferr);
+    for (uint32_t r = 0; r < t->n; r++)
+        t->peers[r].conn = conns[r];
+    if (rc && err && err->code == 0)
+        sst__set_error(err, rc, "%s", ferr.msg[0] ? ferr.msg : "set-up");
     free(x);
     return rc;
 }

@@ -201,6 +201,9 @@ void sst__log(const struct sst_table *t, int level, const char *fmt, ...)
 void sst__set_error(struct sst_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int64_t sst__now_us(void);
+/* *ts = CLOCK_MONOTONIC time wait_us from now (pthread_cond_timedwait on a
+ * condition variable of that clock). */
+void sst__abstime_after_us(int64_t wait_us, struct timespec *ts);
 
 static inline uint8_t *sst__row_base(const struct sst_table *t, uint32_t r)
 {

@@ -437,6 +437,142 @@ static struct sst_table *table_alloc(void)
     return t;
 }
 
+/* sst_create, phase 2: allocate and register: the schema, the members,
+ * the region and its staging, the wake-ups, a libfab data tag. */
+static int table_prepare(struct sst_table *t, struct fab_pool *pool,
+                         const struct sst_member *members, size_t n,
+                         uint32_t my_rank, const struct sst_field *fields,
+                         size_t n_fields, struct sst_error *err)
+{
+    int rc;
+    t->pool = pool;
+    t->n = (uint32_t)n;
+    t->my_rank = my_rank;
+    const void *initial_row = t->opts.initial_row;
+    size_t initial_len = t->opts.initial_row_len;
+
+    rc = copy_schema(t, fields, n_fields);
+    if (rc) {
+        sst__set_error(err, rc, "bad row schema");
+        return rc;
+    }
+    rc = check_new_options(t, err);
+    if (rc)
+        return rc;
+    rc = own_option_arrays(t);
+    if (rc)
+        return rc;
+    rc = init_peers(t, members);
+    if (rc)
+        return rc;
+
+    struct fab_pool_info info;
+    fab_pool_get_info(pool, &info);
+    t->use_data = info.cq_data_size >= 4;
+    /* Pushes longer than this are cut (staging chunks, provider limit). */
+    t->max_push = SST__MAX_PUSH;
+    if (info.max_msg_size && info.max_msg_size < t->max_push)
+        t->max_push = info.max_msg_size;
+    t->spin_us = t->opts.spin_us >= 0   ? t->opts.spin_us
+                 : info.manual_progress ? 100
+                                        : 0;
+    rc = alloc_region(t, err);
+    if (rc)
+        return rc;
+    if (initial_len)
+        memcpy(sst__row_base(t, my_rank) + t->hdr_size, initial_row,
+               initial_len);
+    mark_given_failed(t);
+    rc = init_wakeups(t);
+    if (rc)
+        return rc;
+    /* Our words come to us alone (and other users, e.g. RDMC groups, never
+     * get ours); without a tag we get every word, as before. */
+    if (t->use_data &&
+        fab_user_claim_tag(t->user, FAB_DATA_TAG_ANY, &t->fab_tag) != 0)
+        t->fab_tag = 0;
+
+    return 0;
+}
+
+/* Phase 3: the rendezvous: publish my record, exchange records with
+ * every member (libfab's fab_rendezvous), take over the failures met on
+ * the way.  On failure my records are withdrawn (a refusal's stays, so
+ * the other side learns it too). */
+static int table_rendezvous(struct sst_table *t, int64_t member_deadline,
+                            struct sst_error *err)
+{
+    /* Publish before connecting: peers fetch it while we fetch theirs. */
+    sst__setup_keys(t);
+    int rc = sst__setup_publish(t);
+    if (rc)
+        return rc;
+    rc = sst__setup_exchange(t, member_deadline, err);
+    if (rc == -EPROTO) {
+        /* The record stays published: the other side learns it too. */
+        sst__setup_unpublish(t, true);
+        return rc;
+    }
+    if (rc == 0)
+        rc = hand_over_failures(t, err);
+    if (rc)
+        sst__setup_unpublish(t, false);
+    return rc;
+}
+
+/* Phase 4: start: the threads, my whole row pushed, the first barrier;
+ * then the stall detector is armed.  On failure my records are
+ * withdrawn. */
+static int table_start(struct sst_table *t, int64_t deadline,
+                       struct sst_error *err)
+{
+    uint32_t my_rank = t->my_rank;
+    int rc = start_threads(t);
+    if (rc)
+        goto fail;
+
+    /* My whole row (the initial contents), then the barrier: pushes land
+     * in order, so a member past the barrier sees every initial row. */
+    rc = sst__push_ranks(t, NULL, 0, 0, t->hdr_size + t->user_size, true);
+    int left = (int)((deadline - sst__now_us()) / 1000);
+    if (rc == 0)
+        rc = sst_sync(t, left > 0 ? left : 1);
+    if (rc) {
+        sst__set_error(err, rc, "first barrier of table %llu: %s",
+                       (unsigned long long)t->opts.table_id, sst_strerror(rc));
+        goto fail;
+    }
+    /* A member that failed during the barrier: fine, unless none is left
+     * (then the others are not running this table with us). */
+    if (t->n > 1 && t->n - t->opts.n_failed_ranks > 1) {
+        bool any = false;
+        for (uint32_t r = 0; r < t->n && !any; r++)
+            any = r != my_rank && !t->peers[r].given_failed &&
+                  !atomic_load(&t->peers[r].suspected) &&
+                  !atomic_load(&t->peers[r].failure);
+        if (!any) {
+            rc = -EHOSTDOWN;
+            sst__set_error(err, rc,
+                           "table %llu: every other member failed during "
+                           "set-up",
+                           (unsigned long long)t->opts.table_id);
+            goto fail;
+        }
+    }
+    /* Everyone fetched our record (they pushed to us after confirming)
+     * and runs its heartbeat: arm the stall detector. */
+    sst__setup_unpublish(t, false);
+    atomic_store(&t->armed, true);
+    sst__log(t, LOG_INFO, "table %llu: %u members, rank %u, row %zu bytes",
+             (unsigned long long)t->opts.table_id, t->n, t->my_rank,
+             t->row_stride);
+    return 0;
+
+fail:
+    sst__setup_unpublish(t, false);
+    return rc;
+}
+
 int sst_create(struct fab_pool *pool, const struct sst_member *members,
                size_t n, uint32_t my_rank, const struct sst_field *fields,
                size_t n_fields, const struct sst_options *opts,
@@ -466,113 +602,16 @@ int sst_create(struct fab_pool *pool, const struct sst_member *members,
         t->opts.tolerate_failures
             ? start + (int64_t)t->opts.setup_timeout_ms * 750
             : deadline;
-    t->pool = pool;
-    t->n = (uint32_t)n;
-    t->my_rank = my_rank;
-    const void *initial_row = t->opts.initial_row;
-    size_t initial_len = t->opts.initial_row_len;
-
-    rc = copy_schema(t, fields, n_fields);
-    if (rc) {
-        sst__set_error(err, rc, "bad row schema");
-        goto fail;
-    }
-    rc = check_new_options(t, err);
-    if (rc)
-        goto fail;
-    rc = own_option_arrays(t);
-    if (rc)
-        goto fail;
-    rc = init_peers(t, members);
-    if (rc)
-        goto fail;
-
-    struct fab_pool_info info;
-    fab_pool_get_info(pool, &info);
-    t->use_data = info.cq_data_size >= 4;
-    /* Pushes longer than this are cut (staging chunks, provider limit). */
-    t->max_push = SST__MAX_PUSH;
-    if (info.max_msg_size && info.max_msg_size < t->max_push)
-        t->max_push = info.max_msg_size;
-    t->spin_us = t->opts.spin_us >= 0   ? t->opts.spin_us
-                 : info.manual_progress ? 100
-                                        : 0;
-    rc = alloc_region(t, err);
-    if (rc)
-        goto fail;
-    if (initial_len)
-        memcpy(sst__row_base(t, my_rank) + t->hdr_size, initial_row,
-               initial_len);
-    mark_given_failed(t);
-    rc = init_wakeups(t);
-    if (rc)
-        goto fail;
-    /* Our words come to us alone (and other users, e.g. RDMC groups, never
-     * get ours); without a tag we get every word, as before. */
-    if (t->use_data &&
-        fab_user_claim_tag(t->user, FAB_DATA_TAG_ANY, &t->fab_tag) != 0)
-        t->fab_tag = 0;
-
-    /* Publish before connecting: peers fetch it while we fetch theirs. */
-    sst__setup_keys(t);
-    rc = sst__setup_publish(t);
-    if (rc)
-        goto fail;
-    rc = sst__setup_exchange(t, member_deadline, err);
-    if (rc == -EPROTO) {
-        /* The record stays published: the other side learns it too. */
-        sst__setup_unpublish(t, true);
-        goto fail;
-    }
-    if (rc)
-        goto fail_published;
-    rc = hand_over_failures(t, err);
-    if (rc)
-        goto fail_published;
-    rc = start_threads(t);
-    if (rc)
-        goto fail_published;
-
-    /* My whole row (the initial contents), then the barrier: pushes land
-     * in order, so a member past the barrier sees every initial row. */
-    rc = sst__push_ranks(t, NULL, 0, 0, t->hdr_size + t->user_size, true);
-    int left = (int)((deadline - sst__now_us()) / 1000);
+    rc = table_prepare(t, pool, members, n, my_rank, fields, n_fields, err);
     if (rc == 0)
-        rc = sst_sync(t, left > 0 ? left : 1);
-    if (rc) {
-        sst__set_error(err, rc, "first barrier of table %llu: %s",
-                       (unsigned long long)t->opts.table_id, sst_strerror(rc));
-        goto fail_published;
-    }
-    /* A member that failed during the barrier: fine, unless none is left
-     * (then the others are not running this table with us). */
-    if (t->n > 1 && t->n - t->opts.n_failed_ranks > 1) {
-        bool any = false;
-        for (uint32_t r = 0; r < t->n && !any; r++)
-            any = r != my_rank && !t->peers[r].given_failed &&
-                  !atomic_load(&t->peers[r].suspected) &&
-                  !atomic_load(&t->peers[r].failure);
-        if (!any) {
-            rc = -EHOSTDOWN;
-            sst__set_error(err, rc,
-                           "table %llu: every other member failed during "
-                           "set-up",
-                           (unsigned long long)t->opts.table_id);
-            goto fail_published;
-        }
-    }
-    /* Everyone fetched our record (they pushed to us after confirming)
-     * and runs its heartbeat: arm the stall detector. */
-    sst__setup_unpublish(t, false);
-    atomic_store(&t->armed, true);
-    sst__log(t, LOG_INFO, "table %llu: %u members, rank %u, row %zu bytes",
-             (unsigned long long)t->opts.table_id, t->n, t->my_rank,
-             t->row_stride);
+        rc = table_rendezvous(t, member_deadline, err);
+    if (rc == 0)
+        rc = table_start(t, deadline, err);
+    if (rc)
+        goto fail;
     *out = t;
     return 0;
 
-fail_published:
-    sst__setup_unpublish(t, false);
 fail:
     if (err && err->code == 0)
         sst__set_error(err, rc, "%s", sst_strerror(rc));

@@ -85,11 +85,19 @@ static const char *level_name(int level)
     }
 }
 
+/* The library's one monotonic clock; every deadline is in its time. */
 int64_t sst__now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void sst__abstime_after_us(int64_t wait_us, struct timespec *ts)
+{
+    int64_t at = sst__now_us() + wait_us;
+    ts->tv_sec = (time_t)(at / 1000000);
+    ts->tv_nsec = (long)(at % 1000000) * 1000;
 }
 
 void sst__log(const struct sst_table *t, int level, const char *fmt, ...)

@@ -501,6 +501,9 @@ START_TEST(contract)
     }
     ck_assert_str_eq(sst_strerror(0), "success");
     ck_assert_ptr_nonnull(sst_strerror(INT_MIN));
+    /* an errno libsst does not use: the system's text */
+    ck_assert_str_eq(sst_strerror(EDOM), strerrordesc_np(EDOM));
+    ck_assert_str_eq(sst_strerror(-EDOM), strerrordesc_np(EDOM));
     /* getters on NULL: sentinels never valid */
     ck_assert_uint_eq(sst_my_rank(NULL), SST_NO_RANK);
     ck_assert_uint_eq(sst_num_members(NULL), 0);
@@ -525,6 +528,28 @@ START_TEST(contract)
     ck_assert_int_eq(sst_create(pool, &me, 1, 0, fields, 2, &big.o, &t, &err),
                      -EINVAL);
     ck_assert_ptr_null(t);
+    big.newer[2] = 0;
+    ck_assert_int_eq(sst_create(pool, &me, 1, 0, fields, 2, &big.o, &t, &err),
+                     0);
+    sst_destroy(t);
+    /* short and zeroed options, NULL out */
+    struct sst_options small;
+    opts_init(&small, 5);
+    small.size = offsetof(struct sst_options, table_id);
+    t = SENTINEL;
+    ck_assert_int_eq(sst_create(pool, &me, 1, 0, fields, 2, &small, &t, &err),
+                     -EINVAL);
+    ck_assert_int_eq(err.code, -EINVAL);
+    ck_assert_ptr_null(t);
+    memset(&small, 0, sizeof(small));
+    t = SENTINEL;
+    ck_assert_int_eq(sst_create(pool, &me, 1, 0, fields, 2, &small, &t, &err),
+                     -EINVAL);
+    ck_assert_ptr_null(t);
+    opts_init(&small, 5);
+    ck_assert_int_eq(sst_create(pool, &me, 1, 0, fields, 2, &small, NULL, &err),
+                     -EINVAL);
+    ck_assert_int_eq(err.code, -EINVAL);
     /* NULL options: defaults; my_rank then a valid rank */
     ck_assert_int_eq(sst_create(pool, &me, 1, 0, fields, 2, NULL, &t, &err), 0);
     ck_assert_uint_eq(sst_my_rank(t), 0);

@@ -143,6 +143,16 @@ static uint64_t pattern(uint32_t rank, int k)
     return (uint64_t)rank * 1000003u + (uint64_t)k * 7919u + 1;
 }
 
+/* Every member's row holds its pattern here. */
+static bool rows_visible(struct sst_table *t, uint32_t n)
+{
+    for (uint32_t r = 0; r < n; r++)
+        for (int k = 0; k < PATTERN; k++)
+            if (ts_load(sst_field(t, r, 0, (size_t)k)) != pattern(r, k))
+                return false;
+    return true;
+}
+
 int child_rows(int argc, char **argv)
 {
     struct child_args a;
@@ -160,17 +170,7 @@ int child_rows(int argc, char **argv)
         ts_store(sst_field(t, a.rank, 0, (size_t)k), pattern(a.rank, k));
     if (sst_put(t, 0, sst_row_size(t)) != 0)
         return 22;
-    int64_t end = th_now_ms() + 20000;
-    bool all = false;
-    while (!all && th_now_ms() < end) {
-        all = true;
-        for (uint32_t r = 0; r < a.n && all; r++)
-            for (int k = 0; k < PATTERN && all; k++)
-                all = ts_load(sst_field(t, r, 0, (size_t)k)) == pattern(r, k);
-        if (!all)
-            sleep_us(200);
-    }
-    if (!all) {
+    if (!TH_WAIT_UNTIL(rows_visible(t, a.n), 20000)) {
         fprintf(stderr, "rank %u: rows not all visible\n", a.rank);
         return 23;
     }
@@ -583,14 +583,11 @@ int child_churn(int argc, char **argv)
                 if (r == a.rank)
                     continue;
                 struct fab_error fe;
-                int rc;
-                int64_t end = th_now_ms() + 20000;
-                do {
-                    rc = fab_borrow(u[k], r + 1, m[r].host, m[r].port, 5000,
-                                    &c[k][r], &fe);
-                    if (rc == -ECONNREFUSED)
-                        sleep_us(5000);
-                } while (rc == -ECONNREFUSED && th_now_ms() < end);
+                int rc = -ECONNREFUSED;
+                TH_WAIT_UNTIL(
+                    (rc = fab_borrow(u[k], r + 1, m[r].host, m[r].port, 5000,
+                                     &c[k][r], &fe)) != -ECONNREFUSED,
+                    20000);
                 if (rc) {
                     fprintf(stderr, "rank %u borrow: %s\n", a.rank, fe.msg);
                     return 41;

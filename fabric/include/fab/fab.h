@@ -303,6 +303,72 @@ FAB_EXPORT int fab_pool_fetch(struct fab_pool *pool, uint32_t node_id,
                               uint64_t key, void *buf, size_t cap, size_t *len,
                               int timeout_ms, struct fab_error *err);
 
+/* ---- rendezvous ------------------------------------------------------- *
+ * The set-up exchange of libsst and librdmc, written once: connect to every
+ * peer (a refused bootstrap means its process is not listening yet: try
+ * again), fetch every peer's blob under one key, hand it to the caller to
+ * compare, and name the peer that is missing when time runs out.  The
+ * caller publishes its own blob (fab_pool_publish) before, and may publish
+ * it again from its callbacks. */
+
+/* A member: its node id and where its pool's bootstrap listener is (used
+ * only when the pool has no live connection to it yet).  libsst's
+ * struct sst_member and librdmc's struct rdmc_member are this struct under
+ * their old names. */
+struct fab_member {
+    uint32_t node_id;
+    const char *host; /* IPv4 address or name; copied by fab_borrow */
+    uint16_t port;
+};
+
+/* What a check makes of a peer's blob. */
+#define FAB_RENDEZVOUS_DONE 0  /* this peer is done */
+#define FAB_RENDEZVOUS_AGAIN 1 /* not yet the blob awaited: fetch again */
+#define FAB_RENDEZVOUS_CHANGED                                                 \
+    2 /* as AGAIN, and something changed (no                                   \
+         pause before the next pass) */
+
+/* The caller's part; every callback runs on the thread that called
+ * fab_rendezvous, without any libfab lock held (it may publish, fetch,
+ * borrow).  index is the peer's place in members[]. */
+struct fab_rendezvous_ops {
+    /* A peer's blob (len bytes, valid during the call): FAB_RENDEZVOUS_*
+     * or a negative errno that ends the rendezvous (fill err).
+     * Required. */
+    int (*check)(void *ctx, size_t index, const void *blob, size_t len,
+                 struct fab_error *err);
+    /* No blob from the peer within FAB_RENDEZVOUS_SLICE_MS: 0 to keep
+     * waiting, or a negative errno that ends the rendezvous.  May be
+     * NULL. */
+    int (*waiting)(void *ctx, size_t index, struct fab_error *err);
+    /* The peer failed with rc (why->msg names it and the step: connecting,
+     * fetching, its connection failed, or -ETIMEDOUT at the deadline): 0
+     * drops it (no more steps for it; the rendezvous goes on), a negative
+     * errno ends the rendezvous.  NULL: every failure ends it, err = why. */
+    int (*failed)(void *ctx, size_t index, int rc, const struct fab_error *why,
+                  struct fab_error *err);
+};
+
+#define FAB_RENDEZVOUS_SLICE_MS 100
+
+/* Runs the rendezvous of the caller's member with members[0..n) (n <=
+ * 65536) over user's pool: every member whose node id is not the pool's
+ * own and whose skip[i] is false (skip may be NULL) is borrowed into
+ * conns[i] unless conns[i] already holds the caller's borrow (the caller
+ * owns the borrows afterwards, also on failure: fab_release each non-NULL
+ * entry; entries of skipped members are left as they were)
+ * and its blob under key fetched until ops->check says DONE, within
+ * timeout_ms (> 0) for all of them.  Between passes in which nothing
+ * moved it pauses 100 us, doubling up to 2 ms.
+ * Returns 0 when every peer is done or dropped; the first negative errno
+ * of a callback or failure otherwise (err filled, naming the peer); -EINVAL
+ * on bad arguments.  Any thread but a libfab callback (it blocks). */
+FAB_EXPORT int fab_rendezvous(struct fab_user *user,
+                              const struct fab_member *members, size_t n,
+                              const bool *skip, uint64_t key, int timeout_ms,
+                              const struct fab_rendezvous_ops *ops, void *ctx,
+                              struct fab_conn **conns, struct fab_error *err);
+
 /* ---- users and connections -------------------------------------------- */
 
 struct fab_user_callbacks {

@@ -33,12 +33,12 @@
  *    progresses, a group's callbacks may run on any progressing thread of
  *    the pool (this group's, another group's, a thread in
  *    rdmc_groups_poll) or on the pool's thread; never two callbacks of one
- *    group at once, and never inside rdmc_send.  `complete` and `failure`
- *    run with no librdmc lock held (collected, then made after unlocking),
- *    so they may call rdmc_send and the caller may hold its own lock
- *    around rdmc_send that the callbacks take too; `incoming` runs under
- *    the group's lock.  Callbacks must not block and must not call
- *    rdmc_group_destroy (of their own group it is refused: logged, nothing
+ *    group at once, and never inside rdmc_send.  Every callback
+ *    (`incoming`, `incoming_mr`, `complete`, `failure`) runs with no
+ *    librdmc lock held (collected, then made after unlocking), so they may
+ *    call rdmc_send and the caller may hold its own lock around a librdmc
+ *    call that the callbacks take too.  Callbacks must not block and must not
+ * call rdmc_group_destroy (of their own group it is refused: logged, nothing
  *    happens) or rdmc_group_wedge (-EDEADLK).
  *
  * Errors: 0 or a negative errno; libfab's and libfabric's codes pass
@@ -189,13 +189,12 @@ struct rdmc_group;
 typedef void (*rdmc_log_fn)(void *ctx, int level, const char *module,
                             const char *msg);
 
-/* A member: node id and where its pool's bootstrap listener is (used only
- * when the pool has no live connection to it yet). */
-struct rdmc_member {
-    uint32_t node_id;
-    const char *host; /* IPv4 dotted quad or name; copied */
-    uint16_t port;
-};
+/* A member: libfab's struct fab_member (node_id, host, port: where its
+ * pool's bootstrap listener is, used only when the pool has no live
+ * connection to it yet; host is copied).  `struct rdmc_member` is that struct
+ * under its old name (a macro: both names are the same type, so member
+ * arrays pass between libfab, libsst and librdmc as they are). */
+#define rdmc_member fab_member
 
 struct rdmc_callbacks {
     /* A message of `size` bytes is arriving (receivers only).  Return a
@@ -299,8 +298,8 @@ RDMC_EXPORT const char *rdmc_strerror(int err);
  * longer than 63 bytes; opts->size smaller than the first struct
  * rdmc_options, which ended with log_level -- 0 included; a size between it
  * and this version's is an older caller, whose missing fields take their
- * defaults; a larger size from a newer header is accepted and the fields it
- * adds are ignored; unknown
+ * defaults; a larger size from a newer header is accepted while every
+ * byte past this version's struct is zero, refused otherwise; unknown
  * algorithm; group id over RDMC_MAX_GROUP_ID; block_size or max_msg_size
  * 0; window not a power of two in 1..64; max_msg_size / block_size over
  * RDMC_MAX_BLOCKS; timeout_ms 0), -ENOTSUP (the pool carries fewer than 4 bytes
@@ -407,12 +406,15 @@ RDMC_EXPORT int rdmc_send(struct rdmc_group *group, const void *buf,
 RDMC_EXPORT int rdmc_send_mr(struct rdmc_group *group, struct fab_mr *mr,
                              size_t offset, size_t size, uint64_t *index);
 
+/* The group's facts; on a NULL group the sentinels RDMC_NO_PEER (rank),
+ * 0 (size) and UINT32_MAX (id, over RDMC_MAX_GROUP_ID), never valid. */
 RDMC_EXPORT uint32_t rdmc_group_rank(const struct rdmc_group *group);
 RDMC_EXPORT uint32_t rdmc_group_size(const struct rdmc_group *group);
 RDMC_EXPORT uint32_t rdmc_group_id(const struct rdmc_group *group);
-/* 0 while healthy, else the first failure reason. */
+/* 0 while healthy, else the first failure reason; -EINVAL for NULL. */
 RDMC_EXPORT int rdmc_group_status(struct rdmc_group *group);
-/* Messages sent (sender) or started (receiver) and not yet complete. */
+/* Messages sent (sender) or started (receiver) and not yet complete (0 for
+ * NULL). */
 RDMC_EXPORT size_t rdmc_group_pending(struct rdmc_group *group);
 
 #ifdef __cplusplus

@@ -101,13 +101,12 @@ struct sst_error {
 typedef void (*sst_log_fn)(void *ctx, int level, const char *module,
                            const char *msg);
 
-/* A member: its node id and where its pool's bootstrap listener is (used
- * only when the pool has no live connection to it yet).  host is copied. */
-struct sst_member {
-    uint32_t node_id;
-    const char *host; /* IPv4 address or name */
-    uint16_t port;
-};
+/* A member: libfab's struct fab_member (node_id, host, port: where its
+ * pool's bootstrap listener is, used only when the pool has no live
+ * connection to it yet; host is copied).  `struct sst_member` is that struct
+ * under its old name (a macro: both names are the same type, so member
+ * arrays pass between libfab, libsst and librdmc as they are). */
+#define sst_member fab_member
 
 /* A field of the row: elem_size bytes per element (1..4096), count elements
  * (>= 1).  Its alignment is elem_size rounded up to a power of two, at most
