@@ -2,7 +2,9 @@
 #include <rdmc/rdmc.h>
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 static void count(void *ctx, struct rdmc_group *g, uint64_t index, void *data,
                   size_t size)
@@ -10,7 +12,7 @@ static void count(void *ctx, struct rdmc_group *g, uint64_t index, void *data,
     (void)g;
     (void)index;
     (void)data;
-    *(size_t *)ctx += size;
+    atomic_fetch_add((_Atomic size_t *)ctx, size);
 }
 
 int main(void)
@@ -37,14 +39,18 @@ int main(void)
     struct rdmc_options o;
     rdmc_options_init(&o);
     o.group_id = 7;
-    size_t got = 0;
+    _Atomic size_t got = 0;
     struct rdmc_callbacks cbs = {.complete = count};
     struct rdmc_group *g = NULL;
     int rc = rdmc_group_create(pool, &me, 1, &o, &cbs, &got, &g);
     static const char msg[] = "hello";
     if (rc == 0)
         rc = rdmc_send(g, msg, sizeof(msg), NULL);
+    /* complete runs on the group's thread, never inside rdmc_send: wait
+     * for it (at most 5 s) before destroying the group. */
+    for (int i = 0; rc == 0 && i < 5000 && atomic_load(&got) == 0; i++)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
     rdmc_group_destroy(g);
     fab_pool_destroy(pool);
-    return rc == 0 && got == sizeof(msg) ? 0 : 6;
+    return rc == 0 && atomic_load(&got) == sizeof(msg) ? 0 : 6;
 }
