@@ -739,6 +739,15 @@ void fab_pool_get_info(const struct fab_pool *pool, struct fab_pool_info *info)
     info->manual_progress = pool->manual_progress;
 }
 
+size_t fab_pool_inject_size(const struct fab_pool *pool)
+{
+    /* Injected writes are not counted: the completion-wait fallback of
+     * FAB_WRITE_FENCE could not order after them. */
+    if (!pool || (!pool->ordered_writes && !pool->fence))
+        return 0;
+    return pool->info->tx_attr->inject_size;
+}
+
 void fab_pool_get_stats(struct fab_pool *pool, struct fab_pool_stats *stats)
 {
     if (!stats)
