@@ -234,8 +234,10 @@ struct fab_pool_info {
 FAB_EXPORT void fab_pool_get_info(const struct fab_pool *pool,
                                   struct fab_pool_info *info);
 
-/* The longest write FAB_WRITE_INJECT accepts (the provider's inject size;
- * 0: none, or a NULL pool).  Any thread. */
+/* The longest write FAB_WRITE_INJECT accepts (the provider's inject size
+ * with tcp; 0: none, a NULL pool, providers with their own progress
+ * threads (sockets lost injected writes' completion data) or
+ * FAB_ORDERING_WAIT).  Any thread. */
 FAB_EXPORT size_t fab_pool_inject_size(const struct fab_pool *pool);
 
 /* Counters, for tests and monitoring. */
