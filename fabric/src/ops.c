@@ -80,7 +80,11 @@ static int post_write(struct fab_conn *conn, const struct fab_mr *src,
     int rc = check_conn(conn);
     if (rc)
         return rc;
-    if (!src || !dst || (flags & ~(FAB_WRITE_FENCE | FAB_WRITE_DELIVERED)))
+    if (!src || !dst ||
+        (flags & ~(FAB_WRITE_FENCE | FAB_WRITE_DELIVERED | FAB_WRITE_INJECT)))
+        return -EINVAL;
+    bool inject = flags & FAB_WRITE_INJECT;
+    if (inject && (op || (flags & FAB_WRITE_DELIVERED)))
         return -EINVAL;
     if (src->pool != conn->pool)
         return -EINVAL; /* registered with another pool's domain */
@@ -92,6 +96,8 @@ static int post_write(struct fab_conn *conn, const struct fab_mr *src,
         if (sz == 0 || (sz < 8 && (data >> (8 * sz)) != 0))
             return -ERANGE;
     }
+    if (inject && len > fab_pool_inject_size(pool))
+        return -EMSGSIZE;
     uint64_t raddr;
     rc = fab_mr_remote_addr(&pool->rules, dst, dst_off, len, &raddr);
     if (rc)
@@ -115,8 +121,9 @@ static int post_write(struct fab_conn *conn, const struct fab_mr *src,
      * entry and a wake-up per push.  Errors still come back.  Only where
      * we progress by hand (tcp): the sockets provider's own threads were
      * measured slower with it. */
-    bool silent = !op && pool->ordered_writes && pool->manual_progress &&
-                  !(flags & FAB_WRITE_DELIVERED);
+    bool silent =
+        inject || (!op && pool->ordered_writes && pool->manual_progress &&
+                   !(flags & FAB_WRITE_DELIVERED));
     if (!silent &&
         atomic_load(&conn->outstanding) >= pool->opts.max_outstanding)
         return -EAGAIN;
@@ -125,6 +132,8 @@ static int post_write(struct fab_conn *conn, const struct fab_mr *src,
         fi_flags |= FI_COMPLETION;
     else
         fi_flags &= ~(uint64_t)FI_COMPLETION;
+    if (inject)
+        fi_flags |= FI_INJECT; /* bytes copied before fi_writemsg returns */
     struct iovec iov = {.iov_base = (char *)src->buf + src_off, .iov_len = len};
     void *desc = src->desc;
     struct fi_rma_iov rma = {.addr = raddr, .len = len, .key = dst->key};

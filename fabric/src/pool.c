@@ -782,6 +782,18 @@ void fab_pool_get_info(const struct fab_pool *pool, struct fab_pool_info *info)
     info->manual_progress = pool->manual_progress;
 }
 
+size_t fab_pool_inject_size(const struct fab_pool *pool)
+{
+    /* Injected writes are not counted: the completion-wait fallback of
+     * FAB_WRITE_FENCE could not order after them.  Only where we progress
+     * by hand (tcp): the sockets provider lost the remote completion data
+     * of injected writes (rdmc-sockets: no HEADER arrived). */
+    if (!pool || !pool->manual_progress ||
+        (!pool->ordered_writes && !pool->fence))
+        return 0;
+    return pool->info->tx_attr->inject_size;
+}
+
 void fab_pool_get_stats(struct fab_pool *pool, struct fab_pool_stats *stats)
 {
     if (!stats)

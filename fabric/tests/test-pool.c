@@ -113,6 +113,32 @@ START_TEST(borrow_write_writedata_send_recv)
     ck_assert_uint_eq(atomic_load(&cb.last_data), 0xabcdef);
     ck_assert_int_eq(memcmp(dst, src, 100), 0);
     ck_assert_int_eq(memcmp(dst + 100, src + 8, 8), 0);
+    /* Injected: the bytes are copied before the call returns (the source
+     * may change at once), no completion, not outstanding. */
+    size_t inj = fab_pool_inject_size(a);
+    ck_assert_uint_ge(inj, 8);
+    ck_assert_int_eq(
+        fab_writedata(ab, msrc, 0, 8, &rd, 200, 1, FAB_WRITE_INJECT, &op),
+        -EINVAL);
+    ck_assert_int_eq(fab_writedata(ab, msrc, 0, 8, &rd, 200, 1,
+                                   FAB_WRITE_INJECT | FAB_WRITE_DELIVERED,
+                                   NULL),
+                     -EINVAL);
+    ck_assert_int_eq(
+        fab_write(ab, msrc, 0, inj + 1, &rd, 0, FAB_WRITE_INJECT, NULL),
+        -EMSGSIZE);
+    ck_assert_int_eq(fab_pool_inject_size(NULL), 0);
+    size_t before = fab_conn_outstanding(ab);
+    memcpy(src + 16, "INJECTED", 8);
+    ck_assert_int_eq(fab_writedata(ab, msrc, 16, 8, &rd, 200, 0x1234,
+                                   FAB_WRITE_FENCE | FAB_WRITE_INJECT, NULL),
+                     0);
+    memcpy(src + 16, "CHANGED!", 8);
+    ck_assert_uint_eq(fab_conn_outstanding(ab), before);
+    ck_assert(TH_WAIT_UNTIL(
+        (fab_pool_progress(a), atomic_load(&cb.data_calls) == 2), 5000));
+    ck_assert_uint_eq(atomic_load(&cb.last_data), 0x1234);
+    ck_assert_int_eq(memcmp(dst + 200, "INJECTED", 8), 0);
     /* Out of range: refused before anything is posted. */
     ck_assert_int_eq(fab_write(ab, msrc, 0, 16, &rd, 4090, 0, NULL), -ERANGE);
     ck_assert_int_eq(fab_write(ab, msrc, 4090, 16, &rd, 0, 0, NULL), -ERANGE);

@@ -316,6 +316,19 @@ static int post_ctrl(struct rdmc_group *g, struct rdmc__msg *m, uint32_t slot,
     size_t off = ctrl_offset(g, kind, slot, to);
     rdmc__ctrl_encode(&c, kind == RDMC_KIND_READY ? m->mr_off : 0,
                       g->ctrl_out + off);
+    if (g->inject_ctrl) {
+        /* Copied before the call returns: no context, no completion (on
+         * tcp no wake-up at the sender), the record may be rewritten. */
+        int rc = fab_writedata(
+            g->conns[to], g->ctrl_out_mr, off, RDMC_CTRL_SIZE,
+            &g->peer_ctrl[to], ctrl_offset(g, kind, slot, g->rank),
+            word(g, to, kind, slot, 0), FAB_WRITE_INJECT, NULL);
+        if (rc == -EAGAIN)
+            g->retry = true;
+        else if (rc)
+            fail_group(g, g->node_ids[to], rc);
+        return rc;
+    }
     struct rdmc__op *op = get_op(g);
     if (!op) {
         g->retry = true;
@@ -1316,6 +1329,7 @@ static int setup_alloc(struct fab_pool *pool, const struct rdmc_member *members,
     if (!g)
         return -ENOMEM;
     g->pool = pool;
+    g->inject_ctrl = fab_pool_inject_size(pool) >= RDMC_CTRL_SIZE;
     g->opts = *o;
     if (cbs)
         g->cbs = *cbs;

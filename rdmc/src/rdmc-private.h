@@ -128,6 +128,7 @@ struct rdmc_group {
     struct rdmc_callbacks cbs;
     void *ctx;
     uint32_t n, rank, window;
+    bool inject_ctrl; /* control records go FAB_WRITE_INJECT */
     uint32_t *node_ids;
     struct fab_user *user;
     uint32_t tag;                  /* my libfab data tag */

@@ -100,7 +100,7 @@ bool sst__suspect(struct sst_table *t, uint32_t rank, int reason)
      *    removed (its copy of my row says so). */
     sst__suspected(t, t->my_rank)[rank] = 1;
     if (p->conn && !fab_conn_status(p->conn) && !p->setup_failure &&
-        sst__push(t, p, 0, t->hdr_base, true) == 0)
+        sst__push_tracked(t, p, 0, t->hdr_base, true) == 0)
         flush_to(t, p, 20000);
     /* 2. The member is leaving the group: fail its connection for every
      *    user of the pool, so no more writes of it land anywhere. */

@@ -166,6 +166,10 @@ static void note_failure(struct sst_table *t, struct sst__peer *p, int rc)
         sst_notify(t);
 }
 
+/* push flag (never passed to libfab): count the write in posted and
+ * completed, never inject it. */
+#define PUSH_TRACKED 0x80000000u
+
 /* Posts one write of chunk to p; 0 when posted or skipped. */
 static int post_one(struct sst_table *t, struct sst__peer *p, size_t chunk,
                     size_t row_off, size_t len, uint64_t data, unsigned flags,
@@ -173,6 +177,10 @@ static int post_one(struct sst_table *t, struct sst__peer *p, size_t chunk,
 {
     size_t dst_off = (size_t)t->my_rank * t->row_stride + row_off;
     int64_t deadline = no_wait ? -1 : 0;
+    /* A small push nobody waits for: the provider copies it before
+     * fab_writedata returns, so it holds no context and no chunk. */
+    bool inject = flags == 0 && len <= t->inject_max;
+    flags &= ~PUSH_TRACKED;
     for (;;) {
         int rc = 0;
         bool retry = false;
@@ -181,8 +189,15 @@ static int post_one(struct sst_table *t, struct sst__peer *p, size_t chunk,
             pthread_mutex_unlock(&p->post_lock);
             return 0;
         }
-        struct sst__peer_op *po = take_op(p);
-        if (!po) {
+        struct sst__peer_op *po = inject ? NULL : take_op(p);
+        if (inject) {
+            rc = fab_writedata(p->conn, t->staging.mr, chunk, len, &p->remote,
+                               dst_off, data,
+                               FAB_WRITE_FENCE | FAB_WRITE_INJECT, NULL);
+            if (rc == 0)
+                atomic_fetch_add_explicit(&t->st_puts, 1, memory_order_relaxed);
+            retry = rc == -EAGAIN;
+        } else if (!po) {
             retry = true;
         } else {
             po->chunk = chunk;
@@ -288,6 +303,12 @@ int sst__push(struct sst_table *t, struct sst__peer *p, size_t row_off,
               size_t len, bool wake)
 {
     return sst__push_ranks(t, &p->rank, 1, row_off, len, wake);
+}
+
+int sst__push_tracked(struct sst_table *t, struct sst__peer *p, size_t row_off,
+                      size_t len, bool wake)
+{
+    return push_pieces(t, &p->rank, 1, row_off, len, wake, PUSH_TRACKED, false);
 }
 
 int sst__push_header(struct sst_table *t, bool wake)

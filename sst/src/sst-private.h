@@ -150,6 +150,7 @@ struct sst_table {
     uint64_t lobby_verdict; /* nonce of a member's attempt we refused */
     uint32_t tag;           /* remote data tag */
     size_t max_push;        /* longest single write */
+    size_t inject_max;      /* pushes up to this long go FAB_WRITE_INJECT */
     bool use_data;          /* provider carries our data word */
     uint32_t fab_tag; /* our libfab data tag (0: none: we get every word) */
     int spin_us;
@@ -240,6 +241,11 @@ static inline uint8_t *sst__closed_seen(const struct sst_table *t, uint32_t r)
  * (peer suspected, closed, failed), else -EAGAIN/-EINVAL/... */
 int sst__push(struct sst_table *t, struct sst__peer *p, size_t row_off,
               size_t len, bool wake);
+/* sst__push counted in posted/completed (never injected): for a caller
+ * that waits until the bytes left this process (flush before a shut
+ * down). */
+int sst__push_tracked(struct sst_table *t, struct sst__peer *p, size_t row_off,
+                      size_t len, bool wake);
 /* Same to several ranks (NULL: every member but me), one copy. */
 int sst__push_ranks(struct sst_table *t, const uint32_t *ranks, size_t n,
                     size_t row_off, size_t len, bool wake);

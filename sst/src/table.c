@@ -473,6 +473,9 @@ static int table_prepare(struct sst_table *t, struct fab_pool *pool,
     t->max_push = SST__MAX_PUSH;
     if (info.max_msg_size && info.max_msg_size < t->max_push)
         t->max_push = info.max_msg_size;
+    /* Small pushes are copied by the provider at once: no staging
+     * reference, no completion (and on tcp no wake-up) at the sender. */
+    t->inject_max = fab_pool_inject_size(pool);
     t->spin_us = t->opts.spin_us >= 0   ? t->opts.spin_us
                  : info.manual_progress ? 100
                                         : 0;

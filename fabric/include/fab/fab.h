@@ -234,6 +234,12 @@ struct fab_pool_info {
 FAB_EXPORT void fab_pool_get_info(const struct fab_pool *pool,
                                   struct fab_pool_info *info);
 
+/* The longest write FAB_WRITE_INJECT accepts (the provider's inject size
+ * with tcp; 0: none, a NULL pool, providers with their own progress
+ * threads (sockets lost injected writes' completion data) or
+ * FAB_ORDERING_WAIT).  Any thread. */
+FAB_EXPORT size_t fab_pool_inject_size(const struct fab_pool *pool);
+
 /* Counters, for tests and monitoring. */
 struct fab_pool_stats {
     uint64_t bootstraps_out;     /* bootstrap exchanges we initiated, OK */
@@ -573,6 +579,14 @@ struct fab_op {
  * completion means the source buffer may be reused (transmit complete):
  * the bytes may still be on their way. */
 #define FAB_WRITE_DELIVERED 0x2u
+/* fab_write/fab_writedata flag: the provider copies the source bytes
+ * before the call returns (FI_INJECT), so the buffer may be reused at once
+ * and no completion is made: op must be NULL and FAB_WRITE_DELIVERED is
+ * not allowed (-EINVAL), len at most fab_pool_inject_size (-EMSGSIZE).
+ * The write is not counted by fab_conn_outstanding; a failure fails the
+ * connection (on_failure).  For small pushes (a counter): the sender is
+ * spared a completion, and on tcp a wake-up per write. */
+#define FAB_WRITE_INJECT 0x4u
 
 /* One-sided write of src[src_off, src_off+len) into the peer's region
  * dst at dst_off.  op may be NULL (no notification).  Returns 0 once
