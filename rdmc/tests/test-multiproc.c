@@ -286,6 +286,12 @@ static int run_kill(struct fab_pool *pool, struct member_args *a)
     struct rdmc_group *g = NULL;
     if (make_group(pool, a, ranks, a->n, a->group, &st, &g))
         return 2;
+    /* This case is about a member dying during transfers: every member
+     * must have finished set-up before the first message, or a member
+     * still setting up when the victim dies fails its create instead
+     * (all-or-nothing, as documented), which is another case. */
+    if (!barrier(a, "created", ranks, a->n, 30000))
+        return 13;
     if (a->rank == 0) {
         /* sends start failing once the victim is gone: that is expected */
         int rc = send_all(g, &st);
