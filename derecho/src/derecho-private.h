@@ -168,4 +168,21 @@ int derecho__smc_cancel(struct derecho__smc *s, uint32_t subgroup);
 int derecho__smc_max_payload(struct derecho__smc *s, uint32_t subgroup,
                              size_t *size);
 
+/* ---- SMC counters (smc_count.c) -------------------------------------------
+ * The counters a member reads from another's row are word-atomic elements
+ * (SST_WORD_SIZE bytes, sst_word_store/sst_word_load): one caught mid-write
+ * is never taken for a value.  Pure functions, any thread. */
+
+/* sst_word_load: 0 and *value, or -EAGAIN while the element is being
+ * written. */
+int derecho__smc_count_load(const void *elem, uint64_t *value);
+/* A sender's nsent element against have (what I recorded as received from
+ * it): true and *now (at most have + window) when it announces more; false
+ * when it does not or is being written (then nothing is received yet). */
+bool derecho__smc_receipt(const void *nsent_elem, uint64_t have,
+                          uint32_t window, uint64_t *now);
+/* True when the element holds a whole value above round (a recv or ndel
+ * count past a message); false when not, or being written. */
+bool derecho__smc_count_above(const void *elem, uint64_t round);
+
 #endif
