@@ -168,6 +168,20 @@ int derecho__smc_cancel(struct derecho__smc *s, uint32_t subgroup);
 int derecho__smc_max_payload(struct derecho__smc *s, uint32_t subgroup,
                              size_t *size);
 
+/* Events the multicast reports to the group, on the SST's polling thread
+ * (must not block): a member of the current view suspected (node_id), or
+ * a member suspects me (node_id: who; the multicast is stopped already).
+ */
+#define DERECHO__SMC_SUSPECT 1
+#define DERECHO__SMC_EXPELLED 2
+typedef void (*derecho__smc_event_fn)(void *ctx, int kind, uint32_t node_id);
+/* Sets the hook (before the group's thread starts; any thread). */
+void derecho__smc_set_events(struct derecho__smc *s, derecho__smc_event_fn fn,
+                             void *ctx);
+/* Expelled: sends return -ENOTCONN, no more deliveries (the view's end
+ * delivers nothing either).  Any thread, the polling thread included. */
+void derecho__smc_stop(struct derecho__smc *s);
+
 /* ---- SMC counters (smc_count.c) -------------------------------------------
  * The counters a member reads from another's row are word-atomic elements
  * (SST_WORD_SIZE bytes, sst_word_store/sst_word_load): one caught mid-write

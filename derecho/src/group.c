@@ -75,6 +75,14 @@ struct derecho_group {
     struct joiner batch[MAX_PENDING]; /* admitted, not yet in a view */
     size_t batch_len;
     int64_t batch_since_ms;
+    /* Told by the multicast on the SST's polling thread (under lock):
+     * members suspected, and whether a member suspects me.  wake_fd
+     * wakes the group's thread; stop_requested tells it to end. */
+    uint32_t suspects[MAX_PENDING];
+    size_t num_suspects;
+    bool expelled_seen;
+    atomic_bool stop_requested;
+    atomic_int stopped; /* 0 or DERECHO_STOPPED_* */
 };
 
 static int64_t now_ms(void)
@@ -206,6 +214,50 @@ static int encode_answer(const void *ans, void *w)
 static int encode_request(const void *req, void *w)
 {
     return derecho_join_request_encode(req, w);
+}
+
+/* ---- failures ------------------------------------------------------------ */
+
+/* The multicast's hook (SST polling thread: never blocks for long). */
+static void smc_event(void *ctx, int kind, uint32_t node_id)
+{
+    struct derecho_group *g = ctx;
+    pthread_mutex_lock(&g->lock);
+    if (kind == DERECHO__SMC_EXPELLED)
+        g->expelled_seen = true;
+    else if (g->num_suspects < MAX_PENDING)
+        g->suspects[g->num_suspects++] = node_id;
+    pthread_mutex_unlock(&g->lock);
+    uint64_t one = 1;
+    if (write(g->wake_fd, &one, sizeof(one)) < 0) {
+        /* the counter is full: the thread is being woken anyway */
+    }
+}
+
+/* This process is no member any more: stop sends and deliveries, drop the
+ * leader's connection, tell the application once.  Group's thread. */
+static void stop_member(struct derecho_group *g, int reason)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&g->stopped, &expected, reason))
+        return;
+    if (g->smc)
+        derecho__smc_stop(g->smc);
+    if (g->leader_fd >= 0) {
+        close(g->leader_fd);
+        g->leader_fd = -1;
+    }
+    glog(g, LOG_ERR, "stopped: %s",
+         reason == DERECHO_STOPPED_EXPELLED ? "expelled" : "partitioned");
+    if (g->o.on_stopped)
+        g->o.on_stopped(g->o.stopped_ctx, reason);
+}
+
+int derecho_group_stopped(struct derecho_group *g)
+{
+    if (!g)
+        return -EINVAL;
+    return atomic_load(&g->stopped);
 }
 
 /* ---- leader -------------------------------------------------------------- */
@@ -435,7 +487,8 @@ static void read_leader(struct derecho_group *g)
         glog(g, LOG_WARNING, "view %lld does not include me: expelled",
              (long long)derecho_view_id(v));
         derecho_view_destroy(v);
-        rc = -ECONNRESET;
+        stop_member(g, DERECHO_STOPPED_EXPELLED);
+        return;
     } else if (rc == 0) {
         install(g, v);
     }
@@ -469,9 +522,28 @@ static void group_round(struct derecho_group *g, struct pollfd *fds, bool *stop)
     if (poll(fds, 3 + np + nq, timeout) < 0)
         return;
     if (fds[0].revents) {
-        *stop = true;
-        return;
+        uint64_t drain;
+        if (read(g->wake_fd, &drain, sizeof(drain)) < 0) {
+            /* nothing to drain */
+        }
+        if (atomic_load(&g->stop_requested)) {
+            *stop = true;
+            return;
+        }
     }
+    /* What the SST told: expelled, or members suspected (the leader
+     * removes them in the next view, as a closed connection). */
+    pthread_mutex_lock(&g->lock);
+    bool expelled = g->expelled_seen;
+    uint32_t suspects[MAX_PENDING];
+    size_t num_suspects = g->num_suspects;
+    memcpy(suspects, g->suspects, num_suspects * sizeof(*suspects));
+    g->num_suspects = 0;
+    pthread_mutex_unlock(&g->lock);
+    if (expelled)
+        stop_member(g, DERECHO_STOPPED_EXPELLED);
+    if (atomic_load(&g->stopped))
+        return; /* a stopped member only waits for destroy */
     if (g->leader_fd >= 0 && fds[2].revents)
         read_leader(g);
     /* Departures: a member's control connection closed (or misbehaved:
@@ -481,8 +553,14 @@ static void group_round(struct derecho_group *g, struct pollfd *fds, bool *stop)
         return;
     size_t num_departed = 0;
     for (size_t i = 0; i < np; i++) {
-        if (g->peers[i].fd >= 0 && !fds[3 + i].revents)
+        bool suspected = false;
+        for (size_t k = 0; k < num_suspects; k++)
+            suspected |= suspects[k] == g->peers[i].node_id;
+        if (g->peers[i].fd >= 0 && !fds[3 + i].revents && !suspected)
             continue;
+        if (suspected)
+            glog(g, LOG_WARNING, "node %u suspected: removed in the next view",
+                 g->peers[i].node_id);
         if (g->peers[i].fd >= 0)
             close(g->peers[i].fd);
         departed[num_departed++] = g->peers[i].node_id;
@@ -678,9 +756,11 @@ static int read_options(const struct derecho_group_options *in,
     derecho_group_options_init(o);
     if (!in)
         return 0;
-    /* A struct from the header before the multicast ends at on_deliver. */
+    /* A struct from the header before the multicast ends at on_deliver,
+     * one from before failure handling at on_stopped. */
     size_t old = offsetof(struct derecho_group_options, on_deliver);
-    if (in->size != old && in->size < sizeof(*o))
+    size_t old2 = offsetof(struct derecho_group_options, on_stopped);
+    if (in->size != old && in->size != old2 && in->size < sizeof(*o))
         return -EINVAL;
     const unsigned char *extra = (const unsigned char *)in + sizeof(*o);
     for (size_t i = 0; in->size > sizeof(*o) && i < in->size - sizeof(*o); i++)
@@ -764,6 +844,7 @@ int derecho_group_create(const struct conf *c,
                              err);
     if (rc)
         goto fail;
+    derecho__smc_set_events(g->smc, smc_event, g);
     /* The contact rule: the process at the contact address is the leader
      * of view 0; everyone else joins through it. */
     g->leader =
@@ -795,6 +876,7 @@ void derecho_group_destroy(struct derecho_group *g)
     if (!g)
         return;
     if (g->thread_started) {
+        atomic_store(&g->stop_requested, true);
         uint64_t one = 1;
         if (write(g->wake_fd, &one, sizeof(one)) < 0)
             glog(g, LOG_ERR, "cannot wake the group's thread");

@@ -98,7 +98,10 @@ struct sview {
     struct sshard *shards;
     size_t num_shards;
     bool wedged; /* under smc->lock */
-    struct sst_pred *pred;
+    /* A member of this view is suspected: no new sends (set on the SST's
+     * polling thread, which must not take smc->lock). */
+    atomic_bool suspicion;
+    struct sst_pred *pred, *spread;
 };
 
 struct derecho__smc {
@@ -128,6 +131,10 @@ struct derecho__smc {
      * the next view, in order (under lock; the delivery thread sends
      * them, and new sends to their subgroup wait until they are out). */
     struct carry *carry_head, *carry_tail;
+    /* The group's hooks: suspicions and expulsion (polling thread). */
+    derecho__smc_event_fn event;
+    void *event_ctx;
+    atomic_bool stopped; /* expelled: no sends, no deliveries */
 };
 
 struct carry {
@@ -450,6 +457,8 @@ static uint64_t shard_sum(struct sview *v, struct sshard *sh)
 static bool view_pass(struct derecho__smc *s, struct sview *v)
 {
     bool moved = false;
+    if (atomic_load(&s->stopped))
+        return false;
     for (size_t i = 0; i < v->num_shards; i++) {
         struct sshard *sh = &v->shards[i];
         if (shard_pass(s, v, sh, NULL))
@@ -500,6 +509,8 @@ static void wake_delivery(struct sst_table *t, void *ctx)
 static void end_epoch(struct derecho__smc *s, struct sview *v,
                       const struct derecho_view *next)
 {
+    if (atomic_load(&s->stopped))
+        return; /* expelled: the others ended this view without me */
     for (size_t i = 0; i < v->num_shards; i++)
         shard_pass(s, v, &v->shards[i], NULL);
     for (size_t i = 0; i < v->num_shards; i++) {
@@ -768,14 +779,70 @@ static void free_view(struct sview *v)
     free(v);
 }
 
+/* A member of the view is suspected (polling thread): the view is wedged
+ * (no new sends; deliveries go on) and the group is told (the leader
+ * proposes the next view without it). */
 static void on_suspect(void *ctx, struct sst_table *t, uint32_t rank,
                        uint32_t node_id, int reason)
 {
     (void)t;
     (void)rank;
-    struct derecho__smc *s = ctx;
-    slog(s, LOG_WARNING, "node %u suspected: %s", node_id,
-         sst_strerror(reason));
+    struct sview *v = ctx;
+    struct derecho__smc *s = v->s;
+    slog(s, LOG_WARNING, "view %lld: node %u suspected: %s", (long long)v->id,
+         node_id, sst_strerror(reason));
+    atomic_store(&v->suspicion, true);
+    if (s->event)
+        s->event(s->event_ctx, DERECHO__SMC_SUSPECT, node_id);
+}
+
+/* Another member's row says it suspects me: the others removed me. */
+static void on_expelled(void *ctx, struct sst_table *t, uint32_t rank,
+                        uint32_t node_id, int reason)
+{
+    (void)t;
+    (void)rank;
+    (void)reason;
+    struct sview *v = ctx;
+    struct derecho__smc *s = v->s;
+    slog(s, LOG_WARNING, "view %lld: node %u suspects me: expelled",
+         (long long)v->id, node_id);
+    derecho__smc_stop(s);
+    if (s->event)
+        s->event(s->event_ctx, DERECHO__SMC_EXPELLED, node_id);
+}
+
+/* Suspicions spread: a member that another live row suspects is suspected
+ * here too (the union of the rows' suspicion columns), so that every
+ * member, the leader first, acts on a failure any member saw.  Polling
+ * thread; n x n byte reads. */
+static bool other_suspects(struct sst_table *t, void *ctx)
+{
+    (void)ctx;
+    uint32_t n = (uint32_t)sst_num_members(t), me = sst_my_rank(t);
+    for (uint32_t r = 0; r < n; r++) {
+        if (r == me || sst_suspects(t, me, r))
+            continue;
+        for (uint32_t x = 0; x < n; x++)
+            if (x != me && x != r && sst_suspects(t, r, x) &&
+                !sst_suspects(t, me, x))
+                return true;
+    }
+    return false;
+}
+
+static void adopt_suspicions(struct sst_table *t, void *ctx)
+{
+    (void)ctx;
+    uint32_t n = (uint32_t)sst_num_members(t), me = sst_my_rank(t);
+    for (uint32_t r = 0; r < n; r++) {
+        if (r == me || sst_suspects(t, me, r))
+            continue;
+        for (uint32_t x = 0; x < n; x++)
+            if (x != me && x != r && sst_suspects(t, r, x) &&
+                !sst_suspects(t, me, x))
+                sst_suspect(t, x, -EHOSTDOWN);
+    }
 }
 
 static void sst_log(void *ctx, int level, const char *module, const char *msg)
@@ -940,7 +1007,8 @@ int derecho__smc_view_start(struct derecho__smc *s,
     so.heartbeat_ms = s->heartbeat_ms;
     so.setup_timeout_ms = SETUP_TIMEOUT_MS;
     so.on_suspect = on_suspect;
-    so.suspect_ctx = s;
+    so.on_expelled = on_expelled;
+    so.suspect_ctx = v;
     so.thread_name = "derecho-sst";
     so.log = sst_log;
     so.log_ctx = s;
@@ -955,6 +1023,9 @@ int derecho__smc_view_start(struct derecho__smc *s,
     }
     rc = sst_predicate_add(v->t, rows_changed, wake_delivery, v, SST_RECURRENT,
                            &v->pred);
+    if (rc == 0)
+        rc = sst_predicate_add(v->t, other_suspects, adopt_suspicions, v,
+                               SST_RECURRENT, &v->spread);
     if (rc) {
         sst_destroy(v->t);
         v->t = NULL;
@@ -1080,8 +1151,10 @@ static int find_shard(struct derecho__smc *s, uint32_t subgroup, size_t size,
     for (;;) {
         if (s->closing)
             return -ESHUTDOWN;
+        if (atomic_load(&s->stopped))
+            return -ENOTCONN;
         struct sview *v = s->cur;
-        if (v && !v->wedged) {
+        if (v && !v->wedged && !atomic_load(&v->suspicion)) {
             if (subgroup >= v->num_subgroups)
                 return -ERANGE;
             int32_t idx = v->mine[subgroup];
@@ -1211,4 +1284,22 @@ int derecho__smc_max_payload(struct derecho__smc *s, uint32_t subgroup,
     }
     pthread_mutex_unlock(&s->lock);
     return rc;
+}
+
+void derecho__smc_set_events(struct derecho__smc *s, derecho__smc_event_fn fn,
+                             void *ctx)
+{
+    pthread_mutex_lock(&s->lock);
+    s->event = fn;
+    s->event_ctx = ctx;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void derecho__smc_stop(struct derecho__smc *s)
+{
+    /* No lock: called on the SST's polling thread.  Waiting senders see
+     * it at their next check (at most 100 ms), the delivery thread at
+     * its next pass. */
+    atomic_store(&s->stopped, true);
+    wake(s);
 }
