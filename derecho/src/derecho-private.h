@@ -174,13 +174,18 @@ int derecho__smc_max_payload(struct derecho__smc *s, uint32_t subgroup,
  */
 #define DERECHO__SMC_SUSPECT 1
 #define DERECHO__SMC_EXPELLED 2
+#define DERECHO__SMC_PARTITIONED 3 /* suspicions reached half the view */
 typedef void (*derecho__smc_event_fn)(void *ctx, int kind, uint32_t node_id);
 /* Sets the hook (before the group's thread starts; any thread). */
 void derecho__smc_set_events(struct derecho__smc *s, derecho__smc_event_fn fn,
                              void *ctx);
-/* Expelled: sends return -ENOTCONN, no more deliveries (the view's end
- * delivers nothing either).  Any thread, the polling thread included. */
-void derecho__smc_stop(struct derecho__smc *s);
+/* Stopped (reason DERECHO_STOPPED_*; the first one stays): sends return
+ * -ENOTCONN, no more deliveries (the view's end delivers nothing either).
+ * Any thread, the polling thread included. */
+void derecho__smc_stop(struct derecho__smc *s, int reason);
+/* 0, or the reason it stopped (set by the multicast itself on expulsion
+ * or partition). */
+int derecho__smc_stopped(struct derecho__smc *s);
 
 /* ---- SMC counters (smc_count.c) -------------------------------------------
  * The counters a member reads from another's row are word-atomic elements

@@ -80,7 +80,7 @@ struct derecho_group {
      * wakes the group's thread; stop_requested tells it to end. */
     uint32_t suspects[MAX_PENDING];
     size_t num_suspects;
-    bool expelled_seen;
+    bool expelled_seen, partitioned_seen;
     atomic_bool stop_requested;
     atomic_int stopped; /* 0 or DERECHO_STOPPED_* */
 };
@@ -156,6 +156,8 @@ int derecho_group_get_view(struct derecho_group *g, struct derecho_view **out)
     return rc;
 }
 
+static void stop_member(struct derecho_group *g, int reason);
+
 /* Makes v current and tells the application, with no lock held.  Only
  * the thread that installs views frees them, so v stays valid for the
  * callback. */
@@ -167,6 +169,16 @@ static void install(struct derecho_group *g, struct derecho_view *v)
     struct derecho__smc_view *sv = NULL;
     if (g->smc) {
         derecho__smc_view_end(g->smc, v);
+        int why = derecho__smc_stopped(g->smc);
+        if (why) {
+            /* Expelled or partitioned while ending the view: the next one
+             * is not installed here. */
+            glog(g, LOG_WARNING, "view %lld not installed: stopped",
+                 (long long)derecho_view_id(v));
+            derecho_view_destroy(v);
+            stop_member(g, why);
+            return;
+        }
         int rc = derecho__smc_view_start(g->smc, v, &sv);
         if (rc)
             glog(g, LOG_ERR,
@@ -225,6 +237,8 @@ static void smc_event(void *ctx, int kind, uint32_t node_id)
     pthread_mutex_lock(&g->lock);
     if (kind == DERECHO__SMC_EXPELLED)
         g->expelled_seen = true;
+    else if (kind == DERECHO__SMC_PARTITIONED)
+        g->partitioned_seen = true;
     else if (g->num_suspects < MAX_PENDING)
         g->suspects[g->num_suspects++] = node_id;
     pthread_mutex_unlock(&g->lock);
@@ -242,7 +256,7 @@ static void stop_member(struct derecho_group *g, int reason)
     if (!atomic_compare_exchange_strong(&g->stopped, &expected, reason))
         return;
     if (g->smc)
-        derecho__smc_stop(g->smc);
+        derecho__smc_stop(g->smc, reason);
     if (g->leader_fd >= 0) {
         close(g->leader_fd);
         g->leader_fd = -1;
@@ -257,7 +271,10 @@ int derecho_group_stopped(struct derecho_group *g)
 {
     if (!g)
         return -EINVAL;
-    return atomic_load(&g->stopped);
+    int why = atomic_load(&g->stopped);
+    /* The multicast stops first (on the SST's thread); the group's
+     * thread tells the application right after. */
+    return why ? why : g->smc ? derecho__smc_stopped(g->smc) : 0;
 }
 
 /* ---- leader -------------------------------------------------------------- */
@@ -534,7 +551,7 @@ static void group_round(struct derecho_group *g, struct pollfd *fds, bool *stop)
     /* What the SST told: expelled, or members suspected (the leader
      * removes them in the next view, as a closed connection). */
     pthread_mutex_lock(&g->lock);
-    bool expelled = g->expelled_seen;
+    bool expelled = g->expelled_seen, partitioned = g->partitioned_seen;
     uint32_t suspects[MAX_PENDING];
     size_t num_suspects = g->num_suspects;
     memcpy(suspects, g->suspects, num_suspects * sizeof(*suspects));
@@ -542,6 +559,8 @@ static void group_round(struct derecho_group *g, struct pollfd *fds, bool *stop)
     pthread_mutex_unlock(&g->lock);
     if (expelled)
         stop_member(g, DERECHO_STOPPED_EXPELLED);
+    if (partitioned)
+        stop_member(g, DERECHO_STOPPED_PARTITIONED);
     if (atomic_load(&g->stopped))
         return; /* a stopped member only waits for destroy */
     if (g->leader_fd >= 0 && fds[2].revents)

@@ -134,7 +134,8 @@ struct derecho__smc {
     /* The group's hooks: suspicions and expulsion (polling thread). */
     derecho__smc_event_fn event;
     void *event_ctx;
-    atomic_bool stopped; /* expelled: no sends, no deliveries */
+    atomic_int stopped;    /* DERECHO_STOPPED_*: no sends, no deliveries */
+    bool partition_safety; /* not [DERECHO] disable_partitioning_safety */
 };
 
 struct carry {
@@ -201,6 +202,8 @@ static int64_t mono_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+static void partitioned(struct derecho__smc *s);
 
 /* ---- rows ------------------------------------------------------------------
  */
@@ -510,7 +513,7 @@ static void end_epoch(struct derecho__smc *s, struct sview *v,
                       const struct derecho_view *next)
 {
     if (atomic_load(&s->stopped))
-        return; /* expelled: the others ended this view without me */
+        return; /* expelled or partitioned: nothing more of this view */
     for (size_t i = 0; i < v->num_shards; i++)
         shard_pass(s, v, &v->shards[i], NULL);
     for (size_t i = 0; i < v->num_shards; i++) {
@@ -524,6 +527,31 @@ static void end_epoch(struct derecho__smc *s, struct sview *v,
     if (rc)
         slog(s, LOG_WARNING, "view %lld: end-of-view barrier: %s",
              (long long)v->id, sst_strerror(rc));
+    /* Partition safety, before any delivery of the edge: the members of
+     * this view missing from next that failed (suspected here; those that
+     * left gracefully closed their table and are not) must stay fewer
+     * than half of the view's members that did not leave gracefully. */
+    if (s->partition_safety) {
+        uint32_t n = sst_num_members(v->t), me = sst_my_rank(v->t);
+        uint32_t failed = 0, left = 0;
+        for (uint32_t r = 0; r < n; r++) {
+            if (r == me ||
+                derecho_view_rank_of(next, sst_node_id(v->t, r)) >= 0)
+                continue;
+            if (sst_suspects(v->t, me, r))
+                failed++;
+            else
+                left++;
+        }
+        if (2 * failed >= n - left) {
+            slog(s, LOG_ERR,
+                 "view %lld: %u of %u members failed: no majority, "
+                 "partitioned",
+                 (long long)v->id, failed, n - left);
+            partitioned(s);
+            return;
+        }
+    }
     for (size_t i = 0; i < v->num_shards; i++) {
         struct sshard *sh = &v->shards[i];
         if (sh->mode != DERECHO_MODE_ORDERED || sh->k == 0)
@@ -716,6 +744,11 @@ int derecho__smc_create(const struct conf *c,
         conf_get_u64_range(c, "DERECHO", "heartbeat_ms", 1, 60000, &hb) != 0)
         hb = 20;
     s->heartbeat_ms = (int)hb;
+    bool no_safety = false;
+    if (rc == 0 && conf_get_bool(c, "DERECHO", "disable_partitioning_safety",
+                                 &no_safety) != 0)
+        no_safety = false;
+    s->partition_safety = !no_safety;
     const char *provider = "tcp", *domain = NULL;
     if (rc == 0) {
         if (conf_get_string(c, "RDMA", "provider", &provider) != 0)
@@ -779,6 +812,13 @@ static void free_view(struct sview *v)
     free(v);
 }
 
+static void partitioned(struct derecho__smc *s)
+{
+    derecho__smc_stop(s, DERECHO_STOPPED_PARTITIONED);
+    if (s->event)
+        s->event(s->event_ctx, DERECHO__SMC_PARTITIONED, 0);
+}
+
 /* A member of the view is suspected (polling thread): the view is wedged
  * (no new sends; deliveries go on) and the group is told (the leader
  * proposes the next view without it). */
@@ -794,6 +834,24 @@ static void on_suspect(void *ctx, struct sst_table *t, uint32_t rank,
     atomic_store(&v->suspicion, true);
     if (s->event)
         s->event(s->event_ctx, DERECHO__SMC_SUSPECT, node_id);
+    /* Partition safety as soon as suspicions reach half of the view:
+     * stop before any delivery of its edge. */
+    uint32_t n = sst_num_members(t), me = sst_my_rank(t), failed = 0;
+    bool suspects_me = false;
+    for (uint32_t r = 0; r < n; r++) {
+        failed += r != me && sst_suspects(t, me, r);
+        suspects_me |= r != me && sst_suspects(t, r, me);
+    }
+    /* A member that others suspect was removed: resumed after a stop, it
+     * finds its connections failed too; on_expelled tells that, not
+     * "partitioned". */
+    if (s->partition_safety && 2 * failed >= n && !suspects_me) {
+        slog(s, LOG_ERR,
+             "view %lld: %u of %u members suspected: no majority, "
+             "partitioned",
+             (long long)v->id, failed, n);
+        partitioned(s);
+    }
 }
 
 /* Another member's row says it suspects me: the others removed me. */
@@ -807,7 +865,7 @@ static void on_expelled(void *ctx, struct sst_table *t, uint32_t rank,
     struct derecho__smc *s = v->s;
     slog(s, LOG_WARNING, "view %lld: node %u suspects me: expelled",
          (long long)v->id, node_id);
-    derecho__smc_stop(s);
+    derecho__smc_stop(s, DERECHO_STOPPED_EXPELLED);
     if (s->event)
         s->event(s->event_ctx, DERECHO__SMC_EXPELLED, node_id);
 }
@@ -1006,6 +1064,10 @@ int derecho__smc_view_start(struct derecho__smc *s,
     so.table_id = (uint64_t)v->id;
     so.heartbeat_ms = s->heartbeat_ms;
     so.setup_timeout_ms = SETUP_TIMEOUT_MS;
+    /* A member that died since the leader proposed the view (its
+     * connection refused or reset) is suspected in the new table instead
+     * of failing it; the leader removes it in the next view. */
+    so.tolerate_failures = true;
     so.on_suspect = on_suspect;
     so.on_expelled = on_expelled;
     so.suspect_ctx = v;
@@ -1295,11 +1357,17 @@ void derecho__smc_set_events(struct derecho__smc *s, derecho__smc_event_fn fn,
     pthread_mutex_unlock(&s->lock);
 }
 
-void derecho__smc_stop(struct derecho__smc *s)
+void derecho__smc_stop(struct derecho__smc *s, int reason)
 {
     /* No lock: called on the SST's polling thread.  Waiting senders see
      * it at their next check (at most 100 ms), the delivery thread at
-     * its next pass. */
-    atomic_store(&s->stopped, true);
+     * its next pass.  The first reason stays. */
+    int expected = 0;
+    atomic_compare_exchange_strong(&s->stopped, &expected, reason);
     wake(s);
+}
+
+int derecho__smc_stopped(struct derecho__smc *s)
+{
+    return atomic_load(&s->stopped);
 }

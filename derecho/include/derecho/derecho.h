@@ -574,7 +574,7 @@ typedef void (*derecho_view_fn)(void *ctx, const struct derecho_view *view);
 /* Why a member stopped (derecho_group_stopped, on_stopped):
  * EXPELLED: the others removed me (I was suspected, e.g. stopped too
  * long); PARTITIONED: I would have installed a view without a majority of
- * the previous one (reserved: partition safety is not built yet). */
+ * the previous one (see derecho_group_create). */
 #define DERECHO_STOPPED_EXPELLED 1
 #define DERECHO_STOPPED_PARTITIONED 2
 
@@ -654,20 +654,28 @@ struct derecho_group;
  * columns), and the leader installs the next view without it.  A member
  * that learns the others suspect it (resumed after a stop) stops:
  * on_stopped(DERECHO_STOPPED_EXPELLED), sends return -ENOTCONN.
+ * Partition safety (on unless [DERECHO] disable_partitioning_safety =
+ * true): a member that suspects half of its view or more, or would end a
+ * view whose failed members (suspected, not departed gracefully) are half
+ * or more of those that did not leave gracefully, stops before delivering
+ * that view's edge: on_stopped(DERECHO_STOPPED_PARTITIONED).  The library
+ * never exits the process.
  *
  * Not built yet: leader takeover (a failed leader stalls the group), the
  * ragged edge of a failure computed and published by the shard leader,
- * partition safety, RDMC. */
+ * RDMC. */
 DERECHO_EXPORT int derecho_group_create(const struct conf *c,
                                         const struct derecho_layout_spec *spec,
                                         const struct derecho_group_options *o,
                                         struct derecho_group **out,
                                         struct derecho_error *err);
 
-/* 0 while this process is a member of g, or DERECHO_STOPPED_EXPELLED
- * once the others removed it (libsst told it that a member suspects it:
- * e.g. it was stopped past the suspicion timeout, then resumed; or the
- * leader announced a view without it).  -EINVAL for NULL.  Any thread. */
+/* 0 while this process is a member of g, DERECHO_STOPPED_EXPELLED once
+ * the others removed it (libsst told it that a member suspects it: e.g.
+ * it was stopped past the suspicion timeout, then resumed; or the leader
+ * announced a view without it), DERECHO_STOPPED_PARTITIONED once it was
+ * left without a majority.  Non-zero as soon as sends return -ENOTCONN
+ * (on_stopped may run a moment later).  -EINVAL for NULL.  Any thread. */
 DERECHO_EXPORT int derecho_group_stopped(struct derecho_group *g);
 
 /* Leaves the group: stops the group's thread, ends the current view's
