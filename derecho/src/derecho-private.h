@@ -186,6 +186,9 @@ void derecho__smc_stop(struct derecho__smc *s, int reason);
 /* 0, or the reason it stopped (set by the multicast itself on expulsion
  * or partition). */
 int derecho__smc_stopped(struct derecho__smc *s);
+/* Does the current view's table suspect node_id (false between views)?
+ * Any thread but the SST's polling thread. */
+bool derecho__smc_suspects(struct derecho__smc *s, uint32_t node_id);
 
 /* ---- SMC counters (smc_count.c) -------------------------------------------
  * The counters a member reads from another's row are word-atomic elements

@@ -31,6 +31,7 @@
     50 /* joins within this of the first are one                               \
           view change (when more are in flight) */
 #define MAX_REDIRECTS 4
+#define TAKEOVER_MS 2000 /* a new leader waits this long for survivors */
 #define MAX_REQUEST 4096
 
 struct peer {
@@ -83,6 +84,11 @@ struct derecho_group {
     bool expelled_seen, partitioned_seen;
     atomic_bool stop_requested;
     atomic_int stopped; /* 0 or DERECHO_STOPPED_* */
+    /* Leader takeover: I became the leader after old_leader failed and
+     * wait (bounded) for the survivors to reconnect before the change. */
+    bool takeover;
+    int64_t takeover_since_ms;
+    uint32_t old_leader;
 };
 
 static int64_t now_ms(void)
@@ -330,6 +336,36 @@ static void decide(struct derecho_group *g, int fd, const uint8_t *body,
         refuse(fd, &ans);
         return;
     }
+    if (derecho_view_rank_of(g->view, req.member.node_id) >= 0 &&
+        req.member.node_id != g->me.node_id &&
+        req.fingerprint == g->fingerprint) {
+        /* A member of the view reconnecting to me, its new leader. */
+        memset(&ans, 0, sizeof(ans));
+        ans.status = DERECHO_JOIN_ACCEPTED;
+        ans.leader_id = g->me.node_id;
+        struct peer *peers =
+            realloc(g->peers, (g->num_peers + 1) * sizeof(*peers));
+        if (!peers || send_encoded(fd, DERECHO_CONTROL_JOIN_ANSWER,
+                                   encode_answer, &ans) != 0) {
+            if (peers)
+                g->peers = peers;
+            close(fd);
+            return;
+        }
+        g->peers = peers;
+        for (size_t i = 0; i < g->num_peers; i++)
+            if (g->peers[i].node_id == req.member.node_id &&
+                g->peers[i].fd >= 0) {
+                close(g->peers[i].fd); /* an older connection */
+                g->peers[i].fd = -1;
+            }
+        g->peers[g->num_peers].fd = fd;
+        g->peers[g->num_peers].node_id = req.member.node_id;
+        g->num_peers++;
+        glog(g, LOG_INFO, "node %u reconnected to me, the new leader",
+             req.member.node_id);
+        return;
+    }
     struct live_ctx live = {g->view, g->batch, g->batch_len};
     derecho_join_check(&req, g->fingerprint, g->me.node_id, is_live, &live,
                        &ans);
@@ -485,6 +521,79 @@ static void change_view(struct derecho_group *g, const uint32_t *departed,
     install(g, next);
 }
 
+/* The leader failed (its connection closed or the SST suspects it): the
+ * lowest-ranked member of the view that is neither it nor suspected takes
+ * over.  If that is me I become the leader and wait for the others to
+ * reconnect; otherwise I reconnect to it (bounded: it may not have
+ * noticed yet and redirect me meanwhile).  Group's thread. */
+static void leader_lost(struct derecho_group *g)
+{
+    const struct derecho_view *v = g->view;
+    const struct derecho_member *old =
+        derecho_view_member(v, (size_t)derecho_view_leader_rank(v));
+    uint32_t old_id = old->node_id;
+    if (g->leader_fd >= 0) {
+        close(g->leader_fd);
+        g->leader_fd = -1;
+    }
+    const struct derecho_member *next = NULL;
+    for (size_t i = 0; i < derecho_view_num_members(v) && !next; i++) {
+        const struct derecho_member *m = derecho_view_member(v, i);
+        if (m->node_id != old_id &&
+            (m->node_id == g->me.node_id ||
+             !derecho__smc_suspects(g->smc, m->node_id)))
+            next = m;
+    }
+    if (!next)
+        return;
+    glog(g, LOG_WARNING, "leader %u lost: node %u takes over", old_id,
+         next->node_id);
+    if (next->node_id == g->me.node_id) {
+        g->leader = true;
+        g->takeover = true;
+        g->takeover_since_ms = now_ms();
+        g->old_leader = old_id;
+        return;
+    }
+    struct derecho_join_request req = {.member = g->me,
+                                       .fingerprint = g->fingerprint};
+    int64_t deadline = now_ms() + TAKEOVER_MS + 1000;
+    while (now_ms() < deadline && !atomic_load(&g->stopped)) {
+        int fd, type = 0;
+        void *body = NULL;
+        size_t len = 0;
+        struct derecho_join_answer ans;
+        struct derecho_error err;
+        int rc = derecho_control_connect(next->ip, next->gms_port, 500, &fd);
+        if (rc == 0) {
+            rc = send_encoded(fd, DERECHO_CONTROL_JOIN_REQUEST, encode_request,
+                              &req);
+            if (rc == 0)
+                rc = derecho_control_recv(fd, 1000, 4096, &type, &body, &len,
+                                          &err);
+            if (rc == 0 && (type != DERECHO_CONTROL_JOIN_ANSWER ||
+                            derecho_join_answer_decode(body, len, &ans) != 0))
+                rc = -EPROTO;
+            free(body);
+            if (rc == 0 && ans.status == DERECHO_JOIN_ACCEPTED) {
+                g->leader_fd = fd;
+                glog(g, LOG_INFO, "reconnected to the new leader %u",
+                     next->node_id);
+                return;
+            }
+            close(fd);
+        }
+        pthread_mutex_lock(&g->lock);
+        bool expelled = g->expelled_seen || g->partitioned_seen;
+        pthread_mutex_unlock(&g->lock);
+        if (expelled)
+            return;
+        struct timespec ts = {0, 20000000};
+        nanosleep(&ts, NULL);
+    }
+    glog(g, LOG_ERR, "could not reconnect to the new leader %u", next->node_id);
+}
+
 /* A member reads the next view from the leader's connection. */
 static void read_leader(struct derecho_group *g)
 {
@@ -514,6 +623,7 @@ static void read_leader(struct derecho_group *g)
              rc == -ECONNRESET ? "closed" : err.msg);
         close(g->leader_fd);
         g->leader_fd = -1;
+        leader_lost(g);
     }
 }
 
@@ -565,6 +675,17 @@ static void group_round(struct derecho_group *g, struct pollfd *fds, bool *stop)
         return; /* a stopped member only waits for destroy */
     if (g->leader_fd >= 0 && fds[2].revents)
         read_leader(g);
+    if (!g->leader && g->leader_fd >= 0) {
+        /* The SST suspects the leader before its connection closes
+         * (e.g. it is stopped). */
+        const struct derecho_member *l = derecho_view_member(
+            g->view, (size_t)derecho_view_leader_rank(g->view));
+        for (size_t k = 0; k < num_suspects; k++)
+            if (suspects[k] == l->node_id) {
+                leader_lost(g);
+                break;
+            }
+    }
     /* Departures: a member's control connection closed (or misbehaved:
      * members send nothing on it yet). */
     uint32_t *departed = calloc(np + 1, sizeof(*departed));
@@ -635,8 +756,35 @@ static void group_round(struct derecho_group *g, struct pollfd *fds, bool *stop)
     bool window_over =
         g->batch_len && (g->num_pending == 0 ||
                          now_ms() - g->batch_since_ms >= BATCH_WINDOW_MS);
-    if (num_departed || window_over)
+    if (g->takeover) {
+        /* A new leader: once every member of the view but the old leader
+         * and the suspected reconnected (or after TAKEOVER_MS), the next
+         * view leaves out everyone who did not. */
+        const struct derecho_view *v = g->view;
+        size_t n = derecho_view_num_members(v), missing = 0, waiting = 0;
+        uint32_t *gone = calloc(n + 1, sizeof(*gone));
+        for (size_t i = 0; gone && i < n; i++) {
+            uint32_t id = derecho_view_member(v, i)->node_id;
+            if (id == g->me.node_id)
+                continue;
+            bool here = false;
+            for (size_t k = 0; k < g->num_peers; k++)
+                here |= g->peers[k].node_id == id && g->peers[k].fd >= 0;
+            if (here)
+                continue;
+            gone[missing++] = id;
+            if (id != g->old_leader && !derecho__smc_suspects(g->smc, id))
+                waiting++;
+        }
+        if (gone &&
+            (waiting == 0 || now_ms() - g->takeover_since_ms >= TAKEOVER_MS)) {
+            g->takeover = false;
+            change_view(g, gone, missing);
+        }
+        free(gone);
+    } else if (num_departed || window_over) {
         change_view(g, departed, num_departed);
+    }
     free(departed);
 }
 

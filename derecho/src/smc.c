@@ -1371,3 +1371,18 @@ int derecho__smc_stopped(struct derecho__smc *s)
 {
     return atomic_load(&s->stopped);
 }
+
+bool derecho__smc_suspects(struct derecho__smc *s, uint32_t node_id)
+{
+    pthread_mutex_lock(&s->lock);
+    bool yes = false;
+    struct sview *v = s->cur;
+    if (v) {
+        uint32_t n = sst_num_members(v->t), me = sst_my_rank(v->t);
+        for (uint32_t r = 0; r < n; r++)
+            if (r != me && sst_node_id(v->t, r) == node_id)
+                yes = sst_suspects(v->t, me, r);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return yes;
+}

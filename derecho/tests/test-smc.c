@@ -634,6 +634,15 @@ START_TEST(vs_stress_stopped_member_expelled)
 }
 END_TEST
 
+/* kill -9 of the leader mid-stream: the lowest-ranked survivor takes
+ * over (the others reconnect to it), installs the view without the old
+ * leader, and the survivors finish with the same deliveries. */
+START_TEST(vs_stress_leader_killed)
+{
+    run_vs_signal(3, 400, "100,3000", "all", 0, SIGKILL, 60);
+}
+END_TEST
+
 /* Two failures at once (kill -9 of two non-leaders of five, mid-stream):
  * the three survivors keep a majority, install a view without both and
  * finish. */
@@ -667,6 +676,7 @@ TCase *tc_vs(void)
     tcase_add_test(tc, vs_stress_sender_killed_mid_stream);
     tcase_add_test(tc, vs_stress_stopped_member_expelled);
     tcase_add_test(tc, vs_stress_two_killed_at_once);
+    tcase_add_test(tc, vs_stress_leader_killed);
     tcase_add_test(tc, vs_stress_minority_stops_partitioned);
     return tc;
 }

@@ -661,9 +661,15 @@ struct derecho_group;
  * that view's edge: on_stopped(DERECHO_STOPPED_PARTITIONED).  The library
  * never exits the process.
  *
- * Not built yet: leader takeover (a failed leader stalls the group), the
- * ragged edge of a failure computed and published by the shard leader,
- * RDMC. */
+ * A failed leader (its control connection closed, or suspected) is
+ * replaced by the lowest-ranked member that is neither it nor suspected:
+ * the others reconnect to that member's gms_port, and it installs the
+ * next view once they did (at most 2 s).
+ *
+ * Not built yet: finishing a proposal the failed leader had only partly
+ * announced, the ragged edge computed and published by the shard leader
+ * (every survivor computes the same edge from the final counters after
+ * the end-of-view barrier), RDMC. */
 DERECHO_EXPORT int derecho_group_create(const struct conf *c,
                                         const struct derecho_layout_spec *spec,
                                         const struct derecho_group_options *o,
