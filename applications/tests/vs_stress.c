@@ -20,7 +20,10 @@
  * (seq: position in the view's order of the shard; hash: XXH3-64 of the
  * payload in hex).  Everything else goes to stderr.
  *
- * Exit: 0 done, 1 group error, 2 timed out, 64 usage, 128+N signal.
+ * Exit: 0 done, 1 group error, 2 timed out, 3 expelled (the others removed
+ * this member: e.g. it was stopped past the suspicion timeout; the
+ * library's on_stopped with DERECHO_STOPPED_EXPELLED), 4 partitioned
+ * (DERECHO_STOPPED_PARTITIONED), 64 usage, 128+N signal.
  * For now every size must be at most the profile's max_smc_payload_size
  * (RDMC for larger messages comes with the next step). */
 #include <conf/conf.h>
@@ -62,6 +65,7 @@ struct state {
     size_t num_senders;
     uint64_t delivered[MAX_NODES + 1]; /* per sender node id (capped) */
     bool log_failed;
+    int stopped; /* DERECHO_STOPPED_* from on_stopped */
 };
 
 static void write_line(struct state *s, const char *line, size_t len)
@@ -148,6 +152,17 @@ static void deadline_after(struct timespec *ts, int ms)
         ts->tv_sec++;
         ts->tv_nsec -= 1000000000;
     }
+}
+
+static void on_stopped(void *ctx, int reason)
+{
+    struct state *s = ctx;
+    pthread_mutex_lock(&s->lock);
+    s->stopped = reason;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    fprintf(stderr, "vs_stress: stopped: %s\n",
+            reason == DERECHO_STOPPED_EXPELLED ? "expelled" : "partitioned");
 }
 
 static bool all_delivered(struct state *s, uint64_t m)
@@ -275,6 +290,8 @@ int main(int argc, char **argv)
     o.ctx = &st;
     o.on_deliver = on_deliver;
     o.deliver_ctx = &st;
+    o.on_stopped = on_stopped;
+    o.stopped_ctx = &st;
     o.log_level = getenv("VS_STRESS_VERBOSE") ? LOG_DEBUG : LOG_WARNING;
     struct derecho_group *g = NULL;
     struct derecho_error err;
@@ -377,7 +394,7 @@ int main(int argc, char **argv)
         pthread_mutex_lock(&st.lock);
         bool timed_out = false;
         while (!all_delivered(&st, (uint64_t)messages) && !stop_signal &&
-               !timed_out) {
+               !timed_out && !st.stopped) {
             struct timespec tick;
             deadline_after(&tick, 50);
             pthread_cond_timedwait(&st.cond, &st.lock, &tick);
@@ -395,6 +412,8 @@ int main(int argc, char **argv)
         }
     }
 leave:
+    if (g && derecho_group_stopped(g) > 0)
+        status = derecho_group_stopped(g) == DERECHO_STOPPED_EXPELLED ? 3 : 4;
     derecho_group_destroy(g);
     if (st.log_failed) {
         fprintf(stderr, "vs_stress: writing %s failed\n", log_path);

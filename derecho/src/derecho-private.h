@@ -168,4 +168,43 @@ int derecho__smc_cancel(struct derecho__smc *s, uint32_t subgroup);
 int derecho__smc_max_payload(struct derecho__smc *s, uint32_t subgroup,
                              size_t *size);
 
+/* Events the multicast reports to the group, on the SST's polling thread
+ * (must not block): a member of the current view suspected (node_id), or
+ * a member suspects me (node_id: who; the multicast is stopped already).
+ */
+#define DERECHO__SMC_SUSPECT 1
+#define DERECHO__SMC_EXPELLED 2
+#define DERECHO__SMC_PARTITIONED 3 /* suspicions reached half the view */
+typedef void (*derecho__smc_event_fn)(void *ctx, int kind, uint32_t node_id);
+/* Sets the hook (before the group's thread starts; any thread). */
+void derecho__smc_set_events(struct derecho__smc *s, derecho__smc_event_fn fn,
+                             void *ctx);
+/* Stopped (reason DERECHO_STOPPED_*; the first one stays): sends return
+ * -ENOTCONN, no more deliveries (the view's end delivers nothing either).
+ * Any thread, the polling thread included. */
+void derecho__smc_stop(struct derecho__smc *s, int reason);
+/* 0, or the reason it stopped (set by the multicast itself on expulsion
+ * or partition). */
+int derecho__smc_stopped(struct derecho__smc *s);
+/* Does the current view's table suspect node_id (false between views)?
+ * Any thread but the SST's polling thread. */
+bool derecho__smc_suspects(struct derecho__smc *s, uint32_t node_id);
+
+/* ---- SMC counters (smc_count.c) -------------------------------------------
+ * The counters a member reads from another's row are word-atomic elements
+ * (SST_WORD_SIZE bytes, sst_word_store/sst_word_load): one caught mid-write
+ * is never taken for a value.  Pure functions, any thread. */
+
+/* sst_word_load: 0 and *value, or -EAGAIN while the element is being
+ * written. */
+int derecho__smc_count_load(const void *elem, uint64_t *value);
+/* A sender's nsent element against have (what I recorded as received from
+ * it): true and *now (at most have + window) when it announces more; false
+ * when it does not or is being written (then nothing is received yet). */
+bool derecho__smc_receipt(const void *nsent_elem, uint64_t have,
+                          uint32_t window, uint64_t *now);
+/* True when the element holds a whole value above round (a recv or ndel
+ * count past a message); false when not, or being written. */
+bool derecho__smc_count_above(const void *elem, uint64_t round);
+
 #endif

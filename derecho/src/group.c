@@ -31,6 +31,7 @@
     50 /* joins within this of the first are one                               \
           view change (when more are in flight) */
 #define MAX_REDIRECTS 4
+#define TAKEOVER_MS 2000 /* a new leader waits this long for survivors */
 #define MAX_REQUEST 4096
 
 struct peer {
@@ -75,6 +76,19 @@ struct derecho_group {
     struct joiner batch[MAX_PENDING]; /* admitted, not yet in a view */
     size_t batch_len;
     int64_t batch_since_ms;
+    /* Told by the multicast on the SST's polling thread (under lock):
+     * members suspected, and whether a member suspects me.  wake_fd
+     * wakes the group's thread; stop_requested tells it to end. */
+    uint32_t suspects[MAX_PENDING];
+    size_t num_suspects;
+    bool expelled_seen, partitioned_seen;
+    atomic_bool stop_requested;
+    atomic_int stopped; /* 0 or DERECHO_STOPPED_* */
+    /* Leader takeover: I became the leader after old_leader failed and
+     * wait (bounded) for the survivors to reconnect before the change. */
+    bool takeover;
+    int64_t takeover_since_ms;
+    uint32_t old_leader;
 };
 
 static int64_t now_ms(void)
@@ -148,6 +162,8 @@ int derecho_group_get_view(struct derecho_group *g, struct derecho_view **out)
     return rc;
 }
 
+static void stop_member(struct derecho_group *g, int reason);
+
 /* Makes v current and tells the application, with no lock held.  Only
  * the thread that installs views frees them, so v stays valid for the
  * callback. */
@@ -159,6 +175,16 @@ static void install(struct derecho_group *g, struct derecho_view *v)
     struct derecho__smc_view *sv = NULL;
     if (g->smc) {
         derecho__smc_view_end(g->smc, v);
+        int why = derecho__smc_stopped(g->smc);
+        if (why) {
+            /* Expelled or partitioned while ending the view: the next one
+             * is not installed here. */
+            glog(g, LOG_WARNING, "view %lld not installed: stopped",
+                 (long long)derecho_view_id(v));
+            derecho_view_destroy(v);
+            stop_member(g, why);
+            return;
+        }
         int rc = derecho__smc_view_start(g->smc, v, &sv);
         if (rc)
             glog(g, LOG_ERR,
@@ -206,6 +232,55 @@ static int encode_answer(const void *ans, void *w)
 static int encode_request(const void *req, void *w)
 {
     return derecho_join_request_encode(req, w);
+}
+
+/* ---- failures ------------------------------------------------------------ */
+
+/* The multicast's hook (SST polling thread: never blocks for long). */
+static void smc_event(void *ctx, int kind, uint32_t node_id)
+{
+    struct derecho_group *g = ctx;
+    pthread_mutex_lock(&g->lock);
+    if (kind == DERECHO__SMC_EXPELLED)
+        g->expelled_seen = true;
+    else if (kind == DERECHO__SMC_PARTITIONED)
+        g->partitioned_seen = true;
+    else if (g->num_suspects < MAX_PENDING)
+        g->suspects[g->num_suspects++] = node_id;
+    pthread_mutex_unlock(&g->lock);
+    uint64_t one = 1;
+    if (write(g->wake_fd, &one, sizeof(one)) < 0) {
+        /* the counter is full: the thread is being woken anyway */
+    }
+}
+
+/* This process is no member any more: stop sends and deliveries, drop the
+ * leader's connection, tell the application once.  Group's thread. */
+static void stop_member(struct derecho_group *g, int reason)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&g->stopped, &expected, reason))
+        return;
+    if (g->smc)
+        derecho__smc_stop(g->smc, reason);
+    if (g->leader_fd >= 0) {
+        close(g->leader_fd);
+        g->leader_fd = -1;
+    }
+    glog(g, LOG_ERR, "stopped: %s",
+         reason == DERECHO_STOPPED_EXPELLED ? "expelled" : "partitioned");
+    if (g->o.on_stopped)
+        g->o.on_stopped(g->o.stopped_ctx, reason);
+}
+
+int derecho_group_stopped(struct derecho_group *g)
+{
+    if (!g)
+        return -EINVAL;
+    int why = atomic_load(&g->stopped);
+    /* The multicast stops first (on the SST's thread); the group's
+     * thread tells the application right after. */
+    return why ? why : g->smc ? derecho__smc_stopped(g->smc) : 0;
 }
 
 /* ---- leader -------------------------------------------------------------- */
@@ -259,6 +334,36 @@ static void decide(struct derecho_group *g, int fd, const uint8_t *body,
         memcpy(ans.leader_ip, leader->ip, sizeof(ans.leader_ip));
         ans.leader_port = leader->gms_port;
         refuse(fd, &ans);
+        return;
+    }
+    if (derecho_view_rank_of(g->view, req.member.node_id) >= 0 &&
+        req.member.node_id != g->me.node_id &&
+        req.fingerprint == g->fingerprint) {
+        /* A member of the view reconnecting to me, its new leader. */
+        memset(&ans, 0, sizeof(ans));
+        ans.status = DERECHO_JOIN_ACCEPTED;
+        ans.leader_id = g->me.node_id;
+        struct peer *peers =
+            realloc(g->peers, (g->num_peers + 1) * sizeof(*peers));
+        if (!peers || send_encoded(fd, DERECHO_CONTROL_JOIN_ANSWER,
+                                   encode_answer, &ans) != 0) {
+            if (peers)
+                g->peers = peers;
+            close(fd);
+            return;
+        }
+        g->peers = peers;
+        for (size_t i = 0; i < g->num_peers; i++)
+            if (g->peers[i].node_id == req.member.node_id &&
+                g->peers[i].fd >= 0) {
+                close(g->peers[i].fd); /* an older connection */
+                g->peers[i].fd = -1;
+            }
+        g->peers[g->num_peers].fd = fd;
+        g->peers[g->num_peers].node_id = req.member.node_id;
+        g->num_peers++;
+        glog(g, LOG_INFO, "node %u reconnected to me, the new leader",
+             req.member.node_id);
         return;
     }
     struct live_ctx live = {g->view, g->batch, g->batch_len};
@@ -416,6 +521,79 @@ static void change_view(struct derecho_group *g, const uint32_t *departed,
     install(g, next);
 }
 
+/* The leader failed (its connection closed or the SST suspects it): the
+ * lowest-ranked member of the view that is neither it nor suspected takes
+ * over.  If that is me I become the leader and wait for the others to
+ * reconnect; otherwise I reconnect to it (bounded: it may not have
+ * noticed yet and redirect me meanwhile).  Group's thread. */
+static void leader_lost(struct derecho_group *g)
+{
+    const struct derecho_view *v = g->view;
+    const struct derecho_member *old =
+        derecho_view_member(v, (size_t)derecho_view_leader_rank(v));
+    uint32_t old_id = old->node_id;
+    if (g->leader_fd >= 0) {
+        close(g->leader_fd);
+        g->leader_fd = -1;
+    }
+    const struct derecho_member *next = NULL;
+    for (size_t i = 0; i < derecho_view_num_members(v) && !next; i++) {
+        const struct derecho_member *m = derecho_view_member(v, i);
+        if (m->node_id != old_id &&
+            (m->node_id == g->me.node_id ||
+             !derecho__smc_suspects(g->smc, m->node_id)))
+            next = m;
+    }
+    if (!next)
+        return;
+    glog(g, LOG_WARNING, "leader %u lost: node %u takes over", old_id,
+         next->node_id);
+    if (next->node_id == g->me.node_id) {
+        g->leader = true;
+        g->takeover = true;
+        g->takeover_since_ms = now_ms();
+        g->old_leader = old_id;
+        return;
+    }
+    struct derecho_join_request req = {.member = g->me,
+                                       .fingerprint = g->fingerprint};
+    int64_t deadline = now_ms() + TAKEOVER_MS + 1000;
+    while (now_ms() < deadline && !atomic_load(&g->stopped)) {
+        int fd, type = 0;
+        void *body = NULL;
+        size_t len = 0;
+        struct derecho_join_answer ans;
+        struct derecho_error err;
+        int rc = derecho_control_connect(next->ip, next->gms_port, 500, &fd);
+        if (rc == 0) {
+            rc = send_encoded(fd, DERECHO_CONTROL_JOIN_REQUEST, encode_request,
+                              &req);
+            if (rc == 0)
+                rc = derecho_control_recv(fd, 1000, 4096, &type, &body, &len,
+                                          &err);
+            if (rc == 0 && (type != DERECHO_CONTROL_JOIN_ANSWER ||
+                            derecho_join_answer_decode(body, len, &ans) != 0))
+                rc = -EPROTO;
+            free(body);
+            if (rc == 0 && ans.status == DERECHO_JOIN_ACCEPTED) {
+                g->leader_fd = fd;
+                glog(g, LOG_INFO, "reconnected to the new leader %u",
+                     next->node_id);
+                return;
+            }
+            close(fd);
+        }
+        pthread_mutex_lock(&g->lock);
+        bool expelled = g->expelled_seen || g->partitioned_seen;
+        pthread_mutex_unlock(&g->lock);
+        if (expelled)
+            return;
+        struct timespec ts = {0, 20000000};
+        nanosleep(&ts, NULL);
+    }
+    glog(g, LOG_ERR, "could not reconnect to the new leader %u", next->node_id);
+}
+
 /* A member reads the next view from the leader's connection. */
 static void read_leader(struct derecho_group *g)
 {
@@ -435,7 +613,8 @@ static void read_leader(struct derecho_group *g)
         glog(g, LOG_WARNING, "view %lld does not include me: expelled",
              (long long)derecho_view_id(v));
         derecho_view_destroy(v);
-        rc = -ECONNRESET;
+        stop_member(g, DERECHO_STOPPED_EXPELLED);
+        return;
     } else if (rc == 0) {
         install(g, v);
     }
@@ -444,6 +623,7 @@ static void read_leader(struct derecho_group *g)
              rc == -ECONNRESET ? "closed" : err.msg);
         close(g->leader_fd);
         g->leader_fd = -1;
+        leader_lost(g);
     }
 }
 
@@ -469,11 +649,43 @@ static void group_round(struct derecho_group *g, struct pollfd *fds, bool *stop)
     if (poll(fds, 3 + np + nq, timeout) < 0)
         return;
     if (fds[0].revents) {
-        *stop = true;
-        return;
+        uint64_t drain;
+        if (read(g->wake_fd, &drain, sizeof(drain)) < 0) {
+            /* nothing to drain */
+        }
+        if (atomic_load(&g->stop_requested)) {
+            *stop = true;
+            return;
+        }
     }
+    /* What the SST told: expelled, or members suspected (the leader
+     * removes them in the next view, as a closed connection). */
+    pthread_mutex_lock(&g->lock);
+    bool expelled = g->expelled_seen, partitioned = g->partitioned_seen;
+    uint32_t suspects[MAX_PENDING];
+    size_t num_suspects = g->num_suspects;
+    memcpy(suspects, g->suspects, num_suspects * sizeof(*suspects));
+    g->num_suspects = 0;
+    pthread_mutex_unlock(&g->lock);
+    if (expelled)
+        stop_member(g, DERECHO_STOPPED_EXPELLED);
+    if (partitioned)
+        stop_member(g, DERECHO_STOPPED_PARTITIONED);
+    if (atomic_load(&g->stopped))
+        return; /* a stopped member only waits for destroy */
     if (g->leader_fd >= 0 && fds[2].revents)
         read_leader(g);
+    if (!g->leader && g->leader_fd >= 0) {
+        /* The SST suspects the leader before its connection closes
+         * (e.g. it is stopped). */
+        const struct derecho_member *l = derecho_view_member(
+            g->view, (size_t)derecho_view_leader_rank(g->view));
+        for (size_t k = 0; k < num_suspects; k++)
+            if (suspects[k] == l->node_id) {
+                leader_lost(g);
+                break;
+            }
+    }
     /* Departures: a member's control connection closed (or misbehaved:
      * members send nothing on it yet). */
     uint32_t *departed = calloc(np + 1, sizeof(*departed));
@@ -481,8 +693,14 @@ static void group_round(struct derecho_group *g, struct pollfd *fds, bool *stop)
         return;
     size_t num_departed = 0;
     for (size_t i = 0; i < np; i++) {
-        if (g->peers[i].fd >= 0 && !fds[3 + i].revents)
+        bool suspected = false;
+        for (size_t k = 0; k < num_suspects; k++)
+            suspected |= suspects[k] == g->peers[i].node_id;
+        if (g->peers[i].fd >= 0 && !fds[3 + i].revents && !suspected)
             continue;
+        if (suspected)
+            glog(g, LOG_WARNING, "node %u suspected: removed in the next view",
+                 g->peers[i].node_id);
         if (g->peers[i].fd >= 0)
             close(g->peers[i].fd);
         departed[num_departed++] = g->peers[i].node_id;
@@ -538,8 +756,35 @@ static void group_round(struct derecho_group *g, struct pollfd *fds, bool *stop)
     bool window_over =
         g->batch_len && (g->num_pending == 0 ||
                          now_ms() - g->batch_since_ms >= BATCH_WINDOW_MS);
-    if (num_departed || window_over)
+    if (g->takeover) {
+        /* A new leader: once every member of the view but the old leader
+         * and the suspected reconnected (or after TAKEOVER_MS), the next
+         * view leaves out everyone who did not. */
+        const struct derecho_view *v = g->view;
+        size_t n = derecho_view_num_members(v), missing = 0, waiting = 0;
+        uint32_t *gone = calloc(n + 1, sizeof(*gone));
+        for (size_t i = 0; gone && i < n; i++) {
+            uint32_t id = derecho_view_member(v, i)->node_id;
+            if (id == g->me.node_id)
+                continue;
+            bool here = false;
+            for (size_t k = 0; k < g->num_peers; k++)
+                here |= g->peers[k].node_id == id && g->peers[k].fd >= 0;
+            if (here)
+                continue;
+            gone[missing++] = id;
+            if (id != g->old_leader && !derecho__smc_suspects(g->smc, id))
+                waiting++;
+        }
+        if (gone &&
+            (waiting == 0 || now_ms() - g->takeover_since_ms >= TAKEOVER_MS)) {
+            g->takeover = false;
+            change_view(g, gone, missing);
+        }
+        free(gone);
+    } else if (num_departed || window_over) {
         change_view(g, departed, num_departed);
+    }
     free(departed);
 }
 
@@ -678,9 +923,11 @@ static int read_options(const struct derecho_group_options *in,
     derecho_group_options_init(o);
     if (!in)
         return 0;
-    /* A struct from the header before the multicast ends at on_deliver. */
+    /* A struct from the header before the multicast ends at on_deliver,
+     * one from before failure handling at on_stopped. */
     size_t old = offsetof(struct derecho_group_options, on_deliver);
-    if (in->size != old && in->size < sizeof(*o))
+    size_t old2 = offsetof(struct derecho_group_options, on_stopped);
+    if (in->size != old && in->size != old2 && in->size < sizeof(*o))
         return -EINVAL;
     const unsigned char *extra = (const unsigned char *)in + sizeof(*o);
     for (size_t i = 0; in->size > sizeof(*o) && i < in->size - sizeof(*o); i++)
@@ -764,6 +1011,7 @@ int derecho_group_create(const struct conf *c,
                              err);
     if (rc)
         goto fail;
+    derecho__smc_set_events(g->smc, smc_event, g);
     /* The contact rule: the process at the contact address is the leader
      * of view 0; everyone else joins through it. */
     g->leader =
@@ -795,6 +1043,7 @@ void derecho_group_destroy(struct derecho_group *g)
     if (!g)
         return;
     if (g->thread_started) {
+        atomic_store(&g->stop_requested, true);
         uint64_t one = 1;
         if (write(g->wake_fd, &one, sizeof(one)) < 0)
             glog(g, LOG_ERR, "cannot wake the group's thread");

@@ -8,7 +8,11 @@
  *   s<i>.cnt    nsent (how many messages, nulls included, it put in the
  *               ring), then recv[K] and ndel[K]: per sender of my shard,
  *               how many of its messages I received and delivered (K = the
- *               largest sender count of the subgroup's shards).
+ *               largest sender count of the subgroup's shards).  Each is a
+ *               word-atomic element (SST_WORD_SIZE bytes, sst_word_store /
+ *               sst_word_load, see smc_count.c): other members read them
+ *               while a push may be landing, and on tcp a plain 8-byte
+ *               counter can be read half written.
  * A sender writes a slot, pushes it to the shard, then the counters
  * starting at nsent (the guard pattern: libsst keeps pushes from one
  * member in order).  Pushes that include nsent are made under the lock,
@@ -72,6 +76,7 @@ struct sshard {
     /* Delivery thread only. */
     uint64_t next;       /* ordered: next position to deliver */
     uint64_t *delivered; /* per sender */
+    uint64_t *recv;      /* per sender: my recv[j] (what my row holds) */
     uint64_t seen_sum;
     /* Senders, under smc->lock. */
     uint64_t nsent;
@@ -93,7 +98,10 @@ struct sview {
     struct sshard *shards;
     size_t num_shards;
     bool wedged; /* under smc->lock */
-    struct sst_pred *pred;
+    /* A member of this view is suspected: no new sends (set on the SST's
+     * polling thread, which must not take smc->lock). */
+    atomic_bool suspicion;
+    struct sst_pred *pred, *spread;
 };
 
 struct derecho__smc {
@@ -123,6 +131,11 @@ struct derecho__smc {
      * the next view, in order (under lock; the delivery thread sends
      * them, and new sends to their subgroup wait until they are out). */
     struct carry *carry_head, *carry_tail;
+    /* The group's hooks: suspicions and expulsion (polling thread). */
+    derecho__smc_event_fn event;
+    void *event_ctx;
+    atomic_int stopped;    /* DERECHO_STOPPED_*: no sends, no deliveries */
+    bool partition_safety; /* not [DERECHO] disable_partitioning_safety */
 };
 
 struct carry {
@@ -190,6 +203,8 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static void partitioned(struct derecho__smc *s);
+
 /* ---- rows ------------------------------------------------------------------
  */
 
@@ -198,16 +213,23 @@ static inline uint8_t *row(struct sview *v, uint32_t rank)
     return sst_row(v->t, rank);
 }
 
-static inline uint64_t *nsent_of(struct sview *v, struct sshard *sh,
-                                 uint32_t rank)
+/* Counter elements of rank's row: nsent, recv[j], ndel[j]. */
+static inline uint8_t *nsent_of(struct sview *v, struct sshard *sh,
+                                uint32_t rank)
 {
-    return (uint64_t *)(void *)(row(v, rank) + sh->off_nsent);
+    return row(v, rank) + sh->off_nsent;
 }
 
-static inline uint64_t *cnt_of(struct sview *v, struct sshard *sh,
-                               uint32_t rank)
+static inline uint8_t *recv_of(struct sview *v, struct sshard *sh,
+                               uint32_t rank, uint32_t j)
 {
-    return (uint64_t *)(void *)(row(v, rank) + sh->off_cnt);
+    return row(v, rank) + sh->off_cnt + (size_t)j * SST_WORD_SIZE;
+}
+
+static inline uint8_t *ndel_of(struct sview *v, struct sshard *sh,
+                               uint32_t rank, uint32_t j)
+{
+    return row(v, rank) + sh->off_cnt + ((size_t)sh->K + j) * SST_WORD_SIZE;
 }
 
 /* Pushes my counters (nsent, recv, ndel) to the shard.  Under s->lock. */
@@ -217,7 +239,7 @@ static int push_counters(struct sview *v, struct sshard *sh)
     if (sh->n < 2)
         return 0;
     return sst_put_to(v->t, sh->ranks, sh->n, sh->off_nsent,
-                      8 + (size_t)sh->K * 16);
+                      (1 + 2 * (size_t)sh->K) * SST_WORD_SIZE);
 }
 
 static inline uint8_t *slot_of(struct sview *v, struct sshard *sh,
@@ -226,32 +248,19 @@ static inline uint8_t *slot_of(struct sview *v, struct sshard *sh,
     return row(v, rank) + sh->off_slots + (index % sh->window) * sh->slot_size;
 }
 
-static inline uint64_t load(const uint64_t *p)
-{
-    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
-}
-
-static inline void store(uint64_t *p, uint64_t x)
-{
-    __atomic_store_n(p, x, __ATOMIC_RELEASE);
-}
-
-/* Lowest count of my messages delivered by every shard member. */
-static uint64_t min_delivered_of_mine(struct sview *v, struct sshard *sh)
-{
-    uint64_t m = UINT64_MAX;
-    for (uint32_t i = 0; i < sh->n; i++) {
-        uint64_t d =
-            load(cnt_of(v, sh, sh->ranks[i]) + sh->K + (uint32_t)sh->me_sender);
-        if (d < m)
-            m = d;
-    }
-    return m;
-}
-
+/* Has every shard member delivered my message nsent - window (so its
+ * slot, the one nsent reuses, is free)?  A count being written counts as
+ * not yet. */
 static bool window_has_room(struct sview *v, struct sshard *sh)
 {
-    return sh->nsent - min_delivered_of_mine(v, sh) < sh->window;
+    if (sh->nsent < sh->window)
+        return true;
+    uint64_t need = sh->nsent - sh->window; /* ndel must be above it */
+    for (uint32_t i = 0; i < sh->n; i++)
+        if (!derecho__smc_count_above(
+                ndel_of(v, sh, sh->ranks[i], (uint32_t)sh->me_sender), need))
+            return false;
+    return true;
 }
 
 /* Publishes my next slot (header already written): the slot's used bytes,
@@ -265,10 +274,11 @@ static int publish_slot(struct derecho__smc *s, struct sview *v,
     if (sh->n > 1)
         rc = sst_put_to(v->t, sh->ranks, sh->n, off, bytes);
     sh->nsent++;
-    store(nsent_of(v, sh, v->my_rank), sh->nsent);
+    sst_word_store(nsent_of(v, sh, v->my_rank), sh->nsent);
     if (atomic_load(&s->sleeping) || atomic_load(&s->in_upcall)) {
         if (rc == 0 && sh->n > 1)
-            rc = sst_put_to(v->t, sh->ranks, sh->n, sh->off_nsent, 8);
+            rc = sst_put_to(v->t, sh->ranks, sh->n, sh->off_nsent,
+                            SST_WORD_SIZE);
     } else {
         sh->dirty = true; /* the awake delivery thread's next pass */
     }
@@ -337,14 +347,18 @@ static void upcall(struct derecho__smc *s, struct sview *v, struct sshard *sh,
 }
 
 /* Is every shard member's recv[j] past round?  With only[] given, only
- * those members count (epoch end: the survivors). */
+ * those members count (epoch end: the survivors).  A count being written
+ * counts as not past (the next pass reads it whole). */
 static bool received_by_all(struct sview *v, struct sshard *sh, uint32_t j,
                             uint64_t round, const bool *only)
 {
     for (uint32_t i = 0; i < sh->n; i++) {
         if (only && !only[i])
             continue;
-        if (load(cnt_of(v, sh, sh->ranks[i]) + j) <= round)
+        if (sh->ranks[i] == v->my_rank
+                ? sh->recv[j] <= round
+                : !derecho__smc_count_above(recv_of(v, sh, sh->ranks[i], j),
+                                            round))
             return false;
     }
     return true;
@@ -356,23 +370,25 @@ static bool shard_pass(struct derecho__smc *s, struct sview *v,
 {
     if (sh->k == 0)
         return false;
-    uint64_t *mine = cnt_of(v, sh, v->my_rank);
+    uint32_t me = v->my_rank;
     bool moved = false;
-    /* Receipts (not at an epoch end: recv is final then). */
+    /* Receipts (not at an epoch end: recv is final then).  nsent is read
+     * whole or not at all (a torn nsent reading high would announce
+     * slots that have not landed); the slots it announces were pushed
+     * before it, in order, so they are here. */
     for (uint32_t j = 0; j < sh->k && !edge_of; j++) {
-        uint64_t ns = load(nsent_of(v, sh, sh->sender_ranks[j]));
-        uint64_t have = load(mine + j);
-        if (ns <= have)
+        uint64_t ns;
+        if (!derecho__smc_receipt(nsent_of(v, sh, sh->sender_ranks[j]),
+                                  sh->recv[j], sh->window, &ns))
             continue;
-        if (ns - have > sh->window)
-            ns = have + sh->window; /* a peer cannot be further ahead */
-        store(mine + j, ns);
+        sh->recv[j] = ns;
+        sst_word_store(recv_of(v, sh, me, j), ns);
         moved = true;
         if (sh->mode == DERECHO_MODE_UNORDERED) {
             for (uint64_t r = sh->delivered[j]; r < ns; r++)
                 upcall(s, v, sh, j, r, r * sh->k + j);
             sh->delivered[j] = ns;
-            store(mine + sh->K + j, ns);
+            sst_word_store(ndel_of(v, sh, me, j), ns);
         }
     }
     if (sh->mode == DERECHO_MODE_ORDERED) {
@@ -385,7 +401,7 @@ static bool shard_pass(struct derecho__smc *s, struct sview *v,
             upcall(s, v, sh, j, round, pos);
             sh->next++;
             sh->delivered[j] = round + 1;
-            store(mine + sh->K + j, round + 1);
+            sst_word_store(ndel_of(v, sh, me, j), round + 1);
             moved = true;
         }
     }
@@ -402,8 +418,8 @@ static bool shard_pass(struct derecho__smc *s, struct sview *v,
     if (!edge_of && sh->mode == DERECHO_MODE_ORDERED && sh->me_sender >= 0) {
         uint64_t most = 0;
         for (uint32_t j = 0; j < sh->k; j++)
-            if ((int)j != sh->me_sender && load(mine + j) > most)
-                most = load(mine + j);
+            if ((int)j != sh->me_sender && sh->recv[j] > most)
+                most = sh->recv[j];
         pthread_mutex_lock(&s->lock);
         resend_carried(s, v, sh);
         if (carry_pending(s, sh->subgroup))
@@ -422,16 +438,21 @@ static bool shard_pass(struct derecho__smc *s, struct sview *v,
     return moved;
 }
 
-/* Sum of the counters of the rows a shard reads: changes when a peer's
- * push landed (senders wait for ndel, the delivery thread for the rest). */
+/* A checksum of the counter blocks of the rows a shard reads: changes
+ * when a peer's push landed (senders wait for ndel, the delivery thread
+ * for the rest).  It sums the raw words of the elements (values and check
+ * words): a change detector only, never a count, so a block caught
+ * mid-write is harmless here (it is one more change, and the end of the
+ * write another, which wakes the thread to read the counts whole). */
 static uint64_t shard_sum(struct sview *v, struct sshard *sh)
 {
     uint64_t sum = 0;
+    size_t words = (1 + 2 * (size_t)sh->K) * (SST_WORD_SIZE / 8);
     for (uint32_t i = 0; i < sh->n; i++) {
-        const uint64_t *c = cnt_of(v, sh, sh->ranks[i]);
-        for (uint32_t j = 0; j < 2 * sh->K; j++)
-            sum += load(c + j) * (j + 1);
-        sum += load(nsent_of(v, sh, sh->ranks[i])) * 7919;
+        const uint64_t *c =
+            (const uint64_t *)(const void *)nsent_of(v, sh, sh->ranks[i]);
+        for (size_t w = 0; w < words; w++)
+            sum += __atomic_load_n(c + w, __ATOMIC_RELAXED) * (2 * w + 1);
     }
     return sum;
 }
@@ -439,6 +460,8 @@ static uint64_t shard_sum(struct sview *v, struct sshard *sh)
 static bool view_pass(struct derecho__smc *s, struct sview *v)
 {
     bool moved = false;
+    if (atomic_load(&s->stopped))
+        return false;
     for (size_t i = 0; i < v->num_shards; i++) {
         struct sshard *sh = &v->shards[i];
         if (shard_pass(s, v, sh, NULL))
@@ -489,6 +512,8 @@ static void wake_delivery(struct sst_table *t, void *ctx)
 static void end_epoch(struct derecho__smc *s, struct sview *v,
                       const struct derecho_view *next)
 {
+    if (atomic_load(&s->stopped))
+        return; /* expelled or partitioned: nothing more of this view */
     for (size_t i = 0; i < v->num_shards; i++)
         shard_pass(s, v, &v->shards[i], NULL);
     for (size_t i = 0; i < v->num_shards; i++) {
@@ -502,6 +527,31 @@ static void end_epoch(struct derecho__smc *s, struct sview *v,
     if (rc)
         slog(s, LOG_WARNING, "view %lld: end-of-view barrier: %s",
              (long long)v->id, sst_strerror(rc));
+    /* Partition safety, before any delivery of the edge: the members of
+     * this view missing from next that failed (suspected here; those that
+     * left gracefully closed their table and are not) must stay fewer
+     * than half of the view's members that did not leave gracefully. */
+    if (s->partition_safety) {
+        uint32_t n = sst_num_members(v->t), me = sst_my_rank(v->t);
+        uint32_t failed = 0, left = 0;
+        for (uint32_t r = 0; r < n; r++) {
+            if (r == me ||
+                derecho_view_rank_of(next, sst_node_id(v->t, r)) >= 0)
+                continue;
+            if (sst_suspects(v->t, me, r))
+                failed++;
+            else
+                left++;
+        }
+        if (2 * failed >= n - left) {
+            slog(s, LOG_ERR,
+                 "view %lld: %u of %u members failed: no majority, "
+                 "partitioned",
+                 (long long)v->id, failed, n - left);
+            partitioned(s);
+            return;
+        }
+    }
     for (size_t i = 0; i < v->num_shards; i++) {
         struct sshard *sh = &v->shards[i];
         if (sh->mode != DERECHO_MODE_ORDERED || sh->k == 0)
@@ -515,9 +565,8 @@ static void end_epoch(struct derecho__smc *s, struct sview *v,
         while (shard_pass(s, v, sh, survivor)) {
         }
         uint64_t beyond = 0;
-        const uint64_t *mine = cnt_of(v, sh, v->my_rank);
         for (uint32_t j = 0; j < sh->k; j++)
-            beyond += load(mine + j) - sh->delivered[j];
+            beyond += sh->recv[j] - sh->delivered[j];
         if (beyond)
             slog(s, LOG_INFO,
                  "view %lld: subgroup %u shard %u: %llu message(s) "
@@ -695,6 +744,11 @@ int derecho__smc_create(const struct conf *c,
         conf_get_u64_range(c, "DERECHO", "heartbeat_ms", 1, 60000, &hb) != 0)
         hb = 20;
     s->heartbeat_ms = (int)hb;
+    bool no_safety = false;
+    if (rc == 0 && conf_get_bool(c, "DERECHO", "disable_partitioning_safety",
+                                 &no_safety) != 0)
+        no_safety = false;
+    s->partition_safety = !no_safety;
     const char *provider = "tcp", *domain = NULL;
     if (rc == 0) {
         if (conf_get_string(c, "RDMA", "provider", &provider) != 0)
@@ -750,6 +804,7 @@ static void free_view(struct sview *v)
         free(v->shards[i].sender_ranks);
         free(v->shards[i].sender_ids);
         free(v->shards[i].delivered);
+        free(v->shards[i].recv);
     }
     free(v->shards);
     free(v->mine);
@@ -757,14 +812,95 @@ static void free_view(struct sview *v)
     free(v);
 }
 
+static void partitioned(struct derecho__smc *s)
+{
+    derecho__smc_stop(s, DERECHO_STOPPED_PARTITIONED);
+    if (s->event)
+        s->event(s->event_ctx, DERECHO__SMC_PARTITIONED, 0);
+}
+
+/* A member of the view is suspected (polling thread): the view is wedged
+ * (no new sends; deliveries go on) and the group is told (the leader
+ * proposes the next view without it). */
 static void on_suspect(void *ctx, struct sst_table *t, uint32_t rank,
                        uint32_t node_id, int reason)
 {
     (void)t;
     (void)rank;
-    struct derecho__smc *s = ctx;
-    slog(s, LOG_WARNING, "node %u suspected: %s", node_id,
-         sst_strerror(reason));
+    struct sview *v = ctx;
+    struct derecho__smc *s = v->s;
+    slog(s, LOG_WARNING, "view %lld: node %u suspected: %s", (long long)v->id,
+         node_id, sst_strerror(reason));
+    atomic_store(&v->suspicion, true);
+    if (s->event)
+        s->event(s->event_ctx, DERECHO__SMC_SUSPECT, node_id);
+    /* Partition safety as soon as suspicions reach half of the view:
+     * stop before any delivery of its edge. */
+    uint32_t n = sst_num_members(t), me = sst_my_rank(t), failed = 0;
+    bool suspects_me = false;
+    for (uint32_t r = 0; r < n; r++) {
+        failed += r != me && sst_suspects(t, me, r);
+        suspects_me |= r != me && sst_suspects(t, r, me);
+    }
+    /* A member that others suspect was removed: resumed after a stop, it
+     * finds its connections failed too; on_expelled tells that, not
+     * "partitioned". */
+    if (s->partition_safety && 2 * failed >= n && !suspects_me) {
+        slog(s, LOG_ERR,
+             "view %lld: %u of %u members suspected: no majority, "
+             "partitioned",
+             (long long)v->id, failed, n);
+        partitioned(s);
+    }
+}
+
+/* Another member's row says it suspects me: the others removed me. */
+static void on_expelled(void *ctx, struct sst_table *t, uint32_t rank,
+                        uint32_t node_id, int reason)
+{
+    (void)t;
+    (void)rank;
+    (void)reason;
+    struct sview *v = ctx;
+    struct derecho__smc *s = v->s;
+    slog(s, LOG_WARNING, "view %lld: node %u suspects me: expelled",
+         (long long)v->id, node_id);
+    derecho__smc_stop(s, DERECHO_STOPPED_EXPELLED);
+    if (s->event)
+        s->event(s->event_ctx, DERECHO__SMC_EXPELLED, node_id);
+}
+
+/* Suspicions spread: a member that another live row suspects is suspected
+ * here too (the union of the rows' suspicion columns), so that every
+ * member, the leader first, acts on a failure any member saw.  Polling
+ * thread; n x n byte reads. */
+static bool other_suspects(struct sst_table *t, void *ctx)
+{
+    (void)ctx;
+    uint32_t n = (uint32_t)sst_num_members(t), me = sst_my_rank(t);
+    for (uint32_t r = 0; r < n; r++) {
+        if (r == me || sst_suspects(t, me, r))
+            continue;
+        for (uint32_t x = 0; x < n; x++)
+            if (x != me && x != r && sst_suspects(t, r, x) &&
+                !sst_suspects(t, me, x))
+                return true;
+    }
+    return false;
+}
+
+static void adopt_suspicions(struct sst_table *t, void *ctx)
+{
+    (void)ctx;
+    uint32_t n = (uint32_t)sst_num_members(t), me = sst_my_rank(t);
+    for (uint32_t r = 0; r < n; r++) {
+        if (r == me || sst_suspects(t, me, r))
+            continue;
+        for (uint32_t x = 0; x < n; x++)
+            if (x != me && x != r && sst_suspects(t, r, x) &&
+                !sst_suspects(t, me, x))
+                sst_suspect(t, x, -EHOSTDOWN);
+    }
 }
 
 static void sst_log(void *ctx, int level, const char *module, const char *msg)
@@ -846,7 +982,8 @@ int derecho__smc_view_start(struct derecho__smc *s,
         fields[nf] = (struct sst_field){names[nf], 8, W * slot / 8};
         nf++;
         snprintf(names[nf], 32, "s%u.cnt", sg);
-        fields[nf] = (struct sst_field){names[nf], 8, 1 + 2 * (size_t)K};
+        fields[nf] =
+            (struct sst_field){names[nf], SST_WORD_SIZE, 1 + 2 * (size_t)K};
         nf++;
     }
     snprintf(names[nf], 32, "pad");
@@ -888,14 +1025,15 @@ int derecho__smc_view_start(struct derecho__smc *s,
             sh->payload = Ps[sg];
         sh->off_slots = offsets[2 * sg];
         sh->off_nsent = offsets[2 * sg + 1];
-        sh->off_cnt = sh->off_nsent + 8;
+        sh->off_cnt = sh->off_nsent + SST_WORD_SIZE;
         sh->ranks = calloc(sh->n, sizeof(*sh->ranks));
         sh->sender_ranks = calloc(sh->n, sizeof(*sh->sender_ranks));
         sh->sender_ids = calloc(sh->n, sizeof(*sh->sender_ids));
         sh->delivered = calloc(sh->n, sizeof(*sh->delivered));
+        sh->recv = calloc(sh->n, sizeof(*sh->recv));
         v->num_shards++;
         if (!sh->ranks || !sh->sender_ranks || !sh->sender_ids ||
-            !sh->delivered) {
+            !sh->delivered || !sh->recv) {
             rc = -ENOMEM;
             break;
         }
@@ -926,8 +1064,13 @@ int derecho__smc_view_start(struct derecho__smc *s,
     so.table_id = (uint64_t)v->id;
     so.heartbeat_ms = s->heartbeat_ms;
     so.setup_timeout_ms = SETUP_TIMEOUT_MS;
+    /* A member that died since the leader proposed the view (its
+     * connection refused or reset) is suspected in the new table instead
+     * of failing it; the leader removes it in the next view. */
+    so.tolerate_failures = true;
     so.on_suspect = on_suspect;
-    so.suspect_ctx = s;
+    so.on_expelled = on_expelled;
+    so.suspect_ctx = v;
     so.thread_name = "derecho-sst";
     so.log = sst_log;
     so.log_ctx = s;
@@ -942,6 +1085,9 @@ int derecho__smc_view_start(struct derecho__smc *s,
     }
     rc = sst_predicate_add(v->t, rows_changed, wake_delivery, v, SST_RECURRENT,
                            &v->pred);
+    if (rc == 0)
+        rc = sst_predicate_add(v->t, other_suspects, adopt_suspicions, v,
+                               SST_RECURRENT, &v->spread);
     if (rc) {
         sst_destroy(v->t);
         v->t = NULL;
@@ -1067,8 +1213,10 @@ static int find_shard(struct derecho__smc *s, uint32_t subgroup, size_t size,
     for (;;) {
         if (s->closing)
             return -ESHUTDOWN;
+        if (atomic_load(&s->stopped))
+            return -ENOTCONN;
         struct sview *v = s->cur;
-        if (v && !v->wedged) {
+        if (v && !v->wedged && !atomic_load(&v->suspicion)) {
             if (subgroup >= v->num_subgroups)
                 return -ERANGE;
             int32_t idx = v->mine[subgroup];
@@ -1198,4 +1346,43 @@ int derecho__smc_max_payload(struct derecho__smc *s, uint32_t subgroup,
     }
     pthread_mutex_unlock(&s->lock);
     return rc;
+}
+
+void derecho__smc_set_events(struct derecho__smc *s, derecho__smc_event_fn fn,
+                             void *ctx)
+{
+    pthread_mutex_lock(&s->lock);
+    s->event = fn;
+    s->event_ctx = ctx;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void derecho__smc_stop(struct derecho__smc *s, int reason)
+{
+    /* No lock: called on the SST's polling thread.  Waiting senders see
+     * it at their next check (at most 100 ms), the delivery thread at
+     * its next pass.  The first reason stays. */
+    int expected = 0;
+    atomic_compare_exchange_strong(&s->stopped, &expected, reason);
+    wake(s);
+}
+
+int derecho__smc_stopped(struct derecho__smc *s)
+{
+    return atomic_load(&s->stopped);
+}
+
+bool derecho__smc_suspects(struct derecho__smc *s, uint32_t node_id)
+{
+    pthread_mutex_lock(&s->lock);
+    bool yes = false;
+    struct sview *v = s->cur;
+    if (v) {
+        uint32_t n = sst_num_members(v->t), me = sst_my_rank(v->t);
+        for (uint32_t r = 0; r < n; r++)
+            if (r != me && sst_node_id(v->t, r) == node_id)
+                yes = sst_suspects(v->t, me, r);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return yes;
 }

@@ -17,6 +17,7 @@ TCase *tc_control(void);
 TCase *tc_group(void);
 TCase *tc_group_stress(void);
 TCase *tc_smc(void);
+TCase *tc_smc_count(void);
 TCase *tc_vs(void);
 TCase *tc_vs_stress(void);
 

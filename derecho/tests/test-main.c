@@ -26,6 +26,7 @@ static Suite *unit_suite(void)
     suite_add_tcase(s, tc_json());
     suite_add_tcase(s, tc_view());
     suite_add_tcase(s, tc_control());
+    suite_add_tcase(s, tc_smc_count());
     return s;
 }
 

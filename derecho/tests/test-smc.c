@@ -434,8 +434,35 @@ static int count_lines(const char *path, const char *prefix)
     return count;
 }
 
+/* Set by a test before run_vs_signal: a second member killed (SIGKILL)
+ * together with sig_member (-1: none), and the exit status expected of
+ * the other members (0; 4 when they are left without a majority). */
+static int also_killed = -1;
+static int others_status = 0;
+
+/* Does the last view line of a log list exactly members (e.g. "0,1")? */
+static bool last_view_is(const char *path, const char *members)
+{
+    FILE *f = fopen(path, "r");
+    char line[256], last[256] = "";
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, "view ", 5) == 0)
+            memcpy(last, line, sizeof(last));
+    if (f)
+        fclose(f);
+    const char *list = strchr(last + 5, ' ');
+    if (!list)
+        return false;
+    list++;
+    size_t n = strlen(members);
+    return strncmp(list, members, n) == 0 &&
+           (list[n] == '\n' || list[n] == '\0');
+}
+
 /* sig_member >= 0 gets sig once its log has a view line and at least
- * after_deliveries deliver lines. */
+ * after_deliveries deliver lines.  SIGSTOP: it stays stopped until member
+ * 0's log shows a view of the others (it was suspected and removed), then
+ * gets SIGCONT and must stop as expelled (exit 3). */
 static void run_vs_signal(int n, int messages, const char *sizes,
                           const char *senders, int sig_member, int sig,
                           int after_deliveries)
@@ -498,13 +525,43 @@ static void run_vs_signal(int n, int messages, const char *sizes,
         }
         ck_assert_msg(in, "member %d never got that far", sig_member);
         ck_assert_int_eq(th_signal(&p, sig_member, sig), 0);
+        if (also_killed >= 0)
+            ck_assert_int_eq(th_signal(&p, also_killed, SIGKILL), 0);
+        if (sig == SIGSTOP) {
+            char others[64] = "";
+            for (int i = 0; i < n; i++)
+                if (i != sig_member)
+                    snprintf(others + strlen(others),
+                             sizeof(others) - strlen(others), "%s%d",
+                             others[0] ? "," : "", i);
+            deadline = th_now_ms() + 30000;
+            bool removed = false;
+            while (!removed && th_now_ms() < deadline) {
+                removed = last_view_is(logs[0], others);
+                if (!removed) {
+                    struct timespec ts = {0, 5000000};
+                    nanosleep(&ts, NULL);
+                }
+            }
+            ck_assert_int_eq(th_signal(&p, sig_member, SIGCONT), 0);
+            ck_assert_msg(removed, "member %d stopped was not removed",
+                          sig_member);
+        }
     }
     ck_assert_int_eq(th_wait_all(&p, 120000), 0);
     for (int i = 0; i < n; i++) {
-        if (i == sig_member && sig == SIGKILL) {
+        if ((i == sig_member && sig == SIGKILL) || i == also_killed) {
             ck_assert_msg(WIFSIGNALED(p.status[i]),
                           "member %d after SIGKILL: status %#x", i,
                           p.status[i]);
+            continue;
+        }
+        if (i == sig_member && sig == SIGSTOP) {
+            ck_assert_msg(WIFEXITED(p.status[i]) &&
+                              WEXITSTATUS(p.status[i]) == 3,
+                          "member %d stopped and resumed: status %#x "
+                          "(3: expelled)",
+                          i, p.status[i]);
             continue;
         }
         if (i == sig_member) {
@@ -513,8 +570,10 @@ static void run_vs_signal(int n, int messages, const char *sizes,
                 "member %d after signal %d: status %#x", i, sig, p.status[i]);
             continue;
         }
-        ck_assert_msg(th_exited_ok(&p, i), "member %d: status %#x", i,
-                      p.status[i]);
+        ck_assert_msg(WIFEXITED(p.status[i]) &&
+                          WEXITSTATUS(p.status[i]) == others_status,
+                      "member %d: status %#x (expected exit %d)", i,
+                      p.status[i], others_status);
     }
     struct th_procs c;
     th_procs_init(&c);
@@ -564,6 +623,48 @@ START_TEST(vs_stress_sender_killed_mid_stream)
 }
 END_TEST
 
+/* A member stopped (SIGSTOP) past the suspicion timeout: the others
+ * suspect it by its stalled heartbeat (its kernel still acknowledges TCP),
+ * the leader installs a view without it and they finish; resumed, it
+ * learns from the suspicion in its row that it was removed and stops
+ * ("expelled", vs_stress exit 3) instead of going on. */
+START_TEST(vs_stress_stopped_member_expelled)
+{
+    run_vs_signal(3, 3000, "100,1000", "all", 2, SIGSTOP, 60);
+}
+END_TEST
+
+/* kill -9 of the leader mid-stream: the lowest-ranked survivor takes
+ * over (the others reconnect to it), installs the view without the old
+ * leader, and the survivors finish with the same deliveries. */
+START_TEST(vs_stress_leader_killed)
+{
+    run_vs_signal(3, 400, "100,3000", "all", 0, SIGKILL, 60);
+}
+END_TEST
+
+/* Two failures at once (kill -9 of two non-leaders of five, mid-stream):
+ * the three survivors keep a majority, install a view without both and
+ * finish. */
+START_TEST(vs_stress_two_killed_at_once)
+{
+    also_killed = 3;
+    run_vs_signal(5, 300, "100,1000", "all", 4, SIGKILL, 60);
+}
+END_TEST
+
+/* Partition safety (on by default): kill -9 of two of three leaves the
+ * leader without a majority of its view: it stops as "partitioned"
+ * (vs_stress exit 4) before delivering the view's edge, never installs a
+ * view of itself alone, and check_vs holds over the three logs. */
+START_TEST(vs_stress_minority_stops_partitioned)
+{
+    also_killed = 1;
+    others_status = 4;
+    run_vs_signal(3, 2000, "100,1000", "all", 2, SIGKILL, 60);
+}
+END_TEST
+
 TCase *tc_vs(void)
 {
     TCase *tc = tcase_create("vs_stress");
@@ -573,6 +674,10 @@ TCase *tc_vs(void)
     tcase_add_test(tc, vs_stress_three_one_sender);
     tcase_add_test(tc, vs_stress_sigterm_leaves_cleanly);
     tcase_add_test(tc, vs_stress_sender_killed_mid_stream);
+    tcase_add_test(tc, vs_stress_stopped_member_expelled);
+    tcase_add_test(tc, vs_stress_two_killed_at_once);
+    tcase_add_test(tc, vs_stress_leader_killed);
+    tcase_add_test(tc, vs_stress_minority_stops_partitioned);
     return tc;
 }
 

@@ -571,6 +571,19 @@ typedef void (*derecho_log_fn)(void *ctx, int level, const char *module,
  * derecho_group_destroy; must not block. */
 typedef void (*derecho_view_fn)(void *ctx, const struct derecho_view *view);
 
+/* Why a member stopped (derecho_group_stopped, on_stopped):
+ * EXPELLED: the others removed me (I was suspected, e.g. stopped too
+ * long); PARTITIONED: I would have installed a view without a majority of
+ * the previous one (see derecho_group_create). */
+#define DERECHO_STOPPED_EXPELLED 1
+#define DERECHO_STOPPED_PARTITIONED 2
+
+/* Called once when this member stops being one (reason DERECHO_STOPPED_*),
+ * on the group's thread, with no lock held.  The process goes on; every
+ * later send returns -ENOTCONN and no more views or deliveries come.
+ * Call derecho_group_destroy (not from the callback) to free the group. */
+typedef void (*derecho_stopped_fn)(void *ctx, int reason);
+
 /* A message was delivered (docs/derecho.md, "Ordered multicast").  Runs
  * on the group's delivery thread ("derecho-dlv"), one message at a time,
  * in the shard's order (ordered mode) or on receipt (unordered mode).
@@ -599,6 +612,10 @@ struct derecho_group_options {
      * its size is accepted and these stay NULL). */
     derecho_deliver_fn on_deliver; /* may be NULL */
     void *deliver_ctx;
+    /* Added with failure handling over the SST (a struct from an older
+     * header ends before it; its size is accepted and these stay NULL). */
+    derecho_stopped_fn on_stopped; /* may be NULL */
+    void *stopped_ctx;
 };
 
 /* Fills the defaults above and sets o->size.  NULL: nothing happens. */
@@ -630,14 +647,42 @@ struct derecho_group;
  * member (docs/derecho.md, "Ordered multicast over SMC"); rdmc_port is
  * read but not bound (one pool serves SST and, later, RDMC).
  *
- * Not built yet: failure handling over the SST (a member that stops
- * without closing its connection is not removed), leader takeover,
- * RDMC. */
+ * Failures over the SST: a member suspected by libsst (heartbeat stalled
+ * past 1 s, e.g. SIGSTOP, or its connection broken) wedges the view at
+ * every member (no new sends; they wait for the next view), the
+ * suspicion spreads to every member (the union of the rows' suspicion
+ * columns), and the leader installs the next view without it.  A member
+ * that learns the others suspect it (resumed after a stop) stops:
+ * on_stopped(DERECHO_STOPPED_EXPELLED), sends return -ENOTCONN.
+ * Partition safety (on unless [DERECHO] disable_partitioning_safety =
+ * true): a member that suspects half of its view or more, or would end a
+ * view whose failed members (suspected, not departed gracefully) are half
+ * or more of those that did not leave gracefully, stops before delivering
+ * that view's edge: on_stopped(DERECHO_STOPPED_PARTITIONED).  The library
+ * never exits the process.
+ *
+ * A failed leader (its control connection closed, or suspected) is
+ * replaced by the lowest-ranked member that is neither it nor suspected:
+ * the others reconnect to that member's gms_port, and it installs the
+ * next view once they did (at most 2 s).
+ *
+ * Not built yet: finishing a proposal the failed leader had only partly
+ * announced, the ragged edge computed and published by the shard leader
+ * (every survivor computes the same edge from the final counters after
+ * the end-of-view barrier), RDMC. */
 DERECHO_EXPORT int derecho_group_create(const struct conf *c,
                                         const struct derecho_layout_spec *spec,
                                         const struct derecho_group_options *o,
                                         struct derecho_group **out,
                                         struct derecho_error *err);
+
+/* 0 while this process is a member of g, DERECHO_STOPPED_EXPELLED once
+ * the others removed it (libsst told it that a member suspects it: e.g.
+ * it was stopped past the suspicion timeout, then resumed; or the leader
+ * announced a view without it), DERECHO_STOPPED_PARTITIONED once it was
+ * left without a majority.  Non-zero as soon as sends return -ENOTCONN
+ * (on_stopped may run a moment later).  -EINVAL for NULL.  Any thread. */
+DERECHO_EXPORT int derecho_group_stopped(struct derecho_group *g);
 
 /* Leaves the group: stops the group's thread, ends the current view's
  * multicast (undelivered messages are dropped here), closes its SST

@@ -1,0 +1,268 @@
+/* view_change: how long a group takes to install the next view after a
+ * member is killed (issue 15, "Benchmarks").
+ *
+ *   view_change [--SECTION/key=value ... --] [--spawn] num_nodes runs
+ *
+ * With --spawn (the way to run it) each run starts num_nodes members on
+ * 127.0.0.1 (node 0 the contact and leader), waits until every member
+ * installed the full view, sends SIGKILL to the last member (not the
+ * leader: leader takeover is not built yet), and measures, on the one
+ * machine-wide monotonic clock, the time from the kill until the last
+ * survivor's on_view for the view without it.  Prints
+ *   RESULT bench=view_change nodes= runs= ms_p50= ms_max=
+ * Without --spawn this process is one member (started by --spawn with
+ * --member): it prints "READY" once in the full view, then "MEMBER
+ * node=<id> installed_ns=<t>" when it installed a smaller view, and
+ * leaves when its stdin closes. */
+#include "derecho-bench.h"
+
+#define MAX_RUNS 100
+#define READY_TIMEOUT_MS 60000
+#define CHANGE_TIMEOUT_MS 20000
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: view_change [--SECTION/key=value ... --] [--spawn] "
+               "num_nodes runs\n"
+               "  --spawn: start num_nodes members on 127.0.0.1 per run, "
+               "kill -9 the last\n"
+               "  one once all are in the full view, and time until every "
+               "survivor\n"
+               "  installed the next view (RESULT ms_p50 ms_max)\n");
+}
+
+struct vc {
+    size_t most;        /* largest view seen */
+    int64_t smaller_ns; /* when a view smaller than that was installed */
+};
+
+static void on_view(void *ctx, const struct derecho_view *v)
+{
+    struct bench_member *m = ctx;
+    struct vc *s = m->app;
+    size_t n = derecho_view_num_members(v);
+    pthread_mutex_lock(&m->lock);
+    if (n < s->most && s->smaller_ns == 0)
+        s->smaller_ns = bench_now_ns();
+    if (n > s->most)
+        s->most = n;
+    m->members_now = n;
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+}
+
+struct want {
+    struct bench_member *m;
+    size_t n;
+};
+
+static bool full(void *arg)
+{
+    const struct want *w = arg;
+    return w->m->members_now >= w->n;
+}
+
+static bool smaller(void *arg)
+{
+    const struct want *w = arg;
+    return ((struct vc *)w->m->app)->smaller_ns != 0;
+}
+
+static int run_member(struct conf *c, long nodes)
+{
+    uint64_t me = 0;
+    conf_get_u64(c, "DERECHO", "local_id", &me);
+    struct derecho_layout_spec *spec = bench_spec(DERECHO_MODE_ORDERED, 0);
+    struct bench_member m;
+    bench_member_init(&m);
+    m.my_id = (uint32_t)me;
+    struct vc s = {0, 0};
+    m.app = &s;
+    struct derecho_group_options o;
+    derecho_group_options_init(&o);
+    o.on_view = on_view;
+    o.ctx = &m;
+    o.log_level = LOG_ERR;
+    struct derecho_group *g = NULL;
+    struct derecho_error err;
+    if (!spec || derecho_group_create(c, spec, &o, &g, &err) != 0) {
+        fprintf(stderr, "view_change: %s\n", spec ? err.msg : "layout");
+        derecho_layout_spec_destroy(spec);
+        return 1;
+    }
+    int status = 0;
+    struct want w = {&m, (size_t)nodes};
+    if (!bench_wait(&m, full, &w, READY_TIMEOUT_MS)) {
+        fprintf(stderr, "view_change: no view of %ld members\n", nodes);
+        status = 1;
+        goto out;
+    }
+    printf("READY\n");
+    fflush(stdout);
+    if (!bench_wait(&m, smaller, &w, CHANGE_TIMEOUT_MS)) {
+        fprintf(stderr, "view_change %llu: no smaller view within %d ms\n",
+                (unsigned long long)me, CHANGE_TIMEOUT_MS);
+        status = 1;
+        goto out;
+    }
+    printf("MEMBER node=%llu installed_ns=%lld\n", (unsigned long long)me,
+           (long long)s.smaller_ns);
+    fflush(stdout);
+    bench_wait_release();
+out:
+    derecho_group_destroy(g);
+    derecho_layout_spec_destroy(spec);
+    return status;
+}
+
+/* Reads one line from fd into buf (bounded by deadline).  0 or -1. */
+static int read_line(int fd, char *buf, size_t cap, int64_t deadline)
+{
+    size_t have = 0;
+    while (bench_now_ns() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t r = read(fd, buf + have, 1);
+        if (r <= 0)
+            return -1;
+        if (buf[have] == '\n') {
+            buf[have] = '\0';
+            return 0;
+        }
+        if (++have == cap - 1)
+            return -1;
+    }
+    return -1;
+}
+
+/* One run: ms from the kill to the last survivor's install, or < 0. */
+static double one_run(int n, int noverrides, char **overrides, char **args)
+{
+    struct bench_children ch;
+    if (bench_spawn(&ch, n, noverrides, overrides, 2, args) != 0)
+        return -1;
+    double ms = -1;
+    char line[512];
+    int64_t deadline = bench_now_ns() + (int64_t)READY_TIMEOUT_MS * 1000000;
+    bool ready = true;
+    for (int i = 0; i < n && ready; i++)
+        ready = read_line(ch.out[i], line, sizeof(line), deadline) == 0 &&
+                strcmp(line, "READY") == 0;
+    if (ready) {
+        int64_t t0 = bench_now_ns();
+        kill(ch.pid[n - 1], SIGKILL);
+        int64_t last = 0;
+        deadline = bench_now_ns() + (int64_t)CHANGE_TIMEOUT_MS * 1000000;
+        bool all = true;
+        for (int i = 0; i < n - 1 && all; i++) {
+            all = read_line(ch.out[i], line, sizeof(line), deadline) == 0;
+            double t = all ? bench_field(line, "installed_ns") : 0;
+            if (all && t > (double)last)
+                last = (int64_t)t;
+        }
+        if (all)
+            ms = (double)(last - t0) / 1e6;
+    }
+    if (ms < 0)
+        fprintf(stderr, "view_change: a run failed\n");
+    for (int i = 0; i < n; i++)
+        close(ch.in[i]);
+    for (int i = 0; i < n; i++) {
+        int st = 0;
+        int64_t until = bench_now_ns() + 30000000000LL;
+        pid_t r;
+        while ((r = waitpid(ch.pid[i], &st, WNOHANG)) == 0 &&
+               bench_now_ns() < until) {
+            struct timespec ts = {0, 10000000};
+            nanosleep(&ts, NULL);
+        }
+        if (r == 0) {
+            kill(ch.pid[i], SIGKILL);
+            waitpid(ch.pid[i], &st, 0);
+        }
+        close(ch.out[i]);
+    }
+    return ms;
+}
+
+int main(int argc, char **argv)
+{
+    int dashes = -1;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--") == 0) {
+            dashes = i;
+            break;
+        }
+    int noverrides = dashes > 0 ? dashes - 1 : 0;
+    char **overrides = calloc((size_t)noverrides + 1, sizeof(*overrides));
+    for (int i = 0; i < noverrides; i++)
+        overrides[i] = argv[1 + i];
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            free(overrides);
+            return 0;
+        }
+    struct conf_options co;
+    conf_options_init(&co);
+    co.log_level = LOG_ERR;
+    struct conf *c = NULL;
+    struct conf_error cerr;
+    if (conf_startup(&co, &argc, argv, &c, &cerr) != 0) {
+        char line[512];
+        conf_error_format(&cerr, line, sizeof(line));
+        fprintf(stderr, "view_change: %s\n", line);
+        free(overrides);
+        return 64;
+    }
+    bool spawn = false;
+    int k = 1;
+    for (; k < argc && strncmp(argv[k], "--", 2) == 0; k++) {
+        if (strcmp(argv[k], "--spawn") == 0)
+            spawn = true;
+        else if (strcmp(argv[k], "--member") != 0)
+            break;
+    }
+    long v[2];
+    int nv = 0;
+    bool bad = argc - k != 2;
+    for (int i = k; !bad && i < argc; i++) {
+        char *end;
+        v[nv++] = strtol(argv[i], &end, 10);
+        bad = *end || end == argv[i];
+    }
+    if (bad || v[0] < 2 || v[0] > BENCH_MAX_NODES || v[1] < 1 ||
+        v[1] > MAX_RUNS) {
+        usage(stderr);
+        conf_destroy(c);
+        free(overrides);
+        return 64;
+    }
+    int status = 0;
+    if (!spawn) {
+        status = run_member(c, v[0]);
+    } else {
+        double ms[MAX_RUNS];
+        int good = 0;
+        for (long r = 0; r < v[1]; r++) {
+            double x = one_run((int)v[0], noverrides, overrides, argv + k);
+            if (x >= 0)
+                ms[good++] = x;
+        }
+        if (good < v[1]) {
+            fprintf(stderr, "view_change: %ld of %ld runs failed\n",
+                    v[1] - good, v[1]);
+            status = 1;
+        }
+        if (good > 0) {
+            qsort(ms, (size_t)good, sizeof(ms[0]), bench_cmp_double);
+            printf("RESULT bench=view_change nodes=%ld runs=%d ms_p50=%.1f "
+                   "ms_max=%.1f\n",
+                   v[0], good, ms[good / 2], ms[good - 1]);
+        }
+    }
+    conf_destroy(c);
+    free(overrides);
+    return status;
+}
