@@ -209,8 +209,14 @@ void fab_user_destroy(struct fab_user *user)
         return;
     struct fab_pool *pool = user->pool;
     bool on_pool_thread = pthread_equal(pthread_self(), pool->thread);
-    if (!on_pool_thread)
-        pthread_mutex_lock(&pool->cb_lock);
+    /* No new on_failure call of this user starts; wait for the running
+     * one (only the pool thread runs them; on it, a call of this user is
+     * further up our own stack, so the user is freed when it returns). */
+    pthread_mutex_lock(&pool->lock);
+    user->dying = true;
+    while (!on_pool_thread && user->in_cb > 0)
+        pthread_cond_wait(&pool->cb_cond, &pool->lock);
+    pthread_mutex_unlock(&pool->lock);
     bool taken = progress_enter(pool);
     pthread_mutex_lock(&pool->lock);
     for (struct fab_user **pp = &pool->users; *pp; pp = &(*pp)->next) {
@@ -227,11 +233,13 @@ void fab_user_destroy(struct fab_user *user)
             unref_locked(pool, r->conn);
         free(r);
     }
+    bool deferred = user->in_cb > 0;
+    if (deferred)
+        user->free_when_idle = true;
     pthread_mutex_unlock(&pool->lock);
     progress_leave(pool, taken);
-    if (!on_pool_thread)
-        pthread_mutex_unlock(&pool->cb_lock);
-    free(user);
+    if (!deferred)
+        free(user);
 }
 
 static int add_borrow_locked(struct fab_user *user, struct fab_conn *c)

@@ -184,6 +184,12 @@ struct fab_user {
     struct fab_borrow_rec *borrows; /* pool->lock */
     struct fab_user *next;
     uint32_t tag; /* claimed data tag, 0: none (pool->lock) */
+    /* on_failure calls of this user collected and not yet finished
+     * (pool->lock); fab_user_destroy waits until it is 0. */
+    int in_cb;
+    bool dying;          /* fab_user_destroy began: no new calls */
+    bool free_when_idle; /* destroyed from its own callback: the pool
+                          * thread frees it when in_cb reaches 0 */
 };
 
 struct fab_blob {
@@ -231,8 +237,9 @@ struct fab_pool {
     bool thread_started;
     _Atomic bool stopping;
 
-    /* Lock order: cb_lock -> progress_lock -> lock. */
-    pthread_mutex_t cb_lock;       /* held while on_failure callbacks run */
+    /* Lock order: progress_lock -> lock.  No lock is held while a user
+     * callback runs; cb_cond (with lock) signals a user's in_cb drop. */
+    pthread_cond_t cb_cond;
     pthread_mutex_t progress_lock; /* one progressing thread at a time */
     _Atomic(pthread_t) progress_owner;
     _Atomic bool progress_owned;

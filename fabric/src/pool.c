@@ -205,20 +205,25 @@ void fab__handle_eq(struct fab_pool *pool)
 /* ---- failure fan-out and reaping -------------------------------------- */
 
 struct failure_call {
+    struct fab_user *user; /* pinned by its in_cb count */
     void (*fn)(void *ctx, uint32_t node_id, int reason);
     void *ctx;
     uint32_t node_id;
     int reason;
 };
 
+/* Runs on the pool thread only, so reports reach each user in the order
+ * the failures were collected.  The calls are collected under pool->lock,
+ * each pinning its user (in_cb), and made with no lock held. */
 void fab__report_failures(struct fab_pool *pool)
 {
     atomic_store_explicit(&pool->failure_pending, false, memory_order_relaxed);
-    pthread_mutex_lock(&pool->cb_lock);
     pthread_mutex_lock(&pool->lock);
     size_t n = 0, cap = 0;
     struct failure_call *calls = NULL;
     for (struct fab_user *u = pool->users; u; u = u->next) {
+        if (u->dying)
+            continue;
         for (struct fab_borrow_rec *r = u->borrows; r; r = r->next) {
             if (r->conn->state != FAB__CONN_FAILED || r->reported)
                 continue;
@@ -236,18 +241,30 @@ void fab__report_failures(struct fab_pool *pool)
                 calls = nc;
                 cap = ncap;
             }
-            calls[n++] = (struct failure_call){u->cbs.on_failure, u->ctx,
+            calls[n++] = (struct failure_call){u, u->cbs.on_failure, u->ctx,
                                                r->conn->node_id,
                                                atomic_load(&r->conn->status)};
+            u->in_cb++;
         }
     }
     for (struct fab_conn *c = pool->conns; c; c = c->next)
         if (c->state == FAB__CONN_FAILED)
             c->reported = true;
     pthread_mutex_unlock(&pool->lock);
-    for (size_t i = 0; i < n; i++)
-        calls[i].fn(calls[i].ctx, calls[i].node_id, calls[i].reason);
-    pthread_mutex_unlock(&pool->cb_lock);
+    for (size_t i = 0; i < n; i++) {
+        struct fab_user *u = calls[i].user;
+        pthread_mutex_lock(&pool->lock);
+        bool skip = u->dying; /* destroy began after collection */
+        pthread_mutex_unlock(&pool->lock);
+        if (!skip)
+            calls[i].fn(calls[i].ctx, calls[i].node_id, calls[i].reason);
+        pthread_mutex_lock(&pool->lock);
+        bool free_it = --u->in_cb == 0 && u->free_when_idle;
+        pthread_cond_broadcast(&pool->cb_cond);
+        pthread_mutex_unlock(&pool->lock);
+        if (free_it)
+            free(u);
+    }
     free(calls);
 }
 
@@ -451,7 +468,7 @@ static void pool_free(struct fab_pool *pool)
     pthread_cond_destroy(&pool->cond);
     pthread_mutex_destroy(&pool->lock);
     pthread_mutex_destroy(&pool->progress_lock);
-    pthread_mutex_destroy(&pool->cb_lock);
+    pthread_cond_destroy(&pool->cb_cond);
     free(pool);
 }
 
@@ -605,7 +622,7 @@ static int pool_alloc(const struct fab_options *given, struct fab_pool **out,
     pool->user_wait_fd = pool->user_wake_fd = pool->eq_fd = -1;
     pthread_mutex_init(&pool->lock, NULL);
     pthread_mutex_init(&pool->progress_lock, NULL);
-    pthread_mutex_init(&pool->cb_lock, NULL);
+    pthread_cond_init(&pool->cb_cond, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -4,6 +4,8 @@
 #include "test-fab.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -631,6 +633,69 @@ START_TEST(borrow_from_on_failure_is_refused)
 }
 END_TEST
 
+/* on_failure runs with no library lock held: a caller lock held around
+ * fab_user_destroy (of another user, from another thread) and also taken
+ * inside on_failure does not deadlock.  (It did while on_failure ran under
+ * the pool's cb_lock, which fab_user_destroy takes.) */
+struct lock_taker {
+    pthread_mutex_t mu;
+    atomic_bool entered, done;
+};
+
+static void lock_on_failure(void *ctx, uint32_t node_id, int reason)
+{
+    (void)node_id;
+    (void)reason;
+    struct lock_taker *t = ctx;
+    atomic_store(&t->entered, true);
+    pthread_mutex_lock(&t->mu);
+    pthread_mutex_unlock(&t->mu);
+    atomic_store(&t->done, true);
+}
+
+struct destroy_job {
+    struct fab_user *user;
+    atomic_bool done;
+};
+
+static void *destroy_thread(void *arg)
+{
+    struct destroy_job *j = arg;
+    fab_user_destroy(j->user);
+    atomic_store(&j->done, true);
+    return NULL;
+}
+
+START_TEST(caller_lock_taken_in_on_failure_does_not_deadlock)
+{
+    struct lock_taker t = {0};
+    pthread_mutex_init(&t.mu, NULL);
+    struct fab_user_callbacks cbs = {.on_failure = lock_on_failure};
+    struct pair pr;
+    pair_open(&pr, &cbs, &t);
+    struct fab_user *other;
+    ck_assert_int_eq(fab_user_create(pr.p1, NULL, NULL, &other), 0);
+
+    pthread_mutex_lock(&t.mu);
+    ck_assert_int_eq(fab_pool_fail_peer(pr.p1, 2, -EHOSTDOWN), 0);
+    ck_assert(TH_WAIT_UNTIL(atomic_load(&t.entered), 5000));
+    /* on_failure now waits for t.mu, which we hold around a libfab call */
+    struct destroy_job j = {.user = other};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, destroy_thread, &j), 0);
+    if (!TH_WAIT_UNTIL(atomic_load(&j.done), 5000)) {
+        /* deadlocked: nothing can be cleaned up */
+        fprintf(stderr, "fab_user_destroy blocked by a running on_failure\n");
+        _exit(1);
+    }
+    pthread_join(th, NULL);
+    pthread_mutex_unlock(&t.mu);
+    ck_assert(TH_WAIT_UNTIL(atomic_load(&t.done), 5000));
+    pair_close(&pr);
+    pthread_mutex_destroy(&t.mu);
+}
+END_TEST
+
 /* Issue 11's contract, the same cases as every library's contract test:
  * options sizes (short, zeroed, longer), NULL options and out, strerror of
  * every code both signs and of an unrelated errno, getters on NULL, a
@@ -863,6 +928,7 @@ Suite *fab_misuse_suite(void)
     tcase_add_test(tc, operations_refuse_bad_ranges_and_foreign_regions);
     tcase_add_test(tc, destroy_from_callbacks_is_refused);
     tcase_add_test(tc, borrow_from_on_failure_is_refused);
+    tcase_add_test(tc, caller_lock_taken_in_on_failure_does_not_deadlock);
     tcase_add_test(tc, contract);
     tcase_add_test(tc, rendezvous_meets_and_names_the_missing_peer);
     suite_add_tcase(s, tc);

@@ -588,6 +588,32 @@ static int pick_slot(const uint8_t *buf, uint64_t magic, uint64_t nonce,
     return n;
 }
 
+/* The decoder of encode_slots: buf holds the len bytes read from the start
+ * of a file (NAME.log with PERSISTENT__FILE_MAGIC, NAME.meta with
+ * PERSISTENT__META_MAGIC and, when check_nonce, NAME.log's nonce).  The
+ * newest valid slot goes to *m, valid[i] says which slots were.  Returns
+ * the number of valid slots (0: neither), or -EBADMSG, with err naming
+ * path, when the file is of another on-disk format or shorter than a
+ * header. */
+static int decode_slots(const uint8_t *buf, size_t len, uint64_t magic,
+                        uint64_t nonce, bool check_nonce, struct meta *m,
+                        bool valid[2], const char *path,
+                        struct persistent_error *err)
+{
+    if (len >= 12 && persistent__get64(buf) == magic &&
+        persistent__get32(buf + 8) != PERSISTENT__FORMAT) {
+        set_error(err, path, 8,
+                  "on-disk format %u; this library reads format %u only",
+                  persistent__get32(buf + 8), PERSISTENT__FORMAT);
+        return -EBADMSG;
+    }
+    if (len < PERSISTENT__FILE_HEADER) {
+        set_error(err, path, 0, "bad file header (%zu bytes)", len);
+        return -EBADMSG;
+    }
+    return pick_slot(buf, magic, nonce, check_nonce, m, valid);
+}
+
 static bool same_meta(const struct meta *a, const struct meta *b)
 {
     return a->nonce == b->nonce && a->start_off == b->start_off &&
@@ -596,24 +622,18 @@ static bool same_meta(const struct meta *a, const struct meta *b)
            a->floor_ver == b->floor_ver && a->floor_ts == b->floor_ts;
 }
 
-/* Reads NAME.meta and decides, with NAME.log's slots (hdr, its first two
- * pages), what the log's state is.  NAME.log's slots are written first,
- * so the two files agree (same seq, same fields) or NAME.log is one seq
- * ahead (a crash between the two writes, or a NAME.meta one update old):
- * NAME.log's newest slot is then the state.  NAME.meta one seq ahead is
+/* Reads NAME.meta and decides, with NAME.log's slots (lm: the newest valid
+ * one, lvalid: which were valid), what the log's state is.  NAME.log's slots
+ * are written first, so the two files agree (same seq, same fields) or NAME.log
+ * is one seq ahead (a crash between the two writes, or a NAME.meta one update
+ * old): NAME.log's newest slot is then the state.  NAME.meta one seq ahead is
  * accepted only when NAME.log's slot of that seq is damaged (it was
  * written and synced before NAME.meta's was).  Anything else means one
  * file is an older copy or damaged: -EBADMSG naming both. */
-static int read_meta(struct persistent_log *log, const uint8_t *hdr,
-                     struct meta *m, struct persistent_error *err)
+static int read_meta(struct persistent_log *log, struct meta lm,
+                     const bool lvalid[2], struct meta *m,
+                     struct persistent_error *err)
 {
-    struct meta lm;
-    bool lvalid[2];
-    if (pick_slot(hdr, PERSISTENT__FILE_MAGIC, 0, false, &lm, lvalid) == 0) {
-        set_error(err, log->data_path, 0, "bad file header (both slots)");
-        return -EBADMSG;
-    }
-    log->nonce = lm.nonce;
     /* O_NONBLOCK: a FIFO in its place must not block the open (it is
      * refused below, as anything but a regular file is). */
     int fd = open(log->meta_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -639,19 +659,13 @@ static int read_meta(struct persistent_log *log, const uint8_t *hdr,
                   persistent_strerror(e));
         return e;
     }
-    if (persistent__get64(buf) == PERSISTENT__META_MAGIC &&
-        persistent__get32(buf + 8) != PERSISTENT__FORMAT) {
-        set_error(err, log->meta_path, 8,
-                  "on-disk format %u; this library reads format %u only",
-                  persistent__get32(buf + 8), PERSISTENT__FORMAT);
-        free(buf);
-        return -EBADMSG;
-    }
     struct meta mm;
     bool mvalid[2];
-    int nm =
-        pick_slot(buf, PERSISTENT__META_MAGIC, lm.nonce, true, &mm, mvalid);
+    int nm = decode_slots(buf, PERSISTENT__FILE_HEADER, PERSISTENT__META_MAGIC,
+                          lm.nonce, true, &mm, mvalid, log->meta_path, err);
     free(buf);
+    if (nm < 0)
+        return nm;
     if (nm == 0) {
         set_error(err, log->meta_path, 0, "no valid metadata slot (for %s)",
                   log->data_path);
@@ -839,16 +853,19 @@ static int open_files(struct persistent_log *log, struct persistent_error *err)
     return 0;
 }
 
-static int open_log(const struct persistent_options *user_opts,
-                    const char *name, struct persistent_log **out,
-                    struct persistent_error *err)
+/* persistent_log_open, phase 1 (validate): the name and the options
+ * (NULL: every default) checked and copied into *opts, defaults for the
+ * fields the caller's layout lacks. */
+static int open_validate(const struct persistent_options *user_opts,
+                         const char *name, struct persistent_log **out,
+                         struct persistent_options *opts,
+                         struct persistent_error *err)
 {
     if (!out || !valid_name(name)) {
         set_error(err, name, 0, "invalid log name");
         return -EINVAL;
     }
-    struct persistent_options opts;
-    persistent_options_init(&opts);
+    persistent_options_init(opts);
     if (user_opts) {
         /* The size of the caller's struct (docs/api.md's rule): an older,
          * shorter one (at least through max_data_size, the first release's
@@ -864,57 +881,65 @@ static int open_log(const struct persistent_options *user_opts,
             set_error(err, name, 0,
                       "options size %zu is not one of a "
                       "struct persistent_options (this library's: %zu)",
-                      n, sizeof(opts));
+                      n, sizeof(*opts));
             return -EINVAL;
         }
-        if (n > sizeof(opts)) {
-            const uint8_t *extra = (const uint8_t *)user_opts + sizeof(opts);
-            for (size_t i = 0; i < n - sizeof(opts); i++) {
+        if (n > sizeof(*opts)) {
+            const uint8_t *extra = (const uint8_t *)user_opts + sizeof(*opts);
+            for (size_t i = 0; i < n - sizeof(*opts); i++) {
                 if (extra[i] != 0) {
                     set_error(err, name, 0,
                               "options size %zu: byte %zu is not zero, and "
                               "this library's struct persistent_options "
                               "ends at %zu",
-                              n, sizeof(opts) + i, sizeof(opts));
+                              n, sizeof(*opts) + i, sizeof(*opts));
                     return -EINVAL;
                 }
             }
-            n = sizeof(opts);
+            n = sizeof(*opts);
         }
-        memcpy(&opts, user_opts, n);
-        opts.size = sizeof(opts);
+        memcpy(opts, user_opts, n);
+        opts->size = sizeof(*opts);
     }
-    if (!opts.directory || !opts.directory[0] || opts.max_log_entry == 0 ||
-        opts.max_log_entry > (1ull << 32) || opts.max_data_size < 4096 ||
-        opts.max_data_size > (1ull << 46)) {
-        if (opts.max_log_entry > (1ull << 32))
-            set_error(err, opts.directory, 0,
+    if (!opts->directory || !opts->directory[0] || opts->max_log_entry == 0 ||
+        opts->max_log_entry > (1ull << 32) || opts->max_data_size < 4096 ||
+        opts->max_data_size > (1ull << 46)) {
+        if (opts->max_log_entry > (1ull << 32))
+            set_error(err, opts->directory, 0,
                       "max_log_entry %llu is above this library's limit "
                       "2^32 (4294967296)",
-                      (unsigned long long)opts.max_log_entry);
-        else if (opts.max_data_size > (1ull << 46))
-            set_error(err, opts.directory, 0,
+                      (unsigned long long)opts->max_log_entry);
+        else if (opts->max_data_size > (1ull << 46))
+            set_error(err, opts->directory, 0,
                       "max_data_size %llu is above this library's limit "
                       "2^46 (64 TiB)",
-                      (unsigned long long)opts.max_data_size);
+                      (unsigned long long)opts->max_data_size);
         else
-            set_error(err, opts.directory, 0, "invalid options");
+            set_error(err, opts->directory, 0, "invalid options");
         return -EINVAL;
     }
+    return 0;
+}
+
+/* Phase 2 (allocate): the log's memory, names, paths, index and staging
+ * buffer; no file is touched. */
+static int open_alloc(const struct persistent_options *opts, const char *name,
+                      struct persistent_log **out)
+{
     persistent__readers_init();
     struct persistent_log *log = alloc_log();
     if (!log)
         return -ENOMEM;
     log->fd = -1;
     log->dir_fd = -1;
-    log->opts = opts;
-    log->dir = strdup(opts.directory);
+    log->opts = *opts;
+    log->dir = strdup(opts->directory);
     log->name = strdup(name);
     log->opts.directory = log->dir;
     log->data_path = log->dir ? join(log->dir, name, ".log") : NULL;
     log->meta_path = log->dir ? join(log->dir, name, ".meta") : NULL;
     uint64_t cap = 1;
-    while (cap < opts.max_log_entry)
+    while (cap < opts->max_log_entry)
         cap <<= 1;
     log->cap = cap;
     log->mask = cap - 1;
@@ -926,91 +951,127 @@ static int open_log(const struct persistent_options *user_opts,
         return -ENOMEM;
     }
     atomic_store(&log->persisted, PERSISTENT_INVALID_VERSION);
+    *out = log;
+    return 0;
+}
 
-    int e = open_files(log, err);
-    if (e)
-        goto fail;
-
-    /* The header: two slots, or (any older format) a header naming its
-     * format at the same place. */
+/* Phase 4 (decode the header): NAME.log's first two pages (its two slots,
+ * or an older format's header naming its format at the same place)
+ * decoded, then NAME.meta read and reconciled with them into *m. */
+static int open_header(struct persistent_log *log, struct meta *m,
+                       struct persistent_error *err)
+{
     uint8_t *hdr = calloc(1, PERSISTENT__FILE_HEADER);
-    if (!hdr) {
-        e = -ENOMEM;
-        goto fail;
-    }
-    struct stat hst;
-    e = fstat(log->fd, &hst) != 0 ? -errno : 0;
-    size_t hlen = !e && (uint64_t)hst.st_size < PERSISTENT__FILE_HEADER
-                      ? (size_t)hst.st_size
+    if (!hdr)
+        return -ENOMEM;
+    struct stat st;
+    int e = fstat(log->fd, &st) != 0 ? -errno : 0;
+    size_t hlen = !e && (uint64_t)st.st_size < PERSISTENT__FILE_HEADER
+                      ? (size_t)st.st_size
                       : PERSISTENT__FILE_HEADER;
     if (!e)
         e = read_all(log->fd, hdr, hlen, 0);
-    if (!e && hlen >= 12 && persistent__get64(hdr) == PERSISTENT__FILE_MAGIC &&
-        persistent__get32(hdr + 8) != PERSISTENT__FORMAT) {
-        set_error(err, log->data_path, 8,
-                  "on-disk format %u; this library reads format %u only",
-                  persistent__get32(hdr + 8), PERSISTENT__FORMAT);
-        e = -EBADMSG;
-    } else if (!e && hlen < PERSISTENT__FILE_HEADER) {
-        set_error(err, log->data_path, 0, "bad file header (%zu bytes)", hlen);
-        e = -EBADMSG;
-    } else if (e) {
+    if (e) {
         set_error(err, log->data_path, 0, "cannot read: %s",
                   persistent_strerror(e));
+        free(hdr);
+        return e;
     }
-    struct meta m = {0};
-    if (!e)
-        e = read_meta(log, hdr, &m, err);
+    struct meta lm;
+    bool lvalid[2];
+    int n = decode_slots(hdr, hlen, PERSISTENT__FILE_MAGIC, 0, false, &lm,
+                         lvalid, log->data_path, err);
     free(hdr);
-    if (e)
-        goto fail;
-
-    struct stat st;
-    if (fstat(log->fd, &st) != 0) {
-        e = -errno;
-        goto fail;
+    if (n < 0)
+        return n;
+    if (n == 0) {
+        set_error(err, log->data_path, 0, "bad file header (both slots)");
+        return -EBADMSG;
     }
-    if (m.start_off > (uint64_t)st.st_size) {
+    log->nonce = lm.nonce;
+    return read_meta(log, lm, lvalid, m, err);
+}
+
+/* Phase 5 (map): the file's size checked against the header, the window
+ * mapped over what the file holds, the log's position set from *m.
+ * *file_size: the file's size, for recovery. */
+static int open_map(struct persistent_log *log, const struct meta *m,
+                    uint64_t *file_size, struct persistent_error *err)
+{
+    struct stat st;
+    if (fstat(log->fd, &st) != 0)
+        return -errno;
+    if (m->start_off > (uint64_t)st.st_size) {
         set_error(err, log->data_path, (uint64_t)st.st_size,
                   "file ends at %llu before its first entry at %llu",
                   (unsigned long long)st.st_size,
-                  (unsigned long long)m.start_off);
-        e = -EBADMSG;
-        goto fail;
+                  (unsigned long long)m->start_off);
+        return -EBADMSG;
     }
     /* The window covers what the file holds (at least 1 MiB) and grows
      * with the log, up to what max_data_size needs. */
-    log->window_max = page_up(opts.max_data_size) + 2 * page_size();
-    uint64_t have = (uint64_t)st.st_size - page_down(m.start_off);
+    log->window_max = page_up(log->opts.max_data_size) + 2 * page_size();
+    uint64_t have = (uint64_t)st.st_size - page_down(m->start_off);
     uint64_t first = PERSISTENT__MIN_WINDOW;
     while (first < have && first < log->window_max)
         first *= 2;
     log->map_size = first < log->window_max ? first : log->window_max;
-    e = map_window(log, page_down(m.start_off));
+    int e = map_window(log, page_down(m->start_off));
     if (e) {
         set_error(err, log->data_path, 0, "cannot map: %s",
                   persistent_strerror(e));
-        goto fail;
+        return e;
     }
     log->head = 0;
-    log->head_index = m.start_index;
+    log->head_index = m->start_index;
     log->last_ver = PERSISTENT_INVALID_VERSION;
     log->last_ts = INT64_MIN;
-    log->start_off = m.start_off;
-    log->punched_upto = page_down(m.start_off);
-    e = recover(log, &m, (uint64_t)st.st_size, err);
-    if (e)
-        goto fail;
+    log->start_off = m->start_off;
+    log->punched_upto = page_down(m->start_off);
+    *file_size = (uint64_t)st.st_size;
+    return 0;
+}
+
+/* Phase 7 (start): the log is published open. */
+static void open_start(struct persistent_log *log)
+{
     /* The directory was needed for creation and reset only: one file
      * descriptor per open log (NAME.meta is opened when written). */
     close(log->dir_fd);
     log->dir_fd = -1;
     atomic_store_explicit(&log->open, true, memory_order_release);
+}
+
+/* validate, allocate, open the files (3), decode the header, map, recover
+ * (6: the entries after the header's durable point checked), start. */
+static int open_log(const struct persistent_options *user_opts,
+                    const char *name, struct persistent_log **out,
+                    struct persistent_error *err)
+{
+    struct persistent_options opts;
+    int e = open_validate(user_opts, name, out, &opts, err);
+    if (e)
+        return e;
+    struct persistent_log *log;
+    e = open_alloc(&opts, name, &log);
+    if (e)
+        return e;
+    struct meta m = {0};
+    uint64_t file_size = 0;
+    e = open_files(log, err);
+    if (!e)
+        e = open_header(log, &m, err);
+    if (!e)
+        e = open_map(log, &m, &file_size, err);
+    if (!e)
+        e = recover(log, &m, file_size, err);
+    if (e) {
+        free_log(log);
+        return e;
+    }
+    open_start(log);
     *out = log;
     return 0;
-fail:
-    free_log(log);
-    return e;
 }
 
 int persistent_log_open(const struct persistent_options *user_opts,

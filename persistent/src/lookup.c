@@ -422,7 +422,7 @@ int persistent_log_copy(const struct persistent_log *log, int64_t index,
 
 uint64_t persistent_log_count(const struct persistent_log *log)
 {
-    return log ? count_of(log) : 0;
+    return log ? count_of(log) : PERSISTENT_NO_COUNT;
 }
 
 static int64_t version_at(const struct persistent_log *log, bool last)
@@ -451,10 +451,8 @@ int64_t persistent_log_last_version(const struct persistent_log *log)
 
 int64_t persistent_log_first_index(const struct persistent_log *log)
 {
-    if (!log)
-        return 0;
-    if (persistent__rdlock(log))
-        return 0;
+    if (!log || persistent__rdlock(log))
+        return PERSISTENT_INVALID_INDEX;
     int64_t i = log->head_index;
     unlock(log);
     return i;
@@ -462,10 +460,8 @@ int64_t persistent_log_first_index(const struct persistent_log *log)
 
 int64_t persistent_log_last_index(const struct persistent_log *log)
 {
-    if (!log)
-        return -1;
-    if (persistent__rdlock(log))
-        return -1;
+    if (!log || persistent__rdlock(log))
+        return PERSISTENT_INVALID_INDEX;
     int64_t i = log->head_index + (int64_t)count_of(log) - 1;
     unlock(log);
     return i;
@@ -478,10 +474,8 @@ int64_t persistent_log_last_appended(const struct persistent_log *log)
 
 uint64_t persistent_log_data_size(const struct persistent_log *log)
 {
-    if (!log)
-        return 0;
-    if (persistent__rdlock(log))
-        return 0;
+    if (!log || persistent__rdlock(log))
+        return PERSISTENT_NO_SIZE;
     uint64_t s =
         atomic_load(&((struct persistent_log *)log)->end_off) - log->start_off;
     unlock(log);

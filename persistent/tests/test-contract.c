@@ -103,10 +103,27 @@ START_TEST(getters_on_null_and_calls_back)
                      PERSISTENT_INVALID_VERSION);
     ck_assert_int_eq(persistent_registry_frontier(NULL),
                      PERSISTENT_INVALID_VERSION);
+    ck_assert_int_eq(persistent_registry_latest_version(NULL),
+                     PERSISTENT_INVALID_VERSION);
+    /* 0 and -1 are valid counts, sizes and indices: not the sentinels */
+    ck_assert_uint_eq(persistent_log_count(NULL), UINT64_MAX);
+    ck_assert_uint_eq(persistent_log_count(NULL), PERSISTENT_NO_COUNT);
+    ck_assert_uint_eq(persistent_log_data_size(NULL), UINT64_MAX);
+    ck_assert_uint_eq(persistent_log_data_size(NULL), PERSISTENT_NO_SIZE);
+    ck_assert_int_eq(persistent_log_first_index(NULL), INT64_MIN);
+    ck_assert_int_eq(persistent_log_first_index(NULL),
+                     PERSISTENT_INVALID_INDEX);
+    ck_assert_int_eq(persistent_log_last_index(NULL), INT64_MIN);
+    ck_assert_int_eq(persistent_log_last_index(NULL), PERSISTENT_INVALID_INDEX);
     char dir[512];
     tc_tmpdir(dir, sizeof(dir));
     struct persistent_log *log = tc_open(dir, "cb");
     tc_fill(log, 1, 1, 3, 10);
+    /* an open log's values are never the sentinels */
+    ck_assert_uint_eq(persistent_log_count(log), 3);
+    ck_assert_int_eq(persistent_log_first_index(log), 0);
+    ck_assert_int_eq(persistent_log_last_index(log), 2);
+    ck_assert(persistent_log_data_size(log) != PERSISTENT_NO_SIZE);
     /* persist from a foreach callback: refused, documented -EDEADLK. */
     ck_assert_int_eq(
         persistent_log_foreach_index(log, 0, -1, persist_back, log), -EDEADLK);

@@ -438,10 +438,10 @@ START_TEST(null_arguments)
     ck_assert_int_eq(persistent_log_import(NULL, buf, 8, &imported), -EINVAL);
     ck_assert_uint_eq(imported, 0);
     ck_assert_int_eq(persistent_log_latest_persisted(NULL), -1);
-    ck_assert_uint_eq(persistent_log_count(NULL), 0);
+    ck_assert_uint_eq(persistent_log_count(NULL), PERSISTENT_NO_COUNT);
     ck_assert_int_eq(persistent_log_first_version(NULL), -1);
     ck_assert_int_eq(persistent_log_last_version(NULL), -1);
-    ck_assert_uint_eq(persistent_log_data_size(NULL), 0);
+    ck_assert_uint_eq(persistent_log_data_size(NULL), PERSISTENT_NO_SIZE);
     persistent_options_init(NULL);
     persistent_log_close(NULL);
 

@@ -43,6 +43,13 @@
  *    must not block and must not call fab_pool_progress*, fab_borrow,
  *    fab_user_destroy or fab_pool_destroy; they may post operations and call
  *    fab_release.
+ *  - Callbacks run with no libfab lock held: a lock the caller holds
+ *    around any libfab call may also be taken inside a callback.
+ *    on_failure calls are made by the pool's thread alone, one at a time,
+ *    in the order the failures were found; each user sees each failed
+ *    connection once.  fab_user_destroy (from another thread) returns only
+ *    when no on_failure of that user is running, and none starts after it
+ *    began, so the user's ctx may be freed when it returns.
  *
  * Errors: 0 or a negative errno; libfabric's negative codes pass through.
  * fab_strerror() names both.  Where a number is not enough, struct fab_error

@@ -61,8 +61,16 @@ extern "C" {
 
 #define PERSISTENT_EXPORT __attribute__((visibility("default")))
 
-/* The "no version" value (an empty log's last version, for instance). */
+/* The "no version" value (an empty log's last version, for instance).
+ * The version getters also return it for a NULL log or registry. */
 #define PERSISTENT_INVALID_VERSION ((int64_t)-1)
+/* persistent_log_first_index/last_index of a NULL (or closed) log: never
+ * a valid index (an empty fresh log's last index is -1). */
+#define PERSISTENT_INVALID_INDEX INT64_MIN
+/* persistent_log_count/data_size of a NULL (or closed) log: never a valid
+ * count or size (0 is one). */
+#define PERSISTENT_NO_COUNT UINT64_MAX
+#define PERSISTENT_NO_SIZE UINT64_MAX
 
 /* ---- versions ----------------------------------------------------------- */
 
@@ -311,7 +319,9 @@ PERSISTENT_EXPORT int persistent_log_copy(const struct persistent_log *log,
 
 /* Counts and bounds.  Empty log: count 0, first/last version
  * PERSISTENT_INVALID_VERSION, first index = the next index to be used and
- * last index = first index - 1.  Any thread. */
+ * last index = first index - 1.  A NULL (or closed) log: count
+ * PERSISTENT_NO_COUNT, versions PERSISTENT_INVALID_VERSION, indices
+ * PERSISTENT_INVALID_INDEX.  Any thread. */
 PERSISTENT_EXPORT uint64_t
 persistent_log_count(const struct persistent_log *log);
 PERSISTENT_EXPORT int64_t
@@ -330,7 +340,8 @@ persistent_log_last_index(const struct persistent_log *log);
 PERSISTENT_EXPORT int64_t
 persistent_log_last_appended(const struct persistent_log *log);
 
-/* Live bytes of entries in the file (what max_data_size bounds). */
+/* Live bytes of entries in the file (what max_data_size bounds);
+ * PERSISTENT_NO_SIZE for a NULL (or closed) log.  Any thread. */
 PERSISTENT_EXPORT uint64_t
 persistent_log_data_size(const struct persistent_log *log);
 
