@@ -379,6 +379,10 @@ START_TEST(send_errors_and_full_window)
     sent++;
     struct count_arg a = {ms, 2, sent};
     ck_assert(th_wait_until(all_counted, &a, 10000));
+    /* Node 2 delivers on its own thread: wait for it too (it also has its
+     * own subgroup-1 message), then check nothing more came. */
+    struct count_arg a2 = {ms + 2, 1, sent + 1};
+    ck_assert(th_wait_until(all_counted, &a2, 10000));
     ck_assert_int_eq(atomic_load(&ms[2].count), sent + 1);
     stop_all(ms, 3);
     derecho_layout_spec_destroy(spec);
