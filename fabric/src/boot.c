@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <mutils/mutils.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,10 +26,23 @@
 
 /* ---- authentication ---------------------------------------------------- */
 
+/* n little-endian bytes of v (1, 2, 4 or 8) at p, through libmutils. */
 static size_t put_le(uint8_t *p, uint64_t v, int n)
 {
-    for (int i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+    switch (n) {
+    case 8:
+        mutils_store_le64(p, v);
+        break;
+    case 4:
+        mutils_store_le32(p, (uint32_t)v);
+        break;
+    case 2:
+        mutils_store_le16(p, (uint16_t)v);
+        break;
+    default:
+        p[0] = (uint8_t)v;
+        break;
+    }
     return (size_t)n;
 }
 
