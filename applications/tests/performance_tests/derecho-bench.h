@@ -1,7 +1,7 @@
-/* Shared parts of bandwidth_test and latency_test: starting N members on
- * loopback (--spawn), one group member's set-up, and collecting the
- * members' figures.  Header-only (static functions), included once by
- * each benchmark. */
+/* Shared parts of bandwidth_test, latency_test and view_change: the
+ * command line, starting N members on loopback (--spawn), one group
+ * member's set-up, and collecting the members' figures.  Header-only (static
+ * functions), included once by each benchmark. */
 #ifndef DERECHO_BENCH_H
 #define DERECHO_BENCH_H
 
@@ -338,6 +338,71 @@ static inline void bench_wait_release(void)
         if (poll(&p, 1, 1000) > 0 && read(0, b, sizeof(b)) <= 0)
             return;
     }
+}
+
+/* ---- the command line ---------------------------------------------------- */
+
+/* What a benchmark's main() starts from: the overrides (everything before
+ * a bare "--", handed to spawned members as they are; NULL-terminated,
+ * free() it), the loaded config, the flags --spawn and --member, and the
+ * index of the first positional argument. */
+struct bench_cmdline {
+    char **overrides;
+    int noverrides;
+    struct conf *conf;
+    bool spawn, member;
+    int first_arg;
+};
+
+/* Parses the command line shared by the derecho benchmarks.  Returns -1
+ * when main() goes on with *cl filled, else the exit status: 0 after
+ * --help (usage on stdout), 64 when the config cannot be loaded (one line
+ * on stderr naming prog), 1 when out of memory. */
+static inline int bench_startup(const char *prog, void (*usage)(FILE *),
+                                int *argc, char **argv,
+                                struct bench_cmdline *cl)
+{
+    memset(cl, 0, sizeof(*cl));
+    int dashes = -1;
+    for (int i = 1; i < *argc; i++)
+        if (strcmp(argv[i], "--") == 0) {
+            dashes = i;
+            break;
+        }
+    cl->noverrides = dashes > 0 ? dashes - 1 : 0;
+    cl->overrides = calloc((size_t)cl->noverrides + 1, sizeof(char *));
+    if (!cl->overrides)
+        return 1;
+    for (int i = 0; i < cl->noverrides; i++)
+        cl->overrides[i] = argv[1 + i];
+    for (int i = 1; i < *argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            free(cl->overrides);
+            return 0;
+        }
+    struct conf_options co;
+    conf_options_init(&co);
+    co.log_level = LOG_ERR;
+    struct conf_error cerr;
+    if (conf_startup(&co, argc, argv, &cl->conf, &cerr) != 0) {
+        char line[512];
+        conf_error_format(&cerr, line, sizeof(line));
+        fprintf(stderr, "%s: %s\n", prog, line);
+        free(cl->overrides);
+        return 64;
+    }
+    int k = 1;
+    for (; k < *argc && strncmp(argv[k], "--", 2) == 0; k++) {
+        if (strcmp(argv[k], "--spawn") == 0)
+            cl->spawn = true;
+        else if (strcmp(argv[k], "--member") == 0)
+            cl->member = true;
+        else
+            break;
+    }
+    cl->first_arg = k;
+    return -1;
 }
 
 #endif

@@ -188,42 +188,15 @@ static double one_run(int n, int noverrides, char **overrides, char **args)
 
 int main(int argc, char **argv)
 {
-    int dashes = -1;
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--") == 0) {
-            dashes = i;
-            break;
-        }
-    int noverrides = dashes > 0 ? dashes - 1 : 0;
-    char **overrides = calloc((size_t)noverrides + 1, sizeof(*overrides));
-    for (int i = 0; i < noverrides; i++)
-        overrides[i] = argv[1 + i];
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            free(overrides);
-            return 0;
-        }
-    struct conf_options co;
-    conf_options_init(&co);
-    co.log_level = LOG_ERR;
-    struct conf *c = NULL;
-    struct conf_error cerr;
-    if (conf_startup(&co, &argc, argv, &c, &cerr) != 0) {
-        char line[512];
-        conf_error_format(&cerr, line, sizeof(line));
-        fprintf(stderr, "view_change: %s\n", line);
-        free(overrides);
-        return 64;
-    }
-    bool spawn = false;
-    int k = 1;
-    for (; k < argc && strncmp(argv[k], "--", 2) == 0; k++) {
-        if (strcmp(argv[k], "--spawn") == 0)
-            spawn = true;
-        else if (strcmp(argv[k], "--member") != 0)
-            break;
-    }
+    struct bench_cmdline cl;
+    int early = bench_startup("view_change", usage, &argc, argv, &cl);
+    if (early >= 0)
+        return early;
+    char **overrides = cl.overrides;
+    int noverrides = cl.noverrides;
+    struct conf *c = cl.conf;
+    bool spawn = cl.spawn;
+    int k = cl.first_arg;
     long v[2];
     int nv = 0;
     bool bad = argc - k != 2;
