@@ -492,6 +492,9 @@ int main(int argc, char **argv)
         case 'w':
             c.window = (unsigned)atoi(optarg);
             break;
+        case 'r':
+            c.registered = true;
+            break;
         case 'h':
             usage(stdout);
             return 0;
