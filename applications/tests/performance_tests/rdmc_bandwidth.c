@@ -280,11 +280,14 @@ static int run_receiver(const struct config *c, int rank, int out_fd, int in_fd)
     struct rdmc_group *g = make_group(c, rank, &pool, &st);
     if (!g)
         return 2;
+    double cpu0 = cpu_s();
     if (!wait_count(&st, c->count, 300))
         return 3;
+    double rdmc_cpu = cpu_s() - cpu0;
     double idle = idle_cpu_pct();
     /* baseline: read count * size bytes, then ack one byte */
     int fd = accept(lfd, NULL, NULL);
+    cpu0 = cpu_s();
     size_t want = (size_t)c->count * c->size, got = 0;
     uint8_t *sink = st.bufs[0];
     while (got < want) {
@@ -297,7 +300,8 @@ static int run_receiver(const struct config *c, int rank, int out_fd, int in_fd)
     if (write(fd, "k", 1) != 1)
         return 5;
     char line[64];
-    int len = snprintf(line, sizeof(line), "%.3f\n", idle);
+    int len = snprintf(line, sizeof(line), "%.3f %.3f %.3f\n", idle, rdmc_cpu,
+                       cpu_s() - cpu0);
     if (write(out_fd, line, (size_t)len) != len)
         return 6;
     char go;
@@ -353,6 +357,10 @@ static int run_config(struct config *c)
             int rc = run_receiver(c, r, to_parent[r][1], to_child[r][0]);
             _exit(rc);
         }
+        /* The children's ends: a receiver that dies must give the read
+         * below end-of-file, not block it forever. */
+        close(to_parent[r][1]);
+        close(to_child[r][0]);
     }
     struct state st = {0};
     alloc_bufs(&st, c);
@@ -360,7 +368,7 @@ static int run_config(struct config *c)
     struct rdmc_group *g = make_group(c, 0, &pool, &st);
     if (!g)
         return -1;
-    double t0 = now_s();
+    double t0 = now_s(), cpu0 = cpu_s();
     for (unsigned i = 0; i < c->count; i++) {
         if (c->registered)
             rdmc_send_mr(g, st.mrs[i % st.nbufs], 0, c->size, NULL);
@@ -369,6 +377,8 @@ static int run_config(struct config *c)
     }
     bool ok = wait_count(&st, c->count, 300);
     double rdmc_s = now_s() - t0;
+    double cpu_rdmc[MAX_NODES], cpu_tcp[MAX_NODES];
+    cpu_rdmc[0] = cpu_s() - cpu0;
     double idle = idle_cpu_pct();
 
     /* baseline: the same bytes to every receiver at once over TCP */
@@ -379,19 +389,25 @@ static int run_config(struct config *c)
                                   c->size, c->count};
     }
     t0 = now_s();
+    cpu0 = cpu_s();
     for (int r = 1; r < c->nodes; r++)
         pthread_create(&th[r], NULL, push_main, &push[r]);
     for (int r = 1; r < c->nodes; r++)
         pthread_join(th[r], NULL);
     double tcp_s = now_s() - t0;
+    cpu_tcp[0] = cpu_s() - cpu0;
     for (int r = 1; r < c->nodes; r++) {
         char line[64] = "";
         ssize_t n = read(to_parent[r][0], line, sizeof(line) - 1);
         if (n > 0) {
             line[n] = '\0';
-            double v = atof(line);
+            double v = 0, cr = 0, ct = 0;
+            if (sscanf(line, "%lf %lf %lf", &v, &cr, &ct) != 3)
+                ok = false;
             if (v > idle)
                 idle = v;
+            cpu_rdmc[r] = cr;
+            cpu_tcp[r] = ct;
         } else {
             ok = false;
         }
@@ -405,8 +421,6 @@ static int run_config(struct config *c)
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
             ok = false;
         close(to_parent[r][0]);
-        close(to_parent[r][1]);
-        close(to_child[r][0]);
         close(to_child[r][1]);
     }
     rdmc_group_destroy(g);
@@ -414,6 +428,18 @@ static int run_config(struct config *c)
     fab_pool_destroy(pool);
     free_bufs(&st);
     double bytes = (double)c->size * c->count;
+    if (ok) {
+        /* CPU seconds per GB every receiver got, per process (rank 0 is
+         * the sender): where the cores went, steadier than rates on a
+         * shared machine. */
+        fprintf(stderr, "cpu s/GB rdmc (%.3f s):", rdmc_s);
+        for (int r = 0; r < c->nodes; r++)
+            fprintf(stderr, " %.3f", cpu_rdmc[r] / (bytes / 1e9));
+        fprintf(stderr, "; tcp fan-out (%.3f s):", tcp_s);
+        for (int r = 0; r < c->nodes; r++)
+            fprintf(stderr, " %.3f", cpu_tcp[r] / (bytes / 1e9));
+        fprintf(stderr, "\n");
+    }
     if (!ok) {
         fprintf(stderr, "configuration failed: %s size %zu\n",
                 rdmc_algorithm_name(c->alg), c->size);
