@@ -240,7 +240,9 @@ struct derecho_layout;
  * The allocator (docs/derecho.md, "Allocation"):
  *  - entire-view subgroups take every member, in rank order;
  *  - every other shard first keeps its members of prev (may be NULL) that
- *    are still present, in their order, and its present reserved nodes;
+ *    are still present, in their order, and its present reserved nodes
+ *    (a joining reserved node that would put it above max_nodes makes
+ *    kept members it does not reserve leave it, the latest first);
  *  - subgroups then take, in declaration order, unassigned members in rank
  *    order up to each shard's min_nodes; a subgroup whose minimums cannot
  *    all be met is not provisioned (it keeps the members it kept, takes
