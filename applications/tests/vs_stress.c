@@ -36,6 +36,8 @@
  * (DERECHO_STOPPED_PARTITIONED), 64 usage, 128+N signal.
  * For now every size must be at most the profile's max_smc_payload_size
  * (RDMC for larger messages comes with the next step). */
+#include "performance_tests/derecho-bench.h"
+
 #include <conf/conf.h>
 #include <derecho/derecho.h>
 
@@ -247,16 +249,19 @@ static bool wait_for_file(const char *path)
 
 int main(int argc, char **argv)
 {
-    struct conf_options co;
-    conf_options_init(&co);
-    co.log_level = LOG_ERR;
-    struct conf *c = NULL;
-    struct conf_error cerr;
-    if (conf_startup(&co, &argc, argv, &c, &cerr) != 0) {
-        char line[512];
-        conf_error_format(&cerr, line, sizeof(line));
-        fprintf(stderr, "vs_stress: %s\n", line);
+    /* The derecho programs' start (overrides before --, --help, the
+     * config); vs_stress has no --spawn/--member. */
+    struct bench_cmdline cl;
+    int early = bench_startup("vs_stress", usage, &argc, argv, &cl);
+    if (early == 64)
         usage(stderr);
+    if (early >= 0)
+        return early;
+    free(cl.overrides);
+    struct conf *c = cl.conf;
+    if (cl.spawn || cl.member) {
+        usage(stderr);
+        conf_destroy(c);
         return 64;
     }
     static const struct option longopts[] = {
