@@ -654,6 +654,19 @@ static uint64_t rng_next(uint64_t *s)
     return *s;
 }
 
+/* Every member's stderr, for a failure message. */
+static void dump_errs(const struct vs_run *r, int n)
+{
+    for (int id = 0; id < n; id++) {
+        FILE *e = fopen(r->err[id], "r");
+        char line[512];
+        while (e && fgets(line, sizeof(line), e))
+            fprintf(stderr, "  member %d: %s", id, line);
+        if (e)
+            fclose(e);
+    }
+}
+
 static int landed; /* kills that hit a running member */
 static int partitioned_not_expelled;
 
@@ -672,10 +685,12 @@ static void run_schedule(uint64_t seed)
     }
     int faults = 1 + (int)(rng_next(&s) % 2);
     int victim[2] = {-1, -1}, kind[2] = {0, 0}; /* 0 kill, 1 stop */
-    ck_assert_msg(TH_WAIT_UNTIL(lines_with(r.log[0], "view ") > 0 &&
+    bool formed = TH_WAIT_UNTIL(lines_with(r.log[0], "view ") > 0 &&
                                     lines_with(r.log[N - 1], "view ") > 0,
-                                30000),
-                  "seed %" PRIu64 ": the group did not form", seed);
+                                30000);
+    if (!formed)
+        dump_errs(&r, N);
+    ck_assert_msg(formed, "seed %" PRIu64 ": the group did not form", seed);
     for (int f = 0; f < faults; f++) {
         int first = FAULT_LEADER ? 0 : 1;
         do
@@ -692,8 +707,11 @@ static void run_schedule(uint64_t seed)
             th_signal(&r.p, i, SIGCONT);
         }
     }
-    ck_assert_msg(th_wait_all(&r.p, 180000) == 0,
-                  "seed %" PRIu64 ": members still running (killed)", seed);
+    bool ended = th_wait_all(&r.p, 180000) == 0;
+    if (!ended)
+        dump_errs(&r, N);
+    ck_assert_msg(ended, "seed %" PRIu64 ": members still running (killed)",
+                  seed);
     int logs[N], nlogs = 0;
     for (int id = 0; id < N; id++) {
         int st = vs_status(&r, id);
@@ -750,7 +768,9 @@ START_TEST(vs_seeded_fault_schedules)
         run_schedule(strtoull(one, NULL, 10));
         return;
     }
-    for (uint64_t seed = 1; seed <= SCHEDULES; seed++) {
+    const char *from = getenv("VS_SEED_FIRST"); /* resume a long run */
+    uint64_t first = from && *from ? strtoull(from, NULL, 10) : 1;
+    for (uint64_t seed = first; seed <= SCHEDULES; seed++) {
         fprintf(stderr, "vs_seeded_fault_schedules: seed %" PRIu64 "\n", seed);
         run_schedule(seed);
     }
