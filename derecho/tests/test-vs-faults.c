@@ -778,7 +778,7 @@ START_TEST(vs_seeded_fault_schedules)
             "vs_seeded_fault_schedules: %d schedules, %d kills landed "
             "mid-run, %d resumed members stopped as partitioned instead of "
             "expelled\n",
-            SCHEDULES, landed, partitioned_not_expelled);
+            (int)(SCHEDULES - first + 1), landed, partitioned_not_expelled);
 }
 END_TEST
 
