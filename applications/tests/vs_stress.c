@@ -3,6 +3,7 @@
  *
  *   vs_stress [--SECTION/key=value ...] -- --nodes N --messages M
  *             --sizes S1,S2,... --senders all|half|one --log FILE
+ *             [--min-nodes K] [--pause-at I --resume-file PATH]
  *
  * The configuration follows the derecho-config rules (a file,
  * DERECHO_CONF_FILE, overrides before `--`).  The layout is one subgroup
@@ -13,6 +14,15 @@
  * derecho_send_reserve/commit, odd ones through derecho_send), waits until
  * it delivered M messages of every sender still in its view, then leaves
  * and exits 0.  SIGINT/SIGTERM: leaves cleanly and exits 128 + signal.
+ * Message i of node s holds bytes that depend on (s, i) only, so a member
+ * that joined while others were sending (its deliveries start at its first
+ * view) is done once it delivered each sender's last message (M - 1).
+ * --min-nodes K: the shard needs K members (a layout option: every member
+ * must give the same); while the view has fewer, the subgroup is not
+ * provisioned and the member's first send waits in the library until joins
+ * provision it.  --pause-at I --resume-file PATH: a sender stops after I
+ * messages until PATH exists (a test holds traffic while it changes the
+ * membership).
  *
  * The log holds only these lines, each written with one write(2):
  *   view <view_id> <node,node,...>
@@ -26,6 +36,8 @@
  * (DERECHO_STOPPED_PARTITIONED), 64 usage, 128+N signal.
  * For now every size must be at most the profile's max_smc_payload_size
  * (RDMC for larger messages comes with the next step). */
+#include "performance_tests/derecho-bench.h"
+
 #include <conf/conf.h>
 #include <derecho/derecho.h>
 
@@ -61,6 +73,12 @@ struct state {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     size_t members_now;
+    bool provisioned; /* the current view's layout */
+    uint64_t messages;
+    const size_t *sizes;
+    size_t num_sizes;
+    uint64_t last_hash[MAX_NODES]; /* of each sender's message M - 1 */
+    bool last_known[MAX_NODES], last_seen[MAX_NODES + 1];
     uint32_t senders[MAX_NODES]; /* senders of shard 0 in the current view */
     size_t num_senders;
     uint64_t delivered[MAX_NODES + 1]; /* per sender node id (capped) */
@@ -89,6 +107,7 @@ static void on_view(void *ctx, const struct derecho_view *v)
     struct derecho_shard_info sh;
     pthread_mutex_lock(&s->lock);
     s->members_now = n;
+    s->provisioned = derecho_layout_provisioned(derecho_view_layout(v));
     s->num_senders = 0;
     if (derecho_layout_shard(derecho_view_layout(v), 0, 0, &sh) == 0)
         for (size_t i = 0; i < sh.num_members && i < MAX_NODES; i++)
@@ -98,20 +117,46 @@ static void on_view(void *ctx, const struct derecho_view *v)
     pthread_mutex_unlock(&s->lock);
 }
 
+static void fill_random(uint8_t *p, size_t n, uint64_t seed);
+
+/* Is this sender's message M - 1 (same size and hash)?  Under s->lock. */
+static bool is_last(struct state *s, uint32_t sender, size_t size,
+                    uint64_t hash)
+{
+    if (s->messages == 0 || sender >= MAX_NODES)
+        return false;
+    size_t last_size = s->sizes[(s->messages - 1) % s->num_sizes];
+    if (size != last_size)
+        return false;
+    if (!s->last_known[sender]) {
+        uint8_t *buf = malloc(last_size ? last_size : 1);
+        if (!buf)
+            return false;
+        fill_random(buf, last_size, sender * 1000003ull + s->messages - 1);
+        s->last_hash[sender] = XXH3_64bits(buf, last_size);
+        s->last_known[sender] = true;
+        free(buf);
+    }
+    return s->last_hash[sender] == hash;
+}
+
 static void on_deliver(void *ctx, uint32_t subgroup, uint32_t shard,
                        uint32_t sender, uint64_t version, const void *data,
                        size_t size)
 {
     struct state *s = ctx;
     char line[160];
-    int len = snprintf(
-        line, sizeof(line),
-        "deliver %u %u %" PRIu64 " %u %" PRIu64 " %zu %016" PRIx64 "\n",
-        subgroup, shard, version >> 32, sender, version & 0xffffffffu, size,
-        (uint64_t)XXH3_64bits(data, size));
+    uint64_t hash = XXH3_64bits(data, size);
+    int len = snprintf(line, sizeof(line),
+                       "deliver %u %u %" PRIu64 " %u %" PRIu64
+                       " %zu %016" PRIx64 "\n",
+                       subgroup, shard, version >> 32, sender,
+                       version & 0xffffffffu, size, hash);
     write_line(s, line, (size_t)len);
     pthread_mutex_lock(&s->lock);
     s->delivered[sender < MAX_NODES ? sender : MAX_NODES]++;
+    if (is_last(s, sender, size, hash))
+        s->last_seen[sender < MAX_NODES ? sender : MAX_NODES] = true;
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
 }
@@ -120,7 +165,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: vs_stress [--SECTION/key=value ...] -- --nodes N "
                "--messages M --sizes S1,S2,... --senders all|half|one "
-               "--log FILE\n");
+               "--log FILE [--min-nodes K] [--pause-at I --resume-file "
+               "PATH]\n");
 }
 
 static int parse_sizes(const char *text, size_t *sizes, size_t *n)
@@ -165,12 +211,15 @@ static void on_stopped(void *ctx, int reason)
             reason == DERECHO_STOPPED_EXPELLED ? "expelled" : "partitioned");
 }
 
+/* Every sender of the view: m delivered, or its last message (a member
+ * that joined late sees only the end of the earlier senders' streams). */
 static bool all_delivered(struct state *s, uint64_t m)
 {
-    for (size_t i = 0; i < s->num_senders; i++)
-        if (s->delivered[s->senders[i] < MAX_NODES ? s->senders[i]
-                                                   : MAX_NODES] < m)
+    for (size_t i = 0; i < s->num_senders; i++) {
+        uint32_t k = s->senders[i] < MAX_NODES ? s->senders[i] : MAX_NODES;
+        if (s->delivered[k] < m && !s->last_seen[k])
             return false;
+    }
     return true;
 }
 
@@ -185,18 +234,34 @@ static void fill_random(uint8_t *p, size_t n, uint64_t seed)
     }
 }
 
+/* Waits (10 ms polls) until path exists: false after VIEW_TIMEOUT_S or on
+ * a stop signal. */
+static bool wait_for_file(const char *path)
+{
+    for (int i = 0; i < VIEW_TIMEOUT_S * 100 && !stop_signal; i++) {
+        if (access(path, F_OK) == 0)
+            return true;
+        struct timespec pause = {0, 10000000};
+        nanosleep(&pause, NULL);
+    }
+    return access(path, F_OK) == 0;
+}
+
 int main(int argc, char **argv)
 {
-    struct conf_options co;
-    conf_options_init(&co);
-    co.log_level = LOG_ERR;
-    struct conf *c = NULL;
-    struct conf_error cerr;
-    if (conf_startup(&co, &argc, argv, &c, &cerr) != 0) {
-        char line[512];
-        conf_error_format(&cerr, line, sizeof(line));
-        fprintf(stderr, "vs_stress: %s\n", line);
+    /* The derecho programs' start (overrides before --, --help, the
+     * config); vs_stress has no --spawn/--member. */
+    struct bench_cmdline cl;
+    int early = bench_startup("vs_stress", usage, &argc, argv, &cl);
+    if (early == 64)
         usage(stderr);
+    if (early >= 0)
+        return early;
+    free(cl.overrides);
+    struct conf *c = cl.conf;
+    if (cl.spawn || cl.member) {
+        usage(stderr);
+        conf_destroy(c);
         return 64;
     }
     static const struct option longopts[] = {
@@ -205,9 +270,13 @@ int main(int argc, char **argv)
         {"sizes", required_argument, NULL, 's'},
         {"senders", required_argument, NULL, 'S'},
         {"log", required_argument, NULL, 'l'},
+        {"min-nodes", required_argument, NULL, 'k'},
+        {"pause-at", required_argument, NULL, 'p'},
+        {"resume-file", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    long nodes = 0, messages = -1;
+    long nodes = 0, messages = -1, min_nodes = 1, pause_at = -1;
+    const char *resume_file = NULL;
     size_t sizes[MAX_SIZES], num_sizes = 0;
     const char *senders = "all", *log_path = NULL;
     int opt;
@@ -232,6 +301,15 @@ int main(int argc, char **argv)
         case 'l':
             log_path = optarg;
             break;
+        case 'k':
+            min_nodes = strtol(optarg, NULL, 10);
+            break;
+        case 'p':
+            pause_at = strtol(optarg, NULL, 10);
+            break;
+        case 'r':
+            resume_file = optarg;
+            break;
         case 'h':
             usage(stdout);
             conf_destroy(c);
@@ -243,7 +321,8 @@ int main(int argc, char **argv)
         }
     }
     if (optind != argc || nodes < 1 || nodes > MAX_NODES || messages < 0 ||
-        num_sizes == 0 || !log_path ||
+        num_sizes == 0 || !log_path || min_nodes < 1 || min_nodes > MAX_NODES ||
+        (pause_at >= 0) != (resume_file != NULL) ||
         (strcmp(senders, "all") && strcmp(senders, "half") &&
          strcmp(senders, "one"))) {
         usage(stderr);
@@ -257,6 +336,9 @@ int main(int argc, char **argv)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&st.cond, &ca);
+    st.messages = (uint64_t)messages;
+    st.sizes = sizes;
+    st.num_sizes = num_sizes;
     st.log_fd = open(log_path,
                      O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
     if (st.log_fd < 0) {
@@ -277,6 +359,7 @@ int main(int argc, char **argv)
                     : strcmp(senders, "half") == 0
                         ? (uint32_t)(nodes / 2 ? nodes / 2 : 1)
                         : 0;
+    p.min_nodes = (uint32_t)min_nodes;
     uint32_t type;
     if (derecho_layout_spec_create(&spec) ||
         derecho_layout_spec_add_type(spec, "VsStress", &type) ||
@@ -321,6 +404,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < st.num_senders; i++)
         sender = sender || st.senders[i] == me;
     bool ready = st.members_now >= (size_t)nodes;
+    bool provisioned = st.provisioned;
     pthread_mutex_unlock(&st.lock);
     if (!ready) {
         if (!stop_signal) {
@@ -331,6 +415,33 @@ int main(int argc, char **argv)
             status = 2;
         }
         goto leave;
+    }
+    /* Not provisioned (--min-nodes): the first send waits in the library
+     * until joins provision the subgroup; then this member is a sender or
+     * not (-EPERM: receive-only; -ENOENT: in no shard). */
+    long first = 0;
+    if (!provisioned) {
+        fprintf(stderr,
+                "vs_stress %" PRIu64 ": subgroup 0 is not provisioned: "
+                "the first send waits\n",
+                me);
+        void *slot;
+        int rc = derecho_send_reserve(g, 0, sizes[0], 0, &slot);
+        if (rc == 0) {
+            fill_random(slot, sizes[0], me * 1000003);
+            rc = derecho_send_commit(g, 0, sizes[0]);
+            sender = true;
+            first = 1;
+        } else if (rc == -EPERM || rc == -ENOENT) {
+            sender = false;
+            rc = 0;
+        }
+        if (rc) {
+            fprintf(stderr, "vs_stress %" PRIu64 ": first send: %s\n", me,
+                    derecho_strerror(rc));
+            status = 1;
+            goto leave;
+        }
     }
     /* The view's multicast starts right after on_view: -EAGAIN until
      * then. */
@@ -367,9 +478,16 @@ int main(int argc, char **argv)
         status = 1;
         goto leave;
     }
-    for (long i = 0; sender && i < messages && !stop_signal; i++) {
+    for (long i = first; sender && i < messages && !stop_signal; i++) {
         size_t size = sizes[(size_t)i % num_sizes];
         int rc;
+        if (i == pause_at && !wait_for_file(resume_file)) {
+            fprintf(stderr,
+                    "vs_stress %" PRIu64 ": %s did not appear within %d s\n",
+                    me, resume_file, VIEW_TIMEOUT_S);
+            status = 2;
+            break;
+        }
         if (i % 2 == 0) {
             void *slot;
             rc = derecho_send_reserve(g, 0, size, 0, &slot);

@@ -98,6 +98,9 @@ static const struct conf_option schema[] = {
     UINT("DERECHO", "sst_poll_cq_timeout_ms", "100", 1, 3600000,
          "a member silent this long is suspected "
          "(sst_options.suspect_timeout_ms; >= 3 heartbeats)"),
+    UINT("DERECHO", "join_timeout_ms", "30000", 0, 86400000,
+         "how long a joiner retries its contact and waits to be admitted "
+         "(derecho_group_options.join_timeout_ms)"),
     UINT("DERECHO", "restart_timeout_ms", "2000", 1, 86400000,
          "how long a restart leader waits for a quorum of logs"),
     BOOL("DERECHO", "enable_backup_restart_leaders", "false",

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -130,7 +131,7 @@ void derecho_group_options_init(struct derecho_group_options *o)
         return;
     memset(o, 0, sizeof(*o));
     o->size = sizeof(*o);
-    o->join_timeout_ms = 30000;
+    o->join_timeout_ms = DERECHO_JOIN_TIMEOUT_CONF;
     o->log_level = LOG_WARNING;
 }
 
@@ -935,7 +936,10 @@ static int read_options(const struct derecho_group_options *in,
             return -EINVAL;
     memcpy(o, in, in->size < sizeof(*o) ? in->size : sizeof(*o));
     o->size = sizeof(*o);
-    return o->join_timeout_ms < 0 ? -EINVAL : 0;
+    return o->join_timeout_ms < 0 &&
+                   o->join_timeout_ms != DERECHO_JOIN_TIMEOUT_CONF
+               ? -EINVAL
+               : 0;
 }
 
 int derecho_group_create(const struct conf *c,
@@ -973,6 +977,17 @@ int derecho_group_create(const struct conf *c,
         rc = conf_get_string(c, "DERECHO", "local_ip", &ip);
     if (rc == 0)
         rc = conf_get_string(c, "DERECHO", "contact_ip", &contact_ip);
+    if (rc == 0 && g->o.join_timeout_ms == DERECHO_JOIN_TIMEOUT_CONF) {
+        uint64_t ms = 30000;
+        rc = conf_get_u64_range(c, "DERECHO", "join_timeout_ms", 0, INT_MAX,
+                                &ms);
+        if (rc) {
+            derecho__fail(err, rc, "group: [DERECHO] join_timeout_ms: %s",
+                          derecho_strerror(rc));
+            goto fail;
+        }
+        g->o.join_timeout_ms = (int)ms;
+    }
     if (rc) {
         derecho__fail(err, rc,
                       "group: [DERECHO] local_id, local_ip or "

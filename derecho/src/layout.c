@@ -641,7 +641,32 @@ int derecho_layout_compute(const struct derecho_layout_spec *spec,
                 shard_append(s, p->reserved[k]);
                 assigned[r] = true;
             }
+            /* A reserved node that joined must not push the shard above its
+             * maximum: kept members that this shard does not reserve make
+             * room, the latest first (back to the pool unless in a shard of
+             * another subgroup). */
+            for (size_t k = s->num_members;
+                 k-- > 0 && s->num_members > p->max_nodes;) {
+                uint32_t id = s->members[k];
+                if (id_in(p->reserved, p->num_reserved, id))
+                    continue;
+                memmove(&s->members[k], &s->members[k + 1],
+                        (s->num_members - k - 1) * sizeof(*s->members));
+                s->num_members--;
+            }
         }
+    }
+    /* Who is in a shard now (a member that made room may still be in a
+     * shard of another subgroup). */
+    memset(assigned, 0, (n ? n : 1) * sizeof(*assigned));
+    for (uint32_t g = 0; g < spec->num_subgroups; g++) {
+        if (spec->subgroups[g].entire_view)
+            continue;
+        const struct derecho__subgroup *sg = &l->subgroups[g];
+        for (uint32_t j = 0; j < sg->num_shards; j++)
+            for (size_t k = 0; k < sg->shards[j].num_members; k++)
+                assigned[rank_lookup(index, n, sg->shards[j].members[k])] =
+                    true;
     }
 
     /* The pool: members in no shard yet and reserved by none, rank order. */

@@ -20,6 +20,9 @@ TCase *tc_smc(void);
 TCase *tc_smc_count(void);
 TCase *tc_vs(void);
 TCase *tc_vs_stress(void);
+TCase *tc_vs_faults(void);
+TCase *tc_vs_partition(void);
+TCase *tc_vs_faults_stress(void);
 
 /* Child processes of the group tests (test-group.c). */
 extern const struct th_child group_children[];

@@ -332,6 +332,58 @@ START_TEST(reserved_nodes_and_senders)
 }
 END_TEST
 
+/* A shard that reserves an absent node takes another member meanwhile;
+ * when the reserved node joins, the shard still respects its maximum: the
+ * member it took makes room (and goes back to the pool). */
+START_TEST(reserved_node_joining_keeps_the_maximum)
+{
+    struct derecho_layout_spec *spec = spec_with_type("A");
+    struct derecho_shard_policy p[2];
+    derecho_shard_policy_init(&p[0]);
+    derecho_shard_policy_init(&p[1]);
+    uint32_t res[] = {2};
+    p[0].reserved = res;
+    p[0].num_reserved = 1;
+    p[0].min_nodes = p[0].max_nodes = 1;
+    ck_assert_int_eq(
+        derecho_layout_spec_add_custom_subgroup(spec, 0, p, 1, NULL), 0);
+    const uint32_t before[] = {1};
+    struct derecho_layout *l1 = NULL, *l2 = NULL, *l3 = NULL;
+    ck_assert_int_eq(derecho_layout_compute(spec, before, 1, NULL, &l1, NULL),
+                     0);
+    EXPECT(l1, 0, 0, 1);
+    const uint32_t after[] = {1, 2};
+    ck_assert_int_eq(derecho_layout_compute(spec, after, 2, l1, &l2, NULL), 0);
+    EXPECT(l2, 0, 0, 2);
+    ck_assert(derecho_layout_provisioned(l2));
+    derecho_layout_destroy(l1);
+    derecho_layout_destroy(l2);
+    derecho_layout_spec_destroy(spec);
+
+    /* Two shards, max 2: shard 0 (reserving 2) holds 1 and 3 before 2
+     * joins; then it keeps 1 (earlier), takes 2, and 3 moves to shard 1,
+     * which had room. */
+    spec = spec_with_type("A");
+    p[0].min_nodes = 1;
+    p[0].max_nodes = 2;
+    p[1].max_nodes = 2;
+    ck_assert_int_eq(
+        derecho_layout_spec_add_custom_subgroup(spec, 0, p, 2, NULL), 0);
+    const uint32_t three[] = {1, 4, 3};
+    ck_assert_int_eq(derecho_layout_compute(spec, three, 3, NULL, &l1, NULL),
+                     0);
+    EXPECT(l1, 0, 0, 1, 3);
+    EXPECT(l1, 0, 1, 4);
+    const uint32_t four[] = {1, 4, 3, 2};
+    ck_assert_int_eq(derecho_layout_compute(spec, four, 4, l1, &l3, NULL), 0);
+    EXPECT(l3, 0, 0, 1, 2);
+    EXPECT(l3, 0, 1, 4, 3);
+    derecho_layout_destroy(l1);
+    derecho_layout_destroy(l3);
+    derecho_layout_spec_destroy(spec);
+}
+END_TEST
+
 START_TEST(compute_refuses_bad_members)
 {
     struct derecho_layout_spec *spec = spec_with_type("A");
@@ -524,6 +576,7 @@ TCase *tc_layout(void)
     tcase_add_test(tc, unprovisioned_subgroup_waits_for_joins);
     tcase_add_test(tc, identical_subgroups);
     tcase_add_test(tc, reserved_nodes_and_senders);
+    tcase_add_test(tc, reserved_node_joining_keeps_the_maximum);
     tcase_add_test(tc, compute_refuses_bad_members);
     tcase_add_test(tc, fingerprint_follows_the_declaration);
     tcase_add_test(tc, profile_subgroup_from_conf);

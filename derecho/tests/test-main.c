@@ -44,6 +44,8 @@ static Suite *vs_suite(void)
 {
     Suite *s = suite_create("derecho-vs");
     suite_add_tcase(s, tc_vs());
+    suite_add_tcase(s, tc_vs_faults());
+    suite_add_tcase(s, tc_vs_partition());
     return s;
 }
 
@@ -51,6 +53,7 @@ static Suite *vs_stress_suite(void)
 {
     Suite *s = suite_create("derecho-vs-stress");
     suite_add_tcase(s, tc_vs_stress());
+    suite_add_tcase(s, tc_vs_faults_stress());
     return s;
 }
 

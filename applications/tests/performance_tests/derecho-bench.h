@@ -1,7 +1,8 @@
-/* Shared parts of bandwidth_test, latency_test and view_change: the
- * command line, starting N members on loopback (--spawn), one group
- * member's set-up, and collecting the members' figures.  Header-only (static
- * functions), included once by each benchmark. */
+/* Shared parts of bandwidth_test, latency_test and view_change (and the
+ * command-line start of applications/tests/vs_stress): the command line,
+ * starting N members on loopback (--spawn), one group member's set-up, and
+ * collecting the members' figures.  Header-only (static functions), included
+ * once by each benchmark. */
 #ifndef DERECHO_BENCH_H
 #define DERECHO_BENCH_H
 
@@ -30,7 +31,7 @@
 #define BENCH_MAX_NODES 16
 #define BENCH_TIMEOUT_MS 300000
 
-static int64_t bench_now_ns(void)
+static inline int64_t bench_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -240,7 +240,9 @@ struct derecho_layout;
  * The allocator (docs/derecho.md, "Allocation"):
  *  - entire-view subgroups take every member, in rank order;
  *  - every other shard first keeps its members of prev (may be NULL) that
- *    are still present, in their order, and its present reserved nodes;
+ *    are still present, in their order, and its present reserved nodes
+ *    (a joining reserved node that would put it above max_nodes makes
+ *    kept members it does not reserve leave it, the latest first);
  *  - subgroups then take, in declaration order, unassigned members in rank
  *    order up to each shard's min_nodes; a subgroup whose minimums cannot
  *    all be met is not provisioned (it keeps the members it kept, takes
@@ -599,12 +601,18 @@ typedef void (*derecho_deliver_fn)(void *ctx, uint32_t subgroup, uint32_t shard,
                                    uint32_t sender, uint64_t version,
                                    const void *data, size_t size);
 
+/* derecho_group_options.join_timeout_ms: take it from the configuration's
+ * [DERECHO] join_timeout_ms (the default). */
+#define DERECHO_JOIN_TIMEOUT_CONF (-1)
+
 struct derecho_group_options {
     size_t size;             /* sizeof(struct derecho_group_options) */
     derecho_view_fn on_view; /* may be NULL */
     void *ctx;               /* passed to on_view */
     int join_timeout_ms;     /* how long a joiner retries its contact and
-                                waits to be admitted (default 30000) */
+                                waits to be admitted, in ms (default
+                                DERECHO_JOIN_TIMEOUT_CONF: [DERECHO]
+                                join_timeout_ms, itself 30000 by default) */
     derecho_log_fn log;      /* NULL: stderr ("derecho: LEVEL: msg") */
     void *log_ctx;
     int log_level; /* syslog level, default LOG_WARNING */
