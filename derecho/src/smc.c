@@ -125,7 +125,8 @@ struct derecho__smc {
     pthread_mutex_t lock;
     pthread_cond_t cond; /* senders, view changes, epoch ends */
     int waiters;
-    struct sview *cur; /* NULL between views */
+    int window_waiters; /* of them, blocking senders waiting for room */
+    struct sview *cur;  /* NULL between views */
     uint64_t generation;
     bool closing;
     /* Epoch end, done by the delivery thread. */
@@ -537,8 +538,19 @@ static bool view_pass(struct derecho__smc *s, struct sview *v)
         }
     }
     if (moved) {
+        /* Wake the waiting threads, unless all of them wait for room in
+         * a window that still has none (a wake-up per pass would cost
+         * each blocked sender a futex round and a context switch per
+         * message received, for nothing). */
         pthread_mutex_lock(&s->lock);
-        if (s->waiters)
+        bool need = s->waiters > s->window_waiters;
+        for (size_t i = 0; s->waiters && !need && i < v->num_shards; i++) {
+            struct sshard *sh = &v->shards[i];
+            need = sh->subgroup < s->num_counts &&
+                   s->counts[sh->subgroup].window_waiters &&
+                   (sh->me_sender < 0 || window_has_room(v, sh));
+        }
+        if (s->waiters && need)
             pthread_cond_broadcast(&s->cond);
         pthread_mutex_unlock(&s->lock);
     }
@@ -1320,13 +1332,17 @@ static int find_shard(struct derecho__smc *s, uint32_t subgroup, size_t size,
         struct timespec ts;
         deadline_in(&ts, 100);
         for_room = for_room && subgroup < s->num_counts;
-        if (for_room)
+        if (for_room) {
             s->counts[subgroup].window_waiters++;
+            s->window_waiters++;
+        }
         s->waiters++;
         pthread_cond_timedwait(&s->cond, &s->lock, &ts);
         s->waiters--;
-        if (for_room)
+        if (for_room) {
             s->counts[subgroup].window_waiters--;
+            s->window_waiters--;
+        }
     }
 }
 
