@@ -148,6 +148,11 @@ struct derecho__smc {
     void *event_ctx;
     atomic_int stopped;     /* DERECHO_STOPPED_*: no sends, no deliveries */
     struct sgcount *counts; /* per subgroup of the spec */
+    /* The last ended view's suspicions, for derecho_group_stats while no
+     * next view is installed (e.g. stopped as partitioned); under lock. */
+    int64_t ended_id;
+    uint32_t ended_n;
+    int *ended_reason; /* per rank: 0 not suspected, else why */
     uint32_t num_counts;
     bool partition_safety; /* not [DERECHO] disable_partitioning_safety */
 };
@@ -805,6 +810,7 @@ int derecho__smc_create(const struct conf *c,
     s->o = o;
     s->my_id = me->node_id;
     s->wake_fd = -1;
+    s->ended_id = -1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -1253,6 +1259,19 @@ void derecho__smc_view_end(struct derecho__smc *s,
                  (long long)v->id);
         s->waiters--;
     }
+    /* Keep the view's suspicions for the stats (no allocation failure
+     * matters here: the stats then show none). */
+    uint32_t n = sst_num_members(v->t), me = sst_my_rank(v->t);
+    int *why = calloc(n + 1, sizeof(*why));
+    for (uint32_t r = 0; why && r < n; r++) {
+        int x = atomic_load(&v->reason[r]);
+        why[r] =
+            r != me && sst_suspects(v->t, me, r) ? (x ? x : -EHOSTDOWN) : 0;
+    }
+    free(s->ended_reason);
+    s->ended_reason = why;
+    s->ended_id = why ? v->id : -1;
+    s->ended_n = why ? n : 0;
     pthread_mutex_unlock(&s->lock);
     sst_destroy(v->t);
     free_view(v);
@@ -1283,6 +1302,7 @@ void derecho__smc_destroy(struct derecho__smc *s)
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->lock);
     free(s->counts);
+    free(s->ended_reason);
     free(s);
 }
 
@@ -1516,6 +1536,13 @@ void derecho__smc_stats(struct derecho__smc *s, int64_t view_id,
                 o->nulls_sent = atomic_load(&c->nulls_sent);
                 o->nulls_delivered = atomic_load(&c->nulls_delivered);
             }
+        }
+    } else if (s->ended_id == view_id && s->ended_reason) {
+        for (uint32_t r = 0; out->members && r < s->ended_n &&
+                             r < out->max_members && r < out->num_members;
+             r++) {
+            out->members[r].suspected = s->ended_reason[r] != 0;
+            out->members[r].reason = s->ended_reason[r];
         }
     }
     pthread_mutex_unlock(&s->lock);

@@ -701,7 +701,10 @@ DERECHO_EXPORT int derecho_group_get_view(struct derecho_group *g,
 
 /* ---- statistics (derecho_group_stats) ---- */
 
-/* One member of the current view, in rank order. */
+/* One member of the current view, in rank order.  The suspicion is this
+ * process's in that view; after the view's multicast ended with no next
+ * view installed (e.g. stopped as partitioned) it is what it was at the
+ * end. */
 struct derecho_member_stats {
     uint32_t node_id;
     int suspected; /* 1: this process suspects it (the view is wedged) */
