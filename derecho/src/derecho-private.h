@@ -190,6 +190,12 @@ int derecho__smc_stopped(struct derecho__smc *s);
  * Any thread but the SST's polling thread. */
 bool derecho__smc_suspects(struct derecho__smc *s, uint32_t node_id);
 
+/* Fills the suspicion fields of s->members (node ids already there, in
+ * the rank order of view view_id) and the shard entries from the current
+ * view, when its id is view_id (else num_shards = 0). */
+void derecho__smc_stats(struct derecho__smc *s, int64_t view_id,
+                        struct derecho_group_stats *out);
+
 /* ---- SMC counters (smc_count.c) -------------------------------------------
  * The counters a member reads from another's row are word-atomic elements
  * (SST_WORD_SIZE bytes, sst_word_store/sst_word_load): one caught mid-write

@@ -163,6 +163,39 @@ int derecho_group_get_view(struct derecho_group *g, struct derecho_view **out)
     return rc;
 }
 
+void derecho_group_stats_init(struct derecho_group_stats *s)
+{
+    if (!s)
+        return;
+    memset(s, 0, sizeof(*s));
+    s->size = sizeof(*s);
+}
+
+int derecho_group_stats(struct derecho_group *g, struct derecho_group_stats *s)
+{
+    if (!g || !s || s->size < sizeof(*s))
+        return -EINVAL;
+    for (size_t i = sizeof(*s); i < s->size; i++)
+        if (((const unsigned char *)s)[i])
+            return -EINVAL;
+    s->view_id = -1;
+    s->num_members = 0;
+    s->num_shards = 0;
+    pthread_mutex_lock(&g->lock);
+    if (g->view) {
+        s->view_id = derecho_view_id(g->view);
+        s->num_members = derecho_view_num_members(g->view);
+        for (size_t i = 0;
+             s->members && i < s->num_members && i < s->max_members; i++)
+            s->members[i] = (struct derecho_member_stats){
+                derecho_view_member(g->view, i)->node_id, 0, 0};
+    }
+    pthread_mutex_unlock(&g->lock);
+    if (g->smc && s->view_id >= 0)
+        derecho__smc_stats(g->smc, s->view_id, s);
+    return 0;
+}
+
 static void stop_member(struct derecho_group *g, int reason);
 
 /* Makes v current and tells the application, with no lock held.  Only

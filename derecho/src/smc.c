@@ -80,7 +80,8 @@ struct sshard {
     uint64_t seen_sum;
     /* Senders, under smc->lock. */
     uint64_t nsent;
-    bool dirty; /* nsent not pushed yet: the delivery thread will */
+    uint64_t pushed; /* my slots pushed to the shard (<= nsent) */
+    bool dirty;      /* nsent not pushed yet: the delivery thread will */
     bool reserved;
     pthread_t owner;
 };
@@ -101,7 +102,17 @@ struct sview {
     /* A member of this view is suspected: no new sends (set on the SST's
      * polling thread, which must not take smc->lock). */
     atomic_bool suspicion;
+    atomic_int *reason; /* per rank: why I suspect it (0: I do not) */
     struct sst_pred *pred, *spread;
+};
+
+/* Counts of one subgroup since the group was created (derecho_group_stats):
+ * sent under smc->lock, delivered on the delivery thread. */
+struct sgcount {
+    atomic_uint_fast64_t sent, delivered, nulls_sent, nulls_delivered;
+    /* Blocking senders waiting for room in my window (under smc->lock):
+     * their messages take my next positions, so no nulls meanwhile. */
+    uint32_t window_waiters;
 };
 
 struct derecho__smc {
@@ -114,7 +125,8 @@ struct derecho__smc {
     pthread_mutex_t lock;
     pthread_cond_t cond; /* senders, view changes, epoch ends */
     int waiters;
-    struct sview *cur; /* NULL between views */
+    int window_waiters; /* of them, blocking senders waiting for room */
+    struct sview *cur;  /* NULL between views */
     uint64_t generation;
     bool closing;
     /* Epoch end, done by the delivery thread. */
@@ -134,7 +146,14 @@ struct derecho__smc {
     /* The group's hooks: suspicions and expulsion (polling thread). */
     derecho__smc_event_fn event;
     void *event_ctx;
-    atomic_int stopped;    /* DERECHO_STOPPED_*: no sends, no deliveries */
+    atomic_int stopped;     /* DERECHO_STOPPED_*: no sends, no deliveries */
+    struct sgcount *counts; /* per subgroup of the spec */
+    /* The last ended view's suspicions, for derecho_group_stats while no
+     * next view is installed (e.g. stopped as partitioned); under lock. */
+    int64_t ended_id;
+    uint32_t ended_n;
+    int *ended_reason; /* per rank: 0 not suspected, else why */
+    uint32_t num_counts;
     bool partition_safety; /* not [DERECHO] disable_partitioning_safety */
 };
 
@@ -232,20 +251,58 @@ static inline uint8_t *ndel_of(struct sview *v, struct sshard *sh,
     return row(v, rank) + sh->off_cnt + ((size_t)sh->K + j) * SST_WORD_SIZE;
 }
 
-/* Pushes my counters (nsent, recv, ndel) to the shard.  Under s->lock. */
-static int push_counters(struct sview *v, struct sshard *sh)
-{
-    sh->dirty = false;
-    if (sh->n < 2)
-        return 0;
-    return sst_put_to(v->t, sh->ranks, sh->n, sh->off_nsent,
-                      (1 + 2 * (size_t)sh->K) * SST_WORD_SIZE);
-}
-
+static int push_counters(struct sview *v, struct sshard *sh);
 static inline uint8_t *slot_of(struct sview *v, struct sshard *sh,
                                uint32_t rank, uint64_t index)
 {
     return row(v, rank) + sh->off_slots + (index % sh->window) * sh->slot_size;
+}
+
+/* Pushes my counters (nsent, recv, ndel) to the shard, after the slots I
+ * committed and did not push yet (sh->pushed up to sh->nsent): those go
+ * first, as one contiguous range (two at the ring's wrap), so that many
+ * messages cost one push; libsst keeps pushes from one member in order,
+ * so a peer that reads the new nsent has the slots it announces.  When
+ * the last pending slot is the ring's last one and the counters follow
+ * the ring in the row, slots and counters are one push.  Under s->lock. */
+static int push_counters(struct sview *v, struct sshard *sh)
+{
+    sh->dirty = false;
+    if (sh->n < 2) {
+        sh->pushed = sh->nsent;
+        return 0;
+    }
+    size_t cnt_len = (1 + 2 * (size_t)sh->K) * SST_WORD_SIZE;
+    size_t ring_end = sh->off_slots + (size_t)sh->window * sh->slot_size;
+    int rc = 0;
+    while (rc == 0 && sh->pushed < sh->nsent) {
+        uint64_t first = sh->pushed % sh->window;
+        uint64_t count = sh->nsent - sh->pushed;
+        if (count > sh->window - first)
+            count = sh->window - first; /* up to the ring's end */
+        size_t off = sh->off_slots + first * sh->slot_size;
+        /* Every slot but the last in full; the last up to its end. */
+        const uint8_t *last =
+            row(v, v->my_rank) + off + (count - 1) * sh->slot_size;
+        uint64_t hdr;
+        memcpy(&hdr, last, sizeof(hdr));
+        size_t used = hdr & SLOT_NULL ? 0 : (size_t)(uint32_t)hdr;
+        if (used > sh->payload)
+            used = sh->payload;
+        size_t len = (count - 1) * sh->slot_size + SLOT_HEADER +
+                     ((used + 7) & ~(size_t)7);
+        sh->pushed += count;
+        if (sh->pushed == sh->nsent && first + count == sh->window &&
+            ring_end == sh->off_nsent) {
+            /* Slots and counters in one push. */
+            return sst_put_to(v->t, sh->ranks, sh->n, off,
+                              sh->off_nsent + cnt_len - off);
+        }
+        rc = sst_put_to(v->t, sh->ranks, sh->n, off, len);
+    }
+    if (rc)
+        return rc;
+    return sst_put_to(v->t, sh->ranks, sh->n, sh->off_nsent, cnt_len);
 }
 
 /* Has every shard member delivered my message nsent - window (so its
@@ -263,29 +320,27 @@ static bool window_has_room(struct sview *v, struct sshard *sh)
     return true;
 }
 
-/* Publishes my next slot (header already written): the slot's used bytes,
- * then nsent.  Under smc->lock. */
+/* Publishes my next slot (header already written).  When the delivery
+ * thread is awake (not asleep, not in an upcall) its next pass pushes the
+ * slot with any others committed meanwhile and the counters
+ * (push_counters): one push for many messages.  Otherwise the slots and
+ * counters go now.  Under smc->lock. */
 static int publish_slot(struct derecho__smc *s, struct sview *v,
                         struct sshard *sh, size_t len)
 {
-    size_t off = sh->off_slots + (sh->nsent % sh->window) * sh->slot_size;
-    size_t bytes = SLOT_HEADER + ((len + 7) & ~(size_t)7);
+    (void)len;
     int rc = 0;
-    if (sh->n > 1)
-        rc = sst_put_to(v->t, sh->ranks, sh->n, off, bytes);
     sh->nsent++;
     sst_word_store(nsent_of(v, sh, v->my_rank), sh->nsent);
     if (atomic_load(&s->sleeping) || atomic_load(&s->in_upcall)) {
-        if (rc == 0 && sh->n > 1)
-            rc = sst_put_to(v->t, sh->ranks, sh->n, sh->off_nsent,
-                            SST_WORD_SIZE);
+        rc = push_counters(v, sh);
+        wake(s);
     } else {
         sh->dirty = true; /* the awake delivery thread's next pass */
     }
     if (rc)
         slog(s, LOG_ERR, "view %lld: push of a message failed: %s",
              (long long)v->id, sst_strerror(rc));
-    wake(s);
     return rc;
 }
 
@@ -332,8 +387,16 @@ static void upcall(struct derecho__smc *s, struct sview *v, struct sshard *sh,
     const uint8_t *slot = slot_of(v, sh, sh->sender_ranks[j], round);
     uint64_t hdr;
     memcpy(&hdr, slot, sizeof(hdr));
-    if (hdr & SLOT_NULL)
+    struct sgcount *cnt =
+        sh->subgroup < s->num_counts ? &s->counts[sh->subgroup] : NULL;
+    if (hdr & SLOT_NULL) {
+        if (cnt)
+            atomic_fetch_add_explicit(&cnt->nulls_delivered, 1,
+                                      memory_order_relaxed);
         return;
+    }
+    if (cnt)
+        atomic_fetch_add_explicit(&cnt->delivered, 1, memory_order_relaxed);
     size_t len = (size_t)(uint32_t)hdr;
     if (len > sh->payload)
         len = sh->payload; /* never past the slot, whatever a peer wrote */
@@ -405,7 +468,36 @@ static bool shard_pass(struct derecho__smc *s, struct sview *v,
             moved = true;
         }
     }
+    /* A null message at once when another sender has a message in a round
+     * where I have none: it would block delivery after it.  Then one push
+     * of what this pass changed: new slots (mine, nulls included), then
+     * the counters. */
     pthread_mutex_lock(&s->lock);
+    if (!edge_of && sh->mode == DERECHO_MODE_ORDERED && sh->me_sender >= 0) {
+        uint64_t most = 0;
+        for (uint32_t j = 0; j < sh->k; j++)
+            if ((int)j != sh->me_sender && sh->recv[j] > most)
+                most = sh->recv[j];
+        resend_carried(s, v, sh);
+        if (carry_pending(s, sh->subgroup))
+            most = 0; /* they come first; nulls after */
+        /* Not while a sender of mine waits for room: its message takes
+         * the position as soon as there is room (all senders busy would
+         * otherwise fill their windows with nulls whenever the delivery
+         * thread sees room before the sending thread wakes). */
+        bool waiting = sh->subgroup < s->num_counts &&
+                       s->counts[sh->subgroup].window_waiters;
+        while (!waiting && !v->wedged && !sh->reserved && sh->nsent < most &&
+               window_has_room(v, sh)) {
+            uint64_t hdr = SLOT_NULL;
+            memcpy(slot_of(v, sh, v->my_rank, sh->nsent), &hdr, sizeof(hdr));
+            publish_slot(s, v, sh, 0);
+            if (sh->subgroup < s->num_counts)
+                atomic_fetch_add_explicit(&s->counts[sh->subgroup].nulls_sent,
+                                          1, memory_order_relaxed);
+            moved = true;
+        }
+    }
     if (moved || sh->dirty) {
         int rc = push_counters(v, sh);
         if (rc)
@@ -413,28 +505,6 @@ static bool shard_pass(struct derecho__smc *s, struct sview *v,
                  (long long)v->id, sst_strerror(rc));
     }
     pthread_mutex_unlock(&s->lock);
-    /* A null message at once when another sender has a message in a round
-     * where I have none: it would block delivery after it. */
-    if (!edge_of && sh->mode == DERECHO_MODE_ORDERED && sh->me_sender >= 0) {
-        uint64_t most = 0;
-        for (uint32_t j = 0; j < sh->k; j++)
-            if ((int)j != sh->me_sender && sh->recv[j] > most)
-                most = sh->recv[j];
-        pthread_mutex_lock(&s->lock);
-        resend_carried(s, v, sh);
-        if (carry_pending(s, sh->subgroup))
-            most = 0; /* they come first; nulls after */
-        while (!v->wedged && !sh->reserved && sh->nsent < most &&
-               window_has_room(v, sh)) {
-            uint64_t hdr = SLOT_NULL;
-            memcpy(slot_of(v, sh, v->my_rank, sh->nsent), &hdr, sizeof(hdr));
-            publish_slot(s, v, sh, 0);
-            moved = true;
-        }
-        if (sh->dirty)
-            push_counters(v, sh);
-        pthread_mutex_unlock(&s->lock);
-    }
     return moved;
 }
 
@@ -473,8 +543,19 @@ static bool view_pass(struct derecho__smc *s, struct sview *v)
         }
     }
     if (moved) {
+        /* Wake the waiting threads, unless all of them wait for room in
+         * a window that still has none (a wake-up per pass would cost
+         * each blocked sender a futex round and a context switch per
+         * message received, for nothing). */
         pthread_mutex_lock(&s->lock);
-        if (s->waiters)
+        bool need = s->waiters > s->window_waiters;
+        for (size_t i = 0; s->waiters && !need && i < v->num_shards; i++) {
+            struct sshard *sh = &v->shards[i];
+            need = sh->subgroup < s->num_counts &&
+                   s->counts[sh->subgroup].window_waiters &&
+                   (sh->me_sender < 0 || window_has_room(v, sh));
+        }
+        if (s->waiters && need)
             pthread_cond_broadcast(&s->cond);
         pthread_mutex_unlock(&s->lock);
     }
@@ -729,12 +810,19 @@ int derecho__smc_create(const struct conf *c,
     s->o = o;
     s->my_id = me->node_id;
     s->wake_fd = -1;
+    s->ended_id = -1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->cond, &ca);
     pthread_condattr_destroy(&ca);
+    s->num_counts = derecho_layout_spec_num_subgroups(spec);
+    s->counts = calloc(s->num_counts + 1, sizeof(*s->counts));
+    if (!s->counts) {
+        free(s);
+        return derecho__fail(err, -ENOMEM, "group: out of memory");
+    }
     int rc = read_profile(s, c, "DEFAULT", err);
     for (uint32_t i = 0; rc == 0 && i < spec->num_subgroups; i++)
         for (uint32_t k = 0; rc == 0 && k < spec->subgroups[i].num_shards; k++)
@@ -807,6 +895,7 @@ static void free_view(struct sview *v)
         free(v->shards[i].recv);
     }
     free(v->shards);
+    free(v->reason);
     free(v->mine);
     free(v->receive_only);
     free(v);
@@ -826,9 +915,9 @@ static void on_suspect(void *ctx, struct sst_table *t, uint32_t rank,
                        uint32_t node_id, int reason)
 {
     (void)t;
-    (void)rank;
     struct sview *v = ctx;
     struct derecho__smc *s = v->s;
+    atomic_store(&v->reason[rank], reason ? reason : -EHOSTDOWN);
     slog(s, LOG_WARNING, "view %lld: node %u suspected: %s", (long long)v->id,
          node_id, sst_strerror(reason));
     atomic_store(&v->suspicion, true);
@@ -938,7 +1027,8 @@ int derecho__smc_view_start(struct derecho__smc *s,
     v->mine = calloc(nsub + 1, sizeof(*v->mine));
     v->receive_only = calloc(nsub + 1, sizeof(*v->receive_only));
     v->shards = calloc(nsub + 1, sizeof(*v->shards));
-    if (!v->mine || !v->receive_only || !v->shards)
+    v->reason = calloc(n + 1, sizeof(*v->reason));
+    if (!v->mine || !v->receive_only || !v->shards || !v->reason)
         goto out;
     for (size_t i = 0; i < n; i++) {
         const struct derecho_member *m = derecho_view_member(view, i);
@@ -1169,6 +1259,19 @@ void derecho__smc_view_end(struct derecho__smc *s,
                  (long long)v->id);
         s->waiters--;
     }
+    /* Keep the view's suspicions for the stats (no allocation failure
+     * matters here: the stats then show none). */
+    uint32_t n = sst_num_members(v->t), me = sst_my_rank(v->t);
+    int *why = calloc(n + 1, sizeof(*why));
+    for (uint32_t r = 0; why && r < n; r++) {
+        int x = atomic_load(&v->reason[r]);
+        why[r] =
+            r != me && sst_suspects(v->t, me, r) ? (x ? x : -EHOSTDOWN) : 0;
+    }
+    free(s->ended_reason);
+    s->ended_reason = why;
+    s->ended_id = why ? v->id : -1;
+    s->ended_n = why ? n : 0;
     pthread_mutex_unlock(&s->lock);
     sst_destroy(v->t);
     free_view(v);
@@ -1198,6 +1301,8 @@ void derecho__smc_destroy(struct derecho__smc *s)
         close(s->wake_fd);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->lock);
+    free(s->counts);
+    free(s->ended_reason);
     free(s);
 }
 
@@ -1215,6 +1320,7 @@ static int find_shard(struct derecho__smc *s, uint32_t subgroup, size_t size,
             return -ESHUTDOWN;
         if (atomic_load(&s->stopped))
             return -ENOTCONN;
+        bool for_room = false; /* waiting for room in my window */
         struct sview *v = s->cur;
         if (v && !v->wedged && !atomic_load(&v->suspicion)) {
             if (subgroup >= v->num_subgroups)
@@ -1236,6 +1342,8 @@ static int find_shard(struct derecho__smc *s, uint32_t subgroup, size_t size,
                     *vp = v;
                     *shp = sh;
                     return 0;
+                } else {
+                    for_room = true;
                 }
             }
         }
@@ -1243,9 +1351,18 @@ static int find_shard(struct derecho__smc *s, uint32_t subgroup, size_t size,
             return -EAGAIN;
         struct timespec ts;
         deadline_in(&ts, 100);
+        for_room = for_room && subgroup < s->num_counts;
+        if (for_room) {
+            s->counts[subgroup].window_waiters++;
+            s->window_waiters++;
+        }
         s->waiters++;
         pthread_cond_timedwait(&s->cond, &s->lock, &ts);
         s->waiters--;
+        if (for_room) {
+            s->counts[subgroup].window_waiters--;
+            s->window_waiters--;
+        }
     }
 }
 
@@ -1307,6 +1424,9 @@ int derecho__smc_commit(struct derecho__smc *s, uint32_t subgroup, size_t size)
             memcpy(slot, &hdr, sizeof(hdr));
             sh->reserved = false;
             rc = publish_slot(s, v, sh, size);
+            if (subgroup < s->num_counts)
+                atomic_fetch_add_explicit(&s->counts[subgroup].sent, 1,
+                                          memory_order_relaxed);
             if (s->waiters)
                 pthread_cond_broadcast(&s->cond);
         }
@@ -1385,4 +1505,45 @@ bool derecho__smc_suspects(struct derecho__smc *s, uint32_t node_id)
     }
     pthread_mutex_unlock(&s->lock);
     return yes;
+}
+
+void derecho__smc_stats(struct derecho__smc *s, int64_t view_id,
+                        struct derecho_group_stats *out)
+{
+    pthread_mutex_lock(&s->lock);
+    struct sview *v = s->cur;
+    if (v && v->id == view_id) {
+        uint32_t n = sst_num_members(v->t), me = sst_my_rank(v->t);
+        for (uint32_t r = 0; out->members && r < n && r < out->max_members &&
+                             r < out->num_members;
+             r++) {
+            bool sus = r != me && sst_suspects(v->t, me, r);
+            int why = atomic_load(&v->reason[r]);
+            out->members[r].suspected = sus;
+            out->members[r].reason = sus ? (why ? why : -EHOSTDOWN) : 0;
+        }
+        out->num_shards = v->num_shards;
+        for (size_t i = 0;
+             out->shards && i < v->num_shards && i < out->max_shards; i++) {
+            const struct sshard *sh = &v->shards[i];
+            struct derecho_shard_stats *o = &out->shards[i];
+            *o = (struct derecho_shard_stats){.subgroup = sh->subgroup,
+                                              .shard = sh->shard};
+            if (sh->subgroup < s->num_counts) {
+                const struct sgcount *c = &s->counts[sh->subgroup];
+                o->sent = atomic_load(&c->sent);
+                o->delivered = atomic_load(&c->delivered);
+                o->nulls_sent = atomic_load(&c->nulls_sent);
+                o->nulls_delivered = atomic_load(&c->nulls_delivered);
+            }
+        }
+    } else if (s->ended_id == view_id && s->ended_reason) {
+        for (uint32_t r = 0; out->members && r < s->ended_n &&
+                             r < out->max_members && r < out->num_members;
+             r++) {
+            out->members[r].suspected = s->ended_reason[r] != 0;
+            out->members[r].reason = s->ended_reason[r];
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
 }

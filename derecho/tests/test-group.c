@@ -175,6 +175,87 @@ static int spawn(struct th_procs *p, unsigned id, uint16_t gms,
     return i;
 }
 
+/* derecho_group_stats names a suspected member and why: this process is
+ * the leader, a child joins, then is stopped (SIGSTOP: its heartbeat
+ * stalls while its connections stay open).  One of two suspected leaves
+ * no majority: the leader stops as partitioned and keeps that view, whose
+ * stats show the child suspected with -ETIMEDOUT. */
+struct stats_arg {
+    struct derecho_group *g;
+    int64_t view_id;
+    struct derecho_member_stats mem[2];
+    size_t n;
+};
+
+static bool member_suspected(void *arg)
+{
+    struct stats_arg *a = arg;
+    struct derecho_group_stats st;
+    derecho_group_stats_init(&st);
+    st.members = a->mem;
+    st.max_members = 2;
+    if (derecho_group_stats(a->g, &st) != 0)
+        return false;
+    a->view_id = st.view_id;
+    a->n = st.num_members;
+    return st.num_members == 2 && a->mem[1].suspected;
+}
+
+START_TEST(stats_name_a_suspected_member)
+{
+    uint16_t port[3];
+    ck_assert_int_eq(th_free_tcp_ports(port, 3), 0);
+    char text[512];
+    snprintf(text, sizeof(text),
+             "[DERECHO]\nlocal_id = 0\nlocal_ip = 127.0.0.1\n"
+             "gms_port = %u\nsst_port = %u\ncontact_ip = 127.0.0.1\n"
+             "contact_port = %u\n",
+             port[0], port[1], port[0]);
+    struct conf *c = td_conf(text);
+    struct derecho_layout_spec *spec = NULL;
+    ck_assert_int_eq(derecho_layout_spec_create(&spec), 0);
+    ck_assert_int_eq(derecho_layout_spec_add_type(spec, "Counter", NULL), 0);
+    ck_assert_int_eq(derecho_layout_spec_add_entire_view(
+                         spec, 0, DERECHO_MODE_ORDERED, NULL),
+                     0);
+    struct seen s = {.last_id = -1};
+    struct derecho_group_options o;
+    derecho_group_options_init(&o);
+    o.on_view = on_view;
+    o.ctx = &s;
+    o.log_level = LOG_CRIT;
+    struct derecho_group *g = NULL;
+    struct derecho_error err;
+    ck_assert_msg(derecho_group_create(c, spec, &o, &g, &err) == 0, "%s",
+                  err.msg);
+    struct derecho_group_stats st;
+    derecho_group_stats_init(&st);
+    ck_assert_int_eq(derecho_group_stats(g, &st), 0);
+    ck_assert_int_eq(st.view_id, 0);
+    ck_assert_uint_eq(st.num_members, 1);
+    struct th_procs p;
+    th_procs_init(&p);
+    int child = spawn(&p, 1, port[2], port[0], 2, "Counter", "linger",
+                      "/nonexistent/never");
+    struct wait_arg w = {&s, 2, NULL};
+    ck_assert_msg(th_wait_until(reached, &w, 30000), "no view of 2");
+    struct stats_arg a = {.g = g};
+    ck_assert(!member_suspected(&a));
+    ck_assert_int_eq(a.mem[1].reason, 0);
+    ck_assert_int_eq(th_signal(&p, child, SIGSTOP), 0);
+    ck_assert_msg(th_wait_until(member_suspected, &a, 20000),
+                  "the stopped member was never reported suspected");
+    ck_assert_int_eq(a.mem[0].suspected, 0);
+    ck_assert_int_eq(a.mem[1].reason, -ETIMEDOUT);
+    ck_assert_int_eq(a.view_id, s.last_id);
+    th_signal(&p, child, SIGKILL);
+    th_wait_all(&p, 10000);
+    derecho_group_destroy(g);
+    derecho_layout_spec_destroy(spec);
+    conf_destroy(c);
+}
+END_TEST
+
 START_TEST(three_members_join_and_leave)
 {
     uint16_t port[3];
@@ -506,6 +587,7 @@ TCase *tc_group(void)
     TCase *tc = tcase_create("group");
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, three_members_join_and_leave);
+    tcase_add_test(tc, stats_name_a_suspected_member);
     tcase_add_test(tc, incompatible_and_duplicate_joiners_are_refused);
     tcase_add_test(tc, hostile_bytes_leave_the_group_alone);
     tcase_add_test(tc, joins_that_arrive_together_are_one_view_change);

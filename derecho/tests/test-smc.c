@@ -247,6 +247,24 @@ START_TEST(ordered_three_senders_same_order)
 }
 END_TEST
 
+/* Every member delivered the 400 nulls of nodes 1 and 2 (the last
+ * round's come right after node 0's last message). */
+static bool nulls_settled(void *arg)
+{
+    struct member *ms = arg;
+    for (int i = 0; i < 3; i++) {
+        struct derecho_shard_stats sh[1];
+        struct derecho_group_stats st;
+        derecho_group_stats_init(&st);
+        st.shards = sh;
+        st.max_shards = 1;
+        if (derecho_group_stats(ms[i].g, &st) != 0 || st.num_shards != 1 ||
+            sh[0].nulls_delivered < 400)
+            return false;
+    }
+    return true;
+}
+
 /* Only member 0 sends, one message at a time, waiting for its own
  * delivery: the idle senders' null messages must come at once, so 200
  * round trips finish well within the bound (a fixed null delay of even
@@ -272,6 +290,43 @@ START_TEST(idle_senders_do_not_hold_back_delivery)
             ck_assert_uint_eq(ms[i].log[k].sender, 0);
             ck_assert_uint_eq(ms[i].log[k].first_word, (uint32_t)k);
         }
+    /* The stats: 200 messages of node 0, and one null of each idle
+     * sender per round (exactly: a null only for a round where another
+     * sender has a message). */
+    ck_assert(th_wait_until(nulls_settled, ms, 5000));
+    for (int i = 0; i < 3; i++) {
+        struct derecho_member_stats mem[4];
+        struct derecho_shard_stats sh[2];
+        struct derecho_group_stats st;
+        derecho_group_stats_init(&st);
+        st.members = mem;
+        st.max_members = 4;
+        st.shards = sh;
+        st.max_shards = 2;
+        ck_assert_int_eq(derecho_group_stats(ms[i].g, &st), 0);
+        struct derecho_view *view;
+        ck_assert_int_eq(derecho_group_get_view(ms[i].g, &view), 0);
+        ck_assert_int_eq(st.view_id, derecho_view_id(view));
+        derecho_view_destroy(view);
+        ck_assert_uint_eq(st.num_members, 3);
+        for (int k = 0; k < 3; k++) {
+            ck_assert_int_eq(mem[k].suspected, 0);
+            ck_assert_int_eq(mem[k].reason, 0);
+        }
+        ck_assert_uint_eq(st.num_shards, 1);
+        ck_assert_uint_eq(sh[0].subgroup, 0);
+        ck_assert_uint_eq(sh[0].shard, 0);
+        ck_assert_uint_eq(sh[0].sent, i == 0 ? 200 : 0);
+        ck_assert_uint_eq(sh[0].nulls_sent, i == 0 ? 0 : 200);
+        ck_assert_uint_eq(sh[0].delivered, 200);
+        ck_assert_uint_eq(sh[0].nulls_delivered, 400);
+    }
+    struct derecho_group_stats bad;
+    derecho_group_stats_init(&bad);
+    ck_assert_int_eq(derecho_group_stats(NULL, &bad), -EINVAL);
+    ck_assert_int_eq(derecho_group_stats(ms[0].g, NULL), -EINVAL);
+    bad.size = sizeof(bad) - 1;
+    ck_assert_int_eq(derecho_group_stats(ms[0].g, &bad), -EINVAL);
     stop_all(ms, 3);
     derecho_layout_spec_destroy(spec);
 }

@@ -19,6 +19,8 @@
  *   RESULT bench=bandwidth_test nodes=N senders=all|half|one size=S
  *          window=W mode=ordered|unordered msgs_per_s=... (median over
  *          members) min_msgs_per_s=... gbytes_per_s=... rss_mb=... (max)
+ *          nulls_per_msg=... (null messages delivered per message
+ *          delivered, median over members; derecho_group_stats)
  * and appends the median line to data_derecho_bw. */
 #include "derecho-bench.h"
 
@@ -165,8 +167,19 @@ static int run_member(struct conf *c, long nodes, long selector, long messages,
     double secs = (double)(m.last_ns - t0) / 1e9;
     double rate = secs > 0 ? (double)b.expected / secs : 0;
     double gbps = rate * (double)size / 1e9;
-    printf("MEMBER node=%llu msgs_per_s=%.0f gbytes_per_s=%.4f rss_mb=%.1f\n",
-           (unsigned long long)me, rate, gbps, bench_rss_mb());
+    /* Null messages that took a position here per message delivered. */
+    struct derecho_shard_stats sh[1];
+    struct derecho_group_stats st;
+    derecho_group_stats_init(&st);
+    st.shards = sh;
+    st.max_shards = 1;
+    double nulls = 0;
+    if (derecho_group_stats(g, &st) == 0 && st.num_shards == 1 &&
+        sh[0].delivered)
+        nulls = (double)sh[0].nulls_delivered / (double)sh[0].delivered;
+    printf("MEMBER node=%llu msgs_per_s=%.0f gbytes_per_s=%.4f rss_mb=%.1f "
+           "nulls_per_msg=%.3f\n",
+           (unsigned long long)me, rate, gbps, bench_rss_mb(), nulls);
     fflush(stdout);
     if (spawned)
         bench_wait_release();
@@ -217,16 +230,18 @@ int main(int argc, char **argv)
             uint64_t size = 0, window = 0;
             conf_get_size(c, "SUBGROUP/DEFAULT", "max_payload_size", &size);
             conf_get_u64(c, "SUBGROUP/DEFAULT", "window_size", &window);
-            double med, min, max, gmed, gmin, gmax, rmed, rmin, rmax;
+            double med, min, max, gmed, gmin, gmax, rmed, rmin, rmax, nmed,
+                nmin, nmax;
             bench_stats(&ch, "msgs_per_s", &med, &min, &max);
             bench_stats(&ch, "gbytes_per_s", &gmed, &gmin, &gmax);
             bench_stats(&ch, "rss_mb", &rmed, &rmin, &rmax);
+            bench_stats(&ch, "nulls_per_msg", &nmed, &nmin, &nmax);
             printf("RESULT bench=bandwidth_test nodes=%ld senders=%s size=%llu "
                    "window=%llu mode=%s msgs_per_s=%.0f min_msgs_per_s=%.0f "
-                   "gbytes_per_s=%.4f rss_mb=%.1f\n",
+                   "gbytes_per_s=%.4f rss_mb=%.1f nulls_per_msg=%.3f\n",
                    v[0], selector_names[v[1]], (unsigned long long)size,
                    (unsigned long long)window, v[3] ? "unordered" : "ordered",
-                   med, min, gmed, rmax);
+                   med, min, gmed, rmax, nmed);
             append_data(v[0], v[1], size, window, v[2], v[3], gmed);
         } else {
             fprintf(stderr, "bandwidth_test: %s\n", derecho_strerror(status));

@@ -707,6 +707,63 @@ DERECHO_EXPORT void derecho_group_destroy(struct derecho_group *g);
 DERECHO_EXPORT int derecho_group_get_view(struct derecho_group *g,
                                           struct derecho_view **out);
 
+/* ---- statistics (derecho_group_stats) ---- */
+
+/* One member of the current view, in rank order.  The suspicion is this
+ * process's in that view; after the view's multicast ended with no next
+ * view installed (e.g. stopped as partitioned) it is what it was at the
+ * end. */
+struct derecho_member_stats {
+    uint32_t node_id;
+    int suspected; /* 1: this process suspects it (the view is wedged) */
+    int reason;    /* why, when known: a negative errno as libsst reports
+                      it (-ETIMEDOUT: heartbeat stalled, -ECONNRESET and
+                      the like: connection broken, -EHOSTDOWN: another
+                      member suspected it); 0 when not suspected */
+};
+
+/* My shard of one subgroup in the current view, with counts since this
+ * process created the group (they follow the subgroup across views;
+ * shard is my shard in the current view). */
+struct derecho_shard_stats {
+    uint32_t subgroup, shard;
+    uint64_t sent;            /* messages I committed (nulls not counted;
+                                 one resent after a view change counts
+                                 once) */
+    uint64_t delivered;       /* messages delivered here (on_deliver) */
+    uint64_t nulls_sent;      /* null messages I sent */
+    uint64_t nulls_delivered; /* null messages that took a position in
+                                 the order here (never given to
+                                 on_deliver) */
+};
+
+/* Filled by derecho_group_stats.  The caller owns the arrays and sets
+ * their capacity; the counts say how many entries exist (entries past a
+ * capacity are not written).  Initialize with derecho_group_stats_init. */
+struct derecho_group_stats {
+    size_t size;     /* sizeof(struct derecho_group_stats) */
+    int64_t view_id; /* out: the current view's id, -1 before the first */
+    struct derecho_member_stats *members; /* in: array or NULL */
+    size_t max_members;                   /* in: its capacity */
+    size_t num_members;                   /* out: members of the view */
+    struct derecho_shard_stats *shards;   /* in: array or NULL */
+    size_t max_shards;                    /* in: its capacity */
+    size_t num_shards; /* out: subgroups where I hold a shard in the
+                          current view (0 between views), by subgroup */
+};
+
+/* Zeroes *s and sets s->size.  NULL: nothing happens. */
+DERECHO_EXPORT void derecho_group_stats_init(struct derecho_group_stats *s);
+
+/* Fills *s (see above) from the current view: one snapshot under the
+ * library's locks (counts may move on right after).  s->size must cover
+ * at least the fields above; a larger size is accepted when the extra
+ * bytes are zero (-EINVAL otherwise).  Errors: -EINVAL (NULL g or s, bad
+ * size).  Any thread, on_view and on_deliver included (it never blocks
+ * on the network).  Cheap: no allocation. */
+DERECHO_EXPORT int derecho_group_stats(struct derecho_group *g,
+                                       struct derecho_group_stats *s);
+
 /* ======================================================================= */
 /* Sending (ordered multicast over SMC; docs/derecho.md)                   */
 /* ======================================================================= */
