@@ -338,7 +338,13 @@ int derecho__gms_start(struct sst_table *t, uint32_t my_id, bool safety,
     m->wake = wake;
     m->safety = safety;
     m->wake_ctx = ctx;
-    atomic_init(&m->leader_id, UINT32_MAX);
+    uint32_t leader = m->me;
+    for (uint32_t r = 0; r < m->n; r++)
+        if (r == m->me || !sst_suspects(t, m->me, r)) {
+            leader = r;
+            break;
+        }
+    atomic_init(&m->leader_id, sst_node_id(t, leader));
     /* Test-only (documented in docs/derecho.md): a leader that proposed
      * creates this file and holds its commit for 3 s. */
     const char *hook = getenv("DERECHO_TEST_PROPOSE_HOOK");

@@ -99,6 +99,10 @@ struct sview {
     struct sshard *shards;
     size_t num_shards;
     bool wedged; /* under smc->lock */
+    /* The view's end began (a change is committed and I am in the next
+     * view or leave): the old table's expulsion and majority events no
+     * longer apply (end_epoch checks the majority itself). */
+    atomic_bool ending;
     /* A member of this view is suspected: no new sends (set on the SST's
      * polling thread, which must not take smc->lock). */
     atomic_bool suspicion;
@@ -984,7 +988,8 @@ static void on_suspect(void *ctx, struct sst_table *t, uint32_t rank,
      * group decides (after a short grace, PARTITION_GRACE_MS in group.c);
      * meanwhile nothing more becomes stable here (the suspected rows are
      * frozen) and the leader commits nothing without a majority. */
-    if (s->partition_safety && 2 * failed >= n && !suspects_me) {
+    if (s->partition_safety && 2 * failed >= n && !suspects_me &&
+        !atomic_load(&v->ending)) {
         slog(s, LOG_WARNING,
              "view %lld: %u of %u members suspected: no majority",
              (long long)v->id, failed, n);
@@ -1002,6 +1007,13 @@ static void on_expelled(void *ctx, struct sst_table *t, uint32_t rank,
     (void)reason;
     struct sview *v = ctx;
     struct derecho__smc *s = v->s;
+    if (atomic_load(&v->ending)) {
+        slog(s, LOG_INFO,
+             "view %lld: node %u suspects me while the view ends: "
+             "ignored (I am in the committed next view)",
+             (long long)v->id, node_id);
+        return;
+    }
     slog(s, LOG_WARNING, "view %lld: node %u suspects me: expelled",
          (long long)v->id, node_id);
     derecho__smc_stop(s, DERECHO_STOPPED_EXPELLED);
@@ -1294,6 +1306,7 @@ void derecho__smc_view_end(struct derecho__smc *s,
     /* Wedge: no sends from now on.  An open reservation points into the
      * table: wait for its commit (or cancel) before the table goes. */
     v->wedged = true;
+    atomic_store(&v->ending, true);
     s->generation++;
     pthread_cond_broadcast(&s->cond);
     for (;;) {

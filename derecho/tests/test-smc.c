@@ -644,7 +644,7 @@ END_TEST
  * survivors finish with the same deliveries. */
 START_TEST(vs_stress_leader_killed)
 {
-    run_vs_signal(3, 400, "100,3000", "all", 0, SIGKILL, 60);
+    run_vs_signal(3, 1500, "100,3000", "all", 0, SIGKILL, 60);
 }
 END_TEST
 
