@@ -202,7 +202,10 @@ static void lead(struct derecho__gms *m)
         set(m, C_NUM, n);
         set(m, C_OWNER, m->my_id + 1);
         set(m, C_ACK, ((uint64_t)(m->my_id + 1) << 32) | n);
-        if (m->hook_path && !m->hook_done && n > 0 && committed == 0) {
+        bool failure = false;
+        for (uint64_t i = 0; i < n; i++)
+            failure |= list_of(m, me)[i].kind == DERECHO__GMS_FAIL;
+        if (m->hook_path && !m->hook_done && failure && committed == 0) {
             /* Test hook (DERECHO_TEST_PROPOSE_HOOK): the proposal is out,
              * the commit waits; the test kills me meanwhile. */
             m->hold_until_ms = mono_ms() + 3000;
@@ -346,7 +349,8 @@ int derecho__gms_start(struct sst_table *t, uint32_t my_id, bool safety,
         }
     atomic_init(&m->leader_id, sst_node_id(t, leader));
     /* Test-only (documented in docs/derecho.md): a leader that proposed
-     * creates this file and holds its commit for 3 s. */
+     * a failure creates this file once every member acknowledged it and
+     * holds its commit for 3 s (a test kills it meanwhile). */
     const char *hook = getenv("DERECHO_TEST_PROPOSE_HOOK");
     m->hook_path = hook && *hook ? hook : NULL;
     pthread_mutex_init(&m->lock, NULL);

@@ -483,6 +483,8 @@ static void view_change(struct derecho_group *g,
     }
     if (rc == 0 && m == 0) {
         /* Everyone left together: nothing to install. */
+        glog(g, LOG_INFO, "view %lld: no members;%s",
+             (long long)derecho_view_id(cur) + 1, why);
         free(members);
         free(failed);
         g->left = true;
@@ -530,9 +532,16 @@ static void view_change(struct derecho_group *g,
     }
     g->batch_len = kept;
     mutils_writer_fini(&w);
-    glog(g, LOG_INFO, "view change %lld -> %lld:%s; members %s%s",
-         (long long)derecho_view_id(cur), (long long)derecho_view_id(next),
-         why[0] ? why : " nothing", "", "");
+    char list[256] = "";
+    size_t ll = 0;
+    for (size_t i = 0; i < derecho_view_num_members(next) && ll < sizeof(list);
+         i++)
+        ll +=
+            (size_t)snprintf(list + ll, sizeof(list) - ll, "%s%u", i ? "," : "",
+                             derecho_view_member(next, i)->node_id);
+    glog(g, LOG_INFO, "view %lld: members %s;%s (committed by leader %u)",
+         (long long)derecho_view_id(next), list, why[0] ? why : " no change",
+         derecho__gms_leader(g->gms));
     if (derecho_view_my_rank(next) < 0) {
         if (atomic_load(&g->leave_requested)) {
             /* My graceful leave: deliver this view up to its edge. */

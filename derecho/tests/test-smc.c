@@ -443,6 +443,12 @@ static int count_lines(const char *path, const char *prefix)
  * the other members (0; 4 when they are left without a majority). */
 static int also_killed = -1;
 static int others_status = 0;
+/* Set by a test: member hook_member is started with hook_env set to a file
+ * in the test's folder (a test-only hook of libderecho, docs/derecho.md);
+ * once sig_member got its signal and that file appears, hook_member gets
+ * SIGKILL. */
+static const char *hook_env = NULL;
+static int hook_member = -1;
 
 /* Does the last view line of a log list exactly members (e.g. "0,1")? */
 static bool last_view_is(const char *path, const char *members)
@@ -508,7 +514,13 @@ static void run_vs_signal(int n, int messages, const char *sizes,
                               "--log",
                               logs[i],
                               NULL};
+        char hook_file[600];
+        snprintf(hook_file, sizeof(hook_file), "%s/hook", dir);
+        if (hook_env && i == hook_member)
+            setenv(hook_env, hook_file, 1);
         ck_assert_int_ge(th_spawn_exec(&p, vs, argv), 0);
+        if (hook_env)
+            unsetenv(hook_env);
         if (i + 1 < n) {
             struct timespec ts = {0, 300000000}; /* the 0.3 s */
             nanosleep(&ts, NULL);
@@ -531,6 +543,18 @@ static void run_vs_signal(int n, int messages, const char *sizes,
         ck_assert_int_eq(th_signal(&p, sig_member, sig), 0);
         if (also_killed >= 0)
             ck_assert_int_eq(th_signal(&p, also_killed, SIGKILL), 0);
+        if (hook_env) {
+            char hook_file[600];
+            snprintf(hook_file, sizeof(hook_file), "%s/hook", dir);
+            int64_t until = th_now_ms() + 30000;
+            while (access(hook_file, F_OK) != 0 && th_now_ms() < until) {
+                struct timespec ts = {0, 2000000};
+                nanosleep(&ts, NULL);
+            }
+            ck_assert_msg(access(hook_file, F_OK) == 0,
+                          "member %d never reached its hook", hook_member);
+            ck_assert_int_eq(th_signal(&p, hook_member, SIGKILL), 0);
+        }
         if (sig == SIGSTOP) {
             char others[64] = "";
             for (int i = 0; i < n; i++)
@@ -540,8 +564,9 @@ static void run_vs_signal(int n, int messages, const char *sizes,
                              others[0] ? "," : "", i);
             deadline = th_now_ms() + 30000;
             bool removed = false;
+            int watch = sig_member == 0 ? 1 : 0;
             while (!removed && th_now_ms() < deadline) {
-                removed = last_view_is(logs[0], others);
+                removed = last_view_is(logs[watch], others);
                 if (!removed) {
                     struct timespec ts = {0, 5000000};
                     nanosleep(&ts, NULL);
@@ -554,7 +579,8 @@ static void run_vs_signal(int n, int messages, const char *sizes,
     }
     ck_assert_int_eq(th_wait_all(&p, 120000), 0);
     for (int i = 0; i < n; i++) {
-        if ((i == sig_member && sig == SIGKILL) || i == also_killed) {
+        if ((i == sig_member && sig == SIGKILL) || i == also_killed ||
+            (hook_env && i == hook_member)) {
             ck_assert_msg(WIFSIGNALED(p.status[i]),
                           "member %d after SIGKILL: status %#x", i,
                           p.status[i]);
@@ -670,6 +696,42 @@ START_TEST(vs_stress_minority_stops_partitioned)
 }
 END_TEST
 
+/* SIGSTOP of the LEADER past the suspicion timeout: the others suspect
+ * it, the next rank takes over over the SST and they finish; resumed, the
+ * old leader learns from the rows that it was removed and stops
+ * "expelled" (exit 3), never "partitioned". */
+START_TEST(vs_stress_stopped_leader_expelled)
+{
+    run_vs_signal(3, 3000, "100,1000", "all", 0, SIGSTOP, 60);
+}
+END_TEST
+
+/* kill -9 of a shard leader during ragged-edge cleanup: of five, member 4
+ * is killed; the shard leader (member 0, also the group's leader)
+ * publishes the edge and, through the test-only DERECHO_TEST_EDGE_HOOK,
+ * tells the test and waits 3 s before delivering: it is killed then.  The
+ * survivors adopt the published edge (never recompute it), install the
+ * view, remove member 0 in the next one and finish; check_vs holds. */
+START_TEST(vs_stress_shard_leader_killed_in_cleanup)
+{
+    hook_env = "DERECHO_TEST_EDGE_HOOK";
+    hook_member = 0;
+    run_vs_signal(5, 1500, "100,1000", "all", 4, SIGKILL, 60);
+}
+END_TEST
+
+/* The leader killed after proposing a change but before committing it
+ * (test-only DERECHO_TEST_PROPOSE_HOOK: it holds its commit 3 s once
+ * every member acknowledged): the next rank takes the proposal over,
+ * adds the old leader's failure, commits, and the survivors finish. */
+START_TEST(vs_stress_leader_killed_before_commit)
+{
+    hook_env = "DERECHO_TEST_PROPOSE_HOOK";
+    hook_member = 0;
+    run_vs_signal(5, 1500, "100,1000", "all", 4, SIGKILL, 60);
+}
+END_TEST
+
 TCase *tc_vs(void)
 {
     TCase *tc = tcase_create("vs_stress");
@@ -683,6 +745,9 @@ TCase *tc_vs(void)
     tcase_add_test(tc, vs_stress_two_killed_at_once);
     tcase_add_test(tc, vs_stress_minority_stops_partitioned);
     tcase_add_test(tc, vs_stress_leader_killed);
+    tcase_add_test(tc, vs_stress_stopped_leader_expelled);
+    tcase_add_test(tc, vs_stress_shard_leader_killed_in_cleanup);
+    tcase_add_test(tc, vs_stress_leader_killed_before_commit);
     return tc;
 }
 
