@@ -116,6 +116,7 @@ struct derecho__smc {
     struct profile profiles[MAX_PROFILES];
     size_t num_profiles;
     int heartbeat_ms;
+    int suspect_timeout_ms; /* [DERECHO] sst_poll_cq_timeout_ms */
     pthread_mutex_t lock;
     pthread_cond_t cond; /* senders, view changes, epoch ends */
     int waiters;
@@ -897,6 +898,18 @@ int derecho__smc_create(const struct conf *c,
         conf_get_u64_range(c, "DERECHO", "heartbeat_ms", 1, 60000, &hb) != 0)
         hb = 20;
     s->heartbeat_ms = (int)hb;
+    /* The suspicion timeout (libsst's suspect_timeout_ms): libconf checked
+     * it is at least 3 heartbeats when the configuration was loaded. */
+    uint64_t st = 100;
+    if (rc == 0 && conf_get_u64_range(c, "DERECHO", "sst_poll_cq_timeout_ms", 1,
+                                      3600000, &st) != 0)
+        st = 100;
+    if (rc == 0 && st <= hb)
+        rc = derecho__fail(err, -EINVAL,
+                           "[DERECHO] sst_poll_cq_timeout_ms (%llu) must "
+                           "exceed heartbeat_ms (%llu)",
+                           (unsigned long long)st, (unsigned long long)hb);
+    s->suspect_timeout_ms = (int)st;
     bool no_safety = false;
     if (rc == 0 && conf_get_bool(c, "DERECHO", "disable_partitioning_safety",
                                  &no_safety) != 0)
@@ -1240,6 +1253,7 @@ int derecho__smc_view_start(struct derecho__smc *s,
     sst_options_init(&so);
     so.table_id = (uint64_t)v->id;
     so.heartbeat_ms = s->heartbeat_ms;
+    so.suspect_timeout_ms = s->suspect_timeout_ms;
     so.setup_timeout_ms = SETUP_TIMEOUT_MS;
     /* A member that died since the leader proposed the view (its
      * connection refused or reset) is suspected in the new table instead

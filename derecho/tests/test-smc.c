@@ -449,6 +449,11 @@ static int others_status = 0;
  * SIGKILL. */
 static const char *hook_env = NULL;
 static int hook_member = -1;
+/* A config override every member gets (NULL: none), and, after a SIGSTOP,
+ * the ms from the signal until member 0's log showed the view without the
+ * stopped member. */
+static const char *extra_conf = NULL;
+static int64_t stop_removed_ms = -1;
 
 /* Does the last view line of a log list exactly members (e.g. "0,1")? */
 static bool last_view_is(const char *path, const char *members)
@@ -518,7 +523,16 @@ static void run_vs_signal(int n, int messages, const char *sizes,
         snprintf(hook_file, sizeof(hook_file), "%s/hook", dir);
         if (hook_env && i == hook_member)
             setenv(hook_env, hook_file, 1);
-        ck_assert_int_ge(th_spawn_exec(&p, vs, argv), 0);
+        /* The extra override goes before "--" (argv[7]). */
+        const char *xargv[24];
+        size_t na = 0;
+        for (size_t a = 0; argv[a]; a++) {
+            if (a == 7 && extra_conf)
+                xargv[na++] = extra_conf;
+            xargv[na++] = argv[a];
+        }
+        xargv[na] = NULL;
+        ck_assert_int_ge(th_spawn_exec(&p, vs, xargv), 0);
         if (hook_env)
             unsetenv(hook_env);
         if (i + 1 < n) {
@@ -541,6 +555,7 @@ static void run_vs_signal(int n, int messages, const char *sizes,
         }
         ck_assert_msg(in, "member %d never got that far", sig_member);
         ck_assert_int_eq(th_signal(&p, sig_member, sig), 0);
+        int64_t signalled = th_now_ms();
         if (also_killed >= 0)
             ck_assert_int_eq(th_signal(&p, also_killed, SIGKILL), 0);
         if (hook_env) {
@@ -572,6 +587,7 @@ static void run_vs_signal(int n, int messages, const char *sizes,
                     nanosleep(&ts, NULL);
                 }
             }
+            stop_removed_ms = th_now_ms() - signalled;
             ck_assert_int_eq(th_signal(&p, sig_member, SIGCONT), 0);
             ck_assert_msg(removed, "member %d stopped was not removed",
                           sig_member);
@@ -664,6 +680,26 @@ START_TEST(vs_stress_stopped_member_expelled)
 }
 END_TEST
 
+/* The configured suspicion timeout ([DERECHO] sst_poll_cq_timeout_ms) is
+ * the one libsst uses: with 2000 ms a stopped member is removed no sooner
+ * than 2 s after SIGSTOP (libsst's own default, 1000 ms, would remove it
+ * after about 1 s), and well before 10 s.  Load can only delay suspicion,
+ * so the lower bound is not timing-sensitive. */
+START_TEST(vs_stress_configured_suspect_timeout)
+{
+    extra_conf = "--DERECHO/sst_poll_cq_timeout_ms=2000";
+    stop_removed_ms = -1;
+    run_vs_signal(3, 3000, "100,1000", "all", 2, SIGSTOP, 60);
+    extra_conf = NULL;
+    fprintf(stderr, "stopped member removed %lld ms after SIGSTOP\n",
+            (long long)stop_removed_ms);
+    ck_assert_msg(stop_removed_ms >= 1900 && stop_removed_ms < 10000,
+                  "stopped member removed %lld ms after SIGSTOP "
+                  "(configured suspicion timeout 2000 ms)",
+                  (long long)stop_removed_ms);
+}
+END_TEST
+
 /* kill -9 of the leader mid-stream: the lowest-ranked survivor takes
  * over over the SST (no reconnection: it proposes the old leader's
  * failure in its row, the others acknowledge, it commits), and the
@@ -742,6 +778,7 @@ TCase *tc_vs(void)
     tcase_add_test(tc, vs_stress_sigterm_leaves_cleanly);
     tcase_add_test(tc, vs_stress_sender_killed_mid_stream);
     tcase_add_test(tc, vs_stress_stopped_member_expelled);
+    tcase_add_test(tc, vs_stress_configured_suspect_timeout);
     tcase_add_test(tc, vs_stress_two_killed_at_once);
     tcase_add_test(tc, vs_stress_minority_stops_partitioned);
     tcase_add_test(tc, vs_stress_leader_killed);
