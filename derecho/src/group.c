@@ -81,6 +81,7 @@ struct derecho_group {
     int64_t partitioned_since_ms;
     atomic_bool stop_requested, leave_requested;
     bool leave_asked, left;
+    int64_t leave_view; /* the view whose protocol I asked (-1 none) */
     int64_t leave_since_ms;
     atomic_int stopped; /* 0 or DERECHO_STOPPED_* */
 };
@@ -609,9 +610,13 @@ static void group_round(struct derecho_group *g, struct pollfd *fds, bool *stop)
         return; /* a stopped member only waits for destroy */
     }
     if (atomic_load(&g->leave_requested)) {
-        if (!g->leave_asked && g->gms) {
+        if (g->gms && g->leave_view != derecho_view_id(g->view)) {
+            /* Asked again in every view until a change removes me (an
+             * earlier change may have removed others only). */
+            if (!g->leave_asked)
+                g->leave_since_ms = now_ms();
             g->leave_asked = true;
-            g->leave_since_ms = now_ms();
+            g->leave_view = derecho_view_id(g->view);
             derecho__gms_leave(g->gms);
         }
         if (!g->gms || derecho_view_num_members(g->view) == 1 ||
@@ -872,6 +877,7 @@ int derecho_group_create(const struct conf *c,
     if (!g)
         return derecho__fail(err, -ENOMEM, "group: out of memory");
     g->listen_fd = g->wake_fd = -1;
+    g->leave_view = -1;
     pthread_mutex_init(&g->lock, NULL);
     g->pending = calloc(MAX_PENDING, sizeof(*g->pending));
     if (!g->pending) {
