@@ -149,10 +149,16 @@ int derecho__smc_create(const struct conf *c,
                         struct derecho__smc **out, struct derecho_error *err);
 /* Ends the current view if any, then joins the thread, frees the pool. */
 void derecho__smc_destroy(struct derecho__smc *s);
-/* Creates view's SST table (collective: every member calls it). */
+/* Creates view's SST table (collective: every member calls it).  The
+ * members named in failed[0..num_failed) (node ids; known failed in the
+ * previous view) start suspected (libsst's failed_ranks). */
 int derecho__smc_view_start(struct derecho__smc *s,
                             const struct derecho_view *view,
+                            const uint32_t *failed, size_t num_failed,
                             struct derecho__smc_view **out);
+/* The view's SST table (valid until the view ends). */
+struct sst_table;
+struct sst_table *derecho__smc_view_table(struct derecho__smc_view *view);
 /* Makes a started view current: sends and deliveries begin. */
 void derecho__smc_view_activate(struct derecho__smc *s,
                                 struct derecho__smc_view *view);
@@ -186,6 +192,8 @@ void derecho__smc_stop(struct derecho__smc *s, int reason);
 /* 0, or the reason it stopped (set by the multicast itself on expulsion
  * or partition). */
 int derecho__smc_stopped(struct derecho__smc *s);
+/* Partition safety on ([DERECHO] disable_partitioning_safety false)? */
+bool derecho__smc_partition_safety(struct derecho__smc *s);
 /* Does the current view's table suspect node_id (false between views)?
  * Any thread but the SST's polling thread. */
 bool derecho__smc_suspects(struct derecho__smc *s, uint32_t node_id);
@@ -212,5 +220,50 @@ bool derecho__smc_receipt(const void *nsent_elem, uint64_t have,
 /* True when the element holds a whole value above round (a recv or ndel
  * count past a message); false when not, or being written. */
 bool derecho__smc_count_above(const void *elem, uint64_t round);
+
+/* ---- membership over the SST (gms.c) --------------------------------------
+ */
+
+#define DERECHO__GMS_MAX_CHANGES 16
+#define DERECHO__GMS_JOIN 1
+#define DERECHO__GMS_FAIL 2
+#define DERECHO__GMS_LEAVE 3
+
+/* One proposed change, as it lies in the rows (fixed width). */
+struct derecho__gms_change {
+    uint32_t node_id;
+    uint32_t kind;                /* DERECHO__GMS_* */
+    struct derecho_member member; /* JOIN: the joiner */
+};
+
+struct sst_field;
+struct derecho__gms;
+typedef void (*derecho__gms_wake_fn)(void *ctx);
+
+/* Appends the membership fields to a row schema (f[0..2), names[0..2)),
+ * returns their count (2). */
+size_t derecho__gms_fields(struct sst_field *f, char (*names)[32]);
+/* Runs the protocol on t (a view's table with those fields) in an SST
+ * trigger (safety: partition safety, no commit without a majority); wake(ctx)
+ * is called once (polling thread, must not block) when a change is committed.
+ * Errors: -EINVAL, -ENOMEM, libsst's. */
+int derecho__gms_start(struct sst_table *t, uint32_t my_id, bool safety,
+                       derecho__gms_wake_fn wake, void *ctx,
+                       struct derecho__gms **out);
+/* Frees it; only after its table is destroyed. */
+void derecho__gms_free(struct derecho__gms *m);
+/* The joiners admitted and waiting (copied; replaces the previous set);
+ * the leader proposes them.  Any thread. */
+void derecho__gms_propose_joins(struct derecho__gms *m,
+                                const struct derecho_member *joiners, size_t n);
+/* Asks to leave gracefully (the leader proposes it).  Any thread. */
+void derecho__gms_leave(struct derecho__gms *m);
+/* The committed changes (out: DERECHO__GMS_MAX_CHANGES of them), their
+ * count, 0 while nothing is committed.  Any thread. */
+size_t derecho__gms_committed(struct derecho__gms *m,
+                              struct derecho__gms_change *out);
+/* The node id of the current leader as I see it (UINT32_MAX before the
+ * first evaluation). */
+uint32_t derecho__gms_leader(struct derecho__gms *m);
 
 #endif

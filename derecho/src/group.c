@@ -32,13 +32,11 @@
     50 /* joins within this of the first are one                               \
           view change (when more are in flight) */
 #define MAX_REDIRECTS 4
-#define TAKEOVER_MS 2000 /* a new leader waits this long for survivors */
+#define LEAVE_TIMEOUT_MS 5000 /* a graceful leave waits this long */
+/* Without a majority, a member waits this long for rows saying it was
+ * removed (a resumed member: "expelled") before it stops "partitioned". */
+#define PARTITION_GRACE_MS 300
 #define MAX_REQUEST 4096
-
-struct peer {
-    int fd;
-    uint32_t node_id;
-};
 
 /* An accepted connection whose join request is still arriving: read as
  * bytes come, never blocking the leader's loop on one peer. */
@@ -60,36 +58,33 @@ struct derecho_group {
     const struct derecho_layout_spec *spec;
     uint64_t fingerprint;
     struct derecho_member me;
-    bool leader;
+    bool leader; /* the protocol's leader is me (admits joins) */
     int listen_fd;
-    int leader_fd; /* members: the connection to the leader, or -1 */
     int wake_fd;
     pthread_t thread;
     bool thread_started;
     pthread_mutex_t lock; /* guards view */
     struct derecho_view *view;
     struct derecho__smc *smc; /* the pool, SST tables, delivery thread */
-    /* Leader only, owned by the group's thread. */
-    struct peer *peers;
-    size_t num_peers;
+    struct derecho__gms *gms; /* the current view's membership protocol */
+    /* Owned by the group's thread. */
     struct pending *pending; /* MAX_PENDING of them */
     size_t num_pending;
     struct joiner batch[MAX_PENDING]; /* admitted, not yet in a view */
     size_t batch_len;
     int64_t batch_since_ms;
+    size_t batch_proposed; /* of them handed to the protocol */
     /* Told by the multicast on the SST's polling thread (under lock):
-     * members suspected, and whether a member suspects me.  wake_fd
-     * wakes the group's thread; stop_requested tells it to end. */
-    uint32_t suspects[MAX_PENDING];
-    size_t num_suspects;
+     * whether a member suspects me or I lost the majority.  wake_fd
+     * wakes the group's thread; stop_requested tells it to end,
+     * leave_requested to leave gracefully first. */
     bool expelled_seen, partitioned_seen;
-    atomic_bool stop_requested;
+    int64_t partitioned_since_ms;
+    atomic_bool stop_requested, leave_requested;
+    bool leave_asked, left;
+    int64_t leave_view; /* the view whose protocol I asked (-1 none) */
+    int64_t leave_since_ms;
     atomic_int stopped; /* 0 or DERECHO_STOPPED_* */
-    /* Leader takeover: I became the leader after old_leader failed and
-     * wait (bounded) for the survivors to reconnect before the change. */
-    bool takeover;
-    int64_t takeover_since_ms;
-    uint32_t old_leader;
 };
 
 static int64_t now_ms(void)
@@ -201,7 +196,10 @@ static void stop_member(struct derecho_group *g, int reason);
 /* Makes v current and tells the application, with no lock held.  Only
  * the thread that installs views frees them, so v stays valid for the
  * callback. */
-static void install(struct derecho_group *g, struct derecho_view *v)
+static void gms_wake(void *ctx);
+
+static void install(struct derecho_group *g, struct derecho_view *v,
+                    const uint32_t *failed, size_t num_failed)
 {
     /* The old view's epoch ends first (its last deliveries come before
      * the new view is announced to the application), then every member
@@ -209,6 +207,8 @@ static void install(struct derecho_group *g, struct derecho_view *v)
     struct derecho__smc_view *sv = NULL;
     if (g->smc) {
         derecho__smc_view_end(g->smc, v);
+        derecho__gms_free(g->gms); /* its table is gone */
+        g->gms = NULL;
         int why = derecho__smc_stopped(g->smc);
         if (why) {
             /* Expelled or partitioned while ending the view: the next one
@@ -219,7 +219,16 @@ static void install(struct derecho_group *g, struct derecho_view *v)
             stop_member(g, why);
             return;
         }
-        int rc = derecho__smc_view_start(g->smc, v, &sv);
+        int rc = derecho__smc_view_start(g->smc, v, failed, num_failed, &sv);
+        if (rc == 0) {
+            rc = derecho__gms_start(derecho__smc_view_table(sv), g->me.node_id,
+                                    derecho__smc_partition_safety(g->smc),
+                                    gms_wake, g, &g->gms);
+            if (rc)
+                glog(g, LOG_ERR,
+                     "view %lld: no membership protocol in this view (%s)",
+                     (long long)derecho_view_id(v), derecho_strerror(rc));
+        }
         if (rc)
             glog(g, LOG_ERR,
                  "view %lld: no multicast in this view (%s); sends wait "
@@ -277,10 +286,11 @@ static void smc_event(void *ctx, int kind, uint32_t node_id)
     pthread_mutex_lock(&g->lock);
     if (kind == DERECHO__SMC_EXPELLED)
         g->expelled_seen = true;
-    else if (kind == DERECHO__SMC_PARTITIONED)
+    else if (kind == DERECHO__SMC_PARTITIONED && !g->partitioned_seen) {
         g->partitioned_seen = true;
-    else if (g->num_suspects < MAX_PENDING)
-        g->suspects[g->num_suspects++] = node_id;
+        g->partitioned_since_ms = now_ms();
+    }
+    (void)node_id; /* suspicions: the protocol reads them from the table */
     pthread_mutex_unlock(&g->lock);
     uint64_t one = 1;
     if (write(g->wake_fd, &one, sizeof(one)) < 0) {
@@ -297,10 +307,6 @@ static void stop_member(struct derecho_group *g, int reason)
         return;
     if (g->smc)
         derecho__smc_stop(g->smc, reason);
-    if (g->leader_fd >= 0) {
-        close(g->leader_fd);
-        g->leader_fd = -1;
-    }
     glog(g, LOG_ERR, "stopped: %s",
          reason == DERECHO_STOPPED_EXPELLED ? "expelled" : "partitioned");
     if (g->o.on_stopped)
@@ -361,43 +367,17 @@ static void decide(struct derecho_group *g, int fd, const uint8_t *body,
         /* Only the leader admits: send the joiner there.  g->view is only
          * replaced on this thread, so it can be read without the lock. */
         memset(&ans, 0, sizeof(ans));
+        int lr =
+            g->gms ? derecho_view_rank_of(g->view, derecho__gms_leader(g->gms))
+                   : -1;
         const struct derecho_member *leader = derecho_view_member(
-            g->view, (size_t)derecho_view_leader_rank(g->view));
+            g->view,
+            (size_t)(lr >= 0 ? lr : derecho_view_leader_rank(g->view)));
         ans.status = DERECHO_JOIN_REDIRECT;
         ans.leader_id = leader->node_id;
         memcpy(ans.leader_ip, leader->ip, sizeof(ans.leader_ip));
         ans.leader_port = leader->gms_port;
         refuse(fd, &ans);
-        return;
-    }
-    if (derecho_view_rank_of(g->view, req.member.node_id) >= 0 &&
-        req.member.node_id != g->me.node_id &&
-        req.fingerprint == g->fingerprint) {
-        /* A member of the view reconnecting to me, its new leader. */
-        memset(&ans, 0, sizeof(ans));
-        ans.status = DERECHO_JOIN_ACCEPTED;
-        ans.leader_id = g->me.node_id;
-        struct peer *peers =
-            realloc(g->peers, (g->num_peers + 1) * sizeof(*peers));
-        if (!peers || send_encoded(fd, DERECHO_CONTROL_JOIN_ANSWER,
-                                   encode_answer, &ans) != 0) {
-            if (peers)
-                g->peers = peers;
-            close(fd);
-            return;
-        }
-        g->peers = peers;
-        for (size_t i = 0; i < g->num_peers; i++)
-            if (g->peers[i].node_id == req.member.node_id &&
-                g->peers[i].fd >= 0) {
-                close(g->peers[i].fd); /* an older connection */
-                g->peers[i].fd = -1;
-            }
-        g->peers[g->num_peers].fd = fd;
-        g->peers[g->num_peers].node_id = req.member.node_id;
-        g->num_peers++;
-        glog(g, LOG_INFO, "node %u reconnected to me, the new leader",
-             req.member.node_id);
         return;
     }
     struct live_ctx live = {g->view, g->batch, g->batch_len};
@@ -480,278 +460,248 @@ static bool pending_read(struct derecho_group *g, struct pending *p)
     return true;
 }
 
-/* Installs the next view: the current members minus departed, plus the
- * batch of joiners, announced to everyone. */
-static void change_view(struct derecho_group *g, const uint32_t *departed,
-                        size_t num_departed)
+/* The view committed by the membership protocol: the current members
+ * minus the committed failures and leaves, plus the committed joiners
+ * (in that order), computed alike by every member.  Joiners whose join
+ * connection I hold (I admitted them) get the answer and the view over
+ * it.  Then I install it, or, not in it, leave (asked to) or stop
+ * (expelled).  Group's thread. */
+static void view_change(struct derecho_group *g,
+                        const struct derecho__gms_change *ch, size_t k)
 {
-    struct joiner *batch = g->batch;
-    size_t batch_len = g->batch_len;
-    g->batch_len = 0;
     const struct derecho_view *cur = g->view;
     size_t n = derecho_view_num_members(cur);
-    struct derecho_member *members =
-        calloc(n + batch_len + 1, sizeof(*members));
-    struct peer *peers =
-        realloc(g->peers, (g->num_peers + batch_len + 1) * sizeof(*peers));
-    if (peers)
-        g->peers = peers;
-    size_t m = 0;
+    struct derecho_member *members = calloc(n + k + 1, sizeof(*members));
+    uint32_t *failed = calloc(n + 1, sizeof(*failed));
+    size_t m = 0, num_failed = 0;
+    char why[256] = "";
+    size_t wl = 0;
     for (size_t i = 0; members && i < n; i++) {
         const struct derecho_member *x = derecho_view_member(cur, i);
-        bool gone = false;
-        for (size_t k = 0; k < num_departed; k++)
-            gone |= x->node_id == departed[k];
-        if (!gone)
-            members[m++] = *x;
+        int kind = 0;
+        for (size_t c = 0; c < k; c++)
+            if (ch[c].node_id == x->node_id && ch[c].kind != DERECHO__GMS_JOIN)
+                kind = (int)ch[c].kind;
+        if (kind) {
+            if (wl < sizeof(why))
+                wl += (size_t)snprintf(
+                    why + wl, sizeof(why) - wl, " %u %s", x->node_id,
+                    kind == DERECHO__GMS_FAIL ? "failed" : "left");
+            continue;
+        }
+        members[m++] = *x;
+        /* Suspected but not removed yet: it starts suspected in the next
+         * table (and the leader removes it in the change after). */
+        if (x->node_id != g->me.node_id &&
+            derecho__smc_suspects(g->smc, x->node_id))
+            failed[num_failed++] = x->node_id;
     }
-    for (size_t i = 0; members && i < batch_len; i++)
-        members[m++] = batch[i].member;
+    for (size_t c = 0; members && c < k; c++)
+        if (ch[c].kind == DERECHO__GMS_JOIN) {
+            members[m++] = ch[c].member;
+            if (wl < sizeof(why))
+                wl += (size_t)snprintf(why + wl, sizeof(why) - wl, " %u joined",
+                                       ch[c].node_id);
+        }
     struct derecho_view *next = NULL;
     struct derecho_error err;
-    int rc = members && peers ? 0 : -ENOMEM;
+    int rc = members && failed ? 0 : -ENOMEM;
+    uint32_t leader_rank = 0;
+    for (size_t i = 0; rc == 0 && i < m; i++) {
+        bool f = false;
+        for (size_t x = 0; x < num_failed; x++)
+            f |= failed[x] == members[i].node_id;
+        if (!f) {
+            leader_rank = (uint32_t)i;
+            break;
+        }
+    }
+    if (rc == 0 && m == 0) {
+        /* Everyone left together: nothing to install. */
+        glog(g, LOG_INFO, "view %lld: no members;%s",
+             (long long)derecho_view_id(cur) + 1, why);
+        free(members);
+        free(failed);
+        g->left = true;
+        return;
+    }
     if (rc == 0)
         rc = derecho_view_create((uint32_t)derecho_view_id(cur) + 1, members, m,
-                                 0, cur, g->spec, g->me.node_id, &next, &err);
+                                 leader_rank, cur, g->spec, g->me.node_id,
+                                 &next, &err);
     free(members);
     if (rc) {
         glog(g, LOG_ERR, "cannot make the next view: %s",
              rc == -ENOMEM ? "out of memory" : err.msg);
-        for (size_t i = 0; i < batch_len; i++)
-            close(batch[i].fd);
+        free(failed);
+        stop_member(g, DERECHO_STOPPED_PARTITIONED);
         return;
     }
-    struct derecho_join_answer ans;
-    memset(&ans, 0, sizeof(ans));
-    ans.status = DERECHO_JOIN_ACCEPTED;
-    ans.leader_id = g->me.node_id;
-    for (size_t i = 0; i < batch_len; i++) {
-        if (send_encoded(batch[i].fd, DERECHO_CONTROL_JOIN_ANSWER,
-                         encode_answer, &ans) != 0) {
-            close(batch[i].fd);
-            batch[i].fd = -1; /* leaves in the next change */
-        }
-        g->peers[g->num_peers].fd = batch[i].fd;
-        g->peers[g->num_peers].node_id = batch[i].member.node_id;
-        g->num_peers++;
-    }
+    /* Joiners I admitted: the answer and the view. */
     struct mutils_writer w;
-    rc = mutils_writer_init_growable(&w, 1024);
-    if (rc == 0)
-        rc = derecho_view_encode(next, &w);
-    for (size_t i = 0; rc == 0 && i < g->num_peers; i++) {
-        if (g->peers[i].fd < 0)
+    bool enc = mutils_writer_init_growable(&w, 1024) == 0 &&
+               derecho_view_encode(next, &w) == 0;
+    size_t kept = 0;
+    for (size_t i = 0; i < g->batch_len; i++) {
+        bool in = false;
+        for (size_t c = 0; c < k; c++)
+            in |= ch[c].kind == DERECHO__GMS_JOIN &&
+                  ch[c].node_id == g->batch[i].member.node_id;
+        if (!in) {
+            g->batch[kept++] = g->batch[i];
             continue;
-        if (derecho_control_send(g->peers[i].fd, DERECHO_CONTROL_VIEW,
-                                 mutils_writer_data(&w), mutils_writer_len(&w),
-                                 FRAME_TIMEOUT_MS) != 0) {
-            glog(g, LOG_WARNING, "node %u: view announcement failed",
-                 g->peers[i].node_id);
-            close(g->peers[i].fd);
-            g->peers[i].fd = -1;
         }
-    }
-    mutils_writer_fini(&w);
-    install(g, next);
-}
-
-/* The leader failed (its connection closed or the SST suspects it): the
- * lowest-ranked member of the view that is neither it nor suspected takes
- * over.  If that is me I become the leader and wait for the others to
- * reconnect; otherwise I reconnect to it (bounded: it may not have
- * noticed yet and redirect me meanwhile).  Group's thread. */
-static void leader_lost(struct derecho_group *g)
-{
-    const struct derecho_view *v = g->view;
-    const struct derecho_member *old =
-        derecho_view_member(v, (size_t)derecho_view_leader_rank(v));
-    uint32_t old_id = old->node_id;
-    if (g->leader_fd >= 0) {
-        close(g->leader_fd);
-        g->leader_fd = -1;
-    }
-    const struct derecho_member *next = NULL;
-    for (size_t i = 0; i < derecho_view_num_members(v) && !next; i++) {
-        const struct derecho_member *m = derecho_view_member(v, i);
-        if (m->node_id != old_id &&
-            (m->node_id == g->me.node_id ||
-             !derecho__smc_suspects(g->smc, m->node_id)))
-            next = m;
-    }
-    if (!next)
-        return;
-    glog(g, LOG_WARNING, "leader %u lost: node %u takes over", old_id,
-         next->node_id);
-    if (next->node_id == g->me.node_id) {
-        g->leader = true;
-        g->takeover = true;
-        g->takeover_since_ms = now_ms();
-        g->old_leader = old_id;
-        return;
-    }
-    struct derecho_join_request req = {.member = g->me,
-                                       .fingerprint = g->fingerprint};
-    int64_t deadline = now_ms() + TAKEOVER_MS + 1000;
-    while (now_ms() < deadline && !atomic_load(&g->stopped)) {
-        int fd, type = 0;
-        void *body = NULL;
-        size_t len = 0;
         struct derecho_join_answer ans;
-        struct derecho_error err;
-        int rc = derecho_control_connect(next->ip, next->gms_port, 500, &fd);
-        if (rc == 0) {
-            rc = send_encoded(fd, DERECHO_CONTROL_JOIN_REQUEST, encode_request,
-                              &req);
-            if (rc == 0)
-                rc = derecho_control_recv(fd, 1000, 4096, &type, &body, &len,
-                                          &err);
-            if (rc == 0 && (type != DERECHO_CONTROL_JOIN_ANSWER ||
-                            derecho_join_answer_decode(body, len, &ans) != 0))
-                rc = -EPROTO;
-            free(body);
-            if (rc == 0 && ans.status == DERECHO_JOIN_ACCEPTED) {
-                g->leader_fd = fd;
-                glog(g, LOG_INFO, "reconnected to the new leader %u",
-                     next->node_id);
-                return;
-            }
-            close(fd);
-        }
-        pthread_mutex_lock(&g->lock);
-        bool expelled = g->expelled_seen || g->partitioned_seen;
-        pthread_mutex_unlock(&g->lock);
-        if (expelled)
-            return;
-        struct timespec ts = {0, 20000000};
-        nanosleep(&ts, NULL);
+        memset(&ans, 0, sizeof(ans));
+        ans.status = DERECHO_JOIN_ACCEPTED;
+        ans.leader_id = g->me.node_id;
+        if (!enc ||
+            send_encoded(g->batch[i].fd, DERECHO_CONTROL_JOIN_ANSWER,
+                         encode_answer, &ans) != 0 ||
+            derecho_control_send(g->batch[i].fd, DERECHO_CONTROL_VIEW,
+                                 mutils_writer_data(&w), mutils_writer_len(&w),
+                                 FRAME_TIMEOUT_MS) != 0)
+            glog(g, LOG_WARNING, "node %u: its view could not be sent",
+                 g->batch[i].member.node_id);
+        close(g->batch[i].fd);
     }
-    glog(g, LOG_ERR, "could not reconnect to the new leader %u", next->node_id);
+    g->batch_len = kept;
+    mutils_writer_fini(&w);
+    char list[256] = "";
+    size_t ll = 0;
+    for (size_t i = 0; i < derecho_view_num_members(next) && ll < sizeof(list);
+         i++)
+        ll +=
+            (size_t)snprintf(list + ll, sizeof(list) - ll, "%s%u", i ? "," : "",
+                             derecho_view_member(next, i)->node_id);
+    glog(g, LOG_INFO, "view %lld: members %s;%s (committed by leader %u)",
+         (long long)derecho_view_id(next), list, why[0] ? why : " no change",
+         derecho__gms_leader(g->gms));
+    if (derecho_view_my_rank(next) < 0) {
+        if (atomic_load(&g->leave_requested)) {
+            /* My graceful leave: deliver this view up to its edge. */
+            derecho__smc_view_end(g->smc, next);
+            g->left = true;
+        } else {
+            glog(g, LOG_WARNING, "view %lld does not include me: expelled",
+                 (long long)derecho_view_id(next));
+            stop_member(g, DERECHO_STOPPED_EXPELLED);
+        }
+        derecho_view_destroy(next);
+        free(failed);
+        return;
+    }
+    install(g, next, failed, num_failed);
+    free(failed);
 }
 
-/* A member reads the next view from the leader's connection. */
-static void read_leader(struct derecho_group *g)
+static void gms_wake(void *ctx)
 {
-    int type;
-    void *body = NULL;
-    size_t len;
-    struct derecho_error err;
-    struct derecho_view *v = NULL;
-    int rc = derecho_control_recv(g->leader_fd, FRAME_TIMEOUT_MS,
-                                  DERECHO_MAX_FRAME, &type, &body, &len, &err);
-    if (rc == 0 && type == DERECHO_CONTROL_VIEW)
-        rc = derecho_view_decode(body, len, g->me.node_id, &v, &err);
-    else if (rc == 0)
-        rc = derecho__fail(&err, -EBADMSG, "unexpected frame type %d", type);
-    free(body);
-    if (rc == 0 && derecho_view_my_rank(v) < 0) {
-        glog(g, LOG_WARNING, "view %lld does not include me: expelled",
-             (long long)derecho_view_id(v));
-        derecho_view_destroy(v);
-        stop_member(g, DERECHO_STOPPED_EXPELLED);
-        return;
-    } else if (rc == 0) {
-        install(g, v);
-    }
-    if (rc) {
-        glog(g, LOG_WARNING, "connection to the leader lost: %s",
-             rc == -ECONNRESET ? "closed" : err.msg);
-        close(g->leader_fd);
-        g->leader_fd = -1;
-        leader_lost(g);
+    struct derecho_group *g = ctx;
+    uint64_t one = 1;
+    if (write(g->wake_fd, &one, sizeof(one)) < 0) {
+        /* the counter is full: the thread is being woken anyway */
     }
 }
 
 /* One turn of the group's loop, for the leader and members alike. */
 static void group_round(struct derecho_group *g, struct pollfd *fds, bool *stop)
 {
-    /* [0] wake, [1] listen, [2] the leader's connection (members; -1 is
-     * ignored by poll), then peers (leader), then pending connections. */
-    size_t np = g->num_peers, nq = g->num_pending;
+    /* [0] wake, [1] listen, then pending connections. */
+    size_t nq = g->num_pending;
     fds[0] = (struct pollfd){.fd = g->wake_fd, .events = POLLIN};
     fds[1] = (struct pollfd){.fd = g->listen_fd, .events = POLLIN};
-    fds[2] = (struct pollfd){.fd = g->leader_fd, .events = POLLIN};
-    for (size_t i = 0; i < np; i++)
-        fds[3 + i] = (struct pollfd){.fd = g->peers[i].fd, .events = POLLIN};
     for (size_t i = 0; i < nq; i++)
-        fds[3 + np + i] =
-            (struct pollfd){.fd = g->pending[i].fd, .events = POLLIN};
-    int timeout = 1000;
-    if (g->batch_len) {
+        fds[2 + i] = (struct pollfd){.fd = g->pending[i].fd, .events = POLLIN};
+    int timeout = g->partitioned_seen ? 20 : 100;
+    if (g->batch_len > g->batch_proposed) {
         int64_t left = g->batch_since_ms + BATCH_WINDOW_MS - now_ms();
         timeout = left < 0 ? 0 : (int)left;
     }
-    if (poll(fds, 3 + np + nq, timeout) < 0)
+    if (poll(fds, 2 + nq, timeout) < 0)
         return;
     if (fds[0].revents) {
         uint64_t drain;
         if (read(g->wake_fd, &drain, sizeof(drain)) < 0) {
             /* nothing to drain */
         }
-        if (atomic_load(&g->stop_requested)) {
+    }
+    if (atomic_load(&g->stop_requested)) {
+        *stop = true;
+        return;
+    }
+    pthread_mutex_lock(&g->lock);
+    bool expelled = g->expelled_seen, partitioned = g->partitioned_seen;
+    int64_t since = g->partitioned_since_ms;
+    pthread_mutex_unlock(&g->lock);
+    if (expelled)
+        stop_member(g, DERECHO_STOPPED_EXPELLED);
+    if (partitioned && (derecho__smc_stopped(g->smc) ||
+                        now_ms() - since >= PARTITION_GRACE_MS))
+        stop_member(g, DERECHO_STOPPED_PARTITIONED);
+    if (atomic_load(&g->stopped) || g->left) {
+        *stop = g->left || atomic_load(&g->leave_requested);
+        return; /* a stopped member only waits for destroy */
+    }
+    if (atomic_load(&g->leave_requested)) {
+        if (g->gms && g->leave_view != derecho_view_id(g->view)) {
+            /* Asked again in every view until a change removes me (an
+             * earlier change may have removed others only). */
+            if (!g->leave_asked)
+                g->leave_since_ms = now_ms();
+            g->leave_asked = true;
+            g->leave_view = derecho_view_id(g->view);
+            derecho__gms_leave(g->gms);
+        }
+        if (!g->gms || derecho_view_num_members(g->view) == 1 ||
+            now_ms() - g->leave_since_ms > LEAVE_TIMEOUT_MS) {
             *stop = true;
             return;
         }
     }
-    /* What the SST told: expelled, or members suspected (the leader
-     * removes them in the next view, as a closed connection). */
-    pthread_mutex_lock(&g->lock);
-    bool expelled = g->expelled_seen, partitioned = g->partitioned_seen;
-    uint32_t suspects[MAX_PENDING];
-    size_t num_suspects = g->num_suspects;
-    memcpy(suspects, g->suspects, num_suspects * sizeof(*suspects));
-    g->num_suspects = 0;
-    pthread_mutex_unlock(&g->lock);
-    if (expelled)
-        stop_member(g, DERECHO_STOPPED_EXPELLED);
-    if (partitioned)
-        stop_member(g, DERECHO_STOPPED_PARTITIONED);
-    if (atomic_load(&g->stopped))
-        return; /* a stopped member only waits for destroy */
-    if (g->leader_fd >= 0 && fds[2].revents)
-        read_leader(g);
-    if (!g->leader && g->leader_fd >= 0) {
-        /* The SST suspects the leader before its connection closes
-         * (e.g. it is stopped). */
-        const struct derecho_member *l = derecho_view_member(
-            g->view, (size_t)derecho_view_leader_rank(g->view));
-        for (size_t k = 0; k < num_suspects; k++)
-            if (suspects[k] == l->node_id) {
-                leader_lost(g);
-                break;
-            }
-    }
-    /* Departures: a member's control connection closed (or misbehaved:
-     * members send nothing on it yet). */
-    uint32_t *departed = calloc(np + 1, sizeof(*departed));
-    if (!departed)
+    g->leader = g->gms && derecho__gms_leader(g->gms) == g->me.node_id;
+    size_t nm = derecho_view_num_members(g->view);
+    if (!g->gms && nm > 1) {
+        /* No table in this view: every other member failed during its
+         * set-up (e.g. joiners that died).  The next view is without
+         * them. */
+        glog(g, LOG_WARNING,
+             "view %lld: no other member set up its table: next view "
+             "without them",
+             (long long)derecho_view_id(g->view));
+        struct derecho__gms_change ch[DERECHO__GMS_MAX_CHANGES];
+        size_t k = 0;
+        for (size_t i = 0; i < nm && k < DERECHO__GMS_MAX_CHANGES; i++) {
+            uint32_t id = derecho_view_member(g->view, i)->node_id;
+            if (id == g->me.node_id)
+                continue;
+            memset(&ch[k], 0, sizeof(ch[k]));
+            ch[k].node_id = id;
+            ch[k].kind = DERECHO__GMS_FAIL;
+            k++;
+        }
+        view_change(g, ch, k);
+        g->batch_proposed = 0;
         return;
-    size_t num_departed = 0;
-    for (size_t i = 0; i < np; i++) {
-        bool suspected = false;
-        for (size_t k = 0; k < num_suspects; k++)
-            suspected |= suspects[k] == g->peers[i].node_id;
-        if (g->peers[i].fd >= 0 && !fds[3 + i].revents && !suspected)
-            continue;
-        if (suspected)
-            glog(g, LOG_WARNING, "node %u suspected: removed in the next view",
-                 g->peers[i].node_id);
-        if (g->peers[i].fd >= 0)
-            close(g->peers[i].fd);
-        departed[num_departed++] = g->peers[i].node_id;
-        g->peers[i].fd = -2; /* removed below */
     }
-    size_t kept = 0;
-    for (size_t i = 0; i < g->num_peers; i++)
-        if (g->peers[i].fd != -2)
-            g->peers[kept++] = g->peers[i];
-    g->num_peers = kept;
+    if (g->gms) {
+        struct derecho__gms_change ch[DERECHO__GMS_MAX_CHANGES];
+        size_t k = derecho__gms_committed(g->gms, ch);
+        if (k) {
+            view_change(g, ch, k);
+            g->batch_proposed = 0;
+            if (g->left)
+                *stop = true;
+            return;
+        }
+    }
     /* Join requests, read as their bytes arrive. */
     int64_t now = now_ms();
-    kept = 0;
+    size_t kept = 0;
     for (size_t i = 0; i < nq; i++) {
         struct pending *p = &g->pending[i];
         bool done = false;
-        if (fds[3 + np + i].revents)
+        if (fds[2 + i].revents)
             done = pending_read(g, p);
         else if (now - p->since_ms > PENDING_TIMEOUT_MS) {
             glog(g, LOG_WARNING,
@@ -785,44 +735,20 @@ static void group_round(struct derecho_group *g, struct pollfd *fds, bool *stop)
         p->need = DERECHO_CONTROL_HEADER_SIZE;
     }
     /* Joins that arrive together are one view change: wait a short window
-     * for requests still in flight, unless a departure forces a change
-     * now or nothing else is on its way. */
-    bool window_over =
-        g->batch_len && (g->num_pending == 0 ||
-                         now_ms() - g->batch_since_ms >= BATCH_WINDOW_MS);
-    if (g->takeover) {
-        /* A new leader: once every member of the view but the old leader
-         * and the suspected reconnected (or after TAKEOVER_MS), the next
-         * view leaves out everyone who did not. */
-        const struct derecho_view *v = g->view;
-        size_t n = derecho_view_num_members(v), missing = 0, waiting = 0;
-        uint32_t *gone = calloc(n + 1, sizeof(*gone));
-        for (size_t i = 0; gone && i < n; i++) {
-            uint32_t id = derecho_view_member(v, i)->node_id;
-            if (id == g->me.node_id)
-                continue;
-            bool here = false;
-            for (size_t k = 0; k < g->num_peers; k++)
-                here |= g->peers[k].node_id == id && g->peers[k].fd >= 0;
-            if (here)
-                continue;
-            gone[missing++] = id;
-            if (id != g->old_leader && !derecho__smc_suspects(g->smc, id))
-                waiting++;
-        }
-        if (gone &&
-            (waiting == 0 || now_ms() - g->takeover_since_ms >= TAKEOVER_MS)) {
-            g->takeover = false;
-            change_view(g, gone, missing);
-        }
-        free(gone);
-    } else if (num_departed || window_over) {
-        change_view(g, departed, num_departed);
+     * for requests still in flight, then hand the batch to the protocol
+     * (the leader proposes it over the SST). */
+    if (g->batch_len > g->batch_proposed && g->gms &&
+        (g->num_pending == 0 ||
+         now_ms() - g->batch_since_ms >= BATCH_WINDOW_MS)) {
+        struct derecho_member joiners[MAX_PENDING];
+        for (size_t i = 0; i < g->batch_len; i++)
+            joiners[i] = g->batch[i].member;
+        derecho__gms_propose_joins(g->gms, joiners, g->batch_len);
+        g->batch_proposed = g->batch_len;
     }
-    free(departed);
 }
 
-/* ---- members --------------------------------------------------------------
+/* ---- the group's thread -------------------------------------------------
  */
 
 static void *group_main(void *arg)
@@ -833,7 +759,7 @@ static void *group_main(void *arg)
     struct pollfd *fds = NULL;
     size_t cap = 0;
     while (!stop) {
-        size_t need = 3 + g->num_peers + g->num_pending;
+        size_t need = 2 + g->num_pending;
         if (need > cap) {
             struct pollfd *n = realloc(fds, need * sizeof(*n));
             if (!n) {
@@ -928,7 +854,7 @@ static int join(struct derecho_group *g, const char *contact_ip,
             close(fd);
             return rc;
         }
-        g->leader_fd = fd;
+        close(fd); /* views come over the SST from now on */
         return 0;
     }
     return derecho__fail(err, -ETIMEDOUT,
@@ -987,7 +913,8 @@ int derecho_group_create(const struct conf *c,
     struct derecho_group *g = calloc(1, sizeof(*g));
     if (!g)
         return derecho__fail(err, -ENOMEM, "group: out of memory");
-    g->listen_fd = g->leader_fd = g->wake_fd = -1;
+    g->listen_fd = g->wake_fd = -1;
+    g->leave_view = -1;
     pthread_mutex_init(&g->lock, NULL);
     g->pending = calloc(MAX_PENDING, sizeof(*g->pending));
     if (!g->pending) {
@@ -1072,7 +999,7 @@ int derecho_group_create(const struct conf *c,
         rc = join(g, contact_ip, contact_port, &first, err);
     if (rc)
         goto fail;
-    install(g, first);
+    install(g, first, NULL, 0);
     rc = pthread_create(&g->thread, NULL, group_main, g);
     if (rc) {
         rc = derecho__fail(err, -rc, "group: cannot start its thread");
@@ -1091,27 +1018,22 @@ void derecho_group_destroy(struct derecho_group *g)
     if (!g)
         return;
     if (g->thread_started) {
-        atomic_store(&g->stop_requested, true);
+        /* A graceful leave: the group's thread asks the leader (over the
+         * SST) to remove me, delivers the view up to its edge and ends
+         * (bounded by LEAVE_TIMEOUT_MS). */
+        atomic_store(&g->leave_requested, true);
         uint64_t one = 1;
         if (write(g->wake_fd, &one, sizeof(one)) < 0)
             glog(g, LOG_ERR, "cannot wake the group's thread");
         pthread_join(g->thread, NULL);
     }
-    /* Leave the multicast first (the others see this table close), then
-     * close the control connections, which makes the leader install the
-     * next view. */
     derecho__smc_destroy(g->smc);
-    for (size_t i = 0; i < g->num_peers; i++)
-        if (g->peers[i].fd >= 0)
-            close(g->peers[i].fd);
+    derecho__gms_free(g->gms);
     for (size_t i = 0; i < g->num_pending; i++)
         close(g->pending[i].fd);
     for (size_t i = 0; i < g->batch_len; i++)
         close(g->batch[i].fd);
     free(g->pending);
-    free(g->peers);
-    if (g->leader_fd >= 0)
-        close(g->leader_fd);
     if (g->listen_fd >= 0)
         close(g->listen_fd);
     if (g->wake_fd >= 0)

@@ -49,9 +49,9 @@
 #define SLOT_NULL (1ull << 32) /* header flag: a null message */
 #define SPIN_NS 20000          /* delivery thread: spin after progress */
 #define IDLE_POLL_MS 100       /* delivery thread: safety-net wake-up */
-#define SYNC_TIMEOUT_MS 5000   /* epoch end: barrier over the old table */
 #define MAX_PROFILES 64
 #define SETUP_TIMEOUT_MS 5000 /* a view's table among its members */
+#define EDGE_TIMEOUT_MS 10000 /* epoch end: waiting for a ragged edge */
 
 struct profile {
     char name[DERECHO_MAX_NAME + 1];
@@ -72,6 +72,7 @@ struct sshard {
     uint32_t window;
     size_t payload, slot_size;
     size_t off_slots, off_nsent, off_cnt;
+    size_t off_edge; /* edge[K], ready, wedged (word-atomic elements) */
     uint32_t K;
     /* Delivery thread only. */
     uint64_t next;       /* ordered: next position to deliver */
@@ -99,6 +100,10 @@ struct sview {
     struct sshard *shards;
     size_t num_shards;
     bool wedged; /* under smc->lock */
+    /* The view's end began (a change is committed and I am in the next
+     * view or leave): the old table's expulsion and majority events no
+     * longer apply (end_epoch checks the majority itself). */
+    atomic_bool ending;
     /* A member of this view is suspected: no new sends (set on the SST's
      * polling thread, which must not take smc->lock). */
     atomic_bool suspicion;
@@ -122,6 +127,7 @@ struct derecho__smc {
     struct profile profiles[MAX_PROFILES];
     size_t num_profiles;
     int heartbeat_ms;
+    int suspect_timeout_ms; /* [DERECHO] sst_poll_cq_timeout_ms */
     pthread_mutex_t lock;
     pthread_cond_t cond; /* senders, view changes, epoch ends */
     int waiters;
@@ -409,15 +415,15 @@ static void upcall(struct derecho__smc *s, struct sview *v, struct sshard *sh,
     }
 }
 
-/* Is every shard member's recv[j] past round?  With only[] given, only
- * those members count (epoch end: the survivors).  A count being written
- * counts as not past (the next pass reads it whole). */
+/* Is every shard member's recv[j] past round?  With edge[] given (epoch
+ * end: the ragged edge), is round below edge[j] (and here)?  A count
+ * being written counts as not past (the next pass reads it whole). */
 static bool received_by_all(struct sview *v, struct sshard *sh, uint32_t j,
-                            uint64_t round, const bool *only)
+                            uint64_t round, const uint64_t *edge)
 {
+    if (edge)
+        return round < edge[j] && round < sh->recv[j];
     for (uint32_t i = 0; i < sh->n; i++) {
-        if (only && !only[i])
-            continue;
         if (sh->ranks[i] == v->my_rank
                 ? sh->recv[j] <= round
                 : !derecho__smc_count_above(recv_of(v, sh, sh->ranks[i], j),
@@ -429,7 +435,7 @@ static bool received_by_all(struct sview *v, struct sshard *sh, uint32_t j,
 
 /* One pass over a shard.  Returns true when something moved. */
 static bool shard_pass(struct derecho__smc *s, struct sview *v,
-                       struct sshard *sh, const bool *edge_of)
+                       struct sshard *sh, const uint64_t *edge_of)
 {
     if (sh->k == 0)
         return false;
@@ -586,10 +592,131 @@ static void wake_delivery(struct sst_table *t, void *ctx)
     wake(v->s);
 }
 
-/* The end of a view's epoch: final counters, a barrier over the old table,
- * then delivery of what every surviving member received (the members of
- * next; none when leaving).  Later steps add the ragged edge with
- * failures and the resending of what lies beyond it. */
+static inline uint8_t *edge_word(struct sview *v, struct sshard *sh,
+                                 uint32_t rank, uint32_t i)
+{
+    return row(v, rank) + sh->off_edge + (size_t)i * SST_WORD_SIZE;
+}
+
+static bool word_set(const uint8_t *elem)
+{
+    uint64_t x;
+    return derecho__smc_count_load(elem, &x) == 0 && x != 0;
+}
+
+/* Pushes my edge block (values first, then ready: a later put lands
+ * after) to the shard. */
+static void push_edge(struct derecho__smc *s, struct sview *v,
+                      struct sshard *sh)
+{
+    int rc = 0;
+    if (sh->n > 1)
+        rc = sst_put_to(v->t, sh->ranks, sh->n, sh->off_edge,
+                        (size_t)sh->K * SST_WORD_SIZE);
+    if (rc == 0 && sh->n > 1)
+        rc = sst_put_to(v->t, sh->ranks, sh->n,
+                        sh->off_edge + (size_t)sh->K * SST_WORD_SIZE,
+                        SST_WORD_SIZE);
+    if (rc)
+        slog(s, LOG_ERR, "view %lld: push of the ragged edge failed: %s",
+             (long long)v->id, sst_strerror(rc));
+}
+
+/* The ragged edge of a shard (edge[j]: how many of sender j's messages
+ * every survivor delivers).  Any row of the shard that holds a published
+ * edge is adopted (a shard leader may have published and died: some
+ * survivors may have delivered up to it already).  Otherwise the shard
+ * leader (its lowest rank I do not suspect) waits until every member it
+ * does not suspect marked its final counters (wedged), takes for each
+ * sender the least recv count among them, publishes it, and so does every
+ * member that adopts it.  Delivery thread (blocking is fine here).  False
+ * when stopped or after EDGE_TIMEOUT_MS without an edge. */
+static bool ragged_edge(struct derecho__smc *s, struct sview *v,
+                        struct sshard *sh, uint64_t *edge)
+{
+    uint32_t me = v->my_rank;
+    int64_t deadline = mono_ns() + (int64_t)EDGE_TIMEOUT_MS * 1000000;
+    while (!atomic_load(&s->stopped)) {
+        for (uint32_t i = 0; i < sh->n; i++) {
+            uint32_t r = sh->ranks[i];
+            if (!word_set(edge_word(v, sh, r, sh->K)))
+                continue;
+            bool whole = true;
+            for (uint32_t j = 0; j < sh->k && whole; j++)
+                whole = derecho__smc_count_load(edge_word(v, sh, r, j),
+                                                &edge[j]) == 0;
+            if (!whole)
+                continue;
+            if (r != me) {
+                for (uint32_t j = 0; j < sh->k; j++)
+                    sst_word_store(edge_word(v, sh, me, j), edge[j]);
+                sst_word_store(edge_word(v, sh, me, sh->K), 1);
+                push_edge(s, v, sh);
+            }
+            return true;
+        }
+        uint32_t lead = me;
+        for (uint32_t i = 0; i < sh->n; i++)
+            if (sh->ranks[i] == me || !sst_suspects(v->t, me, sh->ranks[i])) {
+                lead = sh->ranks[i];
+                break;
+            }
+        if (lead == me) {
+            bool all = true;
+            for (uint32_t j = 0; j < sh->k; j++)
+                edge[j] = sh->recv[j];
+            for (uint32_t i = 0; i < sh->n && all; i++) {
+                uint32_t r = sh->ranks[i];
+                if (r == me || sst_suspects(v->t, me, r))
+                    continue;
+                all = word_set(edge_word(v, sh, r, sh->K + 1));
+                for (uint32_t j = 0; j < sh->k && all; j++) {
+                    uint64_t x;
+                    all =
+                        derecho__smc_count_load(recv_of(v, sh, r, j), &x) == 0;
+                    if (all && x < edge[j])
+                        edge[j] = x;
+                }
+            }
+            if (all) {
+                for (uint32_t j = 0; j < sh->k; j++)
+                    sst_word_store(edge_word(v, sh, me, j), edge[j]);
+                sst_word_store(edge_word(v, sh, me, sh->K), 1);
+                push_edge(s, v, sh);
+                slog(s, LOG_INFO,
+                     "view %lld: subgroup %u shard %u: ragged edge "
+                     "published by me, the shard leader",
+                     (long long)v->id, sh->subgroup, sh->shard);
+                const char *hook = getenv("DERECHO_TEST_EDGE_HOOK");
+                bool failure = false;
+                for (uint32_t i = 0; i < sh->n; i++)
+                    failure |= sh->ranks[i] != me &&
+                               sst_suspects(v->t, me, sh->ranks[i]);
+                if (hook && *hook && failure) {
+                    /* Test only (docs/derecho.md): at a change with a
+                     * failure, tell the test the edge is out, then give
+                     * it 3 s to kill me before I deliver up to it. */
+                    FILE *f = fopen(hook, "w");
+                    if (f)
+                        fclose(f);
+                    struct timespec ts = {3, 0};
+                    nanosleep(&ts, NULL);
+                }
+                return true;
+            }
+        }
+        if (mono_ns() > deadline)
+            break;
+        struct pollfd p = {.fd = s->wake_fd, .events = POLLIN};
+        poll(&p, 1, 1);
+    }
+    return false;
+}
+
+/* The end of a view's epoch: final counters, marked "wedged" in my row;
+ * partition safety; then per shard the ragged edge (ragged_edge), and
+ * delivery up to it; my messages beyond it are sent again first in the
+ * next view. */
 static void end_epoch(struct derecho__smc *s, struct sview *v,
                       const struct derecho_view *next)
 {
@@ -598,20 +725,22 @@ static void end_epoch(struct derecho__smc *s, struct sview *v,
     for (size_t i = 0; i < v->num_shards; i++)
         shard_pass(s, v, &v->shards[i], NULL);
     for (size_t i = 0; i < v->num_shards; i++) {
+        struct sshard *sh = &v->shards[i];
         pthread_mutex_lock(&s->lock);
-        push_counters(v, &v->shards[i]);
+        push_counters(v, sh);
+        sst_word_store(edge_word(v, sh, v->my_rank, sh->K + 1), 1);
+        if (sh->n > 1)
+            sst_put_to(v->t, sh->ranks, sh->n,
+                       sh->off_edge + ((size_t)sh->K + 1) * SST_WORD_SIZE,
+                       SST_WORD_SIZE);
         pthread_mutex_unlock(&s->lock);
     }
     if (!next)
         return;
-    int rc = sst_sync(v->t, SYNC_TIMEOUT_MS);
-    if (rc)
-        slog(s, LOG_WARNING, "view %lld: end-of-view barrier: %s",
-             (long long)v->id, sst_strerror(rc));
     /* Partition safety, before any delivery of the edge: the members of
      * this view missing from next that failed (suspected here; those that
-     * left gracefully closed their table and are not) must stay fewer
-     * than half of the view's members that did not leave gracefully. */
+     * left gracefully are not) must stay fewer than half of the view's
+     * members that did not leave gracefully. */
     if (s->partition_safety) {
         uint32_t n = sst_num_members(v->t), me = sst_my_rank(v->t);
         uint32_t failed = 0, left = 0;
@@ -637,14 +766,31 @@ static void end_epoch(struct derecho__smc *s, struct sview *v,
         struct sshard *sh = &v->shards[i];
         if (sh->mode != DERECHO_MODE_ORDERED || sh->k == 0)
             continue;
-        bool *survivor = calloc(sh->n, sizeof(*survivor));
-        if (!survivor)
+        uint64_t *edge = calloc(sh->k, sizeof(*edge));
+        if (!edge)
             continue;
-        for (uint32_t m = 0; m < sh->n; m++)
-            survivor[m] = derecho_view_rank_of(
-                              next, sst_node_id(v->t, sh->ranks[m])) >= 0;
-        while (shard_pass(s, v, sh, survivor)) {
+        if (!ragged_edge(s, v, sh, edge)) {
+            if (!atomic_load(&s->stopped)) {
+                slog(s, LOG_ERR,
+                     "view %lld: subgroup %u shard %u: no ragged edge "
+                     "within %d ms: partitioned",
+                     (long long)v->id, sh->subgroup, sh->shard,
+                     EDGE_TIMEOUT_MS);
+                partitioned(s);
+            }
+            free(edge);
+            return;
         }
+        for (uint32_t j = 0; j < sh->k; j++)
+            if (edge[j] > sh->recv[j])
+                slog(s, LOG_ERR,
+                     "view %lld: subgroup %u shard %u: the ragged edge "
+                     "is past what I received of sender %u",
+                     (long long)v->id, sh->subgroup, sh->shard,
+                     sh->sender_ids[j]);
+        while (shard_pass(s, v, sh, edge)) {
+        }
+        free(edge);
         uint64_t beyond = 0;
         for (uint32_t j = 0; j < sh->k; j++)
             beyond += sh->recv[j] - sh->delivered[j];
@@ -686,8 +832,16 @@ static void end_epoch(struct derecho__smc *s, struct sview *v,
             s->carry_tail = c;
             pthread_mutex_unlock(&s->lock);
         }
-        free(survivor);
     }
+    /* Every live member delivered its edges before anyone closes the
+     * table: a member that lingers in an old table after the others
+     * closed theirs would suspect them there, and a suspicion fails the
+     * pooled connection the next view's table uses.  Only a bound: a
+     * timeout is logged, nothing is decided on it. */
+    int rc = sst_sync(v->t, EDGE_TIMEOUT_MS);
+    if (rc)
+        slog(s, LOG_WARNING, "view %lld: end-of-view sync: %s",
+             (long long)v->id, sst_strerror(rc));
 }
 
 static void *delivery_main(void *arg)
@@ -832,6 +986,18 @@ int derecho__smc_create(const struct conf *c,
         conf_get_u64_range(c, "DERECHO", "heartbeat_ms", 1, 60000, &hb) != 0)
         hb = 20;
     s->heartbeat_ms = (int)hb;
+    /* The suspicion timeout (libsst's suspect_timeout_ms): libconf checked
+     * it is at least 3 heartbeats when the configuration was loaded. */
+    uint64_t st = 100;
+    if (rc == 0 && conf_get_u64_range(c, "DERECHO", "sst_poll_cq_timeout_ms", 1,
+                                      3600000, &st) != 0)
+        st = 100;
+    if (rc == 0 && st <= hb)
+        rc = derecho__fail(err, -EINVAL,
+                           "[DERECHO] sst_poll_cq_timeout_ms (%llu) must "
+                           "exceed heartbeat_ms (%llu)",
+                           (unsigned long long)st, (unsigned long long)hb);
+    s->suspect_timeout_ms = (int)st;
     bool no_safety = false;
     if (rc == 0 && conf_get_bool(c, "DERECHO", "disable_partitioning_safety",
                                  &no_safety) != 0)
@@ -932,14 +1098,18 @@ static void on_suspect(void *ctx, struct sst_table *t, uint32_t rank,
         suspects_me |= r != me && sst_suspects(t, r, me);
     }
     /* A member that others suspect was removed: resumed after a stop, it
-     * finds its connections failed too; on_expelled tells that, not
-     * "partitioned". */
-    if (s->partition_safety && 2 * failed >= n && !suspects_me) {
-        slog(s, LOG_ERR,
-             "view %lld: %u of %u members suspected: no majority, "
-             "partitioned",
+     * finds its connections failed too, and the rows saying so may land
+     * just after; on_expelled tells that, not "partitioned".  So the
+     * group decides (after a short grace, PARTITION_GRACE_MS in group.c);
+     * meanwhile nothing more becomes stable here (the suspected rows are
+     * frozen) and the leader commits nothing without a majority. */
+    if (s->partition_safety && 2 * failed >= n && !suspects_me &&
+        !atomic_load(&v->ending)) {
+        slog(s, LOG_WARNING,
+             "view %lld: %u of %u members suspected: no majority",
              (long long)v->id, failed, n);
-        partitioned(s);
+        if (s->event)
+            s->event(s->event_ctx, DERECHO__SMC_PARTITIONED, 0);
     }
 }
 
@@ -952,6 +1122,13 @@ static void on_expelled(void *ctx, struct sst_table *t, uint32_t rank,
     (void)reason;
     struct sview *v = ctx;
     struct derecho__smc *s = v->s;
+    if (atomic_load(&v->ending)) {
+        slog(s, LOG_INFO,
+             "view %lld: node %u suspects me while the view ends: "
+             "ignored (I am in the committed next view)",
+             (long long)v->id, node_id);
+        return;
+    }
     slog(s, LOG_WARNING, "view %lld: node %u suspects me: expelled",
          (long long)v->id, node_id);
     derecho__smc_stop(s, DERECHO_STOPPED_EXPELLED);
@@ -997,14 +1174,20 @@ static void sst_log(void *ctx, int level, const char *module, const char *msg)
     fab_log(ctx, level, module, msg);
 }
 
+struct sst_table *derecho__smc_view_table(struct derecho__smc_view *view)
+{
+    return ((struct sview *)view)->t;
+}
+
 int derecho__smc_view_start(struct derecho__smc *s,
                             const struct derecho_view *view,
+                            const uint32_t *failed, size_t num_failed,
                             struct derecho__smc_view **out)
 {
     *out = NULL;
     const struct derecho_layout *l = derecho_view_layout(view);
     uint32_t nsub = derecho_layout_num_subgroups(l);
-    if (nsub * 2 + 1 > SST_MAX_FIELDS) {
+    if (nsub * 3 + 3 > SST_MAX_FIELDS) {
         slog(s, LOG_ERR,
              "view %lld: %u subgroups: over what one SST row "
              "holds; no multicast in this view",
@@ -1014,11 +1197,12 @@ int derecho__smc_view_start(struct derecho__smc *s,
     struct sview *v = calloc(1, sizeof(*v));
     size_t n = derecho_view_num_members(view);
     struct sst_member *members = calloc(n, sizeof(*members));
-    struct sst_field *fields = calloc(nsub * 2 + 1, sizeof(*fields));
-    char(*names)[32] = calloc(nsub * 2 + 1, sizeof(*names));
-    size_t *offsets = calloc(nsub * 2 + 1, sizeof(*offsets));
+    struct sst_field *fields = calloc(nsub * 3 + 3, sizeof(*fields));
+    char(*names)[32] = calloc(nsub * 3 + 3, sizeof(*names));
+    size_t *offsets = calloc(nsub * 3 + 3, sizeof(*offsets));
+    uint32_t *failed_ranks = calloc(num_failed + 1, sizeof(*failed_ranks));
     int rc = -ENOMEM;
-    if (!v || !members || !fields || !names || !offsets)
+    if (!v || !members || !fields || !names || !offsets || !failed_ranks)
         goto out;
     v->s = s;
     v->id = derecho_view_id(view);
@@ -1034,9 +1218,10 @@ int derecho__smc_view_start(struct derecho__smc *s,
         const struct derecho_member *m = derecho_view_member(view, i);
         members[i] = (struct sst_member){m->node_id, m->ip, m->sst_port};
     }
-    /* The schema: two fields per subgroup, sized by the largest window,
-     * payload and sender count of its shards. */
-    size_t nf = 0;
+    /* The schema: the membership fields (gms.c), then three fields per
+     * subgroup, sized by the largest window, payload and sender count of
+     * its shards. */
+    size_t nf = derecho__gms_fields(fields, names);
     uint32_t *Ks = calloc(nsub + 1, sizeof(*Ks));
     uint32_t *Ws = calloc(nsub + 1, sizeof(*Ws));
     size_t *Ss = calloc(nsub + 1, sizeof(*Ss)), *Ps = calloc(nsub + 1, 8);
@@ -1074,6 +1259,10 @@ int derecho__smc_view_start(struct derecho__smc *s,
         snprintf(names[nf], 32, "s%u.cnt", sg);
         fields[nf] =
             (struct sst_field){names[nf], SST_WORD_SIZE, 1 + 2 * (size_t)K};
+        nf++;
+        snprintf(names[nf], 32, "s%u.edge", sg);
+        fields[nf] =
+            (struct sst_field){names[nf], SST_WORD_SIZE, 2 + (size_t)K};
         nf++;
     }
     snprintf(names[nf], 32, "pad");
@@ -1113,8 +1302,9 @@ int derecho__smc_view_start(struct derecho__smc *s,
         sh->payload = find_profile(s, info.profile)->payload;
         if (sh->payload > Ps[sg])
             sh->payload = Ps[sg];
-        sh->off_slots = offsets[2 * sg];
-        sh->off_nsent = offsets[2 * sg + 1];
+        sh->off_slots = offsets[2 + 3 * sg];
+        sh->off_nsent = offsets[2 + 3 * sg + 1];
+        sh->off_edge = offsets[2 + 3 * sg + 2];
         sh->off_cnt = sh->off_nsent + SST_WORD_SIZE;
         sh->ranks = calloc(sh->n, sizeof(*sh->ranks));
         sh->sender_ranks = calloc(sh->n, sizeof(*sh->sender_ranks));
@@ -1153,11 +1343,22 @@ int derecho__smc_view_start(struct derecho__smc *s,
     sst_options_init(&so);
     so.table_id = (uint64_t)v->id;
     so.heartbeat_ms = s->heartbeat_ms;
+    so.suspect_timeout_ms = s->suspect_timeout_ms;
     so.setup_timeout_ms = SETUP_TIMEOUT_MS;
     /* A member that died since the leader proposed the view (its
      * connection refused or reset) is suspected in the new table instead
      * of failing it; the leader removes it in the next view. */
     so.tolerate_failures = true;
+    /* Members the previous view knew failed but had not removed yet stay
+     * suspected (the leader removes them in the next change). */
+    size_t nfr = 0;
+    for (size_t i = 0; i < num_failed; i++) {
+        int r = derecho_view_rank_of(view, failed[i]);
+        if (r >= 0 && (uint32_t)r != v->my_rank)
+            failed_ranks[nfr++] = (uint32_t)r;
+    }
+    so.failed_ranks = nfr ? failed_ranks : NULL;
+    so.n_failed_ranks = nfr;
     so.on_suspect = on_suspect;
     so.on_expelled = on_expelled;
     so.suspect_ctx = v;
@@ -1186,6 +1387,7 @@ int derecho__smc_view_start(struct derecho__smc *s,
     slog(s, LOG_INFO, "view %lld: SST table of %zu members, row %zu bytes",
          (long long)v->id, n, row_size);
 out:
+    free(failed_ranks);
     free(members);
     free(fields);
     free(names);
@@ -1221,6 +1423,7 @@ void derecho__smc_view_end(struct derecho__smc *s,
     /* Wedge: no sends from now on.  An open reservation points into the
      * table: wait for its commit (or cancel) before the table goes. */
     v->wedged = true;
+    atomic_store(&v->ending, true);
     s->generation++;
     pthread_cond_broadcast(&s->cond);
     for (;;) {
@@ -1485,6 +1688,11 @@ void derecho__smc_stop(struct derecho__smc *s, int reason)
     int expected = 0;
     atomic_compare_exchange_strong(&s->stopped, &expected, reason);
     wake(s);
+}
+
+bool derecho__smc_partition_safety(struct derecho__smc *s)
+{
+    return s->partition_safety;
 }
 
 int derecho__smc_stopped(struct derecho__smc *s)

@@ -2,14 +2,17 @@
  * member is killed (issue 15, "Benchmarks").
  *
  *   view_change [--SECTION/key=value ... --] [--spawn] num_nodes runs
+ *               [member|leader] [kill9|sigstop]
  *
  * With --spawn (the way to run it) each run starts num_nodes members on
  * 127.0.0.1 (node 0 the contact and leader), waits until every member
- * installed the full view, sends SIGKILL to the last member (not the
- * leader: leader takeover is not built yet), and measures, on the one
- * machine-wide monotonic clock, the time from the kill until the last
- * survivor's on_view for the view without it.  Prints
- *   RESULT bench=view_change nodes= runs= ms_p50= ms_max=
+ * installed the full view, sends the fault (default kill9: SIGKILL;
+ * sigstop: SIGSTOP, the member is suspected by its stalled heartbeat) to
+ * the victim (default member: the last one; leader: node 0, whose
+ * successor takes over), and measures, on the one machine-wide monotonic
+ * clock, the time from the signal until the last survivor's on_view for
+ * the view without it.  Prints
+ *   RESULT bench=view_change nodes= runs= ms_p50= ms_max= victim= fault=
  * Without --spawn this process is one member (started by --spawn with
  * --member): it prints "READY" once in the full view, then "MEMBER
  * node=<id> installed_ns=<t>" when it installed a smaller view, and
@@ -23,12 +26,13 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: view_change [--SECTION/key=value ... --] [--spawn] "
-               "num_nodes runs\n"
+               "num_nodes runs [member|leader] [kill9|sigstop]\n"
                "  --spawn: start num_nodes members on 127.0.0.1 per run, "
-               "kill -9 the last\n"
-               "  one once all are in the full view, and time until every "
-               "survivor\n"
-               "  installed the next view (RESULT ms_p50 ms_max)\n");
+               "signal the victim\n"
+               "  (the last member, or the leader) once all are in the full "
+               "view, and\n"
+               "  time until every survivor installed the next view "
+               "(RESULT ms_p50 ms_max)\n");
 }
 
 struct vc {
@@ -137,8 +141,10 @@ static int read_line(int fd, char *buf, size_t cap, int64_t deadline)
 }
 
 /* One run: ms from the kill to the last survivor's install, or < 0. */
-static double one_run(int n, int noverrides, char **overrides, char **args)
+static double one_run(int n, int noverrides, char **overrides, char **args,
+                      bool leader, bool sigstop)
 {
+    int victim = leader ? 0 : n - 1;
     struct bench_children ch;
     if (bench_spawn(&ch, n, noverrides, overrides, 2, args) != 0)
         return -1;
@@ -151,11 +157,13 @@ static double one_run(int n, int noverrides, char **overrides, char **args)
                 strcmp(line, "READY") == 0;
     if (ready) {
         int64_t t0 = bench_now_ns();
-        kill(ch.pid[n - 1], SIGKILL);
+        kill(ch.pid[victim], sigstop ? SIGSTOP : SIGKILL);
         int64_t last = 0;
         deadline = bench_now_ns() + (int64_t)CHANGE_TIMEOUT_MS * 1000000;
         bool all = true;
-        for (int i = 0; i < n - 1 && all; i++) {
+        for (int i = 0; i < n && all; i++) {
+            if (i == victim)
+                continue;
             all = read_line(ch.out[i], line, sizeof(line), deadline) == 0;
             double t = all ? bench_field(line, "installed_ns") : 0;
             if (all && t > (double)last)
@@ -166,6 +174,10 @@ static double one_run(int n, int noverrides, char **overrides, char **args)
     }
     if (ms < 0)
         fprintf(stderr, "view_change: a run failed\n");
+    if (sigstop) {
+        kill(ch.pid[victim], SIGKILL); /* stopped: it cannot leave */
+        kill(ch.pid[victim], SIGCONT);
+    }
     for (int i = 0; i < n; i++)
         close(ch.in[i]);
     for (int i = 0; i < n; i++) {
@@ -199,8 +211,18 @@ int main(int argc, char **argv)
     int k = cl.first_arg;
     long v[2];
     int nv = 0;
-    bool bad = argc - k != 2;
-    for (int i = k; !bad && i < argc; i++) {
+    bool bad = argc - k < 2 || argc - k > 4;
+    bool leader = false, sigstop = false;
+    for (int i = k + 2; !bad && i < argc; i++) {
+        if (strcmp(argv[i], "leader") == 0)
+            leader = true;
+        else if (strcmp(argv[i], "sigstop") == 0)
+            sigstop = true;
+        else
+            bad =
+                strcmp(argv[i], "member") != 0 && strcmp(argv[i], "kill9") != 0;
+    }
+    for (int i = k; !bad && i < k + 2; i++) {
         char *end;
         v[nv++] = strtol(argv[i], &end, 10);
         bad = *end || end == argv[i];
@@ -219,7 +241,8 @@ int main(int argc, char **argv)
         double ms[MAX_RUNS];
         int good = 0;
         for (long r = 0; r < v[1]; r++) {
-            double x = one_run((int)v[0], noverrides, overrides, argv + k);
+            double x = one_run((int)v[0], noverrides, overrides, argv + k,
+                               leader, sigstop);
             if (x >= 0)
                 ms[good++] = x;
         }
@@ -231,8 +254,9 @@ int main(int argc, char **argv)
         if (good > 0) {
             qsort(ms, (size_t)good, sizeof(ms[0]), bench_cmp_double);
             printf("RESULT bench=view_change nodes=%ld runs=%d ms_p50=%.1f "
-                   "ms_max=%.1f\n",
-                   v[0], good, ms[good / 2], ms[good - 1]);
+                   "ms_max=%.1f victim=%s fault=%s\n",
+                   v[0], good, ms[good / 2], ms[good - 1],
+                   leader ? "leader" : "member", sigstop ? "sigstop" : "kill9");
         }
     }
     conf_destroy(c);
