@@ -748,6 +748,13 @@ DERECHO_EXPORT int derecho_send(struct derecho_group *g, uint32_t subgroup,
 DERECHO_EXPORT int derecho_send_max_size(struct derecho_group *g,
                                          uint32_t subgroup, size_t *size);
 
+/* The largest message my shard of subgroup takes at all: its profile's
+ * max_payload_size when that is above max_smc_payload_size (messages
+ * between the two go through RDMC), else max_smc_payload_size.  Errors as
+ * derecho_send_max_size. */
+DERECHO_EXPORT int derecho_send_max_payload(struct derecho_group *g,
+                                            uint32_t subgroup, size_t *size);
+
 #ifdef __cplusplus
 }
 #endif
