@@ -13,6 +13,7 @@
 #include <syslog.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_LOG 4096
 
@@ -918,11 +919,42 @@ START_TEST(vs_stress_repeated)
 }
 END_TEST
 
+/* The 1 MiB bandwidth run (messages through RDMC, every member a
+ * sender) never stalls: bandwidth_test --spawn 3 finishes 100 times in a
+ * row, each run bounded at 60 s (about 2 s on a loaded 2-core machine). */
+START_TEST(bandwidth_1mib_never_stalls)
+{
+    const char *bw = need_env("BANDWIDTH_TEST");
+    char dir[512], cwd[1024];
+    ck_assert_int_eq(th_tmpdir(dir, sizeof(dir)), 0);
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+    ck_assert_int_eq(chdir(dir), 0); /* its data_derecho_bw goes there */
+    for (int run = 0; run < 100; run++) {
+        struct th_procs p;
+        th_procs_init(&p);
+        const char *argv[] = {
+            bw,    "--SUBGROUP/DEFAULT/max_payload_size=1048576",
+            "--",  "--spawn",
+            "3",   "0",
+            "100", "0",
+            NULL};
+        ck_assert_int_ge(th_spawn_exec(&p, bw, argv), 0);
+        ck_assert_msg(th_wait_all(&p, 60000) == 0,
+                      "run %d: bandwidth_test stalled (no end in 60 s)", run);
+        ck_assert_msg(th_exited_ok(&p, 0), "run %d: status %#x", run,
+                      p.status[0]);
+    }
+    ck_assert_int_eq(chdir(cwd), 0);
+    th_rmtree(dir);
+}
+END_TEST
+
 TCase *tc_vs_stress(void)
 {
     TCase *tc = tcase_create("vs_stress_repeated");
     tcase_set_timeout(tc, 3000);
     tcase_add_test(tc, vs_stress_repeated);
     tcase_add_test(tc, vs_stress_leader_killed);
+    tcase_add_test(tc, bandwidth_1mib_never_stalls);
     return tc;
 }
