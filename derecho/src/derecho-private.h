@@ -266,15 +266,16 @@ bool derecho__rdmc_reuse(const struct derecho__rdmc_view *rv, size_t shard,
 void *derecho__rdmc_send_buf(struct derecho__rdmc_view *rv, size_t shard);
 /* Sender: multicasts size bytes of the next ring position as the message
  * of SMC sequence seq; *index gets its RDMC index.  Errors: -EPERM,
- * -EMSGSIZE (0 or over max), librdmc's (the group failed). */
+ * -EMSGSIZE (0 or over max; nothing used), librdmc's (the group failed:
+ * the position and index are the message's all the same). */
 int derecho__rdmc_send(struct derecho__rdmc_view *rv, size_t shard, size_t size,
                        uint64_t seq, uint64_t *index);
 /* How many RDMC messages of sender (index among the shard's senders)
- * completed here (sent, for my own). */
+ * completed here (sent, for my own; 0 when rv is NULL). */
 uint64_t derecho__rdmc_done(struct derecho__rdmc_view *rv, size_t shard,
                             uint32_t sender);
 /* The bytes of sender's RDMC message index (complete here), or NULL for
- * a size over max or no RDMC. */
+ * a size over max or no RDMC (rv NULL included). */
 const void *derecho__rdmc_data(struct derecho__rdmc_view *rv, size_t shard,
                                uint32_t sender, uint64_t index, size_t size);
 /* Calls fn for every failure the groups reported since the last call

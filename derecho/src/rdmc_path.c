@@ -425,16 +425,19 @@ int derecho__rdmc_send(struct derecho__rdmc_view *rv, size_t shard, size_t size,
             rc = -EPROTO;
         }
     }
-    if (rc)
-        return rc;
+    /* The position is the message's even when the group refused it (it
+     * failed or was wedged): the message stays committed and is carried
+     * into the next view from here. */
     rs->ring_seq[rs->sent % rs->ring] = seq;
     *index = rs->sent++;
-    return 0;
+    return rc;
 }
 
 uint64_t derecho__rdmc_done(struct derecho__rdmc_view *rv, size_t shard,
                             uint32_t sender)
 {
+    if (!rv || shard >= rv->num_shards)
+        return 0;
     struct rshard *rs = &rv->shards[shard];
     if (!rs->max || sender >= rs->k)
         return 0;
@@ -446,6 +449,8 @@ uint64_t derecho__rdmc_done(struct derecho__rdmc_view *rv, size_t shard,
 const void *derecho__rdmc_data(struct derecho__rdmc_view *rv, size_t shard,
                                uint32_t sender, uint64_t index, size_t size)
 {
+    if (!rv || shard >= rv->num_shards)
+        return NULL;
     struct rshard *rs = &rv->shards[shard];
     if (!rs->max || sender >= rs->k || size > rs->max)
         return NULL;

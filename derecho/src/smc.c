@@ -385,7 +385,8 @@ static const uint8_t *slot_data(struct derecho__smc *s, struct sview *v,
 }
 
 /* Sender j's messages [have, ns) announced in its row count as received
- * up to its first RDMC message not complete here. */
+ * up to its first RDMC message not complete here (none completes in a
+ * view whose groups this member could not make). */
 static uint64_t rdmc_received(struct sview *v, struct sshard *sh, uint32_t j,
                               uint64_t have, uint64_t ns)
 {
@@ -514,8 +515,7 @@ static bool shard_pass(struct derecho__smc *s, struct sview *v,
         if (!derecho__smc_receipt(nsent_of(v, sh, sh->sender_ranks[j]),
                                   sh->recv[j], sh->window, &ns))
             continue;
-        if (v->rdmc)
-            ns = rdmc_received(v, sh, j, sh->recv[j], ns);
+        ns = rdmc_received(v, sh, j, sh->recv[j], ns);
         if (ns == sh->recv[j])
             continue;
         sh->recv[j] = ns;
