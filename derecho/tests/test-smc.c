@@ -879,6 +879,16 @@ START_TEST(vs_stress_rdmc_one_sender_border_sizes)
 }
 END_TEST
 
+/* Only RDMC messages, every member sending, window 16 over a ring of 8
+ * positions: a position is rewritten only after every member delivered
+ * its message (without that check, check_vs sees different bytes). */
+START_TEST(vs_stress_rdmc_ring_reuse)
+{
+    vs_conf = VS_RDMC;
+    run_vs(3, 100, "150000,262144,20000", "all", -1);
+}
+END_TEST
+
 /* kill -9 of a sender mid-stream while it sends RDMC messages: the view's
  * RDMC groups are wedged at the epoch end, the survivors deliver the same
  * edge, resend (through RDMC in fresh groups) what lies beyond it and
@@ -905,6 +915,7 @@ TCase *tc_vs(void)
     tcase_add_test(tc, vs_stress_rdmc_all_senders);
     tcase_add_test(tc, vs_stress_rdmc_half_senders);
     tcase_add_test(tc, vs_stress_rdmc_one_sender_border_sizes);
+    tcase_add_test(tc, vs_stress_rdmc_ring_reuse);
     tcase_add_test(tc, vs_stress_rdmc_sender_killed_mid_stream);
     return tc;
 }
