@@ -34,8 +34,8 @@
  * this member: e.g. it was stopped past the suspicion timeout; the
  * library's on_stopped with DERECHO_STOPPED_EXPELLED), 4 partitioned
  * (DERECHO_STOPPED_PARTITIONED), 64 usage, 128+N signal.
- * For now every size must be at most the profile's max_smc_payload_size
- * (RDMC for larger messages comes with the next step). */
+ * Every size must be at most the profile's max_payload_size (sizes above
+ * max_smc_payload_size go through RDMC). */
 #include "performance_tests/derecho-bench.h"
 
 #include <conf/conf.h>
@@ -448,7 +448,7 @@ int main(int argc, char **argv)
     size_t max_size = 0;
     int mrc = -EAGAIN;
     for (int tries = 0; sender && mrc == -EAGAIN && tries < 1000; tries++) {
-        mrc = derecho_send_max_size(g, 0, &max_size);
+        mrc = derecho_send_max_payload(g, 0, &max_size);
         if (mrc == -EAGAIN) {
             struct timespec pause = {0, 10000000};
             nanosleep(&pause, NULL);
@@ -463,8 +463,8 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < num_sizes; i++)
             if (sizes[i] > max_size) {
                 fprintf(stderr,
-                        "vs_stress: size %zu is over max_smc_payload_size "
-                        "%zu (RDMC is not built yet)\n",
+                        "vs_stress: size %zu is over max_payload_size "
+                        "%zu\n",
                         sizes[i], max_size);
                 status = 64;
                 goto leave;

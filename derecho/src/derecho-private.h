@@ -171,8 +171,10 @@ int derecho__smc_reserve(struct derecho__smc *s, uint32_t subgroup, size_t size,
                          int flags, void **buf);
 int derecho__smc_commit(struct derecho__smc *s, uint32_t subgroup, size_t size);
 int derecho__smc_cancel(struct derecho__smc *s, uint32_t subgroup);
+/* largest: the largest message (RDMC's limit when above SMC's), else
+ * max_smc_payload_size. */
 int derecho__smc_max_payload(struct derecho__smc *s, uint32_t subgroup,
-                             size_t *size);
+                             bool largest, size_t *size);
 
 /* Events the multicast reports to the group, on the SST's polling thread
  * (must not block): a member of the current view suspected (node_id), or
@@ -265,5 +267,80 @@ size_t derecho__gms_committed(struct derecho__gms *m,
 /* The node id of the current leader as I see it (UINT32_MAX before the
  * first evaluation). */
 uint32_t derecho__gms_leader(struct derecho__gms *m);
+
+/* ---- the RDMC path for large messages (rdmc_path.c) -----------------------
+ * One object per view: the view's RDMC groups (one per sender of each
+ * shard of mine that needs them) and their registered rings.  The caller
+ * (smc.c) serialises every call but the callbacks' own (under its lock or
+ * on the delivery thread, see each). */
+
+struct fab_pool;
+struct derecho__rdmc_view;
+
+/* One shard of mine, in the order of the caller's shards (the index is
+ * the `shard` argument below).  max_payload 0: no RDMC for this shard. */
+struct derecho__rdmc_spec {
+    uint32_t subgroup, shard;
+    size_t max_payload; /* the profile's max_payload_size */
+    uint32_t ring;      /* ring positions per sender */
+    size_t block_size;
+    int algorithm; /* enum rdmc_algorithm */
+    int create_timeout_ms, timeout_ms;
+};
+
+struct derecho__rdmc_hooks {
+    void (*wake)(void *ctx); /* from any thread; must not block */
+    void *wake_ctx;
+    void (*log)(void *ctx, int level, const char *module, const char *msg);
+    void *log_ctx;
+    int log_level;
+};
+
+/* Registers the rings and creates the view's groups in one rendezvous
+ * (collective: every member of those shards calls it).  *out NULL and 0
+ * when no shard needs RDMC.  On failure *failed_node names the member
+ * waited for or disagreeing (UINT32_MAX if none).  Errors: librdmc's and
+ * libfab's, -ERANGE (group ids over RDMC_MAX_GROUP_ID), -ENOMEM. */
+int derecho__rdmc_view_create(struct fab_pool *pool,
+                              const struct derecho_view *view,
+                              const struct derecho__rdmc_spec *specs,
+                              size_t num_specs,
+                              const struct derecho__rdmc_hooks *hooks,
+                              struct derecho__rdmc_view **out,
+                              uint32_t *failed_node);
+/* Wedges every group (no message completes afterwards, no peer writes
+ * into the rings): the start of the view's epoch end.  NULL: no-op. */
+void derecho__rdmc_view_wedge(struct derecho__rdmc_view *rv);
+/* Destroys the groups, deregisters and frees the rings.  NULL: no-op. */
+void derecho__rdmc_view_destroy(struct derecho__rdmc_view *rv);
+/* The largest RDMC message of shard (0: none; rv may be NULL). */
+size_t derecho__rdmc_max(const struct derecho__rdmc_view *rv, size_t shard);
+/* Sender: true and *seq when my next ring position still holds a message
+ * (SMC sequence *seq) that every shard member must have delivered before
+ * it is reused. */
+bool derecho__rdmc_reuse(const struct derecho__rdmc_view *rv, size_t shard,
+                         uint64_t *seq);
+/* Sender: where my next RDMC message goes (max bytes), NULL if I am no
+ * sender of shard or it has no RDMC. */
+void *derecho__rdmc_send_buf(struct derecho__rdmc_view *rv, size_t shard);
+/* Sender: multicasts size bytes of the next ring position as the message
+ * of SMC sequence seq; *index gets its RDMC index.  Errors: -EPERM,
+ * -EMSGSIZE (0 or over max; nothing used), librdmc's (the group failed:
+ * the position and index are the message's all the same). */
+int derecho__rdmc_send(struct derecho__rdmc_view *rv, size_t shard, size_t size,
+                       uint64_t seq, uint64_t *index);
+/* How many RDMC messages of sender (index among the shard's senders)
+ * completed here (sent, for my own; 0 when rv is NULL). */
+uint64_t derecho__rdmc_done(struct derecho__rdmc_view *rv, size_t shard,
+                            uint32_t sender);
+/* The bytes of sender's RDMC message index (complete here), or NULL for
+ * a size over max or no RDMC (rv NULL included). */
+const void *derecho__rdmc_data(struct derecho__rdmc_view *rv, size_t shard,
+                               uint32_t sender, uint64_t index, size_t size);
+/* Calls fn for every failure the groups reported since the last call
+ * (a peer's wedge is no failure).  Delivery thread. */
+void derecho__rdmc_failures(struct derecho__rdmc_view *rv,
+                            void (*fn)(void *ctx, uint32_t node_id, int reason),
+                            void *ctx);
 
 #endif

@@ -1088,5 +1088,13 @@ int derecho_send_max_size(struct derecho_group *g, uint32_t subgroup,
 {
     if (!g || !size || !g->smc)
         return -EINVAL;
-    return derecho__smc_max_payload(g->smc, subgroup, size);
+    return derecho__smc_max_payload(g->smc, subgroup, false, size);
+}
+
+int derecho_send_max_payload(struct derecho_group *g, uint32_t subgroup,
+                             size_t *size)
+{
+    if (!g || !size || !g->smc)
+        return -EINVAL;
+    return derecho__smc_max_payload(g->smc, subgroup, true, size);
 }

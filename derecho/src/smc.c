@@ -30,6 +30,7 @@
 
 #include <conf/conf.h>
 #include <fab/fab.h>
+#include <rdmc/rdmc.h>
 #include <sst/sst.h>
 
 #include <errno.h>
@@ -49,6 +50,11 @@
 #define SLOT_NULL (1ull << 32) /* header flag: a null message */
 #define SPIN_NS 20000          /* delivery thread: spin after progress */
 #define IDLE_POLL_MS 100       /* delivery thread: safety-net wake-up */
+/* Header flag: an RDMC message; the slot's payload holds its RDMC index
+ * and size (two u64), the bytes arrive through RDMC (rdmc_path.c). */
+#define SLOT_RDMC (1ull << 33)
+#define RDMC_SLOT_LEN 16
+#define RDMC_RING_MAX 8 /* RDMC ring positions per sender (memory) */
 #define MAX_PROFILES 64
 #define SETUP_TIMEOUT_MS 5000 /* a view's table among its members */
 #define EDGE_TIMEOUT_MS 10000 /* epoch end: waiting for a ragged edge */
@@ -57,6 +63,10 @@ struct profile {
     char name[DERECHO_MAX_NAME + 1];
     uint32_t window;
     size_t payload; /* max_smc_payload_size */
+    /* The RDMC path: max_payload_size (used when above payload),
+     * block_size, rdmc_send_algorithm. */
+    size_t max_payload, block_size;
+    int algorithm;
 };
 
 /* One shard this process belongs to, in one view. */
@@ -71,6 +81,7 @@ struct sshard {
     int me_sender; /* my index among the senders, or -1 */
     uint32_t window;
     size_t payload, slot_size;
+    size_t max_msg; /* the largest message: RDMC's limit when above */
     size_t off_slots, off_nsent, off_cnt;
     size_t off_edge; /* edge[K], ready, wedged (word-atomic elements) */
     uint32_t K;
@@ -84,6 +95,8 @@ struct sshard {
     uint64_t pushed; /* my slots pushed to the shard (<= nsent) */
     bool dirty;      /* nsent not pushed yet: the delivery thread will */
     bool reserved;
+    bool reserved_rdmc; /* the reservation is in my RDMC ring */
+    size_t reserved_size;
     pthread_t owner;
 };
 
@@ -109,6 +122,7 @@ struct sview {
     atomic_bool suspicion;
     atomic_int *reason; /* per rank: why I suspect it (0: I do not) */
     struct sst_pred *pred, *spread;
+    struct derecho__rdmc_view *rdmc; /* large messages; NULL: none */
 };
 
 /* Counts of one subgroup since the group was created (derecho_group_stats):
@@ -161,6 +175,7 @@ struct derecho__smc {
     int *ended_reason; /* per rank: 0 not suspected, else why */
     uint32_t num_counts;
     bool partition_safety; /* not [DERECHO] disable_partitioning_safety */
+    int rdmc_timeout_ms;   /* [DERECHO] rdmc_timeout_ms */
 };
 
 struct carry {
@@ -350,6 +365,123 @@ static int publish_slot(struct derecho__smc *s, struct sview *v,
     return rc;
 }
 
+/* ---- the RDMC path (rdmc_path.c) --------------------------------------------
+ */
+
+static inline size_t shard_index(const struct sview *v, const struct sshard *sh)
+{
+    return (size_t)(sh - v->shards);
+}
+
+/* Is my next RDMC ring position free (the message it held delivered by
+ * every shard member)?  False while the view has no RDMC groups. */
+static bool ring_has_room(struct sview *v, struct sshard *sh)
+{
+    if (!v->rdmc)
+        return false;
+    uint64_t seq;
+    if (!derecho__rdmc_reuse(v->rdmc, shard_index(v, sh), &seq))
+        return true;
+    for (uint32_t i = 0; i < sh->n; i++)
+        if (!derecho__smc_count_above(
+                ndel_of(v, sh, sh->ranks[i], (uint32_t)sh->me_sender), seq))
+            return false;
+    return true;
+}
+
+/* Sends the len bytes in my RDMC send buffer as my next message: the
+ * RDMC multicast, then the slot that gives its place in my sequence.  A
+ * failed group (a member failed, or another member already wedged it for
+ * the view's end) still gets the slot and is no error of the send: the
+ * message stays committed, lies beyond the view's end and is carried into
+ * the next view like any other.  Under s->lock; the window and the ring
+ * have room. */
+static int publish_rdmc(struct derecho__smc *s, struct sview *v,
+                        struct sshard *sh, size_t len)
+{
+    uint64_t index = 0, size = len;
+    int rc =
+        derecho__rdmc_send(v->rdmc, shard_index(v, sh), len, sh->nsent, &index);
+    if (rc)
+        slog(s, rc == -ESHUTDOWN ? LOG_INFO : LOG_WARNING,
+             "view %lld: RDMC send of %zu bytes: %s (sent again in the "
+             "next view)",
+             (long long)v->id, len, rdmc_strerror(rc));
+    uint8_t *slot = slot_of(v, sh, v->my_rank, sh->nsent);
+    uint64_t hdr = SLOT_RDMC | RDMC_SLOT_LEN;
+    memcpy(slot, &hdr, sizeof(hdr));
+    memcpy(slot + SLOT_HEADER, &index, sizeof(index));
+    memcpy(slot + SLOT_HEADER + 8, &size, sizeof(size));
+    return publish_slot(s, v, sh, RDMC_SLOT_LEN);
+}
+
+/* The bytes of a slot's message: in the slot, or (SLOT_RDMC) in the
+ * RDMC ring of sender j.  NULL for a null message or a bad RDMC slot. */
+static const uint8_t *slot_data(struct derecho__smc *s, struct sview *v,
+                                struct sshard *sh, uint32_t j,
+                                const uint8_t *slot, size_t *len)
+{
+    uint64_t hdr;
+    memcpy(&hdr, slot, sizeof(hdr));
+    if (hdr & SLOT_NULL)
+        return NULL;
+    if (!(hdr & SLOT_RDMC)) {
+        *len = (size_t)(uint32_t)hdr;
+        if (*len > sh->payload)
+            *len = sh->payload; /* never past the slot, whatever was written */
+        return slot + SLOT_HEADER;
+    }
+    uint64_t index, size;
+    memcpy(&index, slot + SLOT_HEADER, sizeof(index));
+    memcpy(&size, slot + SLOT_HEADER + 8, sizeof(size));
+    const uint8_t *data =
+        derecho__rdmc_data(v->rdmc, shard_index(v, sh), j, index, size);
+    if (!data)
+        slog(s, LOG_ERR,
+             "view %lld: subgroup %u: an RDMC slot of %llu bytes this view "
+             "cannot hold",
+             (long long)v->id, sh->subgroup, (unsigned long long)size);
+    *len = (size_t)size;
+    return data;
+}
+
+/* Sender j's messages [have, ns) announced in its row count as received
+ * up to its first RDMC message not complete here (none completes in a
+ * view whose groups this member could not make). */
+static uint64_t rdmc_received(struct sview *v, struct sshard *sh, uint32_t j,
+                              uint64_t have, uint64_t ns)
+{
+    if ((int)j == sh->me_sender)
+        return ns;
+    uint64_t done = derecho__rdmc_done(v->rdmc, shard_index(v, sh), j);
+    for (uint64_t r = have; r < ns; r++) {
+        const uint8_t *slot = slot_of(v, sh, sh->sender_ranks[j], r);
+        uint64_t hdr, index;
+        memcpy(&hdr, slot, sizeof(hdr));
+        if (!(hdr & SLOT_RDMC))
+            continue;
+        memcpy(&index, slot + SLOT_HEADER, sizeof(index));
+        if (index >= done)
+            return r;
+    }
+    return ns;
+}
+
+/* A failure RDMC reported becomes an SST suspicion (delivery thread). */
+static void rdmc_failed(void *ctx, uint32_t node_id, int reason)
+{
+    struct sview *v = ctx;
+    uint32_t n = sst_num_members(v->t);
+    for (uint32_t r = 0; r < n; r++)
+        if (r != v->my_rank && sst_node_id(v->t, r) == node_id)
+            sst_suspect(v->t, r, reason);
+}
+
+static void wake_hook(void *ctx)
+{
+    wake(ctx);
+}
+
 /* ---- the delivery thread ----------------------------------------------------
  */
 
@@ -366,13 +498,18 @@ static void resend_carried(struct derecho__smc *s, struct sview *v,
             pp = &c->next;
             continue;
         }
-        if (sh->me_sender < 0 || c->len > sh->payload) {
+        if (sh->me_sender < 0 || c->len > sh->max_msg) {
             slog(s, LOG_WARNING,
                  "view %lld: a message carried over from the previous view "
                  "cannot be sent in subgroup %u (not a sender, or too large)",
                  (long long)v->id, sh->subgroup);
-        } else if (!window_has_room(v, sh)) {
+        } else if (!window_has_room(v, sh) ||
+                   (c->len > sh->payload && !ring_has_room(v, sh))) {
             return;
+        } else if (c->len > sh->payload) {
+            memcpy(derecho__rdmc_send_buf(v->rdmc, shard_index(v, sh)), c->data,
+                   c->len);
+            publish_rdmc(s, v, sh, c->len);
         } else {
             uint8_t *slot = slot_of(v, sh, v->my_rank, sh->nsent);
             uint64_t hdr = c->len;
@@ -401,16 +538,17 @@ static void upcall(struct derecho__smc *s, struct sview *v, struct sshard *sh,
                                       memory_order_relaxed);
         return;
     }
+    size_t len = 0;
+    const uint8_t *data = slot_data(s, v, sh, j, slot, &len);
+    if (!data)
+        return;
     if (cnt)
         atomic_fetch_add_explicit(&cnt->delivered, 1, memory_order_relaxed);
-    size_t len = (size_t)(uint32_t)hdr;
-    if (len > sh->payload)
-        len = sh->payload; /* never past the slot, whatever a peer wrote */
     if (s->o->on_deliver) {
         atomic_store(&s->in_upcall, 1);
         s->o->on_deliver(s->o->deliver_ctx, sh->subgroup, sh->shard,
-                         sh->sender_ids[j], ((uint64_t)v->id << 32) | pos,
-                         slot + SLOT_HEADER, len);
+                         sh->sender_ids[j], ((uint64_t)v->id << 32) | pos, data,
+                         len);
         atomic_store(&s->in_upcall, 0);
     }
 }
@@ -449,6 +587,9 @@ static bool shard_pass(struct derecho__smc *s, struct sview *v,
         uint64_t ns;
         if (!derecho__smc_receipt(nsent_of(v, sh, sh->sender_ranks[j]),
                                   sh->recv[j], sh->window, &ns))
+            continue;
+        ns = rdmc_received(v, sh, j, sh->recv[j], ns);
+        if (ns == sh->recv[j])
             continue;
         sh->recv[j] = ns;
         sst_word_store(recv_of(v, sh, me, j), ns);
@@ -538,6 +679,7 @@ static bool view_pass(struct derecho__smc *s, struct sview *v)
     bool moved = false;
     if (atomic_load(&s->stopped))
         return false;
+    derecho__rdmc_failures(v->rdmc, rdmc_failed, v);
     for (size_t i = 0; i < v->num_shards; i++) {
         struct sshard *sh = &v->shards[i];
         if (shard_pass(s, v, sh, NULL))
@@ -720,6 +862,9 @@ static bool ragged_edge(struct derecho__smc *s, struct sview *v,
 static void end_epoch(struct derecho__smc *s, struct sview *v,
                       const struct derecho_view *next)
 {
+    /* No RDMC message completes from here on: the counters below are
+     * final for both paths. */
+    derecho__rdmc_view_wedge(v->rdmc);
     if (atomic_load(&s->stopped))
         return; /* expelled or partitioned: nothing more of this view */
     for (size_t i = 0; i < v->num_shards; i++)
@@ -806,12 +951,12 @@ static void end_epoch(struct derecho__smc *s, struct sview *v,
                               ? sh->delivered[(uint32_t)sh->me_sender]
                               : sh->nsent;
              r < sh->nsent; r++) {
-            const uint8_t *slot = slot_of(v, sh, v->my_rank, r);
-            uint64_t hdr;
-            memcpy(&hdr, slot, sizeof(hdr));
-            if (hdr & SLOT_NULL)
+            size_t len = 0;
+            const uint8_t *data =
+                slot_data(s, v, sh, (uint32_t)sh->me_sender,
+                          slot_of(v, sh, v->my_rank, r), &len);
+            if (!data)
                 continue;
-            size_t len = (size_t)(uint32_t)hdr;
             struct carry *c = malloc(sizeof(*c) + len + 1);
             if (!c) {
                 slog(s, LOG_ERR,
@@ -823,7 +968,7 @@ static void end_epoch(struct derecho__smc *s, struct sview *v,
             c->next = NULL;
             c->subgroup = sh->subgroup;
             c->len = len;
-            memcpy(c->data, slot + SLOT_HEADER, len);
+            memcpy(c->data, data, len);
             pthread_mutex_lock(&s->lock);
             if (s->carry_tail)
                 s->carry_tail->next = c;
@@ -933,10 +1078,35 @@ static int read_profile(struct derecho__smc *s, const struct conf *c,
                              "group: [%s] window_size or "
                              "max_smc_payload_size out of range",
                              section);
+    uint64_t mp = 0, bs = 0;
+    int alg_index = 0;
+    const char *alg_name = NULL;
+    enum rdmc_algorithm alg = RDMC_BINOMIAL_SEND;
+    rc = conf_get_size(c, section, "max_payload_size", &mp);
+    if (rc == 0)
+        rc = conf_get_size(c, section, "block_size", &bs);
+    if (rc == 0)
+        rc = conf_get_enum(c, section, "rdmc_send_algorithm", &alg_index,
+                           &alg_name);
+    if (rc == 0)
+        rc = rdmc_algorithm_from_name(alg_name, &alg);
+    if (rc)
+        return derecho__fail(err, rc,
+                             "group: [%s] max_payload_size, block_size or "
+                             "rdmc_send_algorithm: %s",
+                             section, derecho_strerror(rc));
+    if (mp > SIZE_MAX / RDMC_RING_MAX || bs == 0)
+        return derecho__fail(err, -ERANGE,
+                             "group: [%s] max_payload_size or block_size "
+                             "out of range",
+                             section);
     struct profile *pr = &s->profiles[s->num_profiles++];
     derecho__copy_str(pr->name, sizeof(pr->name), name);
     pr->window = (uint32_t)w;
     pr->payload = (size_t)p;
+    pr->max_payload = (size_t)mp;
+    pr->block_size = (size_t)bs;
+    pr->algorithm = (int)alg;
     return 0;
 }
 
@@ -998,6 +1168,11 @@ int derecho__smc_create(const struct conf *c,
                            "exceed heartbeat_ms (%llu)",
                            (unsigned long long)st, (unsigned long long)hb);
     s->suspect_timeout_ms = (int)st;
+    uint64_t rto = 10000;
+    if (rc == 0 && conf_get_u64_range(c, "DERECHO", "rdmc_timeout_ms", 1,
+                                      86400000, &rto) != 0)
+        rto = 10000;
+    s->rdmc_timeout_ms = (int)rto;
     bool no_safety = false;
     if (rc == 0 && conf_get_bool(c, "DERECHO", "disable_partitioning_safety",
                                  &no_safety) != 0)
@@ -1179,6 +1354,53 @@ struct sst_table *derecho__smc_view_table(struct derecho__smc_view *view)
     return ((struct sview *)view)->t;
 }
 
+/* The view's RDMC groups for my shards whose profile's max_payload_size
+ * is above max_smc_payload_size (collective, after the table).  A member
+ * that failed since the view was proposed is suspected (the view then
+ * changes; large sends wait for the next one) instead of failing it. */
+static int start_rdmc(struct derecho__smc *s, struct sview *v,
+                      const struct derecho_view *view)
+{
+    if (v->num_shards == 0)
+        return 0;
+    struct derecho__rdmc_spec *sp = calloc(v->num_shards, sizeof(*sp));
+    if (!sp)
+        return -ENOMEM;
+    const struct derecho_layout *l = derecho_view_layout(view);
+    for (size_t i = 0; i < v->num_shards; i++) {
+        struct sshard *sh = &v->shards[i];
+        struct derecho_shard_info info;
+        sp[i].subgroup = sh->subgroup;
+        sp[i].shard = sh->shard;
+        if (derecho_layout_shard(l, sh->subgroup, sh->shard, &info) != 0)
+            continue;
+        const struct profile *pr = find_profile(s, info.profile);
+        if (pr->max_payload <= sh->payload || sh->k == 0)
+            continue;
+        sh->max_msg = pr->max_payload;
+        sp[i].max_payload = pr->max_payload;
+        sp[i].ring = sh->window < RDMC_RING_MAX ? sh->window : RDMC_RING_MAX;
+        sp[i].block_size = pr->block_size;
+        sp[i].algorithm = pr->algorithm;
+        sp[i].create_timeout_ms = SETUP_TIMEOUT_MS;
+        sp[i].timeout_ms = s->rdmc_timeout_ms;
+    }
+    struct derecho__rdmc_hooks hooks = {wake_hook, s, fab_log, s,
+                                        s->o->log_level};
+    uint32_t failed = UINT32_MAX;
+    int rc = derecho__rdmc_view_create(s->pool, view, sp, v->num_shards, &hooks,
+                                       &v->rdmc, &failed);
+    free(sp);
+    if (rc && failed != UINT32_MAX && failed != s->my_id) {
+        atomic_store(&v->suspicion, true);
+        for (uint32_t r = 0; r < sst_num_members(v->t); r++)
+            if (r != v->my_rank && sst_node_id(v->t, r) == failed)
+                sst_suspect(v->t, r, rc);
+        rc = 0;
+    }
+    return rc;
+}
+
 int derecho__smc_view_start(struct derecho__smc *s,
                             const struct derecho_view *view,
                             const uint32_t *failed, size_t num_failed,
@@ -1236,7 +1458,7 @@ int derecho__smc_view_start(struct derecho__smc *s,
         struct derecho_subgroup_info si;
         derecho_layout_subgroup(l, sg, &si);
         uint32_t K = 1, W = 1;
-        size_t P = 8;
+        size_t P = RDMC_SLOT_LEN; /* a slot holds at least an RDMC slot */
         for (uint32_t k = 0; k < si.num_shards; k++) {
             struct derecho_shard_info sh;
             derecho_layout_shard(l, sg, k, &sh);
@@ -1302,6 +1524,7 @@ int derecho__smc_view_start(struct derecho__smc *s,
         sh->payload = find_profile(s, info.profile)->payload;
         if (sh->payload > Ps[sg])
             sh->payload = Ps[sg];
+        sh->max_msg = sh->payload;
         sh->off_slots = offsets[2 + 3 * sg];
         sh->off_nsent = offsets[2 + 3 * sg + 1];
         sh->off_edge = offsets[2 + 3 * sg + 2];
@@ -1379,6 +1602,8 @@ int derecho__smc_view_start(struct derecho__smc *s,
     if (rc == 0)
         rc = sst_predicate_add(v->t, other_suspects, adopt_suspicions, v,
                                SST_RECURRENT, &v->spread);
+    if (rc == 0)
+        rc = start_rdmc(s, v, view);
     if (rc) {
         sst_destroy(v->t);
         v->t = NULL;
@@ -1476,6 +1701,8 @@ void derecho__smc_view_end(struct derecho__smc *s,
     s->ended_id = why ? v->id : -1;
     s->ended_n = why ? n : 0;
     pthread_mutex_unlock(&s->lock);
+    derecho__rdmc_view_destroy(v->rdmc);
+    v->rdmc = NULL;
     sst_destroy(v->t);
     free_view(v);
 }
@@ -1535,13 +1762,14 @@ static int find_shard(struct derecho__smc *s, uint32_t subgroup, size_t size,
                 struct sshard *sh = &v->shards[idx];
                 if (v->receive_only[subgroup])
                     return -EPERM;
-                if (size > sh->payload)
+                if (size > sh->max_msg)
                     return -EMSGSIZE;
                 if (sh->reserved) {
                     if (pthread_equal(sh->owner, pthread_self()))
                         return -EBUSY;
                 } else if (!carry_pending(s, subgroup) &&
-                           window_has_room(v, sh)) {
+                           window_has_room(v, sh) &&
+                           (size <= sh->payload || ring_has_room(v, sh))) {
                     *vp = v;
                     *shp = sh;
                     return 0;
@@ -1579,10 +1807,16 @@ int derecho__smc_reserve(struct derecho__smc *s, uint32_t subgroup, size_t size,
     if (rc == 0) {
         sh->reserved = true;
         sh->owner = pthread_self();
-        uint8_t *slot = slot_of(v, sh, v->my_rank, sh->nsent);
-        uint64_t hdr = size;
-        memcpy(slot, &hdr, sizeof(hdr));
-        *buf = slot + SLOT_HEADER;
+        if (size > sh->payload) {
+            sh->reserved_rdmc = true;
+            sh->reserved_size = size;
+            *buf = derecho__rdmc_send_buf(v->rdmc, shard_index(v, sh));
+        } else {
+            uint8_t *slot = slot_of(v, sh, v->my_rank, sh->nsent);
+            uint64_t hdr = size;
+            memcpy(slot, &hdr, sizeof(hdr));
+            *buf = slot + SLOT_HEADER;
+        }
     }
     pthread_mutex_unlock(&s->lock);
     return rc;
@@ -1608,13 +1842,42 @@ static int reserved_shard(struct derecho__smc *s, uint32_t subgroup,
     return 0;
 }
 
+/* Commits a reservation in my RDMC ring: through RDMC, or as an SMC
+ * slot when it shrank to fit one.  Under s->lock. */
+static int commit_rdmc(struct derecho__smc *s, struct sview *v,
+                       struct sshard *sh, size_t size)
+{
+    if (size == SIZE_MAX)
+        size = sh->reserved_size;
+    if (size > sh->reserved_size)
+        return -EINVAL;
+    sh->reserved = false;
+    sh->reserved_rdmc = false;
+    int rc;
+    if (size > sh->payload) {
+        rc = publish_rdmc(s, v, sh, size);
+    } else {
+        uint8_t *slot = slot_of(v, sh, v->my_rank, sh->nsent);
+        uint64_t hdr = size;
+        memcpy(slot, &hdr, sizeof(hdr));
+        memcpy(slot + SLOT_HEADER,
+               derecho__rdmc_send_buf(v->rdmc, shard_index(v, sh)), size);
+        rc = publish_slot(s, v, sh, size);
+    }
+    if (s->waiters)
+        pthread_cond_broadcast(&s->cond);
+    return rc;
+}
+
 int derecho__smc_commit(struct derecho__smc *s, uint32_t subgroup, size_t size)
 {
     pthread_mutex_lock(&s->lock);
     struct sview *v = NULL;
     struct sshard *sh = NULL;
     int rc = reserved_shard(s, subgroup, &v, &sh);
-    if (rc == 0) {
+    if (rc == 0 && sh->reserved_rdmc) {
+        rc = commit_rdmc(s, v, sh, size);
+    } else if (rc == 0) {
         uint8_t *slot = slot_of(v, sh, v->my_rank, sh->nsent);
         uint64_t hdr;
         memcpy(&hdr, slot, sizeof(hdr));
@@ -1646,6 +1909,7 @@ int derecho__smc_cancel(struct derecho__smc *s, uint32_t subgroup)
     int rc = reserved_shard(s, subgroup, &v, &sh);
     if (rc == 0) {
         sh->reserved = false;
+        sh->reserved_rdmc = false;
         if (s->waiters)
             pthread_cond_broadcast(&s->cond);
     }
@@ -1654,7 +1918,7 @@ int derecho__smc_cancel(struct derecho__smc *s, uint32_t subgroup)
 }
 
 int derecho__smc_max_payload(struct derecho__smc *s, uint32_t subgroup,
-                             size_t *size)
+                             bool largest, size_t *size)
 {
     pthread_mutex_lock(&s->lock);
     int rc = -EAGAIN;
@@ -1664,7 +1928,8 @@ int derecho__smc_max_payload(struct derecho__smc *s, uint32_t subgroup,
     else if (v && v->mine[subgroup] == -1)
         rc = -ENOENT;
     else if (v && v->mine[subgroup] >= 0) {
-        *size = v->shards[v->mine[subgroup]].payload;
+        *size = largest ? v->shards[v->mine[subgroup]].max_msg
+                        : v->shards[v->mine[subgroup]].payload;
         rc = 0;
     }
     pthread_mutex_unlock(&s->lock);

@@ -13,6 +13,7 @@
 #include <syslog.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_LOG 4096
 
@@ -21,7 +22,17 @@ struct delivery {
     uint64_t version;
     size_t size;
     uint32_t first_word;
+    uint64_t hash; /* FNV-1a of the bytes */
 };
+
+static uint64_t fnv(const void *data, size_t size)
+{
+    const uint8_t *p = data;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < size; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
 
 struct member {
     struct conf *conf;
@@ -61,7 +72,8 @@ static void on_deliver(void *ctx, uint32_t subgroup, uint32_t shard,
     if (i < MAX_LOG) {
         uint32_t w = 0;
         memcpy(&w, data, size < 4 ? size : 4);
-        m->log[i] = (struct delivery){subgroup, sender, version, size, w};
+        m->log[i] = (struct delivery){subgroup, sender, version,
+                                      size,     w,      fnv(data, size)};
         atomic_store(&m->count, i + 1);
     }
     pthread_mutex_unlock(&m->lock);
@@ -165,14 +177,21 @@ static struct derecho_layout_spec *entire_view(int mode)
     return spec;
 }
 
-static void three(struct member *ms, const struct derecho_layout_spec *spec)
+static void three_with(struct member *ms,
+                       const struct derecho_layout_spec *spec,
+                       const char *extra)
 {
     ck_assert_int_eq(th_free_tcp_ports(ports, 6), 0);
     for (uint32_t i = 0; i < 3; i++)
-        start(&ms[i], i, spec, NULL);
+        start(&ms[i], i, spec, extra);
     struct count_arg a = {ms, 3, 0};
     ck_assert_msg(th_wait_until(all_see_three, &a, 20000),
                   "three members never saw a view of 3");
+}
+
+static void three(struct member *ms, const struct derecho_layout_spec *spec)
+{
+    three_with(ms, spec, NULL);
 }
 
 static void send_word(struct member *m, uint32_t word, size_t size)
@@ -401,12 +420,13 @@ START_TEST(send_errors_and_full_window)
     ck_assert_int_eq(derecho_group_get_view(ms[1].g, &v1), 0);
     ck_assert_int_eq(derecho_layout_shard_of(derecho_view_layout(v1), 0, 1), 0);
     derecho_view_destroy(v1);
-    uint8_t big[300] = {0};
+    static uint8_t big[10241];
     void *buf;
     size_t max = 0;
     ck_assert_int_eq(derecho_send_max_size(ms[0].g, 0, &max), 0);
     ck_assert_uint_eq(max, 256);
-    ck_assert_int_eq(derecho_send(ms[0].g, 0, big, 257, 0), -EMSGSIZE);
+    /* Over max_payload_size (its default 10240; RDMC above 256). */
+    ck_assert_int_eq(derecho_send(ms[0].g, 0, big, 10241, 0), -EMSGSIZE);
     ck_assert_int_eq(derecho_send(ms[0].g, 7, big, 8, 0), -ERANGE);
     ck_assert_int_eq(derecho_send(ms[0].g, 1, big, 8, 0), -ENOENT);
     ck_assert_int_eq(derecho_send(ms[1].g, 0, big, 8, 0), -EPERM);
@@ -444,6 +464,155 @@ START_TEST(send_errors_and_full_window)
 }
 END_TEST
 
+/* ---- large messages: the RDMC path ----------------------------------------
+ */
+
+#define RDMC_CONF "max_payload_size = 65536\nblock_size = 16384\n"
+
+/* The bytes of sender's i-th message of size bytes: its word first, then
+ * a pattern of both. */
+static void fill(uint8_t *buf, uint32_t word, size_t size)
+{
+    for (size_t b = 0; b < size; b++)
+        buf[b] = (uint8_t)(word * 31 + b * 7);
+    memcpy(buf, &word, size < 4 ? size : 4);
+}
+
+static const size_t rdmc_sizes[] = {8, 256, 257, 65536, 3000, 40000, 100};
+
+struct big_arg {
+    struct member *m;
+    int n;
+};
+
+/* Sends n messages cycling through rdmc_sizes; odd ones by copy, even ones
+ * reserved larger (an RDMC reservation) and committed at their size. */
+static void *big_sender_main(void *arg)
+{
+    struct big_arg *s = arg;
+    uint8_t *buf = malloc(65536);
+    ck_assert_ptr_nonnull(buf);
+    for (int i = 0; i < s->n; i++) {
+        uint32_t word = s->m->id * 1000 + (uint32_t)i;
+        size_t size = rdmc_sizes[(size_t)i % 7];
+        fill(buf, word, size);
+        if (i % 2) {
+            int rc = derecho_send(s->m->g, 0, buf, size, 0);
+            ck_assert_msg(rc == 0, "send %zu: %s", size, derecho_strerror(rc));
+        } else {
+            void *p;
+            ck_assert_int_eq(derecho_send_reserve(s->m->g, 0, 65536, 0, &p), 0);
+            memcpy(p, buf, size);
+            ck_assert_int_eq(derecho_send_commit(s->m->g, 0, size), 0);
+        }
+    }
+    free(buf);
+    return NULL;
+}
+
+/* Messages above max_smc_payload_size (256) and up to max_payload_size
+ * (64 KiB) go through RDMC, in the one order of every sender's sequence:
+ * three senders mixing SMC and RDMC sizes (256 exactly and 257, 64 KiB,
+ * reservations larger than what is committed) deliver the same messages
+ * with the same bytes in the same order everywhere; 64 KiB + 1 is refused.
+ * Fails without the RDMC path (sends over 256 bytes: -EMSGSIZE). */
+START_TEST(rdmc_large_messages_in_one_order)
+{
+    struct derecho_layout_spec *spec = entire_view(DERECHO_MODE_ORDERED);
+    struct member ms[3];
+    three_with(ms, spec, RDMC_CONF);
+    size_t max = 0;
+    ck_assert_int_eq(derecho_send_max_size(ms[0].g, 0, &max), 0);
+    ck_assert_uint_eq(max, 256);
+    ck_assert_int_eq(derecho_send_max_payload(ms[0].g, 0, &max), 0);
+    ck_assert_uint_eq(max, 65536);
+    uint8_t *big = calloc(1, 65537);
+    void *p;
+    ck_assert_int_eq(derecho_send(ms[0].g, 0, big, 65537, 0), -EMSGSIZE);
+    ck_assert_int_eq(derecho_send_reserve(ms[0].g, 0, 65537, 0, &p), -EMSGSIZE);
+    ck_assert_int_eq(derecho_send_reserve(ms[0].g, 0, 1000, 0, &p), 0);
+    ck_assert_int_eq(derecho_send_commit(ms[0].g, 0, 1001), -EINVAL);
+    ck_assert_int_eq(derecho_send_cancel(ms[0].g, 0), 0);
+    free(big);
+    enum { N = 42 };
+    pthread_t t[3];
+    struct big_arg sa[3];
+    for (int i = 0; i < 3; i++) {
+        sa[i] = (struct big_arg){&ms[i], N};
+        pthread_create(&t[i], NULL, big_sender_main, &sa[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    struct count_arg a = {ms, 3, 3 * N};
+    ck_assert_msg(th_wait_until(all_counted, &a, 30000),
+                  "deliveries: %d %d %d of %d", atomic_load(&ms[0].count),
+                  atomic_load(&ms[1].count), atomic_load(&ms[2].count), 3 * N);
+    uint8_t *want = malloc(65536);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(atomic_load(&ms[i].count), 3 * N);
+        uint32_t next[3] = {0, 0, 0};
+        for (int k = 0; k < 3 * N; k++) {
+            const struct delivery *d = &ms[i].log[k], *d0 = &ms[0].log[k];
+            ck_assert_uint_eq(d->version, d0->version);
+            ck_assert_uint_eq(d->sender, d0->sender);
+            if (k)
+                ck_assert_uint_gt(d->version, ms[i].log[k - 1].version);
+            ck_assert_uint_lt(d->sender, 3);
+            uint32_t n = next[d->sender]++;
+            size_t size = rdmc_sizes[n % 7];
+            fill(want, d->sender * 1000 + n, size);
+            ck_assert_uint_eq(d->size, size);
+            ck_assert_msg(d->hash == fnv(want, size),
+                          "member %d: message %u of %u (%zu bytes) differs", i,
+                          n, d->sender, size);
+        }
+    }
+    free(want);
+    stop_all(ms, 3);
+    derecho_layout_spec_destroy(spec);
+}
+END_TEST
+
+/* Back-pressure over the RDMC ring: with a receiver's upcall held, large
+ * non-blocking sends stop with -EAGAIN within the window (4); released,
+ * everything is delivered.  Unordered mode delivers RDMC messages on
+ * receipt, each sender's in order. */
+START_TEST(rdmc_window_and_unordered)
+{
+    struct derecho_layout_spec *spec = entire_view(DERECHO_MODE_UNORDERED);
+    struct member ms[3];
+    three_with(ms, spec, RDMC_CONF);
+    uint8_t *buf = malloc(65536);
+    atomic_store(&ms[1].hold, 1);
+    int sent = 0, rc = 0;
+    for (int i = 0; i < 50 && rc == 0; i++) {
+        fill(buf, (uint32_t)sent, 30000);
+        rc = derecho_send(ms[0].g, 0, buf, 30000, DERECHO_SEND_NONBLOCK);
+        if (rc == 0)
+            sent++;
+    }
+    ck_assert_int_eq(rc, -EAGAIN);
+    ck_assert_int_le(sent, 4 + 1);
+    atomic_store(&ms[1].hold, 0);
+    for (int i = 0; i < 10; i++) {
+        fill(buf, (uint32_t)sent, 30000);
+        ck_assert_int_eq(derecho_send(ms[0].g, 0, buf, 30000, 0), 0);
+        sent++;
+    }
+    struct count_arg a = {ms, 3, sent};
+    ck_assert(th_wait_until(all_counted, &a, 20000));
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < sent; k++) {
+            fill(buf, (uint32_t)k, 30000);
+            ck_assert_uint_eq(ms[i].log[k].first_word, (uint32_t)k);
+            ck_assert(ms[i].log[k].hash == fnv(buf, 30000));
+        }
+    free(buf);
+    stop_all(ms, 3);
+    derecho_layout_spec_destroy(spec);
+}
+END_TEST
+
 TCase *tc_smc(void)
 {
     TCase *tc = tcase_create("smc");
@@ -452,6 +621,8 @@ TCase *tc_smc(void)
     tcase_add_test(tc, idle_senders_do_not_hold_back_delivery);
     tcase_add_test(tc, unordered_delivers_on_receipt);
     tcase_add_test(tc, send_errors_and_full_window);
+    tcase_add_test(tc, rdmc_large_messages_in_one_order);
+    tcase_add_test(tc, rdmc_window_and_unordered);
     return tc;
 }
 
@@ -509,6 +680,9 @@ static int hook_member = -1;
  * stopped member. */
 static const char *extra_conf = NULL;
 static int64_t stop_removed_ms = -1;
+/* Set by a test before run_vs_signal: one more configuration override
+ * for every member (NULL: none). */
+static const char *vs_conf = NULL;
 
 /* Does the last view line of a log list exactly members (e.g. "0,1")? */
 static bool last_view_is(const char *path, const char *members)
@@ -562,6 +736,8 @@ static void run_vs_signal(int n, int messages, const char *sizes,
                               args[i][3],
                               "--DERECHO/local_ip=127.0.0.1",
                               "--DERECHO/contact_ip=127.0.0.1",
+                              vs_conf ? vs_conf
+                                      : "--DERECHO/local_ip=127.0.0.1",
                               "--",
                               "--nodes",
                               args[i][4],
@@ -823,6 +999,55 @@ START_TEST(vs_stress_leader_killed_before_commit)
 }
 END_TEST
 
+/* Large messages (RDMC above max_smc_payload_size, 10240 by default, up
+ * to max_payload_size) mixed with SMC ones in every sender's sequence,
+ * checked by check_vs: all, half and one senders. */
+#define VS_RDMC "--SUBGROUP/DEFAULT/max_payload_size=262144"
+
+START_TEST(vs_stress_rdmc_all_senders)
+{
+    vs_conf = VS_RDMC;
+    run_vs(3, 150, "100,3000,200000", "all", -1);
+}
+END_TEST
+
+START_TEST(vs_stress_rdmc_half_senders)
+{
+    vs_conf = VS_RDMC;
+    run_vs(4, 120, "100,200000,3000", "half", -1);
+}
+END_TEST
+
+/* One sender, sizes at the border: max_smc_payload_size exactly (SMC) and
+ * one byte more (RDMC), max_payload_size exactly. */
+START_TEST(vs_stress_rdmc_one_sender_border_sizes)
+{
+    vs_conf = VS_RDMC;
+    run_vs(3, 150, "10240,10241,262144,1", "one", -1);
+}
+END_TEST
+
+/* Only RDMC messages, every member sending, window 16 over a ring of 8
+ * positions: a position is rewritten only after every member delivered
+ * its message (without that check, check_vs sees different bytes). */
+START_TEST(vs_stress_rdmc_ring_reuse)
+{
+    vs_conf = VS_RDMC;
+    run_vs(3, 100, "150000,262144,20000", "all", -1);
+}
+END_TEST
+
+/* kill -9 of a sender mid-stream while it sends RDMC messages: the view's
+ * RDMC groups are wedged at the epoch end, the survivors deliver the same
+ * edge, resend (through RDMC in fresh groups) what lies beyond it and
+ * finish; check_vs holds. */
+START_TEST(vs_stress_rdmc_sender_killed_mid_stream)
+{
+    vs_conf = VS_RDMC;
+    run_vs_signal(3, 300, "100,200000,3000,150000", "all", 2, SIGKILL, 40);
+}
+END_TEST
+
 TCase *tc_vs(void)
 {
     TCase *tc = tcase_create("vs_stress");
@@ -840,6 +1065,11 @@ TCase *tc_vs(void)
     tcase_add_test(tc, vs_stress_stopped_leader_expelled);
     tcase_add_test(tc, vs_stress_shard_leader_killed_in_cleanup);
     tcase_add_test(tc, vs_stress_leader_killed_before_commit);
+    tcase_add_test(tc, vs_stress_rdmc_all_senders);
+    tcase_add_test(tc, vs_stress_rdmc_half_senders);
+    tcase_add_test(tc, vs_stress_rdmc_one_sender_border_sizes);
+    tcase_add_test(tc, vs_stress_rdmc_ring_reuse);
+    tcase_add_test(tc, vs_stress_rdmc_sender_killed_mid_stream);
     return tc;
 }
 
@@ -853,10 +1083,41 @@ START_TEST(vs_stress_repeated)
 }
 END_TEST
 
+/* The 1 MiB bandwidth run (messages through RDMC, every member a
+ * sender) never stalls: bandwidth_test --spawn 3 finishes 100 times in a
+ * row, each run bounded at 60 s (about 2 s on a loaded 2-core machine). */
+START_TEST(bandwidth_1mib_never_stalls)
+{
+    const char *bw = need_env("BANDWIDTH_TEST");
+    char dir[512], cwd[1024];
+    ck_assert_int_eq(th_tmpdir(dir, sizeof(dir)), 0);
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+    ck_assert_int_eq(chdir(dir), 0); /* its data_derecho_bw goes there */
+    for (int run = 0; run < 100; run++) {
+        struct th_procs p;
+        th_procs_init(&p);
+        const char *argv[] = {
+            bw,    "--SUBGROUP/DEFAULT/max_payload_size=1048576",
+            "--",  "--spawn",
+            "3",   "0",
+            "100", "0",
+            NULL};
+        ck_assert_int_ge(th_spawn_exec(&p, bw, argv), 0);
+        ck_assert_msg(th_wait_all(&p, 60000) == 0,
+                      "run %d: bandwidth_test stalled (no end in 60 s)", run);
+        ck_assert_msg(th_exited_ok(&p, 0), "run %d: status %#x", run,
+                      p.status[0]);
+    }
+    ck_assert_int_eq(chdir(cwd), 0);
+    th_rmtree(dir);
+}
+END_TEST
+
 TCase *tc_vs_stress(void)
 {
     TCase *tc = tcase_create("vs_stress_repeated");
     tcase_set_timeout(tc, 3000);
     tcase_add_test(tc, vs_stress_repeated);
+    tcase_add_test(tc, bandwidth_1mib_never_stalls);
     return tc;
 }

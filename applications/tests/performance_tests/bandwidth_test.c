@@ -6,8 +6,8 @@
  *
  * sender_selector: 0 all members send, 1 half (the first num_nodes/2, at
  * least one), 2 one; delivery_mode: 0 ordered, 1 unordered.  The message
- * size is the subgroup's max_payload_size ([SUBGROUP/DEFAULT]); for now it
- * must fit max_smc_payload_size (RDMC comes with the next step).  Every
+ * size is the subgroup's max_payload_size ([SUBGROUP/DEFAULT]; above
+ * max_smc_payload_size the messages go through RDMC).  Every
  * sender sends num_messages; each member measures from the moment it sees
  * the full view to its last delivery.
  *
@@ -134,11 +134,11 @@ static int run_member(struct conf *c, long nodes, long selector, long messages,
     bool sender = m.sender;
     pthread_mutex_unlock(&m.lock);
     size_t max = 0;
-    int rc = derecho_send_max_size(g, 0, &max);
+    int rc = derecho_send_max_payload(g, 0, &max);
     if (rc == 0 && size > max) {
         fprintf(stderr,
                 "bandwidth_test: max_payload_size %llu is over "
-                "max_smc_payload_size %zu (RDMC is not built yet): %s\n",
+                "the largest message %zu: %s\n",
                 (unsigned long long)size, max, derecho_strerror(-EMSGSIZE));
         status = 1;
         goto out;

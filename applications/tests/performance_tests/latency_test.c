@@ -4,8 +4,8 @@
  *                saturated|pingpong num_messages
  *
  * One subgroup of one shard over every member, every member a sender,
- * messages of the subgroup's max_payload_size ([SUBGROUP/DEFAULT]; at
- * most max_smc_payload_size for now) carrying their send time
+ * messages of the subgroup's max_payload_size ([SUBGROUP/DEFAULT]; above
+ * max_smc_payload_size through RDMC) carrying their send time
  * (CLOCK_MONOTONIC, one clock for the processes of one machine).
  *  - saturated: every member sends num_messages as fast as its window
  *    allows; every delivery's latency is recorded;
@@ -123,10 +123,10 @@ static int run_member(struct conf *c, long nodes, bool pingpong, long messages,
         goto out;
     }
     size_t max = 0;
-    if (derecho_send_max_size(g, 0, &max) == 0 && size > max) {
+    if (derecho_send_max_payload(g, 0, &max) == 0 && size > max) {
         fprintf(stderr,
                 "latency_test: max_payload_size %llu is over "
-                "max_smc_payload_size %zu (RDMC is not built yet)\n",
+                "the largest message %zu\n",
                 (unsigned long long)size, max);
         status = 1;
         goto out;

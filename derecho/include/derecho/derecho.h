@@ -23,7 +23,9 @@
  *     slots per subgroup, round robin order with null messages sent at
  *     once, delivery when stable on one delivery thread per process,
  *     unordered mode, sender subsets; the reserve/commit and copy send
- *     API.  Messages over max_smc_payload_size: -EMSGSIZE (RDMC next).
+ *     API.  Messages above max_smc_payload_size, up to max_payload_size,
+ *     go through RDMC (one group per sender per shard per view) in the
+ *     same order; larger ones: -EMSGSIZE.
  *
  * Errors: 0 or a negative errno; derecho_strerror() names them.  Where a
  * number is not enough, struct derecho_error (optional everywhere) says
@@ -765,7 +767,7 @@ DERECHO_EXPORT int derecho_group_stats(struct derecho_group *g,
                                        struct derecho_group_stats *s);
 
 /* ======================================================================= */
-/* Sending (ordered multicast over SMC; docs/derecho.md)                   */
+/* Sending (ordered multicast over SMC and RDMC; docs/derecho.md)          */
 /* ======================================================================= */
 
 /* flags of the send calls: return -EAGAIN instead of waiting. */
@@ -780,10 +782,12 @@ DERECHO_EXPORT int derecho_group_stats(struct derecho_group *g,
  * member), during a view change, and while the subgroup is not
  * provisioned.  Errors: -EINVAL (NULL), -ERANGE (no such subgroup),
  * -ENOENT (I am in no shard of subgroup), -EPERM (my shard lists me as
- * receive-only), -EMSGSIZE (size over the profile's max_smc_payload_size;
- * larger messages go through RDMC, not built yet), -EBUSY (this thread
- * already holds the reservation), -EAGAIN.  Any thread (blocking calls
- * not from on_deliver), but not during derecho_group_destroy. */
+ * receive-only), -EMSGSIZE (size over the profile's max_payload_size, or
+ * over max_smc_payload_size when that is larger; sizes between the two
+ * are reserved in my registered RDMC ring and go through RDMC, whose
+ * ring positions wait like the window), -EBUSY (this thread already
+ * holds the reservation), -EAGAIN.  Any thread (blocking calls not from
+ * on_deliver), but not during derecho_group_destroy. */
 DERECHO_EXPORT int derecho_send_reserve(struct derecho_group *g,
                                         uint32_t subgroup, size_t size,
                                         int flags, void **buf);
@@ -812,6 +816,13 @@ DERECHO_EXPORT int derecho_send(struct derecho_group *g, uint32_t subgroup,
  * between views or while not provisioned. */
 DERECHO_EXPORT int derecho_send_max_size(struct derecho_group *g,
                                          uint32_t subgroup, size_t *size);
+
+/* The largest message my shard of subgroup takes at all: its profile's
+ * max_payload_size when that is above max_smc_payload_size (messages
+ * between the two go through RDMC), else max_smc_payload_size.  Errors as
+ * derecho_send_max_size. */
+DERECHO_EXPORT int derecho_send_max_payload(struct derecho_group *g,
+                                            uint32_t subgroup, size_t *size);
 
 #ifdef __cplusplus
 }
