@@ -199,6 +199,12 @@ bool derecho__smc_partition_safety(struct derecho__smc *s);
 /* Does the current view's table suspect node_id (false between views)?
  * Any thread but the SST's polling thread. */
 bool derecho__smc_suspects(struct derecho__smc *s, uint32_t node_id);
+/* Did this process stall (stopped, starved) for a suspicion timeout or
+ * more while in the current (or ending) view?  Then the others suspected
+ * it: a resumed member that finds itself without a majority was removed
+ * ("expelled"), the others did not fail.  Any thread but the SST's
+ * polling thread. */
+bool derecho__smc_self_stalled(struct derecho__smc *s);
 
 /* Fills the suspicion fields of s->members (node ids already there, in
  * the rank order of view view_id) and the shard entries from the current

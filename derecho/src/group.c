@@ -637,8 +637,18 @@ static void group_round(struct derecho_group *g, struct pollfd *fds, bool *stop)
     if (expelled)
         stop_member(g, DERECHO_STOPPED_EXPELLED);
     if (partitioned && (derecho__smc_stopped(g->smc) ||
-                        now_ms() - since >= PARTITION_GRACE_MS))
-        stop_member(g, DERECHO_STOPPED_PARTITIONED);
+                        now_ms() - since >= PARTITION_GRACE_MS)) {
+        /* Without a majority after a stall of mine past the suspicion
+         * timeout: the others suspected me and went on (their rows may
+         * never reach me once they closed the view's table). */
+        bool stalled = derecho__smc_self_stalled(g->smc);
+        if (stalled)
+            glog(g, LOG_WARNING,
+                 "this process stalled past the suspicion timeout: the "
+                 "others removed it");
+        stop_member(g, stalled ? DERECHO_STOPPED_EXPELLED
+                               : DERECHO_STOPPED_PARTITIONED);
+    }
     if (atomic_load(&g->stopped) || g->left) {
         *stop = g->left || atomic_load(&g->leave_requested);
         return; /* a stopped member only waits for destroy */

@@ -1980,6 +1980,19 @@ bool derecho__smc_suspects(struct derecho__smc *s, uint32_t node_id)
     return yes;
 }
 
+bool derecho__smc_self_stalled(struct derecho__smc *s)
+{
+    pthread_mutex_lock(&s->lock);
+    bool yes = false;
+    struct sview *views[2] = {s->cur, s->retire};
+    for (int i = 0; i < 2; i++)
+        if (views[i] &&
+            sst_self_stall_ms(views[i]->t) >= (uint64_t)s->suspect_timeout_ms)
+            yes = true;
+    pthread_mutex_unlock(&s->lock);
+    return yes;
+}
+
 void derecho__smc_stats(struct derecho__smc *s, int64_t view_id,
                         struct derecho_group_stats *out)
 {

@@ -224,6 +224,10 @@ static void check_heartbeats(struct sst_table *t, int64_t now,
 {
     int64_t timeout_us = (int64_t)t->opts.suspect_timeout_ms * 1000;
     bool we_stalled = lateness_us > timeout_us / 2;
+    if (we_stalled && lateness_us > atomic_load_explicit(&t->st_self_stall_us,
+                                                         memory_order_relaxed))
+        atomic_store_explicit(&t->st_self_stall_us, lateness_us,
+                              memory_order_relaxed);
     bool armed = atomic_load(&t->armed);
     for (uint32_t r = 0; r < t->n; r++) {
         struct sst__peer *p = &t->peers[r];

@@ -194,6 +194,7 @@ struct sst_table {
     /* Statistics. */
     _Atomic uint64_t st_puts, st_wakeups, st_triggers, st_heartbeats,
         st_suspicions;
+    _Atomic int64_t st_self_stall_us; /* longest stall of ours (timer) */
 };
 
 /* util.c */

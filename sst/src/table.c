@@ -782,3 +782,12 @@ void sst_get_stats(struct sst_table *t, struct sst_stats *st)
     st->heartbeats = atomic_load(&t->st_heartbeats);
     st->suspicions = atomic_load(&t->st_suspicions);
 }
+
+uint64_t sst_self_stall_ms(const struct sst_table *t)
+{
+    if (!t)
+        return 0;
+    return (uint64_t)atomic_load_explicit(&t->st_self_stall_us,
+                                          memory_order_relaxed) /
+           1000;
+}

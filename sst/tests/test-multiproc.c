@@ -1178,6 +1178,12 @@ static int feat_expel(const struct child_args *a, struct sst_table *t)
             return 70;
         if (!sst_suspects(t, (uint32_t)by, victim))
             return 71;
+        /* Stopped past the others' timeout: the timer saw the stall. */
+        uint64_t stall = sst_self_stall_ms(t);
+        fprintf(stderr, "rank %u: self stall %llu ms\n", a->rank,
+                (unsigned long long)stall);
+        if (a->e2 == 0 && stall < 500) /* feat_options: 500 ms */
+            return 76;
         ts_write_file(a->dir, "expelled", "1");
         return 0;
     }

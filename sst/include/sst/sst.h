@@ -415,6 +415,17 @@ struct sst_stats {
 };
 SST_EXPORT void sst_get_stats(struct sst_table *table, struct sst_stats *st);
 
+/* The longest time, in ms, that this process did not run as the table's
+ * timer thread saw it (a check that came that much later than planned:
+ * the process was stopped, e.g. by SIGSTOP, or starved of CPU) since the
+ * table was created; 0 for none or NULL.  A stall of suspect_timeout_ms
+ * or more means the other members suspected this one meanwhile (its
+ * heartbeat did not advance): the layer above can tell "I was removed"
+ * from "the others failed" when it resumes to find every connection
+ * failed.  Stalls shorter than half of suspect_timeout_ms are not
+ * recorded.  Any thread. */
+SST_EXPORT uint64_t sst_self_stall_ms(const struct sst_table *table);
+
 #ifdef __cplusplus
 }
 #endif
