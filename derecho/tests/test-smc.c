@@ -674,6 +674,14 @@ static int others_status = 0;
  * once sig_member got its signal and that file appears, hook_member gets
  * SIGKILL. */
 static const char *hook_env = NULL;
+/* Every member's suspicion timeout in these tests, unless a test gives its
+ * own (a later override wins): the default 100 ms is five heartbeats, and
+ * with five members' threads (more under ASan) and CI's other tests on two
+ * cores a member can wait that long for a CPU and be falsely suspected.
+ * The cases here are about failures the test causes, not about the
+ * default timeout (vs_stress_configured_suspect_timeout checks that the
+ * configured value is used). */
+#define VS_TEST_SUSPECT "--DERECHO/sst_poll_cq_timeout_ms=500"
 static int hook_member = -1;
 /* A config override every member gets (NULL: none), and, after a SIGSTOP,
  * the ms from the signal until member 0's log showed the view without the
@@ -758,6 +766,8 @@ static void run_vs_signal(int n, int messages, const char *sizes,
         const char *xargv[24];
         size_t na = 0;
         for (size_t a = 0; argv[a]; a++) {
+            if (a == 7)
+                xargv[na++] = VS_TEST_SUSPECT;
             if (a == 7 && extra_conf)
                 xargv[na++] = extra_conf;
             xargv[na++] = argv[a];
