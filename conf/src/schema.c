@@ -83,8 +83,11 @@ static const struct conf_option schema[] = {
     PORT("DERECHO", "state_transfer_port", "28366",
          "TCP port of state transfer to joining members"),
     PORT("DERECHO", "sst_port", "27683",
-         "port of the SST connections (below the ephemeral range)"),
-    PORT("DERECHO", "rdmc_port", "31675", "port of the RDMC connections"),
+         "port of the process's one connection pool: SST and RDMC "
+         "(below the ephemeral range)"),
+    PORT("DERECHO", "rdmc_port", "31675",
+         "accepted and carried in views for compatibility; nothing "
+         "listens on it (RDMC shares sst_port)"),
     PORT("DERECHO", "external_port", "32645",
          "port for P2P calls from non-member clients"),
     UINT("DERECHO", "max_node_id", "1024", 1, UINT32_MAX,

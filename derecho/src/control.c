@@ -251,16 +251,9 @@ int derecho_join_check(const struct derecho_join_request *req,
 /* ---- sockets ----------------------------------------------------------------
  */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int remaining_ms(int64_t deadline)
 {
-    int64_t left = deadline - now_ms();
+    int64_t left = deadline - derecho__now_ms();
     return left < 0 ? 0 : left > 1000000 ? 1000000 : (int)left;
 }
 
@@ -360,7 +353,7 @@ int derecho_control_connect(const char *ip, uint16_t port, int timeout_ms,
     socklen_t salen;
     if (to_sockaddr(ip, port, &sa, &salen) || port == 0)
         return -EINVAL;
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = derecho__now_ms() + timeout_ms;
     int backoff_ms = 10;
     for (;;) {
         int rc = connect_once(&sa, salen, deadline, fd);
@@ -412,7 +405,7 @@ int derecho_control_send(int fd, int type, const void *body, size_t len,
     mutils_put_u8(&w, (uint8_t)sizeof(void *));
     mutils_put_u8(&w, 0);
     mutils_put_u32(&w, (uint32_t)len);
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = derecho__now_ms() + timeout_ms;
     size_t total = sizeof(header) + len, done = 0;
     while (done < total) {
         struct iovec iov[2];
@@ -477,7 +470,7 @@ int derecho_control_recv(int fd, int timeout_ms, size_t max_len, int *type,
     *body = NULL;
     *len = 0;
     *type = 0;
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = derecho__now_ms() + timeout_ms;
     uint8_t header[DERECHO_CONTROL_HEADER_SIZE];
     int rc = read_exact(fd, header, sizeof(header), deadline);
     if (rc)

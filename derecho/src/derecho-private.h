@@ -8,6 +8,35 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
+
+/* ---- clock ------------------------------------------------------------------
+ * CLOCK_MONOTONIC, the one clock every timeout inside libderecho uses. */
+
+static inline int64_t derecho__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline int64_t derecho__now_ms(void)
+{
+    return derecho__now_ns() / 1000000;
+}
+
+/* Sets ts to ms milliseconds from now (for pthread_cond_timedwait on a
+ * condition variable whose clock is CLOCK_MONOTONIC). */
+static inline void derecho__deadline_in(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
 
 /* ---- errors (error.c) ---------------------------------------------------- */
 

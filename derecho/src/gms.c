@@ -74,13 +74,6 @@ struct derecho__gms {
     atomic_uint leader_id;
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static struct derecho__gms_change *list_of(struct derecho__gms *m, uint32_t r)
 {
     return (struct derecho__gms_change *)(void *)((uint8_t *)sst_row(m->t, r) +
@@ -210,7 +203,7 @@ static void lead(struct derecho__gms *m)
         if (m->hook_path && !m->hook_done && failure && committed == 0) {
             /* Test hook (DERECHO_TEST_PROPOSE_HOOK): the proposal is out,
              * the commit waits; the test kills me meanwhile. */
-            m->hold_until_ms = mono_ms() + 3000;
+            m->hold_until_ms = derecho__now_ms() + 3000;
         }
     }
     if (committed == 0 && n > 0) {
@@ -242,7 +235,7 @@ static void lead(struct derecho__gms *m)
                     if (f)
                         fclose(f);
                 }
-                if (mono_ms() < m->hold_until_ms)
+                if (derecho__now_ms() < m->hold_until_ms)
                     goto out;
             }
             committed = n;

@@ -87,13 +87,6 @@ struct derecho_group {
     atomic_int stopped; /* 0 or DERECHO_STOPPED_* */
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static const char *level_name(int level)
 {
     return level <= LOG_ERR                           ? "error"
@@ -288,7 +281,7 @@ static void smc_event(void *ctx, int kind, uint32_t node_id)
         g->expelled_seen = true;
     else if (kind == DERECHO__SMC_PARTITIONED && !g->partitioned_seen) {
         g->partitioned_seen = true;
-        g->partitioned_since_ms = now_ms();
+        g->partitioned_since_ms = derecho__now_ms();
     }
     (void)node_id; /* suspicions: the protocol reads them from the table */
     pthread_mutex_unlock(&g->lock);
@@ -390,7 +383,7 @@ static void decide(struct derecho_group *g, int fd, const uint8_t *body,
         return;
     }
     if (g->batch_len == 0)
-        g->batch_since_ms = now_ms();
+        g->batch_since_ms = derecho__now_ms();
     g->batch[g->batch_len].fd = fd;
     g->batch[g->batch_len].member = req.member;
     g->batch_len++;
@@ -615,7 +608,7 @@ static void group_round(struct derecho_group *g, struct pollfd *fds, bool *stop)
         fds[2 + i] = (struct pollfd){.fd = g->pending[i].fd, .events = POLLIN};
     int timeout = g->partitioned_seen ? 20 : 100;
     if (g->batch_len > g->batch_proposed) {
-        int64_t left = g->batch_since_ms + BATCH_WINDOW_MS - now_ms();
+        int64_t left = g->batch_since_ms + BATCH_WINDOW_MS - derecho__now_ms();
         timeout = left < 0 ? 0 : (int)left;
     }
     if (poll(fds, 2 + nq, timeout) < 0)
@@ -637,7 +630,7 @@ static void group_round(struct derecho_group *g, struct pollfd *fds, bool *stop)
     if (expelled)
         stop_member(g, DERECHO_STOPPED_EXPELLED);
     if (partitioned && (derecho__smc_stopped(g->smc) ||
-                        now_ms() - since >= PARTITION_GRACE_MS)) {
+                        derecho__now_ms() - since >= PARTITION_GRACE_MS)) {
         /* Without a majority after a stall of mine past the suspicion
          * timeout: the others suspected me and went on (their rows may
          * never reach me once they closed the view's table). */
@@ -658,13 +651,13 @@ static void group_round(struct derecho_group *g, struct pollfd *fds, bool *stop)
             /* Asked again in every view until a change removes me (an
              * earlier change may have removed others only). */
             if (!g->leave_asked)
-                g->leave_since_ms = now_ms();
+                g->leave_since_ms = derecho__now_ms();
             g->leave_asked = true;
             g->leave_view = derecho_view_id(g->view);
             derecho__gms_leave(g->gms);
         }
         if (!g->gms || derecho_view_num_members(g->view) == 1 ||
-            now_ms() - g->leave_since_ms > LEAVE_TIMEOUT_MS) {
+            derecho__now_ms() - g->leave_since_ms > LEAVE_TIMEOUT_MS) {
             *stop = true;
             return;
         }
@@ -706,7 +699,7 @@ static void group_round(struct derecho_group *g, struct pollfd *fds, bool *stop)
         }
     }
     /* Join requests, read as their bytes arrive. */
-    int64_t now = now_ms();
+    int64_t now = derecho__now_ms();
     size_t kept = 0;
     for (size_t i = 0; i < nq; i++) {
         struct pending *p = &g->pending[i];
@@ -740,7 +733,7 @@ static void group_round(struct derecho_group *g, struct pollfd *fds, bool *stop)
         }
         struct pending *p = &g->pending[g->num_pending++];
         p->fd = fd;
-        p->since_ms = now_ms();
+        p->since_ms = derecho__now_ms();
         p->have = 0;
         p->need = DERECHO_CONTROL_HEADER_SIZE;
     }
@@ -749,7 +742,7 @@ static void group_round(struct derecho_group *g, struct pollfd *fds, bool *stop)
      * (the leader proposes it over the SST). */
     if (g->batch_len > g->batch_proposed && g->gms &&
         (g->num_pending == 0 ||
-         now_ms() - g->batch_since_ms >= BATCH_WINDOW_MS)) {
+         derecho__now_ms() - g->batch_since_ms >= BATCH_WINDOW_MS)) {
         struct derecho_member joiners[MAX_PENDING];
         for (size_t i = 0; i < g->batch_len; i++)
             joiners[i] = g->batch[i].member;
@@ -792,14 +785,14 @@ static int join(struct derecho_group *g, const char *contact_ip,
                 uint16_t contact_port, struct derecho_view **view,
                 struct derecho_error *err)
 {
-    int64_t deadline = now_ms() + g->o.join_timeout_ms;
+    int64_t deadline = derecho__now_ms() + g->o.join_timeout_ms;
     char ip[DERECHO_MAX_IP + 1];
     derecho__copy_str(ip, sizeof(ip), contact_ip);
     uint16_t port = contact_port;
     struct derecho_join_request req = {.member = g->me,
                                        .fingerprint = g->fingerprint};
     for (int hop = 0; hop <= MAX_REDIRECTS; hop++) {
-        int left = (int)(deadline - now_ms());
+        int left = (int)(deadline - derecho__now_ms());
         if (left <= 0)
             break;
         int fd;
@@ -813,7 +806,7 @@ static int join(struct derecho_group *g, const char *contact_ip,
         struct derecho_join_answer ans;
         rc = send_encoded(fd, DERECHO_CONTROL_JOIN_REQUEST, encode_request,
                           &req);
-        left = (int)(deadline - now_ms());
+        left = (int)(deadline - derecho__now_ms());
         if (rc == 0)
             rc = derecho_control_recv(fd, left > 0 ? left : 0, 4096, &type,
                                       &body, &len, err);
@@ -846,7 +839,7 @@ static int join(struct derecho_group *g, const char *contact_ip,
                  derecho_compat_field_name(ans.field), ans.reason);
             return -ECONNREFUSED;
         }
-        left = (int)(deadline - now_ms());
+        left = (int)(deadline - derecho__now_ms());
         rc = derecho_control_recv(fd, left > 0 ? left : 0, DERECHO_MAX_FRAME,
                                   &type, &body, &len, err);
         if (rc == 0 && type != DERECHO_CONTROL_VIEW)

@@ -225,24 +225,6 @@ static void wake(struct derecho__smc *s)
     }
 }
 
-static void deadline_in(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void partitioned(struct derecho__smc *s);
 
 /* ---- rows ------------------------------------------------------------------
@@ -777,7 +759,7 @@ static bool ragged_edge(struct derecho__smc *s, struct sview *v,
                         struct sshard *sh, uint64_t *edge)
 {
     uint32_t me = v->my_rank;
-    int64_t deadline = mono_ns() + (int64_t)EDGE_TIMEOUT_MS * 1000000;
+    int64_t deadline = derecho__now_ns() + (int64_t)EDGE_TIMEOUT_MS * 1000000;
     while (!atomic_load(&s->stopped)) {
         for (uint32_t i = 0; i < sh->n; i++) {
             uint32_t r = sh->ranks[i];
@@ -847,7 +829,7 @@ static bool ragged_edge(struct derecho__smc *s, struct sview *v,
                 return true;
             }
         }
-        if (mono_ns() > deadline)
+        if (derecho__now_ns() > deadline)
             break;
         struct pollfd p = {.fd = s->wake_fd, .events = POLLIN};
         poll(&p, 1, 1);
@@ -1012,17 +994,17 @@ static void *delivery_main(void *arg)
         if (closing)
             break;
         if (v && view_pass(s, v)) {
-            spin_until = mono_ns() + SPIN_NS;
+            spin_until = derecho__now_ns() + SPIN_NS;
             continue;
         }
-        if (mono_ns() < spin_until) {
+        if (derecho__now_ns() < spin_until) {
             sched_yield();
             continue;
         }
         atomic_store(&s->sleeping, 1);
         if (v && view_pass(s, v)) {
             atomic_store(&s->sleeping, 0);
-            spin_until = mono_ns() + SPIN_NS;
+            spin_until = derecho__now_ns() + SPIN_NS;
             continue;
         }
         pthread_mutex_lock(&s->lock);
@@ -1658,7 +1640,7 @@ void derecho__smc_view_end(struct derecho__smc *s,
         if (!open)
             break;
         struct timespec ts;
-        deadline_in(&ts, 1000);
+        derecho__deadline_in(&ts, 1000);
         s->waiters++;
         if (pthread_cond_timedwait(&s->cond, &s->lock, &ts) == ETIMEDOUT)
             slog(s, LOG_WARNING,
@@ -1677,7 +1659,7 @@ void derecho__smc_view_end(struct derecho__smc *s,
     pthread_mutex_lock(&s->lock);
     while (!s->retire_done) {
         struct timespec ts;
-        deadline_in(&ts, 10000);
+        derecho__deadline_in(&ts, 10000);
         s->waiters++;
         if (pthread_cond_timedwait(&s->cond, &s->lock, &ts) == ETIMEDOUT &&
             !s->retire_done)
@@ -1781,7 +1763,7 @@ static int find_shard(struct derecho__smc *s, uint32_t subgroup, size_t size,
         if (flags & DERECHO_SEND_NONBLOCK)
             return -EAGAIN;
         struct timespec ts;
-        deadline_in(&ts, 100);
+        derecho__deadline_in(&ts, 100);
         for_room = for_room && subgroup < s->num_counts;
         if (for_room) {
             s->counts[subgroup].window_waiters++;

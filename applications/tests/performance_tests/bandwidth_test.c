@@ -118,14 +118,16 @@ static int run_member(struct conf *c, long nodes, long selector, long messages,
     struct derecho_group *g = NULL;
     struct derecho_error err;
     if (!spec || derecho_group_create(c, spec, &o, &g, &err) != 0) {
-        fprintf(stderr, "bandwidth_test: %s\n", spec ? err.msg : "layout");
+        if (!bench_stopped()) /* a join cut short by a stop signal */
+            fprintf(stderr, "bandwidth_test: %s\n", spec ? err.msg : "layout");
         derecho_layout_spec_destroy(spec);
-        return 1;
+        return bench_exit_status(1);
     }
     int status = 0;
     struct full_arg fa = {&m, (size_t)nodes};
     if (!bench_wait(&m, full_view, &fa, 60000)) {
-        fprintf(stderr, "bandwidth_test: no view of %ld members\n", nodes);
+        if (!bench_stopped())
+            fprintf(stderr, "bandwidth_test: no view of %ld members\n", nodes);
         status = 1;
         goto out;
     }
@@ -144,7 +146,7 @@ static int run_member(struct conf *c, long nodes, long selector, long messages,
         goto out;
     }
     int64_t t0 = bench_now_ns();
-    for (long i = 0; sender && i < messages; i++) {
+    for (long i = 0; sender && i < messages && !bench_stopped(); i++) {
         void *buf;
         rc = derecho_send_reserve(g, 0, size, 0, &buf);
         if (rc == 0) {
@@ -158,9 +160,10 @@ static int run_member(struct conf *c, long nodes, long selector, long messages,
         }
     }
     if (!bench_wait(&m, all_delivered, &m, BENCH_TIMEOUT_MS)) {
-        fprintf(stderr, "bandwidth_test: %llu of %llu delivered\n",
-                (unsigned long long)m.delivered,
-                (unsigned long long)b.expected);
+        if (!bench_stopped())
+            fprintf(stderr, "bandwidth_test: %llu of %llu delivered\n",
+                    (unsigned long long)m.delivered,
+                    (unsigned long long)b.expected);
         status = 1;
         goto out;
     }
@@ -188,6 +191,7 @@ static int run_member(struct conf *c, long nodes, long selector, long messages,
 out:
     derecho_group_destroy(g);
     derecho_layout_spec_destroy(spec);
+    status = bench_exit_status(status);
     return status;
 }
 
@@ -197,6 +201,7 @@ int main(int argc, char **argv)
     int early = bench_startup("bandwidth_test", usage, &argc, argv, &cl);
     if (early >= 0)
         return early;
+    bench_catch_stop_signals();
     char **overrides = cl.overrides;
     int noverrides = cl.noverrides;
     struct conf *c = cl.conf;
@@ -244,8 +249,10 @@ int main(int argc, char **argv)
                    med, min, gmed, rmax, nmed);
             append_data(v[0], v[1], size, window, v[2], v[3], gmed);
         } else {
-            fprintf(stderr, "bandwidth_test: %s\n", derecho_strerror(status));
-            status = 1;
+            if (!bench_stopped())
+                fprintf(stderr, "bandwidth_test: %s\n",
+                        derecho_strerror(status));
+            status = bench_exit_status(1);
         }
     }
     conf_destroy(c);

@@ -63,6 +63,48 @@ static inline int bench_free_ports(uint16_t *ports, int n)
     return got == n ? 0 : -EADDRINUSE;
 }
 
+/* ---- SIGINT/SIGTERM ------------------------------------------------------
+ * Every benchmark leaves on a stop signal: the handler only records it;
+ * the waits below return early, the send loops stop, and the member goes
+ * out through derecho_group_destroy (a clean leave: the others see a
+ * leave, not a failure) and exits 128 + signal.  A --spawn parent passes
+ * the signal on to its members and reaps them. */
+
+static inline volatile sig_atomic_t *bench_stop_flag(void)
+{
+    static volatile sig_atomic_t sig;
+    return &sig;
+}
+
+static inline void bench_on_stop_signal(int sig)
+{
+    *bench_stop_flag() = sig;
+}
+
+/* The stop signal received, 0 none. */
+static inline int bench_stopped(void)
+{
+    return *bench_stop_flag();
+}
+
+/* Installs the handler for SIGINT and SIGTERM (no SA_RESTART: a poll or
+ * sleep in progress returns EINTR). */
+static inline void bench_catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = bench_on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* status, or 128 + the stop signal once one arrived. */
+static inline int bench_exit_status(int status)
+{
+    return bench_stopped() ? 128 + bench_stopped() : status;
+}
+
 /* A member's state shared with the callbacks. */
 struct bench_member {
     pthread_mutex_t lock;
@@ -94,14 +136,15 @@ static inline void bench_on_view(void *ctx, const struct derecho_view *v)
     pthread_mutex_unlock(&m->lock);
 }
 
-/* Waits until pred(m) holds (checked under m->lock) or timeout_ms. */
+/* Waits until pred(m) holds (checked under m->lock) or timeout_ms, or a
+ * stop signal arrived (then false). */
 static inline bool bench_wait(struct bench_member *m, bool (*pred)(void *),
                               void *arg, int timeout_ms)
 {
     int64_t deadline = bench_now_ns() + (int64_t)timeout_ms * 1000000;
     pthread_mutex_lock(&m->lock);
     bool ok;
-    while (!(ok = pred(arg)) && bench_now_ns() < deadline) {
+    while (!(ok = pred(arg)) && bench_now_ns() < deadline && !bench_stopped()) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_nsec += 20000000;
@@ -158,7 +201,7 @@ static inline double bench_cpu_pct(int ms)
     getrusage(RUSAGE_SELF, &a);
     int64_t t0 = bench_now_ns();
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !bench_stopped()) {
     }
     getrusage(RUSAGE_SELF, &b);
     double wall = (double)(bench_now_ns() - t0) / 1e9;
@@ -238,14 +281,16 @@ static inline int bench_spawn(struct bench_children *c, int n, int noverrides,
 }
 
 /* Reads every child's MEMBER line (bounded), then lets them leave and
- * reaps them.  Returns 0 when all reported and exited 0. */
+ * reaps them.  Returns 0 when all reported and exited 0.  On a stop
+ * signal it passes the signal to every member and reaps them (exit
+ * 128 + signal expected) and returns -EINTR. */
 static inline int bench_collect(struct bench_children *c)
 {
     int64_t deadline = bench_now_ns() + (int64_t)BENCH_TIMEOUT_MS * 1000000;
     size_t have[BENCH_MAX_NODES] = {0};
     bool done[BENCH_MAX_NODES] = {false};
     int left = c->n, rc = 0;
-    while (left > 0 && bench_now_ns() < deadline) {
+    while (left > 0 && bench_now_ns() < deadline && !bench_stopped()) {
         struct pollfd p[BENCH_MAX_NODES];
         for (int i = 0; i < c->n; i++)
             p[i] = (struct pollfd){.fd = done[i] ? -1 : c->out[i],
@@ -272,7 +317,12 @@ static inline int bench_collect(struct bench_children *c)
             }
         }
     }
-    if (left > 0) {
+    int sig = bench_stopped();
+    if (sig) {
+        for (int i = 0; i < c->n; i++)
+            kill(c->pid[i], sig);
+        rc = -EINTR;
+    } else if (left > 0) {
         fprintf(stderr, "members did not report within %d s\n",
                 BENCH_TIMEOUT_MS / 1000);
         rc = -ETIMEDOUT;
@@ -292,7 +342,9 @@ static inline int bench_collect(struct bench_children *c)
             kill(c->pid[i], SIGKILL);
             waitpid(c->pid[i], &status, 0);
             rc = rc ? rc : -ETIMEDOUT;
-        } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        } else if (!WIFEXITED(status) ||
+                   (WEXITSTATUS(status) != 0 &&
+                    !(sig && WEXITSTATUS(status) == 128 + sig))) {
             fprintf(stderr, "member %d: exit status %#x\n", i, status);
             rc = rc ? rc : -ECHILD;
         }
@@ -329,13 +381,14 @@ static inline void bench_stats(const struct bench_children *c, const char *key,
     *max = v[c->n - 1];
 }
 
-/* A member started by --spawn waits for the parent's go to leave. */
+/* A member started by --spawn waits for the parent's go to leave (or a
+ * stop signal). */
 static inline void bench_wait_release(void)
 {
     char b[16];
     struct pollfd p = {.fd = 0, .events = POLLIN};
     int64_t deadline = bench_now_ns() + (int64_t)BENCH_TIMEOUT_MS * 1000000;
-    while (bench_now_ns() < deadline) {
+    while (bench_now_ns() < deadline && !bench_stopped()) {
         if (poll(&p, 1, 1000) > 0 && read(0, b, sizeof(b)) <= 0)
             return;
     }

@@ -110,15 +110,17 @@ static int run_member(struct conf *c, long nodes, bool pingpong, long messages,
     struct derecho_group *g = NULL;
     struct derecho_error err;
     if (!spec || !l.us || derecho_group_create(c, spec, &o, &g, &err) != 0) {
-        fprintf(stderr, "latency_test: %s\n", spec ? err.msg : "layout");
+        if (!bench_stopped()) /* a join cut short by a stop signal */
+            fprintf(stderr, "latency_test: %s\n", spec ? err.msg : "layout");
         derecho_layout_spec_destroy(spec);
         free(l.us);
-        return 1;
+        return bench_exit_status(1);
     }
     int status = 0;
     struct wait_arg wa = {&m, (uint64_t)nodes};
     if (!bench_wait(&m, full_view, &wa, 60000)) {
-        fprintf(stderr, "latency_test: no view of %ld members\n", nodes);
+        if (!bench_stopped())
+            fprintf(stderr, "latency_test: no view of %ld members\n", nodes);
         status = 1;
         goto out;
     }
@@ -132,7 +134,7 @@ static int run_member(struct conf *c, long nodes, bool pingpong, long messages,
         goto out;
     }
     bool sends = !pingpong || me == 0;
-    for (long i = 0; sends && i < messages; i++) {
+    for (long i = 0; sends && i < messages && !bench_stopped(); i++) {
         void *buf;
         int rc = derecho_send_reserve(g, 0, size, 0, &buf);
         if (rc == 0) {
@@ -148,7 +150,9 @@ static int run_member(struct conf *c, long nodes, bool pingpong, long messages,
         if (pingpong) {
             struct wait_arg own = {&m, (uint64_t)i + 1};
             if (!bench_wait(&m, own_n, &own, 10000)) {
-                fprintf(stderr, "latency_test: message %ld not delivered\n", i);
+                if (!bench_stopped())
+                    fprintf(stderr, "latency_test: message %ld not delivered\n",
+                            i);
                 status = 1;
                 goto out;
             }
@@ -156,9 +160,10 @@ static int run_member(struct conf *c, long nodes, bool pingpong, long messages,
     }
     wa.n = l.expected;
     if (!bench_wait(&m, delivered_n, &wa, BENCH_TIMEOUT_MS)) {
-        fprintf(stderr, "latency_test: %llu of %llu delivered\n",
-                (unsigned long long)m.delivered,
-                (unsigned long long)l.expected);
+        if (!bench_stopped())
+            fprintf(stderr, "latency_test: %llu of %llu delivered\n",
+                    (unsigned long long)m.delivered,
+                    (unsigned long long)l.expected);
         status = 1;
         goto out;
     }
@@ -175,6 +180,7 @@ static int run_member(struct conf *c, long nodes, bool pingpong, long messages,
 out:
     derecho_group_destroy(g);
     derecho_layout_spec_destroy(spec);
+    status = bench_exit_status(status);
     free(l.us);
     return status;
 }
@@ -185,6 +191,7 @@ int main(int argc, char **argv)
     int early = bench_startup("latency_test", usage, &argc, argv, &cl);
     if (early >= 0)
         return early;
+    bench_catch_stop_signals();
     char **overrides = cl.overrides;
     int noverrides = cl.noverrides;
     struct conf *c = cl.conf;
@@ -230,8 +237,9 @@ int main(int argc, char **argv)
                    nodes, (unsigned long long)size,
                    pingpong ? "pingpong" : "saturated", p50, p99, rmax, imax);
         } else {
-            fprintf(stderr, "latency_test: %s\n", derecho_strerror(status));
-            status = 1;
+            if (!bench_stopped())
+                fprintf(stderr, "latency_test: %s\n", derecho_strerror(status));
+            status = bench_exit_status(1);
         }
     }
     conf_destroy(c);

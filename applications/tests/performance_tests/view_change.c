@@ -90,22 +90,25 @@ static int run_member(struct conf *c, long nodes)
     struct derecho_group *g = NULL;
     struct derecho_error err;
     if (!spec || derecho_group_create(c, spec, &o, &g, &err) != 0) {
-        fprintf(stderr, "view_change: %s\n", spec ? err.msg : "layout");
+        if (!bench_stopped()) /* a join cut short by a stop signal */
+            fprintf(stderr, "view_change: %s\n", spec ? err.msg : "layout");
         derecho_layout_spec_destroy(spec);
-        return 1;
+        return bench_exit_status(1);
     }
     int status = 0;
     struct want w = {&m, (size_t)nodes};
     if (!bench_wait(&m, full, &w, READY_TIMEOUT_MS)) {
-        fprintf(stderr, "view_change: no view of %ld members\n", nodes);
+        if (!bench_stopped())
+            fprintf(stderr, "view_change: no view of %ld members\n", nodes);
         status = 1;
         goto out;
     }
     printf("READY\n");
     fflush(stdout);
     if (!bench_wait(&m, smaller, &w, CHANGE_TIMEOUT_MS)) {
-        fprintf(stderr, "view_change %llu: no smaller view within %d ms\n",
-                (unsigned long long)me, CHANGE_TIMEOUT_MS);
+        if (!bench_stopped())
+            fprintf(stderr, "view_change %llu: no smaller view within %d ms\n",
+                    (unsigned long long)me, CHANGE_TIMEOUT_MS);
         status = 1;
         goto out;
     }
@@ -116,6 +119,7 @@ static int run_member(struct conf *c, long nodes)
 out:
     derecho_group_destroy(g);
     derecho_layout_spec_destroy(spec);
+    status = bench_exit_status(status);
     return status;
 }
 
@@ -123,7 +127,7 @@ out:
 static int read_line(int fd, char *buf, size_t cap, int64_t deadline)
 {
     size_t have = 0;
-    while (bench_now_ns() < deadline) {
+    while (bench_now_ns() < deadline && !bench_stopped()) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (poll(&p, 1, 100) <= 0)
             continue;
@@ -172,8 +176,12 @@ static double one_run(int n, int noverrides, char **overrides, char **args,
         if (all)
             ms = (double)(last - t0) / 1e6;
     }
-    if (ms < 0)
+    if (bench_stopped()) {
+        for (int i = 0; i < n; i++)
+            kill(ch.pid[i], bench_stopped()); /* they leave */
+    } else if (ms < 0) {
         fprintf(stderr, "view_change: a run failed\n");
+    }
     if (sigstop) {
         kill(ch.pid[victim], SIGKILL); /* stopped: it cannot leave */
         kill(ch.pid[victim], SIGCONT);
@@ -204,6 +212,7 @@ int main(int argc, char **argv)
     int early = bench_startup("view_change", usage, &argc, argv, &cl);
     if (early >= 0)
         return early;
+    bench_catch_stop_signals();
     char **overrides = cl.overrides;
     int noverrides = cl.noverrides;
     struct conf *c = cl.conf;
@@ -240,18 +249,20 @@ int main(int argc, char **argv)
     } else {
         double ms[MAX_RUNS];
         int good = 0;
-        for (long r = 0; r < v[1]; r++) {
+        for (long r = 0; r < v[1] && !bench_stopped(); r++) {
             double x = one_run((int)v[0], noverrides, overrides, argv + k,
                                leader, sigstop);
             if (x >= 0)
                 ms[good++] = x;
         }
-        if (good < v[1]) {
+        if (bench_stopped()) {
+            status = bench_exit_status(1);
+        } else if (good < v[1]) {
             fprintf(stderr, "view_change: %ld of %ld runs failed\n",
                     v[1] - good, v[1]);
             status = 1;
         }
-        if (good > 0) {
+        if (good > 0 && !bench_stopped()) {
             qsort(ms, (size_t)good, sizeof(ms[0]), bench_cmp_double);
             printf("RESULT bench=view_change nodes=%ld runs=%d ms_p50=%.1f "
                    "ms_max=%.1f victim=%s fault=%s\n",
