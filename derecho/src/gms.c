@@ -68,7 +68,6 @@ struct derecho__gms {
     int64_t hold_until_ms; /* test hook: commit no sooner */
     bool safety;           /* partition safety */
     const char *hook_path;
-    uint32_t hook_join; /* node id + 1: the hook waits for its join */
     bool hook_done;
     /* Set by the trigger, read by the group's thread. */
     atomic_uint committed;
@@ -200,10 +199,7 @@ static void lead(struct derecho__gms *m)
         set(m, C_ACK, ((uint64_t)(m->my_id + 1) << 32) | n);
         bool failure = false;
         for (uint64_t i = 0; i < n; i++)
-            failure |= m->hook_join == 0
-                           ? list_of(m, me)[i].kind == DERECHO__GMS_FAIL
-                           : list_of(m, me)[i].kind == DERECHO__GMS_JOIN &&
-                                 list_of(m, me)[i].node_id + 1 == m->hook_join;
+            failure |= list_of(m, me)[i].kind == DERECHO__GMS_FAIL;
         if (m->hook_path && !m->hook_done && failure && committed == 0) {
             /* Test hook (DERECHO_TEST_PROPOSE_HOOK): the proposal is out,
              * the commit waits; the test kills me meanwhile. */
@@ -368,11 +364,6 @@ int derecho__gms_start(struct sst_table *t, uint32_t my_id, bool safety,
      * holds its commit for 3 s (a test kills it meanwhile). */
     const char *hook = getenv("DERECHO_TEST_PROPOSE_HOOK");
     m->hook_path = hook && *hook ? hook : NULL;
-    /* ... or, with DERECHO_TEST_PROPOSE_HOOK_JOIN=<node id>, once every
-     * member acknowledged that node's join. */
-    const char *hj = getenv("DERECHO_TEST_PROPOSE_HOOK_JOIN");
-    if (m->hook_path && hj && *hj)
-        m->hook_join = (uint32_t)strtoul(hj, NULL, 10) + 1;
     pthread_mutex_init(&m->lock, NULL);
     int rc = sst_predicate_add(t, needed, step, m, SST_RECURRENT, &m->pred);
     if (rc) {

@@ -32,10 +32,6 @@
     50 /* joins within this of the first are one                               \
           view change (when more are in flight) */
 #define MAX_REDIRECTS 4
-/* A joiner whose leader died: how long it tries a leader it was
- * redirected to, and its pause before starting again from the contact. */
-#define REDIRECT_CONNECT_MS 1000
-#define RETRY_PAUSE_MS 100
 #define LEAVE_TIMEOUT_MS 5000 /* a graceful leave waits this long */
 /* Without a majority, a member waits this long for rows saying it was
  * removed (a resumed member: "expelled") before it stops "partitioned". */
@@ -785,12 +781,6 @@ static void *group_main(void *arg)
 /* ---- joining ----------------------------------------------------------------
  */
 
-/* A join connection that its peer closed or reset (the leader died). */
-static bool dropped(int rc)
-{
-    return rc == -ECONNRESET || rc == -EPIPE || rc == -ECONNABORTED;
-}
-
 static int join(struct derecho_group *g, const char *contact_ip,
                 uint16_t contact_port, struct derecho_view **view,
                 struct derecho_error *err)
@@ -801,38 +791,12 @@ static int join(struct derecho_group *g, const char *contact_ip,
     uint16_t port = contact_port;
     struct derecho_join_request req = {.member = g->me,
                                        .fingerprint = g->fingerprint};
-    /* Set once a leader dropped my request unanswered (it died before
-     * committing my join): start again from the contact until the
-     * deadline. */
-    bool again = false, retried = false;
-    for (int hop = 0; hop <= MAX_REDIRECTS || again; hop++) {
+    for (int hop = 0; hop <= MAX_REDIRECTS; hop++) {
         int left = (int)(deadline - derecho__now_ms());
         if (left <= 0)
             break;
-        if (again) {
-            /* Not at once: the survivors are replacing the leader. */
-            poll(NULL, 0, left < RETRY_PAUSE_MS ? left : RETRY_PAUSE_MS);
-            derecho__copy_str(ip, sizeof(ip), contact_ip);
-            port = contact_port;
-            hop = -1; /* the loop's step makes it 0: at the contact */
-            again = false;
-            continue;
-        }
         int fd;
-        /* A leader I was redirected to may have died since: back to the
-         * contact after a short try. */
-        int rc = derecho_control_connect(
-            ip, port,
-            hop > 0 && left > REDIRECT_CONNECT_MS ? REDIRECT_CONNECT_MS : left,
-            &fd);
-        if (rc && hop > 0 && deadline - derecho__now_ms() > 0) {
-            glog(g, LOG_WARNING,
-                 "join: cannot reach the leader %s:%u (%s): starting again "
-                 "from the contact",
-                 ip, port, derecho_strerror(rc));
-            again = true;
-            continue;
-        }
+        int rc = derecho_control_connect(ip, port, left, &fd);
         if (rc)
             return derecho__fail(err, rc, "join: cannot reach %s:%u: %s", ip,
                                  port, derecho_strerror(rc));
@@ -851,15 +815,6 @@ static int join(struct derecho_group *g, const char *contact_ip,
         if (rc == 0 && derecho_join_answer_decode(body, len, &ans) != 0)
             rc = -EPROTO;
         free(body);
-        if (rc && dropped(rc) && deadline - derecho__now_ms() > 0) {
-            close(fd);
-            glog(g, LOG_WARNING,
-                 "join: %s:%u closed my connection unanswered (%s): starting "
-                 "again from the contact",
-                 ip, port, derecho_strerror(rc));
-            again = retried = true;
-            continue;
-        }
         if (rc) {
             close(fd);
             return derecho__fail(err, rc, "join: no answer from %s:%u: %s", ip,
@@ -871,17 +826,6 @@ static int join(struct derecho_group *g, const char *contact_ip,
                  port, ans.leader_ip, ans.leader_port);
             memcpy(ip, ans.leader_ip, sizeof(ip));
             port = ans.leader_port;
-            continue;
-        }
-        if (ans.status == DERECHO_JOIN_REFUSED &&
-            ans.field == DERECHO_FIELD_NODE_ID && retried &&
-            deadline - derecho__now_ms() > 0) {
-            /* A view committed my join but its leader died before telling
-             * me: I am "live" there until the next change removes me. */
-            close(fd);
-            glog(g, LOG_INFO, "join: %s:%u still lists me (%s): retrying", ip,
-                 port, ans.reason);
-            again = true;
             continue;
         }
         if (ans.status == DERECHO_JOIN_REFUSED) {
