@@ -1295,35 +1295,83 @@ static void on_expelled(void *ctx, struct sst_table *t, uint32_t rank,
 
 /* Suspicions spread: a member that another live row suspects is suspected
  * here too (the union of the rows' suspicion columns), so that every
- * member, the leader first, acts on a failure any member saw.  Polling
- * thread; n x n byte reads. */
+ * member, the leader first, acts on a failure any member saw.  Not from
+ * a row whose owner another live row suspects: it is on its way out, and
+ * as it stops its broken connections make it suspect everyone (libsst no
+ * longer publishes those, this is the second guard).  Unless every row
+ * with news is such a row (mutual suspicions over a broken link): then
+ * the lowest of them is followed, so that a view change still comes.
+ * Spreading is only a speed-up: each member detects a real failure
+ * itself (heartbeat, broken connection).  Polling thread; n^2 or n^3 byte
+ * reads over small views. */
+static bool has_news(struct sst_table *t, uint32_t r)
+{
+    uint32_t n = (uint32_t)sst_num_members(t), me = sst_my_rank(t);
+    for (uint32_t x = 0; x < n; x++)
+        if (x != me && x != r && sst_suspects(t, r, x) &&
+            !sst_suspects(t, me, x))
+            return true;
+    return false;
+}
+
+static bool leaving(struct sst_table *t, uint32_t r)
+{
+    uint32_t n = (uint32_t)sst_num_members(t), me = sst_my_rank(t);
+    for (uint32_t y = 0; y < n; y++)
+        if (y != me && y != r && !sst_suspects(t, me, y) &&
+            sst_suspects(t, y, r))
+            return true;
+    return false;
+}
+
 static bool other_suspects(struct sst_table *t, void *ctx)
 {
     (void)ctx;
     uint32_t n = (uint32_t)sst_num_members(t), me = sst_my_rank(t);
-    for (uint32_t r = 0; r < n; r++) {
-        if (r == me || sst_suspects(t, me, r))
-            continue;
-        for (uint32_t x = 0; x < n; x++)
-            if (x != me && x != r && sst_suspects(t, r, x) &&
-                !sst_suspects(t, me, x))
-                return true;
-    }
+    for (uint32_t r = 0; r < n; r++)
+        if (r != me && !sst_suspects(t, me, r) && has_news(t, r))
+            return true;
     return false;
+}
+
+static void adopt_row(struct sst_table *t, uint32_t r)
+{
+    uint32_t n = (uint32_t)sst_num_members(t), me = sst_my_rank(t);
+    for (uint32_t x = 0; x < n; x++)
+        if (x != me && x != r && sst_suspects(t, r, x) &&
+            !sst_suspects(t, me, x))
+            sst_suspect(t, x, -EHOSTDOWN);
 }
 
 static void adopt_suspicions(struct sst_table *t, void *ctx)
 {
     (void)ctx;
     uint32_t n = (uint32_t)sst_num_members(t), me = sst_my_rank(t);
-    for (uint32_t r = 0; r < n; r++) {
-        if (r == me || sst_suspects(t, me, r))
+    uint32_t first = n;
+    bool adopted = false;
+    /* Decide over one snapshot of who is live: adopting changes it. */
+    bool follow[DERECHO_MAX_MEMBERS];
+    uint32_t m = n < DERECHO_MAX_MEMBERS ? n : DERECHO_MAX_MEMBERS;
+    for (uint32_t r = 0; r < m; r++) {
+        follow[r] = false;
+        if (r == me || sst_suspects(t, me, r) || !has_news(t, r))
             continue;
-        for (uint32_t x = 0; x < n; x++)
-            if (x != me && x != r && sst_suspects(t, r, x) &&
-                !sst_suspects(t, me, x))
-                sst_suspect(t, x, -EHOSTDOWN);
+        if (first == n)
+            first = r;
+        follow[r] = !leaving(t, r);
     }
+    for (uint32_t r = 0; r < m; r++)
+        if (follow[r] && !sst_suspects(t, me, r)) {
+            adopt_row(t, r);
+            adopted = true;
+        }
+    /* Only rows on their way out have news: follow the lowest. */
+    if (!adopted && first < n && !sst_suspects(t, me, first))
+        adopt_row(t, first);
+    /* Views wider than the snapshot: the old union. */
+    for (uint32_t r = m; r < n; r++)
+        if (r != me && !sst_suspects(t, me, r))
+            adopt_row(t, r);
 }
 
 static void sst_log(void *ctx, int level, const char *module, const char *msg)
@@ -1968,8 +2016,11 @@ bool derecho__smc_self_stalled(struct derecho__smc *s)
     bool yes = false;
     struct sview *views[2] = {s->cur, s->retire};
     for (int i = 0; i < 2; i++)
+        /* The others see my silence as the stall plus up to one
+         * heartbeat period (the last heartbeat before it). */
         if (views[i] &&
-            sst_self_stall_ms(views[i]->t) >= (uint64_t)s->suspect_timeout_ms)
+            sst_self_stall_ms(views[i]->t) + (uint64_t)s->heartbeat_ms >=
+                (uint64_t)s->suspect_timeout_ms)
             yes = true;
     pthread_mutex_unlock(&s->lock);
     return yes;

@@ -87,21 +87,50 @@ static void flush_to(struct sst_table *t, struct sst__peer *p, int max_us)
     }
 }
 
+/* Does a live member's row (as it last reached me) suspect me?  Records
+ * the first one in expelled_by (reported by handle_failures).  Any
+ * thread; no notification (the caller does it). */
+static bool learn_expelled(struct sst_table *t)
+{
+    if (atomic_load(&t->expelled_by) >= 0)
+        return true;
+    for (uint32_t r = 0; r < t->n; r++) {
+        if (r == t->my_rank || t->peers[r].given_failed)
+            continue;
+        if (__atomic_load_n(&sst__suspected(t, r)[t->my_rank],
+                            __ATOMIC_ACQUIRE)) {
+            int none = -1;
+            atomic_compare_exchange_strong(&t->expelled_by, &none, (int)r);
+            atomic_store(&t->failure_pending, true);
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Any thread but inside libfab callbacks.  The first caller for a rank
- * does the work; on_suspect is reported later by the polling thread. */
+ * does the work; on_suspect is reported later by the polling thread.
+ * A member that knows it was removed (some row suspects it) publishes no
+ * new suspicion: its connections break as it stops, and its row, still
+ * read by members that have not suspected it yet, must not make them
+ * remove healthy members.  The suspicion is then recorded here only
+ * (frozen row, on_suspect, sst_suspects(t, me, rank)). */
 bool sst__suspect(struct sst_table *t, uint32_t rank, int reason)
 {
     struct sst__peer *p = &t->peers[rank];
     if (rank == t->my_rank || atomic_exchange(&p->claimed, true))
         return false;
     atomic_store(&p->reason, reason < 0 ? reason : -EHOSTDOWN);
+    bool publish = !learn_expelled(t);
     /* 1. Tell the member itself, while its connection still carries it:
      *    a member that was stopped learns, once resumed, that it was
      *    removed (its copy of my row says so). */
-    sst__suspected(t, t->my_rank)[rank] = 1;
-    if (p->conn && !fab_conn_status(p->conn) && !p->setup_failure &&
-        sst__push_tracked(t, p, 0, t->hdr_base, true) == 0)
-        flush_to(t, p, 20000);
+    if (publish) {
+        sst__suspected(t, t->my_rank)[rank] = 1;
+        if (p->conn && !fab_conn_status(p->conn) && !p->setup_failure &&
+            sst__push_tracked(t, p, 0, t->hdr_base, true) == 0)
+            flush_to(t, p, 20000);
+    }
     /* 2. The member is leaving the group: fail its connection for every
      *    user of the pool, so no more writes of it land anywhere. */
     fab_pool_fail_peer(t->pool, p->node_id, -EHOSTDOWN);
@@ -112,10 +141,12 @@ bool sst__suspect(struct sst_table *t, uint32_t rank, int reason)
     pthread_mutex_unlock(&p->post_lock);
     /* 4. Tell the others. */
     atomic_fetch_add(&t->st_suspicions, 1);
-    sst__push_header(t, true);
-    sst__log(t, LOG_NOTICE, "table %llu: suspect rank %u (node %u): %s",
+    if (publish)
+        sst__push_header(t, true);
+    sst__log(t, LOG_NOTICE, "table %llu: suspect rank %u (node %u): %s%s",
              (unsigned long long)t->opts.table_id, rank, p->node_id,
-             sst_strerror(reason));
+             sst_strerror(reason),
+             publish ? "" : " (I was removed: not published)");
     atomic_store(&t->failure_pending, true);
     if (!sst__on_poll_thread(t))
         sst_notify(t);
@@ -178,17 +209,8 @@ static void check_expelled(struct sst_table *t)
 {
     if (atomic_load(&t->expelled_by) >= 0)
         return;
-    for (uint32_t r = 0; r < t->n; r++) {
-        if (r == t->my_rank || t->peers[r].given_failed)
-            continue;
-        if (__atomic_load_n(&sst__suspected(t, r)[t->my_rank],
-                            __ATOMIC_ACQUIRE)) {
-            atomic_store(&t->expelled_by, (int)r);
-            atomic_store(&t->failure_pending, true);
-            sst_notify(t);
-            return;
-        }
-    }
+    if (learn_expelled(t))
+        sst_notify(t);
 }
 
 /* A member that closed its table stops heartbeats: not a failure.  We

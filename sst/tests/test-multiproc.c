@@ -871,7 +871,7 @@ enum feat_mode {
     FEAT_MISMATCH = 2, /* e2 1: member order differs, 2: table_id differs */
     FEAT_LONG_TRIGGER = 3,
     FEAT_TOLERATE = 4, /* e2 0: failure during set-up, 1: failed_ranks */
-    FEAT_EXPEL = 5,    /* e2 0: SIGSTOP/SIGCONT, 1: sst_suspect */
+    FEAT_EXPEL = 5,    /* e2 0: SIGSTOP/SIGCONT, 1: sst_suspect, 2: quiet */
     FEAT_SUBSET = 6,   /* sst_sync_ranks, sst_put_try */
     FEAT_INITIAL = 7,  /* initial rows */
 };
@@ -1163,10 +1163,69 @@ static int feat_tolerate(const struct child_args *a, struct fab_pool *pool)
     return 0;
 }
 
+/* A removed member publishes no new suspicion: rank 0 suspects rank 2;
+ * rank 2, told it was removed, suspects rank 1 (as its broken
+ * connections would make it); rank 1, which has not suspected rank 2
+ * yet, must never see rank 2's row suspect it.  Rank 1 waits until rank
+ * 2's connection broke (the suspicion would have been pushed to it
+ * before, on the same connection) and a barrier with rank 0, then
+ * checks. */
+static int feat_expel_quiet(const struct child_args *a, struct sst_table *t)
+{
+    const uint32_t pair[2] = {0, 1};
+    int64_t end = th_now_ms() + 30000;
+    if (a->rank == 2) {
+        while (!atomic_load(&feat.expelled_by) && th_now_ms() < end)
+            sleep_us(1000);
+        if (atomic_load(&feat.expelled_by) != 1)
+            return 90;
+        if (sst_suspect(t, 1, -ECANCELED) != 0)
+            return 91;
+        /* Recorded here all the same. */
+        if (!sst_suspects(t, 2, 1))
+            return 92;
+        while (atomic_load(&feat.suspected[1]) != -ECANCELED &&
+               th_now_ms() < end)
+            sleep_us(1000);
+        if (atomic_load(&feat.suspected[1]) != -ECANCELED)
+            return 93;
+        ts_write_file(a->dir, "victim-called", "1");
+        return wait_file(a->dir, "checked", 30000) ? 0 : 94;
+    }
+    if (a->rank == 0 && sst_suspect(t, 2, -ECANCELED) != 0)
+        return 95;
+    if (!wait_file(a->dir, "victim-called", 30000))
+        return 96;
+    if (a->rank == 1) {
+        /* Rank 2 failed its connection to me after its suspicion. */
+        while (!atomic_load(&feat.suspected[2]) && th_now_ms() < end)
+            sleep_us(1000);
+        if (!atomic_load(&feat.suspected[2]))
+            return 97;
+    }
+    if (sst_sync_ranks(t, pair, 2, 10000) != 0)
+        return 98;
+    if (a->rank == 1) {
+        if (sst_suspects(t, 2, 1) || atomic_load(&feat.expelled_by)) {
+            fprintf(stderr,
+                    "rank 1: the removed rank 2 published its suspicion of "
+                    "me (expelled by rank %d)\n",
+                    atomic_load(&feat.expelled_by) - 1);
+            return 99;
+        }
+        if (sst_suspects(t, 1, 0) || sst_suspects(t, 0, 1))
+            return 100;
+        ts_write_file(a->dir, "checked", "1");
+    }
+    return 0;
+}
+
 static int feat_expel(const struct child_args *a, struct sst_table *t)
 {
     const uint32_t victim = a->n - 1;
     int64_t end = th_now_ms() + 60000;
+    if (a->e2 == 2)
+        return feat_expel_quiet(a, t);
     if (a->rank == victim) {
         /* Stopped and resumed by the parent (e2 0), or suspected by rank
          * 0 (e2 1): either way told it was removed. */
@@ -1389,6 +1448,12 @@ START_TEST(test_suspect_call)
 }
 END_TEST
 
+START_TEST(test_expelled_quiet)
+{
+    run_feat(FEAT_EXPEL, 2, 3, 60000);
+}
+END_TEST
+
 START_TEST(test_subset_sync)
 {
     run_feat(FEAT_SUBSET, 0, 3, 60000);
@@ -1595,6 +1660,7 @@ Suite *sst_multiproc_suite(void)
     tcase_add_test(tc, test_tolerate_setup_failure);
     tcase_add_test(tc, test_failed_ranks);
     tcase_add_test(tc, test_suspect_call);
+    tcase_add_test(tc, test_expelled_quiet);
     tcase_add_test(tc, test_expelled_after_stop);
     tcase_add_test(tc, test_subset_sync);
     tcase_add_test(tc, test_initial_rows);

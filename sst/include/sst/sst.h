@@ -42,7 +42,11 @@
  * its row is frozen (no longer read as new: no heartbeat checks, no pushes
  * to it, it no longer counts in sst_sync) and my row is pushed to the
  * others.  Never retracted.  on_suspect reports it on the polling
- * thread.
+ * thread.  A member that knows it was removed (some row suspects it)
+ * publishes no new suspicion: it records it locally only (row frozen,
+ * connection failed, on_suspect, sst_suspects(t, me, rank)), and its
+ * row's suspected field stays as it was, so that its breaking
+ * connections do not make the others remove healthy members.
  *
  * Threading:
  *  - sst_create/sst_destroy: any thread, but not the table's own polling
@@ -331,9 +335,10 @@ SST_EXPORT int sst_sync_ranks(struct sst_table *table, const uint32_t *ranks,
 /* Suspects member rank on behalf of the caller (a failure seen by RDMC,
  * the application, another member's row): exactly what a heartbeat
  * timeout does (its connection is failed for every user of the pool, its
- * row frozen, my row's suspected field pushed), and on_suspect reports it
- * with reason (a negative errno; >= 0 is reported as -EHOSTDOWN) on the
- * polling thread.  0 also when it was suspected already (nothing
+ * row frozen, my row's suspected field pushed; not pushed once some row
+ * suspects me, see above), and on_suspect reports it with reason (a
+ * negative errno; >= 0 is reported as -EHOSTDOWN) on the polling
+ * thread.  0 also when it was suspected already (nothing
  * changes) or has closed its table.  Any thread, also from a trigger;
  * not from libfab callbacks.  -EINVAL: table NULL, rank out of range or
  * my own. */
