@@ -4,6 +4,7 @@
  *   vs_stress [--SECTION/key=value ...] -- --nodes N --messages M
  *             --sizes S1,S2,... --senders all|half|one --log FILE
  *             [--min-nodes K] [--pause-at I --resume-file PATH]
+ *             [--unordered]
  *
  * The configuration follows the derecho-config rules (a file,
  * DERECHO_CONF_FILE, overrides before `--`).  The layout is one subgroup
@@ -22,7 +23,9 @@
  * provisioned and the member's first send waits in the library until joins
  * provision it.  --pause-at I --resume-file PATH: a sender stops after I
  * messages until PATH exists (a test holds traffic while it changes the
- * membership).
+ * membership).  --unordered: the subgroup is in DERECHO_MODE_UNORDERED
+ * (delivery on receipt, each sender's order, no total order across
+ * senders: check the logs with check_vs --unordered).
  *
  * The log holds only these lines, each written with one write(2):
  *   view <view_id> <node,node,...>
@@ -166,7 +169,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: vs_stress [--SECTION/key=value ...] -- --nodes N "
                "--messages M --sizes S1,S2,... --senders all|half|one "
                "--log FILE [--min-nodes K] [--pause-at I --resume-file "
-               "PATH]\n");
+               "PATH] [--unordered]\n");
 }
 
 static int parse_sizes(const char *text, size_t *sizes, size_t *n)
@@ -273,12 +276,14 @@ int main(int argc, char **argv)
         {"min-nodes", required_argument, NULL, 'k'},
         {"pause-at", required_argument, NULL, 'p'},
         {"resume-file", required_argument, NULL, 'r'},
+        {"unordered", no_argument, NULL, 'u'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     long nodes = 0, messages = -1, min_nodes = 1, pause_at = -1;
     const char *resume_file = NULL;
     size_t sizes[MAX_SIZES], num_sizes = 0;
     const char *senders = "all", *log_path = NULL;
+    bool unordered = false;
     int opt;
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (opt) {
@@ -309,6 +314,9 @@ int main(int argc, char **argv)
             break;
         case 'r':
             resume_file = optarg;
+            break;
+        case 'u':
+            unordered = true;
             break;
         case 'h':
             usage(stdout);
@@ -360,6 +368,8 @@ int main(int argc, char **argv)
                         ? (uint32_t)(nodes / 2 ? nodes / 2 : 1)
                         : 0;
     p.min_nodes = (uint32_t)min_nodes;
+    if (unordered)
+        p.mode = DERECHO_MODE_UNORDERED;
     uint32_t type;
     if (derecho_layout_spec_create(&spec) ||
         derecho_layout_spec_add_type(spec, "VsStress", &type) ||

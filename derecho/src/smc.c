@@ -89,6 +89,10 @@ struct sshard {
     uint64_t next;       /* ordered: next position to deliver */
     uint64_t *delivered; /* per sender */
     uint64_t *recv;      /* per sender: my recv[j] (what my row holds) */
+    /* Unordered: per sender, how many of its first messages in this view
+     * I delivered already in an earlier view (its carried messages, see
+     * end_epoch): received, not delivered again. */
+    uint64_t *skip;
     uint64_t seen_sum;
     /* Senders, under smc->lock. */
     uint64_t nsent;
@@ -163,6 +167,7 @@ struct derecho__smc {
      * the next view, in order (under lock; the delivery thread sends
      * them, and new sends to their subgroup wait until they are out). */
     struct carry *carry_head, *carry_tail;
+    struct skip *skips; /* under lock */
     /* The group's hooks: suspicions and expulsion (polling thread). */
     derecho__smc_event_fn event;
     void *event_ctx;
@@ -183,6 +188,16 @@ struct carry {
     uint32_t subgroup;
     size_t len;
     uint8_t data[];
+};
+
+/* Unordered mode across a view change: of sender sender_id's first
+ * messages in subgroup's next view (its carried ones), count were
+ * delivered here in an earlier view.  Written by end_epoch, consumed by
+ * the next view's activation (under lock). */
+struct skip {
+    struct skip *next;
+    uint32_t subgroup, sender_id;
+    uint64_t count;
 };
 
 static bool carry_pending(const struct derecho__smc *s, uint32_t subgroup)
@@ -578,7 +593,8 @@ static bool shard_pass(struct derecho__smc *s, struct sview *v,
         moved = true;
         if (sh->mode == DERECHO_MODE_UNORDERED) {
             for (uint64_t r = sh->delivered[j]; r < ns; r++)
-                upcall(s, v, sh, j, r, r * sh->k + j);
+                if (!sh->skip || r >= sh->skip[j])
+                    upcall(s, v, sh, j, r, r * sh->k + j);
             sh->delivered[j] = ns;
             sst_word_store(ndel_of(v, sh, me, j), ns);
         }
@@ -602,6 +618,8 @@ static bool shard_pass(struct derecho__smc *s, struct sview *v,
      * of what this pass changed: new slots (mine, nulls included), then
      * the counters. */
     pthread_mutex_lock(&s->lock);
+    if (!edge_of && sh->mode == DERECHO_MODE_UNORDERED && sh->me_sender >= 0)
+        resend_carried(s, v, sh); /* no nulls in unordered mode */
     if (!edge_of && sh->mode == DERECHO_MODE_ORDERED && sh->me_sender >= 0) {
         uint64_t most = 0;
         for (uint32_t j = 0; j < sh->k; j++)
@@ -837,6 +855,43 @@ static bool ragged_edge(struct derecho__smc *s, struct sview *v,
     return false;
 }
 
+/* Unordered mode at a view's end (after the ragged edge): every surviving
+ * sender sends its messages from edge[j] on again first in the next view,
+ * in order; of those, I delivered already the first
+ * max(skip[j], recv[j]) - edge[j] (on receipt in this view, or in an
+ * earlier one for what was carried into this view): remember to receive
+ * them in the next view without delivering them again.  Senders that are
+ * not in next are not resent (their messages beyond the edge reached only
+ * some survivors).  Delivery thread. */
+static void note_skips(struct derecho__smc *s, struct sshard *sh,
+                       const uint64_t *edge, const struct derecho_view *next)
+{
+    for (uint32_t j = 0; j < sh->k; j++) {
+        if (derecho_view_rank_of(next, sh->sender_ids[j]) < 0)
+            continue;
+        uint64_t covered = sh->recv[j];
+        if (sh->skip && sh->skip[j] > covered)
+            covered = sh->skip[j];
+        if (covered <= edge[j])
+            continue;
+        struct skip *k = malloc(sizeof(*k));
+        if (!k) {
+            slog(s, LOG_ERR,
+                 "out of memory: messages of node %u carried into the "
+                 "next view may be delivered twice",
+                 sh->sender_ids[j]);
+            continue;
+        }
+        k->subgroup = sh->subgroup;
+        k->sender_id = sh->sender_ids[j];
+        k->count = covered - edge[j];
+        pthread_mutex_lock(&s->lock);
+        k->next = s->skips;
+        s->skips = k;
+        pthread_mutex_unlock(&s->lock);
+    }
+}
+
 /* The end of a view's epoch: final counters, marked "wedged" in my row;
  * partition safety; then per shard the ragged edge (ragged_edge), and
  * delivery up to it; my messages beyond it are sent again first in the
@@ -891,7 +946,7 @@ static void end_epoch(struct derecho__smc *s, struct sview *v,
     }
     for (size_t i = 0; i < v->num_shards; i++) {
         struct sshard *sh = &v->shards[i];
-        if (sh->mode != DERECHO_MODE_ORDERED || sh->k == 0)
+        if (sh->k == 0)
             continue;
         uint64_t *edge = calloc(sh->k, sizeof(*edge));
         if (!edge)
@@ -917,22 +972,31 @@ static void end_epoch(struct derecho__smc *s, struct sview *v,
                      sh->sender_ids[j]);
         while (shard_pass(s, v, sh, edge)) {
         }
-        free(edge);
         uint64_t beyond = 0;
         for (uint32_t j = 0; j < sh->k; j++)
-            beyond += sh->recv[j] - sh->delivered[j];
+            beyond +=
+                sh->recv[j] -
+                (sh->mode == DERECHO_MODE_ORDERED ? sh->delivered[j] : edge[j]);
+        if (sh->mode == DERECHO_MODE_UNORDERED)
+            note_skips(s, sh, edge, next);
         if (beyond)
             slog(s, LOG_INFO,
                  "view %lld: subgroup %u shard %u: %llu message(s) "
                  "beyond the view's end (their senders send them again)",
                  (long long)v->id, sh->subgroup, sh->shard,
                  (unsigned long long)beyond);
-        /* Mine beyond the end: no survivor delivered them; send them
-         * again first in the next view, in order. */
-        for (uint64_t r = sh->me_sender >= 0
-                              ? sh->delivered[(uint32_t)sh->me_sender]
-                              : sh->nsent;
-             r < sh->nsent; r++) {
+        /* Mine beyond the end: not every survivor delivered them; send
+         * them again first in the next view, in order (before any still
+         * carried from an earlier view: they come after these in my
+         * stream).  Ordered: from what I delivered (the round robin may
+         * stop short of my edge); unordered: from my edge. */
+        struct carry *head = NULL, *tail = NULL;
+        uint64_t from = sh->nsent;
+        if (sh->me_sender >= 0)
+            from = sh->mode == DERECHO_MODE_ORDERED
+                       ? sh->delivered[(uint32_t)sh->me_sender]
+                       : edge[(uint32_t)sh->me_sender];
+        for (uint64_t r = from; r < sh->nsent; r++) {
             size_t len = 0;
             const uint8_t *data =
                 slot_data(s, v, sh, (uint32_t)sh->me_sender,
@@ -951,12 +1015,22 @@ static void end_epoch(struct derecho__smc *s, struct sview *v,
             c->subgroup = sh->subgroup;
             c->len = len;
             memcpy(c->data, data, len);
-            pthread_mutex_lock(&s->lock);
-            if (s->carry_tail)
-                s->carry_tail->next = c;
+            if (tail)
+                tail->next = c;
             else
-                s->carry_head = c;
-            s->carry_tail = c;
+                head = c;
+            tail = c;
+        }
+        free(edge);
+        if (head) {
+            pthread_mutex_lock(&s->lock);
+            struct carry **pp = &s->carry_head;
+            while (*pp && (*pp)->subgroup != sh->subgroup)
+                pp = &(*pp)->next;
+            tail->next = *pp;
+            *pp = head;
+            if (!tail->next)
+                s->carry_tail = tail;
             pthread_mutex_unlock(&s->lock);
         }
     }
@@ -1216,6 +1290,7 @@ static void free_view(struct sview *v)
         free(v->shards[i].sender_ids);
         free(v->shards[i].delivered);
         free(v->shards[i].recv);
+        free(v->shards[i].skip);
     }
     free(v->shards);
     free(v->reason);
@@ -1564,9 +1639,12 @@ int derecho__smc_view_start(struct derecho__smc *s,
         sh->sender_ids = calloc(sh->n, sizeof(*sh->sender_ids));
         sh->delivered = calloc(sh->n, sizeof(*sh->delivered));
         sh->recv = calloc(sh->n, sizeof(*sh->recv));
+        if (sh->mode == DERECHO_MODE_UNORDERED)
+            sh->skip = calloc(sh->n, sizeof(*sh->skip));
         v->num_shards++;
         if (!sh->ranks || !sh->sender_ranks || !sh->sender_ids ||
-            !sh->delivered || !sh->recv) {
+            !sh->delivered || !sh->recv ||
+            (sh->mode == DERECHO_MODE_UNORDERED && !sh->skip)) {
             rc = -ENOMEM;
             break;
         }
@@ -1660,6 +1738,19 @@ void derecho__smc_view_activate(struct derecho__smc *s,
 {
     pthread_mutex_lock(&s->lock);
     s->cur = (struct sview *)view;
+    /* Unordered: what end_epoch noted of the senders' carried messages. */
+    while (s->skips) {
+        struct skip *k = s->skips;
+        s->skips = k->next;
+        for (size_t i = 0; view && i < s->cur->num_shards; i++) {
+            struct sshard *sh = &s->cur->shards[i];
+            for (uint32_t j = 0;
+                 sh->skip && sh->subgroup == k->subgroup && j < sh->k; j++)
+                if (sh->sender_ids[j] == k->sender_id)
+                    sh->skip[j] = k->count;
+        }
+        free(k);
+    }
     s->generation++;
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
@@ -1752,6 +1843,11 @@ void derecho__smc_destroy(struct derecho__smc *s)
         pthread_join(s->thread, NULL);
     }
     fab_pool_destroy(s->pool);
+    while (s->skips) {
+        struct skip *k = s->skips;
+        s->skips = k->next;
+        free(k);
+    }
     while (s->carry_head) {
         struct carry *c = s->carry_head;
         s->carry_head = c->next;

@@ -695,6 +695,9 @@ static int64_t stop_removed_ms = -1;
 /* Set by a test before run_vs_signal: one more configuration override
  * for every member (NULL: none). */
 static const char *vs_conf = NULL;
+/* Set by a test: the members run vs_stress --unordered and the logs are
+ * checked with check_vs --unordered. */
+static bool vs_unordered = false;
 
 /* Does the last view line of a log list exactly members (e.g. "0,1")? */
 static bool last_view_is(const char *path, const char *members)
@@ -776,6 +779,8 @@ static void run_vs_signal(int n, int messages, const char *sizes,
                 xargv[na++] = extra_conf;
             xargv[na++] = argv[a];
         }
+        if (vs_unordered)
+            xargv[na++] = "--unordered";
         xargv[na] = NULL;
         ck_assert_int_ge(th_spawn_exec(&p, vs, xargv), 0);
         if (hook_env)
@@ -870,6 +875,8 @@ static void run_vs_signal(int n, int messages, const char *sizes,
     th_procs_init(&c);
     const char *cargv[12] = {py, check};
     int k = 2;
+    if (vs_unordered)
+        cargv[k++] = "--unordered";
     for (int i = 0; i < n; i++)
         cargv[k++] = logs[i];
     cargv[k] = NULL;
@@ -911,6 +918,28 @@ END_TEST
 START_TEST(vs_stress_sender_killed_mid_stream)
 {
     run_vs_signal(3, 400, "100,3000", "all", 2, SIGKILL, 60);
+}
+END_TEST
+
+/* Unordered mode (delivery on receipt): a member killed mid-stream while
+ * every member sends.  At the view's end some survivor may have delivered
+ * a surviving sender's message another has not received: that sender
+ * sends it again first in the next view, and those that delivered it
+ * already skip it, so every survivor delivers every message of every
+ * surviving sender exactly once (check_vs --unordered: once, same-set;
+ * vs_stress finishes only with all of them). */
+START_TEST(vs_stress_unordered_sender_killed)
+{
+    vs_unordered = true;
+    run_vs_signal(4, 400, "100,3000", "all", 3, SIGKILL, 60);
+}
+END_TEST
+
+/* Unordered, half of the members send: a receive-only member killed. */
+START_TEST(vs_stress_unordered_receiver_killed)
+{
+    vs_unordered = true;
+    run_vs_signal(4, 400, "100,3000", "half", 3, SIGKILL, 60);
 }
 END_TEST
 
@@ -1061,6 +1090,29 @@ START_TEST(vs_stress_rdmc_sender_killed_mid_stream)
     run_vs_signal(3, 300, "100,200000,3000,150000", "all", 2, SIGKILL, 40);
 }
 END_TEST
+
+/* Unordered over RDMC as well: a member killed while every member sends
+ * large messages; RDMC relays a message through members, so a survivor
+ * downstream of the killed one can miss a message another survivor
+ * delivered on receipt. */
+START_TEST(vs_stress_unordered_rdmc_killed)
+{
+    vs_unordered = true;
+    vs_conf = VS_RDMC;
+    run_vs_signal(4, 300, "100,200000,3000,150000", "all", 3, SIGKILL, 40);
+}
+END_TEST
+
+/* Unordered mode's view changes (a case of its own: CK_RUN_CASE). */
+TCase *tc_vs_unordered(void)
+{
+    TCase *tc = tcase_create("vs_unordered");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, vs_stress_unordered_sender_killed);
+    tcase_add_test(tc, vs_stress_unordered_receiver_killed);
+    tcase_add_test(tc, vs_stress_unordered_rdmc_killed);
+    return tc;
+}
 
 TCase *tc_vs(void)
 {
