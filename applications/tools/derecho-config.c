@@ -118,8 +118,11 @@ static void print_schema(void)
     puts("|---|---|---|---|---|---|");
     for (size_t i = 0; i < conf_schema_count(); i++) {
         const struct conf_option *o = conf_schema_get(i);
-        printf("| %s%s | `%s` | ", o->section,
-               (o->flags & CONF_OPT_PROFILE) ? ", SUBGROUP/*" : "", o->key);
+        if (o->flags & CONF_OPT_PROFILE_ONLY)
+            printf("| SUBGROUP/* | `%s` | ", o->key);
+        else
+            printf("| %s%s | `%s` | ", o->section,
+                   (o->flags & CONF_OPT_PROFILE) ? ", SUBGROUP/*" : "", o->key);
         if (o->type == CONF_TYPE_LIST)
             printf("list of %s", conf_type_name(o->list_item_type));
         else

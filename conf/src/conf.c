@@ -927,7 +927,7 @@ static int resolve(const struct conf *c, const char *section, const char *key,
     const struct conf__entry *e = find_exact(c, section, key);
     if (!e && conf__is_profile(section)) {
         e = find_exact(c, "SUBGROUP/DEFAULT", key);
-        if (!e && o)
+        if (!e && o && (o->flags & CONF_OPT_PROFILE_ONLY) == 0)
             e = find_exact(c, "DERECHO", key);
     }
     if (entry)

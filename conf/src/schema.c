@@ -52,6 +52,13 @@ static const char *const module_log_levels[] = {"default",  "trace",   "debug",
         .default_value = def, .enum_values = vals, .flags = fl,                \
         .description = desc                                                    \
     }
+/* A key of [SUBGROUP/NAME] profiles only, with no default. */
+#define PROFILE_UINT(k, lo, hi, desc)                                          \
+    {                                                                          \
+        .section = "SUBGROUP/DEFAULT", .key = k, .type = CONF_TYPE_UINT,       \
+        .min_u = lo, .max_u = hi, .flags = CONF_OPT_PROFILE_ONLY,              \
+        .description = desc                                                    \
+    }
 #define MODULE_LEVEL(mod)                                                      \
     ENUM("LOGGER", mod "_log_level", "default", module_log_levels, 0,          \
          "log level of lib" mod " (default: default_log_level)")
@@ -150,6 +157,19 @@ static const struct conf_option schema[] = {
          "(rdmc_options.timeout_ms)"),
     ENUM("DERECHO", "rdmc_send_algorithm", "binomial_send", send_algorithms,
          CONF_OPT_PROFILE, "RDMC block schedule"),
+    /* ---- SUBGROUP/NAME only: the shape of a subgroup made from a profile
+     * (derecho_layout_spec_add_profile_subgroup, the original's
+     * flexible_even_shards); no default, each must be set where used.
+     * 4096 is libderecho's DERECHO_MAX_SHARDS (its tests check they agree).
+     */
+    PROFILE_UINT("num_shards", 1, 4096,
+                 "shards of a subgroup made from this profile (required "
+                 "there)"),
+    PROFILE_UINT("min_nodes", 1, UINT32_MAX,
+                 "fewest members of each such shard (required there)"),
+    PROFILE_UINT("max_nodes", 1, UINT32_MAX,
+                 "most members of each such shard, at least min_nodes "
+                 "(required there)"),
     /* ---- DERECHO: old names ---- */
     {.section = "DERECHO",
      .key = "leader_ip",
@@ -241,8 +261,9 @@ const struct conf_option *conf_schema_find(const char *section, const char *key)
         const struct conf_option *o = &schema[i];
         if (strcmp(o->key, key) != 0)
             continue;
-        if (profile ? (o->flags & CONF_OPT_PROFILE) != 0
-                    : strcmp(o->section, section) == 0)
+        if (profile
+                ? (o->flags & (CONF_OPT_PROFILE | CONF_OPT_PROFILE_ONLY)) != 0
+                : strcmp(o->section, section) == 0)
             return o;
     }
     return NULL;

@@ -30,7 +30,9 @@ static struct conf *build_rich_conf(void)
         "[SUBGROUP/LARGE]\nwindow_size = 4\nextra = \"\"\n"
         "[SUBGROUP/DEFAULT]\nblock_size = 1M\n"
         "[PERS]\nfile_path=#hash\nramdisk_path = a\"b\n"
-        "[LOGGER]\nodd=; \"q\n";
+        "[LOGGER]\nodd=; \"q\n"
+        "[SUBGROUP/SHAPED]\nnum_shards = 2\n[SUBGROUP/DEFAULT]\nmax_nodes = "
+        "3\n";
     struct conf_error err;
     ck_assert_msg(conf_load_buffer(c, "rich.cfg", text, strlen(text), &err) ==
                       0,
@@ -67,6 +69,16 @@ START_TEST(dump_round_trip_identical)
         const struct conf_option *o = conf_schema_get(i);
         if (o->flags & CONF_OPT_OBSOLETE)
             continue;
+        if (o->flags & CONF_OPT_PROFILE_ONLY) {
+            /* Set in SHAPED or DEFAULT, or nowhere (no default). */
+            const char *v;
+            if (conf_get_string(c, "SUBGROUP/SHAPED", o->key, &v) == 0)
+                assert_same(c, d, "SUBGROUP/SHAPED", o->key);
+            else
+                ck_assert_int_eq(
+                    conf_get_string(d, "SUBGROUP/SHAPED", o->key, &v), -ENOENT);
+            continue;
+        }
         assert_same(c, d, o->section, o->key);
         if (o->flags & CONF_OPT_PROFILE) {
             assert_same(c, d, "SUBGROUP/LARGE", o->key);
@@ -78,6 +90,8 @@ START_TEST(dump_round_trip_identical)
     assert_same(c, d, "LOGGER", "x");
     assert_same(c, d, "LOGGER", "odd");
     assert_same(c, d, "SUBGROUP/LARGE", "extra");
+    assert_same(c, d, "SUBGROUP/SHAPED", "num_shards");
+    assert_same(c, d, "SUBGROUP/OTHER", "max_nodes");
     const char *v;
     ck_assert_int_eq(conf_get_string(d, "LAYOUT", "json_layout", &v), 0);
     ck_assert_str_eq(v, "[{\"type\": 1}]");
@@ -214,7 +228,8 @@ static char *read_source_file(const char *rel)
 }
 
 /* derecho-sample.cfg: strictly valid, every schema key written in its
- * section with the schema's default, profiles only with defaults too. */
+ * section with the schema's default, profiles only with defaults too; the
+ * profile-only keys (no default) in the commented example profile. */
 START_TEST(sample_config_matches_schema)
 {
     char *text = read_source_file("derecho-sample.cfg");
@@ -225,6 +240,14 @@ START_TEST(sample_config_matches_schema)
                   "%d: %s/%s: %s", err.line, err.section, err.key, err.msg);
     for (size_t i = 0; i < conf_schema_count(); i++) {
         const struct conf_option *o = conf_schema_get(i);
+        if (o->flags & CONF_OPT_PROFILE_ONLY) {
+            /* No default to write: shown in the example profile. */
+            char line[128];
+            snprintf(line, sizeof(line), "\n# %s = ", o->key);
+            ck_assert_msg(strstr(text, line), "%s missing from the sample",
+                          o->key);
+            continue;
+        }
         if (!o->default_value)
             continue;
         enum conf_source src;

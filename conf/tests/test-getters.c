@@ -24,7 +24,8 @@ START_TEST(defaults_come_from_the_schema)
         const struct conf_option *o = conf_schema_get(i);
         const char *v;
         int rc = conf_get_string(c, o->section, o->key, &v);
-        if (o->flags & CONF_OPT_OBSOLETE) {
+        /* Obsolete keys have no value; profile-only keys none until set. */
+        if (o->flags & (CONF_OPT_OBSOLETE | CONF_OPT_PROFILE_ONLY)) {
             ck_assert_int_eq(rc, -ENOENT);
             continue;
         }
@@ -137,6 +138,16 @@ START_TEST(schema_lookup)
     for (size_t i = 0; i < sizeof(must) / sizeof(must[0]); i++)
         ck_assert_msg(conf_schema_find(must[i][0], must[i][1]), "%s/%s",
                       must[i][0], must[i][1]);
+    /* The profile-only keys: found in any profile, in no fixed section. */
+    static const char *const shape[] = {"num_shards", "min_nodes", "max_nodes"};
+    for (size_t i = 0; i < 3; i++) {
+        o = conf_schema_find("SUBGROUP/ANY", shape[i]);
+        ck_assert_ptr_nonnull(o);
+        ck_assert_uint_eq(o->flags, CONF_OPT_PROFILE_ONLY);
+        ck_assert_int_eq(o->type, CONF_TYPE_UINT);
+        ck_assert_ptr_null(o->default_value);
+        ck_assert_ptr_null(conf_schema_find("DERECHO", shape[i]));
+    }
     /* Never lose data by default. */
     ck_assert_str_eq(conf_schema_find("PERS", "reset")->default_value, "false");
 }
@@ -453,6 +464,46 @@ START_TEST(profile_fallback_order)
 }
 END_TEST
 
+/* num_shards, min_nodes, max_nodes: profile keys with no [DERECHO] key
+ * behind them and no default. */
+START_TEST(profile_only_keys)
+{
+    struct log_capture cap = {0};
+    int rc;
+    struct conf_error err;
+    struct conf *c = load_text("[DERECHO]\nnum_shards = 5\n"
+                               "[SUBGROUP/DEFAULT]\nmin_nodes = 2\n"
+                               "[SUBGROUP/SHARDED]\nnum_shards = 3\n"
+                               "max_nodes = 4\n",
+                               false, &cap, &rc, &err);
+    ck_assert_int_eq(rc, 0);
+    /* [DERECHO] num_shards is an unknown key (a warning), never used. */
+    ck_assert_int_eq(cap.warnings, 1);
+    ck_assert_ptr_nonnull(strstr(cap.last, "num_shards"));
+    uint64_t v;
+    ck_assert_int_eq(conf_get_u64(c, "SUBGROUP/SHARDED", "num_shards", &v), 0);
+    ck_assert_uint_eq(v, 3);
+    ck_assert_int_eq(conf_get_u64(c, "SUBGROUP/SHARDED", "min_nodes", &v), 0);
+    ck_assert_uint_eq(v, 2); /* from [SUBGROUP/DEFAULT] */
+    ck_assert_int_eq(conf_get_u64(c, "SUBGROUP/SHARDED", "max_nodes", &v), 0);
+    ck_assert_uint_eq(v, 4);
+    /* Not set in the profile nor in DEFAULT: no default, no [DERECHO]. */
+    ck_assert_int_eq(conf_get_u64(c, "SUBGROUP/OTHER", "num_shards", &v),
+                     -ENOENT);
+    ck_assert_int_eq(conf_get_u64(c, "SUBGROUP/OTHER", "max_nodes", &v),
+                     -ENOENT);
+    ck_assert_int_eq(conf_get_u64(c, "DERECHO", "num_shards", &v), 0);
+    ck_assert_uint_eq(v, 5);
+    conf_destroy(c);
+    /* Strict mode accepts them in a profile. */
+    c = load_text("[SUBGROUP/A]\nnum_shards = 4096\nmin_nodes = 1\n"
+                  "max_nodes = 4294967295\n",
+                  true, NULL, &rc, &err);
+    ck_assert_msg(rc == 0, "%s", err.msg);
+    conf_destroy(c);
+}
+END_TEST
+
 START_TEST(profile_value_beats_command_line_legacy_key)
 {
     /* Fallback happens only when a profile does not set the key, whatever
@@ -521,6 +572,7 @@ Suite *getters_suite(void)
     tc = tcase_create("precedence");
     tcase_add_test(tc, later_file_wins_and_failed_load_keeps_state);
     tcase_add_test(tc, profile_fallback_order);
+    tcase_add_test(tc, profile_only_keys);
     tcase_add_test(tc, profile_value_beats_command_line_legacy_key);
     tcase_add_test(tc, several_objects_coexist);
     tcase_add_test(tc, options_size_checked);

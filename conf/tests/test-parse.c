@@ -143,6 +143,17 @@ START_TEST(error_wrong_type_and_range)
                  "gms_port", "out of range [1, 65535]");
     expect_error("[DERECHO]\ngms_port = 0\n", -ERANGE, 2, "DERECHO", "gms_port",
                  "out of range");
+    /* The profile-only shape keys are checked at load like any other. */
+    expect_error("[SUBGROUP/S]\nnum_shards = 0\n", -ERANGE, 2, "SUBGROUP/S",
+                 "num_shards", "0 is out of range [1, 4096]");
+    expect_error("[SUBGROUP/S]\nnum_shards = 4097\n", -ERANGE, 2, "SUBGROUP/S",
+                 "num_shards", "out of range [1, 4096]");
+    expect_error("[SUBGROUP/DEFAULT]\nmin_nodes = two\n", -EINVAL, 2,
+                 "SUBGROUP/DEFAULT", "min_nodes", "unsigned decimal integer");
+    expect_error("[SUBGROUP/S]\nmax_nodes = 4294967296\n", -ERANGE, 2,
+                 "SUBGROUP/S", "max_nodes", "out of range [1, 4294967295]");
+    expect_error("[SUBGROUP/S]\nmin_nodes = -1\n", -EINVAL, 2, "SUBGROUP/S",
+                 "min_nodes", "unsigned");
     expect_error("[DERECHO]\nlocal_id = 99999999999999999999999\n", -ERANGE, 2,
                  "DERECHO", "local_id", "out of range");
     expect_error("[PERS]\nreset = maybe\n", -EINVAL, 2, "PERS", "reset",

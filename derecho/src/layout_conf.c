@@ -32,9 +32,15 @@ int derecho_layout_spec_add_profile_subgroup(
                                i == 0 ? DERECHO_MAX_SHARDS : UINT32_MAX, &v[i]);
         if (rc)
             return derecho__fail(err, rc, "[%s] %s: %s", section, keys[i],
-                                 rc == -ENOENT ? "not set"
-                                               : derecho_strerror(rc));
+                                 rc == -ENOENT
+                                     ? "not set (in the profile or in "
+                                       "[SUBGROUP/DEFAULT])"
+                                     : derecho_strerror(rc));
     }
+    if (v[2] < v[1])
+        return derecho__fail(
+            err, -EINVAL, "[%s] max_nodes (%llu) is below min_nodes (%llu)",
+            section, (unsigned long long)v[2], (unsigned long long)v[1]);
     struct derecho_shard_policy p;
     derecho_shard_policy_init(&p);
     p.min_nodes = (uint32_t)v[1];
@@ -43,9 +49,8 @@ int derecho_layout_spec_add_profile_subgroup(
     int rc = derecho_layout_spec_add_subgroup(spec, type_index, (uint32_t)v[0],
                                               &p, subgroup_index);
     if (rc)
-        return derecho__fail(
-            err, rc, "[%s]: %s%s", section, derecho_strerror(rc),
-            rc == -EINVAL ? " (max_nodes below min_nodes?)" : "");
+        return derecho__fail(err, rc, "[%s]: %s", section,
+                             derecho_strerror(rc));
     return 0;
 }
 

@@ -478,6 +478,64 @@ START_TEST(profile_subgroup_from_conf)
 }
 END_TEST
 
+/* The shape keys are in libconf's schema (profile-only, no default): a bad
+ * value is refused when the file is loaded, naming the key; max_nodes
+ * below min_nodes is refused by the call, naming both; [SUBGROUP/DEFAULT]
+ * supplies what the profile does not set. */
+START_TEST(profile_subgroup_bad_values)
+{
+    const struct conf_option *o = conf_schema_find("SUBGROUP/X", "num_shards");
+    ck_assert_ptr_nonnull(o);
+    ck_assert_uint_eq(o->max_u, DERECHO_MAX_SHARDS);
+    static const char *const bad[][2] = {
+        {"[SUBGROUP/S]\nnum_shards = 0\n", "out of range"},
+        {"[SUBGROUP/S]\nnum_shards = 5000\n", "out of range"},
+        {"[SUBGROUP/S]\nmin_nodes = many\n", "unsigned decimal integer"},
+        {"[SUBGROUP/DEFAULT]\nmax_nodes = 0\n", "out of range"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct conf *c = NULL;
+        ck_assert_int_eq(conf_new(NULL, &c, NULL), 0);
+        struct conf_error cerr;
+        ck_assert_int_lt(
+            conf_load_buffer(c, "t.cfg", bad[i][0], strlen(bad[i][0]), &cerr),
+            0);
+        ck_assert_int_eq(cerr.line, 2);
+        ck_assert_msg(strstr(cerr.msg, bad[i][1]), "%s", cerr.msg);
+        conf_destroy(c);
+    }
+    struct conf *c = td_conf("[SUBGROUP/DEFAULT]\nmin_nodes = 2\n"
+                             "max_nodes = 2\n"
+                             "[SUBGROUP/WIDE]\nnum_shards = 1\n"
+                             "[SUBGROUP/BACKWARDS]\nnum_shards = 1\n"
+                             "min_nodes = 3\n");
+    struct derecho_layout_spec *spec = spec_with_type("A");
+    struct derecho_error err;
+    uint32_t sg = 9;
+    ck_assert_int_eq(
+        derecho_layout_spec_add_profile_subgroup(spec, 0, c, "WIDE", &sg, &err),
+        0);
+    ck_assert_uint_eq(sg, 0);
+    ck_assert_int_eq(derecho_layout_spec_add_profile_subgroup(
+                         spec, 0, c, "BACKWARDS", &sg, &err),
+                     -EINVAL);
+    ck_assert_msg(strstr(err.msg, "max_nodes (2) is below min_nodes (3)"), "%s",
+                  err.msg);
+    ck_assert_int_eq(derecho_layout_spec_add_profile_subgroup(
+                         spec, 0, c, "NOWHERE", &sg, &err),
+                     -ENOENT);
+    ck_assert_msg(strstr(err.msg, "num_shards: not set"), "%s", err.msg);
+    ck_assert_uint_eq(derecho_layout_spec_num_subgroups(spec), 1);
+    const uint32_t m[] = {1, 2};
+    struct derecho_layout *l = NULL;
+    ck_assert_int_eq(derecho_layout_compute(spec, m, 2, NULL, &l, NULL), 0);
+    EXPECT(l, 0, 0, 1, 2);
+    derecho_layout_destroy(l);
+    derecho_layout_spec_destroy(spec);
+    conf_destroy(c);
+}
+END_TEST
+
 struct alloc_log {
     int calls;
     bool saw_prev;
@@ -580,6 +638,7 @@ TCase *tc_layout(void)
     tcase_add_test(tc, compute_refuses_bad_members);
     tcase_add_test(tc, fingerprint_follows_the_declaration);
     tcase_add_test(tc, profile_subgroup_from_conf);
+    tcase_add_test(tc, profile_subgroup_bad_values);
     tcase_add_test(tc, application_allocator);
     return tc;
 }

@@ -81,15 +81,22 @@ enum conf_type {
 #define CONF_OPT_PROFILE 0x1u    /* also valid in [SUBGROUP/NAME] profiles */
 #define CONF_OPT_DEPRECATED 0x2u /* old name of conf_option.alias_of */
 #define CONF_OPT_OBSOLETE 0x4u   /* accepted with a warning, ignored */
+/* Valid only in [SUBGROUP/NAME] profiles, with no [DERECHO] key behind it
+ * (num_shards, min_nodes, max_nodes): the entry's section is
+ * "SUBGROUP/DEFAULT" and it has no default, so a getter finds a value only
+ * when the profile or [SUBGROUP/DEFAULT] sets one (else -ENOENT). */
+#define CONF_OPT_PROFILE_ONLY 0x8u
 
 /* One known option.  Entries live in a constant table inside the library and
  * stay valid for the life of the process. */
 struct conf_option {
-    const char *section; /* "DERECHO", "RDMA", "PERS", "LOGGER", "LAYOUT" */
+    const char *section; /* "DERECHO", "RDMA", "PERS", "LOGGER", "LAYOUT";
+                            "SUBGROUP/DEFAULT" for CONF_OPT_PROFILE_ONLY */
     const char *key;
     enum conf_type type;
     /* The default as text, parsed like a file value; NULL for deprecated or
-     * obsolete entries, which have no value of their own. */
+     * obsolete entries, which have no value of their own, and for
+     * CONF_OPT_PROFILE_ONLY entries, which must be set where used. */
     const char *default_value;
     /* Allowed range (inclusive) for INT, UINT, SIZE and for the items of a
      * LIST of UINT; ignored for other types. */
@@ -119,7 +126,7 @@ CONF_EXPORT const struct conf_option *conf_schema_get(size_t i);
 
 /* The entry for key in section, or NULL when unknown.  section may be a
  * profile "SUBGROUP/NAME", which finds the DERECHO entries flagged
- * CONF_OPT_PROFILE. */
+ * CONF_OPT_PROFILE and the entries flagged CONF_OPT_PROFILE_ONLY. */
 CONF_EXPORT const struct conf_option *conf_schema_find(const char *section,
                                                        const char *key);
 
