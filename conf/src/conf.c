@@ -398,13 +398,25 @@ int conf__stage(struct conf *c, struct conf__entries *staged,
     return entries_push(staged, where, key, alias);
 }
 
-/* The cross-option rules, on the effective values of c (the staged load
- * included): a suspicion timeout shorter than CONF_MIN_SUSPECT_HEARTBEATS
- * heartbeats suspects members that are merely slow.  The error points at
- * whichever of the two keys this load set. */
+/* The rules a value's range cannot say, on the effective values of c (the
+ * staged load included): RDMA/cq_data_limit is 0, 4 or 8; a suspicion
+ * timeout shorter than CONF_MIN_SUSPECT_HEARTBEATS heartbeats suspects
+ * members that are merely slow.  The error points at the key this load
+ * set. */
 static int check_rules(const struct conf *c, const struct conf__entries *staged,
                        struct conf_error *err)
 {
+    uint64_t cq = 0;
+    if (conf_get_u64(c, "RDMA", "cq_data_limit", &cq) == 0 && cq != 0 &&
+        cq != 4 && cq != 8) {
+        const struct conf__entry *at =
+            entries_find(staged, "RDMA", "cq_data_limit");
+        conf__set_error(err, at ? at->file : NULL, at ? at->line : 0, "RDMA",
+                        "cq_data_limit", at ? at->arg : NULL,
+                        "%llu: expected 0 (the provider's size), 4 or 8",
+                        (unsigned long long)cq);
+        return -EINVAL;
+    }
     uint64_t hb, suspect;
     if (conf_get_u64(c, "DERECHO", "heartbeat_ms", &hb) != 0 ||
         conf_get_u64(c, "DERECHO", "sst_poll_cq_timeout_ms", &suspect) != 0)

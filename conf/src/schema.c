@@ -198,6 +198,10 @@ static const struct conf_option schema[] = {
          "send requests in flight per connection"),
     UINT("RDMA", "rx_depth", "256", 1, 1048576,
          "receive requests in flight per connection"),
+    UINT("RDMA", "cq_data_limit", "0", 0, 8,
+         "bytes of remote completion data used: 0 what the provider carries "
+         "(8 on tcp, 4 on verbs), 4 or 8 (fab_options.cq_data_limit; the "
+         "same in every member)"),
     /* ---- PERS ---- */
     STR("PERS", "file_path", ".plog", "folder of the persistent logs"),
     STR("PERS", "ramdisk_path", "/dev/shm/volatile_t",

@@ -273,6 +273,47 @@ START_TEST(suspicion_at_least_three_heartbeats)
 }
 END_TEST
 
+/* RDMA/cq_data_limit (fab_options.cq_data_limit): 0, 4 or 8 only, with
+ * file:line or the argument; a failed load changes nothing. */
+START_TEST(cq_data_limit_values)
+{
+    struct conf *c = new_conf(NULL, true);
+    struct conf_error err;
+    uint64_t v;
+    ck_assert_int_eq(conf_get_u64(c, "RDMA", "cq_data_limit", &v), 0);
+    ck_assert_uint_eq(v, 0);
+    static const char *const bad[] = {"1", "3", "5", "7"};
+    for (size_t i = 0; i < 4; i++) {
+        char text[64];
+        snprintf(text, sizeof(text), "[RDMA]\n\ncq_data_limit = %s\n", bad[i]);
+        ck_assert_int_eq(conf_load_buffer(c, "f.cfg", text, strlen(text), &err),
+                         -EINVAL);
+        ck_assert_str_eq(err.file, "f.cfg");
+        ck_assert_int_eq(err.line, 3);
+        ck_assert_str_eq(err.key, "cq_data_limit");
+        ck_assert_ptr_nonnull(strstr(err.msg, "expected 0"));
+    }
+    const char *over = "[RDMA]\ncq_data_limit = 16\n";
+    ck_assert_int_eq(conf_load_buffer(c, "f.cfg", over, strlen(over), &err),
+                     -ERANGE);
+    ck_assert_int_eq(conf_get_u64(c, "RDMA", "cq_data_limit", &v), 0);
+    ck_assert_uint_eq(v, 0);
+    const char *four = "[RDMA]\ncq_data_limit = 4\n";
+    ck_assert_int_eq(conf_load_buffer(c, "f.cfg", four, strlen(four), &err), 0);
+    struct args a;
+    args_init(&a, (const char *const[]){"app", "--RDMA/cq_data_limit=2", NULL});
+    ck_assert_int_eq(conf_parse_args(c, &a.argc, a.argv, &err), -EINVAL);
+    ck_assert_str_eq(err.arg, "--RDMA/cq_data_limit=2");
+    args_fini(&a);
+    args_init(&a, (const char *const[]){"app", "--RDMA/cq_data_limit=8", NULL});
+    ck_assert_int_eq(conf_parse_args(c, &a.argc, a.argv, &err), 0);
+    args_fini(&a);
+    ck_assert_int_eq(conf_get_u64(c, "RDMA", "cq_data_limit", &v), 0);
+    ck_assert_uint_eq(v, 8);
+    conf_destroy(c);
+}
+END_TEST
+
 START_TEST(defaults_agree_with_the_libraries)
 {
     struct conf *c = new_conf(NULL, false);
@@ -312,6 +353,7 @@ Suite *contract_suite(void)
     tcase_add_test(tc, callback_calls_back);
     tcase_add_test(tc, suspicion_at_least_three_heartbeats);
     tcase_add_test(tc, defaults_agree_with_the_libraries);
+    tcase_add_test(tc, cq_data_limit_values);
     suite_add_tcase(s, tc);
     return s;
 }

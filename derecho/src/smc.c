@@ -1235,17 +1235,21 @@ int derecho__smc_create(const struct conf *c,
         no_safety = false;
     s->partition_safety = !no_safety;
     const char *provider = "tcp", *domain = NULL;
+    uint64_t cq_data = 0; /* libconf allows 0, 4 or 8 */
     if (rc == 0) {
         if (conf_get_string(c, "RDMA", "provider", &provider) != 0)
             provider = "tcp";
         if (conf_get_string(c, "RDMA", "domain", &domain) != 0)
             domain = NULL;
+        if (conf_get_u64_range(c, "RDMA", "cq_data_limit", 0, 8, &cq_data) != 0)
+            cq_data = 0;
     }
     if (rc == 0) {
         struct fab_options fo;
         fab_options_init(&fo);
         fo.provider = provider;
         fo.domain = domain && *domain ? domain : NULL;
+        fo.cq_data_limit = (size_t)cq_data;
         fo.node_id = me->node_id;
         fo.listen_addr = me->ip;
         fo.port = me->sst_port;
@@ -1259,6 +1263,13 @@ int derecho__smc_create(const struct conf *c,
             derecho__fail(err, rc == -EADDRINUSE ? -EADDRINUSE : rc,
                           "group: fab pool on %s:%u (sst_port): %s", me->ip,
                           me->sst_port, ferr.msg);
+        struct fab_pool_info pi;
+        fab_pool_get_info(s->pool, &pi);
+        if (rc == 0)
+            slog(s, LOG_INFO,
+                 "pool on %s:%u (sst_port): provider %s, %zu bytes of "
+                 "completion data",
+                 me->ip, me->sst_port, pi.provider, pi.cq_data_size);
     }
     if (rc == 0) {
         s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

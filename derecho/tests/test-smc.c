@@ -82,6 +82,20 @@ static void on_deliver(void *ctx, uint32_t subgroup, uint32_t shard,
 
 static uint16_t ports[6];
 
+/* Set by a test before start(): the log line every member must write (at
+ * LOG_INFO), and how many members wrote it. */
+static const char *want_log = NULL;
+static atomic_int saw_log;
+
+static void check_log(void *ctx, int level, const char *module, const char *msg)
+{
+    (void)ctx;
+    (void)level;
+    (void)module;
+    if (want_log && strstr(msg, want_log))
+        atomic_fetch_add(&saw_log, 1);
+}
+
 /* Suspicion timeout 500 ms, as the vs_stress cases below (VS_TEST_SUSPECT):
  * the default 100 ms falsely suspected a member starved by CI's other
  * tests, and a view change then broke a case's assumptions. */
@@ -109,6 +123,10 @@ static void start(struct member *m, uint32_t id,
     o.deliver_ctx = m;
     o.join_timeout_ms = 20000;
     o.log_level = getenv("DERECHO_TEST_VERBOSE") ? LOG_DEBUG : LOG_ERR;
+    if (want_log) {
+        o.log = check_log;
+        o.log_level = LOG_INFO;
+    }
     struct derecho_error err;
     int rc = derecho_group_create(m->conf, spec, &o, &m->g, &err);
     ck_assert_msg(rc == 0, "member %u: %s", id, err.msg);
@@ -524,7 +542,14 @@ START_TEST(rdmc_large_messages_in_one_order)
 {
     struct derecho_layout_spec *spec = entire_view(DERECHO_MODE_ORDERED);
     struct member ms[3];
-    three_with(ms, spec, RDMC_CONF);
+    /* Run 1: every pool limited to 4 bytes of completion data
+     * ([RDMA] cq_data_limit, as verbs carries): SST and RDMC words take
+     * their 4-byte layout, and each member says so in its log. */
+    if (_i == 1)
+        want_log = "4 bytes of completion data";
+    three_with(ms, spec,
+               _i == 1 ? RDMC_CONF "[RDMA]\ncq_data_limit = 4\n" : RDMC_CONF);
+    ck_assert_int_eq(atomic_load(&saw_log), _i == 1 ? 3 : 0);
     size_t max = 0;
     ck_assert_int_eq(derecho_send_max_size(ms[0].g, 0, &max), 0);
     ck_assert_uint_eq(max, 256);
@@ -625,7 +650,7 @@ TCase *tc_smc(void)
     tcase_add_test(tc, idle_senders_do_not_hold_back_delivery);
     tcase_add_test(tc, unordered_delivers_on_receipt);
     tcase_add_test(tc, send_errors_and_full_window);
-    tcase_add_test(tc, rdmc_large_messages_in_one_order);
+    tcase_add_loop_test(tc, rdmc_large_messages_in_one_order, 0, 2);
     tcase_add_test(tc, rdmc_window_and_unordered);
     return tc;
 }
@@ -1091,6 +1116,17 @@ START_TEST(vs_stress_rdmc_sender_killed_mid_stream)
 }
 END_TEST
 
+/* The same with every member's pool limited to 4 bytes of completion
+ * data ([RDMA] cq_data_limit = 4, as verbs carries): the RDMC path, its
+ * wedge at the view's end and the SST all use their 4-byte words. */
+START_TEST(vs_stress_rdmc_cq_data_4)
+{
+    vs_conf = VS_RDMC;
+    extra_conf = "--RDMA/cq_data_limit=4";
+    run_vs_signal(3, 300, "100,200000,3000,150000", "all", 2, SIGKILL, 40);
+}
+END_TEST
+
 /* Unordered over RDMC as well: a member killed while every member sends
  * large messages; RDMC relays a message through members, so a survivor
  * downstream of the killed one can miss a message another survivor
@@ -1136,6 +1172,7 @@ TCase *tc_vs(void)
     tcase_add_test(tc, vs_stress_rdmc_one_sender_border_sizes);
     tcase_add_test(tc, vs_stress_rdmc_ring_reuse);
     tcase_add_test(tc, vs_stress_rdmc_sender_killed_mid_stream);
+    tcase_add_test(tc, vs_stress_rdmc_cq_data_4);
     return tc;
 }
 

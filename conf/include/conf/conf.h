@@ -110,10 +110,11 @@ struct conf_option {
     const char *description;       /* one line */
 };
 
-/* Cross-option rule checked when a load completes (file, buffer or
- * command line): DERECHO/sst_poll_cq_timeout_ms (the suspicion timeout)
- * must be at least CONF_MIN_SUSPECT_HEARTBEATS times DERECHO/heartbeat_ms,
- * else the load fails with -EINVAL and changes nothing. */
+/* Rules checked when a load completes (file, buffer or command line),
+ * else the load fails with -EINVAL and changes nothing:
+ * DERECHO/sst_poll_cq_timeout_ms (the suspicion timeout) must be at least
+ * CONF_MIN_SUSPECT_HEARTBEATS times DERECHO/heartbeat_ms, and
+ * RDMA/cq_data_limit must be 0, 4 or 8. */
 #define CONF_MIN_SUSPECT_HEARTBEATS 3
 
 /* Number of entries of the schema table (deprecated and obsolete included).
