@@ -3,8 +3,15 @@
 # "Benchmarks"): the parent passes the signal to its members, each leaves
 # the group through derecho_group_destroy, and everything exits 128 + 15
 # within a bound, leaving no process behind.
-# Usage: test-signal.sh NODES PROGRAM ARGS... [:: PROGRAM ARGS...]...
-#   (one run per PROGRAM; NODES members each)
+# Usage: test-signal.sh NODES [@OPTION...] PROGRAM ARGS...
+#                              [:: [@OPTION...] PROGRAM ARGS...]...
+#   (one run per PROGRAM; NODES members each, plus the parent).  Options
+#   of a run:
+#   @after=start   signal as soon as the processes exist (set-up)
+#   @after=TEXT    signal as soon as the program's stdout holds TEXT
+#                  (default: 2 s after the processes exist, mid-traffic)
+#   @file=SIZE     make a sparse file of SIZE (truncate -s) and pass its
+#                  path wherever an argument is @FILE@
 set -u
 nodes=$1
 shift
@@ -21,8 +28,18 @@ fail=0
 in_session() { ps -e -o sid= | awk -v s="$1" '$1 == s' | wc -l; }
 
 run_one() {
-    local name
-    name=$(basename "$1")
+    local after="" name
+    local -a argv=()
+    for a in "$@"; do
+        case "$a" in
+        @after=*) after=${a#@after=} ;;
+        @file=*) truncate -s "${a#@file=}" "$tmp/file" ;;
+        @FILE@) argv+=("$tmp/file") ;;
+        *) argv+=("$a") ;;
+        esac
+    done
+    set -- "${argv[@]}"
+    name="$(basename "$1")${after:+ (signal after: $after)}"
     setsid "$@" >"$tmp/out" 2>"$tmp/err" &
     local pid=$!
     sid=$pid
@@ -30,6 +47,8 @@ run_one() {
     if [[ "$(ps -o sid= -p "$pid" | tr -d ' ')" != "$pid" ]]; then
         echo "FAIL $name: not in its own session"
         fail=1
+        kill -KILL "$pid"
+        sid=
         return
     fi
     # Wait (bounded) until the members are running, then give the group
@@ -38,7 +57,22 @@ run_one() {
         [[ $(in_session "$sid") -ge $((nodes + 1)) ]] && break
         sleep 0.1
     done
-    sleep 2
+    if [[ -z "$after" ]]; then
+        sleep 2
+    elif [[ "$after" != start ]]; then
+        for _ in $(seq 3000); do
+            grep -qF -- "$after" "$tmp/out" && break
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.02
+        done
+        if ! grep -qF -- "$after" "$tmp/out"; then
+            echo "FAIL $name: \"$after\" never came on stdout"
+            fail=1
+            pkill -KILL -s "$sid"
+            sid=
+            return
+        fi
+    fi
     kill -TERM "$pid"
     local rc=0 t0=$SECONDS
     for _ in $(seq 600); do
@@ -48,6 +82,8 @@ run_one() {
     if kill -0 "$pid" 2>/dev/null; then
         echo "FAIL $name: still running 60 s after SIGTERM"
         fail=1
+        pkill -KILL -s "$sid"
+        sid=
         return
     fi
     wait "$pid"
@@ -66,6 +102,7 @@ run_one() {
         echo "ok $name: left in $((SECONDS - t0)) s"
     fi
     sid=
+    rm -f "$tmp/file"
 }
 
 args=()

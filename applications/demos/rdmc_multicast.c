@@ -10,6 +10,15 @@
  * sender) and sends the file as one message.  Each receiver hashes what it
  * got and reports the hash through a pipe; the sender prints one line per
  * receiver and exits 0 when all match.
+ *
+ * SIGINT/SIGTERM stop it cleanly at any moment (before, during or after
+ * the transfer): the sender passes the signal to its receivers, every
+ * process destroys its group and pool, the sender reaps the receivers and
+ * exits 128 + signal, and nothing is printed on stderr.  The signals are
+ * blocked in every thread (the libraries' threads inherit the mask) and
+ * read from a signalfd wherever the demo waits, so no handler installed
+ * by a library (libfabric's PSM dependency installs its own for SIGINT and
+ * SIGTERM when it is loaded) ever runs for them.
  */
 #include <rdmc/rdmc.h>
 
@@ -21,6 +30,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -46,11 +58,68 @@ struct progress {
     uint64_t hash;
 };
 
+/* The stop signal read from the signalfd (0: none yet), and the fd. */
+static atomic_int stop_sig;
+static int sig_fd = -1;
+
+/* Whether a stop was asked: read, or still pending for this process (a
+ * library thread learns of a peer that stopped before our main thread
+ * read its own signal from the same Ctrl-C). */
+static bool stopping(void)
+{
+    sigset_t pending;
+    return atomic_load(&stop_sig) != 0 ||
+           (sigpending(&pending) == 0 && (sigismember(&pending, SIGINT) == 1 ||
+                                          sigismember(&pending, SIGTERM) == 1));
+}
+
+/* Blocks SIGINT and SIGTERM in this thread (before any other exists, so in
+ * all) and opens the signalfd that reports them. */
+static int block_stop_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
+        return -errno;
+    sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    return sig_fd < 0 ? -errno : 0;
+}
+
+/* Waits up to timeout_ms for fd (-1: none) to be readable.  Returns 1
+ * readable, 0 timeout, -EINTR once a stop signal was read (stop_sig). */
+static int wait_readable(int fd, int timeout_ms)
+{
+    if (atomic_load(&stop_sig))
+        return -EINTR;
+    struct pollfd p[2] = {{.fd = sig_fd, .events = POLLIN},
+                          {.fd = fd, .events = POLLIN}};
+    int n = poll(p, fd >= 0 ? 2 : 1, timeout_ms);
+    if (n > 0 && p[0].revents) {
+        struct signalfd_siginfo si;
+        if (read(sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+            atomic_store(&stop_sig, (int)si.ssi_signo);
+            return -EINTR;
+        }
+    }
+    return n > 0 && fd >= 0 && p[1].revents ? 1 : 0;
+}
+
+/* 128 + the stop signal (read from the signalfd if still pending). */
+static int stopped_status(void)
+{
+    if (!atomic_load(&stop_sig))
+        wait_readable(-1, 0);
+    return 128 + atomic_load(&stop_sig);
+}
+
 static void log_errors(void *ctx, int level, const char *module,
                        const char *msg)
 {
     (void)ctx;
-    if (level <= LOG_WARNING)
+    /* Peers leaving after a stop signal is the stop, not an error. */
+    if (level <= LOG_WARNING && !stopping())
         fprintf(stderr, "[%d] %s: %s\n", (int)getpid(), module, msg);
 }
 
@@ -74,19 +143,22 @@ static void on_failure(void *ctx, struct rdmc_group *g, uint32_t node,
      * closing) is how the demo ends, not a failure worth a word. */
     if (atomic_load(&p->done))
         return;
-    fprintf(stderr, "member %u failed: %s\n", node, rdmc_strerror(reason));
+    if (!stopping())
+        fprintf(stderr, "member %u failed: %s\n", node, rdmc_strerror(reason));
     atomic_store(&p->failed, 1);
 }
 
+/* Waits for the message (0), a failure (-EIO), a stop signal (-EINTR)
+ * or timeout_s (-ETIMEDOUT). */
 static int wait_done(struct progress *p, int timeout_s)
 {
     for (int i = 0; i < timeout_s * 1000; i++) {
         if (atomic_load(&p->done))
             return 0;
         if (atomic_load(&p->failed))
-            return -EIO;
-        struct timespec ts = {0, 1000 * 1000};
-        nanosleep(&ts, NULL);
+            return stopping() ? -EINTR : -EIO;
+        if (wait_readable(-1, 1) == -EINTR)
+            return -EINTR;
     }
     return -ETIMEDOUT;
 }
@@ -121,8 +193,10 @@ static int join(const struct demo *d, int rank, struct progress *p,
     rc =
         rdmc_group_create(*pool, members, (size_t)d->procs, &o, &cbs, p, group);
     if (rc) {
-        fprintf(stderr, "group: %s\n", rdmc_strerror(rc));
+        if (!stopping())
+            fprintf(stderr, "group: %s\n", rdmc_strerror(rc));
         fab_pool_destroy(*pool);
+        *pool = NULL;
     }
     return rc;
 }
@@ -133,16 +207,22 @@ static int receiver(const struct demo *d, int rank, int report_fd, int leave_fd)
     struct fab_pool *pool;
     struct rdmc_group *g;
     if (join(d, rank, &p, &pool, &g))
-        return 1;
+        return stopping() ? stopped_status() : 1;
     int rc = wait_done(&p, 120);
     uint64_t hash = rc ? 0 : p.hash;
-    if (write(report_fd, &hash, sizeof(hash)) != sizeof(hash))
+    if (rc != -EINTR && write(report_fd, &hash, sizeof(hash)) != sizeof(hash))
         rc = -EIO;
+    /* The sender says when to leave (a byte, or EOF when it is gone). */
+    int r = rc == -EINTR ? -EINTR : wait_readable(leave_fd, 120000);
     char go;
-    if (read(leave_fd, &go, 1) < 0) /* the sender says when to leave */
+    if (r == 1 && read(leave_fd, &go, 1) < 0)
         rc = -EIO;
+    if (r == -EINTR)
+        rc = -EINTR;
     rdmc_group_destroy(g);
     fab_pool_destroy(pool);
+    if (rc == -EINTR)
+        return stopped_status();
     return rc ? 1 : 0;
 }
 
@@ -246,6 +326,10 @@ int main(int argc, char **argv)
         usage(stderr);
         return 64;
     }
+    if (block_stop_signals() != 0) {
+        perror("signals");
+        return 1;
+    }
     uint8_t *data = read_file(argv[optind], &d.size);
     if (!data) {
         fprintf(stderr, "cannot read %s\n", argv[optind]);
@@ -253,56 +337,114 @@ int main(int argc, char **argv)
     }
     if (pick_ports(d.ports, d.procs)) {
         perror("ports");
+        free(data);
         return 1;
     }
     int report[MAX_PROCS][2], leave[MAX_PROCS][2];
     pid_t pids[MAX_PROCS];
+    int started = 1;
+    /* The receivers share a process group of their own, so that a stop
+     * reaches all of them at once (killpg): one receiver leaving first
+     * would otherwise look like a failure to another not yet told. */
+    pid_t group = 0;
     for (int r = 1; r < d.procs; r++) {
         if (pipe(report[r]) || pipe(leave[r])) {
             perror("pipe");
-            return 1;
+            break;
         }
         pids[r] = fork();
-        if (pids[r] == 0)
+        if (pids[r] == 0) {
+            setpgid(0, group);
+            /* Only this receiver's own ends: then the sender's end closing
+             * (the sender gone) reads as EOF here. */
+            for (int k = 1; k < r; k++) {
+                close(report[k][0]);
+                close(leave[k][1]);
+            }
+            close(report[r][0]);
+            close(leave[r][1]);
             _exit(receiver(&d, r, report[r][1], leave[r][0]));
+        }
+        close(report[r][1]);
+        close(leave[r][0]);
+        if (pids[r] < 0) {
+            perror("fork");
+            close(report[r][0]);
+            close(leave[r][1]);
+            break;
+        }
+        setpgid(pids[r], group); /* both sides: no race with the child */
+        if (group == 0)
+            group = pids[r];
+        started++;
     }
+    int bad = started < d.procs;
     struct progress p = {0};
-    struct fab_pool *pool;
-    struct rdmc_group *g;
-    if (join(&d, 0, &p, &pool, &g))
-        return 1;
+    struct fab_pool *pool = NULL;
+    struct rdmc_group *g = NULL;
+    if (!bad && join(&d, 0, &p, &pool, &g))
+        bad = 1;
     uint64_t want = XXH3_64bits(data, d.size);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = rdmc_send(g, data, d.size, NULL);
-    if (rc == 0)
-        rc = wait_done(&p, 120);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) +
-                  (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    printf("sent %zu bytes of %s to %d receivers with %s in %.3f s, "
-           "xxh3 %016llx\n",
-           d.size, argv[optind], d.procs - 1, rdmc_algorithm_name(d.alg), secs,
-           (unsigned long long)want);
-    int bad = rc ? 1 : 0;
-    for (int r = 1; r < d.procs; r++) {
+    if (!bad && !stopping()) {
+        printf("sending %zu bytes to %d receivers\n", d.size, d.procs - 1);
+        fflush(stdout);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int rc = rdmc_send(g, data, d.size, NULL);
+        if (rc == 0)
+            rc = wait_done(&p, 120);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double secs = (double)(t1.tv_sec - t0.tv_sec) +
+                      (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        if (rc != -EINTR)
+            printf("sent %zu bytes of %s to %d receivers with %s in %.3f s, "
+                   "xxh3 %016llx\n",
+                   d.size, argv[optind], d.procs - 1,
+                   rdmc_algorithm_name(d.alg), secs, (unsigned long long)want);
+        bad = rc != 0;
+    }
+    for (int r = 1; r < started && !stopping(); r++) {
         uint64_t got = 0;
-        if (read(report[r][0], &got, sizeof(got)) != sizeof(got))
+        if (wait_readable(report[r][0], 120000) != 1 ||
+            read(report[r][0], &got, sizeof(got)) != sizeof(got))
             got = 0;
+        if (stopping())
+            break;
         printf("receiver %d: xxh3 %016llx %s\n", r, (unsigned long long)got,
                got == want ? "OK" : "MISMATCH");
         bad += got != want;
+    }
+    /* Let the receivers leave: a byte each, or on a stop the signal. */
+    int sig = stopping() ? stopped_status() - 128 : 0;
+    if (sig && group > 0)
+        killpg(group, sig);
+    for (int r = 1; !sig && r < started; r++)
         if (write(leave[r][1], "x", 1) != 1)
             bad++;
-    }
-    for (int r = 1; r < d.procs; r++) {
-        int status;
-        waitpid(pids[r], &status, 0);
-        if (!WIFEXITED(status) || WEXITSTATUS(status))
+    for (int r = 1; r < started; r++) {
+        int status = 0;
+        pid_t w;
+        for (int t = 0;
+             (w = waitpid(pids[r], &status, WNOHANG)) == 0 && t < 30000;
+             t += 10) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        if (w == 0) { /* stuck for 30 s: not a clean stop any more */
+            fprintf(stderr, "receiver %d did not leave; killed\n", r);
+            kill(pids[r], SIGKILL);
+            waitpid(pids[r], &status, 0);
             bad++;
+        } else if (!sig && (!WIFEXITED(status) || WEXITSTATUS(status))) {
+            bad++;
+        }
+        close(report[r][0]);
+        close(leave[r][1]);
     }
     rdmc_group_destroy(g);
     fab_pool_destroy(pool);
     free(data);
+    if (sig || stopping())
+        return stopped_status();
     return bad ? 1 : 0;
 }
