@@ -117,7 +117,7 @@ static int run_member(struct conf *c, long nodes, long selector, long messages,
     o.log_level = LOG_ERR;
     struct derecho_group *g = NULL;
     struct derecho_error err;
-    if (!spec || derecho_group_create(c, spec, &o, &g, &err) != 0) {
+    if (!spec || bench_group_create(c, spec, &o, &g, &err) != 0) {
         if (!bench_stopped()) /* a join cut short by a stop signal */
             fprintf(stderr, "bandwidth_test: %s\n", spec ? err.msg : "layout");
         derecho_layout_spec_destroy(spec);

@@ -68,7 +68,25 @@ static inline int bench_free_ports(uint16_t *ports, int n)
  * the waits below return early, the send loops stop, and the member goes
  * out through derecho_group_destroy (a clean leave: the others see a
  * leave, not a failure) and exits 128 + signal.  A --spawn parent passes
- * the signal on to its members and reaps them. */
+ * the signal on to its members and reaps them.
+ *
+ * Two things made a member take 20-70 s to exit under load (the
+ * programs-signal bound is 60 s):
+ *  - libfabric's PSM dependency (libinfinipath) installs its own handlers
+ *    for SIGINT and SIGTERM when it is loaded, and they do not end the
+ *    process: a member that got the parent's signal before main()
+ *    installed ours went on (joined, waited 60 s for a full view) until
+ *    the parent killed it after 30 s.  So bench_spawn starts members with
+ *    both signals blocked, and bench_catch_stop_signals unblocks them only
+ *    once our handler is in place (a signal that came meanwhile is then
+ *    delivered to it).
+ *  - a member still in derecho_group_create (joining a contact that has
+ *    already left retries until join_timeout_ms, then the first view's
+ *    set-up waits for members that are leaving) does not see the signal.
+ *    It is no member yet from its own side, so there is nothing to leave:
+ *    bench_group_create has the handler end the process right away
+ *    (_exit(128 + signal)); the others, if the leader admitted it, see
+ *    it fail instead of leave. */
 
 static inline volatile sig_atomic_t *bench_stop_flag(void)
 {
@@ -76,9 +94,18 @@ static inline volatile sig_atomic_t *bench_stop_flag(void)
     return &sig;
 }
 
+/* Set while derecho_group_create runs (bench_group_create). */
+static inline volatile sig_atomic_t *bench_creating_flag(void)
+{
+    static volatile sig_atomic_t creating;
+    return &creating;
+}
+
 static inline void bench_on_stop_signal(int sig)
 {
     *bench_stop_flag() = sig;
+    if (*bench_creating_flag())
+        _exit(128 + sig);
 }
 
 /* The stop signal received, 0 none. */
@@ -87,8 +114,16 @@ static inline int bench_stopped(void)
     return *bench_stop_flag();
 }
 
+static inline void bench_stop_signal_set(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+}
+
 /* Installs the handler for SIGINT and SIGTERM (no SA_RESTART: a poll or
- * sleep in progress returns EINTR). */
+ * sleep in progress returns EINTR), then unblocks both (a --spawn member
+ * starts with them blocked). */
 static inline void bench_catch_stop_signals(void)
 {
     struct sigaction sa;
@@ -97,6 +132,48 @@ static inline void bench_catch_stop_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigset_t set;
+    bench_stop_signal_set(&set);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
+/* libderecho's log lines as its default logger writes them ("derecho:
+ * error: ..."), none once a stop signal came: the others leaving, or
+ * failing in the middle of a view change, is then the stop itself. */
+static inline void bench_log(void *ctx, int level, const char *module,
+                             const char *msg)
+{
+    (void)ctx;
+    if (bench_stopped())
+        return;
+    const char *name = level <= LOG_CRIT      ? "critical"
+                       : level == LOG_ERR     ? "error"
+                       : level == LOG_WARNING ? "warning"
+                       : level == LOG_DEBUG   ? "debug"
+                                              : "info";
+    fprintf(stderr, "%s: %s: %s\n", module, name, msg);
+}
+
+/* derecho_group_create (logging through bench_log unless o names its own
+ * logger), during which a stop signal ends the process at once (see
+ * above); not called at all once a stop signal came (-EINTR, err says
+ * so). */
+static inline int bench_group_create(const struct conf *c,
+                                     const struct derecho_layout_spec *spec,
+                                     const struct derecho_group_options *o,
+                                     struct derecho_group **g,
+                                     struct derecho_error *err)
+{
+    struct derecho_group_options opts = *o;
+    if (!opts.log)
+        opts.log = bench_log;
+    *bench_creating_flag() = 1;
+    int rc =
+        bench_stopped() ? -EINTR : derecho_group_create(c, spec, &opts, g, err);
+    *bench_creating_flag() = 0;
+    if (rc == -EINTR && err)
+        snprintf(err->msg, sizeof(err->msg), "stopped before joining");
+    return rc;
 }
 
 /* status, or 128 + the stop signal once one arrived. */
@@ -261,6 +338,11 @@ static inline int bench_spawn(struct bench_children *c, int n, int noverrides,
         for (int j = 0; j < nargs; j++)
             argv[k++] = args[j];
         argv[k] = NULL;
+        /* The member starts with SIGINT/SIGTERM blocked (the mask
+         * survives exec) until its own handler is in place. */
+        sigset_t stop, old;
+        bench_stop_signal_set(&stop);
+        sigprocmask(SIG_BLOCK, &stop, &old);
         pid_t pid = fork();
         if (pid == 0) {
             dup2(out[1], 1);
@@ -268,6 +350,7 @@ static inline int bench_spawn(struct bench_children *c, int n, int noverrides,
             execv("/proc/self/exe", argv);
             _exit(127);
         }
+        sigprocmask(SIG_SETMASK, &old, NULL);
         free(argv);
         close(out[1]);
         close(in[0]);
