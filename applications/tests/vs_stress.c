@@ -255,7 +255,7 @@ int main(int argc, char **argv)
     /* The derecho programs' start (overrides before --, --help, the
      * config); vs_stress has no --spawn/--member. */
     struct bench_cmdline cl;
-    int early = bench_startup("vs_stress", usage, &argc, argv, &cl);
+    int early = bench_startup("vs_stress", usage, false, &argc, argv, &cl);
     if (early == 64)
         usage(stderr);
     if (early >= 0)

@@ -198,14 +198,9 @@ out:
 int main(int argc, char **argv)
 {
     struct bench_cmdline cl;
-    int early = bench_startup("bandwidth_test", usage, &argc, argv, &cl);
+    int early = bench_startup("bandwidth_test", usage, true, &argc, argv, &cl);
     if (early >= 0)
         return early;
-    bench_catch_stop_signals();
-    char **overrides = cl.overrides;
-    int noverrides = cl.noverrides;
-    struct conf *c = cl.conf;
-    bool spawn = cl.spawn, member = cl.member;
     int k = cl.first_arg;
     long v[4];
     int nv = 0;
@@ -218,23 +213,23 @@ int main(int argc, char **argv)
     if (bad || v[0] < 1 || v[0] > BENCH_MAX_NODES || v[1] < 0 || v[1] > 2 ||
         v[2] < 0 || v[3] < 0 || v[3] > 1) {
         usage(stderr);
-        conf_destroy(c);
-        free(overrides);
+        bench_cmdline_fini(&cl);
         return 64;
     }
     int status;
-    if (!spawn) {
-        status = run_member(c, v[0], v[1], v[2], v[3], member);
+    if (!cl.spawn) {
+        status = run_member(cl.conf, v[0], v[1], v[2], v[3], cl.member);
     } else {
         struct bench_children ch;
-        status =
-            bench_spawn(&ch, (int)v[0], noverrides, overrides, 4, argv + k);
+        status = bench_spawn(&ch, (int)v[0], cl.noverrides, cl.overrides, 4,
+                             argv + k);
         if (status == 0)
             status = bench_collect(&ch);
         if (status == 0) {
             uint64_t size = 0, window = 0;
-            conf_get_size(c, "SUBGROUP/DEFAULT", "max_payload_size", &size);
-            conf_get_u64(c, "SUBGROUP/DEFAULT", "window_size", &window);
+            conf_get_size(cl.conf, "SUBGROUP/DEFAULT", "max_payload_size",
+                          &size);
+            conf_get_u64(cl.conf, "SUBGROUP/DEFAULT", "window_size", &window);
             double med, min, max, gmed, gmin, gmax, rmed, rmin, rmax, nmed,
                 nmin, nmax;
             bench_stats(&ch, "msgs_per_s", &med, &min, &max);
@@ -255,7 +250,6 @@ int main(int argc, char **argv)
             status = bench_exit_status(1);
         }
     }
-    conf_destroy(c);
-    free(overrides);
+    bench_cmdline_fini(&cl);
     return status;
 }

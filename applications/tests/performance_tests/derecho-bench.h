@@ -491,14 +491,18 @@ struct bench_cmdline {
     int first_arg;
 };
 
-/* Parses the command line shared by the derecho benchmarks.  Returns -1
- * when main() goes on with *cl filled, else the exit status: 0 after
- * --help (usage on stdout), 64 when the config cannot be loaded (one line
- * on stderr naming prog), 1 when out of memory. */
+/* Parses the command line shared by the derecho benchmarks; with
+ * catch_stop, first installs the SIGINT/SIGTERM handler
+ * (bench_catch_stop_signals; vs_stress has its own).  Returns -1 when
+ * main() goes on with *cl filled (bench_cmdline_fini frees it), else the
+ * exit status: 0 after --help (usage on stdout), 64 when the config cannot
+ * be loaded (one line on stderr naming prog), 1 when out of memory. */
 static inline int bench_startup(const char *prog, void (*usage)(FILE *),
-                                int *argc, char **argv,
+                                bool catch_stop, int *argc, char **argv,
                                 struct bench_cmdline *cl)
 {
+    if (catch_stop)
+        bench_catch_stop_signals();
     memset(cl, 0, sizeof(*cl));
     int dashes = -1;
     for (int i = 1; i < *argc; i++)
@@ -540,6 +544,12 @@ static inline int bench_startup(const char *prog, void (*usage)(FILE *),
     }
     cl->first_arg = k;
     return -1;
+}
+
+static inline void bench_cmdline_fini(struct bench_cmdline *cl)
+{
+    conf_destroy(cl->conf);
+    free(cl->overrides);
 }
 
 #endif

@@ -206,14 +206,9 @@ out:
 int main(int argc, char **argv)
 {
     struct bench_cmdline cl;
-    int early = bench_startup("latency_test", usage, &argc, argv, &cl);
+    int early = bench_startup("latency_test", usage, true, &argc, argv, &cl);
     if (early >= 0)
         return early;
-    bench_catch_stop_signals();
-    char **overrides = cl.overrides;
-    int noverrides = cl.noverrides;
-    struct conf *c = cl.conf;
-    bool spawn = cl.spawn, member = cl.member;
     int k = cl.first_arg;
     long nodes = 0, messages = 0;
     bool pingpong = false, bad = argc - k != 3;
@@ -228,22 +223,22 @@ int main(int argc, char **argv)
     }
     if (bad) {
         usage(stderr);
-        conf_destroy(c);
-        free(overrides);
+        bench_cmdline_fini(&cl);
         return 64;
     }
     int status;
-    if (!spawn) {
-        status = run_member(c, nodes, pingpong, messages, member);
+    if (!cl.spawn) {
+        status = run_member(cl.conf, nodes, pingpong, messages, cl.member);
     } else {
         struct bench_children ch;
-        status =
-            bench_spawn(&ch, (int)nodes, noverrides, overrides, 3, argv + k);
+        status = bench_spawn(&ch, (int)nodes, cl.noverrides, cl.overrides, 3,
+                             argv + k);
         if (status == 0)
             status = bench_collect(&ch);
         if (status == 0) {
             uint64_t size = 0;
-            conf_get_size(c, "SUBGROUP/DEFAULT", "max_payload_size", &size);
+            conf_get_size(cl.conf, "SUBGROUP/DEFAULT", "max_payload_size",
+                          &size);
             double p50, p50min, p50max, p99, p99min, p99max, rss, rmin, rmax,
                 idle, imin, imax;
             bench_stats(&ch, "us_p50", &p50, &p50min, &p50max);
@@ -260,7 +255,6 @@ int main(int argc, char **argv)
             status = bench_exit_status(1);
         }
     }
-    conf_destroy(c);
-    free(overrides);
+    bench_cmdline_fini(&cl);
     return status;
 }

@@ -209,14 +209,9 @@ static double one_run(int n, int noverrides, char **overrides, char **args,
 int main(int argc, char **argv)
 {
     struct bench_cmdline cl;
-    int early = bench_startup("view_change", usage, &argc, argv, &cl);
+    int early = bench_startup("view_change", usage, true, &argc, argv, &cl);
     if (early >= 0)
         return early;
-    bench_catch_stop_signals();
-    char **overrides = cl.overrides;
-    int noverrides = cl.noverrides;
-    struct conf *c = cl.conf;
-    bool spawn = cl.spawn;
     int k = cl.first_arg;
     long v[2];
     int nv = 0;
@@ -239,18 +234,17 @@ int main(int argc, char **argv)
     if (bad || v[0] < 2 || v[0] > BENCH_MAX_NODES || v[1] < 1 ||
         v[1] > MAX_RUNS) {
         usage(stderr);
-        conf_destroy(c);
-        free(overrides);
+        bench_cmdline_fini(&cl);
         return 64;
     }
     int status = 0;
-    if (!spawn) {
-        status = run_member(c, v[0]);
+    if (!cl.spawn) {
+        status = run_member(cl.conf, v[0]);
     } else {
         double ms[MAX_RUNS];
         int good = 0;
         for (long r = 0; r < v[1] && !bench_stopped(); r++) {
-            double x = one_run((int)v[0], noverrides, overrides, argv + k,
+            double x = one_run((int)v[0], cl.noverrides, cl.overrides, argv + k,
                                leader, sigstop);
             if (x >= 0)
                 ms[good++] = x;
@@ -270,7 +264,6 @@ int main(int argc, char **argv)
                    leader ? "leader" : "member", sigstop ? "sigstop" : "kill9");
         }
     }
-    conf_destroy(c);
-    free(overrides);
+    bench_cmdline_fini(&cl);
     return status;
 }
