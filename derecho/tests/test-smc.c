@@ -96,9 +96,9 @@ static void check_log(void *ctx, int level, const char *module, const char *msg)
         atomic_fetch_add(&saw_log, 1);
 }
 
-/* Suspicion timeout 500 ms, as the vs_stress cases below (VS_TEST_SUSPECT):
- * the default 100 ms falsely suspected a member starved by CI's other
- * tests, and a view change then broke a case's assumptions. */
+/* Suspicion timeout TD_SUSPECT_MS, as the vs_stress cases below: the
+ * default 100 ms falsely suspected a member starved by CI's other tests,
+ * and a view change then broke a case's assumptions. */
 static void start(struct member *m, uint32_t id,
                   const struct derecho_layout_spec *spec, const char *extra)
 {
@@ -106,7 +106,7 @@ static void start(struct member *m, uint32_t id,
     snprintf(text, sizeof(text),
              "[DERECHO]\nlocal_id = %u\nlocal_ip = 127.0.0.1\n"
              "gms_port = %u\nsst_port = %u\ncontact_ip = 127.0.0.1\n"
-             "contact_port = %u\nsst_poll_cq_timeout_ms = 500\n"
+             "contact_port = %u\nsst_poll_cq_timeout_ms = " TD_SUSPECT_MS "\n"
              "[SUBGROUP/DEFAULT]\nwindow_size = 4\n"
              "max_smc_payload_size = 256\n%s",
              id, ports[2 * id], ports[2 * id + 1], ports[0],
@@ -703,14 +703,9 @@ static int others_status = 0;
  * once sig_member got its signal and that file appears, hook_member gets
  * SIGKILL. */
 static const char *hook_env = NULL;
-/* Every member's suspicion timeout in these tests, unless a test gives its
- * own (a later override wins): the default 100 ms is five heartbeats, and
- * with five members' threads (more under ASan) and CI's other tests on two
- * cores a member can wait that long for a CPU and be falsely suspected.
- * The cases here are about failures the test causes, not about the
- * default timeout (vs_stress_configured_suspect_timeout checks that the
- * configured value is used). */
-#define VS_TEST_SUSPECT "--DERECHO/sst_poll_cq_timeout_ms=500"
+/* Every member's suspicion timeout is TD_SUSPECT_MS unless a test gives
+ * its own (td_vs_member_args; vs_stress_configured_suspect_timeout checks
+ * that the configured value is used). */
 static int hook_member = -1;
 /* A config override every member gets (NULL: none), and, after a SIGSTOP,
  * the ms from the signal until member 0's log showed the view without the
@@ -759,61 +754,39 @@ static void run_vs_signal(int n, int messages, const char *sizes,
     ck_assert_int_eq(th_tmpdir(dir, sizeof(dir)), 0);
     struct th_procs p;
     th_procs_init(&p);
-    char args[8][10][128];
+    char args[8][2][128];
     char logs[8][600];
+    struct td_vs_args ma[8];
     for (int i = 0; i < n; i++) {
-        snprintf(args[i][0], 128, "--DERECHO/local_id=%d", i);
-        snprintf(args[i][1], 128, "--DERECHO/gms_port=%u", port[2 * i]);
-        snprintf(args[i][2], 128, "--DERECHO/sst_port=%u", port[2 * i + 1]);
-        snprintf(args[i][3], 128, "--DERECHO/contact_port=%u", port[0]);
-        snprintf(args[i][4], 128, "%d", n);
-        snprintf(args[i][5], 128, "%d", messages);
+        snprintf(args[i][0], 128, "%d", n);
+        snprintf(args[i][1], 128, "%d", messages);
         snprintf(logs[i], sizeof(logs[i]), "%s/m%d.log", dir, i);
-        const char *argv[] = {vs,
-                              args[i][0],
-                              args[i][1],
-                              args[i][2],
-                              args[i][3],
-                              "--DERECHO/local_ip=127.0.0.1",
-                              "--DERECHO/contact_ip=127.0.0.1",
-                              vs_conf ? vs_conf
-                                      : "--DERECHO/local_ip=127.0.0.1",
-                              "--",
-                              "--nodes",
-                              args[i][4],
-                              "--messages",
-                              args[i][5],
-                              "--sizes",
-                              sizes,
-                              "--senders",
-                              senders,
-                              "--log",
-                              logs[i],
-                              NULL};
+        const char *xargv[32];
+        int na = 0;
+        xargv[na++] = vs;
+        td_vs_member_args(&ma[i], i, port, "127.0.0.1", "127.0.0.1", xargv,
+                          &na);
+        if (extra_conf)
+            xargv[na++] = extra_conf;
+        if (vs_conf)
+            xargv[na++] = vs_conf;
+        const char *const opts[] = {
+            "--",  "--nodes",   args[i][0], "--messages", args[i][1], "--sizes",
+            sizes, "--senders", senders,    "--log",      logs[i]};
+        for (size_t a = 0; a < sizeof(opts) / sizeof(opts[0]); a++)
+            xargv[na++] = opts[a];
+        if (vs_unordered)
+            xargv[na++] = "--unordered";
+        xargv[na] = NULL;
         char hook_file[600];
         snprintf(hook_file, sizeof(hook_file), "%s/hook", dir);
         if (hook_env && i == hook_member)
             setenv(hook_env, hook_file, 1);
-        /* The extra override goes before "--" (argv[7]). */
-        const char *xargv[24];
-        size_t na = 0;
-        for (size_t a = 0; argv[a]; a++) {
-            if (a == 7)
-                xargv[na++] = VS_TEST_SUSPECT;
-            if (a == 7 && extra_conf)
-                xargv[na++] = extra_conf;
-            xargv[na++] = argv[a];
-        }
-        if (vs_unordered)
-            xargv[na++] = "--unordered";
-        xargv[na] = NULL;
         ck_assert_int_ge(th_spawn_exec(&p, vs, xargv), 0);
         if (hook_env)
             unsetenv(hook_env);
-        if (i + 1 < n) {
-            struct timespec ts = {0, 300000000}; /* the 0.3 s */
-            nanosleep(&ts, NULL);
-        }
+        if (i + 1 < n)
+            td_vs_spacing();
     }
     if (sig_member >= 0) {
         /* Once its log shows a view (it is in the group) and enough

@@ -74,15 +74,10 @@ static void vs_start_at(struct vs_run *r, int id, const char *ns,
 {
     ck_assert(id >= 0 && id < VS_MAX && r->idx[id] < 0);
     const char *vs = env_path("VS_STRESS");
-    char a[6][128], script[800];
+    char script[800];
+    struct td_vs_args a;
     char *extra = strdup(conf_extra), *o = strdup(opts);
     ck_assert(extra && o);
-    snprintf(a[0], 128, "--DERECHO/local_id=%d", id);
-    snprintf(a[1], 128, "--DERECHO/gms_port=%u", r->port[2 * id]);
-    snprintf(a[2], 128, "--DERECHO/sst_port=%u", r->port[2 * id + 1]);
-    snprintf(a[3], 128, "--DERECHO/contact_port=%u", r->port[0]);
-    snprintf(a[4], 128, "--DERECHO/local_ip=%s", ip);
-    snprintf(a[5], 128, "--DERECHO/contact_ip=%s", contact_ip);
     /* The shell only redirects stderr, then becomes vs_stress (same pid:
      * signals reach it). */
     snprintf(script, sizeof(script), "exec \"$0\" \"$@\" 2>'%s'", r->err[id]);
@@ -98,13 +93,9 @@ static void vs_start_at(struct vs_run *r, int id, const char *ns,
     argv[k++] = "-c";
     argv[k++] = script;
     argv[k++] = vs;
-    for (int i = 0; i < 6; i++)
-        argv[k++] = a[i];
-    /* The suspicion timeout of these runs unless conf_extra gives one (a
-     * later override wins): the default 100 ms falsely suspects members
-     * waiting for a CPU when many members share CI's two cores; these
-     * cases are about the faults the test causes. */
-    argv[k++] = "--DERECHO/sst_poll_cq_timeout_ms=500";
+    /* Ports, addresses and TD_SUSPECT_MS unless conf_extra gives its own
+     * suspicion timeout (a later override wins). */
+    td_vs_member_args(&a, id, r->port, ip, contact_ip, argv, &k);
     add_words(extra, argv, &k, 64);
     argv[k++] = "--";
     add_words(o, argv, &k, 64);
