@@ -419,3 +419,29 @@ int th_main(int argc, char **argv, Suite *(*const suites[])(void),
     remove_tmproot();
     return failed == 0 ? 0 : 1;
 }
+
+/* ---- the options-size contract ------------------------------------------ */
+
+void th_check_options_sizes(const struct th_options_case *c,
+                            const size_t *bad_sizes, size_t n)
+{
+    enum { NEWER = 64 };
+    unsigned char *buf = calloc(1, c->struct_size + NEWER);
+    ck_assert_ptr_nonnull(buf);
+    for (size_t i = 0; i < n; i++) {
+        memset(buf, 0, c->struct_size + NEWER);
+        c->fill(buf, bad_sizes[i], c->ctx);
+        ck_assert_msg(c->try_use(buf, c->ctx) == -EINVAL,
+                      "options size %zu was not refused", bad_sizes[i]);
+    }
+    memset(buf, 0, c->struct_size + NEWER);
+    c->fill(buf, c->struct_size + NEWER, c->ctx);
+    ck_assert_msg(c->try_use(buf, c->ctx) == 0,
+                  "a newer caller's zeroed extra bytes were refused");
+    memset(buf, 0, c->struct_size + NEWER);
+    c->fill(buf, c->struct_size + NEWER, c->ctx);
+    buf[c->struct_size + 10] = 1;
+    ck_assert_msg(c->try_use(buf, c->ctx) == -EINVAL,
+                  "a newer caller's non-zero extra byte was accepted");
+    free(buf);
+}

@@ -141,6 +141,29 @@ void th_procs_kill_all(struct th_procs *procs);
 int th_count_fds(void);
 int th_count_threads(void);
 
+/* ---- the options-size contract (STYLE.md "Options structs") ------------ */
+
+/* How a suite's misuse test reaches one library's options struct. */
+struct th_options_case {
+    size_t struct_size; /* sizeof the options struct of this header */
+    /* Fills valid options at opts (struct_size bytes writable) and sets
+     * their size field to size. */
+    void (*fill)(void *opts, size_t size, void *ctx);
+    /* Calls the library with opts: returns its result (0 accepted; the
+     * callback checks and frees what was made, and that nothing was made
+     * on failure). */
+    int (*try_use)(void *opts, void *ctx);
+    void *ctx;
+};
+
+/* Checks, with ck_assert: each of the n bad_sizes is refused with
+ * -EINVAL; the struct at the start of a larger buffer whose extra bytes
+ * are zero, size covering the buffer (a caller built with a newer
+ * header), is accepted; the same with one extra byte not zero is refused
+ * with -EINVAL. */
+void th_check_options_sizes(const struct th_options_case *c,
+                            const size_t *bad_sizes, size_t n);
+
 /* ---- network ----------------------------------------------------------- */
 
 /* Finds n distinct TCP ports that are free on 127.0.0.1 at the time of the
