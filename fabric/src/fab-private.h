@@ -252,6 +252,7 @@ struct fab_pool {
      * progress_lock; changed under progress_lock + lock. */
     struct fab_conn **progress_conns;
     size_t n_progress, cap_progress;
+    size_t progress_next; /* fab_pool_progress starts here (progress_lock) */
     _Atomic bool failure_pending;
     struct fab_pool_stats stats;
 

@@ -310,6 +310,12 @@ static int drain_cq(struct fab_pool *pool, struct fab_conn *conn)
             else if (e[i].flags & FI_REMOTE_CQ_DATA)
                 fab__deliver_data(pool, conn, e[i].data); /* no receive */
         }
+        /* A short batch emptied the queue.  Reading it again would run the
+         * provider's progress once more (on tcp an epoll_wait, and a read
+         * of the completion signal the batch left) before the caller gets
+         * to answer what just arrived: the next pass does that, after. */
+        if (n < 16)
+            return handled;
     }
 }
 
@@ -346,9 +352,20 @@ int fab_pool_progress(struct fab_pool *pool)
     atomic_store(&pool->progress_owner, pthread_self());
     atomic_store(&pool->progress_owned, true);
     int total = 0;
-    /* The array may change only under progress_lock, which we hold. */
-    for (size_t i = 0; i < pool->n_progress; i++)
+    /* The array may change only under progress_lock, which we hold.  In
+     * turn from where the last call stopped, until a connection had
+     * completions: the caller reacts to them (posts an answer) before the
+     * idle connections behind it cost it a provider poll each; the next
+     * call starts after it, so none waits behind a busy one. */
+    size_t n = pool->n_progress;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (pool->progress_next + k) % n;
         total += drain_cq(pool, pool->progress_conns[i]);
+        if (total > 0) {
+            pool->progress_next = (i + 1) % n;
+            break;
+        }
+    }
     atomic_store(&pool->progress_owned, false);
     pthread_mutex_unlock(&pool->progress_lock);
     return total;

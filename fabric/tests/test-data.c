@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 struct data_user {
@@ -291,6 +292,94 @@ START_TEST(claim_rules)
 }
 END_TEST
 
+/* Words from two peers waiting at once: one fab_pool_progress call hands
+ * over one connection's and returns (the caller answers before the other
+ * connection costs it a provider poll), the next call the other's, a third
+ * finds nothing.  The pool's wait fd is an epoll set with one entry per
+ * connection's completion queue (docs/fab.md): both ready means both words
+ * are on their sockets. */
+struct hub_rec {
+    atomic_int calls;
+    uint32_t nodes[4];
+};
+
+static void hub_on_data(void *ctx, uint32_t node_id, uint64_t data)
+{
+    (void)data;
+    struct hub_rec *h = ctx;
+    int i = atomic_fetch_add(&h->calls, 1);
+    if (i < 4)
+        h->nodes[i] = node_id;
+}
+
+static bool both_queues_ready(void *arg)
+{
+    struct fab_pool *hub = arg;
+    struct epoll_event evs[8];
+    int n = epoll_wait(fab_pool_wait_fd(hub), evs, 8, 0);
+    int ready = 0;
+    for (int i = 0; i < n; i++)
+        ready += evs[i].data.ptr != NULL; /* NULL: the wake-up eventfd */
+    return ready == 2;
+}
+
+START_TEST(progress_returns_after_one_busy_connection)
+{
+    struct fab_pool *hub = pool_limit(1, 0);
+    struct fab_pool *w[2] = {pool_limit(2, 0), pool_limit(3, 0)};
+    struct hub_rec rec;
+    memset(&rec, 0, sizeof(rec));
+    const struct fab_user_callbacks cbs = {NULL, hub_on_data};
+    struct fab_user *uh, *uw[2];
+    struct fab_conn *ch[2], *cw[2];
+    struct fab_mr *src[2], *dst;
+    uint8_t sbuf[2][8] = {{0}}, dbuf[16];
+    ck_assert_int_eq(fab_user_create(hub, &cbs, &rec, &uh), 0);
+    ck_assert_int_eq(fab_mr_register(hub, dbuf, sizeof(dbuf),
+                                     FAB_ACCESS_LOCAL | FAB_ACCESS_REMOTE_WRITE,
+                                     &dst),
+                     0);
+    struct fab_mr_desc desc;
+    fab_mr_get_desc(dst, &desc);
+    for (int i = 0; i < 2; i++) {
+        struct fab_error err;
+        ck_assert_int_eq(fab_user_create(w[i], NULL, NULL, &uw[i]), 0);
+        ck_assert_msg(fab_borrow(uw[i], 1, "127.0.0.1", fab_pool_port(hub),
+                                 5000, &cw[i], &err) == 0,
+                      "%s", err.msg);
+        ck_assert_int_eq(
+            fab_borrow(uh, (uint32_t)i + 2, NULL, 0, 5000, &ch[i], NULL), 0);
+        ck_assert_int_eq(fab_mr_register(w[i], sbuf[i], sizeof(sbuf[i]),
+                                         FAB_ACCESS_LOCAL, &src[i]),
+                         0);
+    }
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(fab_writedata(cw[i], src[i], 0, 8, &desc,
+                                       (uint64_t)i * 8, (uint64_t)i + 1, 0,
+                                       NULL),
+                         0);
+    ck_assert_msg(th_wait_until(both_queues_ready, hub, 5000),
+                  "the words did not reach both sockets");
+    ck_assert_int_eq(fab_pool_progress(hub), 1);
+    ck_assert_int_eq(atomic_load(&rec.calls), 1);
+    ck_assert_int_eq(fab_pool_progress(hub), 1);
+    ck_assert_int_eq(atomic_load(&rec.calls), 2);
+    ck_assert_uint_ne(rec.nodes[0], rec.nodes[1]);
+    ck_assert_int_eq(fab_pool_progress(hub), 0);
+    for (int i = 0; i < 2; i++) {
+        fab_release(uh, ch[i]);
+        fab_release(uw[i], cw[i]);
+        fab_user_destroy(uw[i]);
+        fab_mr_destroy(src[i]);
+    }
+    fab_user_destroy(uh);
+    fab_mr_destroy(dst);
+    fab_pool_destroy(w[0]);
+    fab_pool_destroy(w[1]);
+    fab_pool_destroy(hub);
+}
+END_TEST
+
 /* A caller built against the first struct fab_options (no auth_key, no
  * cq_data_limit)
  * still creates a pool, with the provider's full CQ data. */
@@ -324,6 +413,7 @@ Suite *fab_data_suite(void)
     tcase_add_test(tc, four_byte_limit_refuses_wide_words);
     tcase_add_test(tc, claim_rules);
     tcase_add_test(tc, first_options_layout_accepted);
+    tcase_add_test(tc, progress_returns_after_one_busy_connection);
     suite_add_tcase(s, tc);
     return s;
 }

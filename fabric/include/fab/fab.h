@@ -264,9 +264,13 @@ struct fab_pool_stats {
 FAB_EXPORT void fab_pool_get_stats(struct fab_pool *pool,
                                    struct fab_pool_stats *stats);
 
-/* Drives every connection's completion queue once: reads completions and
- * dispatches them (struct fab_op.done, on_remote_data).  Returns the number
- * of completions handled (>= 0) or a negative errno.  Returns 0 at once when
+/* Drives the connections' completion queues in turn, from where the last
+ * call stopped, until one had completions: reads them and dispatches them
+ * (struct fab_op.done, on_remote_data), then returns, so the caller answers
+ * them before the other connections are polled (the next call starts
+ * after that connection: none waits behind a busy one).  A call that
+ * returns 0 polled every connection once.  Returns the number of
+ * completions handled (>= 0) or a negative errno.  Returns 0 at once when
  * another thread is progressing. */
 FAB_EXPORT int fab_pool_progress(struct fab_pool *pool);
 
