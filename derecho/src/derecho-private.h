@@ -302,6 +302,11 @@ size_t derecho__gms_committed(struct derecho__gms *m,
 /* The node id of the current leader as I see it (UINT32_MAX before the
  * first evaluation). */
 uint32_t derecho__gms_leader(struct derecho__gms *m);
+/* True once a change is committed here and every member I do not suspect
+ * holds that committed count in its row: any successor of mine then
+ * installs the same view (a leader tells a joiner its view only then).
+ * Any thread. */
+bool derecho__gms_commit_held(struct derecho__gms *m);
 
 /* ---- the RDMC path for large messages (rdmc_path.c) -----------------------
  * One object per view: the view's RDMC groups (one per sender of each

@@ -68,6 +68,7 @@ struct derecho__gms {
     int64_t hold_until_ms; /* test hook: commit no sooner */
     bool safety;           /* partition safety */
     const char *hook_path;
+    uint32_t hook_join; /* node id + 1: the hook waits for this join */
     bool hook_done;
     /* Set by the trigger, read by the group's thread. */
     atomic_uint committed;
@@ -148,6 +149,31 @@ static void append(struct derecho__gms *m, uint32_t kind,
     (*n)++;
 }
 
+/* The largest committed count in a row I do not suspect (0: none), its
+ * row's prefix copied into my list (n grows to cover it). */
+static uint64_t adopt_committed(struct derecho__gms *m, uint64_t *n)
+{
+    uint64_t best = 0;
+    uint32_t from = m->me;
+    for (uint32_t r = 0; r < m->n; r++) {
+        if (r == m->me || sst_suspects(m->t, m->me, r))
+            continue;
+        uint64_t rc = get(m, r, C_COMMITTED);
+        if (rc > best && rc <= get(m, r, C_NUM) &&
+            rc <= DERECHO__GMS_MAX_CHANGES) {
+            best = rc;
+            from = r;
+        }
+    }
+    if (best == 0)
+        return 0;
+    memcpy(list_of(m, m->me), list_of(m, from),
+           best * sizeof(struct derecho__gms_change));
+    if (*n < best)
+        *n = best;
+    return best;
+}
+
 /* The leader's turn. */
 static void lead(struct derecho__gms *m)
 {
@@ -160,18 +186,32 @@ static void lead(struct derecho__gms *m)
         for (uint32_t r = 0; r < m->n; r++) {
             if (r == me || sst_suspects(m->t, me, r))
                 continue;
-            uint64_t rn = get(m, r, C_NUM), rc = get(m, r, C_COMMITTED);
+            uint64_t rn = get(m, r, C_NUM);
             if (rn > n && rn <= DERECHO__GMS_MAX_CHANGES) {
                 memcpy(list_of(m, me), list_of(m, r),
                        rn * sizeof(struct derecho__gms_change));
                 n = rn;
             }
-            if (committed == 0 && rc > 0 && rc <= n)
-                committed = rc;
         }
         m->led_by = m->my_id + 1;
         atomic_store(&m->leader_id, m->my_id);
         changed = true;
+    }
+    if (committed == 0) {
+        /* A survivor that holds a commit of my predecessor's: that count
+         * and that row's prefix are the next view, whatever I proposed
+         * since (its count may arrive after I took over, its list longer
+         * than mine: its prefix is also a prefix of every list I could
+         * have copied, as the commit needed every live member's ack). */
+        uint64_t c = adopt_committed(m, &n);
+        if (c) {
+            committed = c;
+            set(m, C_NUM, n);
+            set(m, C_OWNER, m->my_id + 1);
+            set(m, C_ACK, ((uint64_t)(m->my_id + 1) << 32) | n);
+            set(m, C_COMMITTED, committed);
+            changed = true;
+        }
     }
     if (committed == 0) {
         for (uint32_t r = 0; r < m->n; r++) {
@@ -198,8 +238,12 @@ static void lead(struct derecho__gms *m)
         set(m, C_OWNER, m->my_id + 1);
         set(m, C_ACK, ((uint64_t)(m->my_id + 1) << 32) | n);
         bool failure = false;
-        for (uint64_t i = 0; i < n; i++)
-            failure |= list_of(m, me)[i].kind == DERECHO__GMS_FAIL;
+        for (uint64_t i = 0; i < n; i++) {
+            const struct derecho__gms_change *c = &list_of(m, me)[i];
+            failure |= m->hook_join ? c->kind == DERECHO__GMS_JOIN &&
+                                          c->node_id + 1 == m->hook_join
+                                    : c->kind == DERECHO__GMS_FAIL;
+        }
         if (m->hook_path && !m->hook_done && failure && committed == 0) {
             /* Test hook (DERECHO_TEST_PROPOSE_HOOK): the proposal is out,
              * the commit waits; the test kills me meanwhile. */
@@ -211,23 +255,17 @@ static void lead(struct derecho__gms *m)
          * my list; a survivor that holds a commit of my predecessor
          * gives me that count instead. */
         bool all = true;
-        uint64_t theirs = 0;
         for (uint32_t r = 0; r < m->n; r++) {
             if (r == me || sst_suspects(m->t, me, r))
                 continue;
             if (get(m, r, C_ACK) != (((uint64_t)(m->my_id + 1) << 32) | n))
                 all = false;
-            uint64_t rc = get(m, r, C_COMMITTED);
-            if (rc > theirs)
-                theirs = rc;
         }
         /* Never without a majority of the view (partition safety: a
          * minority, e.g. a resumed member that finds its connections
          * failed, learns it was removed or stops instead). */
         uint32_t live = sst_num_live(m->t);
-        if (theirs > 0 && theirs <= n) {
-            committed = theirs;
-        } else if (all && (2 * live > m->n || !m->safety)) {
+        if (all && (2 * live > m->n || !m->safety)) {
             if (m->hold_until_ms) {
                 if (!m->hook_done) {
                     m->hook_done = true;
@@ -364,6 +402,11 @@ int derecho__gms_start(struct sst_table *t, uint32_t my_id, bool safety,
      * holds its commit for 3 s (a test kills it meanwhile). */
     const char *hook = getenv("DERECHO_TEST_PROPOSE_HOOK");
     m->hook_path = hook && *hook ? hook : NULL;
+    /* ... or, with DERECHO_TEST_PROPOSE_HOOK_JOIN=<node id>, a proposal
+     * holding that node's join (instead of a failure). */
+    const char *hj = getenv("DERECHO_TEST_PROPOSE_HOOK_JOIN");
+    if (m->hook_path && hj && *hj)
+        m->hook_join = (uint32_t)strtoul(hj, NULL, 10) + 1;
     pthread_mutex_init(&m->lock, NULL);
     int rc = sst_predicate_add(t, needed, step, m, SST_RECURRENT, &m->pred);
     if (rc) {
@@ -416,4 +459,16 @@ uint32_t derecho__gms_leader(struct derecho__gms *m)
     if (!m)
         return UINT32_MAX;
     return atomic_load(&m->leader_id);
+}
+
+bool derecho__gms_commit_held(struct derecho__gms *m)
+{
+    unsigned k = atomic_load(&m->committed);
+    if (!k)
+        return false;
+    for (uint32_t r = 0; r < m->n; r++)
+        if (r != m->me && !sst_suspects(m->t, m->me, r) &&
+            get(m, r, C_COMMITTED) != k)
+            return false;
+    return true;
 }

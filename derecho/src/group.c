@@ -32,6 +32,14 @@
     50 /* joins within this of the first are one                               \
           view change (when more are in flight) */
 #define MAX_REDIRECTS 4
+/* A joiner whose leader died: how long it tries a leader it was
+ * redirected to (a dead one refuses at once), and its pause before
+ * starting again from the contact (the survivors replace the leader). */
+#define REDIRECT_CONNECT_MS 1000
+#define REJOIN_PAUSE_MS 100
+/* A leader tells a joiner its view once every live member holds the
+ * commit; it gives up (the joiner starts again) after this long. */
+#define COMMIT_HELD_MS 5000
 #define LEAVE_TIMEOUT_MS 5000 /* a graceful leave waits this long */
 /* Without a majority, a member waits this long for rows saying it was
  * removed (a resumed member: "expelled") before it stops "partitioned". */
@@ -191,8 +199,8 @@ static void stop_member(struct derecho_group *g, int reason);
  * callback. */
 static void gms_wake(void *ctx);
 
-static void install(struct derecho_group *g, struct derecho_view *v,
-                    const uint32_t *failed, size_t num_failed)
+static int install(struct derecho_group *g, struct derecho_view *v,
+                   const uint32_t *failed, size_t num_failed, bool joining)
 {
     /* The old view's epoch ends first (its last deliveries come before
      * the new view is announced to the application), then every member
@@ -210,7 +218,7 @@ static void install(struct derecho_group *g, struct derecho_view *v,
                  (long long)derecho_view_id(v));
             derecho_view_destroy(v);
             stop_member(g, why);
-            return;
+            return -ESHUTDOWN;
         }
         int rc = derecho__smc_view_start(g->smc, v, failed, num_failed, &sv);
         if (rc == 0) {
@@ -221,6 +229,16 @@ static void install(struct derecho_group *g, struct derecho_view *v,
                 glog(g, LOG_ERR,
                      "view %lld: no membership protocol in this view (%s)",
                      (long long)derecho_view_id(v), derecho_strerror(rc));
+        }
+        if (rc && !sv && joining && derecho_view_num_members(v) > 1) {
+            /* My first view, and no table with its other members: they
+             * gave up waiting for me (and remove me next).  Not
+             * installed: the joiner starts again. */
+            glog(g, LOG_WARNING,
+                 "join: view %lld: no table with its other members (%s)",
+                 (long long)derecho_view_id(v), derecho_strerror(rc));
+            derecho_view_destroy(v);
+            return rc;
         }
         if (rc)
             glog(g, LOG_ERR,
@@ -245,6 +263,7 @@ static void install(struct derecho_group *g, struct derecho_view *v,
         g->o.on_view(g->o.ctx, v);
     if (sv)
         derecho__smc_view_activate(g->smc, sv);
+    return 0;
 }
 
 static int send_encoded(int fd, int type, int (*encode)(const void *, void *),
@@ -530,9 +549,19 @@ static void view_change(struct derecho_group *g,
         stop_member(g, DERECHO_STOPPED_PARTITIONED);
         return;
     }
-    /* Joiners I admitted: the answer and the view. */
+    /* Joiners I admitted: the answer and the view, once every live member
+     * holds the commit (were I to die before, a successor that never saw
+     * it could commit another view with this id; a joiner told nothing
+     * starts again from its contact). */
+    bool held = !g->gms;
+    for (int64_t end = derecho__now_ms() + COMMIT_HELD_MS;
+         !held && g->batch_len > 0 && derecho__now_ms() < end;) {
+        held = derecho__gms_commit_held(g->gms);
+        if (!held)
+            poll(NULL, 0, 1);
+    }
     struct mutils_writer w;
-    bool enc = mutils_writer_init_growable(&w, 1024) == 0 &&
+    bool enc = held && mutils_writer_init_growable(&w, 1024) == 0 &&
                derecho_view_encode(next, &w) == 0;
     size_t kept = 0;
     for (size_t i = 0; i < g->batch_len; i++) {
@@ -559,7 +588,8 @@ static void view_change(struct derecho_group *g,
         close(g->batch[i].fd);
     }
     g->batch_len = kept;
-    mutils_writer_fini(&w);
+    if (held)
+        mutils_writer_fini(&w);
     char list[256] = "";
     size_t ll = 0;
     for (size_t i = 0; i < derecho_view_num_members(next) && ll < sizeof(list);
@@ -584,7 +614,7 @@ static void view_change(struct derecho_group *g,
         free(failed);
         return;
     }
-    install(g, next, failed, num_failed);
+    install(g, next, failed, num_failed, false);
     free(failed);
 }
 
@@ -664,10 +694,25 @@ static void group_round(struct derecho_group *g, struct pollfd *fds, bool *stop)
     }
     g->leader = g->gms && derecho__gms_leader(g->gms) == g->me.node_id;
     size_t nm = derecho_view_num_members(g->view);
+    size_t njoined = 0;
+    derecho_view_joined(g->view, &njoined);
+    if (!g->gms && nm > 1 && nm - 1 > njoined &&
+        derecho__smc_partition_safety(g->smc)) {
+        /* No table in this view, and some of the others were members of
+         * the previous view: they failed during its set-up, or gave up on
+         * me.  Alone I am no majority of it (a view of my own would split
+         * the group): stop.  (Only joiners that never set up a table,
+         * e.g. died, leave me the previous view's sole survivor: below.) */
+        glog(g, LOG_WARNING,
+             "view %lld: no other member set up its table: no majority",
+             (long long)derecho_view_id(g->view));
+        stop_member(g, DERECHO_STOPPED_PARTITIONED);
+        return;
+    }
     if (!g->gms && nm > 1) {
         /* No table in this view: every other member failed during its
-         * set-up (e.g. joiners that died).  The next view is without
-         * them. */
+         * set-up (joiners that died, or partition safety off).  The next
+         * view is without them. */
         glog(g, LOG_WARNING,
              "view %lld: no other member set up its table: next view "
              "without them",
@@ -781,22 +826,59 @@ static void *group_main(void *arg)
 /* ---- joining ----------------------------------------------------------------
  */
 
-static int join(struct derecho_group *g, const char *contact_ip,
-                uint16_t contact_port, struct derecho_view **view,
-                struct derecho_error *err)
+/* A join connection that its peer closed or reset unanswered. */
+static bool dropped(int rc)
 {
-    int64_t deadline = derecho__now_ms() + g->o.join_timeout_ms;
+    return rc == -ECONNRESET || rc == -EPIPE || rc == -ECONNABORTED ||
+           rc == -ENOTCONN;
+}
+
+/* Back to the contact after a pause (bounded by the deadline); returns the
+ * hop number to continue from (the loop's step makes it 0). */
+static int restart(const char *contact_ip, uint16_t contact_port, char *ip,
+                   size_t ip_size, uint16_t *port, int64_t deadline)
+{
+    int64_t left = deadline - derecho__now_ms();
+    poll(NULL, 0,
+         left < REJOIN_PAUSE_MS ? (left > 0 ? (int)left : 0) : REJOIN_PAUSE_MS);
+    derecho__copy_str(ip, ip_size, contact_ip);
+    *port = contact_port;
+    return -1;
+}
+
+static int join(struct derecho_group *g, const char *contact_ip,
+                uint16_t contact_port, int64_t deadline,
+                struct derecho_view **view, struct derecho_error *err)
+{
     char ip[DERECHO_MAX_IP + 1];
     derecho__copy_str(ip, sizeof(ip), contact_ip);
     uint16_t port = contact_port;
     struct derecho_join_request req = {.member = g->me,
                                        .fingerprint = g->fingerprint};
+    /* restarted: a leader dropped my request unanswered (it died before
+     * telling me a view), so a view that committed my join may list me
+     * until the next change removes me. */
+    bool restarted = false;
     for (int hop = 0; hop <= MAX_REDIRECTS; hop++) {
         int left = (int)(deadline - derecho__now_ms());
         if (left <= 0)
             break;
         int fd;
-        int rc = derecho_control_connect(ip, port, left, &fd);
+        /* A leader I was redirected to gets a short try: it may have died
+         * since the redirect (then: from the contact again). */
+        int rc = derecho_control_connect(
+            ip, port,
+            hop > 0 && left > REDIRECT_CONNECT_MS ? REDIRECT_CONNECT_MS : left,
+            &fd);
+        if (rc && hop > 0 && derecho__now_ms() < deadline) {
+            glog(g, LOG_WARNING,
+                 "join: cannot reach the leader %s:%u (%s): starting again "
+                 "from the contact",
+                 ip, port, derecho_strerror(rc));
+            hop = restart(contact_ip, contact_port, ip, sizeof(ip), &port,
+                          deadline);
+            continue;
+        }
         if (rc)
             return derecho__fail(err, rc, "join: cannot reach %s:%u: %s", ip,
                                  port, derecho_strerror(rc));
@@ -815,6 +897,17 @@ static int join(struct derecho_group *g, const char *contact_ip,
         if (rc == 0 && derecho_join_answer_decode(body, len, &ans) != 0)
             rc = -EPROTO;
         free(body);
+        if (rc && dropped(rc) && derecho__now_ms() < deadline) {
+            close(fd);
+            glog(g, LOG_WARNING,
+                 "join: %s:%u closed my connection unanswered (%s): starting "
+                 "again from the contact",
+                 ip, port, derecho_strerror(rc));
+            restarted = true;
+            hop = restart(contact_ip, contact_port, ip, sizeof(ip), &port,
+                          deadline);
+            continue;
+        }
         if (rc) {
             close(fd);
             return derecho__fail(err, rc, "join: no answer from %s:%u: %s", ip,
@@ -826,6 +919,18 @@ static int join(struct derecho_group *g, const char *contact_ip,
                  port, ans.leader_ip, ans.leader_port);
             memcpy(ip, ans.leader_ip, sizeof(ip));
             port = ans.leader_port;
+            continue;
+        }
+        if (ans.status == DERECHO_JOIN_REFUSED &&
+            ans.field == DERECHO_FIELD_NODE_ID && restarted &&
+            derecho__now_ms() < deadline) {
+            /* The view that committed my join (its leader died before
+             * telling me) lists me until the next change removes me. */
+            close(fd);
+            glog(g, LOG_INFO, "join: %s:%u still lists me (%s): retrying", ip,
+                 port, ans.reason);
+            hop = restart(contact_ip, contact_port, ip, sizeof(ip), &port,
+                          deadline);
             continue;
         }
         if (ans.status == DERECHO_JOIN_REFUSED) {
@@ -847,6 +952,20 @@ static int join(struct derecho_group *g, const char *contact_ip,
         if (rc == 0)
             rc = derecho_view_decode(body, len, g->me.node_id, view, err);
         free(body);
+        if (rc && dropped(rc) && derecho__now_ms() < deadline) {
+            /* Accepted, then dropped before the view: my leader died or
+             * could not confirm the commit (it tells a joiner only a view
+             * every live member holds). */
+            close(fd);
+            glog(g, LOG_WARNING,
+                 "join: %s:%u closed my connection before my view (%s): "
+                 "starting again from the contact",
+                 ip, port, derecho_strerror(rc));
+            restarted = true;
+            hop = restart(contact_ip, contact_port, ip, sizeof(ip), &port,
+                          deadline);
+            continue;
+        }
         if (rc == 0 && derecho_view_my_rank(*view) < 0) {
             derecho_view_destroy(*view);
             *view = NULL;
@@ -995,14 +1114,35 @@ int derecho_group_create(const struct conf *c,
     g->leader =
         strcmp(g->me.ip, contact_ip) == 0 && g->me.gms_port == contact_port;
     struct derecho_view *first = NULL;
-    if (g->leader)
+    if (g->leader) {
         rc = derecho_view_create(0, &g->me, 1, 0, NULL, spec, g->me.node_id,
                                  &first, err);
-    else
-        rc = join(g, contact_ip, contact_port, &first, err);
-    if (rc)
-        goto fail;
-    install(g, first, NULL, 0);
+        if (rc)
+            goto fail;
+        install(g, first, NULL, 0, false);
+    } else {
+        /* A joiner installs only a view a leader sent it, and only once
+         * its table with the view's other members is up: a view whose
+         * members gave up waiting for me (they remove me next) is not
+         * mine; I start again from the contact. */
+        int64_t deadline = derecho__now_ms() + g->o.join_timeout_ms;
+        for (;;) {
+            rc = join(g, contact_ip, contact_port, deadline, &first, err);
+            if (rc)
+                goto fail;
+            rc = install(g, first, NULL, 0, true);
+            if (rc == 0)
+                break;
+            if (rc == -ESHUTDOWN || derecho__now_ms() >= deadline) {
+                rc = derecho__fail(err, rc == -ESHUTDOWN ? -ESHUTDOWN : rc,
+                                   "join: my first view's table could not be "
+                                   "set up with its members: %s",
+                                   derecho_strerror(rc));
+                goto fail;
+            }
+            poll(NULL, 0, REJOIN_PAUSE_MS);
+        }
+    }
     rc = pthread_create(&g->thread, NULL, group_main, g);
     if (rc) {
         rc = derecho__fail(err, -rc, "group: cannot start its thread");

@@ -261,8 +261,19 @@ static void check_heartbeats(struct sst_table *t, int64_t now,
         if (hb != p->last_heartbeat || we_stalled || !armed) {
             p->last_heartbeat = hb;
             p->last_change_us = now;
-        } else if (now - p->last_change_us > timeout_us &&
-                   !atomic_load(&p->closed)) {
+            continue;
+        }
+        /* The time this check ran late (this process did not run) is not
+         * the peer's silence: a stop shorter than half the timeout, split
+         * across two ticks, must not make a resumed member time everyone
+         * out before its polling thread has read their heartbeats (it
+         * would publish suspicions of healthy members, who read them as
+         * their removal). */
+        if (lateness_us > 0)
+            p->last_change_us += lateness_us;
+        if (p->last_change_us > now)
+            p->last_change_us = now;
+        if (now - p->last_change_us > timeout_us && !atomic_load(&p->closed)) {
             sst__suspect(t, r, -ETIMEDOUT);
         }
     }
