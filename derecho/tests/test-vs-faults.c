@@ -6,7 +6,8 @@
  *    joiner refused, a layout provisioned only by joins, a sockets-provider
  *    smoke, the join timeout from the configuration, a partition between
  *    two network namespaces (root and iproute2 only; skipped otherwise);
- *  - stress: 16 members on 2 cores, 100 seeded fault schedules. */
+ *  - stress: 16 members on 2 cores, 130 seeded fault schedules (30 with
+ *    RDMC-sized messages). */
 #include "test-derecho.h"
 
 #include <errno.h>
@@ -225,9 +226,21 @@ static void vs_wait(struct vs_run *r, int timeout_ms)
                   "members still running after %d ms (killed)", timeout_ms);
 }
 
+static void dump_err(const struct vs_run *r, int id)
+{
+    FILE *e = fopen(r->err[id], "r");
+    char line[512];
+    while (e && fgets(line, sizeof(line), e))
+        fprintf(stderr, "  member %d: %s", id, line);
+    if (e)
+        fclose(e);
+}
+
 static void expect_exit(const struct vs_run *r, int id, int code)
 {
     int st = vs_status(r, id);
+    if (!(WIFEXITED(st) && WEXITSTATUS(st) == code))
+        dump_err(r, id);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == code,
                   "member %d: status %#x, expected exit %d (stderr in %s)", id,
                   st, code, r->err[id]);
@@ -623,6 +636,9 @@ TCase *tc_vs_partition(void)
  * (all delivered from everyone), check_vs. */
 START_TEST(vs_sixteen_members)
 {
+    const char *one = getenv("VS_SEED");
+    if (one && *one)
+        return; /* replaying one fault schedule only */
     struct vs_run r;
     vs_init(&r);
     for (int i = 0; i < 16; i++) {
@@ -643,13 +659,24 @@ END_TEST
 
 /* Seeded fault schedules over 5 members (at most 2 faults, so the
  * survivors always keep a majority): each fault hits a random member
- * (the leader, node 0, only when FAULT_LEADER is 1: its takeover path is
- * being rebuilt) at a random time after traffic starts, with kill -9 or
- * SIGSTOP for 50-2500 ms then SIGCONT.  A killed member dies, a stopped
- * one finishes (short stop) or stops as expelled (exit 3), the others
- * finish; check_vs over every log.  The seed is printed on failure. */
+ * (the leader, node 0, too when fault_leader() is 1: FAULT_LEADER, or the
+ * environment's VS_FAULT_LEADER=0|1) at a random time after traffic
+ * starts, with kill -9 or SIGSTOP for 50-2500 ms then SIGCONT.  A killed
+ * member dies, a stopped one finishes (short stop) or stops as expelled
+ * (exit 3), the others finish; check_vs over every log.  Seeds 1 ..
+ * SCHEDULES send SMC-sized messages, SCHEDULES + 1 .. SCHEDULES +
+ * RDMC_SCHEDULES mix in 200000-byte ones (over max_smc_payload_size: the
+ * RDMC path, whose groups are set up at every view change).  The seed is
+ * printed on failure, with every member's stderr; VS_SEED=k replays one. */
 #define FAULT_LEADER 0
 #define SCHEDULES 100
+#define RDMC_SCHEDULES 30
+
+static int fault_leader(void)
+{
+    const char *v = getenv("VS_FAULT_LEADER");
+    return v && *v ? atoi(v) != 0 : FAULT_LEADER;
+}
 
 static uint64_t rng_next(uint64_t *s)
 {
@@ -662,14 +689,8 @@ static uint64_t rng_next(uint64_t *s)
 /* Every member's stderr, for a failure message. */
 static void dump_errs(const struct vs_run *r, int n)
 {
-    for (int id = 0; id < n; id++) {
-        FILE *e = fopen(r->err[id], "r");
-        char line[512];
-        while (e && fgets(line, sizeof(line), e))
-            fprintf(stderr, "  member %d: %s", id, line);
-        if (e)
-            fclose(e);
-    }
+    for (int id = 0; id < n; id++)
+        dump_err(r, id);
 }
 
 static int landed; /* kills that hit a running member */
@@ -681,10 +702,16 @@ static void run_schedule(uint64_t seed)
     uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;
     struct vs_run r;
     vs_init(&r);
+    bool rdmc = seed > SCHEDULES;
     for (int i = 0; i < N; i++) {
-        vs_start(&r, i, "",
-                 "--nodes 5 --messages 8000 --sizes 100,1000,5000 "
-                 "--senders all");
+        if (rdmc)
+            vs_start(&r, i, "--SUBGROUP/DEFAULT/max_payload_size=262144",
+                     "--nodes 5 --messages 2000 "
+                     "--sizes 100,1000,5000,200000 --senders all");
+        else
+            vs_start(&r, i, "",
+                     "--nodes 5 --messages 8000 --sizes 100,1000,5000 "
+                     "--senders all");
         if (i < N - 1)
             pause_ms(300);
     }
@@ -697,7 +724,7 @@ static void run_schedule(uint64_t seed)
         dump_errs(&r, N);
     ck_assert_msg(formed, "seed %" PRIu64 ": the group did not form", seed);
     for (int f = 0; f < faults; f++) {
-        int first = FAULT_LEADER ? 0 : 1;
+        int first = fault_leader() ? 0 : 1;
         do
             victim[f] = first + (int)(rng_next(&s) % (uint64_t)(N - first));
         while (f == 1 && victim[1] == victim[0]);
@@ -706,10 +733,15 @@ static void run_schedule(uint64_t seed)
         int i = r.idx[victim[f]];
         if (kind[f] == 0) {
             ck_assert_int_eq(th_signal(&r.p, i, SIGKILL), 0);
+            fprintf(stderr, "seed %" PRIu64 ": kill -9 of member %d\n", seed,
+                    victim[f]);
         } else {
             ck_assert_int_eq(th_signal(&r.p, i, SIGSTOP), 0);
-            pause_ms(50 + (long)(rng_next(&s) % 2450));
+            long stop = 50 + (long)(rng_next(&s) % 2450);
+            pause_ms(stop);
             th_signal(&r.p, i, SIGCONT);
+            fprintf(stderr, "seed %" PRIu64 ": member %d stopped %ld ms\n",
+                    seed, victim[f], stop);
         }
     }
     bool ended = th_wait_all(&r.p, 180000) == 0;
@@ -753,6 +785,8 @@ static void run_schedule(uint64_t seed)
                 WIFEXITED(st) &&
                 (WEXITSTATUS(st) == 0 ||
                  (stopped && (WEXITSTATUS(st) == 3 || WEXITSTATUS(st) == 4)));
+            if (!ok)
+                dump_errs(&r, N);
             ck_assert_msg(ok,
                           "seed %" PRIu64 ": member %d (%s): status %#x "
                           "(stderr %s)",
@@ -761,8 +795,11 @@ static void run_schedule(uint64_t seed)
         }
         logs[nlogs++] = id;
     }
-    ck_assert_msg(vs_check_ids(&r, logs, nlogs),
-                  "seed %" PRIu64 ": check_vs failed over %s", seed, r.dir);
+    bool vs_ok = vs_check_ids(&r, logs, nlogs);
+    if (!vs_ok)
+        dump_errs(&r, N);
+    ck_assert_msg(vs_ok, "seed %" PRIu64 ": check_vs failed over %s", seed,
+                  r.dir);
     th_rmtree(r.dir);
 }
 
@@ -775,7 +812,7 @@ START_TEST(vs_seeded_fault_schedules)
     }
     const char *from = getenv("VS_SEED_FIRST"); /* resume a long run */
     uint64_t first = from && *from ? strtoull(from, NULL, 10) : 1;
-    for (uint64_t seed = first; seed <= SCHEDULES; seed++) {
+    for (uint64_t seed = first; seed <= SCHEDULES + RDMC_SCHEDULES; seed++) {
         fprintf(stderr, "vs_seeded_fault_schedules: seed %" PRIu64 "\n", seed);
         run_schedule(seed);
     }
@@ -783,7 +820,8 @@ START_TEST(vs_seeded_fault_schedules)
             "vs_seeded_fault_schedules: %d schedules, %d kills landed "
             "mid-run, %d resumed members stopped as partitioned instead of "
             "expelled\n",
-            (int)(SCHEDULES - first + 1), landed, partitioned_not_expelled);
+            (int)(SCHEDULES + RDMC_SCHEDULES - first + 1), landed,
+            partitioned_not_expelled);
 }
 END_TEST
 
