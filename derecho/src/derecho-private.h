@@ -238,6 +238,12 @@ bool derecho__smc_self_stalled(struct derecho__smc *s);
  * view's tables publish no new suspicion from now on (sst_quiet).  Any
  * thread but the SST's polling thread. */
 void derecho__smc_quiet(struct derecho__smc *s);
+/* Test-only hook (docs/derecho.md): with DERECHO_TEST_BREAK_LINK=path:node
+ * in the environment, once path exists, this member's connection to node
+ * is failed (fab_pool_fail_peer: both sides see it broken, as a cut link
+ * between the two; every other link stays).  Once.  The group's thread,
+ * every turn. */
+void derecho__smc_test_break_link(struct derecho__smc *s);
 
 /* Fills the suspicion fields of s->members (node ids already there, in
  * the rank order of view view_id) and the shard entries from the current

@@ -627,6 +627,8 @@ static void group_round(struct derecho_group *g, struct pollfd *fds, bool *stop)
         *stop = true;
         return;
     }
+    if (g->smc)
+        derecho__smc_test_break_link(g->smc);
     pthread_mutex_lock(&g->lock);
     bool expelled = g->expelled_seen, partitioned = g->partitioned_seen;
     int64_t since = g->partitioned_since_ms;

@@ -145,6 +145,7 @@ struct derecho__smc {
     struct profile profiles[MAX_PROFILES];
     size_t num_profiles;
     int heartbeat_ms;
+    bool link_broken;       /* DERECHO_TEST_BREAK_LINK done (group's thread) */
     int suspect_timeout_ms; /* [DERECHO] sst_poll_cq_timeout_ms */
     pthread_mutex_t lock;
     pthread_cond_t cond; /* senders, view changes, epoch ends */
@@ -2181,6 +2182,35 @@ bool derecho__smc_suspects(struct derecho__smc *s, uint32_t node_id)
     }
     pthread_mutex_unlock(&s->lock);
     return yes;
+}
+
+void derecho__smc_test_break_link(struct derecho__smc *s)
+{
+    if (s->link_broken)
+        return;
+    const char *hook = getenv("DERECHO_TEST_BREAK_LINK");
+    const char *colon = hook ? strrchr(hook, ':') : NULL;
+    if (!colon || colon == hook) {
+        s->link_broken = true; /* not set (or malformed): never again */
+        return;
+    }
+    char path[512];
+    size_t len = (size_t)(colon - hook);
+    if (len >= sizeof(path)) {
+        s->link_broken = true;
+        return;
+    }
+    memcpy(path, hook, len);
+    path[len] = 0;
+    if (access(path, F_OK) != 0)
+        return;
+    uint32_t node = (uint32_t)strtoul(colon + 1, NULL, 10);
+    s->link_broken = true;
+    int rc = fab_pool_fail_peer(s->pool, node, -ECONNRESET);
+    slog(s, LOG_WARNING,
+         "test hook DERECHO_TEST_BREAK_LINK: my connection to node %u "
+         "broken (%s)",
+         node, rc ? fab_strerror(rc) : "done");
 }
 
 void derecho__smc_quiet(struct derecho__smc *s)

@@ -236,6 +236,13 @@ static void dump_err(const struct vs_run *r, int id)
         fclose(e);
 }
 
+/* Every member's stderr, for a failure message. */
+static void dump_errs(const struct vs_run *r, int n)
+{
+    for (int id = 0; id < n; id++)
+        dump_err(r, id);
+}
+
 static void expect_exit(const struct vs_run *r, int id, int code)
 {
     int st = vs_status(r, id);
@@ -496,6 +503,83 @@ START_TEST(vs_join_timeout_from_conf)
 }
 END_TEST
 
+/* ---- a broken link between two members -----------------------------------
+ * Members 0-2 send; once traffic flows, the test-only hook
+ * DERECHO_TEST_BREAK_LINK (docs/derecho.md) makes member 1 fail its
+ * connection to member 2: each of the two suspects the other (broken
+ * connection), member 0 still reaches both.  Rows 1 and 2 are each
+ * suspected by the other live row, so member 0 adopts neither as news of
+ * a failure (a member on its way out suspects everyone) except the lowest
+ * one, row 1, as all rows with news are such rows: 0 suspects 2, and the
+ * view changes to 0,1, which finish; 2 stops (it learns 0's suspicion:
+ * expelled).  Taking the union of the rows (the first rule) made 0
+ * suspect both and stop partitioned; skipping rows on their way out
+ * without the fallback left 0 suspecting nobody: no view change. */
+START_TEST(vs_broken_link_follows_lowest_row)
+{
+    struct vs_run r;
+    vs_init(&r);
+    char opts[700], hook[600];
+    snprintf(opts, sizeof(opts),
+             "--nodes 3 --messages 300 --sizes 100,1000 --senders all "
+             "--pause-at 100 --resume-file %s",
+             r.resume);
+    char cut[560];
+    snprintf(cut, sizeof(cut), "%s/cut", r.dir);
+    snprintf(hook, sizeof(hook), "%s:2", cut);
+    for (int i = 0; i < 3; i++) {
+        if (i == 1)
+            setenv("DERECHO_TEST_BREAK_LINK", hook, 1);
+        vs_start(&r, i, "", opts);
+        unsetenv("DERECHO_TEST_BREAK_LINK");
+        if (i < 2)
+            pause_ms(300);
+    }
+    ck_assert_msg(TH_WAIT_UNTIL(lines_with(r.log[0], "deliver ") >= 100 &&
+                                    lines_with(r.log[2], "deliver ") >= 100,
+                                30000),
+                  "no traffic");
+    int views = lines_with(r.log[0], "view ");
+    /* Member 0 is stopped while the link breaks (well under the 500 ms
+     * suspicion timeout), so that both rows' suspicions have reached it
+     * when it runs again: it must choose between them. */
+    ck_assert_int_eq(th_signal(&r.p, r.idx[0], SIGSTOP), 0);
+    touch(cut);
+    bool both = TH_WAIT_UNTIL(line_has(r.err[1], "node 2 suspected", NULL) &&
+                                  line_has(r.err[2], "node 1 suspected", NULL),
+                              300);
+    ck_assert_int_eq(th_signal(&r.p, r.idx[0], SIGCONT), 0);
+    if (!both)
+        fprintf(stderr, "vs_broken_link_follows_lowest_row: the two "
+                        "suspicions took over 300 ms (member 0 resumed)\n");
+    long id;
+    int count;
+    char members[256];
+    bool changed = TH_WAIT_UNTIL(
+        view_line(r.log[0], views, &id, &count, members, sizeof(members)),
+        30000);
+    touch(r.resume);
+    if (!changed)
+        dump_errs(&r, 3);
+    ck_assert_msg(changed, "no view change after the link 1-2 broke");
+    vs_wait(&r, 120000);
+    ck_assert_msg(line_has(r.err[1], "DERECHO_TEST_BREAK_LINK", "node 2"),
+                  "the hook did not run (stderr %s)", r.err[1]);
+    ck_assert_msg(strcmp(members, "0,1") == 0,
+                  "member 0's view after the cut %ld: %s (expected 0,1)", id,
+                  members);
+    expect_exit(&r, 0, 0);
+    expect_exit(&r, 1, 0);
+    int st = vs_status(&r, 2);
+    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 3))
+        dump_err(&r, 2);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 3,
+                  "member 2: status %#x, expected exit 3 (expelled)", st);
+    vs_check(&r, 3);
+    th_rmtree(r.dir);
+}
+END_TEST
+
 /* ---- a partition between two network namespaces -------------------------
  * Members 0 and 1 in namespace A, member 2 in B, joined by a veth pair.
  * Once traffic flows, iptables in B drops everything on the veth (tc
@@ -619,6 +703,7 @@ TCase *tc_vs_faults(void)
     tcase_add_test(tc, vs_unprovisioned_until_joins);
     tcase_add_test(tc, vs_sockets_provider_smoke);
     tcase_add_test(tc, vs_join_timeout_from_conf);
+    tcase_add_test(tc, vs_broken_link_follows_lowest_row);
     return tc;
 }
 
@@ -684,13 +769,6 @@ static uint64_t rng_next(uint64_t *s)
     *s ^= *s >> 7;
     *s ^= *s << 17;
     return *s;
-}
-
-/* Every member's stderr, for a failure message. */
-static void dump_errs(const struct vs_run *r, int n)
-{
-    for (int id = 0; id < n; id++)
-        dump_err(r, id);
 }
 
 static int landed; /* kills that hit a running member */
