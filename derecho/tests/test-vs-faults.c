@@ -5,7 +5,9 @@
  *  - a join during traffic, 8 joiners admitted in one view, an incompatible
  *    joiner refused, a layout provisioned only by joins, a sockets-provider
  *    smoke, the join timeout from the configuration, a partition between
- *    two network namespaces (root and iproute2 only; skipped otherwise);
+ *    two network namespaces and a member cut off there while stopped
+ *    (root and iproute2 only; skipped otherwise), a cut link between two
+ *    members (test-only hook);
  *  - stress: 16 members on 2 cores, 130 seeded fault schedules (30 with
  *    RDMC-sized messages). */
 #include "test-derecho.h"
@@ -693,6 +695,106 @@ START_TEST(vs_partition_minority_stops)
 }
 END_TEST
 
+/* ---- removed while stopped, and never told -------------------------------
+ * Members 0 and 1 in namespace A, member 2 in B (as above); heartbeat 200
+ * ms, suspicion timeout 600 ms.  Member 2 is stopped for 550 ms, and B
+ * drops everything on the veth from then on: 0 and 1 suspect it by its
+ * silent heartbeat and go on without it, and no row saying so can reach
+ * it.  Resumed, 2 hears nobody, suspects both, has no majority, and no row
+ * tells it it was removed: only its own stall can.  Its timer saw a stall
+ * of 550 ms minus up to one tick (150 ms) = 400-550 ms, under the timeout;
+ * the others see a member silent for its stall plus up to one heartbeat
+ * period, which "stall + heartbeat_ms >= timeout" accounts for: it must
+ * stop as expelled (exit 3), not partitioned (the rule "stall >= timeout"
+ * said partitioned). */
+static bool make_netns(char *ip_a, char *ip_b, size_t len)
+{
+    netns_teardown(); /* an earlier case's */
+    snprintf(ip_a, len, "10.231.%d.1", net_octet);
+    snprintf(ip_b, len, "10.231.%d.2", net_octet);
+    return sh("ip netns add %s && ip netns add %s && "
+              "ip link add %s type veth peer name %s && "
+              "ip link set %s netns %s && ip link set %s netns %s && "
+              "ip -n %s addr add %s/24 dev %s && "
+              "ip -n %s addr add %s/24 dev %s && "
+              "ip -n %s link set %s up && ip -n %s link set %s up && "
+              "ip -n %s link set lo up && ip -n %s link set lo up",
+              ns_a, ns_b, veth_a, veth_b, veth_a, ns_a, veth_b, ns_b, ns_a,
+              ip_a, veth_a, ns_b, ip_b, veth_b, ns_a, veth_a, ns_b, veth_b,
+              ns_a, ns_b) == 0;
+}
+
+START_TEST(vs_stall_plus_heartbeat_is_expelled)
+{
+    if (geteuid() != 0 || sh("ip netns list >/dev/null 2>&1") != 0 ||
+        sh("iptables --version >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "SKIP vs_stall_plus_heartbeat_is_expelled: needs "
+                        "root, iproute2 (ip netns) and iptables\n");
+        return;
+    }
+    char ip_a[32], ip_b[32];
+    if (!make_netns(ip_a, ip_b, sizeof(ip_a))) {
+        fprintf(stderr, "SKIP vs_stall_plus_heartbeat_is_expelled: cannot "
+                        "create network namespaces and a veth pair here\n");
+        return;
+    }
+    struct vs_run r;
+    vs_init(&r);
+    char opts[700];
+    snprintf(opts, sizeof(opts),
+             "--nodes 3 --messages 300 --sizes 100,1000 --senders all "
+             "--pause-at 100 --resume-file %s",
+             r.resume);
+    const char *conf =
+        "--DERECHO/heartbeat_ms=200 --DERECHO/sst_poll_cq_timeout_ms=600";
+    vs_start_at(&r, 0, ns_a, ip_a, ip_a, conf, opts);
+    pause_ms(300);
+    vs_start_at(&r, 1, ns_a, ip_a, ip_a, conf, opts);
+    pause_ms(300);
+    vs_start_at(&r, 2, ns_b, ip_b, ip_a, conf, opts);
+    ck_assert_msg(TH_WAIT_UNTIL(lines_with(r.log[2], "deliver ") >= 100, 30000),
+                  "no traffic across the namespaces");
+    int views = lines_with(r.log[0], "view ");
+    ck_assert_int_eq(th_signal(&r.p, r.idx[2], SIGSTOP), 0);
+    int cut = sh("ip netns exec %s iptables -A INPUT -i %s -j DROP && "
+                 "ip netns exec %s iptables -A OUTPUT -o %s -j DROP",
+                 ns_b, veth_b, ns_b, veth_b);
+    pause_ms(550);
+    ck_assert_int_eq(th_signal(&r.p, r.idx[2], SIGCONT), 0);
+    ck_assert_int_eq(cut, 0);
+    long id;
+    int count;
+    char members[256];
+    bool changed = TH_WAIT_UNTIL(
+        view_line(r.log[0], views, &id, &count, members, sizeof(members)),
+        30000);
+    touch(r.resume);
+    if (!changed)
+        dump_errs(&r, 3);
+    ck_assert_msg(changed, "no view change after member 2 was cut off");
+    vs_wait(&r, 120000);
+    ck_assert_msg(strcmp(members, "0,1") == 0,
+                  "member 0's view after the cut %ld: %s (expected 0,1)", id,
+                  members);
+    expect_exit(&r, 0, 0);
+    expect_exit(&r, 1, 0);
+    bool told = line_has(r.err[2], "suspects me", NULL);
+    if (told)
+        dump_errs(&r, 3);
+    ck_assert_msg(!told,
+                  "a row told member 2 it was removed: the case did not "
+                  "test its own stall (stderr %s)",
+                  r.err[2]);
+    expect_exit(&r, 2, 3);
+    ck_assert_msg(
+        line_has(r.err[2], "stalled past the suspicion timeout", NULL),
+        "member 2 did not decide by its stall (stderr %s)", r.err[2]);
+    vs_check(&r, 3);
+    th_rmtree(r.dir);
+    netns_teardown();
+}
+END_TEST
+
 TCase *tc_vs_faults(void)
 {
     TCase *tc = tcase_create("vs_faults");
@@ -713,6 +815,7 @@ TCase *tc_vs_partition(void)
     tcase_set_timeout(tc, 240);
     tcase_add_unchecked_fixture(tc, netns_setup, netns_teardown);
     tcase_add_test(tc, vs_partition_minority_stops);
+    tcase_add_test(tc, vs_stall_plus_heartbeat_is_expelled);
     return tc;
 }
 
