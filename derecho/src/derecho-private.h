@@ -234,6 +234,16 @@ bool derecho__smc_suspects(struct derecho__smc *s, uint32_t node_id);
  * ("expelled"), the others did not fail.  Any thread but the SST's
  * polling thread. */
 bool derecho__smc_self_stalled(struct derecho__smc *s);
+/* This member stopped (partitioned or expelled): the current (and ending)
+ * view's tables publish no new suspicion from now on (sst_quiet).  Any
+ * thread but the SST's polling thread. */
+void derecho__smc_quiet(struct derecho__smc *s);
+/* Test-only hook (docs/derecho.md): with DERECHO_TEST_BREAK_LINK=path:node
+ * in the environment, once path exists, this member's connection to node
+ * is failed (fab_pool_fail_peer: both sides see it broken, as a cut link
+ * between the two; every other link stays).  Once.  The group's thread,
+ * every turn. */
+void derecho__smc_test_break_link(struct derecho__smc *s);
 
 /* Fills the suspicion fields of s->members (node ids already there, in
  * the rank order of view view_id) and the shard entries from the current
@@ -334,12 +344,18 @@ struct derecho__rdmc_hooks {
     void (*log)(void *ctx, int level, const char *module, const char *msg);
     void *log_ctx;
     int log_level;
+    /* librdmc's create_wait (rdmc_options): called while the rendezvous
+     * waits for a member; a negative errno gives up, naming *blame.  May
+     * be NULL. */
+    int (*create_wait)(void *ctx, uint32_t waiting_for, uint32_t *blame);
+    void *create_wait_ctx;
 };
 
 /* Registers the rings and creates the view's groups in one rendezvous
  * (collective: every member of those shards calls it).  *out NULL and 0
  * when no shard needs RDMC.  On failure *failed_node names the member
- * waited for or disagreeing (UINT32_MAX if none).  Errors: librdmc's and
+ * waited for or disagreeing, or the one create_wait blamed (UINT32_MAX if
+ * none).  Errors: librdmc's and
  * libfab's, -ERANGE (group ids over RDMC_MAX_GROUP_ID), -ENOMEM. */
 int derecho__rdmc_view_create(struct fab_pool *pool,
                               const struct derecho_view *view,

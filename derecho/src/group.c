@@ -317,8 +317,12 @@ static void stop_member(struct derecho_group *g, int reason)
     int expected = 0;
     if (!atomic_compare_exchange_strong(&g->stopped, &expected, reason))
         return;
-    if (g->smc)
+    if (g->smc) {
+        /* Quiet first: suspicions I raise from now on (my connections
+         * break as the others remove me) must not reach their rows. */
+        derecho__smc_quiet(g->smc);
         derecho__smc_stop(g->smc, reason);
+    }
     glog(g, LOG_ERR, "stopped: %s",
          reason == DERECHO_STOPPED_EXPELLED ? "expelled" : "partitioned");
     if (g->o.on_stopped)
@@ -653,6 +657,8 @@ static void group_round(struct derecho_group *g, struct pollfd *fds, bool *stop)
         *stop = true;
         return;
     }
+    if (g->smc)
+        derecho__smc_test_break_link(g->smc);
     pthread_mutex_lock(&g->lock);
     bool expelled = g->expelled_seen, partitioned = g->partitioned_seen;
     int64_t since = g->partitioned_since_ms;

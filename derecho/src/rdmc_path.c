@@ -335,6 +335,8 @@ int derecho__rdmc_view_create(struct fab_pool *pool,
                 o->log_level = hooks->log_level;
                 o->incoming_mr = on_incoming_mr;
                 o->threading = RDMC_THREAD_PER_GROUP;
+                o->create_wait = hooks->create_wait;
+                o->create_wait_ctx = hooks->create_wait_ctx;
                 gs[rv->num_groups] =
                     (struct rdmc_group_spec){gm, ng, o, &cbs, sd};
                 rv->num_groups++;

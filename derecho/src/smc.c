@@ -145,6 +145,7 @@ struct derecho__smc {
     struct profile profiles[MAX_PROFILES];
     size_t num_profiles;
     int heartbeat_ms;
+    bool link_broken;       /* DERECHO_TEST_BREAK_LINK done (group's thread) */
     int suspect_timeout_ms; /* [DERECHO] sst_poll_cq_timeout_ms */
     pthread_mutex_t lock;
     pthread_cond_t cond; /* senders, view changes, epoch ends */
@@ -240,7 +241,7 @@ static void wake(struct derecho__smc *s)
     }
 }
 
-static void partitioned(struct derecho__smc *s);
+static void partitioned(struct derecho__smc *s, struct sview *v);
 
 /* ---- rows ------------------------------------------------------------------
  */
@@ -464,14 +465,54 @@ static uint64_t rdmc_received(struct sview *v, struct sshard *sh, uint32_t j,
     return ns;
 }
 
+/* The first member other than me that I suspect (SST_NO_RANK: none). */
+static uint32_t first_suspected(struct sview *v)
+{
+    uint32_t n = sst_num_members(v->t);
+    for (uint32_t r = 0; r < n; r++)
+        if (r != v->my_rank && sst_suspects(v->t, v->my_rank, r))
+            return r;
+    return SST_NO_RANK;
+}
+
+/* Should an RDMC failure naming node_id (set-up or traffic) make me
+ * suspect it?  Not when the view already ends because of another member
+ * I suspect: then the failure is a consequence (a peer gave up its groups
+ * or its set-up when it saw that suspicion: it never published, or tore
+ * its side down), and the member named is one that waited like me, alive
+ * as far as its heartbeat tells; the SST detects a real failure of it by
+ * itself.  rank: node_id's rank (SST_NO_RANK: not a member). */
+static bool rdmc_blames(struct sview *v, uint32_t rank, uint32_t node_id,
+                        int reason)
+{
+    if (rank == SST_NO_RANK || rank == v->my_rank)
+        return false;
+    if (sst_suspects(v->t, v->my_rank, rank))
+        return true; /* nothing new */
+    uint32_t other = first_suspected(v);
+    if (other == SST_NO_RANK)
+        return true;
+    slog(v->s, LOG_NOTICE,
+         "view %lld: RDMC failure naming node %u (%s) not held against it: "
+         "the view ends anyway (node %u suspected), its heartbeat is live",
+         (long long)v->id, node_id, rdmc_strerror(reason),
+         sst_node_id(v->t, other));
+    return false;
+}
+
+static uint32_t rank_of_node(struct sview *v, uint32_t node_id)
+{
+    int r = sst_rank_of(v->t, node_id);
+    return r < 0 ? SST_NO_RANK : (uint32_t)r;
+}
+
 /* A failure RDMC reported becomes an SST suspicion (delivery thread). */
 static void rdmc_failed(void *ctx, uint32_t node_id, int reason)
 {
     struct sview *v = ctx;
-    uint32_t n = sst_num_members(v->t);
-    for (uint32_t r = 0; r < n; r++)
-        if (r != v->my_rank && sst_node_id(v->t, r) == node_id)
-            sst_suspect(v->t, r, reason);
+    uint32_t r = rank_of_node(v, node_id);
+    if (rdmc_blames(v, r, node_id, reason))
+        sst_suspect(v->t, r, reason);
 }
 
 static void wake_hook(void *ctx)
@@ -940,7 +981,7 @@ static void end_epoch(struct derecho__smc *s, struct sview *v,
                  "view %lld: %u of %u members failed: no majority, "
                  "partitioned",
                  (long long)v->id, failed, n - left);
-            partitioned(s);
+            partitioned(s, v);
             return;
         }
     }
@@ -958,7 +999,7 @@ static void end_epoch(struct derecho__smc *s, struct sview *v,
                      "within %d ms: partitioned",
                      (long long)v->id, sh->subgroup, sh->shard,
                      EDGE_TIMEOUT_MS);
-                partitioned(s);
+                partitioned(s, v);
             }
             free(edge);
             return;
@@ -1310,8 +1351,12 @@ static void free_view(struct sview *v)
     free(v);
 }
 
-static void partitioned(struct derecho__smc *s)
+/* Stopped as partitioned at the end of view v: v's table goes quiet
+ * first (sst_quiet: as my connections break, my row must not make the
+ * members still reading it suspect healthy ones). */
+static void partitioned(struct derecho__smc *s, struct sview *v)
 {
+    sst_quiet(v->t);
     derecho__smc_stop(s, DERECHO_STOPPED_PARTITIONED);
     if (s->event)
         s->event(s->event_ctx, DERECHO__SMC_PARTITIONED, 0);
@@ -1470,6 +1515,32 @@ struct sst_table *derecho__smc_view_table(struct derecho__smc_view *view)
     return ((struct sview *)view)->t;
 }
 
+/* librdmc's create_wait during the view's RDMC set-up (view-change
+ * thread, while the table's polling thread runs): a member the SST
+ * suspects (my own detection, or adopted from a row) means the set-up
+ * cannot complete everywhere (that member, or a peer that gave up because
+ * of it, never publishes), and the view changes anyway: give up at once
+ * and blame that member, not the one I wait for (a live member waiting on
+ * the failed one like me; waiting to the deadline would get it
+ * suspected).  Likewise once a row suspects me (I was removed). */
+static int rdmc_setup_wait(void *ctx, uint32_t waiting_for, uint32_t *blame)
+{
+    (void)waiting_for;
+    struct sview *v = ctx;
+    uint32_t r = first_suspected(v);
+    if (r != SST_NO_RANK) {
+        *blame = sst_node_id(v->t, r);
+        return -EHOSTDOWN;
+    }
+    uint32_t n = sst_num_members(v->t);
+    for (uint32_t x = 0; x < n; x++)
+        if (x != v->my_rank && sst_suspects(v->t, x, v->my_rank)) {
+            *blame = UINT32_MAX;
+            return -ESHUTDOWN;
+        }
+    return 0;
+}
+
 /* The view's RDMC groups for my shards whose profile's max_payload_size
  * is above max_smc_payload_size (collective, after the table).  A member
  * that failed since the view was proposed is suspected (the view then
@@ -1501,18 +1572,23 @@ static int start_rdmc(struct derecho__smc *s, struct sview *v,
         sp[i].create_timeout_ms = SETUP_TIMEOUT_MS;
         sp[i].timeout_ms = s->rdmc_timeout_ms;
     }
-    struct derecho__rdmc_hooks hooks = {wake_hook, s, fab_log, s,
-                                        s->o->log_level};
+    struct derecho__rdmc_hooks hooks = {
+        wake_hook, s, fab_log, s, s->o->log_level, rdmc_setup_wait, v};
     uint32_t failed = UINT32_MAX;
     int rc = derecho__rdmc_view_create(s->pool, view, sp, v->num_shards, &hooks,
                                        &v->rdmc, &failed);
     free(sp);
     if (rc && failed != UINT32_MAX && failed != s->my_id) {
+        /* The view goes on without RDMC groups here (large messages wait
+         * for the next view); the member that failed is suspected, never
+         * a live one that waited like me (rdmc_blames). */
         atomic_store(&v->suspicion, true);
-        for (uint32_t r = 0; r < sst_num_members(v->t); r++)
-            if (r != v->my_rank && sst_node_id(v->t, r) == failed)
-                sst_suspect(v->t, r, rc);
+        uint32_t r = rank_of_node(v, failed);
+        if (rdmc_blames(v, r, failed, rc))
+            sst_suspect(v->t, r, rc);
         rc = 0;
+    } else if (rc == -ESHUTDOWN && failed == UINT32_MAX) {
+        rc = 0; /* rdmc_setup_wait: I was removed; on_expelled stops me */
     }
     return rc;
 }
@@ -1716,6 +1792,8 @@ int derecho__smc_view_start(struct derecho__smc *s,
              serr.msg);
         goto out;
     }
+    if (atomic_load(&s->stopped))
+        sst_quiet(v->t); /* stopped meanwhile: publish nothing */
     rc = sst_predicate_add(v->t, rows_changed, wake_delivery, v, SST_RECURRENT,
                            &v->pred);
     if (rc == 0)
@@ -2115,6 +2193,45 @@ bool derecho__smc_suspects(struct derecho__smc *s, uint32_t node_id)
     }
     pthread_mutex_unlock(&s->lock);
     return yes;
+}
+
+void derecho__smc_test_break_link(struct derecho__smc *s)
+{
+    if (s->link_broken)
+        return;
+    const char *hook = getenv("DERECHO_TEST_BREAK_LINK");
+    const char *colon = hook ? strrchr(hook, ':') : NULL;
+    if (!colon || colon == hook) {
+        s->link_broken = true; /* not set (or malformed): never again */
+        return;
+    }
+    char path[512];
+    size_t len = (size_t)(colon - hook);
+    if (len >= sizeof(path)) {
+        s->link_broken = true;
+        return;
+    }
+    memcpy(path, hook, len);
+    path[len] = 0;
+    if (access(path, F_OK) != 0)
+        return;
+    uint32_t node = (uint32_t)strtoul(colon + 1, NULL, 10);
+    s->link_broken = true;
+    int rc = fab_pool_fail_peer(s->pool, node, -ECONNRESET);
+    slog(s, LOG_WARNING,
+         "test hook DERECHO_TEST_BREAK_LINK: my connection to node %u "
+         "broken (%s)",
+         node, rc ? fab_strerror(rc) : "done");
+}
+
+void derecho__smc_quiet(struct derecho__smc *s)
+{
+    pthread_mutex_lock(&s->lock);
+    struct sview *views[2] = {s->cur, s->retire};
+    for (int i = 0; i < 2; i++)
+        if (views[i])
+            sst_quiet(views[i]->t);
+    pthread_mutex_unlock(&s->lock);
 }
 
 bool derecho__smc_self_stalled(struct derecho__smc *s)

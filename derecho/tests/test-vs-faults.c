@@ -5,8 +5,11 @@
  *  - a join during traffic, 8 joiners admitted in one view, an incompatible
  *    joiner refused, a layout provisioned only by joins, a sockets-provider
  *    smoke, the join timeout from the configuration, a partition between
- *    two network namespaces (root and iproute2 only; skipped otherwise);
- *  - stress: 16 members on 2 cores, 100 seeded fault schedules. */
+ *    two network namespaces and a member cut off there while stopped
+ *    (root and iproute2 only; skipped otherwise), a cut link between two
+ *    members (test-only hook);
+ *  - stress: 16 members on 2 cores, 130 seeded fault schedules (30 with
+ *    RDMC-sized messages). */
 #include "test-derecho.h"
 
 #include <errno.h>
@@ -216,9 +219,28 @@ static void vs_wait(struct vs_run *r, int timeout_ms)
                   "members still running after %d ms (killed)", timeout_ms);
 }
 
+static void dump_err(const struct vs_run *r, int id)
+{
+    FILE *e = fopen(r->err[id], "r");
+    char line[512];
+    while (e && fgets(line, sizeof(line), e))
+        fprintf(stderr, "  member %d: %s", id, line);
+    if (e)
+        fclose(e);
+}
+
+/* Every member's stderr, for a failure message. */
+static void dump_errs(const struct vs_run *r, int n)
+{
+    for (int id = 0; id < n; id++)
+        dump_err(r, id);
+}
+
 static void expect_exit(const struct vs_run *r, int id, int code)
 {
     int st = vs_status(r, id);
+    if (!(WIFEXITED(st) && WEXITSTATUS(st) == code))
+        dump_err(r, id);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == code,
                   "member %d: status %#x, expected exit %d (stderr in %s)", id,
                   st, code, r->err[id]);
@@ -549,6 +571,91 @@ START_TEST(vs_leader_dies_with_joiner_proposed)
 }
 END_TEST
 
+/* ---- a broken link between two members -----------------------------------
+ * Members 0-2 send; once traffic flows, the test-only hook
+ * DERECHO_TEST_BREAK_LINK (docs/derecho.md) makes member 1 fail its
+ * connection to member 2: each of the two suspects the other (broken
+ * connection), member 0 still reaches both.  Member 0 is stopped while
+ * this happens (well under the 500 ms suspicion timeout), so that both
+ * rows' suspicions are usually waiting for it when it runs again.  Rows 1
+ * and 2 are then each suspected by the other live row, so member 0 takes
+ * neither as news of a failure (a member on its way out suspects
+ * everyone) except the lowest, row 1, as all rows with news are such
+ * rows: it suspects 2 and installs 0,1.  When it reads one row before the
+ * other reached it, it follows that one (0,2).  Either way exactly one of
+ * the two is removed and stops (it learns 0's suspicion: expelled), the
+ * other and 0 finish.  Taking the union of the rows (the first rule) made
+ * 0 suspect both and stop partitioned; skipping rows on their way out
+ * without the fallback left 0 suspecting nobody: no view change (both
+ * failed 2 of 2 runs). */
+START_TEST(vs_broken_link_removes_one_side)
+{
+    struct vs_run r;
+    vs_init(&r);
+    char opts[700], hook[600];
+    snprintf(opts, sizeof(opts),
+             "--nodes 3 --messages 300 --sizes 100,1000 --senders all "
+             "--pause-at 100 --resume-file %s",
+             r.resume);
+    char cut[560];
+    snprintf(cut, sizeof(cut), "%s/cut", r.dir);
+    snprintf(hook, sizeof(hook), "%s:2", cut);
+    for (int i = 0; i < 3; i++) {
+        if (i == 1)
+            setenv("DERECHO_TEST_BREAK_LINK", hook, 1);
+        vs_start(&r, i, "", opts);
+        unsetenv("DERECHO_TEST_BREAK_LINK");
+        if (i < 2)
+            pause_ms(300);
+    }
+    ck_assert_msg(TH_WAIT_UNTIL(lines_with(r.log[0], "deliver ") >= 100 &&
+                                    lines_with(r.log[2], "deliver ") >= 100,
+                                30000),
+                  "no traffic");
+    int views = lines_with(r.log[0], "view ");
+    /* Member 0 is stopped while the link breaks (well under the 500 ms
+     * suspicion timeout), so that both rows' suspicions have reached it
+     * when it runs again: it must choose between them. */
+    ck_assert_int_eq(th_signal(&r.p, r.idx[0], SIGSTOP), 0);
+    touch(cut);
+    bool both = TH_WAIT_UNTIL(line_has(r.err[1], "node 2 suspected", NULL) &&
+                                  line_has(r.err[2], "node 1 suspected", NULL),
+                              300);
+    ck_assert_int_eq(th_signal(&r.p, r.idx[0], SIGCONT), 0);
+    if (!both)
+        fprintf(stderr, "vs_broken_link_removes_one_side: the two "
+                        "suspicions took over 300 ms (member 0 resumed)\n");
+    long id;
+    int count;
+    char members[256];
+    bool changed = TH_WAIT_UNTIL(
+        view_line(r.log[0], views, &id, &count, members, sizeof(members)),
+        30000);
+    touch(r.resume);
+    if (!changed)
+        dump_errs(&r, 3);
+    ck_assert_msg(changed, "no view change after the link 1-2 broke");
+    vs_wait(&r, 120000);
+    ck_assert_msg(line_has(r.err[1], "DERECHO_TEST_BREAK_LINK", "node 2"),
+                  "the hook did not run (stderr %s)", r.err[1]);
+    bool keeps1 = strcmp(members, "0,1") == 0;
+    if (!keeps1 && strcmp(members, "0,2") != 0)
+        dump_errs(&r, 3);
+    ck_assert_msg(keeps1 || strcmp(members, "0,2") == 0,
+                  "member 0's view after the cut %ld: %s (expected 0,1 or "
+                  "0,2)",
+                  id, members);
+    if (!keeps1)
+        fprintf(stderr, "vs_broken_link_removes_one_side: member 0 read "
+                        "row 2 first (view 0,2)\n");
+    expect_exit(&r, 0, 0);
+    expect_exit(&r, keeps1 ? 1 : 2, 0);
+    expect_exit(&r, keeps1 ? 2 : 1, 3);
+    vs_check(&r, 3);
+    th_rmtree(r.dir);
+}
+END_TEST
+
 /* A case of its own (CK_RUN_CASE=vs_join_leader_dies replays it). */
 TCase *tc_vs_join_leader_dies(void)
 {
@@ -671,6 +778,106 @@ START_TEST(vs_partition_minority_stops)
 }
 END_TEST
 
+/* ---- removed while stopped, and never told -------------------------------
+ * Members 0 and 1 in namespace A, member 2 in B (as above); heartbeat 200
+ * ms, suspicion timeout 600 ms.  Member 2 is stopped for 550 ms, and B
+ * drops everything on the veth from then on: 0 and 1 suspect it by its
+ * silent heartbeat and go on without it, and no row saying so can reach
+ * it.  Resumed, 2 hears nobody, suspects both, has no majority, and no row
+ * tells it it was removed: only its own stall can.  Its timer saw a stall
+ * of 550 ms minus up to one tick (150 ms) = 400-550 ms, under the timeout;
+ * the others see a member silent for its stall plus up to one heartbeat
+ * period, which "stall + heartbeat_ms >= timeout" accounts for: it must
+ * stop as expelled (exit 3), not partitioned (the rule "stall >= timeout"
+ * said partitioned). */
+static bool make_netns(char *ip_a, char *ip_b, size_t len)
+{
+    netns_teardown(); /* an earlier case's */
+    snprintf(ip_a, len, "10.231.%d.1", net_octet);
+    snprintf(ip_b, len, "10.231.%d.2", net_octet);
+    return sh("ip netns add %s && ip netns add %s && "
+              "ip link add %s type veth peer name %s && "
+              "ip link set %s netns %s && ip link set %s netns %s && "
+              "ip -n %s addr add %s/24 dev %s && "
+              "ip -n %s addr add %s/24 dev %s && "
+              "ip -n %s link set %s up && ip -n %s link set %s up && "
+              "ip -n %s link set lo up && ip -n %s link set lo up",
+              ns_a, ns_b, veth_a, veth_b, veth_a, ns_a, veth_b, ns_b, ns_a,
+              ip_a, veth_a, ns_b, ip_b, veth_b, ns_a, veth_a, ns_b, veth_b,
+              ns_a, ns_b) == 0;
+}
+
+START_TEST(vs_stall_plus_heartbeat_is_expelled)
+{
+    if (geteuid() != 0 || sh("ip netns list >/dev/null 2>&1") != 0 ||
+        sh("iptables --version >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "SKIP vs_stall_plus_heartbeat_is_expelled: needs "
+                        "root, iproute2 (ip netns) and iptables\n");
+        return;
+    }
+    char ip_a[32], ip_b[32];
+    if (!make_netns(ip_a, ip_b, sizeof(ip_a))) {
+        fprintf(stderr, "SKIP vs_stall_plus_heartbeat_is_expelled: cannot "
+                        "create network namespaces and a veth pair here\n");
+        return;
+    }
+    struct vs_run r;
+    vs_init(&r);
+    char opts[700];
+    snprintf(opts, sizeof(opts),
+             "--nodes 3 --messages 300 --sizes 100,1000 --senders all "
+             "--pause-at 100 --resume-file %s",
+             r.resume);
+    const char *conf =
+        "--DERECHO/heartbeat_ms=200 --DERECHO/sst_poll_cq_timeout_ms=600";
+    vs_start_at(&r, 0, ns_a, ip_a, ip_a, conf, opts);
+    pause_ms(300);
+    vs_start_at(&r, 1, ns_a, ip_a, ip_a, conf, opts);
+    pause_ms(300);
+    vs_start_at(&r, 2, ns_b, ip_b, ip_a, conf, opts);
+    ck_assert_msg(TH_WAIT_UNTIL(lines_with(r.log[2], "deliver ") >= 100, 30000),
+                  "no traffic across the namespaces");
+    int views = lines_with(r.log[0], "view ");
+    ck_assert_int_eq(th_signal(&r.p, r.idx[2], SIGSTOP), 0);
+    int cut = sh("ip netns exec %s iptables -A INPUT -i %s -j DROP && "
+                 "ip netns exec %s iptables -A OUTPUT -o %s -j DROP",
+                 ns_b, veth_b, ns_b, veth_b);
+    pause_ms(550);
+    ck_assert_int_eq(th_signal(&r.p, r.idx[2], SIGCONT), 0);
+    ck_assert_int_eq(cut, 0);
+    long id;
+    int count;
+    char members[256];
+    bool changed = TH_WAIT_UNTIL(
+        view_line(r.log[0], views, &id, &count, members, sizeof(members)),
+        30000);
+    touch(r.resume);
+    if (!changed)
+        dump_errs(&r, 3);
+    ck_assert_msg(changed, "no view change after member 2 was cut off");
+    vs_wait(&r, 120000);
+    ck_assert_msg(strcmp(members, "0,1") == 0,
+                  "member 0's view after the cut %ld: %s (expected 0,1)", id,
+                  members);
+    expect_exit(&r, 0, 0);
+    expect_exit(&r, 1, 0);
+    bool told = line_has(r.err[2], "suspects me", NULL);
+    if (told)
+        dump_errs(&r, 3);
+    ck_assert_msg(!told,
+                  "a row told member 2 it was removed: the case did not "
+                  "test its own stall (stderr %s)",
+                  r.err[2]);
+    expect_exit(&r, 2, 3);
+    ck_assert_msg(
+        line_has(r.err[2], "stalled past the suspicion timeout", NULL),
+        "member 2 did not decide by its stall (stderr %s)", r.err[2]);
+    vs_check(&r, 3);
+    th_rmtree(r.dir);
+    netns_teardown();
+}
+END_TEST
+
 TCase *tc_vs_faults(void)
 {
     TCase *tc = tcase_create("vs_faults");
@@ -681,6 +888,7 @@ TCase *tc_vs_faults(void)
     tcase_add_test(tc, vs_unprovisioned_until_joins);
     tcase_add_test(tc, vs_sockets_provider_smoke);
     tcase_add_test(tc, vs_join_timeout_from_conf);
+    tcase_add_test(tc, vs_broken_link_removes_one_side);
     return tc;
 }
 
@@ -690,6 +898,7 @@ TCase *tc_vs_partition(void)
     tcase_set_timeout(tc, 240);
     tcase_add_unchecked_fixture(tc, netns_setup, netns_teardown);
     tcase_add_test(tc, vs_partition_minority_stops);
+    tcase_add_test(tc, vs_stall_plus_heartbeat_is_expelled);
     return tc;
 }
 
@@ -721,14 +930,24 @@ END_TEST
 
 /* Seeded fault schedules over 5 members (at most 2 faults, so the
  * survivors always keep a majority): each fault hits a random member
- * (the leader, node 0, too when FAULT_LEADER is 1: its successor takes
- * its proposals over in the SST) at a random time after traffic starts,
- * with kill -9 or SIGSTOP for 50-2500 ms then SIGCONT.  A killed member
- * dies, a stopped one finishes (short stop) or stops as expelled (exit
- * 3), the others finish; check_vs over every log.  The seed is printed on
- * failure. */
+ * (the leader, node 0, too when fault_leader() is 1: FAULT_LEADER, or the
+ * environment's VS_FAULT_LEADER=0|1) at a random time after traffic
+ * starts, with kill -9 or SIGSTOP for 50-2500 ms then SIGCONT.  A killed
+ * member dies, a stopped one finishes (short stop) or stops as expelled
+ * (exit 3), the others finish; check_vs over every log.  Seeds 1 ..
+ * SCHEDULES send SMC-sized messages, SCHEDULES + 1 .. SCHEDULES +
+ * RDMC_SCHEDULES mix in 200000-byte ones (over max_smc_payload_size: the
+ * RDMC path, whose groups are set up at every view change).  The seed is
+ * printed on failure, with every member's stderr; VS_SEED=k replays one. */
 #define FAULT_LEADER 1
 #define SCHEDULES 100
+#define RDMC_SCHEDULES 30
+
+static int fault_leader(void)
+{
+    const char *v = getenv("VS_FAULT_LEADER");
+    return v && *v ? atoi(v) != 0 : FAULT_LEADER;
+}
 
 static uint64_t rng_next(uint64_t *s)
 {
@@ -736,19 +955,6 @@ static uint64_t rng_next(uint64_t *s)
     *s ^= *s >> 7;
     *s ^= *s << 17;
     return *s;
-}
-
-/* Every member's stderr, for a failure message. */
-static void dump_errs(const struct vs_run *r, int n)
-{
-    for (int id = 0; id < n; id++) {
-        FILE *e = fopen(r->err[id], "r");
-        char line[512];
-        while (e && fgets(line, sizeof(line), e))
-            fprintf(stderr, "  member %d: %s", id, line);
-        if (e)
-            fclose(e);
-    }
 }
 
 static int landed; /* kills that hit a running member */
@@ -760,10 +966,16 @@ static void run_schedule(uint64_t seed)
     uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;
     struct vs_run r;
     vs_init(&r);
+    bool rdmc = seed > SCHEDULES;
     for (int i = 0; i < N; i++) {
-        vs_start(&r, i, "",
-                 "--nodes 5 --messages 8000 --sizes 100,1000,5000 "
-                 "--senders all");
+        if (rdmc)
+            vs_start(&r, i, "--SUBGROUP/DEFAULT/max_payload_size=262144",
+                     "--nodes 5 --messages 2000 "
+                     "--sizes 100,1000,5000,200000 --senders all");
+        else
+            vs_start(&r, i, "",
+                     "--nodes 5 --messages 8000 --sizes 100,1000,5000 "
+                     "--senders all");
         if (i < N - 1)
             pause_ms(300);
     }
@@ -776,7 +988,7 @@ static void run_schedule(uint64_t seed)
         dump_errs(&r, N);
     ck_assert_msg(formed, "seed %" PRIu64 ": the group did not form", seed);
     for (int f = 0; f < faults; f++) {
-        int first = FAULT_LEADER ? 0 : 1;
+        int first = fault_leader() ? 0 : 1;
         do
             victim[f] = first + (int)(rng_next(&s) % (uint64_t)(N - first));
         while (f == 1 && victim[1] == victim[0]);
@@ -785,10 +997,15 @@ static void run_schedule(uint64_t seed)
         int i = r.idx[victim[f]];
         if (kind[f] == 0) {
             ck_assert_int_eq(th_signal(&r.p, i, SIGKILL), 0);
+            fprintf(stderr, "seed %" PRIu64 ": kill -9 of member %d\n", seed,
+                    victim[f]);
         } else {
             ck_assert_int_eq(th_signal(&r.p, i, SIGSTOP), 0);
-            pause_ms(50 + (long)(rng_next(&s) % 2450));
+            long stop = 50 + (long)(rng_next(&s) % 2450);
+            pause_ms(stop);
             th_signal(&r.p, i, SIGCONT);
+            fprintf(stderr, "seed %" PRIu64 ": member %d stopped %ld ms\n",
+                    seed, victim[f], stop);
         }
     }
     bool ended = th_wait_all(&r.p, 180000) == 0;
@@ -837,8 +1054,11 @@ static void run_schedule(uint64_t seed)
         }
         logs[nlogs++] = id;
     }
-    ck_assert_msg(vs_check_ids(&r, logs, nlogs),
-                  "seed %" PRIu64 ": check_vs failed over %s", seed, r.dir);
+    bool vs_ok = vs_check_ids(&r, logs, nlogs);
+    if (!vs_ok)
+        dump_errs(&r, N);
+    ck_assert_msg(vs_ok, "seed %" PRIu64 ": check_vs failed over %s", seed,
+                  r.dir);
     th_rmtree(r.dir);
 }
 
@@ -851,7 +1071,7 @@ START_TEST(vs_seeded_fault_schedules)
     }
     const char *from = getenv("VS_SEED_FIRST"); /* resume a long run */
     uint64_t first = from && *from ? strtoull(from, NULL, 10) : 1;
-    for (uint64_t seed = first; seed <= SCHEDULES; seed++) {
+    for (uint64_t seed = first; seed <= SCHEDULES + RDMC_SCHEDULES; seed++) {
         fprintf(stderr, "vs_seeded_fault_schedules: seed %" PRIu64 "\n", seed);
         run_schedule(seed);
     }
@@ -859,7 +1079,8 @@ START_TEST(vs_seeded_fault_schedules)
             "vs_seeded_fault_schedules: %d schedules, %d kills landed "
             "mid-run, %d resumed members stopped as partitioned instead of "
             "expelled\n",
-            (int)(SCHEDULES - first + 1), landed, partitioned_not_expelled);
+            (int)(SCHEDULES + RDMC_SCHEDULES - first + 1), landed,
+            partitioned_not_expelled);
 }
 END_TEST
 

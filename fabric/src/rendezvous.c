@@ -26,6 +26,7 @@ struct rendezvous {
     struct fab_conn **conns;
     struct fab_error *err;
     enum peer_state *state;
+    int64_t *refused_until; /* per peer: next `waiting` call while refused */
     uint8_t blob[FAB_BLOB_MAX];
 };
 
@@ -68,8 +69,23 @@ static int step_borrow(struct rendezvous *rv, size_t i)
     struct fab_conn *conn = NULL;
     int rc = fab_borrow(rv->user, m->node_id, m->host, m->port,
                         ms_left(rv) > 0 ? ms_left(rv) : 1, &conn, &ferr);
-    if (rc == -ECONNREFUSED)
-        return 0; /* its process may still be starting */
+    if (rc == -ECONNREFUSED) {
+        /* Its process may still be starting (or is gone): every
+         * FAB_RENDEZVOUS_SLICE_MS of refusals the caller may give up, as
+         * for a blob that does not come. */
+        int64_t now = fab__now_ms();
+        if (!rv->ops->waiting)
+            return 0;
+        if (rv->refused_until[i] == 0) {
+            rv->refused_until[i] = now + FAB_RENDEZVOUS_SLICE_MS;
+            return 0;
+        }
+        if (now < rv->refused_until[i])
+            return 0;
+        rv->refused_until[i] = now + FAB_RENDEZVOUS_SLICE_MS;
+        rc = rv->ops->waiting(rv->ctx, i, rv->err);
+        return rc < 0 ? rc : 0;
+    }
     if (rc)
         return peer_failed(rv, i, rc, "connecting", ferr.msg);
     rv->conns[i] = conn;
@@ -158,9 +174,11 @@ int fab_rendezvous(struct fab_user *user, const struct fab_member *members,
     }
     struct rendezvous *rv = calloc(1, sizeof(*rv));
     enum peer_state *state = calloc(n, sizeof(*state));
-    if (!rv || !state) {
+    int64_t *refused_until = calloc(n, sizeof(*refused_until));
+    if (!rv || !state || !refused_until) {
         free(rv);
         free(state);
+        free(refused_until);
         fab__set_error(err, -ENOMEM, "rendezvous: out of memory");
         return -ENOMEM;
     }
@@ -175,7 +193,8 @@ int fab_rendezvous(struct fab_user *user, const struct fab_member *members,
                               .ctx = ctx,
                               .conns = conns,
                               .err = err,
-                              .state = state};
+                              .state = state,
+                              .refused_until = refused_until};
     uint32_t me = fab_pool_node_id(user->pool);
     for (size_t i = 0; i < n; i++)
         state[i] = members[i].node_id == me || (skip && skip[i]) ? SKIP
@@ -199,6 +218,7 @@ int fab_rendezvous(struct fab_user *user, const struct fab_member *members,
             idle_us *= 2;
     }
     free(state);
+    free(refused_until);
     free(rv);
     return rc > 0 ? 0 : rc;
 }

@@ -859,6 +859,17 @@ static void *meet_thread(void *arg)
     return NULL;
 }
 
+static size_t waited_for;
+
+static int give_up(void *ctx, size_t index, struct fab_error *err)
+{
+    (void)ctx;
+    waited_for = index;
+    err->code = -ECANCELED;
+    snprintf(err->msg, sizeof(err->msg), "given up on %zu", index);
+    return -ECANCELED;
+}
+
 START_TEST(rendezvous_meets_and_names_the_missing_peer)
 {
     struct meeting m[2];
@@ -904,6 +915,24 @@ START_TEST(rendezvous_meets_and_names_the_missing_peer)
     ck_assert_int_eq(m[0].rc, -ETIMEDOUT);
     ck_assert_int_eq(m[0].err.code, -ETIMEDOUT);
     ck_assert_msg(strstr(m[0].err.msg, "node 3") != NULL, "%s", m[0].err.msg);
+    if (m[0].conns[1])
+        fab_release(m[0].user, m[0].conns[1]);
+    m[0].conns[1] = NULL;
+    /* A `waiting` callback hears of the refusals too (every slice) and
+     * may end the rendezvous long before the deadline. */
+    static const struct fab_rendezvous_ops quit = {.check = meet_check,
+                                                   .waiting = give_up};
+    m[0].timeout_ms = 20000;
+    m[0].checks = 0;
+    memset(&m[0].err, 0, sizeof(m[0].err));
+    waited_for = SIZE_MAX;
+    int64_t t0 = th_now_ms();
+    int rc = fab_rendezvous(m[0].user, m[0].members, 3, NULL, 77, 20000, &quit,
+                            &m[0], m[0].conns, &m[0].err);
+    ck_assert_int_eq(rc, -ECANCELED);
+    ck_assert_uint_eq(waited_for, 2);
+    ck_assert_msg(th_now_ms() - t0 < 10000, "gave up after %lld ms",
+                  (long long)(th_now_ms() - t0));
     if (m[0].conns[1])
         fab_release(m[0].user, m[0].conns[1]);
     /* bad arguments */

@@ -1475,6 +1475,8 @@ struct meet {
     struct rdmc_group *g;
     uint8_t mine[BLOB_SIZE];
     size_t failed_index; /* the member named by the error */
+    bool blamed;         /* create_wait gave up, naming blame */
+    uint32_t blame;
 };
 
 static int meet_check(void *ctx, size_t index, const void *blob, size_t len,
@@ -1496,6 +1498,33 @@ static int meet_check(void *ctx, size_t index, const void *blob, size_t len,
     return FAB_RENDEZVOUS_DONE;
 }
 
+/* The caller's create_wait hook: give up early, naming whom it blames. */
+static int meet_waiting(void *ctx, size_t index, struct fab_error *ferr)
+{
+    struct meet *mt = ctx;
+    struct rdmc_group *g = mt->g;
+    if (!g->opts.create_wait)
+        return 0;
+    uint32_t blame = g->node_ids[index];
+    int rc = g->opts.create_wait(g->opts.create_wait_ctx, g->node_ids[index],
+                                 &blame);
+    if (rc >= 0)
+        return 0;
+    mt->blame = blame;
+    mt->blamed = true;
+    ferr->code = rc;
+    if (blame == RDMC_NO_PEER)
+        snprintf(ferr->msg, sizeof(ferr->msg),
+                 "given up while waiting for node %u: %s", g->node_ids[index],
+                 rdmc_strerror(rc));
+    else
+        snprintf(ferr->msg, sizeof(ferr->msg),
+                 "given up while waiting for node %u: node %u failed (%s)",
+                 g->node_ids[index], blame, rdmc_strerror(rc));
+    rdmc__log(g, LOG_NOTICE, "%s", ferr->msg);
+    return rc;
+}
+
 static int meet_failed(void *ctx, size_t index, int rc,
                        const struct fab_error *why, struct fab_error *ferr)
 {
@@ -1513,16 +1542,17 @@ static int group_meet(struct rdmc_group *g, const struct rdmc_member *members,
 {
     struct meet mt = {.g = g, .failed_index = SIZE_MAX};
     encode_blob(g, mt.mine);
-    static const struct fab_rendezvous_ops ops = {.check = meet_check,
-                                                  .failed = meet_failed};
+    static const struct fab_rendezvous_ops ops = {
+        .check = meet_check, .waiting = meet_waiting, .failed = meet_failed};
     struct fab_error ferr = {0};
     int left = (int)(deadline - now_ms());
     int rc = fab_rendezvous(g->user, members, g->n, NULL, blob_key(g),
                             left > 0 ? left : 1, &ops, &mt, g->conns, &ferr);
     if (rc)
         set_err(err, rc,
-                mt.failed_index < g->n ? g->node_ids[mt.failed_index]
-                                       : RDMC_NO_PEER,
+                mt.blamed                ? mt.blame
+                : mt.failed_index < g->n ? g->node_ids[mt.failed_index]
+                                         : RDMC_NO_PEER,
                 "group %u: %s", g->opts.group_id,
                 ferr.msg[0] ? ferr.msg : rdmc_strerror(rc));
     return rc;

@@ -700,6 +700,87 @@ START_TEST(test_timeout_names_peer_and_epochs)
 }
 END_TEST
 
+/* create_wait: the caller gives up while the create waits for a member
+ * that never sets the group up, and names the member it blames (not the
+ * one waited for), long before create_timeout_ms. */
+struct waiter {
+    atomic_int calls;
+    atomic_uint waiting_for;
+    int give_up_after;
+    uint32_t blame;
+};
+
+static int give_up(void *ctx, uint32_t waiting_for, uint32_t *blame)
+{
+    struct waiter *w = ctx;
+    atomic_store(&w->waiting_for, waiting_for);
+    ck_assert_uint_eq(*blame, waiting_for); /* the default */
+    if (atomic_fetch_add(&w->calls, 1) + 1 < w->give_up_after)
+        return 0;
+    *blame = w->blame;
+    return -EHOSTDOWN;
+}
+
+START_TEST(test_create_wait_gives_up_and_blames)
+{
+    struct fab_pool *pool[2];
+    struct rdmc_member members[2];
+    for (int i = 0; i < 2; i++) {
+        pool[i] = tr_pool((uint32_t)i + 1, 0, "tcp");
+        ck_assert_ptr_nonnull(pool[i]);
+    }
+    for (int j = 0; j < 2; j++)
+        members[j] = (struct rdmc_member){(uint32_t)j + 1, "127.0.0.1",
+                                          fab_pool_port(pool[j])};
+    /* Node 2's pool runs, its group is never created: node 1 waits. */
+    for (int round = 0; round < 2; round++) {
+        struct waiter w = {.give_up_after = 3,
+                           .blame = round == 0 ? 5 : RDMC_NO_PEER};
+        struct rdmc_options o;
+        quiet_opts(&o, 11);
+        o.epoch = (uint64_t)round + 1;
+        o.create_timeout_ms = 20000;
+        o.log_level = 0;
+        o.create_wait = give_up;
+        o.create_wait_ctx = &w;
+        struct rdmc_error err;
+        struct rdmc_group *g = (void *)1;
+        int64_t t0 = th_now_ms();
+        int rc =
+            rdmc_group_create_ex(pool[0], members, 2, &o, NULL, NULL, &g, &err);
+        int64_t took = th_now_ms() - t0;
+        ck_assert_int_eq(rc, -EHOSTDOWN);
+        ck_assert_ptr_null(g);
+        ck_assert_int_eq(err.code, -EHOSTDOWN);
+        ck_assert_uint_eq(err.node_id, w.blame);
+        ck_assert_uint_eq(atomic_load(&w.waiting_for), 2);
+        ck_assert_int_eq(atomic_load(&w.calls), 3);
+        ck_assert_msg(took < 10000, "gave up after %lld ms", (long long)took);
+        ck_assert_msg(strstr(err.msg, "waiting for node 2") != NULL, "%s",
+                      err.msg);
+    }
+    /* A hook that keeps waiting changes nothing: the deadline names the
+     * member waited for. */
+    struct waiter w = {.give_up_after = 1000000, .blame = 5};
+    struct rdmc_options o;
+    quiet_opts(&o, 11);
+    o.epoch = 3;
+    o.create_timeout_ms = 500;
+    o.log_level = 0;
+    o.create_wait = give_up;
+    o.create_wait_ctx = &w;
+    struct rdmc_error err;
+    struct rdmc_group *g = NULL;
+    ck_assert_int_eq(
+        rdmc_group_create_ex(pool[0], members, 2, &o, NULL, NULL, &g, &err),
+        -ETIMEDOUT);
+    ck_assert_uint_eq(err.node_id, 2);
+    ck_assert_int_ge(atomic_load(&w.calls), 1);
+    for (int i = 0; i < 2; i++)
+        fab_pool_destroy(pool[i]);
+}
+END_TEST
+
 /* A caller lock held around rdmc_send and taken in `complete` (which
  * also sends): no deadlock, since callbacks run with no librdmc lock and
  * never inside rdmc_send (the first version called `complete` inline,
@@ -1038,6 +1119,7 @@ Suite *rdmc_local_suite(void)
     tcase_add_test(tc, test_failed_groups_destroy_quickly);
     tcase_add_test(tc, test_batch_create_in_any_order);
     tcase_add_test(tc, test_timeout_names_peer_and_epochs);
+    tcase_add_test(tc, test_create_wait_gives_up_and_blames);
     tcase_add_test(tc, test_caller_lock_around_send);
     tcase_add_test(tc, test_incoming_without_group_lock);
     tcase_add_test(tc, test_caller_driven_groups);

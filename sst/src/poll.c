@@ -121,7 +121,7 @@ bool sst__suspect(struct sst_table *t, uint32_t rank, int reason)
     if (rank == t->my_rank || atomic_exchange(&p->claimed, true))
         return false;
     atomic_store(&p->reason, reason < 0 ? reason : -EHOSTDOWN);
-    bool publish = !learn_expelled(t);
+    bool publish = !atomic_load(&t->quiet) && !learn_expelled(t);
     /* 1. Tell the member itself, while its connection still carries it:
      *    a member that was stopped learns, once resumed, that it was
      *    removed (its copy of my row says so). */
@@ -146,12 +146,23 @@ bool sst__suspect(struct sst_table *t, uint32_t rank, int reason)
     sst__log(t, LOG_NOTICE, "table %llu: suspect rank %u (node %u): %s%s",
              (unsigned long long)t->opts.table_id, rank, p->node_id,
              sst_strerror(reason),
-             publish ? "" : " (I was removed: not published)");
+             publish                  ? ""
+             : atomic_load(&t->quiet) ? " (quiet: not published)"
+                                      : " (I was removed: not published)");
     atomic_store(&t->failure_pending, true);
     if (!sst__on_poll_thread(t))
         sst_notify(t);
     sst__wake_waiters(t);
     return true;
+}
+
+void sst_quiet(struct sst_table *t)
+{
+    if (!t || atomic_exchange(&t->quiet, true))
+        return;
+    sst__log(t, LOG_INFO,
+             "table %llu: quiet: new suspicions are recorded here only",
+             (unsigned long long)t->opts.table_id);
 }
 
 int sst_suspect(struct sst_table *t, uint32_t rank, int reason)

@@ -164,6 +164,7 @@ struct sst_table {
     pthread_mutex_t timer_lock;
     pthread_cond_t timer_cond;
     _Atomic int expelled_by; /* first rank whose row suspects me, or -1 */
+    atomic_bool quiet;       /* sst_quiet: publish no new suspicion */
     /* The polling thread runs callbacks (predicates, triggers,
      * on_suspect): the timer thread drives progress meanwhile. */
     _Atomic bool in_user_code;

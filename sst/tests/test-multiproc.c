@@ -871,7 +871,8 @@ enum feat_mode {
     FEAT_MISMATCH = 2, /* e2 1: member order differs, 2: table_id differs */
     FEAT_LONG_TRIGGER = 3,
     FEAT_TOLERATE = 4, /* e2 0: failure during set-up, 1: failed_ranks */
-    FEAT_EXPEL = 5,    /* e2 0: SIGSTOP/SIGCONT, 1: sst_suspect, 2: quiet */
+    FEAT_EXPEL = 5,    /* e2 0: SIGSTOP/SIGCONT, 1: sst_suspect, 2: quiet,
+                          3: sst_quiet */
     FEAT_SUBSET = 6,   /* sst_sync_ranks, sst_put_try */
     FEAT_INITIAL = 7,  /* initial rows */
 };
@@ -1220,12 +1221,50 @@ static int feat_expel_quiet(const struct child_args *a, struct sst_table *t)
     return 0;
 }
 
+/* sst_quiet: rank 2 goes quiet (nobody suspects it), then suspects rank
+ * 1: recorded at rank 2 only.  Rank 0, whose connection to rank 2 still
+ * runs, syncs with it and must not read that suspicion in its row. */
+static int feat_quiet_call(const struct child_args *a, struct sst_table *t)
+{
+    const uint32_t pair[2] = {0, 2};
+    if (a->rank == 2) {
+        sst_quiet(t);
+        sst_quiet(t); /* twice: no-op */
+        sst_quiet(NULL);
+        if (sst_suspect(t, 1, -ECANCELED) != 0)
+            return 110;
+        if (!sst_suspects(t, 2, 1))
+            return 111;
+        ts_write_file(a->dir, "victim-called", "1");
+        if (sst_sync_ranks(t, pair, 2, 10000) != 0)
+            return 112;
+        return wait_file(a->dir, "checked", 30000) ? 0 : 113;
+    }
+    if (!wait_file(a->dir, "victim-called", 30000))
+        return 114;
+    if (a->rank == 0) {
+        if (sst_sync_ranks(t, pair, 2, 10000) != 0)
+            return 115;
+        if (sst_suspects(t, 2, 1)) {
+            fprintf(stderr, "rank 0: the quiet rank 2 published its "
+                            "suspicion of rank 1\n");
+            return 116;
+        }
+        if (sst_suspects(t, 0, 2))
+            return 117;
+        ts_write_file(a->dir, "checked", "1");
+    }
+    return wait_file(a->dir, "checked", 30000) ? 0 : 118;
+}
+
 static int feat_expel(const struct child_args *a, struct sst_table *t)
 {
     const uint32_t victim = a->n - 1;
     int64_t end = th_now_ms() + 60000;
     if (a->e2 == 2)
         return feat_expel_quiet(a, t);
+    if (a->e2 == 3)
+        return feat_quiet_call(a, t);
     if (a->rank == victim) {
         /* Stopped and resumed by the parent (e2 0), or suspected by rank
          * 0 (e2 1): either way told it was removed. */
@@ -1458,6 +1497,12 @@ START_TEST(test_expelled_quiet)
 }
 END_TEST
 
+START_TEST(test_quiet_call)
+{
+    run_feat(FEAT_EXPEL, 3, 3, 60000);
+}
+END_TEST
+
 START_TEST(test_subset_sync)
 {
     run_feat(FEAT_SUBSET, 0, 3, 60000);
@@ -1665,6 +1710,7 @@ Suite *sst_multiproc_suite(void)
     tcase_add_test(tc, test_failed_ranks);
     tcase_add_test(tc, test_suspect_call);
     tcase_add_test(tc, test_expelled_quiet);
+    tcase_add_test(tc, test_quiet_call);
     tcase_add_test(tc, test_expelled_after_stop);
     tcase_add_test(tc, test_subset_sync);
     tcase_add_test(tc, test_initial_rows);

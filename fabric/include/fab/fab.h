@@ -354,9 +354,11 @@ struct fab_rendezvous_ops {
      * Required. */
     int (*check)(void *ctx, size_t index, const void *blob, size_t len,
                  struct fab_error *err);
-    /* No blob from the peer within FAB_RENDEZVOUS_SLICE_MS: 0 to keep
-     * waiting, or a negative errno that ends the rendezvous.  May be
-     * NULL. */
+    /* No blob from the peer within FAB_RENDEZVOUS_SLICE_MS, or its
+     * bootstrap refused every connection for that long (not listening
+     * yet, or gone; then the peer is not borrowed): 0 to keep waiting, or
+     * a negative errno that ends the rendezvous.  Called again every
+     * FAB_RENDEZVOUS_SLICE_MS while it lasts.  May be NULL. */
     int (*waiting)(void *ctx, size_t index, struct fab_error *err);
     /* The peer failed with rc (why->msg names it and the step: connecting,
      * fetching, its connection failed, or -ETIMEDOUT at the deadline): 0

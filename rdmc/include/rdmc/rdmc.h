@@ -262,6 +262,19 @@ struct rdmc_options {
     size_t max_queued;  /* rdmc_send refuses (-EAGAIN) a message when
                            window + max_queued are sent and not complete;
                            0 (default): no bound (the caller's memory) */
+    /* Create only: called on the creating thread each time the rendezvous
+     * has waited FAB_RENDEZVOUS_SLICE_MS (100 ms) more for member
+     * waiting_for's parameters (connected, not published yet).  Return 0
+     * to keep waiting (until create_timeout_ms), or a negative errno to
+     * give up now: the create fails with it, and *blame (set to
+     * waiting_for before the call) is the node named in rdmc_error's
+     * node_id (RDMC_NO_PEER: none).  Lets a caller that learns the set-up
+     * cannot complete (e.g. its failure detector removed a member) stop
+     * early, and name the member that failed rather than the one it was
+     * waiting for.  Must not block or call into the group.  NULL
+     * (default): wait until the deadline. */
+    int (*create_wait)(void *ctx, uint32_t waiting_for, uint32_t *blame);
+    void *create_wait_ctx;
 };
 
 #define RDMC_THREAD_PER_GROUP 0u

@@ -344,6 +344,17 @@ SST_EXPORT int sst_sync_ranks(struct sst_table *table, const uint32_t *ranks,
  * my own. */
 SST_EXPORT int sst_suspect(struct sst_table *table, uint32_t rank, int reason);
 
+/* From now on this member publishes no new suspicion, as one that knows
+ * it was removed (see above): each later suspicion (heartbeat, broken
+ * connection, sst_suspect) is recorded here only (row frozen, connection
+ * failed, on_suspect, sst_suspects(t, me, rank)), and my row's suspected
+ * field stays as it was.  For a member that stopped taking part while
+ * its table still runs (e.g. libderecho's "partitioned" stop): as its
+ * connections break, its row must not make members that still read it
+ * remove healthy ones.  Suspicions published before stay.  Never undone.
+ * Any thread, also from a trigger.  NULL: no-op. */
+SST_EXPORT void sst_quiet(struct sst_table *table);
+
 /* Wakes the polling thread (e.g. after writing a local field another
  * thread's predicate watches).  Any thread; async-signal-safe. */
 SST_EXPORT void sst_notify(struct sst_table *table);
