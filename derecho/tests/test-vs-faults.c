@@ -268,8 +268,6 @@ static void vs_check(const struct vs_run *r, int n)
     ck_assert_msg(vs_check_ids(r, NULL, n), "check_vs failed over %s", r->dir);
 }
 
-static void dump_errs(const struct vs_run *r, int n);
-
 /* ---- a join during traffic ----------------------------------------------
  * Three members send 400 messages each and hold after 300 until the test
  * lets them go on; a fourth starts once member 0 delivered 100 (traffic
