@@ -1047,6 +1047,18 @@ static void check_timeouts(struct rdmc_group *g)
         if (m->active && !m->delivered &&
             now - m->last_activity_ms > g->opts.timeout_ms) {
             uint32_t peer = stalled_peer(g, m);
+            /* Naming a relay (rank r > 0) waits r / 2 timeouts more (at
+             * most 4): a relay that itself waits for its predecessor then
+             * reports first and its CLOSE fails this group, instead of
+             * this member naming it, which did nothing wrong. */
+            int pr = peer == RDMC_NO_PEER ? 0 : rank_of(g, peer);
+            int64_t extra = (int64_t)g->opts.timeout_ms *
+                            (pr > 8   ? 8
+                             : pr > 0 ? pr
+                                      : 0) /
+                            2;
+            if (now - m->last_activity_ms <= g->opts.timeout_ms + extra)
+                continue;
             if (peer == RDMC_NO_PEER)
                 rdmc__log(g, LOG_WARNING, "message %llu stalled for %d ms",
                           (unsigned long long)m->index, g->opts.timeout_ms);

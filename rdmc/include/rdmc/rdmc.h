@@ -219,7 +219,9 @@ struct rdmc_callbacks {
      * (its READY or its taking of our writes is missing); at the sender
      * with everything sent, the receiver whose DONE is missing when exactly
      * one is; RDMC_NO_PEER when it waits for no one in particular, e.g. the
-     * sender waiting for the DONE of several receivers) or a peer sent
+     * sender waiting for the DONE of several receivers; naming a member of
+     * rank r > 0 takes r/2 timeouts more, at most 4, so that a relay that
+     * itself waits for its predecessor reports first) or a peer sent
      * malformed traffic (reason -EBADMSG).  After the first failure the group
      * is failed: no further messages complete; destroy it and build a new one
      * with the survivors.  May be called more than once (once per failed
