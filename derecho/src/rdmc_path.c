@@ -26,13 +26,18 @@
  * pool: they store an atomic count or a failure and wake the delivery
  * thread, nothing more.  A failure (other than a peer's wedge, -ESHUTDOWN)
  * is turned into an SST suspicion by the delivery thread
- * (derecho__rdmc_failures). */
+ * (derecho__rdmc_failures): of the member RDMC names (for a stall, the
+ * member it waited for, e.g. a stopped relay), or of the group's sender
+ * when it names no one.  A sender's own group stalls only after twice
+ * rdmc_timeout_ms, so that the receivers, which can name the member they
+ * wait for, report first. */
 #include "derecho-private.h"
 
 #include <fab/fab.h>
 #include <rdmc/rdmc.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -46,7 +51,8 @@
 struct rsender {
     struct rshard *rs;
     uint32_t j;
-    uint8_t *buf; /* ring of rs->ring x rs->max bytes */
+    uint32_t node; /* the sender's node id */
+    uint8_t *buf;  /* ring of rs->ring x rs->max bytes */
     struct fab_mr *mr;
     struct rdmc_group *group; /* NULL in a one-member shard */
     _Atomic uint64_t done;    /* receiver: messages complete here */
@@ -78,6 +84,7 @@ struct derecho__rdmc_view {
     pthread_mutex_t flock; /* failures, filled by callbacks */
     uint32_t failed_node[MAX_FAILURES];
     int failed_reason[MAX_FAILURES];
+    bool failed_fallback[MAX_FAILURES]; /* RDMC named no one: the sender */
     size_t num_failed;
     atomic_bool any_failed;
     bool wedged;
@@ -137,8 +144,14 @@ static void on_failure(void *ctx, struct rdmc_group *group, uint32_t node_id,
         return; /* a peer wedged its groups: the view is ending */
     pthread_mutex_lock(&rv->flock);
     if (rv->num_failed < MAX_FAILURES) {
-        rv->failed_node[rv->num_failed] = node_id;
+        /* No member named (a stall waiting for no one in particular):
+         * suspect the group's sender, so that a view change rebuilds the
+         * groups; at the sender itself that is no one (the receivers'
+         * shorter timeouts name the member, see derecho__rdmc_view_create) */
+        bool fallback = node_id == RDMC_NO_PEER;
+        rv->failed_node[rv->num_failed] = fallback ? sd->node : node_id;
         rv->failed_reason[rv->num_failed] = reason;
+        rv->failed_fallback[rv->num_failed] = fallback;
         rv->num_failed++;
     }
     pthread_mutex_unlock(&rv->flock);
@@ -276,6 +289,7 @@ int derecho__rdmc_view_create(struct fab_pool *pool,
             struct rsender *sd = &rs->senders[j];
             sd->rs = rs;
             sd->j = j;
+            sd->node = info.members[m];
             if (info.members[m] == my_id)
                 rs->me_sender = (int)j;
             size_t bytes = (size_t)rs->ring * rs->max;
@@ -329,7 +343,16 @@ int derecho__rdmc_view_create(struct fab_pool *pool,
                 o->max_msg_size = rs->max;
                 o->window = window;
                 o->create_timeout_ms = sp->create_timeout_ms;
+                /* The sender waits twice as long as its receivers: a
+                 * receiver names the member it waits for (a stalled
+                 * relay), the sender waiting for several receivers names
+                 * no one, and its failure would close the group at the
+                 * receivers (-ESHUTDOWN, ignored) before they report. */
                 o->timeout_ms = sp->timeout_ms;
+                if (info.members[m] == my_id && sp->timeout_ms > 0)
+                    o->timeout_ms = sp->timeout_ms <= INT_MAX / 2
+                                        ? sp->timeout_ms * 2
+                                        : INT_MAX;
                 o->log = hooks->log;
                 o->log_ctx = hooks->log_ctx;
                 o->log_level = hooks->log_level;
@@ -467,16 +490,28 @@ void derecho__rdmc_failures(struct derecho__rdmc_view *rv,
         return;
     uint32_t nodes[MAX_FAILURES];
     int reasons[MAX_FAILURES];
+    bool fallback[MAX_FAILURES];
     pthread_mutex_lock(&rv->flock);
     size_t n = rv->num_failed;
     memcpy(nodes, rv->failed_node, n * sizeof(*nodes));
     memcpy(reasons, rv->failed_reason, n * sizeof(*reasons));
+    memcpy(fallback, rv->failed_fallback, n * sizeof(*fallback));
     rv->num_failed = 0;
     atomic_store(&rv->any_failed, false);
     pthread_mutex_unlock(&rv->flock);
     for (size_t i = 0; i < n; i++) {
-        rlog(rv, LOG_WARNING, "view %lld: RDMC reports node %u failed: %s",
-             (long long)rv->view_id, nodes[i], rdmc_strerror(reasons[i]));
+        if (fallback[i])
+            rlog(rv, LOG_WARNING,
+                 "view %lld: RDMC transfer from node %u failed waiting for "
+                 "no member in particular (%s): suspecting its sender",
+                 (long long)rv->view_id, nodes[i], rdmc_strerror(reasons[i]));
+        else if (reasons[i] == -ETIMEDOUT)
+            rlog(rv, LOG_WARNING,
+                 "view %lld: RDMC transfer stalled waiting for node %u",
+                 (long long)rv->view_id, nodes[i]);
+        else
+            rlog(rv, LOG_WARNING, "view %lld: RDMC reports node %u failed: %s",
+                 (long long)rv->view_id, nodes[i], rdmc_strerror(reasons[i]));
         fn(ctx, nodes[i], reasons[i]);
     }
 }

@@ -876,6 +876,76 @@ START_TEST(vs_stall_plus_heartbeat_is_expelled)
 }
 END_TEST
 
+/* ---- a stalled RDMC relay (issue 15) ------------------------------------
+ * Three senders of RDMC-sized messages over chain schedules (in sender 0's
+ * group member 1 relays to member 2).  The suspicion timeout is a minute,
+ * the RDMC stall timeout 2 s: member 1 stopped (its connections stay up)
+ * is noticed only by librdmc, which names it at the member waiting for its
+ * blocks; libderecho suspects it and the survivors install a view of
+ * members 0 and 2 within seconds (before: the stall named no one, nothing
+ * was suspected, sender 0's messages waited for the heartbeat minute).
+ * Both senders stay and finish; check_vs over every log. */
+START_TEST(vs_rdmc_stalled_relay_removed)
+{
+    struct vs_run r;
+    vs_init(&r);
+    const char *conf = "--DERECHO/sst_poll_cq_timeout_ms=60000 "
+                       "--DERECHO/rdmc_timeout_ms=2000 "
+                       "--SUBGROUP/DEFAULT/max_payload_size=262144 "
+                       "--SUBGROUP/DEFAULT/block_size=65536 "
+                       "--SUBGROUP/DEFAULT/rdmc_send_algorithm=chain_send";
+    const char *opts =
+        "--nodes 3 --messages 400 --sizes 200000,100 --senders all";
+    for (int i = 0; i < 3; i++) {
+        vs_start(&r, i, conf, opts);
+        if (i < 2)
+            pause_ms(300);
+    }
+    ck_assert_msg(TH_WAIT_UNTIL(lines_with(r.log[0], "deliver ") >= 60, 60000),
+                  "no traffic");
+    int views = lines_with(r.log[0], "view "); /* the last: of three */
+    ck_assert_int_ge(views, 1);
+    ck_assert_int_eq(th_signal(&r.p, r.idx[1], SIGSTOP), 0);
+    int64_t t0 = th_now_ms();
+    long id = -1;
+    int count = 0;
+    char members[64] = "";
+    /* the first view after the one of three */
+    bool removed = TH_WAIT_UNTIL(
+        view_line(r.log[0], views, &id, &count, members, sizeof(members)),
+        15000);
+    if (!removed) {
+        for (int m = 0; m < 3; m += 2) { /* the survivors' stderr */
+            fprintf(stderr, "---- member %d stderr:\n", m);
+            FILE *f = fopen(r.err[m], "r");
+            char line[512];
+            while (f && fgets(line, sizeof(line), f))
+                fputs(line, stderr);
+            if (f)
+                fclose(f);
+        }
+    }
+    ck_assert_msg(removed, "member 1 stopped, no new view within 15 s");
+    int64_t took = th_now_ms() - t0;
+    fprintf(stderr,
+            "vs_rdmc_stalled_relay_removed: view %ld {%s} %lld ms "
+            "after SIGSTOP\n",
+            id, members, (long long)took);
+    ck_assert_msg(strcmp(members, "0,2") == 0, "the next view is {%s}",
+                  members);
+    ck_assert_msg(
+        line_has(r.err[0], "RDMC transfer stalled waiting for node", NULL) ||
+            line_has(r.err[2], "RDMC transfer stalled waiting for node", NULL),
+        "no stall named a member (stderr in %s)", r.dir);
+    ck_assert_int_eq(th_signal(&r.p, r.idx[1], SIGKILL), 0);
+    vs_wait(&r, 120000);
+    expect_exit(&r, 0, 0);
+    expect_exit(&r, 2, 0);
+    vs_check(&r, 3);
+    th_rmtree(r.dir);
+}
+END_TEST
+
 TCase *tc_vs_faults(void)
 {
     TCase *tc = tcase_create("vs_faults");
@@ -887,6 +957,7 @@ TCase *tc_vs_faults(void)
     tcase_add_test(tc, vs_sockets_provider_smoke);
     tcase_add_test(tc, vs_join_timeout_from_conf);
     tcase_add_test(tc, vs_broken_link_removes_one_side);
+    tcase_add_test(tc, vs_rdmc_stalled_relay_removed);
     return tc;
 }
 

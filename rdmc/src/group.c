@@ -971,6 +971,44 @@ static void on_failure(void *ctx, uint32_t node_id, int reason)
 
 /* ---- the group's thread ------------------------------------------------ */
 
+/* The member a stalled message m waits for, as a node id, or RDMC_NO_PEER
+ * when it waits for no one in particular (docs/rdmc.md, "Failures").  A
+ * receiver missing blocks names the source of the first block it misses
+ * in schedule order; a receiver holding every block names the target of
+ * its first unfinished send (it waits for that member's READY or for the
+ * member to take its writes).  The sender names the target of its first
+ * unfinished send likewise, or, once everything is sent, the one receiver
+ * whose DONE is missing when exactly one is. */
+static uint32_t stalled_peer(const struct rdmc_group *g,
+                             const struct rdmc__msg *m)
+{
+    if (g->rank != 0 && m->nhave < m->blocks) {
+        uint32_t steps =
+            rdmc_schedule_steps(g->opts.algorithm, g->n, m->blocks);
+        for (uint32_t s = 0; s < steps; s++) {
+            struct rdmc_transfer snd, rcv;
+            if (rdmc_schedule_step(g->opts.algorithm, g->n, g->rank, m->blocks,
+                                   s, &snd, &rcv))
+                break;
+            if (rcv.peer != RDMC_NO_PEER && rcv.peer < g->n &&
+                rcv.block < m->blocks && !m->have[rcv.block])
+                return g->node_ids[rcv.peer];
+        }
+        return RDMC_NO_PEER;
+    }
+    if (m->sends_done < m->nsends) {
+        /* sends are posted in order; the first one not finished */
+        uint32_t t = m->sends[m->sends_done].target;
+        return t < g->n ? g->node_ids[t] : RDMC_NO_PEER;
+    }
+    if (g->rank == 0 && m->acks + 2 == g->n) {
+        for (uint32_t r = 1; r < g->n; r++)
+            if (!m->acked[r])
+                return g->node_ids[r];
+    }
+    return RDMC_NO_PEER;
+}
+
 static void check_timeouts(struct rdmc_group *g)
 {
     if (g->status || g->opts.timeout_ms < 0)
@@ -1008,9 +1046,28 @@ static void check_timeouts(struct rdmc_group *g)
         struct rdmc__msg *m = &g->slots[i];
         if (m->active && !m->delivered &&
             now - m->last_activity_ms > g->opts.timeout_ms) {
-            rdmc__log(g, LOG_WARNING, "message %llu stalled for %d ms",
-                      (unsigned long long)m->index, g->opts.timeout_ms);
-            fail_group(g, RDMC_NO_PEER, -ETIMEDOUT);
+            uint32_t peer = stalled_peer(g, m);
+            /* Naming a relay (rank r > 0) waits r / 2 timeouts more (at
+             * most 4): a relay that itself waits for its predecessor then
+             * reports first and its CLOSE fails this group, instead of
+             * this member naming it, which did nothing wrong. */
+            int pr = peer == RDMC_NO_PEER ? 0 : rank_of(g, peer);
+            int64_t extra = (int64_t)g->opts.timeout_ms *
+                            (pr > 8   ? 8
+                             : pr > 0 ? pr
+                                      : 0) /
+                            2;
+            if (now - m->last_activity_ms <= g->opts.timeout_ms + extra)
+                continue;
+            if (peer == RDMC_NO_PEER)
+                rdmc__log(g, LOG_WARNING, "message %llu stalled for %d ms",
+                          (unsigned long long)m->index, g->opts.timeout_ms);
+            else
+                rdmc__log(g, LOG_WARNING,
+                          "message %llu stalled for %d ms waiting for node %u",
+                          (unsigned long long)m->index, g->opts.timeout_ms,
+                          peer);
+            fail_group(g, peer, -ETIMEDOUT);
             return;
         }
     }

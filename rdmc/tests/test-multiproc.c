@@ -77,8 +77,11 @@ static void *on_incoming(void *ctx, struct rdmc_group *g, uint64_t index,
     struct group_state *st = ctx;
     (void)g;
     if (st->a->victim >= 0 && (uint32_t)st->a->victim == st->a->rank &&
-        (long)index == st->a->kill_at)
-        kill(getpid(), SIGKILL); /* die mid-transfer, as kill -9 would */
+        (long)index == st->a->kill_at) {
+        /* die mid-transfer, as kill -9 would; or stop, as SIGSTOP does:
+         * its connections stay up (the parent kills it at the end) */
+        kill(getpid(), strcmp(st->a->mode, "stall") ? SIGKILL : SIGSTOP);
+    }
     (void)size;
     return NULL; /* librdmc's buffer; odd messages use ours below */
 }
@@ -223,6 +226,8 @@ static int make_group(struct fab_pool *pool, struct member_args *a,
     o.max_msg_size = 16u << 20;
     o.window = a->window;
     o.timeout_ms = 8000;
+    if (!strcmp(a->mode, "stall")) /* receivers report first (run_stall) */
+        o.timeout_ms = ranks[0] == a->rank ? 4000 : 1000;
     o.create_timeout_ms = 20000;
     o.log = tr_quiet_log;
     o.log_level = getenv("RDMC_TEST_VERBOSE") ? LOG_DEBUG : LOG_WARNING;
@@ -364,6 +369,62 @@ static int run_kill(struct fab_pool *pool, struct member_args *a)
     return ok ? 0 : 11;
 }
 
+/* A relay stops (SIGSTOP) while message kill_at starts at it; its
+ * connections stay up, so only the stall timeout notices.  The last
+ * receiver's failure must name the relay (-ETIMEDOUT): it waits for the
+ * relay's blocks.  The sender's timeout is longer, so that its own report
+ * (which names no one: it waits for two receivers) does not close the
+ * group first. */
+static int run_stall(struct fab_pool *pool, struct member_args *a)
+{
+    uint32_t ranks[MAX_N];
+    for (uint32_t i = 0; i < a->n; i++)
+        ranks[i] = i;
+    struct group_state st = {.total = a->nsizes * a->count};
+    struct rdmc_group *g = NULL;
+    if (make_group(pool, a, ranks, a->n, a->group, &st, &g))
+        return 2;
+    if (!barrier(a, "created", ranks, a->n, 30000))
+        return 13;
+    if (a->rank == 0) {
+        int rc = send_all(g, &st);
+        if (rc && rdmc_group_status(g) == 0) {
+            fprintf(stderr, "rank 0: send failed: %s\n", rdmc_strerror(rc));
+            return 3;
+        }
+    }
+    int64_t t0 = th_now_ms();
+    if (!th_wait_until(any_failed, &st, 20000)) {
+        fprintf(stderr, "rank %u: no failure reported\n", a->rank);
+        return 4;
+    }
+    int64_t took = th_now_ms() - t0;
+    uint32_t named = atomic_load(&st.failed_node);
+    int reason = atomic_load(&st.failed_reason);
+    int rc = 0;
+    if (a->rank == a->n - 1 &&
+        (named != (uint32_t)a->victim + 1 || reason != -ETIMEDOUT)) {
+        fprintf(stderr,
+                "rank %u: the stall names node %u (%s), not the relay %d\n",
+                a->rank, named, rdmc_strerror(reason), a->victim + 1);
+        rc = 5;
+    }
+    if (rc == 0 && took > 1000 + 4000) {
+        fprintf(stderr, "rank %u: failure seen only after %lld ms\n", a->rank,
+                (long long)took);
+        rc = 12;
+    }
+    uint32_t surv[MAX_N] = {0};
+    size_t ns = 0;
+    for (uint32_t i = 0; i < a->n; i++)
+        if ((int)i != a->victim)
+            surv[ns++] = i;
+    bool ok = barrier(a, "done", surv, ns, 30000);
+    rdmc_group_destroy(g);
+    free_sent(&st);
+    return rc ? rc : ok ? 0 : 11;
+}
+
 int child_member(int argc, char **argv)
 {
     struct member_args a;
@@ -387,6 +448,11 @@ int child_member(int argc, char **argv)
     int rc = 0;
     if (!strcmp(a.mode, "kill")) {
         rc = run_kill(pool, &a);
+        fab_pool_destroy(pool);
+        return rc;
+    }
+    if (!strcmp(a.mode, "stall")) {
+        rc = run_stall(pool, &a);
         fab_pool_destroy(pool);
         return rc;
     }
@@ -501,6 +567,18 @@ static void run_members(const struct run_spec *spec, int timeout_ms)
                               args[10], args[11], victim,  kill_at, NULL};
         ck_assert_int_ge(th_spawn_child(&procs, "member", argv), 0);
     }
+    if (spec->mode && !strcmp(spec->mode, "stall")) {
+        /* the stopped victim never exits by itself: wait for the others,
+         * then kill it (th_wait_all reaps it) */
+        int64_t deadline = th_now_ms() + timeout_ms;
+        for (uint32_t r = 0; r < spec->n; r++) {
+            if ((int)r == spec->victim)
+                continue;
+            int left = (int)(deadline - th_now_ms());
+            th_wait_one(&procs, (int)r, left > 0 ? left : 0);
+        }
+        th_signal(&procs, spec->victim, SIGKILL);
+    }
     int rc = th_wait_all(&procs, timeout_ms);
     ck_assert_msg(rc == 0, "members did not finish in time (%s n=%u)",
                   spec->alg, spec->n);
@@ -595,6 +673,23 @@ START_TEST(test_kill_relay)
 }
 END_TEST
 
+START_TEST(test_stall_names_relay)
+{
+    /* 3 members, chain: rank 1 relays everything to rank 2.  Rank 1 stops
+     * (SIGSTOP) as message 1 of 1 MiB messages starts: rank 2's failure
+     * names it (before: RDMC_NO_PEER). */
+    struct run_spec s = {.n = 3,
+                         .alg = "chain_send",
+                         .block = 65536,
+                         .sizes = "1048576",
+                         .count = 4,
+                         .mode = "stall",
+                         .victim = 1,
+                         .kill_at = 1};
+    run_members(&s, 60000);
+}
+END_TEST
+
 START_TEST(test_sockets_smoke)
 {
     struct run_spec s = {.n = 3,
@@ -621,6 +716,7 @@ Suite *rdmc_multiproc_suite(void)
     tc = tcase_create("failure");
     tcase_set_timeout(tc, 180);
     tcase_add_loop_test(tc, test_kill_relay, 0, 2);
+    tcase_add_test(tc, test_stall_names_relay);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -212,9 +212,18 @@ struct rdmc_callbacks {
                      void *data, size_t size);
     /* Member node_id failed (connection broke: reason from libfab, e.g.
      * -ECONNRESET) or a message made no progress within timeout_ms
-     * (node_id RDMC_NO_PEER, reason -ETIMEDOUT) or a peer sent malformed
-     * traffic (reason -EBADMSG).  After the first failure the group is
-     * failed: no further messages complete; destroy it and build a new one
+     * (reason -ETIMEDOUT; node_id is the member this one was waiting for:
+     * at a receiver missing blocks, the member that should send it the
+     * first block it misses, in schedule order; at a receiver holding every
+     * block, or at the sender, the target of its first unfinished send
+     * (its READY or its taking of our writes is missing); at the sender
+     * with everything sent, the receiver whose DONE is missing when exactly
+     * one is; RDMC_NO_PEER when it waits for no one in particular, e.g. the
+     * sender waiting for the DONE of several receivers; naming a member of
+     * rank r > 0 takes r/2 timeouts more, at most 4, so that a relay that
+     * itself waits for its predecessor reports first) or a peer sent
+     * malformed traffic (reason -EBADMSG).  After the first failure the group
+     * is failed: no further messages complete; destroy it and build a new one
      * with the survivors.  May be called more than once (once per failed
      * node).  May be NULL. */
     void (*failure)(void *ctx, struct rdmc_group *group, uint32_t node_id,
