@@ -10,7 +10,8 @@
  * DERECHO_CONF_FILE, overrides before `--`).  The layout is one subgroup
  * (index 0) of one shard (index 0) holding every member; with --senders
  * half only the first max(1, N/2) members (rank order) send, with one only
- * the first.  The member waits for a view of N members, sends M messages
+ * the first.  The member waits for a view of N members (once installed:
+ * a member may leave or fail right after), sends M messages
  * whose sizes cycle through the list (random bytes; even messages through
  * derecho_send_reserve/commit, odd ones through derecho_send), waits until
  * it delivered M messages of every sender still in its view, then leaves
@@ -76,6 +77,10 @@ struct state {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     size_t members_now;
+    /* The largest view installed so far: a view of N members may be
+     * followed by a smaller one (a member that left or failed at once)
+     * before the main thread looks. */
+    size_t members_max;
     bool provisioned; /* the current view's layout */
     uint64_t messages;
     const size_t *sizes;
@@ -110,6 +115,8 @@ static void on_view(void *ctx, const struct derecho_view *v)
     struct derecho_shard_info sh;
     pthread_mutex_lock(&s->lock);
     s->members_now = n;
+    if (n > s->members_max)
+        s->members_max = n;
     s->provisioned = derecho_layout_provisioned(derecho_view_layout(v));
     s->num_senders = 0;
     if (derecho_layout_shard(derecho_view_layout(v), 0, 0, &sh) == 0)
@@ -401,7 +408,7 @@ int main(int argc, char **argv)
     deadline_after(&ts, VIEW_TIMEOUT_S * 1000);
     pthread_mutex_lock(&st.lock);
     for (;;) {
-        if (st.members_now >= (size_t)nodes || stop_signal)
+        if (st.members_max >= (size_t)nodes || stop_signal)
             break;
         struct timespec tick, now;
         deadline_after(&tick, 50);
@@ -413,7 +420,7 @@ int main(int argc, char **argv)
     bool sender = false;
     for (size_t i = 0; i < st.num_senders; i++)
         sender = sender || st.senders[i] == me;
-    bool ready = st.members_now >= (size_t)nodes;
+    bool ready = st.members_max >= (size_t)nodes;
     bool provisioned = st.provisioned;
     pthread_mutex_unlock(&st.lock);
     if (!ready) {

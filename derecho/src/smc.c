@@ -1405,7 +1405,6 @@ static void on_suspect(void *ctx, struct sst_table *t, uint32_t rank,
 static void on_expelled(void *ctx, struct sst_table *t, uint32_t rank,
                         uint32_t node_id, int reason)
 {
-    (void)t;
     (void)rank;
     (void)reason;
     struct sview *v = ctx;
@@ -1417,8 +1416,14 @@ static void on_expelled(void *ctx, struct sst_table *t, uint32_t rank,
              (long long)v->id, node_id);
         return;
     }
-    slog(s, LOG_WARNING, "view %lld: node %u suspects me: expelled",
-         (long long)v->id, node_id);
+    /* My own longest stall in this view tells a starved or stopped
+     * process (a stall near the suspicion timeout: the others were right)
+     * from one suspected while it ran on time. */
+    slog(s, LOG_WARNING,
+         "view %lld: node %u suspects me: expelled (my longest stall in "
+         "this view: %llu ms; suspicion timeout %d ms)",
+         (long long)v->id, node_id, (unsigned long long)sst_self_stall_ms(t),
+         s->suspect_timeout_ms);
     derecho__smc_stop(s, DERECHO_STOPPED_EXPELLED);
     if (s->event)
         s->event(s->event_ctx, DERECHO__SMC_EXPELLED, node_id);

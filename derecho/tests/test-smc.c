@@ -719,7 +719,23 @@ static const char *vs_conf = NULL;
  * checked with check_vs --unordered. */
 static bool vs_unordered = false;
 
-/* Does the last view line of a log list exactly members (e.g. "0,1")? */
+/* Node ids of a comma-separated list, as a bit set (ids below 64). */
+static uint64_t id_set(const char *list)
+{
+    uint64_t set = 0;
+    while (*list >= '0' && *list <= '9') {
+        char *end;
+        unsigned long id = strtoul(list, &end, 10);
+        if (id < 64)
+            set |= UINT64_C(1) << id;
+        list = *end == ',' ? end + 1 : end;
+    }
+    return set;
+}
+
+/* Does the last view line of a log list exactly members (e.g. "1,2"), in
+ * any order?  Rank order is join order: a member started later may join
+ * first on a loaded machine (a view "0,2,1"; without 0, "2,1"). */
 static bool last_view_is(const char *path, const char *members)
 {
     FILE *f = fopen(path, "r");
@@ -732,10 +748,7 @@ static bool last_view_is(const char *path, const char *members)
     const char *list = strchr(last + 5, ' ');
     if (!list)
         return false;
-    list++;
-    size_t n = strlen(members);
-    return strncmp(list, members, n) == 0 &&
-           (list[n] == '\n' || list[n] == '\0');
+    return id_set(list + 1) == id_set(members);
 }
 
 /* sig_member >= 0 gets sig once its log has a view line and at least
