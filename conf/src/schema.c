@@ -154,7 +154,8 @@ static const struct conf_option schema[] = {
                     "timeout; see rdmc_timeout_ms)"},
     UINT("DERECHO", "rdmc_timeout_ms", "10000", 1, 86400000,
          "an RDMC message making no progress this long fails its group "
-         "(rdmc_options.timeout_ms)"),
+         "(rdmc_options.timeout_ms; twice that in the sender's own group) "
+         "and suspects the member it waited for (docs/derecho.md)"),
     ENUM("DERECHO", "rdmc_send_algorithm", "binomial_send", send_algorithms,
          CONF_OPT_PROFILE, "RDMC block schedule"),
     /* ---- SUBGROUP/NAME only: the shape of a subgroup made from a profile
