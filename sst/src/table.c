@@ -594,8 +594,10 @@ static int table_start(struct sst_table *t, int64_t deadline,
     if (rc == -ETIMEDOUT)
         rc = barrier_stragglers(t, err);
     if (rc) {
-        sst__set_error(err, rc, "first barrier of table %llu: %s",
-                       (unsigned long long)t->opts.table_id, sst_strerror(rc));
+        if (!err || err->code == 0) /* not named by barrier_stragglers */
+            sst__set_error(err, rc, "first barrier of table %llu: %s",
+                           (unsigned long long)t->opts.table_id,
+                           sst_strerror(rc));
         goto fail;
     }
     /* A member that failed during the barrier: fine, unless none is left
