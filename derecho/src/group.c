@@ -206,7 +206,6 @@ static int install(struct derecho_group *g, struct derecho_view *v,
      * the new view is announced to the application), then every member
      * of v creates v's table together. */
     struct derecho__smc_view *sv = NULL;
-    bool gms_failed = false;
     if (g->smc) {
         derecho__smc_view_end(g->smc, v);
         derecho__gms_free(g->gms); /* its table is gone */
@@ -241,26 +240,11 @@ static int install(struct derecho_group *g, struct derecho_view *v,
             derecho_view_destroy(v);
             return rc;
         }
-        if (rc && !sv) {
-            /* No table with the view's members: this member cannot take
-             * part in the view (the others suspected it at their first
-             * barrier and remove it next).  Not installed: it stops
-             * (expelled when a row said so, else partitioned: cut off
-             * from its view) rather than sitting in a view with no
-             * multicast and no membership protocol. */
+        if (rc)
             glog(g, LOG_ERR,
-                 "view %lld not installed: no SST table with its members "
-                 "(%s)",
+                 "view %lld: no multicast in this view (%s); sends wait "
+                 "for the next",
                  (long long)derecho_view_id(v), derecho_strerror(rc));
-            derecho_view_destroy(v);
-            pthread_mutex_lock(&g->lock);
-            bool expelled = g->expelled_seen;
-            pthread_mutex_unlock(&g->lock);
-            stop_member(g, expelled ? DERECHO_STOPPED_EXPELLED
-                                    : DERECHO_STOPPED_PARTITIONED);
-            return -ESHUTDOWN;
-        }
-        gms_failed = rc != 0;
     }
     pthread_mutex_lock(&g->lock);
     struct derecho_view *old = g->view;
@@ -279,15 +263,6 @@ static int install(struct derecho_group *g, struct derecho_view *v,
         g->o.on_view(g->o.ctx, v);
     if (sv)
         derecho__smc_view_activate(g->smc, sv);
-    if (gms_failed) {
-        /* A table but no membership protocol: no later view could be
-         * installed here.  Stop, reporting the state (every later call
-         * fails); the others remove this member. */
-        glog(g, LOG_ERR, "view %lld: no membership protocol: stopping",
-             (long long)derecho_view_id(v));
-        stop_member(g, DERECHO_STOPPED_PARTITIONED);
-        return -ESHUTDOWN;
-    }
     return 0;
 }
 
