@@ -1772,6 +1772,10 @@ int derecho__smc_view_start(struct derecho__smc *s,
      * connection refused or reset) is suspected in the new table instead
      * of failing it; the leader removes it in the next view. */
     so.tolerate_failures = true;
+    /* A member that never reaches the first barrier (its own create
+     * failed, or it is stopped) is suspected too: the others go on and
+     * the next view removes it. */
+    so.tolerate_silent = true;
     /* Members the previous view knew failed but had not removed yet stay
      * suspected (the leader removes them in the next change). */
     size_t nfr = 0;

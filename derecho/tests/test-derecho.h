@@ -20,6 +20,7 @@ TCase *tc_smc(void);
 TCase *tc_smc_count(void);
 TCase *tc_vs(void);
 TCase *tc_vs_unordered(void);
+TCase *tc_vs_setup(void);
 TCase *tc_vs_stress(void);
 TCase *tc_vs_faults(void);
 TCase *tc_vs_join_leader_dies(void);

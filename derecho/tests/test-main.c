@@ -45,6 +45,7 @@ static Suite *vs_suite(void)
     Suite *s = suite_create("derecho-vs");
     suite_add_tcase(s, tc_vs());
     suite_add_tcase(s, tc_vs_unordered());
+    suite_add_tcase(s, tc_vs_setup());
     suite_add_tcase(s, tc_vs_faults());
     suite_add_tcase(s, tc_vs_join_leader_dies());
     suite_add_tcase(s, tc_vs_partition());

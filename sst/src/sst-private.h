@@ -27,6 +27,11 @@
 #define SST__OPTIONS_V1_SIZE                                                   \
     ((offsetof(struct sst_options, log_level) + sizeof(int) + 7) & ~(size_t)7)
 
+/* sizeof(struct sst_options) before tolerate_silent (up to
+ * initial_row_len). */
+#define SST__OPTIONS_V2_SIZE                                                   \
+    (offsetof(struct sst_options, initial_row_len) + sizeof(size_t))
+
 /* Blob exchanged at set-up (fab_pool_publish/fetch). */
 #define SST__BLOB_MAGIC 0x53535444u /* "SSTD" */
 #define SST__BLOB_VERSION 3

@@ -225,6 +225,19 @@ START_TEST(create_refuses_bad_arguments)
            sizeof(bad) - offsetof(struct sst_options, on_expelled));
     ck_assert_int_eq(sst_create(pool, &me, 1, 0, fields, 2, &bad, &t, &err), 0);
     sst_destroy(t);
+    /* the layout before tolerate_silent (up to initial_row_len): accepted,
+     * tolerate_silent not read */
+    opts_init(&bad, 5);
+    bad.size = offsetof(struct sst_options, initial_row_len) + sizeof(size_t);
+    memset(&bad.tolerate_silent, 0xa5,
+           sizeof(bad) - offsetof(struct sst_options, tolerate_silent));
+    ck_assert_int_eq(sst_create(pool, &me, 1, 0, fields, 2, &bad, &t, &err), 0);
+    sst_destroy(t);
+    /* one byte short of it: refused */
+    opts_init(&bad, 6);
+    bad.size =
+        offsetof(struct sst_options, initial_row_len) + sizeof(size_t) - 1;
+    expect_refused(pool, &me, 1, 0, fields, 2, &bad, -EINVAL);
     /* a heartbeat just shorter than the timeout */
     opts_init(&bad, 4);
     bad.heartbeat_ms = 999;

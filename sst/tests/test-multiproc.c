@@ -875,6 +875,8 @@ enum feat_mode {
                           3: sst_quiet */
     FEAT_SUBSET = 6,   /* sst_sync_ranks, sst_put_try */
     FEAT_INITIAL = 7,  /* initial rows */
+    FEAT_SILENT = 8,   /* a member silent before the first barrier: e2 0
+                          tolerate_silent, 1: without (named in err) */
 };
 
 struct feat_state {
@@ -1164,6 +1166,71 @@ static int feat_tolerate(const struct child_args *a, struct fab_pool *pool)
     return 0;
 }
 
+/* The last rank completes the set-up exchange, then stays silent before
+ * its first barrier (test-only SST_TEST_BARRIER_HOOK, armed by itself),
+ * connections up.  e2 0: the others (tolerate_failures + tolerate_silent)
+ * create the table with it suspected (-ETIMEDOUT) and work together; e2 1
+ * (tolerate_failures only): their create fails with -ETIMEDOUT and err
+ * names its rank and node. */
+static int feat_silent(const struct child_args *a, struct fab_pool *pool)
+{
+    const uint32_t silent = a->n - 1;
+    struct sst_member m[MAXN];
+    feat_members(a, m);
+    struct sst_options o;
+    feat_options(&o, 11, 2000);
+    o.setup_timeout_ms = 3000;
+    o.log_level = LOG_CRIT;
+    o.tolerate_failures = true;
+    o.tolerate_silent = a->e2 == 0;
+    if (a->rank == silent) {
+        char path[600];
+        snprintf(path, sizeof(path), "%s/barrier-hook", a->dir);
+        if (ts_write_file(a->dir, "barrier-hook", "1") != 0)
+            return 70;
+        setenv("SST_TEST_BARRIER_HOOK", path, 1);
+    }
+    struct sst_table *t = NULL;
+    struct sst_error err;
+    int rc = sst_create(pool, m, a->n, a->rank, feat_fields, 2, &o, &t, &err);
+    fprintf(stderr, "rank %u: create %s: %s\n", a->rank, sst_strerror(rc),
+            err.msg);
+    if (a->rank == silent) {
+        sst_destroy(t); /* whatever it found after its silence */
+        return 0;
+    }
+    if (a->e2 == 1) {
+        char who[64];
+        snprintf(who, sizeof(who), "rank %u (node %u)", silent, silent + 1);
+        if (rc != -ETIMEDOUT || t)
+            return 71;
+        return strstr(err.msg, who) ? 0 : 72;
+    }
+    if (rc)
+        return 73;
+    int64_t end = th_now_ms() + 10000;
+    while (atomic_load(&feat.suspected[silent]) == 0 && th_now_ms() < end)
+        sleep_us(1000);
+    if (atomic_load(&feat.suspected[silent]) != -ETIMEDOUT)
+        return 74;
+    if (sst_num_live(t) != a->n - 1)
+        return 75;
+    ts_store(sst_field(t, a->rank, 0, 0), 42 + a->rank);
+    if (sst_put(t, 0, 8) != 0)
+        return 76;
+    for (uint32_t r = 0; r < silent; r++) {
+        while (ts_load(sst_field(t, r, 0, 0)) != 42 + r) {
+            if (th_now_ms() > end)
+                return 77;
+            sleep_us(500);
+        }
+    }
+    if (sst_sync(t, 10000) != 0)
+        return 78;
+    sst_destroy(t);
+    return 0;
+}
+
 /* A removed member publishes no new suspicion: rank 0 suspects rank 2;
  * rank 2, told it was removed, suspects rank 1 (as its broken
  * connections would make it); rank 1, which has not suspected rank 2
@@ -1399,6 +1466,9 @@ int child_feat(int argc, char **argv)
     case FEAT_INITIAL:
         rc = feat_initial(&a, pool);
         break;
+    case FEAT_SILENT:
+        rc = feat_silent(&a, pool);
+        break;
     default: {
         struct sst_member m[MAXN];
         feat_members(&a, m);
@@ -1442,6 +1512,12 @@ static void run_feat(long mode, long variant, uint32_t n, int timeout_ms)
     spawn(&procs, "feat", n, "tcp", dir, mode, variant, ports);
     assert_all_ok(&procs, timeout_ms);
 }
+
+START_TEST(test_silent_at_barrier)
+{
+    run_feat(FEAT_SILENT, _i, 3, 60000);
+}
+END_TEST
 
 START_TEST(test_create_retry)
 {
@@ -1707,6 +1783,7 @@ Suite *sst_multiproc_suite(void)
     tcase_add_test(tc, test_mismatch_table_id);
     tcase_add_test(tc, test_long_trigger);
     tcase_add_test(tc, test_tolerate_setup_failure);
+    tcase_add_loop_test(tc, test_silent_at_barrier, 0, 2);
     tcase_add_test(tc, test_failed_ranks);
     tcase_add_test(tc, test_suspect_call);
     tcase_add_test(tc, test_expelled_quiet);

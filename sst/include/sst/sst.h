@@ -181,6 +181,14 @@ struct sst_options {
      * Copied.  Default NULL/0. */
     const void *initial_row;
     size_t initial_row_len;
+    /* With tolerate_failures: a member that does not reach the first
+     * barrier within setup_timeout_ms (silent: stopped, or its own
+     * create failed while its connection stayed up) is suspected
+     * (-ETIMEDOUT, on_suspect after create returns) instead of failing
+     * the create, provided at least one other member is live.  Without
+     * it, that create fails with -ETIMEDOUT and err names the rank and
+     * node of the first member not reached.  Default false. */
+    bool tolerate_silent;
 };
 
 /* Fills defaults (see the fields). */
@@ -218,7 +226,8 @@ SST_EXPORT uint64_t sst_schema_hash(const struct sst_field *fields, size_t n);
  * Errors: -EINVAL bad arguments (pool or members NULL, n 0 or over
  * SST_MAX_MEMBERS, my_rank >= n, members[my_rank] not the pool's node,
  * a node id listed twice or UINT32_MAX, a host longer than 63 bytes,
- * opts->size neither the 0.1 layout's size nor at least this version's
+ * opts->size neither the 0.1 layout's size, the one before
+ * tolerate_silent, nor at least this version's
  * sizeof (a larger size from a newer header is accepted when the bytes
  * past this version's struct are zero), heartbeat_ms or
  * suspect_timeout_ms <= 0, heartbeat_ms >= suspect_timeout_ms (the
