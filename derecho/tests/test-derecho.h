@@ -24,6 +24,7 @@ TCase *tc_vs_setup(void);
 TCase *tc_vs_stress(void);
 TCase *tc_vs_faults(void);
 TCase *tc_vs_join_leader_dies(void);
+TCase *tc_vs_rdmc_stall(void);
 TCase *tc_vs_partition(void);
 TCase *tc_vs_faults_stress(void);
 

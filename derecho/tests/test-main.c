@@ -48,6 +48,7 @@ static Suite *vs_suite(void)
     suite_add_tcase(s, tc_vs_setup());
     suite_add_tcase(s, tc_vs_faults());
     suite_add_tcase(s, tc_vs_join_leader_dies());
+    suite_add_tcase(s, tc_vs_rdmc_stall());
     suite_add_tcase(s, tc_vs_partition());
     return s;
 }

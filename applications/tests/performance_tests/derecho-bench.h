@@ -373,7 +373,8 @@ static inline int bench_collect(struct bench_children *c)
     size_t have[BENCH_MAX_NODES] = {0};
     bool done[BENCH_MAX_NODES] = {false};
     int left = c->n, rc = 0;
-    while (left > 0 && bench_now_ns() < deadline && !bench_stopped()) {
+    bool lost = false; /* a member ended without its result */
+    while (left > 0 && !lost && bench_now_ns() < deadline && !bench_stopped()) {
         struct pollfd p[BENCH_MAX_NODES];
         for (int i = 0; i < c->n; i++)
             p[i] = (struct pollfd){.fd = done[i] ? -1 : c->out[i],
@@ -389,6 +390,7 @@ static inline int bench_collect(struct bench_children *c)
                 done[i] = true;
                 left--;
                 rc = -EPIPE;
+                lost = true;
                 fprintf(stderr, "member %d ended without a result\n", i);
                 continue;
             }
@@ -405,6 +407,15 @@ static inline int bench_collect(struct bench_children *c)
         for (int i = 0; i < c->n; i++)
             kill(c->pid[i], sig);
         rc = -EINTR;
+    } else if (lost) {
+        /* The run is lost (the others may wait for messages the lost
+         * member will never send): stop the rest now (a clean leave)
+         * instead of waiting for them until the timeout. */
+        for (int i = 0; i < c->n; i++)
+            if (!done[i]) {
+                fprintf(stderr, "stopping member %d\n", i);
+                kill(c->pid[i], SIGTERM);
+            }
     } else if (left > 0) {
         fprintf(stderr, "members did not report within %d s\n",
                 BENCH_TIMEOUT_MS / 1000);
